@@ -1,0 +1,60 @@
+import { TwopcError } from '../errors';
+
+/**
+ * Named points of the protocol where a crash test may kill the process. Each
+ * sits in a distinct crash window; test/crash enumerates all of them.
+ */
+export const CRASH_POINTS = [
+  'after-enlist', // branch registered, work not yet prepared
+  'after-prepare-one', // one branch prepared, others may not be
+  'after-prepare-all', // every branch voted yes, no decision yet
+  'after-commit-decision', // commit decision durable, no COMMIT PREPARED sent
+  'after-commit-one', // one branch committed, others still prepared
+  'after-commit-all', // phase 2 acknowledged everywhere, `complete` not written
+  'after-abort-decision', // abort decided, no rollback sent
+  'after-rollback-one', // one branch rolled back, others may still be prepared
+] as const;
+export type CrashPoint = (typeof CRASH_POINTS)[number];
+
+/** Environment variable: `<point>` or `<point>:<n>` to crash at the n-th time the point is reached. */
+export const CRASH_ENV = 'TWOPC_CRASH_AT';
+
+/**
+ * Kills the process with SIGKILL at a named point. Created once from the
+ * environment and passed in; a disarmed instance costs one comparison.
+ */
+export class CrashPoints {
+  private remaining: number;
+
+  constructor(
+    private readonly point: CrashPoint | undefined,
+    hits = 1,
+    private readonly kill: () => void = () => process.kill(process.pid, 'SIGKILL'),
+  ) {
+    this.remaining = hits;
+  }
+
+  static disarmed(): CrashPoints {
+    return new CrashPoints(undefined);
+  }
+
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): CrashPoints {
+    const spec = env[CRASH_ENV];
+    if (!spec) return CrashPoints.disarmed();
+    const [name, count] = spec.split(':');
+    if (!(CRASH_POINTS as readonly string[]).includes(name)) {
+      throw new TwopcError('invalid-config', `${CRASH_ENV} must be one of ${CRASH_POINTS.join(', ')} (got ${JSON.stringify(name)})`, { field: CRASH_ENV });
+    }
+    const hits = count === undefined ? 1 : Number(count);
+    if (!Number.isInteger(hits) || hits < 1) {
+      throw new TwopcError('invalid-config', `${CRASH_ENV} hit count must be an integer >= 1 (got ${JSON.stringify(count)})`, { field: CRASH_ENV });
+    }
+    return new CrashPoints(name as CrashPoint, hits);
+  }
+
+  hit(point: CrashPoint): void {
+    if (point !== this.point) return;
+    this.remaining -= 1;
+    if (this.remaining === 0) this.kill();
+  }
+}

@@ -1,0 +1,25 @@
+/** States of a global transaction (SPEC §3). */
+export const TX_STATES = ['active', 'preparing', 'committed', 'aborted', 'completed'] as const;
+export type TxState = (typeof TX_STATES)[number];
+
+export const OUTCOMES = ['commit', 'abort'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** Who asked for a decision. Every one of them goes through the same register. */
+export const DECISION_SOURCES = ['engine', 'timeout', 'recovery', 'sweep', 'admin'] as const;
+export type DecisionSource = (typeof DECISION_SOURCES)[number];
+
+/** States of one branch as the coordinator sees it. */
+export const BRANCH_STATES = ['active', 'prepared', 'read-only', 'committed', 'rolled-back', 'failed', 'heuristic-hazard'] as const;
+export type BranchState = (typeof BRANCH_STATES)[number];
+
+/** One participant's piece of a transaction, as registered before PREPARE. */
+export interface BranchInfo {
+  branchId: number;
+  gid: string;
+  participant: string;
+  /** Participant endpoint for HTTP participants; absent for direct PostgreSQL ones. */
+  url?: string;
+}
+
+export type Vote = { vote: 'yes' } | { vote: 'read-only' } | { vote: 'no'; reason: string; sqlState?: string };

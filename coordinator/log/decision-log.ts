@@ -1,0 +1,121 @@
+import type { AbortReason } from '../errors';
+import type { BranchInfo, DecisionSource, Outcome } from '../engine/types';
+
+/** Transaction begun. Not forced: a lost begin means presumed abort. */
+export interface BeginRecord {
+  type: 'begin';
+  txId: string;
+  at: number;
+  expiresAt: number;
+  metadata?: Record<string, unknown>;
+}
+
+/** Branch registered, always before its PREPARE is sent. Not forced. */
+export interface EnlistRecord {
+  type: 'enlist';
+  txId: string;
+  at: number;
+  branch: BranchInfo;
+}
+
+/**
+ * The single-assignment decision. A commit is forced together with the list of
+ * branches that phase 2 must finish; an abort need not be (no record = abort).
+ */
+export interface DecisionRecord {
+  type: 'decision';
+  txId: string;
+  at: number;
+  outcome: Outcome;
+  source: DecisionSource;
+  /** The branches phase 2 must finish (read-only branches are left out of a commit). */
+  branches: BranchInfo[];
+  reason?: AbortReason;
+}
+
+/** Every branch acknowledged phase 2. Not forced. */
+export interface CompleteRecord {
+  type: 'complete';
+  txId: string;
+  at: number;
+}
+
+/** A participant's outcome contradicts the decision or cannot be known: an operator must look. */
+export interface HazardRecord {
+  type: 'hazard';
+  txId: string;
+  at: number;
+  branchId: number;
+  gid: string;
+  participant: string;
+  detail: string;
+}
+
+export type LogRecord = BeginRecord | EnlistRecord | DecisionRecord | CompleteRecord | HazardRecord;
+export type AppendableRecord = BeginRecord | EnlistRecord | CompleteRecord | HazardRecord;
+
+/** What a log knows of one transaction, folded from its records. */
+export interface TxSnapshot {
+  txId: string;
+  createdAt: number;
+  expiresAt: number;
+  metadata?: Record<string, unknown>;
+  /** Every registered branch, in branchId order. */
+  branches: BranchInfo[];
+  decision?: DecisionRecord;
+  completed: boolean;
+  completedAt?: number;
+  hazards: HazardRecord[];
+}
+
+export interface OpenReport {
+  /** Records read back (after any torn tail was cut). */
+  records: number;
+  /** Set when a torn final record was found and cut off. */
+  tornTail?: { file: string; offset: number; bytes: number };
+  /** Transactions that are not completed. */
+  unfinished: number;
+}
+
+export interface CompactReport {
+  /** Transactions forgotten (completed and past retention). */
+  forgotten: number;
+  /** Transactions kept. */
+  kept: number;
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/**
+ * The seam between the engine and durable storage. Implementations (file,
+ * PostgreSQL, Redis) own their connections and files; none of their types
+ * leak through this interface. Every store must pass test/log/conformance.
+ *
+ * Rules every implementation keeps:
+ * - `decide` is a single-assignment register: the first decision for a
+ *   transaction wins, and every caller gets the winning record back.
+ * - A commit decision is durable (fsync / durable commit) before `decide`
+ *   resolves; concurrent forced decisions may share one flush (group commit).
+ * - Records of one transaction are kept in the order they were appended.
+ * - After a write error the store refuses further decisions with
+ *   `log-unavailable` instead of guessing what reached the disk.
+ */
+export interface DecisionLog {
+  /** `file`, `postgres` or `redis`. */
+  readonly kind: string;
+  /** Opens the store and reads it back. Throws `log-locked`, `log-corrupt`. */
+  open(): Promise<OpenReport>;
+  /** Appends a record that need not be forced. Resolves once the store has it (for a file: written, not synced). */
+  append(record: AppendableRecord): Promise<void>;
+  /** The register. Resolves with the winning decision, durable if it is a commit. */
+  decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord>;
+  get(txId: string): Promise<TxSnapshot | undefined>;
+  /** Every transaction that is not completed, oldest first. */
+  unfinished(): Promise<TxSnapshot[]>;
+  /** Every record of a transaction, in order (empty once forgotten). */
+  history(txId: string): Promise<LogRecord[]>;
+  /** Forgets completed transactions older than the retention period and reclaims space. */
+  compact(): Promise<CompactReport>;
+  /** Flushes and releases the store (and its lock). */
+  close(): Promise<void>;
+}

