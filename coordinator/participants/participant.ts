@@ -6,6 +6,9 @@ export interface BranchRef extends BranchInfo {
 }
 
 /** A prepared transaction found on a participant by a sweep. */
+/** A branch's state as its participant reports it (same words as the wire protocol's branch status). */
+export type ParticipantBranchState = 'active' | 'prepared' | 'committed' | 'rolled-back' | 'unknown';
+
 export interface PreparedBranch {
   gid: string;
   /** When the participant prepared it (epoch ms). */
@@ -34,5 +37,11 @@ export interface Participant {
   rollback(branch: BranchRef): Promise<void>;
   /** Prepared transactions whose GID starts with `prefix_`, for sweeps. Absent when the participant cannot be queried directly. */
   listPrepared?(prefix: string): Promise<PreparedBranch[]>;
+  /**
+   * What the participant knows of a branch. Recovery asks it of an undecided
+   * transaction's only branch: a one-phase commit leaves no decision record,
+   * and its branch must not be reported aborted when it committed.
+   */
+  status?(branch: BranchRef): Promise<ParticipantBranchState>;
   close(): Promise<void>;
 }

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { TwopcError } from '../errors';
+import { validatePrefix } from '../participants/gid';
+
+const ms = (name: string, min: number) => z.number({ error: `${name} must be a number of milliseconds` }).int(`${name} must be an integer`).min(min, `${name} must be >= ${min}`);
+
+/** Engine settings. Parsed once by `parseEngineConfig`, frozen, passed in. */
+export const engineConfigSchema = z
+  .object({
+    /** GID prefix of this coordinator cluster; recovery and sweeps touch only GIDs with it. */
+    gidPrefix: z.string().default('twopc'),
+    defaultTimeoutMs: ms('defaultTimeoutMs', 1).default(30_000),
+    maxTimeoutMs: ms('maxTimeoutMs', 1).default(600_000),
+    /** How long `commit` waits for phase 2 before answering "committed, phase 2 still retrying". */
+    commitWaitMs: ms('commitWaitMs', 0).default(5_000),
+    sweepIntervalMs: ms('sweepIntervalMs', 0).default(10_000),
+    /** A prepared branch with no decision is aborted by a sweep only this long after its transaction expired. */
+    sweepGraceMs: ms('sweepGraceMs', 0).default(30_000),
+    phaseTwoBaseDelayMs: ms('phaseTwoBaseDelayMs', 1).default(50),
+    phaseTwoMaxDelayMs: ms('phaseTwoMaxDelayMs', 1).default(5_000),
+    /** Phase-2 work started by recovery and sweeps at once, at most. */
+    recoveryConcurrency: z.number().int().min(1, 'recoveryConcurrency must be >= 1').default(64),
+    /** One branch that never prepared: commit it directly, no decision record. */
+    onePhaseCommit: z.boolean().default(true),
+  })
+  .strict();
+
+export type EngineConfig = Readonly<z.output<typeof engineConfigSchema>>;
+export type EngineConfigInput = z.input<typeof engineConfigSchema>;
+
+export function parseEngineConfig(input: EngineConfigInput = {}): EngineConfig {
+  const parsed = engineConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path.join('.') || '(root)';
+    throw new TwopcError('invalid-config', `${field}: ${issue.message}`, { field });
+  }
+  const config = parsed.data;
+  validatePrefix(config.gidPrefix);
+  if (config.defaultTimeoutMs > config.maxTimeoutMs) {
+    throw new TwopcError('invalid-config', 'defaultTimeoutMs must be <= maxTimeoutMs', { field: 'defaultTimeoutMs' });
+  }
+  if (config.phaseTwoBaseDelayMs > config.phaseTwoMaxDelayMs) {
+    throw new TwopcError('invalid-config', 'phaseTwoBaseDelayMs must be <= phaseTwoMaxDelayMs', { field: 'phaseTwoBaseDelayMs' });
+  }
+  return Object.freeze(config);
+}

@@ -1,0 +1,42 @@
+import type { AbortReason } from '../errors';
+import type { DecisionRecord } from '../log/decision-log';
+import type { BranchInfo, BranchState, TxState } from './types';
+
+/** A branch as this process tracks it while its transaction is live. */
+export interface LiveBranch {
+  info: BranchInfo;
+  state: BranchState;
+  /** Settles when this branch's PREPARE call settled; phase 2 waits for it so a rollback never overtakes a PREPARE in flight. */
+  preparing?: Promise<unknown>;
+}
+
+/** A transaction begun by this process and not yet ended. */
+export interface LiveTransaction {
+  id: string;
+  createdAt: number;
+  expiresAt: number;
+  metadata?: Record<string, unknown>;
+  state: TxState;
+  branches: Map<number, LiveBranch>;
+  nextBranchId: number;
+  /** The begin record's write; enlist records are written after it. */
+  beginWritten: Promise<void>;
+  timer?: NodeJS.Timeout;
+  /** The running commit (phase 1 + decision), so a repeated commit joins it. */
+  committing?: Promise<CommitResult>;
+  decision?: DecisionRecord;
+  /** A one-phase commit is running: the participant's COMMIT is the decision, so nothing may decide abort. */
+  onePhase?: boolean;
+  abortReason?: AbortReason;
+}
+
+/** What `commit` answers. `phaseTwoPending`: the decision is durable but some branch has not acknowledged yet (retrying). */
+export interface CommitResult {
+  txId: string;
+  state: 'committed';
+  phaseTwoPending: boolean;
+}
+
+export function branchList(tx: LiveTransaction): BranchInfo[] {
+  return [...tx.branches.values()].map((b) => b.info);
+}

@@ -1,0 +1,149 @@
+import { errorMessage, isTwopcError } from '../errors';
+import type { DecisionLog, DecisionRecord } from '../log/decision-log';
+import type { BranchInfo } from './types';
+import { backoffDelay, sleep } from './backoff';
+import type { CrashPoints } from './crash-points';
+import type { EngineConfig } from './engine-config';
+import type { EngineLogger } from './engine-logger';
+import type { EngineObserver } from './engine-observer';
+import type { ParticipantRegistry } from './participant-registry';
+
+export interface PhaseTwoResult {
+  /** Every branch acknowledged and `complete` was written. */
+  completed: boolean;
+  /** Branches whose outcome contradicts the decision or is unknowable: left for an operator. */
+  hazards: number;
+  /** Gave up because the engine is stopping; recovery resumes it. */
+  stopped: boolean;
+}
+
+type BranchOutcome = 'acked' | 'hazard' | 'stopped';
+
+interface PhaseTwoDeps {
+  log: DecisionLog;
+  participants: ParticipantRegistry;
+  config: EngineConfig;
+  crash: CrashPoints;
+  logger: EngineLogger;
+  observer: EngineObserver;
+  stopSignal: AbortSignal;
+}
+
+/**
+ * Executes a decision on every branch, retrying each with capped exponential
+ * backoff until it is acknowledged. One drive per transaction at a time: the
+ * live engine, recovery and sweeps all come through `drive` and share it.
+ */
+export class PhaseTwoDriver {
+  private readonly running = new Map<string, Promise<PhaseTwoResult>>();
+  private readonly wakeups = new Map<string, AbortController>();
+
+  constructor(private readonly deps: PhaseTwoDeps) {}
+
+  isDriving(txId: string): boolean {
+    return this.running.has(txId);
+  }
+
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  /**
+   * Drives `decision` to completion. `before` holds per-branch promises (PREPAREs
+   * still in flight) that must settle first, so a rollback never overtakes them.
+   */
+  drive(decision: DecisionRecord, before?: Map<number, Promise<unknown>>): Promise<PhaseTwoResult> {
+    const existing = this.running.get(decision.txId);
+    if (existing) return existing;
+    const run = this.run(decision, before).finally(() => {
+      this.running.delete(decision.txId);
+      this.wakeups.delete(decision.txId);
+    });
+    this.running.set(decision.txId, run);
+    return run;
+  }
+
+  /** Cuts the current backoff wait of a transaction's retries short (operator's `retry`). */
+  retryNow(txId: string): boolean {
+    const wake = this.wakeups.get(txId);
+    if (!wake) return false;
+    wake.abort();
+    return true;
+  }
+
+  /** Resolves when every drive has returned (after a stop they return promptly). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  private async run(decision: DecisionRecord, before?: Map<number, Promise<unknown>>): Promise<PhaseTwoResult> {
+    const started = Date.now();
+    let firstAck = true;
+    const outcomes = await Promise.all(
+      decision.branches.map(async (branch) => {
+        await before?.get(branch.branchId)?.catch(() => undefined);
+        const outcome = await this.finishBranch(decision, branch);
+        if (outcome === 'acked' && firstAck) {
+          firstAck = false;
+          this.deps.crash.hit(decision.outcome === 'commit' ? 'after-commit-one' : 'after-rollback-one');
+        }
+        return outcome;
+      }),
+    );
+    const hazards = outcomes.filter((o) => o === 'hazard').length;
+    const stopped = outcomes.includes('stopped');
+    if (hazards > 0 || stopped) return { completed: false, hazards, stopped };
+    if (decision.outcome === 'commit') this.deps.crash.hit('after-commit-all');
+    try {
+      // Not forced: a lost `complete` only makes recovery repeat phase 2, which is idempotent.
+      await this.deps.log.append({ type: 'complete', txId: decision.txId, at: Date.now() });
+    } catch (e) {
+      this.deps.logger.error({ txId: decision.txId, err: errorMessage(e) }, 'could not log completion; recovery will repeat phase 2');
+      return { completed: false, hazards: 0, stopped: false };
+    }
+    this.deps.observer.phaseLatency?.('phase-two', Date.now() - started);
+    return { completed: true, hazards: 0, stopped: false };
+  }
+
+  private async finishBranch(decision: DecisionRecord, branch: BranchInfo): Promise<BranchOutcome> {
+    const { participants, config, logger, stopSignal } = this.deps;
+    const ref = { ...branch, txId: decision.txId };
+    for (let attempt = 0; ; attempt += 1) {
+      if (stopSignal.aborted) return 'stopped';
+      try {
+        const participant = participants.get(branch.participant);
+        if (decision.outcome === 'commit') await participant.commit(ref);
+        else await participant.rollback(ref);
+        return 'acked';
+      } catch (e) {
+        if (isTwopcError(e, 'heuristic-hazard')) {
+          await this.recordHazard(decision, branch, errorMessage(e));
+          return 'hazard';
+        }
+        this.deps.observer.phaseTwoRetry?.(branch.participant);
+        const delay = backoffDelay(attempt, config.phaseTwoBaseDelayMs, config.phaseTwoMaxDelayMs);
+        logger.warn({ txId: decision.txId, gid: branch.gid, participant: branch.participant, attempt, delay, err: errorMessage(e) }, `phase 2 ${decision.outcome} not acknowledged; retrying`);
+        if (!(await this.wait(decision.txId, delay))) return 'stopped';
+      }
+    }
+  }
+
+  /** Waits out a backoff; false when the engine is stopping. `retryNow` ends the wait early. */
+  private async wait(txId: string, delay: number): Promise<boolean> {
+    let wake = this.wakeups.get(txId);
+    if (!wake || wake.signal.aborted) {
+      wake = new AbortController();
+      this.wakeups.set(txId, wake);
+    }
+    await sleep(delay, AbortSignal.any([wake.signal, this.deps.stopSignal]));
+    return !this.deps.stopSignal.aborted;
+  }
+
+  private async recordHazard(decision: DecisionRecord, branch: BranchInfo, detail: string): Promise<void> {
+    this.deps.logger.error({ txId: decision.txId, gid: branch.gid, participant: branch.participant, detail }, 'HEURISTIC HAZARD: branch outcome contradicts or cannot confirm the decision; operator action needed');
+    this.deps.observer.hazard?.(decision.txId, branch.participant);
+    await this.deps.log
+      .append({ type: 'hazard', txId: decision.txId, at: Date.now(), branchId: branch.branchId, gid: branch.gid, participant: branch.participant, detail })
+      .catch((e) => this.deps.logger.error({ txId: decision.txId, err: errorMessage(e) }, 'could not log the hazard'));
+  }
+}

@@ -1,0 +1,116 @@
+import { errorMessage } from '../errors';
+import type { DecisionLog, DecisionRecord, TxSnapshot } from '../log/decision-log';
+import { Semaphore } from './backoff';
+import type { EngineConfig } from './engine-config';
+import type { EngineLogger } from './engine-logger';
+import type { ParticipantRegistry } from './participant-registry';
+import type { PhaseTwoDriver } from './phase-two';
+import type { BranchInfo, DecisionSource } from './types';
+
+export interface RecoveryReport {
+  /** Unfinished transactions found in the log. */
+  unfinished: number;
+  /** Decisions found in the log and resumed. */
+  resumedCommit: number;
+  resumedAbort: number;
+  /** Undecided transactions decided now (abort, or commit for a one-phase commit that had happened). */
+  decidedAbort: number;
+  decidedCommit: number;
+  /** Finished (every branch acknowledged) within this pass. */
+  completed: number;
+  /** Still retrying phase 2 in the background. */
+  pending: number;
+  /** Left alone: a heuristic hazard waits for an operator, or the only branch's state could not be learned. */
+  leftForLater: number;
+}
+
+export interface RecoveryDeps {
+  log: DecisionLog;
+  participants: ParticipantRegistry;
+  config: EngineConfig;
+  logger: EngineLogger;
+  phaseTwo: PhaseTwoDriver;
+  isLive(txId: string): boolean;
+  decide(txId: string, branches: BranchInfo[], source: DecisionSource): Promise<DecisionRecord>;
+  decideCommitted(txId: string, branches: BranchInfo[]): Promise<DecisionRecord>;
+}
+
+export interface RecoveryOptions {
+  /** Only transactions past their expiry plus the sweep grace (periodic passes: others may still be running elsewhere). */
+  onlyExpired?: boolean;
+  /** How long to wait for phase 2 before reporting the rest as pending. */
+  waitMs?: number;
+}
+
+/**
+ * SPEC §4: committed but not completed → resume phase 2; aborted → resume
+ * rollback; no decision → decide(abort) through the register, then roll back.
+ * Resolves once every transaction has a decision and phase 2 had `waitMs` to run.
+ */
+export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {}): Promise<RecoveryReport> {
+  const { log, config, logger, phaseTwo } = deps;
+  const report: RecoveryReport = { unfinished: 0, resumedCommit: 0, resumedAbort: 0, decidedAbort: 0, decidedCommit: 0, completed: 0, pending: 0, leftForLater: 0 };
+  const unfinished = await log.unfinished();
+  report.unfinished = unfinished.length;
+  const now = Date.now();
+  const semaphore = new Semaphore(config.recoveryConcurrency);
+  const drives: Array<Promise<void>> = [];
+  await Promise.all(
+    unfinished.map((snapshot) =>
+      semaphore.run(async () => {
+        if (deps.isLive(snapshot.txId) || phaseTwo.isDriving(snapshot.txId)) return;
+        if (options.onlyExpired && !snapshot.decision && now < snapshot.expiresAt + config.sweepGraceMs) return;
+        if (snapshot.hazards.length > 0) {
+          report.leftForLater += 1;
+          return;
+        }
+        let decision = snapshot.decision;
+        if (decision) {
+          if (decision.outcome === 'commit') report.resumedCommit += 1;
+          else report.resumedAbort += 1;
+        } else {
+          decision = await decideUndecided(deps, snapshot);
+          if (!decision) {
+            report.leftForLater += 1;
+            return;
+          }
+          if (decision.outcome === 'commit') report.decidedCommit += 1;
+          else report.decidedAbort += 1;
+        }
+        drives.push(
+          phaseTwo.drive(decision).then((r) => {
+            if (r.completed) report.completed += 1;
+          }),
+        );
+      }),
+    ),
+  );
+  const waitMs = options.waitMs ?? config.commitWaitMs;
+  await Promise.race([Promise.all(drives), new Promise((r) => setTimeout(r, waitMs).unref())]);
+  report.pending = drives.length - report.completed;
+  if (report.unfinished > 0) logger.info({ recovery: report }, 'recovery pass done');
+  return report;
+}
+
+/**
+ * No decision in the log. A one-phase commit leaves none, so a transaction
+ * whose only branch the participant reports committed was committed; anything
+ * else is presumed aborted.
+ */
+async function decideUndecided(deps: RecoveryDeps, snapshot: TxSnapshot): Promise<DecisionRecord | undefined> {
+  if (snapshot.branches.length === 1 && deps.config.onePhaseCommit) {
+    const branch = snapshot.branches[0];
+    const participant = deps.participants.has(branch.participant) ? deps.participants.get(branch.participant) : undefined;
+    if (participant?.status) {
+      try {
+        const state = await participant.status({ ...branch, txId: snapshot.txId });
+        if (state === 'committed') return deps.decideCommitted(snapshot.txId, snapshot.branches);
+      } catch (e) {
+        // Deciding abort now could contradict a one-phase commit that happened; ask again on the next pass.
+        deps.logger.warn({ txId: snapshot.txId, participant: branch.participant, err: errorMessage(e) }, 'recovery: cannot learn the only branch state yet');
+        return undefined;
+      }
+    }
+  }
+  return deps.decide(snapshot.txId, snapshot.branches, 'recovery');
+}

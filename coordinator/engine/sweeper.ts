@@ -1,0 +1,134 @@
+import { errorMessage } from '../errors';
+import type { DecisionLog, DecisionRecord } from '../log/decision-log';
+import { parseGid } from '../participants/gid';
+import type { EngineConfig } from './engine-config';
+import type { EngineLogger } from './engine-logger';
+import type { ParticipantRegistry } from './participant-registry';
+import type { PhaseTwoDriver } from './phase-two';
+import type { BranchInfo, DecisionSource } from './types';
+
+export interface SweepReport {
+  /** Prepared branches of our prefix seen on reachable participants. */
+  seen: number;
+  /** Prepared branches whose transaction was decided now (abort) by this sweep. */
+  decidedAbort: number;
+  /** Prepared branches handed to phase 2 (decided earlier, or now). */
+  resolved: number;
+  /** Too young to judge, or their transaction is live here. */
+  skipped: number;
+  /** Participants that could not be listed. */
+  unreachable: string[];
+}
+
+export interface SweeperDeps {
+  log: DecisionLog;
+  participants: ParticipantRegistry;
+  config: EngineConfig;
+  logger: EngineLogger;
+  phaseTwo: PhaseTwoDriver;
+  isLive(txId: string): boolean;
+  decide(txId: string, branches: BranchInfo[], source: DecisionSource): Promise<DecisionRecord>;
+  /** Recovery of logged transactions that expired undecided (their process died); run with every pass. */
+  recoverExpired(): Promise<unknown>;
+}
+
+/** Milliseconds since the epoch encoded in a UUID v7 (its first 48 bits). */
+export function uuidV7Time(txId: string): number {
+  return parseInt(txId.replace(/-/g, '').slice(0, 12), 16);
+}
+
+/**
+ * SPEC §4, continuously: finds prepared branches of our prefix on every
+ * directly reachable participant. A branch whose transaction has no decision
+ * and expired more than the grace period ago is decided abort through the
+ * register; then the winning outcome is applied. This catches branches whose
+ * registration or decision was lost, and any that phase 2 missed.
+ */
+export class Sweeper {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<SweepReport>;
+
+  constructor(private readonly deps: SweeperDeps) {}
+
+  start(): void {
+    if (this.deps.config.sweepIntervalMs <= 0 || this.timer) return;
+    this.timer = setInterval(() => {
+      this.sweepOnce().catch((e) => this.deps.logger.error({ err: errorMessage(e) }, 'sweep failed'));
+    }, this.deps.config.sweepIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One pass; concurrent callers share the pass in progress. */
+  sweepOnce(): Promise<SweepReport> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<SweepReport> {
+    const report: SweepReport = { seen: 0, decidedAbort: 0, resolved: 0, skipped: 0, unreachable: [] };
+    const listable = this.deps.participants.all().filter((p) => p.listPrepared);
+    await this.deps.recoverExpired().catch((e) => this.deps.logger.error({ err: errorMessage(e) }, 'periodic recovery failed'));
+    await Promise.all(
+      listable.map(async (participant) => {
+        let prepared;
+        try {
+          prepared = await participant.listPrepared!(this.deps.config.gidPrefix);
+        } catch (e) {
+          report.unreachable.push(participant.name);
+          this.deps.logger.warn({ participant: participant.name, err: errorMessage(e) }, 'sweep: participant unreachable');
+          return;
+        }
+        for (const { gid } of prepared) {
+          report.seen += 1;
+          await this.resolveBranch(participant.name, gid, report);
+        }
+      }),
+    );
+    return report;
+  }
+
+  private async resolveBranch(participant: string, gid: string, report: SweepReport): Promise<void> {
+    const { log, config, phaseTwo, logger } = this.deps;
+    const parsed = parseGid(gid);
+    if (!parsed || parsed.prefix !== config.gidPrefix) return;
+    const { txId, branchId } = parsed;
+    if (this.deps.isLive(txId) || phaseTwo.isDriving(txId)) {
+      report.skipped += 1;
+      return;
+    }
+    const snapshot = await log.get(txId);
+    const found: BranchInfo = snapshot?.branches.find((b) => b.branchId === branchId) ?? { branchId, gid, participant };
+    let decision = snapshot?.decision;
+    if (!decision) {
+      const expiresAt = snapshot?.expiresAt ?? uuidV7Time(txId) + config.maxTimeoutMs;
+      if (Date.now() < expiresAt + config.sweepGraceMs) {
+        report.skipped += 1;
+        return;
+      }
+      decision = await this.deps.decide(txId, withBranch(snapshot?.branches ?? [], found), 'sweep');
+      if (decision.outcome === 'abort') report.decidedAbort += 1;
+    }
+    if (!decision.branches.some((b) => b.gid === gid)) {
+      if (decision.outcome === 'commit') {
+        // Prepared, yet not in its committed transaction's branch list: not something 2PC can produce. Never guess.
+        logger.error({ txId, gid, participant }, 'sweep: prepared branch missing from its commit decision; left for an operator');
+        report.skipped += 1;
+        return;
+      }
+      decision = { ...decision, branches: withBranch(decision.branches, found) };
+    }
+    report.resolved += 1;
+    void phaseTwo.drive(decision);
+  }
+}
+
+function withBranch(branches: BranchInfo[], branch: BranchInfo): BranchInfo[] {
+  return branches.some((b) => b.gid === branch.gid) ? branches : [...branches, branch];
+}

@@ -1,0 +1,450 @@
+import { v7 as uuidv7 } from 'uuid';
+import { AbortReason, errorMessage, isTwopcError, TransactionAbortedError, TwopcError } from '../errors';
+import type { DecisionLog, DecisionRecord, OpenReport, TxSnapshot } from '../log/decision-log';
+import { buildGid, isTxId } from '../participants/gid';
+import type { BranchRef } from '../participants/participant';
+import { CrashPoints } from './crash-points';
+import type { EngineConfig } from './engine-config';
+import { EngineLogger, silentLogger } from './engine-logger';
+import type { EngineObserver } from './engine-observer';
+import { branchList, CommitResult, LiveBranch, LiveTransaction } from './live-transaction';
+import type { ParticipantRegistry } from './participant-registry';
+import { PhaseTwoDriver } from './phase-two';
+import { recover, RecoveryOptions, RecoveryReport } from './recovery';
+import { Sweeper, SweepReport } from './sweeper';
+import { TransactionStatus, statusFromLive, statusFromSnapshot } from './transaction-status';
+import type { BranchInfo, DecisionSource, Vote } from './types';
+
+export interface EngineDeps {
+  log: DecisionLog;
+  participants: ParticipantRegistry;
+  config: EngineConfig;
+  crash?: CrashPoints;
+  logger?: EngineLogger;
+  observer?: EngineObserver;
+}
+
+export interface BeginOptions {
+  timeoutMs?: number;
+  metadata?: Record<string, unknown>;
+}
+
+export interface StartReport {
+  log: OpenReport;
+  recovery: RecoveryReport;
+}
+
+type EngineState = 'new' | 'starting' | 'ready' | 'stopping' | 'stopped';
+
+/**
+ * The coordinator engine: SPEC §3 (presumed abort, single-assignment decision)
+ * and §4 (recovery, sweeps). It knows nothing of HTTP; the service, the CLI and
+ * the in-process API all drive it through these methods.
+ */
+export class TransactionEngine {
+  readonly config: EngineConfig;
+  private readonly log: DecisionLog;
+  private readonly participants: ParticipantRegistry;
+  private readonly crash: CrashPoints;
+  private readonly logger: EngineLogger;
+  private readonly observer: EngineObserver;
+  private readonly live = new Map<string, LiveTransaction>();
+  private readonly stopController = new AbortController();
+  private readonly phaseTwo: PhaseTwoDriver;
+  private readonly sweeper: Sweeper;
+  private state: EngineState = 'new';
+
+  constructor(deps: EngineDeps) {
+    this.config = deps.config;
+    this.log = deps.log;
+    this.participants = deps.participants;
+    this.crash = deps.crash ?? CrashPoints.disarmed();
+    this.logger = deps.logger ?? silentLogger;
+    this.observer = deps.observer ?? {};
+    this.phaseTwo = new PhaseTwoDriver({
+      log: this.log,
+      participants: this.participants,
+      config: this.config,
+      crash: this.crash,
+      logger: this.logger,
+      observer: this.observer,
+      stopSignal: this.stopController.signal,
+    });
+    this.sweeper = new Sweeper({
+      log: this.log,
+      participants: this.participants,
+      config: this.config,
+      logger: this.logger,
+      phaseTwo: this.phaseTwo,
+      isLive: (txId) => this.live.has(txId),
+      decide: (txId, branches, source) => this.decideAbort(txId, branches, source),
+      recoverExpired: () => this.recover({ onlyExpired: true, waitMs: 0 }),
+    });
+  }
+
+  /** True once recovery has made a decision for every transaction in the log. */
+  get ready(): boolean {
+    return this.state === 'ready';
+  }
+
+  /** Opens the log, resolves every in-doubt transaction, then starts the periodic sweep. */
+  async start(): Promise<StartReport> {
+    if (this.state !== 'new') throw new TwopcError('state-conflict', `engine already ${this.state}`);
+    this.state = 'starting';
+    const logReport = await this.log.open();
+    if (logReport.tornTail) this.logger.warn({ tornTail: logReport.tornTail }, 'decision log: torn final record cut off');
+    const recovery = await this.recover();
+    this.state = 'ready';
+    this.sweeper.start();
+    this.logger.info({ log: logReport, recovery }, 'coordinator engine ready');
+    return { log: logReport, recovery };
+  }
+
+  /** One recovery pass over the log: every unfinished transaction is decided and phase 2 resumed. */
+  recover(options: RecoveryOptions = {}): Promise<RecoveryReport> {
+    return recover({
+      log: this.log,
+      participants: this.participants,
+      config: this.config,
+      logger: this.logger,
+      phaseTwo: this.phaseTwo,
+      isLive: (txId) => this.live.has(txId),
+      decide: (txId, branches, source) => this.decideAbort(txId, branches, source),
+      decideCommitted: (txId, branches) => this.log.decide({ txId, at: Date.now(), outcome: 'commit', source: 'recovery', branches }),
+    }, options);
+  }
+
+  /** One sweep of the participants' prepared transactions now. */
+  sweep(): Promise<SweepReport> {
+    return this.sweeper.sweepOnce();
+  }
+
+  async begin(options: BeginOptions = {}): Promise<TransactionStatus> {
+    this.assertAccepting();
+    const timeoutMs = options.timeoutMs ?? this.config.defaultTimeoutMs;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > this.config.maxTimeoutMs) {
+      throw new TwopcError('invalid-input', `timeoutMs must be an integer from 1 to ${this.config.maxTimeoutMs}`, { field: 'timeoutMs' });
+    }
+    const id = uuidv7();
+    const createdAt = Date.now();
+    const tx: LiveTransaction = {
+      id,
+      createdAt,
+      expiresAt: createdAt + timeoutMs,
+      metadata: options.metadata,
+      state: 'active',
+      branches: new Map(),
+      nextBranchId: 1,
+      // Not forced and not awaited here: enlist awaits it, and a lost begin is presumed abort.
+      beginWritten: this.log.append({ type: 'begin', txId: id, at: createdAt, expiresAt: createdAt + timeoutMs, metadata: options.metadata }),
+    };
+    tx.beginWritten.catch(() => undefined);
+    tx.timer = setTimeout(() => void this.expire(tx), timeoutMs);
+    tx.timer.unref();
+    this.live.set(id, tx);
+    return statusFromLive(tx);
+  }
+
+  /** Registers a branch (before its PREPARE, so a prepared branch is always findable) and assigns its GID. */
+  async enlist(txId: string, participant: string, options: { url?: string } = {}): Promise<BranchInfo> {
+    const tx = this.liveOrThrow(txId);
+    if (tx.state !== 'active') throw this.stateError(tx, 'enlist');
+    if (!this.participants.has(participant)) {
+      throw new TwopcError('invalid-input', `participant ${JSON.stringify(participant)} is not configured on this coordinator`, { field: 'participant' });
+    }
+    const branchId = tx.nextBranchId++;
+    const info: BranchInfo = { branchId, gid: buildGid(this.config.gidPrefix, txId, branchId), participant, ...(options.url ? { url: options.url } : {}) };
+    tx.branches.set(branchId, { info, state: 'active' });
+    await tx.beginWritten;
+    await this.log.append({ type: 'enlist', txId, at: Date.now(), branch: info });
+    this.crash.hit('after-enlist');
+    return info;
+  }
+
+  /** Runs two-phase commit. Throws `TransactionAbortedError` (with the reason) if the transaction aborted. */
+  async commit(txId: string): Promise<CommitResult> {
+    const tx = this.live.get(txId);
+    if (!tx) return this.commitResultFromLog(txId);
+    if (tx.committing) return tx.committing;
+    if (tx.state === 'aborted') throw this.abortedError(tx);
+    if (tx.state !== 'active') throw this.stateError(tx, 'commit');
+    this.assertAccepting();
+    tx.committing = this.runCommit(tx);
+    return tx.committing;
+  }
+
+  /** Aborts a transaction that has no commit decision. Idempotent; `state-conflict` if it committed. */
+  async abort(txId: string, reason: Partial<AbortReason> = {}): Promise<{ txId: string; state: 'aborted' }> {
+    const full: AbortReason = { cause: reason.cause ?? 'application', message: reason.message ?? 'aborted by the application', ...reason };
+    const tx = this.live.get(txId);
+    if (tx) {
+      if (tx.onePhase) throw new TwopcError('state-conflict', `transaction ${txId} is committing (one phase); it cannot be aborted`, { txId, state: tx.state });
+      await this.abortLive(tx, full, 'engine');
+      return { txId, state: 'aborted' };
+    }
+    const snapshot = await this.snapshotOrThrow(txId);
+    const decision = await this.decideAbort(txId, snapshot.branches, 'engine', full);
+    if (decision.outcome === 'commit') throw new TwopcError('state-conflict', `transaction ${txId} is committed; it cannot be aborted`, { txId, state: 'committed' });
+    if (!snapshot.completed) await this.phaseTwo.drive(decision);
+    return { txId, state: 'aborted' };
+  }
+
+  async status(txId: string): Promise<TransactionStatus | undefined> {
+    if (!isTxId(txId)) throw new TwopcError('invalid-input', 'id must be a transaction id (UUID)', { field: 'id' });
+    const tx = this.live.get(txId);
+    if (tx) return statusFromLive(tx);
+    const snapshot = await this.log.get(txId);
+    return snapshot && statusFromSnapshot(snapshot);
+  }
+
+  /** Starts phase 2 of an unfinished transaction now instead of after its backoff. */
+  async retry(txId: string): Promise<boolean> {
+    if (this.phaseTwo.retryNow(txId)) return true;
+    const snapshot = await this.snapshotOrThrow(txId);
+    if (!snapshot.decision || snapshot.completed) return false;
+    void this.phaseTwo.drive(snapshot.decision);
+    return true;
+  }
+
+  /**
+   * Stops taking work, lets commits in flight reach their decision, aborts
+   * transactions that never started committing, stops phase-2 retries (recovery
+   * resumes them) and closes the log.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    this.sweeper.stop();
+    const live = [...this.live.values()];
+    await Promise.allSettled(live.map((tx) => (tx.committing || tx.decision ? tx.committing : this.abortLive(tx, { cause: 'shutdown', message: 'coordinator shutting down' }, 'engine'))));
+    this.stopController.abort();
+    await this.phaseTwo.settle();
+    for (const tx of this.live.values()) clearTimeout(tx.timer);
+    this.live.clear();
+    await this.log.close();
+    this.state = 'stopped';
+  }
+
+  get liveCount(): number {
+    return this.live.size;
+  }
+
+  private async runCommit(tx: LiveTransaction): Promise<CommitResult> {
+    const branches = [...tx.branches.values()];
+    if (Date.now() >= tx.expiresAt) {
+      await this.abortLive(tx, { cause: 'timeout', message: 'transaction timed out before commit' }, 'timeout');
+      throw this.abortedError(tx);
+    }
+    tx.state = 'preparing';
+    if (branches.length === 0) return this.finishWithoutDecision(tx, 'read-only');
+    if (this.config.onePhaseCommit && branches.length === 1) return this.commitOnePhase(tx, branches[0]);
+
+    const prepareStarted = Date.now();
+    const noVote = await this.prepareAll(tx, branches);
+    this.observer.phaseLatency?.('prepare', Date.now() - prepareStarted);
+    if (noVote) {
+      await this.abortLive(tx, noVote, 'engine');
+      throw this.abortedError(tx);
+    }
+    const prepared = branches.filter((b) => b.state === 'prepared').map((b) => b.info);
+    if (prepared.length === 0) return this.finishWithoutDecision(tx, 'read-only');
+
+    const decideStarted = Date.now();
+    const decision = await this.log.decide({ txId: tx.id, at: Date.now(), outcome: 'commit', source: 'engine', branches: prepared });
+    this.observer.phaseLatency?.('decide', Date.now() - decideStarted);
+    if (decision.outcome === 'abort') {
+      // A timeout, sweep or operator decided first; the register's answer is final.
+      await this.applyAbort(tx, decision);
+      throw this.abortedError(tx);
+    }
+    this.crash.hit('after-commit-decision');
+    tx.decision = decision;
+    tx.state = 'committed';
+    clearTimeout(tx.timer);
+    const phaseTwo = this.phaseTwo.drive(decision).then((result) => {
+      if (result.completed) {
+        tx.state = 'completed';
+        this.observer.transactionEnded?.('commit', Date.now() - tx.createdAt);
+      }
+      this.live.delete(tx.id);
+      return result.completed;
+    });
+    const completed = await waitAtMost(phaseTwo, this.config.commitWaitMs);
+    return { txId: tx.id, state: 'committed', phaseTwoPending: completed !== true };
+  }
+
+  /**
+   * Phase 1: every branch prepares in parallel. Returns the first "no" (as an
+   * abort reason), or undefined when every vote was yes or read-only. The
+   * transaction's expiry ends the wait: a participant that never answers
+   * cannot hold the decision back.
+   */
+  private async prepareAll(tx: LiveTransaction, branches: LiveBranch[]): Promise<AbortReason | undefined> {
+    let first = true;
+    const votes = branches.map((branch) => {
+      const ref: BranchRef = { ...branch.info, txId: tx.id };
+      const vote = this.prepareBranch(ref).then((v) => {
+        if (v.vote === 'yes') {
+          branch.state = 'prepared';
+          if (first) {
+            first = false;
+            this.crash.hit('after-prepare-one');
+          }
+        } else if (v.vote === 'read-only') branch.state = 'read-only';
+        else branch.state = 'failed';
+        return { branch, vote: v };
+      });
+      branch.preparing = vote;
+      return vote;
+    });
+    const remaining = tx.expiresAt - Date.now();
+    const settled = await waitAtMost(Promise.all(votes), Math.max(remaining, 0));
+    if (settled === undefined) return { cause: 'timeout', message: `not every branch answered PREPARE within the transaction's timeout` };
+    const no = settled.find((s) => s.vote.vote === 'no');
+    if (no && no.vote.vote === 'no') {
+      return { cause: 'vote-no', message: no.vote.reason, branchId: no.branch.info.branchId, participant: no.branch.info.participant, ...(no.vote.sqlState ? { sqlState: no.vote.sqlState } : {}) };
+    }
+    this.crash.hit('after-prepare-all');
+    return undefined;
+  }
+
+  /** Any throw before the decision is a "no". */
+  private async prepareBranch(ref: BranchRef): Promise<Vote> {
+    try {
+      return await this.participants.get(ref.participant).prepare(ref);
+    } catch (e) {
+      return { vote: 'no', reason: errorMessage(e) };
+    }
+  }
+
+  private async commitOnePhase(tx: LiveTransaction, branch: LiveBranch): Promise<CommitResult> {
+    const ref: BranchRef = { ...branch.info, txId: tx.id };
+    // The participant's own COMMIT is the decision: no timer or caller may decide abort meanwhile.
+    clearTimeout(tx.timer);
+    tx.onePhase = true;
+    try {
+      await this.participants.get(ref.participant).commit(ref, { onePhase: true });
+    } catch (e) {
+      if (isTwopcError(e, 'transaction-aborted')) {
+        const cause = e instanceof TransactionAbortedError ? e.reason : undefined;
+        branch.state = 'failed';
+        await this.abortLive(tx, { cause: 'vote-no', message: cause?.message ?? errorMessage(e), branchId: ref.branchId, participant: ref.participant, ...(cause?.sqlState ? { sqlState: cause.sqlState } : {}) }, 'engine');
+        throw this.abortedError(tx);
+      }
+      // The branch may or may not have committed; no decision can stand for it. Left for an operator.
+      await this.log.append({ type: 'hazard', txId: tx.id, at: Date.now(), branchId: ref.branchId, gid: ref.gid, participant: ref.participant, detail: `one-phase commit outcome unknown: ${errorMessage(e)}` }).catch(() => undefined);
+      this.observer.hazard?.(tx.id, ref.participant);
+      this.live.delete(tx.id);
+      throw new TwopcError('outcome-unknown', `transaction ${tx.id}: one-phase commit outcome unknown: ${errorMessage(e)}`, { txId: tx.id }, { cause: e });
+    }
+    branch.state = 'committed';
+    return this.finishWithoutDecision(tx, 'one-phase');
+  }
+
+  /** No branch is left to finish (one-phase commit, all read-only, no branch): nothing to decide. */
+  private async finishWithoutDecision(tx: LiveTransaction, kind: 'read-only' | 'one-phase'): Promise<CommitResult> {
+    clearTimeout(tx.timer);
+    tx.state = 'completed';
+    this.live.delete(tx.id);
+    await this.log.append({ type: 'complete', txId: tx.id, at: Date.now() });
+    this.observer.transactionEnded?.(kind, Date.now() - tx.createdAt);
+    return { txId: tx.id, state: 'committed', phaseTwoPending: false };
+  }
+
+  /** Decides abort through the register and rolls every branch back. Throws `state-conflict` if commit won. */
+  private async abortLive(tx: LiveTransaction, reason: AbortReason, source: DecisionSource): Promise<void> {
+    if (tx.state === 'aborted' && tx.decision) {
+      await this.phaseTwo.drive(tx.decision);
+      return;
+    }
+    const decision = await this.decideAbort(tx.id, branchList(tx), source, reason);
+    if (decision.outcome === 'commit') {
+      throw new TwopcError('state-conflict', `transaction ${tx.id} is committed; it cannot be aborted`, { txId: tx.id, state: 'committed' });
+    }
+    await this.applyAbort(tx, decision);
+  }
+
+  private async applyAbort(tx: LiveTransaction, decision: DecisionRecord): Promise<void> {
+    clearTimeout(tx.timer);
+    tx.decision = decision;
+    tx.abortReason ??= decision.reason ?? { cause: 'aborted', message: 'transaction aborted' };
+    tx.state = 'aborted';
+    this.crash.hit('after-abort-decision');
+    const before = new Map<number, Promise<unknown>>();
+    for (const b of tx.branches.values()) if (b.preparing) before.set(b.info.branchId, b.preparing);
+    const result = await this.phaseTwo.drive(decision, before);
+    if (result.completed) this.observer.transactionEnded?.('abort', Date.now() - tx.createdAt);
+    this.live.delete(tx.id);
+  }
+
+  private decideAbort(txId: string, branches: BranchInfo[], source: DecisionSource, reason?: AbortReason): Promise<DecisionRecord> {
+    return this.log.decide({ txId, at: Date.now(), outcome: 'abort', source, branches, ...(reason ? { reason } : {}) });
+  }
+
+  /** The transaction's timer: before the decision, a timeout allows abort. */
+  private async expire(tx: LiveTransaction): Promise<void> {
+    try {
+      if (tx.state === 'active') {
+        await this.abortLive(tx, { cause: 'timeout', message: `transaction timed out after ${tx.expiresAt - tx.createdAt} ms` }, 'timeout');
+      }
+      // In 'preparing' the commit itself sees the expiry (prepareAll's wait ends) and aborts.
+    } catch (e) {
+      this.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'timeout abort failed; sweeps and recovery will finish it');
+    }
+  }
+
+  private async commitResultFromLog(txId: string): Promise<CommitResult> {
+    const snapshot = await this.snapshotOrThrow(txId);
+    const decision = snapshot.decision;
+    if (decision?.outcome === 'commit') return { txId, state: 'committed', phaseTwoPending: !snapshot.completed };
+    if (decision?.outcome === 'abort') throw new TransactionAbortedError(txId, decision.reason ?? { cause: 'aborted', message: 'transaction aborted' });
+    if (snapshot.completed) return { txId, state: 'committed', phaseTwoPending: false };
+    // In the log, undecided and not live here: its coordinator process died. Presumed abort.
+    const won = await this.decideAbort(txId, snapshot.branches, 'recovery', { cause: 'coordinator-restart', message: 'transaction was not committed before the coordinator restarted' });
+    if (won.outcome === 'commit') return { txId, state: 'committed', phaseTwoPending: true };
+    void this.phaseTwo.drive(won);
+    throw new TransactionAbortedError(txId, won.reason ?? { cause: 'aborted', message: 'transaction aborted' });
+  }
+
+  private abortedError(tx: LiveTransaction): TransactionAbortedError {
+    return new TransactionAbortedError(tx.id, tx.abortReason ?? { cause: 'aborted', message: 'transaction aborted' });
+  }
+
+  private stateError(tx: LiveTransaction, action: string): TwopcError {
+    if (tx.state === 'aborted') return this.abortedError(tx);
+    return new TwopcError('state-conflict', `cannot ${action} transaction ${tx.id}: it is ${tx.state}`, { txId: tx.id, state: tx.state });
+  }
+
+  private liveOrThrow(txId: string): LiveTransaction {
+    const tx = this.live.get(txId);
+    if (tx) return tx;
+    if (!isTxId(txId)) throw new TwopcError('invalid-input', 'id must be a transaction id (UUID)', { field: 'id' });
+    throw new TwopcError('not-found', `no active transaction ${txId}`, { txId });
+  }
+
+  private async snapshotOrThrow(txId: string): Promise<TxSnapshot> {
+    if (!isTxId(txId)) throw new TwopcError('invalid-input', 'id must be a transaction id (UUID)', { field: 'id' });
+    const snapshot = await this.log.get(txId);
+    if (!snapshot) throw new TwopcError('not-found', `no transaction ${txId}`, { txId });
+    return snapshot;
+  }
+
+  private assertAccepting(): void {
+    if (this.state === 'ready') return;
+    if (this.state === 'stopping' || this.state === 'stopped') throw new TwopcError('shutting-down', 'the coordinator is shutting down');
+    throw new TwopcError('state-conflict', 'the coordinator has not finished recovery yet');
+  }
+}
+
+/** The promise's value, or undefined if it did not settle within `ms`. */
+async function waitAtMost<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,72 @@
+import type { AbortReason } from '../errors';
+import type { TxSnapshot } from '../log/decision-log';
+import type { LiveTransaction } from './live-transaction';
+import type { BranchState, Outcome, TxState } from './types';
+
+export interface BranchStatus {
+  branchId: number;
+  gid: string;
+  participant: string;
+  url: string | null;
+  state: BranchState;
+}
+
+/** A transaction as the API and the CLI show it. */
+export interface TransactionStatus {
+  id: string;
+  state: TxState;
+  decision: Outcome | null;
+  createdAt: string;
+  expiresAt: string;
+  branches: BranchStatus[];
+  reason: AbortReason | null;
+  hazards: Array<{ branchId: number; gid: string; participant: string; detail: string; at: string }>;
+  metadata: Record<string, unknown> | null;
+}
+
+export function statusFromLive(tx: LiveTransaction): TransactionStatus {
+  return {
+    id: tx.id,
+    state: tx.state,
+    decision: tx.decision?.outcome ?? null,
+    createdAt: new Date(tx.createdAt).toISOString(),
+    expiresAt: new Date(tx.expiresAt).toISOString(),
+    branches: [...tx.branches.values()].map((b) => ({ ...b.info, url: b.info.url ?? null, state: b.state })),
+    reason: tx.state === 'aborted' ? tx.abortReason ?? null : null,
+    hazards: [],
+    metadata: tx.metadata ?? null,
+  };
+}
+
+export function statusFromSnapshot(s: TxSnapshot): TransactionStatus {
+  const outcome = s.decision?.outcome ?? null;
+  const hazardous = new Set(s.hazards.map((h) => h.branchId));
+  const decided = new Set((s.decision?.branches ?? []).map((b) => b.branchId));
+  const branchState = (branchId: number): BranchState => {
+    if (hazardous.has(branchId)) return 'heuristic-hazard';
+    if (outcome === 'commit') {
+      // Left out of a commit decision = voted read-only.
+      if (!decided.has(branchId)) return 'read-only';
+      return s.completed ? 'committed' : 'prepared';
+    }
+    if (outcome === 'abort') return s.completed ? 'rolled-back' : 'active';
+    return s.completed ? 'committed' : 'active';
+  };
+  let state: TxState;
+  if (s.completed) state = 'completed';
+  else if (outcome === 'commit') state = 'committed';
+  else if (outcome === 'abort') state = 'aborted';
+  else state = 'active';
+  return {
+    id: s.txId,
+    state,
+    // A completed transaction with no decision record finished by one-phase commit or read-only votes.
+    decision: outcome ?? (s.completed ? 'commit' : null),
+    createdAt: new Date(s.createdAt).toISOString(),
+    expiresAt: new Date(s.expiresAt).toISOString(),
+    branches: s.branches.map((b) => ({ ...b, url: b.url ?? null, state: branchState(b.branchId) })),
+    reason: s.decision?.reason ?? null,
+    hazards: s.hazards.map((h) => ({ branchId: h.branchId, gid: h.gid, participant: h.participant, detail: h.detail, at: new Date(h.at).toISOString() })),
+    metadata: s.metadata ?? null,
+  };
+}

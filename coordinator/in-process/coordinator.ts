@@ -1,0 +1,87 @@
+import { CrashPoints } from '../engine/crash-points';
+import { EngineConfigInput, parseEngineConfig } from '../engine/engine-config';
+import type { EngineLogger } from '../engine/engine-logger';
+import type { EngineObserver } from '../engine/engine-observer';
+import { ParticipantRegistry } from '../engine/participant-registry';
+import { BeginOptions, StartReport, TransactionEngine } from '../engine/transaction-engine';
+import { errorMessage, TwopcError } from '../errors';
+import type { DecisionLog } from '../log/decision-log';
+import { BranchOpener, TransactionScope } from './transaction-scope';
+
+export interface CoordinatorOptions {
+  /** The decision log (e.g. `new FileDecisionLog({ dir: './data' })`). The coordinator opens and closes it. */
+  log: DecisionLog;
+  /** The databases a transaction may touch, by name (e.g. PostgresParticipant instances). */
+  databases: BranchOpener[];
+  engine?: EngineConfigInput;
+  logger?: EngineLogger;
+  observer?: EngineObserver;
+  /** Default: from TWOPC_CRASH_AT (crash tests). */
+  crashPoints?: CrashPoints;
+}
+
+/**
+ * The in-process coordinator: an app that talks to several PostgreSQL
+ * databases itself runs one global transaction over all of them.
+ *
+ * @example
+ * const coordinator = await Coordinator.start({ log: new FileDecisionLog({ dir: './data' }), databases: [ledgerA, ledgerB] });
+ * await coordinator.transaction(async (tx) => {
+ *   await tx.db('ledger_a').query('update accounts set balance = balance - $1 where id = $2', [10, 1]);
+ *   await tx.db('ledger_b').query('update accounts set balance = balance + $1 where id = $2', [10, 7]);
+ * });
+ */
+export class Coordinator {
+  private constructor(
+    readonly engine: TransactionEngine,
+    private readonly databases: ReadonlyMap<string, BranchOpener>,
+    readonly startReport: StartReport,
+  ) {}
+
+  /** Builds the engine, opens the log and runs recovery before returning. */
+  static async start(options: CoordinatorOptions): Promise<Coordinator> {
+    const config = parseEngineConfig(options.engine);
+    const databases = new Map<string, BranchOpener>();
+    for (const db of options.databases) {
+      if (databases.has(db.name)) throw new TwopcError('invalid-config', `database ${JSON.stringify(db.name)} is configured twice`, { field: 'databases' });
+      databases.set(db.name, db);
+    }
+    const engine = new TransactionEngine({
+      log: options.log,
+      participants: new ParticipantRegistry(databases.values()),
+      config,
+      crash: options.crashPoints ?? CrashPoints.fromEnv(),
+      logger: options.logger,
+      observer: options.observer,
+    });
+    const report = await engine.start();
+    return new Coordinator(engine, databases, report);
+  }
+
+  /**
+   * Runs `work` as one global transaction: every database it touched commits,
+   * or none does. If `work` throws, the transaction aborts and the error is
+   * rethrown; if a branch votes no or the transaction times out,
+   * `TransactionAbortedError` says which branch and why.
+   */
+  async transaction<T>(work: (tx: TransactionScope) => Promise<T>, options: BeginOptions = {}): Promise<T> {
+    const { id } = await this.engine.begin(options);
+    const scope = new TransactionScope(id, this.engine, this.databases);
+    let value: T;
+    try {
+      value = await work(scope);
+    } catch (e) {
+      await scope.seal();
+      await this.engine.abort(id, { cause: 'application', message: `work failed: ${errorMessage(e)}` }).catch(() => undefined);
+      throw e;
+    }
+    await scope.seal();
+    await this.engine.commit(id);
+    return value;
+  }
+
+  /** Stops the engine (commits in flight reach their decision) and closes the log. Does not end the databases' pools. */
+  async close(): Promise<void> {
+    await this.engine.stop();
+  }
+}

@@ -1,0 +1,67 @@
+import { TwopcError } from '../errors';
+import type { TransactionEngine } from '../engine/transaction-engine';
+import type { BranchRef, Participant } from '../participants/participant';
+
+/** What a query returns: the part of `pg`'s QueryResult that twopc promises. */
+export interface QueryResultLike<R = Record<string, unknown>> {
+  rows: R[];
+  rowCount: number | null;
+  command: string;
+}
+
+/** A connection inside a branch: statements run in the branch's transaction. */
+export interface BranchQueryable {
+  query<R = Record<string, unknown>>(text: string, values?: unknown[]): Promise<QueryResultLike<R>>;
+}
+
+/** A participant that can hold a branch's connection for in-process work (the direct PostgreSQL adapter). */
+export interface BranchOpener extends Participant {
+  openBranch(branch: BranchRef): Promise<BranchQueryable>;
+}
+
+/**
+ * The `tx` handed to `coordinator.transaction(async (tx) => …)`. `tx.db(name)`
+ * is one branch per database: its first query registers the branch with the
+ * engine and opens it; every later query runs in the same branch.
+ */
+export class TransactionScope {
+  private readonly branches = new Map<string, Promise<BranchQueryable>>();
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    private readonly engine: TransactionEngine,
+    private readonly databases: ReadonlyMap<string, BranchOpener>,
+  ) {}
+
+  /** The branch on database `name` (as configured in `databases`). */
+  db(name: string): BranchQueryable {
+    if (!this.databases.has(name)) {
+      throw new TwopcError('invalid-input', `no database ${JSON.stringify(name)} is configured (have: ${[...this.databases.keys()].join(', ')})`, { field: 'db' });
+    }
+    return {
+      query: async (text, values) => (await this.open(name)).query(text, values),
+    };
+  }
+
+  /** Ends the scope: no new branch may start once commit begins. Resolves when every open finished. */
+  async seal(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled(this.branches.values());
+  }
+
+  private open(name: string): Promise<BranchQueryable> {
+    let branch = this.branches.get(name);
+    if (!branch) {
+      if (this.closed) throw new TwopcError('state-conflict', `transaction ${this.id} is already committing; no new branch may start`, { txId: this.id });
+      branch = this.enlistAndOpen(name);
+      this.branches.set(name, branch);
+    }
+    return branch;
+  }
+
+  private async enlistAndOpen(name: string): Promise<BranchQueryable> {
+    const info = await this.engine.enlist(this.id, name);
+    return this.databases.get(name)!.openBranch({ ...info, txId: this.id });
+  }
+}
