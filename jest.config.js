@@ -7,5 +7,6 @@ module.exports = {
   // Suites start their own PostgreSQL clusters; two cores do not run many at once well.
   maxWorkers: 2,
   testTimeout: 120000,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
 };

@@ -229,6 +229,11 @@ export class TransactionEngine {
     return this.live.size;
   }
 
+  /** Transactions with a decision whose phase 2 is still running here. */
+  get inDoubtCount(): number {
+    return this.phaseTwo.inFlight;
+  }
+
   private async runCommit(tx: LiveTransaction): Promise<CommitResult> {
     const branches = [...tx.branches.values()];
     if (Date.now() >= tx.expiresAt) {

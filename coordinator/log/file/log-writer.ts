@@ -1,0 +1,257 @@
+import { TwopcError, errorMessage } from '../../errors';
+import { fsyncDir, writeFully, type LogFs } from './log-fs';
+import { inDir, segmentName } from './log-layout';
+import type { StoredRecord } from './tx-index';
+
+/** The segment records are appended to. */
+export interface ActiveSegment {
+  seq: number;
+  fd: number;
+  /** Bytes written so far; the next write goes here. */
+  size: number;
+}
+
+export interface LogWriterOptions {
+  fs: LogFs;
+  dir: string;
+  segmentBytes: number;
+  /** When false every record is written (and synced, if forced) on its own: the baseline group commit is measured against. */
+  groupCommit: boolean;
+  /** Called after a segment is sealed (synced, closed, its successor created). */
+  onSealed: (seq: number, bytes: number) => void;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+interface Batch {
+  kind: 'batch';
+  frames: Buffer[];
+  stored: StoredRecord[];
+  bytes: number;
+  forced: boolean;
+  // Created only when someone waits on them, so a failed batch never leaves an unhandled rejection.
+  written?: Deferred<void>;
+  synced?: Deferred<void>;
+}
+
+interface RotateRequest {
+  kind: 'rotate';
+  done: Deferred<number>;
+}
+
+type QueueItem = Batch | RotateRequest;
+
+/**
+ * The single writer of the active segment, and the group commit.
+ *
+ * Callers queue framed records; one loop takes everything queued, writes it
+ * with one write call, fdatasyncs once if any record in the batch is forced,
+ * and only then resolves the batch. Records queued while a write or sync is in
+ * flight form the next batch, so N concurrent forced decisions cost about one
+ * fdatasync, not N. Queue order is write order, so records keep append order.
+ *
+ * After any failed write, sync, or rotation the writer is failed for good:
+ * the failing batch and everything queued behind it reject with
+ * `log-unavailable`, and so does every later call. Retrying would mean
+ * guessing what reached the disk (after a failed fsync the kernel may already
+ * have dropped the dirty pages).
+ */
+export class LogWriter {
+  private readonly queue: QueueItem[] = [];
+  private running = false;
+  private failure?: TwopcError;
+  private op = '';
+
+  constructor(
+    private readonly o: LogWriterOptions,
+    private active: ActiveSegment,
+  ) {}
+
+  get activeSeq(): number {
+    return this.active.seq;
+  }
+
+  get activeSize(): number {
+    return this.active.size;
+  }
+
+  /** The error that failed the writer, if one did. */
+  get failed(): TwopcError | undefined {
+    return this.failure;
+  }
+
+  /** A fresh `log-unavailable` error for a call made after the writer failed. */
+  unavailable(): TwopcError {
+    const f = this.failure!;
+    return new TwopcError('log-unavailable', f.message, { ...f.details }, { cause: f.cause });
+  }
+
+  /**
+   * Queues a framed record. Resolves once it is written (the write syscall
+   * returned: a process crash can no longer lose it), or, when `forced`, once
+   * it is also fdatasync'ed.
+   */
+  enqueue(frame: Buffer, stored: StoredRecord, forced: boolean): Promise<void> {
+    if (this.failure) return Promise.reject(this.unavailable());
+    const b = this.openBatch(frame.length);
+    b.frames.push(frame);
+    b.stored.push(stored);
+    b.bytes += frame.length;
+    let d: Deferred<void>;
+    if (forced) {
+      b.forced = true;
+      d = b.synced ??= deferred();
+    } else {
+      d = b.written ??= deferred();
+    }
+    this.kick();
+    return d.promise;
+  }
+
+  /** Resolves once everything queued before the call is written and synced. */
+  sync(): Promise<void> {
+    if (this.failure) return Promise.reject(this.unavailable());
+    const last = this.queue.at(-1);
+    const b: Batch = last?.kind === 'batch' ? last : this.newBatch();
+    b.forced = true;
+    b.synced ??= deferred();
+    this.kick();
+    return b.synced.promise;
+  }
+
+  /**
+   * Seals the active segment (if it holds anything) after everything queued
+   * before the call. Resolves with N such that every segment <= N is sealed.
+   */
+  rotate(): Promise<number> {
+    if (this.failure) return Promise.reject(this.unavailable());
+    const done = deferred<number>();
+    this.queue.push({ kind: 'rotate', done });
+    this.kick();
+    return done.promise;
+  }
+
+  /** Syncs what is queued (unless failed) and closes the active segment. */
+  async close(): Promise<void> {
+    try {
+      if (!this.failure) await this.sync();
+    } finally {
+      const fd = this.active.fd;
+      this.active.fd = -1;
+      if (fd >= 0) await this.o.fs.close(fd).catch(() => undefined);
+    }
+  }
+
+  private newBatch(): Batch {
+    const b: Batch = { kind: 'batch', frames: [], stored: [], bytes: 0, forced: false };
+    this.queue.push(b);
+    return b;
+  }
+
+  private openBatch(bytes: number): Batch {
+    const last = this.queue.at(-1);
+    if (last?.kind === 'batch') {
+      const fits = this.o.groupCommit ? last.bytes + bytes <= this.o.segmentBytes : last.frames.length === 0;
+      if (fits || last.frames.length === 0) return last;
+    }
+    return this.newBatch();
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = true;
+    // Start on the next turn, not now: everything queued in this turn of the
+    // event loop (e.g. all the callers woken by the previous batch) then goes
+    // into the first batch instead of the first caller writing alone.
+    setImmediate(() => void this.run());
+  }
+
+  private async run(): Promise<void> {
+    while (this.queue.length > 0) {
+      const item = this.queue.shift()!;
+      if (this.failure) {
+        this.rejectItem(item, this.unavailable());
+        continue;
+      }
+      try {
+        if (item.kind === 'rotate') {
+          if (this.active.size > 0) await this.seal();
+          item.done.resolve(this.active.seq - 1);
+        } else {
+          await this.writeBatch(item);
+        }
+      } catch (e) {
+        this.failure = new TwopcError(
+          'log-unavailable',
+          `decision log ${this.o.dir}: ${this.op} failed (${errorMessage(e)}); the log refuses further writes until it is reopened`,
+          { dir: this.o.dir, operation: this.op },
+          { cause: e },
+        );
+        this.rejectItem(item, this.failure);
+      }
+    }
+    this.running = false;
+  }
+
+  private rejectItem(item: QueueItem, error: TwopcError): void {
+    if (item.kind === 'rotate') {
+      item.done.reject(error);
+      return;
+    }
+    item.written?.reject(error);
+    item.synced?.reject(error);
+  }
+
+  private async writeBatch(b: Batch): Promise<void> {
+    const fs = this.o.fs;
+    if (b.bytes > 0) {
+      if (this.active.size > 0 && this.active.size + b.bytes > this.o.segmentBytes) await this.seal();
+      const a = this.active;
+      this.op = `write ${segmentName(a.seq)}`;
+      await writeFully(fs, a.fd, b.frames.length === 1 ? b.frames[0] : Buffer.concat(b.frames, b.bytes), a.size);
+      a.size += b.bytes;
+      for (const s of b.stored) s.seq = a.seq;
+    }
+    b.written?.resolve();
+    if (b.forced) {
+      this.op = `fdatasync ${segmentName(this.active.seq)}`;
+      await fs.fdatasync(this.active.fd);
+      b.synced?.resolve();
+    }
+  }
+
+  private async seal(): Promise<void> {
+    const fs = this.o.fs;
+    const old = this.active;
+    // Synced before its successor exists, so a sealed segment is always whole
+    // on disk: after a crash a torn record can only be in the last segment,
+    // and damage anywhere else is real corruption.
+    this.op = `fdatasync ${segmentName(old.seq)}`;
+    await fs.fdatasync(old.fd);
+    this.op = `close ${segmentName(old.seq)}`;
+    this.active = { seq: old.seq + 1, fd: -1, size: 0 };
+    await fs.close(old.fd);
+    const name = segmentName(old.seq + 1);
+    this.op = `create ${name}`;
+    this.active.fd = await fs.open(inDir(this.o.dir, name), 'wx');
+    // The new file's directory entry must be durable before any forced record
+    // in it is acknowledged, or a power loss could take the whole file.
+    this.op = `fsync directory after creating ${name}`;
+    await fsyncDir(fs, this.o.dir);
+    this.o.onSealed(old.seq, old.size);
+  }
+}

@@ -1,0 +1,164 @@
+import type { BranchInfo } from '../../engine/types';
+import type { DecisionRecord, HazardRecord, LogRecord, TxSnapshot } from '../decision-log';
+
+/** Sequence number of a record that is queued but not yet written to a segment. */
+export const PENDING_SEQ = Number.MAX_SAFE_INTEGER;
+
+/** A record as the index holds it: `seq` is the segment (or snapshot) it was written to. */
+export interface StoredRecord {
+  readonly record: LogRecord;
+  seq: number;
+}
+
+/** One transaction folded from its records. Mutable only through `apply`. */
+export class TxEntry {
+  readonly stored: StoredRecord[] = [];
+  createdAt = 0;
+  expiresAt = 0;
+  metadata?: Record<string, unknown>;
+  branches: BranchInfo[] = [];
+  decision?: DecisionRecord;
+  /** Settles when the winning decision is written (and synced, for a commit); unset once known durable or read back. */
+  decisionDone?: Promise<void>;
+  completedAt?: number;
+  hazards: HazardRecord[] = [];
+  private begun = false;
+
+  constructor(readonly txId: string) {}
+
+  apply(stored: StoredRecord): void {
+    const r = stored.record;
+    if (this.stored.length === 0) {
+      // A transaction first seen through a decision (a sweep found a prepared
+      // branch nobody registered) has no begin: date it by its first record.
+      this.createdAt = r.at;
+      this.expiresAt = r.at;
+    }
+    this.stored.push(stored);
+    switch (r.type) {
+      case 'begin':
+        if (this.begun) return;
+        this.begun = true;
+        this.createdAt = r.at;
+        this.expiresAt = r.expiresAt;
+        this.metadata = r.metadata;
+        return;
+      case 'enlist': {
+        const at = this.branches.findIndex((b) => b.branchId >= r.branch.branchId);
+        if (at === -1) this.branches.push(r.branch);
+        else if (this.branches[at].branchId !== r.branch.branchId) this.branches.splice(at, 0, r.branch);
+        return;
+      }
+      case 'decision':
+        // First decision wins, on disk as in memory: replay keeps the register's answer.
+        if (!this.decision) this.decision = r;
+        return;
+      case 'complete':
+        if (this.completedAt === undefined) this.completedAt = r.at;
+        return;
+      case 'hazard':
+        this.hazards.push(r);
+        return;
+    }
+  }
+
+  snapshot(): TxSnapshot {
+    const s: TxSnapshot = {
+      txId: this.txId,
+      createdAt: this.createdAt,
+      expiresAt: this.expiresAt,
+      branches: this.branches.slice(),
+      completed: this.completedAt !== undefined,
+      hazards: this.hazards.slice(),
+    };
+    if (this.metadata !== undefined) s.metadata = this.metadata;
+    if (this.decision) s.decision = this.decision;
+    if (this.completedAt !== undefined) s.completedAt = this.completedAt;
+    return s;
+  }
+
+  /** True when every record of the transaction is in segments <= `through` (or an older snapshot). */
+  sealedThrough(through: number): boolean {
+    return this.stored.every((s) => s.seq <= through);
+  }
+}
+
+/** What a compaction writes and forgets, taken in one synchronous pass so it is a consistent cut. */
+export interface CompactionCut {
+  /** Records of kept transactions that lie in segments <= the cut, transaction by transaction, each in append order. */
+  records: LogRecord[];
+  forget: string[];
+  kept: number;
+}
+
+/** The in-memory fold of the log: every retained transaction, in the order first seen. */
+export class TxIndex {
+  private readonly txs = new Map<string, TxEntry>();
+
+  get size(): number {
+    return this.txs.size;
+  }
+
+  entry(txId: string): TxEntry | undefined {
+    return this.txs.get(txId);
+  }
+
+  add(record: LogRecord, seq: number): StoredRecord {
+    let e = this.txs.get(record.txId);
+    if (!e) {
+      e = new TxEntry(record.txId);
+      this.txs.set(record.txId, e);
+    }
+    const stored: StoredRecord = { record, seq };
+    e.apply(stored);
+    return stored;
+  }
+
+  unfinished(): TxSnapshot[] {
+    const open: TxEntry[] = [];
+    for (const e of this.txs.values()) if (e.completedAt === undefined) open.push(e);
+    // Array.prototype.sort is stable: equal createdAt keep first-seen order.
+    open.sort((a, b) => a.createdAt - b.createdAt);
+    return open.map((e) => e.snapshot());
+  }
+
+  unfinishedCount(): number {
+    let n = 0;
+    for (const e of this.txs.values()) if (e.completedAt === undefined) n++;
+    return n;
+  }
+
+  cut(through: number, forgetCompletedAtOrBefore: number): CompactionCut {
+    const records: LogRecord[] = [];
+    const forget: string[] = [];
+    for (const e of this.txs.values()) {
+      // A transaction with records after the cut is kept whole, so no record of
+      // it can be replayed later without the ones before it.
+      if (e.completedAt !== undefined && e.completedAt <= forgetCompletedAtOrBefore && e.sealedThrough(through)) {
+        forget.push(e.txId);
+        continue;
+      }
+      for (const s of e.stored) if (s.seq <= through) records.push(s.record);
+    }
+    return { records, forget, kept: this.txs.size - forget.length };
+  }
+
+  /**
+   * Drops forgotten transactions once their snapshot is installed. A record
+   * appended for one of them since the cut lives in a later segment and will be
+   * replayed on its own after a restart, so memory keeps exactly that too.
+   */
+  forget(txIds: string[], through: number): void {
+    for (const txId of txIds) {
+      const e = this.txs.get(txId);
+      if (!e) continue;
+      this.txs.delete(txId);
+      if (e.sealedThrough(through)) continue;
+      // Reuse the StoredRecord objects: the writer still holds the pending ones and fills in their seq.
+      const rest = new TxEntry(txId);
+      for (const s of e.stored) if (s.seq > through) rest.apply(s);
+      if (rest.decision === e.decision) rest.decisionDone = e.decisionDone;
+      this.txs.set(txId, rest);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Pool } from 'pg';
+import { CRASH_POINTS, CrashPoint } from '../../coordinator/engine/crash-points';
+import { PgCluster } from '../harness/pg-cluster';
+import { checkBank, setupBank } from '../support/bank';
+import { jsonLines, runTs } from '../support/child';
+
+const WORKER = path.join(__dirname, 'bank-worker.ts');
+const ACCOUNTS = 20;
+
+/** Which hit of each point to crash at: late enough that some transfers finished before. */
+const HIT: Record<CrashPoint, number> = {
+  'after-enlist': 40,
+  'after-prepare-one': 15,
+  'after-prepare-all': 15,
+  'after-commit-decision': 15,
+  'after-commit-one': 15,
+  'after-commit-all': 15,
+  'after-abort-decision': 5,
+  'after-rollback-one': 5,
+};
+
+describe('SIGKILL at every named crash point, then recovery', () => {
+  let a: PgCluster;
+  let b: PgCluster;
+  let pools: { a: Pool; b: Pool };
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([PgCluster.start({ name: 'crash-a' }), PgCluster.start({ name: 'crash-b' })]);
+    await Promise.all([a.createDatabase('bank'), b.createDatabase('bank')]);
+    pools = { a: new Pool({ ...a.connectionConfig('bank'), max: 2 }), b: new Pool({ ...b.connectionConfig('bank'), max: 2 }) };
+  });
+
+  afterAll(async () => {
+    await Promise.all([pools?.a.end(), pools?.b.end()]);
+    await Promise.all([a?.destroy(), b?.destroy()]);
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each(CRASH_POINTS.map((p) => [p]))('%s', async (point) => {
+    await Promise.all([setupBank(pools.a, ACCOUNTS), setupBank(pools.b, ACCOUNTS)]);
+    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), `twopc-crash-${point}-`));
+    dirs.push(logDir);
+    const env = { LOG_DIR: logDir, PG_A: a.connectionString('bank'), PG_B: b.connectionString('bank'), COUNT: '400', SEED: String(point.length) };
+
+    const run = await runTs(WORKER, { ...env, TWOPC_CRASH_AT: `${point}:${HIT[point as CrashPoint]}` });
+    expect({ signal: run.signal, stderr: run.stderr }).toEqual({ signal: 'SIGKILL', stderr: '' });
+    const acks = jsonLines<{ id: string; outcome: string }>(run.stdout);
+
+    const recovery = await runTs(WORKER, { ...env, MODE: 'recover' });
+    expect({ code: recovery.code, stderr: recovery.stderr }).toEqual({ code: 0, stderr: '' });
+
+    await a.assertNoPrepared('twopc');
+    await b.assertNoPrepared('twopc');
+    const check = await checkBank(pools, ACCOUNTS, {
+      committed: acks.filter((x) => x.outcome === 'committed').map((x) => x.id),
+      aborted: acks.filter((x) => x.outcome === 'aborted').map((x) => x.id),
+    });
+    expect(check).toMatchObject({ halfApplied: [], lostCommits: [], visibleAborts: [], total: check.expectedTotal });
+    expect(acks.length).toBeGreaterThan(0);
+  });
+});
