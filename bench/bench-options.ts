@@ -15,7 +15,10 @@ export const benchOptionsSchema = z
     concurrency: count('concurrency', 1, 1_000),
     accounts: count('accounts', 100, 10_000_000),
     poolSize: count('pool-size', 1, 1_000),
-    modes: z.array(z.string().min(1)).min(1, 'modes must name at least one mode'),
+    modes: z
+      .array(z.string().min(1))
+      .min(1, 'modes must name at least one mode')
+      .refine((m) => new Set(m).size === m.length, 'modes must not repeat a mode'),
     /** Counts statements, pool checkouts and phase times per transfer (slightly slows every mode). */
     profile: z.boolean(),
     seed: count('seed', 0, 2 ** 31),
@@ -25,8 +28,9 @@ export const benchOptionsSchema = z
 export type BenchOptions = Readonly<z.output<typeof benchOptionsSchema>>;
 
 /** Parses argv; exits with a usage message naming the bad field. */
-export function parseBenchOptions(argv: string[], knownModes: readonly string[]): BenchOptions {
-  const program = new Command('bank-bench')
+export function parseBenchOptions(argv: string[], defaultModes: readonly string[], knownModes: readonly string[]): BenchOptions {
+  // Annotated so TypeScript knows `program.error` (never returns) ends the function.
+  const program: Command = new Command('bank-bench')
     .description('Bank transfers between two PostgreSQL clusters: local commits, raw 2PC and the twopc engine')
     .addOption(new Option('--seconds <n>', 'measured seconds per mode per round').env('BENCH_SECONDS').default('8'))
     .addOption(new Option('--warmup <n>', 'warm-up seconds before each measured run').env('BENCH_WARMUP').default('2'))
@@ -34,7 +38,7 @@ export function parseBenchOptions(argv: string[], knownModes: readonly string[])
     .addOption(new Option('--concurrency <n>', 'concurrent transfers (workers)').env('BENCH_CONCURRENCY').default('16'))
     .addOption(new Option('--accounts <n>', 'accounts per ledger database').env('BENCH_ACCOUNTS').default('10000'))
     .addOption(new Option('--pool-size <n>', 'pg pool size per database per mode').env('BENCH_POOL_SIZE').default('20'))
-    .addOption(new Option('--modes <list>', `comma-separated, run in this order (${knownModes.join(', ')})`).env('BENCH_MODES').default(knownModes.join(',')))
+    .addOption(new Option('--modes <list>', `comma-separated, run in this order (${knownModes.join(', ')})`).env('BENCH_MODES').default(defaultModes.join(',')))
     .addOption(new Option('--profile', 'count round trips and time phases per transfer').env('BENCH_PROFILE').default(false))
     .addOption(new Option('--seed <n>', 'seed of the transfer generator').env('BENCH_SEED').default('1'))
     .allowExcessArguments(false);

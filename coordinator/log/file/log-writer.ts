@@ -174,10 +174,12 @@ export class LogWriter {
   private kick(): void {
     if (this.running) return;
     this.running = true;
-    // Start on the next turn, not now: everything queued in this turn of the
-    // event loop (e.g. all the callers woken by the previous batch) then goes
-    // into the first batch instead of the first caller writing alone.
-    setImmediate(() => void this.run());
+    // Start after the current synchronous run, so callers queuing in the same
+    // tick share the first batch; but not a whole event-loop turn later: while
+    // this batch is written and synced, the callers of the previous one run
+    // their JavaScript and queue the next, which keeps the CPU busy during the
+    // fdatasync instead of idle.
+    queueMicrotask(() => void this.run());
   }
 
   private async run(): Promise<void> {
@@ -223,8 +225,13 @@ export class LogWriter {
       const a = this.active;
       this.op = `write ${segmentName(a.seq)}`;
       await writeFully(fs, a.fd, b.frames.length === 1 ? b.frames[0] : Buffer.concat(b.frames, b.bytes), a.size);
+      let offset = a.size;
+      for (let i = 0; i < b.stored.length; i++) {
+        b.stored[i].seq = a.seq;
+        b.stored[i].offset = offset;
+        offset += b.frames[i].length;
+      }
       a.size += b.bytes;
-      for (const s of b.stored) s.seq = a.seq;
     }
     b.written?.resolve();
     if (b.forced) {

@@ -17,7 +17,11 @@ const CLOSE_BRACE = 0x7d;
  * resync after damage cannot lock onto a frame boundary inside a payload.
  */
 export function encodeFrame(value: object): Buffer {
-  const json = JSON.stringify(value);
+  return frameJson(JSON.stringify(value));
+}
+
+/** Frames an already serialized JSON object (the caller keeps the string, e.g. to parse back exactly what goes to disk). */
+export function frameJson(json: string): Buffer {
   const length = Buffer.byteLength(json);
   if (length > MAX_PAYLOAD_BYTES) {
     throw new TwopcError('invalid-input', `record is ${length} bytes encoded; the file log takes at most ${MAX_PAYLOAD_BYTES}`, { field: 'record', bytes: length });
@@ -64,6 +68,12 @@ function checkFrame(buf: Buffer, offset: number): number | string {
   if (buf[start] !== OPEN_BRACE || buf[end - 1] !== CLOSE_BRACE) return 'checksum mismatch';
   if (crc32(buf.subarray(start, end)) !== buf.readUInt32BE(offset + 4)) return 'checksum mismatch';
   return FRAME_HEADER_BYTES + length;
+}
+
+/** The whole frame at `offset` if its checksum matches, else why not. */
+export function frameAt(buf: Buffer, offset: number): Buffer | string {
+  const checked = checkFrame(buf, offset);
+  return typeof checked === 'number' ? buf.subarray(offset, offset + checked) : checked;
 }
 
 /** The offset of the next valid frame strictly after `from`, or -1. */

@@ -1,4 +1,6 @@
 import { DECISION_SOURCES, OUTCOMES } from '../../engine/types';
+import type { AbortReason } from '../../errors';
+import type { BranchInfo } from '../../engine/types';
 import type { LogRecord } from '../decision-log';
 
 /** The record types a log holds, as an `as const` array for runtime checks. */
@@ -29,12 +31,12 @@ function branchProblem(b: unknown, field: string): string | undefined {
  * (a record whose CRC matches but whose shape does not is a bug or a foreign
  * file, and is reported as corruption rather than folded).
  */
-export function recordProblem(r: unknown): string | undefined {
+export function recordProblem(r: unknown, type: unknown = isObject(r) ? r.type : undefined): string | undefined {
   if (!isObject(r)) return 'record must be an object';
-  if (!(RECORD_TYPES as readonly unknown[]).includes(r.type)) return `type must be one of ${RECORD_TYPES.join(', ')}`;
+  if (!(RECORD_TYPES as readonly unknown[]).includes(type)) return `type must be one of ${RECORD_TYPES.join(', ')}`;
   if (!nonEmptyString(r.txId)) return 'txId must be a non-empty string';
   if (typeof r.at !== 'number' || !Number.isFinite(r.at)) return 'at must be a finite number';
-  switch (r.type as LogRecord['type']) {
+  switch (type as LogRecord['type']) {
     case 'begin':
       if (typeof r.expiresAt !== 'number' || !Number.isFinite(r.expiresAt)) return 'expiresAt must be a finite number';
       if (r.metadata !== undefined && !isObject(r.metadata)) return 'metadata must be an object when present';
@@ -63,5 +65,62 @@ export function recordProblem(r: unknown): string | undefined {
       if (!nonEmptyString(r.participant)) return 'participant must be a non-empty string';
       if (typeof r.detail !== 'string') return 'detail must be a string';
       return undefined;
+  }
+}
+
+function copyBranch(b: BranchInfo): BranchInfo {
+  const c: BranchInfo = { branchId: b.branchId, gid: b.gid, participant: b.participant };
+  if (b.url !== undefined) c.url = b.url;
+  return Object.freeze(c);
+}
+
+function copyReason(r: AbortReason): AbortReason {
+  const c: AbortReason = { cause: r.cause, message: r.message };
+  if (r.branchId !== undefined) c.branchId = r.branchId;
+  if (r.participant !== undefined) c.participant = r.participant;
+  if (r.sqlState !== undefined) c.sqlState = r.sqlState;
+  return Object.freeze(c);
+}
+
+function freezeDeep<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) freezeDeep(v);
+  }
+  return value;
+}
+
+/**
+ * A frozen copy of a valid record holding exactly the fields the interface
+ * defines, without `undefined` ones: what gets serialized, and so exactly what
+ * a reopen reads back. The log keeps the copy, never the caller's object, so a
+ * caller changing its object afterwards cannot make memory disagree with disk.
+ * `type` is passed separately so decide() need not build an intermediate object.
+ */
+export function normalizeRecord(r: LogRecord, type: LogRecord['type'] = r.type): LogRecord {
+  switch (type) {
+    case 'begin': {
+      const b = r as Extract<LogRecord, { type: 'begin' }>;
+      const c: LogRecord = { type, txId: b.txId, at: b.at, expiresAt: b.expiresAt };
+      // Arbitrary JSON: the round trip gives exactly the disk image.
+      if (b.metadata !== undefined) c.metadata = freezeDeep(JSON.parse(JSON.stringify(b.metadata)) as Record<string, unknown>);
+      return Object.freeze(c);
+    }
+    case 'enlist': {
+      const e = r as Extract<LogRecord, { type: 'enlist' }>;
+      return Object.freeze({ type, txId: e.txId, at: e.at, branch: copyBranch(e.branch) });
+    }
+    case 'decision': {
+      const d = r as Extract<LogRecord, { type: 'decision' }>;
+      const c: LogRecord = { type, txId: d.txId, at: d.at, outcome: d.outcome, source: d.source, branches: Object.freeze(d.branches.map(copyBranch)) as BranchInfo[] };
+      if (d.reason !== undefined) c.reason = copyReason(d.reason);
+      return Object.freeze(c);
+    }
+    case 'complete':
+      return Object.freeze({ type, txId: r.txId, at: r.at });
+    case 'hazard': {
+      const h = r as Extract<LogRecord, { type: 'hazard' }>;
+      return Object.freeze({ type, txId: h.txId, at: h.at, branchId: h.branchId, gid: h.gid, participant: h.participant, detail: h.detail });
+    }
   }
 }

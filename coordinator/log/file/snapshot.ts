@@ -1,9 +1,8 @@
 import { TwopcError } from '../../errors';
-import type { LogRecord } from '../decision-log';
 import { fsyncDir, writeFully, type LogFs } from './log-fs';
 import { inDir, snapshotName, snapshotTempName } from './log-layout';
 import { decodePayload, encodeFrame, scanFrames } from './record-codec';
-import { frameRecord } from './segment-reader';
+import { frameRecord, type ReadRecord } from './segment-reader';
 
 /** The first frame of every snapshot file. */
 export interface SnapshotHeader {
@@ -20,19 +19,28 @@ const CHUNK_BYTES = 1024 * 1024;
 
 const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
 
+/** A snapshot written and installed. */
+export interface WrittenSnapshot {
+  bytes: number;
+  /** Where each frame landed, in the order given. */
+  offsets: number[];
+}
+
 /**
- * Writes a snapshot through segment `through` and installs it: temp file,
- * fsync, rename, directory fsync. Until the rename the temp file is ignored
- * (and removed by the next open), and the segments it covers are untouched,
- * so a crash at any point before leaves the old state whole; after the
- * directory fsync the snapshot replaces those segments. Returns its size.
+ * Writes a snapshot through segment `through` from already framed (and
+ * checked) records, and installs it: temp file, fsync, rename, directory
+ * fsync. Until the rename the temp file is ignored (and removed by the next
+ * open) and the segments it covers are untouched, so a crash at any point
+ * before leaves the old state whole; after the directory fsync the snapshot
+ * stands in for those segments.
  */
-export async function writeSnapshot(fs: LogFs, dir: string, through: number, records: readonly LogRecord[]): Promise<number> {
+export async function writeSnapshot(fs: LogFs, dir: string, through: number, frames: readonly Buffer[]): Promise<WrittenSnapshot> {
   const tmp = inDir(dir, snapshotTempName(through));
   const fd = await fs.open(tmp, 'w');
+  const offsets: number[] = new Array<number>(frames.length);
   let size = 0;
   try {
-    const header: SnapshotHeader = { snapshot: 1, through, records: records.length };
+    const header: SnapshotHeader = { snapshot: 1, through, records: frames.length };
     let chunk: Buffer[] = [encodeFrame(header)];
     let chunkBytes = chunk[0].length;
     const flush = async () => {
@@ -41,10 +49,10 @@ export async function writeSnapshot(fs: LogFs, dir: string, through: number, rec
       chunk = [];
       chunkBytes = 0;
     };
-    for (const r of records) {
-      const f = encodeFrame(r);
-      chunk.push(f);
-      chunkBytes += f.length;
+    for (let i = 0; i < frames.length; i++) {
+      offsets[i] = size + chunkBytes;
+      chunk.push(frames[i]);
+      chunkBytes += frames[i].length;
       if (chunkBytes >= CHUNK_BYTES) {
         await flush();
         await yieldTurn();
@@ -62,13 +70,13 @@ export async function writeSnapshot(fs: LogFs, dir: string, through: number, rec
   await fs.close(fd);
   await fs.rename(tmp, inDir(dir, snapshotName(through)));
   await fsyncDir(fs, dir);
-  return size;
+  return { bytes: size, offsets };
 }
 
 /** A snapshot read back. */
 export interface LoadedSnapshot {
   through: number;
-  records: LogRecord[];
+  records: ReadRecord[];
   bytes: number;
 }
 
@@ -101,11 +109,11 @@ export async function readSnapshot(fs: LogFs, dir: string, file: string, expecte
   if (!header) throw corrupt(0, 'missing or malformed snapshot header');
   if (header.through !== expectedThrough) throw corrupt(0, `header says it covers segments through ${header.through}, its name says ${expectedThrough}`);
   if (header.records !== rest.length) throw corrupt(buf.length, `header promises ${header.records} records, the file holds ${rest.length}`);
-  const records: LogRecord[] = [];
+  const records: ReadRecord[] = [];
   for (const f of rest) {
     const r = frameRecord(f);
     if (typeof r === 'string') throw corrupt(f.offset, r);
-    records.push(r);
+    records.push({ offset: f.offset, record: r });
   }
   return { through: header.through, records, bytes: buf.length };
 }

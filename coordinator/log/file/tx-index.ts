@@ -4,11 +4,20 @@ import type { DecisionRecord, HazardRecord, LogRecord, TxSnapshot } from '../dec
 /** Sequence number of a record that is queued but not yet written to a segment. */
 export const PENDING_SEQ = Number.MAX_SAFE_INTEGER;
 
-/** A record as the index holds it: `seq` is the segment (or snapshot) it was written to. */
+/**
+ * A record as the index holds it, and where its frame is on disk: segment
+ * `seq` at `offset`, or, when `inSnapshot`, the snapshot through `seq`.
+ * Compaction copies frames from there instead of encoding records again.
+ */
 export interface StoredRecord {
   readonly record: LogRecord;
   seq: number;
+  offset: number;
+  inSnapshot: boolean;
 }
+
+// Shared until a transaction has a hazard (rare): one array fewer per transaction.
+const NO_HAZARDS: readonly HazardRecord[] = Object.freeze([]);
 
 /** One transaction folded from its records. Mutable only through `apply`. */
 export class TxEntry {
@@ -18,10 +27,10 @@ export class TxEntry {
   metadata?: Record<string, unknown>;
   branches: BranchInfo[] = [];
   decision?: DecisionRecord;
-  /** Settles when the winning decision is written (and synced, for a commit); unset once known durable or read back. */
+  /** Settles when the winning decision is written (and synced, for a commit); unset for decisions read back from disk. */
   decisionDone?: Promise<void>;
   completedAt?: number;
-  hazards: HazardRecord[] = [];
+  hazards: readonly HazardRecord[] = NO_HAZARDS;
   private begun = false;
 
   constructor(readonly txId: string) {}
@@ -57,7 +66,7 @@ export class TxEntry {
         if (this.completedAt === undefined) this.completedAt = r.at;
         return;
       case 'hazard':
-        this.hazards.push(r);
+        this.hazards = [...this.hazards, r];
         return;
     }
   }
@@ -86,7 +95,7 @@ export class TxEntry {
 /** What a compaction writes and forgets, taken in one synchronous pass so it is a consistent cut. */
 export interface CompactionCut {
   /** Records of kept transactions that lie in segments <= the cut, transaction by transaction, each in append order. */
-  records: LogRecord[];
+  records: StoredRecord[];
   forget: string[];
   kept: number;
 }
@@ -103,15 +112,16 @@ export class TxIndex {
     return this.txs.get(txId);
   }
 
-  add(record: LogRecord, seq: number): StoredRecord {
-    let e = this.txs.get(record.txId);
-    if (!e) {
-      e = new TxEntry(record.txId);
-      this.txs.set(record.txId, e);
+  /** Folds a record in; returns its entry (one map lookup: this is the hot path of every append and decide). */
+  add(record: LogRecord, seq: number, offset = -1, inSnapshot = false): { entry: TxEntry; stored: StoredRecord } {
+    let entry = this.txs.get(record.txId);
+    if (!entry) {
+      entry = new TxEntry(record.txId);
+      this.txs.set(record.txId, entry);
     }
-    const stored: StoredRecord = { record, seq };
-    e.apply(stored);
-    return stored;
+    const stored: StoredRecord = { record, seq, offset, inSnapshot };
+    entry.apply(stored);
+    return { entry, stored };
   }
 
   unfinished(): TxSnapshot[] {
@@ -129,7 +139,7 @@ export class TxIndex {
   }
 
   cut(through: number, forgetCompletedAtOrBefore: number): CompactionCut {
-    const records: LogRecord[] = [];
+    const records: StoredRecord[] = [];
     const forget: string[] = [];
     for (const e of this.txs.values()) {
       // A transaction with records after the cut is kept whole, so no record of
@@ -138,7 +148,7 @@ export class TxIndex {
         forget.push(e.txId);
         continue;
       }
-      for (const s of e.stored) if (s.seq <= through) records.push(s.record);
+      for (const s of e.stored) if (s.seq <= through) records.push(s);
     }
     return { records, forget, kept: this.txs.size - forget.length };
   }

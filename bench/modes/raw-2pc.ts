@@ -1,0 +1,102 @@
+import path from 'node:path';
+import type { PoolClient, QueryResult } from 'pg';
+import { v7 as uuidv7 } from 'uuid';
+import { buildGid } from '../../coordinator/participants/gid';
+import { PostgresParticipant } from '../../coordinator/participants/postgres';
+import { prepareBranch } from '../../coordinator/participants/postgres/postgres-sql';
+import type { BenchMode } from '../bench-mode';
+import { GroupCommitFile } from '../group-commit-file';
+import { UPDATE_BALANCE } from '../transfer-plan';
+
+/** Knobs that make the floor do one more thing the engine does, to price it (what-if modes). */
+export interface RawVariant {
+  /** BEGIN each database just before its UPDATE (as a lazily opened branch does) instead of both at once up front. */
+  serialBegin?: boolean;
+  /** PREPARE in the engine adapter's round trip: in-block guard + marker row + PREPARE. */
+  marker?: boolean;
+}
+
+type Prepare = (client: PoolClient, gid: string, txId: string) => Promise<void>;
+
+// GIDs here are bench-made (prefix + counter, or buildGid), never input, so inlining them is safe.
+const plainPrepare: Prepare = async (client, gid) => {
+  const result = await client.query(`prepare transaction '${gid}'`);
+  // In a failed transaction block PostgreSQL answers ROLLBACK, not an error.
+  if (result.command !== 'PREPARE') throw new Error(`branch ${gid} voted no: PREPARE answered ${result.command}`);
+};
+
+const markerPrepare: Prepare = async (client, gid, txId) => {
+  const results = (await client.query(prepareBranch('public', gid, txId))) as unknown as QueryResult[];
+  if (results[3]?.command !== 'PREPARE') throw new Error(`branch ${gid} voted no: PREPARE answered ${results[3]?.command}`);
+};
+
+/** Best effort after a failure before the decision: presumed abort, so roll every branch back. */
+async function rollBack(clients: PoolClient[], gid: string): Promise<void> {
+  await Promise.all(
+    clients.map(async (client) => {
+      await client.query('rollback').catch(() => undefined);
+      // 42704 (never prepared) is fine here.
+      await client.query(`rollback prepared '${gid}'`).catch(() => undefined);
+    }),
+  );
+}
+
+/**
+ * The floor: hand-written two-phase commit and nothing else. Phase 1 in
+ * parallel across the two databases (the UPDATEs themselves run ledger_a then
+ * ledger_b: PostgreSQL cannot see a deadlock spanning two databases), one
+ * durable decision line in a group-committed file, phase 2 in parallel. No
+ * begin/enlist records, no marker rows, no retries.
+ */
+export function rawTwoPhaseMode(name = 'raw', variant: RawVariant = {}): BenchMode {
+  const prepare = variant.marker ? markerPrepare : plainPrepare;
+  return {
+    name,
+    summary: `hand-written 2PC: BEGIN/UPDATE/PREPARE on both, decision line fdatasync'ed with group commit, COMMIT PREPARED on both${variant.serialBegin ? '; BEGIN per database just before its UPDATE' : ''}${variant.marker ? '; PREPARE with the adapter\'s guard + marker row' : ''}`,
+    async setup(ctx) {
+      const poolA = ctx.pool('ledger_a');
+      const poolB = ctx.pool('ledger_b');
+      if (variant.marker) {
+        // The adapter's own migration creates twopc_marker exactly as the engine mode has it.
+        for (const [name, pool] of [['ledger_a', poolA], ['ledger_b', poolB]] as const) await new PostgresParticipant({ name, pool }).start();
+      }
+      const decisions = await GroupCommitFile.create(path.join(ctx.tempDir('decisions'), 'decisions.log'));
+      const step = <T>(kind: string, run: () => Promise<T>): Promise<T> => (ctx.tally ? ctx.tally.time(kind, run) : run());
+      let sequence = 0;
+      return {
+        async transfer(t) {
+          const txId = variant.marker ? uuidv7() : '';
+          const gid = variant.marker ? buildGid('rawbench', txId, 1) : `rawbench_${++sequence}`;
+          const clients = await Promise.all([poolA.connect(), poolB.connect()]);
+          const [a, b] = clients;
+          let decided = false;
+          try {
+            await step(`${name}: 1 work (begin, updates)`, async () => {
+              if (!variant.serialBegin) await Promise.all([a.query('begin'), b.query('begin')]);
+              if (variant.serialBegin) await a.query('begin');
+              await a.query(UPDATE_BALANCE, [t.delta, t.accountA]);
+              if (variant.serialBegin) await b.query('begin');
+              await b.query(UPDATE_BALANCE, [-t.delta, t.accountB]);
+            });
+            await step(`${name}: 2 prepare`, async () => {
+              const votes = await Promise.allSettled([prepare(a, gid, txId), prepare(b, gid, txId)]);
+              const no = votes.find((v): v is PromiseRejectedResult => v.status === 'rejected');
+              if (no) throw no.reason;
+            });
+            await step(`${name}: 3 decide (group fdatasync)`, () => decisions.append(`${JSON.stringify({ gid, outcome: 'commit', branches: ['ledger_a', 'ledger_b'] })}\n`));
+            decided = true;
+            await step(`${name}: 4 commit prepared`, () => Promise.all([a.query(`commit prepared '${gid}'`), b.query(`commit prepared '${gid}'`)]));
+            for (const c of clients) c.release();
+          } catch (e) {
+            // After the decision a real coordinator would retry COMMIT PREPARED; the bench's final check reports any left.
+            if (!decided) await rollBack(clients, gid);
+            for (const c of clients) c.release(true);
+            throw e;
+          }
+        },
+        profileNotes: () => [`${name} decision file: ${decisions.records} decisions in ${decisions.batches} fdatasyncs (${(decisions.records / Math.max(decisions.batches, 1)).toFixed(2)} per batch, whole run incl. warm-up)`],
+        close: () => decisions.close(),
+      };
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../../coordinator/log/decision-log';
+
+/** A DecisionLog that forwards every call to another; profiling decorators override what they measure or change. */
+export class ForwardingDecisionLog implements DecisionLog {
+  constructor(protected readonly inner: DecisionLog) {}
+
+  get kind(): string {
+    return this.inner.kind;
+  }
+
+  open(): Promise<OpenReport> {
+    return this.inner.open();
+  }
+
+  append(record: AppendableRecord): Promise<void> {
+    return this.inner.append(record);
+  }
+
+  decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {
+    return this.inner.decide(decision);
+  }
+
+  get(txId: string): Promise<TxSnapshot | undefined> {
+    return this.inner.get(txId);
+  }
+
+  unfinished(): Promise<TxSnapshot[]> {
+    return this.inner.unfinished();
+  }
+
+  history(txId: string): Promise<LogRecord[]> {
+    return this.inner.history(txId);
+  }
+
+  compact(): Promise<CompactReport> {
+    return this.inner.compact();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

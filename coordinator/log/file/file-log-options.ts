@@ -1,0 +1,89 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { TwopcError } from '../../errors';
+import { nodeLogFs, type LogFs } from './log-fs';
+
+/** Options of {@link FileDecisionLog}. Only `dir` is required. */
+export interface FileDecisionLogOptions {
+  /** Directory of the log; created if missing. One process at a time may open it. */
+  dir: string;
+  /** A segment is sealed and a new one started once it would grow past this. Default 8 MiB; at least 4096. */
+  segmentBytes?: number;
+  /** Completed transactions are kept (for `get` / `history`) this long before compaction may forget them. Default 15 minutes. */
+  completedRetentionMs?: number;
+  /** Compact in the background when sealed segments accumulate, so disk use follows in-flight work. Default true. */
+  autoCompact?: boolean;
+  /** Share one fdatasync among concurrent forced records. Default true; false writes and syncs each record alone (for measurement). */
+  groupCommit?: boolean;
+  /** The file-system seam; defaults to node's `fs`. Tests pass one that fails on cue. */
+  fs?: LogFs;
+  /** Clock for retention decisions; defaults to `Date.now`. */
+  now?: () => number;
+  /** Told about failures of background compaction (the log itself stays usable). Default: ignored. */
+  onBackgroundError?: (error: unknown) => void;
+}
+
+/** Options after validation and defaults, frozen. */
+export interface ResolvedFileLogOptions {
+  readonly dir: string;
+  readonly segmentBytes: number;
+  readonly completedRetentionMs: number;
+  readonly autoCompact: boolean;
+  readonly groupCommit: boolean;
+  readonly fs: LogFs;
+  readonly now: () => number;
+  readonly onBackgroundError: (error: unknown) => void;
+}
+
+export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_COMPLETED_RETENTION_MS = 15 * 60 * 1000;
+
+const FS_METHODS = ['mkdir', 'readdir', 'readFile', 'stat', 'open', 'read', 'write', 'fdatasync', 'fsync', 'fstat', 'ftruncate', 'close', 'rename', 'link', 'unlink'] as const;
+
+const fn = (field: string) => z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: `${field} must be a function` });
+
+const schema = z.strictObject({
+  dir: z.string({ error: 'dir must be a string' }).min(1, 'dir must be a non-empty path'),
+  segmentBytes: z
+    .number({ error: 'segmentBytes must be a number' })
+    .int('segmentBytes must be an integer')
+    .min(4096, 'segmentBytes must be >= 4096')
+    .max(1024 * 1024 * 1024, 'segmentBytes must be <= 1 GiB')
+    .default(DEFAULT_SEGMENT_BYTES),
+  completedRetentionMs: z
+    .number({ error: 'completedRetentionMs must be a number' })
+    .int('completedRetentionMs must be an integer')
+    .min(0, 'completedRetentionMs must be >= 0')
+    .default(DEFAULT_COMPLETED_RETENTION_MS),
+  autoCompact: z.boolean({ error: 'autoCompact must be a boolean' }).default(true),
+  groupCommit: z.boolean({ error: 'groupCommit must be a boolean' }).default(true),
+  fs: z
+    .custom<LogFs>((v) => typeof v === 'object' && v !== null && FS_METHODS.every((m) => typeof (v as Record<string, unknown>)[m] === 'function'), {
+      message: `fs must be an object with the methods ${FS_METHODS.join(', ')}`,
+    })
+    .optional(),
+  now: fn('now').optional(),
+  onBackgroundError: fn('onBackgroundError').optional(),
+});
+
+/** Validates once, with messages that name the field; throws `invalid-config`. */
+export function resolveFileLogOptions(options: FileDecisionLogOptions): ResolvedFileLogOptions {
+  const parsed = schema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.') || 'options';
+    const message = issue.code === 'unrecognized_keys' ? `unknown option(s) ${field}` : issue.path.length === 0 ? 'options must be an object' : issue.message;
+    throw new TwopcError('invalid-config', `file decision log: ${message}`, { field });
+  }
+  const o = parsed.data;
+  return Object.freeze({
+    dir: path.resolve(o.dir),
+    segmentBytes: o.segmentBytes,
+    completedRetentionMs: o.completedRetentionMs,
+    autoCompact: o.autoCompact,
+    groupCommit: o.groupCommit,
+    fs: o.fs ?? nodeLogFs(),
+    now: (o.now as (() => number) | undefined) ?? Date.now,
+    onBackgroundError: (o.onBackgroundError as ((error: unknown) => void) | undefined) ?? (() => undefined),
+  });
+}

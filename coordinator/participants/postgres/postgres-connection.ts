@@ -1,0 +1,87 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TwopcError } from '../../errors';
+import { classifyPgError } from './postgres-errors';
+import type { PostgresPool, PostgresPoolClient } from './postgres-pool';
+import { resultsOf } from './postgres-pool';
+import * as sql from './postgres-sql';
+
+/** The backend that ran a branch, captured at BEGIN: its pid, and its transaction's start (epoch seconds, exact text). */
+export interface BackendIdentity {
+  pid: number;
+  xactStart: string;
+}
+
+/** Who is asking, for messages and for reporting connection errors. */
+export interface ConnectionContext {
+  pool: PostgresPool;
+  participant: string;
+  onConnectionError?: (err: Error) => void;
+}
+
+const POLL_MS = 25;
+
+/** Checks a connection out; a failure means nothing was sent, so a retry is always safe. */
+export async function connect(ctx: ConnectionContext): Promise<PostgresPoolClient> {
+  try {
+    return await ctx.pool.connect();
+  } catch (e) {
+    const c = classifyPgError(e);
+    throw new TwopcError('participant-unavailable', `participant "${ctx.participant}": cannot get a connection: ${c.message}`, { participant: ctx.participant, sqlState: c.sqlState }, { cause: e });
+  }
+}
+
+/**
+ * Runs `fn` on a pooled connection. pg-pool drops its own `error` listener
+ * while a client is checked out, so one is attached here: a server dying
+ * mid-call must not crash the process. A lost connection is destroyed, not
+ * returned to the pool.
+ */
+export async function withPooledClient<T>(ctx: ConnectionContext, fn: (client: PostgresPoolClient) => Promise<T>): Promise<T> {
+  const client = await connect(ctx);
+  const onError = (err: Error): void => ctx.onConnectionError?.(err);
+  client.on('error', onError);
+  let lost: Error | undefined;
+  try {
+    return await fn(client);
+  } catch (e) {
+    if (classifyPgError(e).kind === 'connection-lost') lost = e instanceof Error ? e : new Error(String(e));
+    throw e;
+  } finally {
+    // release() puts pg-pool's listener back before ours goes: never a moment without one.
+    client.release(lost);
+    client.removeListener('error', onError);
+  }
+}
+
+/**
+ * Resolves once the backend of a lost branch connection no longer exists.
+ * Until then it may still be executing the PREPARE or COMMIT whose answer was
+ * lost, so neither ROLLBACK PREPARED nor a marker lookup could be trusted.
+ * It is terminated rather than merely awaited: a backend cut off by a network
+ * fault can sit for hours until TCP keepalive notices, holding its locks.
+ * Throws `outcome-unknown` when it is still there after `waitMs` (the caller
+ * retries later); throws the driver error when the server cannot be asked.
+ */
+export async function ensureOldBackendGone(ctx: ConnectionContext, backend: BackendIdentity, waitMs: number): Promise<void> {
+  const args = [backend.pid, backend.xactStart];
+  const deadline = Date.now() + waitMs;
+  await withPooledClient(ctx, async (client) => {
+    try {
+      const rows = resultsOf(await client.query(sql.terminateOldBackend(), [...args, waitMs]))[0].rows;
+      if (rows.every((row) => row.gone === true)) return;
+    } catch (e) {
+      // Not allowed to signal it (a role without pg_signal_backend): wait for it to go by itself.
+      if (classifyPgError(e).kind !== 'permission') throw e;
+    }
+    for (;;) {
+      if (resultsOf(await client.query(sql.oldBackendAlive(), args))[0].rows.length === 0) return;
+      if (Date.now() >= deadline) break;
+      await sleep(POLL_MS);
+    }
+    throw new TwopcError(
+      'outcome-unknown',
+      `participant "${ctx.participant}": backend ${backend.pid} of a lost branch connection is still running after ${waitMs} ms; its last statement may yet take effect`,
+      { participant: ctx.participant, pid: backend.pid },
+    );
+  });
+}

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { TwopcError } from '../../errors';
+import type { PostgresPool } from './postgres-pool';
+import { SCHEMA_PATTERN } from './postgres-sql';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Options of {@link PostgresParticipant}.
+ *
+ * @example
+ * new PostgresParticipant({ name: 'orders', pool: new Pool({ connectionString }) })
+ */
+export interface PostgresParticipantOptions {
+  /** The participant's name in votes, errors and the decision log. */
+  name: string;
+  /** The caller's pool; the adapter borrows connections and never ends it. */
+  pool: PostgresPool;
+  /** Schema of `twopc_marker` (created if missing). Default `public`. */
+  schema?: string;
+  /**
+   * Default age for `pruneMarkers`. Default 7 days. A marker is how a repeated
+   * COMMIT PREPARED tells "already committed" from a heuristic hazard, so keep
+   * it longer than a branch can stay in doubt plus phase 2's retrying.
+   */
+  markerRetentionMs?: number;
+  /** How long to wait for the backend of a lost branch connection to go away before answering `outcome-unknown`. Default 5 s. */
+  connectionLossWaitMs?: number;
+  /** Called with errors of idle or held connections (e.g. the server went away); they never crash the process. */
+  onConnectionError?: (err: Error) => void;
+}
+
+export type ResolvedPostgresOptions = Readonly<Required<Omit<PostgresParticipantOptions, 'onConnectionError'>>> &
+  Pick<PostgresParticipantOptions, 'onConnectionError'>;
+
+const optionsSchema = z.object({
+  name: z.string().min(1, 'must be a non-empty string'),
+  pool: z.custom<PostgresPool>((p) => typeof p === 'object' && p !== null && typeof (p as { connect?: unknown }).connect === 'function', {
+    message: 'must be a pg Pool (an object with connect())',
+  }),
+  schema: z.string().regex(SCHEMA_PATTERN, `must match ${SCHEMA_PATTERN}`).default('public'),
+  markerRetentionMs: z.number().int('must be an integer').positive('must be > 0').default(7 * DAY_MS),
+  connectionLossWaitMs: z.number().int('must be an integer').positive('must be > 0').default(5000),
+  onConnectionError: z.custom<(err: Error) => void>((f) => typeof f === 'function', { message: 'must be a function' }).optional(),
+});
+
+/** Validates once; the message names the field. */
+export function parsePostgresOptions(options: PostgresParticipantOptions): ResolvedPostgresOptions {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path.join('.') || 'options';
+    throw new TwopcError('invalid-config', `PostgresParticipant ${field} ${issue.message}`, { field });
+  }
+  return Object.freeze(parsed.data);
+}

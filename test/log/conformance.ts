@@ -1,0 +1,287 @@
+import { isTwopcError } from '../../coordinator/errors';
+import type { BranchInfo } from '../../coordinator/engine/types';
+import type { DecisionLog, DecisionRecord, LogRecord } from '../../coordinator/log/decision-log';
+
+/** What the suite asks of a store beyond the interface: retention and a clock it can move. */
+export interface ConformanceSettings {
+  /** Completed transactions older than this may be forgotten by `compact()`. */
+  completedRetentionMs: number;
+  /** The clock the store must use for retention. */
+  now: () => number;
+}
+
+/** One isolated storage (a directory, a schema, a key prefix) the suite runs against. */
+export interface ConformanceTarget {
+  /** A store over this storage. Called again after `close()` to reopen the same data. */
+  create(settings: ConformanceSettings): DecisionLog;
+  /** Removes the storage; called once per test, after every store is closed. */
+  destroy(): Promise<void>;
+}
+
+const branch = (txId: string, branchId: number, participant = `db${branchId}`): BranchInfo => ({
+  branchId,
+  gid: `twopc_${txId.replace(/[^a-z0-9]/g, '')}_${branchId}`,
+  participant,
+});
+
+/**
+ * The contract every decision log store keeps (see `DecisionLog`), written
+ * against the interface only. Each store's test file calls this with a factory
+ * that gives a fresh, isolated target per test.
+ *
+ * @example
+ * describeDecisionLogConformance('FileDecisionLog', async () => {
+ *   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'twopc-log-'));
+ *   return { create: (s) => new FileDecisionLog({ dir, ...s }), destroy: () => fs.rm(dir, { recursive: true }) };
+ * });
+ */
+export function describeDecisionLogConformance(name: string, factory: () => Promise<ConformanceTarget>): void {
+  describe(`${name} (DecisionLog conformance)`, () => {
+    let target: ConformanceTarget;
+    let clock: number;
+    let open: DecisionLog[];
+    const settings: ConformanceSettings = { completedRetentionMs: 60_000, now: () => clock };
+
+    /** Opens a store over the target (a reopen when one was open before). */
+    async function start(): Promise<DecisionLog> {
+      const log = target.create(settings);
+      open.push(log);
+      await log.open();
+      return log;
+    }
+
+    async function reopen(log: DecisionLog): Promise<DecisionLog> {
+      await log.close();
+      return start();
+    }
+
+    beforeEach(async () => {
+      clock = 1_700_000_000_000;
+      open = [];
+      target = await factory();
+    });
+
+    afterEach(async () => {
+      for (const log of open) await log.close().catch(() => undefined);
+      await target.destroy();
+    });
+
+    const begin = (log: DecisionLog, txId: string, at = clock, metadata?: Record<string, unknown>) =>
+      log.append({ type: 'begin', txId, at, expiresAt: at + 30_000, ...(metadata ? { metadata } : {}) });
+    const decision = (txId: string, outcome: 'commit' | 'abort', branches: BranchInfo[] = [branch(txId, 1)]): Omit<DecisionRecord, 'type'> => ({
+      txId,
+      at: clock,
+      outcome,
+      source: 'engine',
+      branches,
+      ...(outcome === 'abort' ? { reason: { cause: 'vote-no', message: 'branch 1 said no', branchId: 1, participant: 'db1' } } : {}),
+    });
+
+    it('opens empty and knows nothing', async () => {
+      const log = await start();
+      expect(await log.get('tx-none')).toBeUndefined();
+      expect(await log.history('tx-none')).toEqual([]);
+      expect(await log.unfinished()).toEqual([]);
+      await log.close();
+      const again = target.create(settings);
+      open.push(again);
+      const report = await again.open();
+      expect(report).toMatchObject({ records: 0, unfinished: 0 });
+      expect(report.tornTail).toBeUndefined();
+    });
+
+    it('folds begin, enlist, decision, hazard and complete into the snapshot', async () => {
+      const log = await start();
+      await begin(log, 'tx-a', clock, { order: 42, note: 'gift' });
+      await log.append({ type: 'enlist', txId: 'tx-a', at: clock + 1, branch: branch('tx-a', 2) });
+      await log.append({ type: 'enlist', txId: 'tx-a', at: clock + 2, branch: { ...branch('tx-a', 1), url: 'http://svc/twopc' } });
+      let snap = await log.get('tx-a');
+      expect(snap).toMatchObject({ txId: 'tx-a', createdAt: clock, expiresAt: clock + 30_000, metadata: { order: 42, note: 'gift' }, completed: false, hazards: [] });
+      expect(snap!.branches.map((b) => b.branchId)).toEqual([1, 2]);
+      expect(snap!.branches[0].url).toBe('http://svc/twopc');
+      expect(snap!.decision).toBeUndefined();
+
+      const d = await log.decide(decision('tx-a', 'commit', snap!.branches));
+      expect(d).toMatchObject({ type: 'decision', txId: 'tx-a', outcome: 'commit', source: 'engine' });
+      expect(d.branches.map((b) => b.branchId)).toEqual([1, 2]);
+      await log.append({ type: 'hazard', txId: 'tx-a', at: clock + 3, branchId: 2, gid: branch('tx-a', 2).gid, participant: 'db2', detail: '42704 on commit and no marker' });
+      snap = await log.get('tx-a');
+      expect(snap!.decision).toEqual(d);
+      expect(snap!.hazards).toHaveLength(1);
+      expect(snap!.hazards[0]).toMatchObject({ type: 'hazard', branchId: 2, detail: '42704 on commit and no marker' });
+
+      await log.append({ type: 'complete', txId: 'tx-a', at: clock + 4 });
+      snap = await log.get('tx-a');
+      expect(snap).toMatchObject({ completed: true, completedAt: clock + 4 });
+      expect(await log.unfinished()).toEqual([]);
+    });
+
+    it('keeps every record of a transaction in append order', async () => {
+      const log = await start();
+      const writes: Promise<void>[] = [];
+      // Not awaited one by one: order must hold for records in flight together.
+      writes.push(begin(log, 'tx-o'));
+      for (let i = 1; i <= 5; i++) writes.push(log.append({ type: 'enlist', txId: 'tx-o', at: clock + i, branch: branch('tx-o', i) }));
+      await Promise.all(writes);
+      await log.decide(decision('tx-o', 'abort'));
+      await log.append({ type: 'complete', txId: 'tx-o', at: clock + 10 });
+      const history = await log.history('tx-o');
+      expect(history.map((r) => r.type)).toEqual(['begin', 'enlist', 'enlist', 'enlist', 'enlist', 'enlist', 'decision', 'complete']);
+      expect(history.filter((r): r is Extract<LogRecord, { type: 'enlist' }> => r.type === 'enlist').map((r) => r.branch.branchId)).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    it('decide is a single-assignment register: racing deciders all get the one winner', async () => {
+      const log = await start();
+      const txs = Array.from({ length: 12 }, (_, i) => `tx-race-${i}`);
+      for (const tx of txs) await begin(log, tx);
+      const calls: Promise<DecisionRecord>[] = [];
+      const sources = ['engine', 'timeout', 'recovery', 'sweep', 'admin'] as const;
+      for (let round = 0; round < 16; round++) {
+        for (const tx of txs) {
+          const outcome = (round + tx.length) % 2 === 0 ? 'commit' : 'abort';
+          calls.push(log.decide({ ...decision(tx, outcome), source: sources[round % sources.length] }));
+        }
+      }
+      const results = await Promise.all(calls);
+      for (const tx of txs) {
+        const mine = results.filter((r) => r.txId === tx);
+        expect(mine).toHaveLength(16);
+        for (const r of mine) expect(r).toEqual(mine[0]);
+        expect((await log.get(tx))!.decision).toEqual(mine[0]);
+        expect((await log.history(tx)).filter((r) => r.type === 'decision')).toHaveLength(1);
+      }
+      const reopened = await reopen(log);
+      for (const tx of txs) {
+        const winner = results.find((r) => r.txId === tx)!;
+        expect((await reopened.get(tx))!.decision).toEqual(winner);
+        expect(await reopened.decide(decision(tx, winner.outcome === 'commit' ? 'abort' : 'commit'))).toEqual(winner);
+      }
+    });
+
+    it('a later decide returns the earlier decision, not its own', async () => {
+      const log = await start();
+      const first = await log.decide(decision('tx-late', 'abort'));
+      const second = await log.decide({ ...decision('tx-late', 'commit'), source: 'admin' });
+      expect(second).toEqual(first);
+      expect(second.outcome).toBe('abort');
+    });
+
+    it('decides a transaction it never saw begin (a sweep found its prepared branch)', async () => {
+      const log = await start();
+      const d = await log.decide({ ...decision('tx-orphan', 'abort'), source: 'sweep' });
+      const snap = await log.get('tx-orphan');
+      expect(snap!.decision).toEqual(d);
+      expect(snap!.createdAt).toBe(d.at);
+      expect(snap!.completed).toBe(false);
+      expect((await log.unfinished()).map((s) => s.txId)).toEqual(['tx-orphan']);
+    });
+
+    it('a commit decision survives close and reopen, branches and all', async () => {
+      let log = await start();
+      await begin(log, 'tx-c');
+      const branches = [branch('tx-c', 1, 'ledger_a'), { ...branch('tx-c', 2, 'ledger_b'), url: 'http://b/twopc' }];
+      const d = await log.decide(decision('tx-c', 'commit', branches));
+      log = await reopen(log);
+      const snap = await log.get('tx-c');
+      expect(snap!.decision).toEqual(d);
+      expect(snap!.decision!.branches).toEqual(branches);
+      expect((await log.decide(decision('tx-c', 'abort'))).outcome).toBe('commit');
+    });
+
+    it('records, history and unfinished (oldest first) survive reopen', async () => {
+      let log = await start();
+      await begin(log, 'tx-2', clock + 2000);
+      await begin(log, 'tx-1', clock + 1000);
+      await begin(log, 'tx-3', clock + 3000);
+      await begin(log, 'tx-done', clock);
+      await log.append({ type: 'enlist', txId: 'tx-1', at: clock + 1001, branch: branch('tx-1', 1) });
+      await log.decide(decision('tx-1', 'commit'));
+      await log.decide(decision('tx-done', 'abort'));
+      await log.append({ type: 'complete', txId: 'tx-done', at: clock + 5 });
+      const before = { unfinished: await log.unfinished(), history: await log.history('tx-1'), done: await log.get('tx-done') };
+      expect(before.unfinished.map((s) => s.txId)).toEqual(['tx-1', 'tx-2', 'tx-3']);
+
+      log = await reopen(log);
+      expect(await log.unfinished()).toEqual(before.unfinished);
+      expect(await log.history('tx-1')).toEqual(before.history);
+      expect(await log.get('tx-done')).toEqual(before.done);
+    });
+
+    it('compaction forgets completed transactions past retention and keeps everything else', async () => {
+      let log = await start();
+      await begin(log, 'tx-old');
+      await log.decide(decision('tx-old', 'commit'));
+      await log.append({ type: 'complete', txId: 'tx-old', at: clock });
+      clock += 50_000;
+      await begin(log, 'tx-recent');
+      await log.decide(decision('tx-recent', 'abort'));
+      await log.append({ type: 'complete', txId: 'tx-recent', at: clock });
+      await begin(log, 'tx-open');
+      await log.append({ type: 'enlist', txId: 'tx-open', at: clock, branch: branch('tx-open', 1) });
+      await log.decide(decision('tx-decided', 'commit'));
+      clock += 20_000; // tx-old is now 70 s past completion, tx-recent 20 s
+
+      const keptBefore = { recent: await log.history('tx-recent'), open: await log.history('tx-open'), decided: await log.history('tx-decided') };
+      const report = await log.compact();
+      expect(report.forgotten).toBe(1);
+      expect(report.kept).toBe(3);
+      expect(await log.get('tx-old')).toBeUndefined();
+      expect(await log.history('tx-old')).toEqual([]);
+      expect(await log.history('tx-recent')).toEqual(keptBefore.recent);
+      expect((await log.unfinished()).map((s) => s.txId)).toEqual(['tx-open', 'tx-decided']);
+
+      log = await reopen(log);
+      expect(await log.get('tx-old')).toBeUndefined();
+      expect(await log.history('tx-recent')).toEqual(keptBefore.recent);
+      expect(await log.history('tx-open')).toEqual(keptBefore.open);
+      expect(await log.history('tx-decided')).toEqual(keptBefore.decided);
+      expect((await log.unfinished()).map((s) => s.txId)).toEqual(['tx-open', 'tx-decided']);
+    });
+
+    it('keeps working after compaction and across reopen after it', async () => {
+      let log = await start();
+      for (let i = 0; i < 30; i++) {
+        await begin(log, `tx-${i}`, clock + i);
+        await log.decide(decision(`tx-${i}`, i % 3 === 0 ? 'abort' : 'commit'));
+        if (i % 2 === 0) await log.append({ type: 'complete', txId: `tx-${i}`, at: clock });
+      }
+      clock += 120_000;
+      const first = await log.compact();
+      expect(first.forgotten).toBe(15);
+      await begin(log, 'tx-after');
+      await log.decide(decision('tx-after', 'commit'));
+      const second = await log.compact();
+      expect(second.forgotten).toBe(0);
+      log = await reopen(log);
+      expect((await log.unfinished()).map((s) => s.txId)).toEqual([...Array.from({ length: 15 }, (_, k) => `tx-${2 * k + 1}`), 'tx-after']);
+      expect((await log.get('tx-after'))!.decision!.outcome).toBe('commit');
+      expect(await log.get('tx-0')).toBeUndefined();
+      await log.append({ type: 'complete', txId: 'tx-after', at: clock });
+      log = await reopen(log);
+      expect((await log.get('tx-after'))!.completed).toBe(true);
+    });
+
+    it('rejects malformed input with invalid-input naming the field', async () => {
+      const log = await start();
+      await expect(log.decide({ ...decision('tx-bad', 'commit'), outcome: 'maybe' as never })).rejects.toMatchObject({ code: 'invalid-input', message: expect.stringContaining('outcome') });
+      await expect(log.decide({ ...decision('tx-bad', 'commit'), branches: [{ branchId: -1 } as never] })).rejects.toMatchObject({ code: 'invalid-input', message: expect.stringContaining('branchId') });
+      await expect(log.append({ type: 'begin', txId: '', at: clock, expiresAt: clock })).rejects.toMatchObject({ code: 'invalid-input', message: expect.stringContaining('txId') });
+      await expect(log.append({ type: 'decision' } as never)).rejects.toMatchObject({ code: 'invalid-input' });
+      expect(await log.get('tx-bad')).toBeUndefined();
+    });
+
+    it('refuses every call once closed, with log-unavailable', async () => {
+      const log = await start();
+      await begin(log, 'tx-x');
+      await log.close();
+      await log.close(); // idempotent
+      for (const call of [() => begin(log, 'tx-y'), () => log.decide(decision('tx-x', 'commit')), () => log.get('tx-x'), () => log.unfinished(), () => log.compact()]) {
+        const error = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(isTwopcError(error, 'log-unavailable')).toBe(true);
+      }
+    });
+  });
+}
