@@ -1,12 +1,11 @@
 import { errorMessage } from '../coordinator/errors';
 import { BankClusters } from './bank-clusters';
-import { BenchOptions, parseBenchOptions } from './bench-options';
+import { parseBenchOptions } from './bench-options';
 import { Cleanup } from './cleanup';
 import { ModeSession } from './mode-session';
 import { MODES, WHAT_IF_MODES } from './modes';
 import { profileReport, resultJson, resultTable } from './report';
-import { runWorkers } from './run-workers';
-import { BankTransfer, transferPlan } from './transfer-plan';
+import { runRounds } from './rounds';
 
 /**
  * `npm run bench`: bank transfers between two durable PostgreSQL clusters, in
@@ -57,28 +56,6 @@ async function main(): Promise<number> {
   if (options.profile) process.stdout.write(profileReport(sessions));
   process.stdout.write(`${JSON.stringify(resultJson(totals))}\n`);
   return problems.length > 0 ? 1 : 0;
-}
-
-/** Each round runs every mode once, starting one mode later each round, so no mode always runs first. */
-async function runRounds(sessions: ModeSession[], options: BenchOptions, signal: AbortSignal, progress: (line: string) => void): Promise<void> {
-  for (let round = 0; round < options.rounds; round += 1) {
-    for (let i = 0; i < sessions.length; i += 1) {
-      const session = sessions[(i + round) % sessions.length];
-      // Same seed for every mode in a round: each sees the same transfers in the same order.
-      const next = transferPlan(options.seed + round, options.accounts);
-      const spec = { transfer: (t: BankTransfer) => session.runner.transfer(t), next, concurrency: options.concurrency, signal };
-      if (options.warmup > 0) await runWorkers({ ...spec, durationMs: options.warmup * 1000 });
-      if (session.tally) session.tally.recording = true;
-      const result = await runWorkers({ ...spec, durationMs: options.seconds * 1000 });
-      if (session.tally) session.tally.recording = false;
-      session.results.push(result);
-      const tps = (result.transfers * 1000) / result.elapsedMs;
-      progress(
-        `round ${round + 1}/${options.rounds} ${session.mode.name.padEnd(8)} ${String(result.transfers).padStart(7)} transfers  ${tps.toFixed(1).padStart(8)} tps  ` +
-          `p50 ${result.latencies.percentile(50).toFixed(2)} ms  p99 ${result.latencies.percentile(99).toFixed(2)} ms${result.errors ? `  ${result.errors} errors (${result.firstError})` : ''}`,
-      );
-    }
-  }
 }
 
 main().then(

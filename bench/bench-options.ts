@@ -22,6 +22,8 @@ export const benchOptionsSchema = z
     /** Counts statements, pool checkouts and phase times per transfer (slightly slows every mode). */
     profile: z.boolean(),
     seed: count('seed', 0, 2 ** 31),
+    /** Directory for V8 CPU profiles of the measured runs (none when unset). */
+    cpuProfile: z.string().min(1).optional(),
   })
   .strict();
 
@@ -40,6 +42,7 @@ export function parseBenchOptions(argv: string[], defaultModes: readonly string[
     .addOption(new Option('--pool-size <n>', 'pg pool size per database per mode').env('BENCH_POOL_SIZE').default('20'))
     .addOption(new Option('--modes <list>', `comma-separated, run in this order (${knownModes.join(', ')})`).env('BENCH_MODES').default(defaultModes.join(',')))
     .addOption(new Option('--profile', 'count round trips and time phases per transfer').env('BENCH_PROFILE').default(false))
+    .addOption(new Option('--cpu-profile <dir>', 'write a V8 .cpuprofile of each measured run into <dir>').env('BENCH_CPU_PROFILE'))
     .addOption(new Option('--seed <n>', 'seed of the transfer generator').env('BENCH_SEED').default('1'))
     .allowExcessArguments(false);
   program.parse(argv);

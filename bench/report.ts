@@ -46,7 +46,7 @@ export function resultTable(totals: ModeTotals[]): string {
   const rawTps = raw ? (raw.transfers * 1000) / raw.elapsedMs : Number.NaN;
   const rows = totals.map((t) => {
     const s = summary(t);
-    return [t.name, String(t.transfers), s.tps.toFixed(1), s.p50.toFixed(2), s.p99.toFixed(2), (s.tps / rawTps).toFixed(3), String(t.errors), t.roundTps.map((x) => x.toFixed(0)).join(' / ')];
+    return [t.name, String(t.transfers), s.tps.toFixed(1), s.p50.toFixed(2), s.p99.toFixed(2), Number.isFinite(rawTps) ? (s.tps / rawTps).toFixed(3) : '-', String(t.errors), t.roundTps.map((x) => x.toFixed(0)).join(' / ')];
   });
   return table(['mode', 'transfers', 'tps', 'p50 ms', 'p99 ms', 'vs raw', 'errors', 'tps per round'], rows);
 }

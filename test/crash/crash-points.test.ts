@@ -22,6 +22,18 @@ const HIT: Record<CrashPoint, number> = {
   'after-rollback-one': 5,
 };
 
+/** What recovery must have found after each point. */
+const EXPECT: Record<CrashPoint, string> = {
+  'after-enlist': 'decidedAbort',
+  'after-prepare-one': 'decidedAbort',
+  'after-prepare-all': 'decidedAbort',
+  'after-commit-decision': 'resumedCommit',
+  'after-commit-one': 'resumedCommit',
+  'after-commit-all': 'resumedCommit',
+  'after-abort-decision': 'resumedAbort',
+  'after-rollback-one': 'resumedAbort',
+};
+
 describe('SIGKILL at every named crash point, then recovery', () => {
   let a: PgCluster;
   let b: PgCluster;
@@ -51,6 +63,11 @@ describe('SIGKILL at every named crash point, then recovery', () => {
     const acks = jsonLines<{ id: string; outcome: string }>(run.stdout);
 
     const recovery = await runTs(WORKER, { ...env, MODE: 'recover' });
+    // The crash left work that only recovery could finish, of the kind the point implies.
+    const { recovery: report } = jsonLines<{ recovery: Record<string, number> }>(recovery.stdout)[0];
+    expect(report.unfinished).toBeGreaterThan(0);
+    expect(report.completed).toBe(report.unfinished);
+    expect(report[EXPECT[point as CrashPoint]]).toBeGreaterThan(0);
     expect({ code: recovery.code, stderr: recovery.stderr }).toEqual({ code: 0, stderr: '' });
 
     await a.assertNoPrepared('twopc');
@@ -61,5 +78,24 @@ describe('SIGKILL at every named crash point, then recovery', () => {
     });
     expect(check).toMatchObject({ halfApplied: [], lostCommits: [], visibleAborts: [], total: check.expectedTotal });
     expect(acks.length).toBeGreaterThan(0);
+  });
+
+  it('the checker sees the damage when recovery is skipped (negative control)', async () => {
+    await Promise.all([setupBank(pools.a, ACCOUNTS), setupBank(pools.b, ACCOUNTS)]);
+    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-crash-control-'));
+    dirs.push(logDir);
+    const env = { LOG_DIR: logDir, PG_A: a.connectionString('bank'), PG_B: b.connectionString('bank'), COUNT: '400', SEED: '7' };
+    const run = await runTs(WORKER, { ...env, TWOPC_CRASH_AT: 'after-commit-one:15' });
+    expect(run.signal).toBe('SIGKILL');
+    // Phase 2 sends both COMMIT PREPAREDs at once, so the second has usually reached the server before the
+    // kill; the damage left is prepared branches holding locks, which the invariant check must report.
+    const left = [...(await a.preparedGids('twopc')), ...(await b.preparedGids('twopc'))];
+    expect(left.length).toBeGreaterThan(0);
+    await expect(Promise.all([a.assertNoPrepared('twopc'), b.assertNoPrepared('twopc')])).rejects.toThrow(/left behind/);
+    // Now recover, so the suite leaves nothing behind.
+    const recovery = await runTs(WORKER, { ...env, MODE: 'recover' });
+    expect(recovery.code).toBe(0);
+    await a.assertNoPrepared('twopc');
+    await b.assertNoPrepared('twopc');
   });
 });
