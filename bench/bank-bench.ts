@@ -21,7 +21,6 @@ async function main(): Promise<number> {
   const cleanup = new Cleanup();
   cleanup.onSignals();
   const stop = new AbortController();
-  cleanup.add('stop workers', () => stop.abort());
 
   const sessions: ModeSession[] = [];
   let problems: string[] = [];
@@ -41,6 +40,8 @@ async function main(): Promise<number> {
       cleanup.add(`close mode ${mode.name}`, () => session.close());
       sessions.push(session);
     }
+    // Added last so it runs first: workers stop before their modes are closed.
+    cleanup.add('stop workers', () => stop.abort());
     await runRounds(sessions, options, stop.signal, progress);
     // Closing drains work in flight (the engine finishes phase 2) before the invariants are checked.
     for (const session of sessions) await session.close();

@@ -5,6 +5,7 @@ import { Pool } from 'pg';
 import { PgCluster } from '../test/harness/pg-cluster';
 import { INITIAL_BALANCE, setupBank } from '../test/support/bank';
 import type { Cleanup } from './cleanup';
+import { startReaper } from './reaper';
 import { Ledger, LEDGERS } from './transfer-plan';
 
 export interface BankClustersOptions {
@@ -48,6 +49,8 @@ export class BankClusters {
         }, ledger);
       }),
     );
+    const all = [...clusters.values()];
+    startReaper({ dataDirs: all.map((c) => c.dataDir), dirs: [tempRoot, ...all.map((c) => c.dir)] }, process.env.TWOPC_KEEP_CLUSTERS === '1');
     return new BankClusters(clusters, tempRoot, options.accounts);
   }
 

@@ -18,6 +18,7 @@ export async function runRounds(sessions: ModeSession[], options: BenchOptions, 
       for (let i = 0; i < sessions.length; i += 1) {
         const session = sessions[(i + round) % sessions.length];
         const result = await runOnce(session, round, options, signal, profiler);
+        if (signal.aborted) return;
         session.results.push(result);
         progress(describe(session, round, options, result));
       }

@@ -19,8 +19,6 @@ export interface LiveTransaction {
   state: TxState;
   branches: Map<number, LiveBranch>;
   nextBranchId: number;
-  /** The begin record's write; enlist records are written after it. */
-  beginWritten: Promise<void>;
   timer?: NodeJS.Timeout;
   /** The running commit (phase 1 + decision), so a repeated commit joins it. */
   committing?: Promise<CommitResult>;

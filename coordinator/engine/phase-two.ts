@@ -94,13 +94,11 @@ export class PhaseTwoDriver {
     const stopped = outcomes.includes('stopped');
     if (hazards > 0 || stopped) return { completed: false, hazards, stopped };
     if (decision.outcome === 'commit') this.deps.crash.hit('after-commit-all');
-    try {
-      // Not forced: a lost `complete` only makes recovery repeat phase 2, which is idempotent.
-      await this.deps.log.append({ type: 'complete', txId: decision.txId, at: Date.now() });
-    } catch (e) {
+    // Not forced, and not waited for: every branch acknowledged, so the outcome is settled; a lost
+    // `complete` only makes recovery repeat phase 2, which is idempotent. close() flushes it.
+    this.deps.log.append({ type: 'complete', txId: decision.txId, at: Date.now() }).catch((e) => {
       this.deps.logger.error({ txId: decision.txId, err: errorMessage(e) }, 'could not log completion; recovery will repeat phase 2');
-      return { completed: false, hazards: 0, stopped: false };
-    }
+    });
     this.deps.observer.phaseLatency?.('phase-two', Date.now() - started);
     return { completed: true, hazards: 0, stopped: false };
   }

@@ -135,10 +135,11 @@ export class TransactionEngine {
       state: 'active',
       branches: new Map(),
       nextBranchId: 1,
-      // Not forced and not awaited here: enlist awaits it, and a lost begin is presumed abort.
-      beginWritten: this.log.append({ type: 'begin', txId: id, at: createdAt, expiresAt: createdAt + timeoutMs, metadata: options.metadata }),
     };
-    tx.beginWritten.catch(() => undefined);
+    // Not forced and not waited for: the first enlist's append follows it, and a lost begin is presumed abort.
+    this.log
+      .append({ type: 'begin', txId: id, at: createdAt, expiresAt: createdAt + timeoutMs, metadata: options.metadata })
+      .catch((e) => this.logger.warn({ txId: id, err: errorMessage(e) }, 'could not log begin'));
     tx.timer = setTimeout(() => void this.expire(tx), timeoutMs);
     tx.timer.unref();
     this.live.set(id, tx);
@@ -155,7 +156,8 @@ export class TransactionEngine {
     const branchId = tx.nextBranchId++;
     const info: BranchInfo = { branchId, gid: buildGid(this.config.gidPrefix, txId, branchId), participant, ...(options.url ? { url: options.url } : {}) };
     tx.branches.set(branchId, { info, state: 'active' });
-    await tx.beginWritten;
+    // The log keeps one transaction's records in append order, so the begin record is
+    // written no later than this one: awaiting this append alone covers both.
     await this.log.append({ type: 'enlist', txId, at: Date.now(), branch: info });
     this.crash.hit('after-enlist');
     return info;
@@ -351,7 +353,8 @@ export class TransactionEngine {
     clearTimeout(tx.timer);
     tx.state = 'completed';
     this.live.delete(tx.id);
-    await this.log.append({ type: 'complete', txId: tx.id, at: Date.now() });
+    // Not waited for: nothing is left to finish, and a lost `complete` is repaired by recovery.
+    this.log.append({ type: 'complete', txId: tx.id, at: Date.now() }).catch((e) => this.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log completion'));
     this.observer.transactionEnded?.(kind, Date.now() - tx.createdAt);
     return { txId: tx.id, state: 'committed', phaseTwoPending: false };
   }

@@ -159,6 +159,17 @@ describe('FileDecisionLog files', () => {
     await again.log.close();
   });
 
+  it('a close() racing open() waits for it and releases the lock', async () => {
+    const dir = tempDir();
+    const log = new FileDecisionLog({ dir });
+    const opened = log.open();
+    const closed = log.close();
+    await opened;
+    await closed;
+    expect(fs.existsSync(path.join(dir, 'LOCK'))).toBe(false);
+    await expect(log.get('tx')).rejects.toMatchObject({ code: 'log-unavailable' });
+  });
+
   it('refuses a second open() on the same instance', async () => {
     const { log } = await openLog({ dir: tempDir() });
     await expect(log.open()).rejects.toMatchObject({ code: 'log-unavailable' });
@@ -466,6 +477,23 @@ describe('FileDecisionLog compaction', () => {
     const got = await historyOf(dir, [...expected.keys()]);
     expect(got.out).toEqual(expected);
     for (let i = 1; i < 130; i += 2) expect((got.out.get(`tx-${i}`) as unknown[]).length).toBe(3);
+  });
+
+  it('keeps at most maxRetainedCompleted completed transactions, the most recently completed', async () => {
+    const dir = tempDir();
+    const { log } = await openLog({ dir, autoCompact: false, completedRetentionMs: 1e12, maxRetainedCompleted: 10 });
+    for (let i = 0; i < 50; i++) {
+      await log.decide(decision(`tx-${i}`));
+      // Completed in reverse order: tx-0 completes last.
+      if (i % 5 !== 4) await log.append({ type: 'complete', txId: `tx-${i}`, at: T0 + 1000 - i });
+    }
+    const report = await log.compact();
+    expect(report.forgotten).toBe(30);
+    const kept = [];
+    for (let i = 0; i < 50; i++) if (await log.get(`tx-${i}`)) kept.push(i);
+    // The ten completed last (0-3, 5-8, 10, 11) and every unfinished one (i % 5 === 4).
+    expect(kept).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 19, 24, 29, 34, 39, 44, 49]);
+    await log.close();
   });
 
   it('bounds the directory by in-flight work, not history, with autoCompact', async () => {

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { crc32, crc32Portable } from '../../coordinator/log/file/crc32';
+import type { LogRecord } from '../../coordinator/log/decision-log';
 import { encodeFrame, FRAME_HEADER_BYTES, scanFrames } from '../../coordinator/log/file/record-codec';
+import { normalizeRecord, recordJson, recordProblem } from '../../coordinator/log/file/record-shape';
 
 const record = (i: number) => ({ type: 'complete', txId: `tx-${i}-ünïcödé`, at: 1_700_000_000_000 + i });
 
@@ -69,5 +71,39 @@ describe('record framing', () => {
 
   it('refuses to frame a record over the size limit', () => {
     expect(() => encodeFrame({ big: 'x'.repeat(17 * 1024 * 1024) })).toThrow(expect.objectContaining({ code: 'invalid-input' }));
+  });
+});
+
+describe('record serialization', () => {
+  const str = fc.string({ unit: 'binary', minLength: 1, maxLength: 12 });
+  const num = fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }));
+  const branchArb = fc.record({ branchId: fc.nat(), gid: str, participant: str, url: fc.option(str, { nil: undefined }) });
+  const recordArb: fc.Arbitrary<LogRecord> = fc.oneof(
+    fc.record({ type: fc.constant('begin' as const), txId: str, at: num, expiresAt: num, metadata: fc.option(fc.dictionary(str, fc.jsonValue()), { nil: undefined }) }),
+    fc.record({ type: fc.constant('enlist' as const), txId: str, at: num, branch: branchArb }),
+    fc.record({
+      type: fc.constant('decision' as const),
+      txId: str,
+      at: num,
+      outcome: fc.constantFrom('commit' as const, 'abort' as const),
+      source: fc.constantFrom('engine' as const, 'sweep' as const),
+      branches: fc.array(branchArb, { maxLength: 4 }),
+      reason: fc.option(fc.record({ cause: str, message: str, branchId: fc.option(fc.nat(), { nil: undefined }), sqlState: fc.option(str, { nil: undefined }) }), { nil: undefined }),
+    }),
+    fc.record({ type: fc.constant('complete' as const), txId: str, at: num }),
+    fc.record({ type: fc.constant('hazard' as const), txId: str, at: num, branchId: fc.nat(), gid: str, participant: str, detail: fc.string({ unit: 'binary' }) }),
+  );
+
+  it('writes exactly what JSON.stringify writes, and reads back the same record', () => {
+    fc.assert(
+      fc.property(recordArb, (r) => {
+        expect(recordProblem(r)).toBeUndefined();
+        const copy = normalizeRecord(r);
+        const json = recordJson(copy);
+        expect(json).toBe(JSON.stringify(copy));
+        expect(JSON.parse(json)).toEqual(copy);
+      }),
+      { numRuns: 500 },
+    );
   });
 });

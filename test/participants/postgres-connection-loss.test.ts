@@ -6,6 +6,7 @@ import { PgCluster } from '../harness/pg-cluster';
 import { PREFIX, TestPool, newBranch, waitFor } from './postgres-fixture';
 
 const DB = 'participant_loss';
+jest.setTimeout(30_000);
 
 describe('PostgresParticipant when connections are lost', () => {
   let cluster: PgCluster;
@@ -26,12 +27,13 @@ describe('PostgresParticipant when connections are lost', () => {
     return (await branch.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
   };
 
-  /** Holds an ACCESS EXCLUSIVE lock on twopc_marker until the returned function is called. */
+  /** Blocks inserts into twopc_marker (reads go on) until the returned function is called. */
   const lockMarkers = async (): Promise<() => Promise<void>> => {
     const c = new Client(cluster.connectionConfig(DB));
+    c.on('error', () => undefined);
     await c.connect();
     await c.query('begin');
-    await c.query('lock table twopc_marker in access exclusive mode');
+    await c.query('lock table twopc_marker in exclusive mode');
     return async () => {
       await c.query('commit');
       await c.end();

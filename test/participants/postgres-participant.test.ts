@@ -173,6 +173,21 @@ describe('PostgresParticipant on PostgreSQL', () => {
     expect(branch.phase).toBe('committed');
   });
 
+  it('ends a READ ONLY transaction: read-only vote, and one-phase commit without the marker INSERT', async () => {
+    const prepared = newBranch('accounts', 1);
+    const a = await participant.openBranch(prepared);
+    await a.query('set transaction read only');
+    await a.query('select * from accounts');
+    expect(await participant.prepare(prepared)).toEqual({ vote: 'read-only' });
+    const onePhase = newBranch('accounts', 2, prepared.txId);
+    const b = await participant.openBranch(onePhase);
+    await b.query('set transaction read only');
+    await b.query('select * from accounts');
+    await participant.commit(onePhase, { onePhase: true });
+    expect(b.phase).toBe('committed');
+    expect(pool.count(/INSERT INTO/)).toBe(0);
+  });
+
   it('throws TransactionAbortedError when the one-phase COMMIT fails (deferred constraint)', async () => {
     const ref = newBranch('accounts');
     const branch = await participant.openBranch(ref);
@@ -231,13 +246,15 @@ describe('PostgresParticipant on PostgreSQL', () => {
     await participant.rollback(ref);
   });
 
-  it('rolls back while the application is still running a statement (timeout)', async () => {
+  it('rolls back while the application is still running a statement (timeout), cancelling it', async () => {
     const ref = newBranch('accounts');
     const branch = await participant.openBranch(ref);
     await branch.query('update accounts set balance = 1 where id = 1');
-    const running = branch.query('select pg_sleep(0.3)');
+    const running = branch.query('select pg_sleep(30)').catch((e: unknown) => e);
+    const started = Date.now();
     await participant.rollback(ref);
-    await expect(running).resolves.toMatchObject({ command: 'SELECT' });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(await running).toMatchObject({ code: '57014' });
     await expect(branch.query('select 1')).rejects.toMatchObject({ code: 'transaction-aborted' });
     expect(await balance(1)).toBe(100);
     expect(pg.idleCount).toBe(pg.totalCount);

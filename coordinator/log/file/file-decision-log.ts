@@ -14,7 +14,7 @@ import { errnoCode, fsyncDir } from './log-fs';
 import { inDir, readLayout, segmentName, snapshotName } from './log-layout';
 import { LogWriter } from './log-writer';
 import { frameAt, frameJson } from './record-codec';
-import { normalizeRecord, recordProblem } from './record-shape';
+import { normalizeRecord, recordJson, recordProblem } from './record-shape';
 import { decodeSegment } from './segment-reader';
 import { readSnapshot, writeSnapshot } from './snapshot';
 import { PENDING_SEQ, TxIndex, type StoredRecord, type TxEntry } from './tx-index';
@@ -34,7 +34,7 @@ const AUTO_COMPACT_SEGMENTS = 2;
  */
 function encode<T extends LogRecord>(record: T, type: T['type'] = record.type): { frame: Buffer; record: T } {
   const copy = normalizeRecord(record, type) as T;
-  return { frame: frameJson(JSON.stringify(copy)), record: copy };
+  return { frame: frameJson(recordJson(copy)), record: copy };
 }
 
 /**
@@ -61,6 +61,7 @@ export class FileDecisionLog implements DecisionLog {
   private readonly sealed = new Map<number, number>();
   private compactTail: Promise<unknown> = Promise.resolve();
   private autoCompacting = false;
+  private opening?: Promise<OpenReport>;
   private closing?: Promise<void>;
 
   constructor(options: FileDecisionLogOptions) {
@@ -72,18 +73,23 @@ export class FileDecisionLog implements DecisionLog {
     return this.o.dir;
   }
 
-  async open(): Promise<OpenReport> {
+  open(): Promise<OpenReport> {
     if (this.state !== 'new') {
-      throw new TwopcError('log-unavailable', `decision log ${this.o.dir}: open() was already called on this instance; create a new FileDecisionLog to reopen`, {
-        dir: this.o.dir,
-      });
+      return Promise.reject(
+        new TwopcError('log-unavailable', `decision log ${this.o.dir}: open() was already called on this instance; create a new FileDecisionLog to reopen`, { dir: this.o.dir }),
+      );
     }
     this.state = 'opening';
+    this.opening = this.load();
+    return this.opening;
+  }
+
+  private async load(): Promise<OpenReport> {
     const fs = this.o.fs;
     try {
       await fs.mkdir(this.o.dir);
       this.lock = await acquireLock({ fs, dir: this.o.dir });
-      const report = await this.load();
+      const report = await this.readBack();
       this.state = 'open';
       return report;
     } catch (e) {
@@ -105,7 +111,7 @@ export class FileDecisionLog implements DecisionLog {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.writer!.enqueue(encoded.frame, this.index.add(encoded.record, PENDING_SEQ).stored, false);
+    return this.writer!.enqueue(encoded.frame, this.index.add(encoded.record, PENDING_SEQ), false);
   }
 
   decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {
@@ -123,7 +129,8 @@ export class FileDecisionLog implements DecisionLog {
     }
     // Taken in memory before anything is awaited: a racing decide() in this
     // same turn finds it and gets this record back, whatever it proposed.
-    const { entry, stored } = this.index.add(encoded.record, PENDING_SEQ);
+    const entry = existing ?? this.index.entryFor(decision.txId);
+    const stored = entry.append(encoded.record, PENDING_SEQ);
     const done = this.writer!.enqueue(encoded.frame, stored, encoded.record.outcome === 'commit');
     // Kept (settled or not): the batch promise is shared, so this costs nothing per transaction.
     entry.decisionDone = done;
@@ -171,7 +178,11 @@ export class FileDecisionLog implements DecisionLog {
       this.state = 'closed';
       return Promise.resolve();
     }
-    this.closing ??= this.shutDown();
+    // A close() racing open() waits for it, then undoes it.
+    this.closing ??= (this.opening ?? Promise.resolve()).then(
+      () => this.shutDown(),
+      () => undefined,
+    );
     return this.closing;
   }
 
@@ -212,15 +223,11 @@ export class FileDecisionLog implements DecisionLog {
     return done ? done.then(() => decision) : Promise.resolve(decision);
   }
 
-  private corrupt(file: string, offset: number, reason: string): TwopcError {
-    return new TwopcError('log-corrupt', `decision log ${file} is damaged at byte offset ${offset}: ${reason}; refusing to start (damage is never skipped)`, {
-      file,
-      offset,
-      reason,
-    });
+  private corrupt(file: string, offset: number, reason: string, consequence = 'refusing to start (damage is never skipped)'): TwopcError {
+    return new TwopcError('log-corrupt', `decision log ${file} is damaged at byte offset ${offset}: ${reason}; ${consequence}`, { file, offset, reason });
   }
 
-  private async load(): Promise<OpenReport> {
+  private async readBack(): Promise<OpenReport> {
     const { fs, dir } = this.o;
     const layout = await readLayout(fs, dir);
     // Never installed, so never relied on: the segments they would have replaced are all still here.
@@ -336,8 +343,9 @@ export class FileDecisionLog implements DecisionLog {
   private async compactSealed(through: number): Promise<CompactReport> {
     const { fs, dir } = this.o;
     const bytesBefore = this.diskBytes();
-    if (through <= this.snapshotSeq || this.writer?.failed) return { forgotten: 0, kept: this.index.size, bytesBefore, bytesAfter: bytesBefore };
-    const cut = this.index.cut(through, this.o.now() - this.o.completedRetentionMs);
+    if (this.writer!.failed) throw this.writer!.unavailable();
+    if (through <= this.snapshotSeq) return { forgotten: 0, kept: this.index.size, bytesBefore, bytesAfter: bytesBefore };
+    const cut = this.index.cut(through, this.o.now() - this.o.completedRetentionMs, this.o.maxRetainedCompleted);
     const frames = await this.framesOf(cut.records);
     const written = await writeSnapshot(fs, dir, through, frames);
     // Installed: from here a restart reads this snapshot, and the older one
@@ -383,7 +391,8 @@ export class FileDecisionLog implements DecisionLog {
       }
       const frame = frameAt(buf, s.offset);
       if (typeof frame === 'string') {
-        throw this.corrupt(inDir(this.o.dir, s.inSnapshot ? snapshotName(s.seq) : segmentName(s.seq)), s.offset, `${frame} (found while compacting)`);
+        const file = inDir(this.o.dir, s.inSnapshot ? snapshotName(s.seq) : segmentName(s.seq));
+        throw this.corrupt(file, s.offset, frame, 'found while compacting; compaction stopped and the next open will refuse to start until it is repaired');
       }
       frames[i] = frame;
     }

@@ -9,8 +9,14 @@ export interface FileDecisionLogOptions {
   dir: string;
   /** A segment is sealed and a new one started once it would grow past this. Default 8 MiB; at least 4096. */
   segmentBytes?: number;
-  /** Completed transactions are kept (for `get` / `history`) this long before compaction may forget them. Default 15 minutes. */
+  /** Completed transactions are kept (for `get` / `history`) this long before compaction may forget them. Default 10 minutes. */
   completedRetentionMs?: number;
+  /**
+   * At most this many completed transactions are kept, however recent: every
+   * kept transaction lives in memory, so a busy coordinator must not keep
+   * retention-many minutes of them. The oldest go first. Default 100,000.
+   */
+  maxRetainedCompleted?: number;
   /** Compact in the background when sealed segments accumulate, so disk use follows in-flight work. Default true. */
   autoCompact?: boolean;
   /** Share one fdatasync among concurrent forced records. Default true; false writes and syncs each record alone (for measurement). */
@@ -28,6 +34,7 @@ export interface ResolvedFileLogOptions {
   readonly dir: string;
   readonly segmentBytes: number;
   readonly completedRetentionMs: number;
+  readonly maxRetainedCompleted: number;
   readonly autoCompact: boolean;
   readonly groupCommit: boolean;
   readonly fs: LogFs;
@@ -36,7 +43,8 @@ export interface ResolvedFileLogOptions {
 }
 
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
-export const DEFAULT_COMPLETED_RETENTION_MS = 15 * 60 * 1000;
+export const DEFAULT_COMPLETED_RETENTION_MS = 10 * 60 * 1000;
+export const DEFAULT_MAX_RETAINED_COMPLETED = 100_000;
 
 const FS_METHODS = ['mkdir', 'readdir', 'readFile', 'stat', 'open', 'read', 'write', 'fdatasync', 'fsync', 'fstat', 'ftruncate', 'close', 'rename', 'link', 'unlink'] as const;
 
@@ -55,6 +63,11 @@ const schema = z.strictObject({
     .int('completedRetentionMs must be an integer')
     .min(0, 'completedRetentionMs must be >= 0')
     .default(DEFAULT_COMPLETED_RETENTION_MS),
+  maxRetainedCompleted: z
+    .number({ error: 'maxRetainedCompleted must be a number' })
+    .int('maxRetainedCompleted must be an integer')
+    .min(0, 'maxRetainedCompleted must be >= 0')
+    .default(DEFAULT_MAX_RETAINED_COMPLETED),
   autoCompact: z.boolean({ error: 'autoCompact must be a boolean' }).default(true),
   groupCommit: z.boolean({ error: 'groupCommit must be a boolean' }).default(true),
   fs: z
@@ -80,6 +93,7 @@ export function resolveFileLogOptions(options: FileDecisionLogOptions): Resolved
     dir: path.resolve(o.dir),
     segmentBytes: o.segmentBytes,
     completedRetentionMs: o.completedRetentionMs,
+    maxRetainedCompleted: o.maxRetainedCompleted,
     autoCompact: o.autoCompact,
     groupCommit: o.groupCommit,
     fs: o.fs ?? nodeLogFs(),

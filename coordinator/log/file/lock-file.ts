@@ -14,6 +14,7 @@ export interface LockHolder {
   since: string;
 }
 
+/** Where to lock, through which file system, and (for tests) who this process is. */
 export interface LockOptions {
   fs: LogFs;
   dir: string;

@@ -7,6 +7,7 @@ const NAME = /^(segment|snapshot)-(\d{16})\.(log|snap)(\.tmp)?$/;
 /** The lock file's name inside the log directory. */
 export const LOCK_FILE = 'LOCK';
 
+/** `segment-<16-digit seq>.log`: names sort in sequence order. */
 export function segmentName(seq: number): string {
   return `segment-${String(seq).padStart(SEQ_DIGITS, '0')}.log`;
 }
@@ -16,10 +17,12 @@ export function snapshotName(seq: number): string {
   return `snapshot-${String(seq).padStart(SEQ_DIGITS, '0')}.snap`;
 }
 
+/** Where a snapshot is written before it is renamed into place. */
 export function snapshotTempName(seq: number): string {
   return `${snapshotName(seq)}.tmp`;
 }
 
+/** A segment or snapshot file and its sequence number. */
 export interface SeqFile {
   seq: number;
   file: string;
@@ -80,6 +83,7 @@ export async function readLayout(lfs: LogFs, dir: string): Promise<LogLayout> {
   return { snapshot, segments: live, superseded, temps, missingSegment };
 }
 
+/** The path of `file` in the log directory. */
 export function inDir(dir: string, file: string): string {
   return path.join(dir, file);
 }

@@ -11,6 +11,7 @@ export interface ActiveSegment {
   size: number;
 }
 
+/** How the writer writes: where, how big a segment gets, whether forced records share a sync. */
 export interface LogWriterOptions {
   fs: LogFs;
   dir: string;

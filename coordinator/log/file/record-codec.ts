@@ -51,6 +51,7 @@ export interface Damage {
   toEnd: boolean;
 }
 
+/** Every valid frame of a file, and every damaged range found between them. */
 export interface ScanResult {
   frames: Frame[];
   damages: Damage[];

@@ -8,6 +8,7 @@ export interface ReadRecord {
   record: LogRecord;
 }
 
+/** The records of a segment and the damage found in it. */
 export interface DecodedFile {
   records: ReadRecord[];
   /** Damaged ranges, by offset. Without `all`, at most the first one. */

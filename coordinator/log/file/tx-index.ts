@@ -16,16 +16,19 @@ export interface StoredRecord {
   inSnapshot: boolean;
 }
 
-// Shared until a transaction has a hazard (rare): one array fewer per transaction.
+// Shared, frozen placeholders until a transaction has branches or hazards: two
+// arrays fewer per transaction, which the garbage collector notices at tens of
+// thousands of transactions a second.
+const NO_BRANCHES: readonly BranchInfo[] = Object.freeze([]);
 const NO_HAZARDS: readonly HazardRecord[] = Object.freeze([]);
 
-/** One transaction folded from its records. Mutable only through `apply`. */
+/** One transaction folded from its records. Mutable only through `append`. */
 export class TxEntry {
-  readonly stored: StoredRecord[] = [];
+  private list?: StoredRecord[];
   createdAt = 0;
   expiresAt = 0;
   metadata?: Record<string, unknown>;
-  branches: BranchInfo[] = [];
+  branches: readonly BranchInfo[] = NO_BRANCHES;
   decision?: DecisionRecord;
   /** Settles when the winning decision is written (and synced, for a commit); unset for decisions read back from disk. */
   decisionDone?: Promise<void>;
@@ -35,15 +38,30 @@ export class TxEntry {
 
   constructor(readonly txId: string) {}
 
+  /** Every record of the transaction, in append order. */
+  get stored(): readonly StoredRecord[] {
+    return this.list ?? [];
+  }
+
+  /** Adds a record (`seq` PENDING_SEQ until the writer writes it) and folds it in. */
+  append(record: LogRecord, seq: number, offset = -1, inSnapshot = false): StoredRecord {
+    const stored: StoredRecord = { record, seq, offset, inSnapshot };
+    this.apply(stored);
+    return stored;
+  }
+
   apply(stored: StoredRecord): void {
     const r = stored.record;
-    if (this.stored.length === 0) {
+    if (!this.list) {
+      // Exactly one slot: most transactions hold a handful of records.
+      this.list = [stored];
       // A transaction first seen through a decision (a sweep found a prepared
       // branch nobody registered) has no begin: date it by its first record.
       this.createdAt = r.at;
       this.expiresAt = r.at;
+    } else {
+      this.list.push(stored);
     }
-    this.stored.push(stored);
     switch (r.type) {
       case 'begin':
         if (this.begun) return;
@@ -53,9 +71,14 @@ export class TxEntry {
         this.metadata = r.metadata;
         return;
       case 'enlist': {
-        const at = this.branches.findIndex((b) => b.branchId >= r.branch.branchId);
-        if (at === -1) this.branches.push(r.branch);
-        else if (this.branches[at].branchId !== r.branch.branchId) this.branches.splice(at, 0, r.branch);
+        if (this.branches === NO_BRANCHES) {
+          this.branches = [r.branch];
+          return;
+        }
+        const branches = this.branches as BranchInfo[];
+        const at = branches.findIndex((b) => b.branchId >= r.branch.branchId);
+        if (at === -1) branches.push(r.branch);
+        else if (branches[at].branchId !== r.branch.branchId) branches.splice(at, 0, r.branch);
         return;
       }
       case 'decision':
@@ -112,16 +135,19 @@ export class TxIndex {
     return this.txs.get(txId);
   }
 
-  /** Folds a record in; returns its entry (one map lookup: this is the hot path of every append and decide). */
-  add(record: LogRecord, seq: number, offset = -1, inSnapshot = false): { entry: TxEntry; stored: StoredRecord } {
-    let entry = this.txs.get(record.txId);
+  /** The entry of `txId`, created (empty) if there is none. */
+  entryFor(txId: string): TxEntry {
+    let entry = this.txs.get(txId);
     if (!entry) {
-      entry = new TxEntry(record.txId);
-      this.txs.set(record.txId, entry);
+      entry = new TxEntry(txId);
+      this.txs.set(txId, entry);
     }
-    const stored: StoredRecord = { record, seq, offset, inSnapshot };
-    entry.apply(stored);
-    return { entry, stored };
+    return entry;
+  }
+
+  /** Folds a record in (replay and append). */
+  add(record: LogRecord, seq: number, offset = -1, inSnapshot = false): StoredRecord {
+    return this.entryFor(record.txId).append(record, seq, offset, inSnapshot);
   }
 
   unfinished(): TxSnapshot[] {
@@ -138,13 +164,37 @@ export class TxIndex {
     return n;
   }
 
-  cut(through: number, forgetCompletedAtOrBefore: number): CompactionCut {
+  /**
+   * Picks what a compaction through segment `through` keeps and forgets:
+   * completed transactions completed at or before `forgetCompletedAtOrBefore`,
+   * and beyond that the oldest completed ones while more than `maxCompleted`
+   * would stay (memory holds every kept transaction, so retention by time
+   * alone would let a busy coordinator grow without bound).
+   */
+  cut(through: number, forgetCompletedAtOrBefore: number, maxCompleted = Infinity): CompactionCut {
+    const forgetting = new Set<TxEntry>();
+    const candidates: TxEntry[] = [];
+    let completed = 0;
+    for (const e of this.txs.values()) {
+      if (e.completedAt === undefined) continue;
+      // A transaction with records after the cut is kept whole, so no record of
+      // it can be replayed later without the ones before it.
+      const sealed = e.sealedThrough(through);
+      if (sealed && e.completedAt <= forgetCompletedAtOrBefore) {
+        forgetting.add(e);
+        continue;
+      }
+      completed++;
+      if (sealed) candidates.push(e);
+    }
+    if (completed > maxCompleted) {
+      candidates.sort((a, b) => a.completedAt! - b.completedAt!);
+      for (const e of candidates.slice(0, completed - maxCompleted)) forgetting.add(e);
+    }
     const records: StoredRecord[] = [];
     const forget: string[] = [];
     for (const e of this.txs.values()) {
-      // A transaction with records after the cut is kept whole, so no record of
-      // it can be replayed later without the ones before it.
-      if (e.completedAt !== undefined && e.completedAt <= forgetCompletedAtOrBefore && e.sealedThrough(through)) {
+      if (forgetting.has(e)) {
         forget.push(e.txId);
         continue;
       }

@@ -32,6 +32,8 @@ export class HeldBranch {
   lastStatementError: PgErrorClass | undefined;
   /** False while every statement's tag was a read: PREPARE then first asks the server whether the branch wrote. */
   mayHaveWritten = false;
+  /** Application statements sent and not yet answered. */
+  running = 0;
   preparing: Promise<Vote> | undefined;
   committing: Promise<void> | undefined;
   private client: PostgresPoolClient | undefined;
@@ -197,6 +199,7 @@ export class BranchClient {
     // Sent synchronously after the check: a PREPARE or ROLLBACK the adapter
     // issues from now on is queued behind this statement by the driver.
     const pending = this.branch.connection().query(text, values);
+    this.branch.running += 1;
     try {
       const result = await pending;
       this.branch.noteResult(result);
@@ -204,6 +207,8 @@ export class BranchClient {
     } catch (e) {
       this.branch.noteError(e);
       throw e;
+    } finally {
+      this.branch.running -= 1;
     }
   }
 }

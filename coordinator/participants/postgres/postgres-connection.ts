@@ -54,6 +54,16 @@ export async function withPooledClient<T>(ctx: ConnectionContext, fn: (client: P
 }
 
 /**
+ * Best effort: cancels the statement a held branch's backend is running, so
+ * a ROLLBACK queued behind it (a timeout) need not wait for it. Safe even if
+ * the cancel lands on that ROLLBACK instead: it then fails, the connection is
+ * destroyed, and the server rolls back a branch that was never prepared.
+ */
+export async function cancelRunningStatement(ctx: ConnectionContext, backend: BackendIdentity): Promise<void> {
+  await withPooledClient(ctx, (client) => client.query(sql.cancelBackendStatement(), [backend.pid, backend.xactStart])).catch(() => undefined);
+}
+
+/**
  * Resolves once the backend of a lost branch connection no longer exists.
  * Until then it may still be executing the PREPARE or COMMIT whose answer was
  * lost, so neither ROLLBACK PREPARED nor a marker lookup could be trusted.

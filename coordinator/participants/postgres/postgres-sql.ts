@@ -106,7 +106,8 @@ export function listPrepared(): string {
 
 export function serverSettings(): string {
   return `SELECT current_setting('max_prepared_transactions')::int AS max_prepared_transactions,
-    current_setting('max_connections')::int AS max_connections, current_database() AS database`;
+    current_setting('max_connections')::int AS max_connections, current_database() AS database,
+    current_setting('server_version_num')::int AS server_version_num, version() AS version`;
 }
 
 // $1 = pid, $2 = the branch's xact_start (epoch text). A backend with that pid
@@ -117,6 +118,11 @@ const OLD_BACKEND = 'pid = $1 AND extract(epoch FROM backend_start) <= $2::numer
 /** $1 = pid, $2 = xact_start, $3 = wait ms. Terminates the old backend and waits (PostgreSQL 14+) for it to exit. */
 export function terminateOldBackend(): string {
   return `SELECT pg_terminate_backend(pid, $3::bigint) AS gone FROM pg_stat_activity WHERE ${OLD_BACKEND}`;
+}
+
+/** $1 = pid, $2 = xact_start. Cancels the statement the backend is running, if any (an idle backend ignores it). */
+export function cancelBackendStatement(): string {
+  return `SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity WHERE ${OLD_BACKEND}`;
 }
 
 /** $1 = pid, $2 = xact_start. */

@@ -1,0 +1,32 @@
+/**
+ * twopc: two-phase commit across PostgreSQL databases.
+ *
+ * @example
+ * const coordinator = await Coordinator.start({ log: new FileDecisionLog({ dir: './data' }), databases: [ledgerA, ledgerB] });
+ * await coordinator.transaction(async (tx) => { await tx.db('ledger_a').query(...); await tx.db('ledger_b').query(...); });
+ */
+export { Coordinator } from './in-process/coordinator';
+export type { CoordinatorOptions } from './in-process/coordinator';
+export { TransactionScope } from './in-process/transaction-scope';
+export type { BranchOpener, BranchQueryable, QueryResultLike } from './in-process/transaction-scope';
+export { TransactionEngine } from './engine/transaction-engine';
+export type { BeginOptions, EngineDeps, StartReport } from './engine/transaction-engine';
+export { parseEngineConfig } from './engine/engine-config';
+export type { EngineConfig, EngineConfigInput } from './engine/engine-config';
+export { ParticipantRegistry } from './engine/participant-registry';
+export { CrashPoints, CRASH_POINTS, CRASH_ENV } from './engine/crash-points';
+export type { CrashPoint } from './engine/crash-points';
+export type { EngineLogger } from './engine/engine-logger';
+export type { EngineObserver } from './engine/engine-observer';
+export type { TransactionStatus, BranchStatus } from './engine/transaction-status';
+export type { RecoveryReport } from './engine/recovery';
+export type { SweepReport } from './engine/sweeper';
+export type { CommitResult } from './engine/live-transaction';
+export * from './engine/types';
+export * from './errors';
+export type * from './log/decision-log';
+export { FileDecisionLog } from './log/file/file-decision-log';
+export type { FileDecisionLogOptions } from './log/file/file-decision-log';
+export type { BranchRef, Participant, ParticipantBranchState, PreparedBranch } from './participants/participant';
+export { buildGid, parseGid, validateGid, validatePrefix } from './participants/gid';
+export * from './participants/postgres';

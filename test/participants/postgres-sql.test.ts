@@ -1,0 +1,126 @@
+import fc from 'fast-check';
+import { validateGid } from '../../coordinator/participants/gid';
+import type { BranchRef } from '../../coordinator/participants/participant';
+import { transactionControlVerb } from '../../coordinator/participants/postgres/branch-client';
+import type { PostgresPool, PostgresPoolClient } from '../../coordinator/participants/postgres/postgres-pool';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
+import * as sql from '../../coordinator/participants/postgres/postgres-sql';
+import { newBranch } from './postgres-fixture';
+
+const TX = '01890a5d-ac96-774b-bcce-b302099a8057';
+const GID = 'tpg_01890a5dac96774bbcceb302099a8057_1';
+const HOSTILE_GIDS = [
+  "tpg_01890a5dac96774bbcceb302099a8057_1'; DROP TABLE accounts; --",
+  "x' OR '1'='1",
+  'tpg_01890a5dac96774bbcceb302099a8057_1\u0000',
+  'TPG_01890A5DAC96774BBCCEB302099A8057_1',
+  `tpg_${'0'.repeat(32)}_1 `,
+  `${'a'.repeat(180)}_${'0'.repeat(32)}_1`,
+  '',
+];
+
+/** A pool that records what would reach PostgreSQL and answers nothing useful. */
+function recordingPool(): { pool: PostgresPool; sent: string[] } {
+  const sent: string[] = [];
+  const client: PostgresPoolClient = {
+    query: async (text) => {
+      sent.push(text);
+      throw Object.assign(new Error('no such prepared transaction'), { code: '42704' });
+    },
+    release: () => undefined,
+    on: () => undefined,
+    removeListener: () => undefined,
+  };
+  return { pool: { connect: async () => client }, sent };
+}
+
+describe('SQL of the PostgreSQL adapter', () => {
+  it('splices a valid GID and txId as plain literals', () => {
+    expect(sql.prepareBranch('public', GID, TX)).toBe(
+      `SAVEPOINT twopc_in_block; RELEASE SAVEPOINT twopc_in_block; INSERT INTO "public".twopc_marker (gid, tx_id) SELECT '${GID}', '${TX}' WHERE pg_current_xact_id_if_assigned() IS NOT NULL; PREPARE TRANSACTION '${GID}'`,
+    );
+    expect(sql.commitPrepared(GID)).toBe(`COMMIT PREPARED '${GID}'`);
+    expect(sql.rollbackPrepared(GID)).toBe(`ROLLBACK PREPARED '${GID}'`);
+  });
+
+  it.each(HOSTILE_GIDS)('refuses to build SQL with the GID %j', (gid) => {
+    for (const build of [() => sql.prepareBranch('public', gid, TX), () => sql.commitOnePhase('public', gid, TX), () => sql.commitPrepared(gid), () => sql.rollbackPrepared(gid)]) {
+      expect(build).toThrow(expect.objectContaining({ code: 'invalid-input', details: { field: 'gid' } }));
+    }
+  });
+
+  it('refuses a hostile txId and schema', () => {
+    expect(() => sql.prepareBranch('public', GID, "x'; drop table t; --")).toThrow(expect.objectContaining({ code: 'invalid-input', details: { field: 'txId' } }));
+    expect(() => sql.markerExists('public"; drop table t; --')).toThrow(expect.objectContaining({ code: 'invalid-config', details: { field: 'schema' } }));
+  });
+
+  it('never builds SQL with a quote, semicolon or backslash from an arbitrary GID', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.stringMatching(/^[a-z][a-z0-9_]{0,8}_[0-9a-f]{32}_[1-9][0-9]{0,3}['; \\a-z]{0,3}$/)), (gid) => {
+        let text: string;
+        try {
+          text = sql.rollbackPrepared(gid);
+        } catch {
+          return true;
+        }
+        validateGid(gid);
+        return !/[';\\]/.test(text.slice('ROLLBACK PREPARED \''.length, -1));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('rejects hostile GIDs at the participant boundary before any statement is sent', async () => {
+    const { pool, sent } = recordingPool();
+    const participant = new PostgresParticipant({ name: 'boundary', pool });
+    const ref = newBranch('boundary');
+    for (const gid of HOSTILE_GIDS) {
+      const hostile: BranchRef = { ...ref, gid };
+      await expect(participant.commit(hostile)).rejects.toMatchObject({ code: 'invalid-input' });
+      await expect(participant.commit(hostile, { onePhase: true })).rejects.toMatchObject({ code: 'invalid-input' });
+      await expect(participant.rollback(hostile)).rejects.toMatchObject({ code: 'invalid-input' });
+      await expect(participant.openBranch(hostile)).rejects.toMatchObject({ code: 'invalid-input' });
+      expect(await participant.prepare(hostile)).toMatchObject({ vote: 'no' });
+    }
+    await expect(participant.listPrepared("tpg' or 1=1 --")).rejects.toMatchObject({ code: 'invalid-config' });
+    expect(sent).toEqual([]);
+    // A valid GID does reach the server: the recorder works.
+    await participant.rollback(ref);
+    expect(sent).toEqual([`ROLLBACK PREPARED '${ref.gid}'`]);
+    await participant.close();
+  });
+});
+
+describe('transactionControlVerb', () => {
+  it.each([
+    ['commit', 'COMMIT'],
+    ['COMMIT PREPARED \'x\'', 'COMMIT'],
+    ['  end', 'END'],
+    ['abort', 'ABORT'],
+    ['Begin', 'BEGIN'],
+    ['start  transaction isolation level serializable', 'START TRANSACTION'],
+    ['rollback', 'ROLLBACK'],
+    ['rollback prepared \'x\'', 'ROLLBACK'],
+    ['prepare transaction \'x\'', 'PREPARE TRANSACTION'],
+    ['-- comment\ncommit', 'COMMIT'],
+    ['/* a /* nested */ comment */ ;; commit', 'COMMIT'],
+  ])('finds %j', (text, verb) => {
+    expect(transactionControlVerb(text)).toBe(verb);
+  });
+
+  it.each([
+    'select 1',
+    'rollback to savepoint s',
+    'ROLLBACK TO s',
+    'rollback work to savepoint s',
+    'savepoint s',
+    'release savepoint s',
+    'prepare stmt as select 1',
+    'update t set ending = 1',
+    'committed_at',
+    "insert into t values ('commit')",
+    '/* commit */ select 1',
+  ])('lets %j through', (text) => {
+    expect(transactionControlVerb(text)).toBeUndefined();
+  });
+});
