@@ -80,6 +80,10 @@ async function fill(log: FileDecisionLog, n: number, prefix = 'tx'): Promise<voi
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 20));
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(condition()).toBe(true);
+}
 const segments = (dir: string) => fs.readdirSync(dir).filter((f) => f.startsWith('segment-')).sort();
 const errorOf = (p: Promise<unknown>) =>
   p.then(
@@ -293,8 +297,8 @@ describe('FileDecisionLog durability and group commit', () => {
     o.hold();
     let resolved = false;
     const commit = log.decide(decision('tx-c')).then((d) => ((resolved = true), d));
+    await waitFor(() => o.calls.fdatasync === base + 1);
     await settle();
-    expect(o.calls.fdatasync).toBe(base + 1);
     expect(resolved).toBe(false);
     // Racing deciders wait for the same durable winner.
     const racer = log.decide(decision('tx-c', 'abort'));
@@ -315,13 +319,17 @@ describe('FileDecisionLog durability and group commit', () => {
     expect(o.calls.write - before.write).toBe(1);
     expect(o.calls.fdatasync - before.fdatasync).toBe(1);
 
-    // Records arriving while a sync is in flight form the next batch.
+    // Records arriving while a sync is in flight are written at once (in one write) but
+    // acknowledged only by the next sync, which starts after that write returned.
     o.hold();
     const first = log.decide(decision('tx-first'));
+    await waitFor(() => o.calls.fdatasync - before.fdatasync === 2);
+    let acknowledged = 0;
+    const more = Array.from({ length: 50 }, (_, i) => log.decide(decision(`tx-more-${i}`)).then(() => acknowledged++));
     await settle();
-    const more = Array.from({ length: 50 }, (_, i) => log.decide(decision(`tx-more-${i}`)));
-    await settle();
+    expect(o.calls.write - before.write).toBe(3);
     expect(o.calls.fdatasync - before.fdatasync).toBe(2);
+    expect(acknowledged).toBe(0);
     o.release();
     await Promise.all([first, ...more]);
     expect(o.calls.write - before.write).toBe(3);

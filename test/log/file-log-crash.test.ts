@@ -221,7 +221,7 @@ describe('FileDecisionLog crash properties', () => {
           removeDir(run.dir);
         }
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     );
   });
 
@@ -237,7 +237,7 @@ describe('FileDecisionLog crash properties', () => {
           removeDir(run.dir);
         }
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     );
   });
 
@@ -279,7 +279,7 @@ describe('FileDecisionLog crash properties', () => {
           removeDir(copy);
         }
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 });

@@ -2,6 +2,7 @@ import { Client, Pool } from 'pg';
 import { TransactionAbortedError } from '../../coordinator/errors';
 import type { BranchRef } from '../../coordinator/participants/participant';
 import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
+import * as sqlText from '../../coordinator/participants/postgres/postgres-sql';
 import { PgCluster } from '../harness/pg-cluster';
 import { PREFIX, TestPool, newBranch, waitFor } from './postgres-fixture';
 
@@ -156,6 +157,36 @@ describe('PostgresParticipant when connections are lost', () => {
     expect(await backendExists(pid)).toBe(false);
     await unlock();
     expect(await balance(1)).toBe(100);
+  });
+
+  it('status(): ends a one-phase COMMIT left running by a crashed process before reading the marker', async () => {
+    for (const lockReleasedFirst of [false, true]) {
+      const ref = newBranch('loss');
+      const unlock = await lockMarkers();
+      // The "previous process": its COMMIT waits on the lock when the process dies.
+      const previous = new Client(cluster.connectionConfig(DB));
+      previous.on('error', () => undefined);
+      await previous.connect();
+      await previous.query('begin');
+      await previous.query('update accounts set balance = 9 where id = 1');
+      previous.query(sqlText.commitOnePhase('public', ref.gid, ref.txId)).catch(() => undefined);
+      const pid = (previous as unknown as { processID: number }).processID;
+      await waitingOnLock(pid);
+      (previous as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+      if (lockReleasedFirst) {
+        await unlock();
+        await waitFor('the orphaned COMMIT to finish', async () => !(await backendExists(pid)));
+        expect(await participant.status(ref)).toBe('committed');
+        expect(await balance(1)).toBe(9);
+        await sql('update accounts set balance = 100 where id = 1');
+      } else {
+        // Read too early, the marker would be absent although the COMMIT is about to happen.
+        expect(await participant.status(ref)).toBe('unknown');
+        expect(await backendExists(pid)).toBe(false);
+        await unlock();
+        expect(await balance(1)).toBe(100);
+      }
+    }
   });
 
   it('keeps a prepared branch across a server crash and commits it after restart; connection errors never crash the process', async () => {

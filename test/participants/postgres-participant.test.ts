@@ -271,6 +271,29 @@ describe('PostgresParticipant on PostgreSQL', () => {
     await participant.rollback(ref);
   });
 
+  it('reports branch status: active, prepared, committed, unknown', async () => {
+    const twoPhase = newBranch('accounts', 1);
+    const onePhase = newBranch('accounts', 2, twoPhase.txId);
+    const rolledBack = newBranch('accounts', 3, twoPhase.txId);
+    const a = await participant.openBranch(twoPhase);
+    await a.query('update accounts set balance = 12 where id = 1');
+    expect(await participant.status(twoPhase)).toBe('active');
+    await participant.prepare(twoPhase);
+    expect(await participant.status(twoPhase)).toBe('prepared');
+    await participant.commit(twoPhase);
+    expect(await participant.status(twoPhase)).toBe('committed');
+    const b = await participant.openBranch(onePhase);
+    await b.query('insert into accounts values (5, 5)');
+    await participant.commit(onePhase, { onePhase: true });
+    expect(await participant.status(onePhase)).toBe('committed');
+    const c = await participant.openBranch(rolledBack);
+    await c.query('insert into accounts values (6, 6)');
+    await participant.prepare(rolledBack);
+    await participant.rollback(rolledBack);
+    expect(await participant.status(rolledBack)).toBe('unknown');
+    expect(await participant.status(newBranch('accounts'))).toBe('unknown');
+  });
+
   it('refuses to commit in two phases a branch that never prepared', async () => {
     const ref = newBranch('accounts');
     await participant.openBranch(ref);

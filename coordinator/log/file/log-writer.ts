@@ -59,11 +59,15 @@ type QueueItem = Batch | RotateRequest;
 /**
  * The single writer of the active segment, and the group commit.
  *
- * Callers queue framed records; one loop takes everything queued, writes it
- * with one write call, fdatasyncs once if any record in the batch is forced,
- * and only then resolves the batch. Records queued while a write or sync is in
- * flight form the next batch, so N concurrent forced decisions cost about one
- * fdatasync, not N. Queue order is write order, so records keep append order.
+ * Callers queue framed records; one loop takes everything queued and writes it
+ * with one write call, then resolves the batch's unforced records at once. A
+ * batch holding forced records hands them to the sync loop, which fdatasyncs
+ * and then resolves every forced record written before that fdatasync began.
+ * The two loops overlap: records queued while a sync is in flight are written
+ * meanwhile (an unforced record never waits for someone else's fdatasync), and
+ * the forced ones among them share the next sync, so N concurrent forced
+ * decisions cost about one fdatasync, not N. Queue order is write order, so
+ * records keep append order.
  *
  * After any failed write, sync, or rotation the writer is failed for good:
  * the failing batch and everything queued behind it reject with
@@ -73,6 +77,9 @@ type QueueItem = Batch | RotateRequest;
  */
 export class LogWriter {
   private readonly queue: QueueItem[] = [];
+  /** Forced records already written, waiting for an fdatasync that starts after their write returned. */
+  private syncWaiters: Array<Deferred<void>> = [];
+  private syncing?: Promise<void>;
   private running = false;
   private failure?: TwopcError;
   private op = '';
@@ -151,6 +158,7 @@ export class LogWriter {
     try {
       if (!this.failure) await this.sync();
     } finally {
+      await this.syncing;
       const fd = this.active.fd;
       this.active.fd = -1;
       if (fd >= 0) await this.o.fs.close(fd).catch(() => undefined);
@@ -198,16 +206,48 @@ export class LogWriter {
           await this.writeBatch(item);
         }
       } catch (e) {
-        this.failure = new TwopcError(
-          'log-unavailable',
-          `decision log ${this.o.dir}: ${this.op} failed (${errorMessage(e)}); the log refuses further writes until it is reopened`,
-          { dir: this.o.dir, operation: this.op },
-          { cause: e },
-        );
-        this.rejectItem(item, this.failure);
+        this.rejectItem(item, this.fail(e));
       }
     }
     this.running = false;
+  }
+
+  private fail(e: unknown): TwopcError {
+    this.failure ??= new TwopcError(
+      'log-unavailable',
+      `decision log ${this.o.dir}: ${this.op} failed (${errorMessage(e)}); the log refuses further writes until it is reopened`,
+      { dir: this.o.dir, operation: this.op },
+      { cause: e },
+    );
+    return this.failure;
+  }
+
+  private startSync(): void {
+    this.syncing ??= this.syncLoop().finally(() => {
+      this.syncing = undefined;
+    });
+  }
+
+  /**
+   * Every waiter taken here was added after its record's write returned, and
+   * the fdatasync starts after that, so it covers them all. Waiters added
+   * while it runs wait for the next round.
+   */
+  private async syncLoop(): Promise<void> {
+    while (this.syncWaiters.length > 0 && !this.failure) {
+      const covered = this.syncWaiters;
+      this.syncWaiters = [];
+      try {
+        await this.o.fs.fdatasync(this.active.fd);
+      } catch (e) {
+        this.op = `fdatasync ${segmentName(this.active.seq)}`;
+        const error = this.fail(e);
+        for (const d of covered.concat(this.syncWaiters.splice(0))) d.reject(error);
+        return;
+      }
+      for (const d of covered) d.resolve();
+    }
+    if (this.failure) for (const d of this.syncWaiters.splice(0)) d.reject(this.unavailable());
   }
 
   private rejectItem(item: QueueItem, error: TwopcError): void {
@@ -235,21 +275,30 @@ export class LogWriter {
       a.size += b.bytes;
     }
     b.written?.resolve();
-    if (b.forced) {
-      this.op = `fdatasync ${segmentName(this.active.seq)}`;
-      await fs.fdatasync(this.active.fd);
-      b.synced?.resolve();
+    if (b.forced && b.synced) {
+      if (!this.o.groupCommit) {
+        // The baseline: each forced record pays for its own fdatasync before the next is written.
+        this.op = `fdatasync ${segmentName(this.active.seq)}`;
+        await fs.fdatasync(this.active.fd);
+        b.synced.resolve();
+        return;
+      }
+      this.syncWaiters.push(b.synced);
+      this.startSync();
     }
   }
 
   private async seal(): Promise<void> {
     const fs = this.o.fs;
+    // No fdatasync may still run on the fd about to be closed; the seal's own sync covers any waiter left.
+    await this.syncing;
     const old = this.active;
     // Synced before its successor exists, so a sealed segment is always whole
     // on disk: after a crash a torn record can only be in the last segment,
     // and damage anywhere else is real corruption.
     this.op = `fdatasync ${segmentName(old.seq)}`;
     await fs.fdatasync(old.fd);
+    for (const d of this.syncWaiters.splice(0)) d.resolve();
     this.op = `close ${segmentName(old.seq)}`;
     this.active = { seq: old.seq + 1, fd: -1, size: 0 };
     await fs.close(old.fd);

@@ -1,7 +1,7 @@
 import { TwopcError, isTwopcError } from '../../errors';
 import { validateGid } from '../gid';
 import type { BranchRef } from '../participant';
-import type { HeldBranch } from './branch-client';
+import type { HeldBranch } from './held-branch';
 import { ensureOldBackendGone, withPooledClient } from './postgres-connection';
 import { classifyPgError } from './postgres-errors';
 import type { BranchEnv } from './postgres-outcomes';
@@ -58,7 +58,7 @@ async function sendOnePhaseCommit(env: BranchEnv, held: HeldBranch): Promise<str
   const client = held.connection();
   if (!held.mayHaveWritten) {
     const wrote = resultsOf(await client.query(sql.probeWrites()))[2]?.rows[0]?.wrote;
-    if (wrote === false) return resultsOf(await client.query(sql.commitLocal()))[2]?.command;
+    if (wrote === false) return resultsOf(await client.query(sql.commitLocal()))[0]?.command;
   }
   return resultsOf(await client.query(sql.commitOnePhase(env.schema, held.gid, held.ref.txId)))[3]?.command;
 }

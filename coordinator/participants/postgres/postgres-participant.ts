@@ -1,8 +1,9 @@
 import { TwopcError, isTwopcError } from '../../errors';
 import type { Vote } from '../../engine/types';
 import { hasPrefix, isTxId, parseGid, validateGid, validatePrefix } from '../gid';
-import type { BranchRef, Participant, PreparedBranch } from '../participant';
-import { BranchClient, HeldBranch } from './branch-client';
+import type { BranchRef, Participant, ParticipantBranchState, PreparedBranch } from '../participant';
+import { BranchClient } from './branch-client';
+import { HeldBranch } from './held-branch';
 import { commitHeldOnePhase, finishPrepared, resolveOnePhase } from './postgres-commit';
 import { cancelRunningStatement, connect, withPooledClient } from './postgres-connection';
 import { classifyPgError } from './postgres-errors';
@@ -13,6 +14,7 @@ import type { BranchEnv } from './postgres-outcomes';
 import { withState } from './postgres-outcomes';
 import { resultsOf } from './postgres-pool';
 import { prepareHeld } from './postgres-prepare';
+import { branchStatus } from './postgres-status';
 import * as sql from './postgres-sql';
 
 const PRUNE_BATCH = 1000;
@@ -27,7 +29,8 @@ const MIN_SERVER_VERSION = 140000;
  * @example
  * const orders = new PostgresParticipant({ name: 'orders', pool: new Pool({ connectionString }) });
  * await orders.start();
- * const branch = await orders.openBranch({ txId, branchId: 1, gid, participant: 'orders' });
+ * const ref = { txId, branchId: 1, gid: buildGid('twopc', txId, 1), participant: 'orders' };
+ * const branch = await orders.openBranch(ref);
  * await branch.query('INSERT INTO orders (id) VALUES ($1)', [42]);
  * const vote = await orders.prepare(ref); // then commit(ref) or rollback(ref), as decided
  */
@@ -129,6 +132,17 @@ export class PostgresParticipant implements Participant {
     // Let a PREPARE in flight finish, then undo whatever it did by GID.
     if (held?.preparing) await held.preparing;
     await finishPrepared(this.env, branch, 'rollback');
+  }
+
+  /**
+   * What is known of a branch (recovery asks it of an undecided
+   * transaction's only branch, which may have committed in one phase).
+   * `active` while this process holds it; otherwise see {@link branchStatus}.
+   */
+  async status(branch: BranchRef): Promise<ParticipantBranchState> {
+    const gid = validateGid(branch.gid);
+    if (this.held.has(gid)) return 'active';
+    return branchStatus(this.env, gid);
   }
 
   /** Prepared transactions of this database whose GID is a valid GID of `prefix`. */

@@ -1,5 +1,5 @@
 import type { Vote } from '../../engine/types';
-import type { HeldBranch } from './branch-client';
+import type { HeldBranch } from './held-branch';
 import { classifyPgError } from './postgres-errors';
 import type { BranchEnv } from './postgres-outcomes';
 import { asError, failureOf, withState } from './postgres-outcomes';
@@ -57,7 +57,7 @@ export async function prepareHeld(env: BranchEnv, held: HeldBranch): Promise<Vot
 }
 
 async function commitReadOnly(held: HeldBranch): Promise<Vote> {
-  const [, , commit] = resultsOf(await held.connection().query(sql.commitLocal()));
+  const [commit] = resultsOf(await held.connection().query(sql.commitLocal()));
   held.release();
   if (commit?.command !== 'COMMIT') {
     held.end('rolled-back', `COMMIT answered ${commit?.command ?? 'nothing'}`);

@@ -65,9 +65,9 @@ export function probeWrites(): string {
   return `${IN_BLOCK_GUARD}; SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS wrote`;
 }
 
-/** Ends a read-only branch locally (no xid: writes no WAL). */
+/** Ends, after probeWrites said it wrote nothing, a branch locally (no xid: no WAL, no flush). */
 export function commitLocal(): string {
-  return `${IN_BLOCK_GUARD}; COMMIT`;
+  return 'COMMIT';
 }
 
 /** Phase 1 in one round trip: marker (if the branch wrote) and PREPARE. Four results: guard x2, INSERT, PREPARE. */
@@ -96,6 +96,22 @@ export function markerExists(schema: string): string {
 /** $1 = gid. Prepared in this database? */
 export function isPrepared(): string {
   return 'SELECT 1 AS found FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()';
+}
+
+/** $1 = gid. Is the branch prepared (in this database), and is its marker visible (committed)? */
+export function branchState(schema: string): string {
+  return `SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()) AS prepared,
+    EXISTS (SELECT 1 FROM ${schemaName(schema)}.${MARKER} WHERE gid = $1) AS committed`;
+}
+
+/**
+ * $1 = gid, $2 = wait ms. Terminates, and waits for, backends of this
+ * database still running a statement that names the GID: a PREPARE or
+ * one-phase COMMIT whose client is gone (the GID is in their text).
+ */
+export function terminateStatementsNaming(): string {
+  return `SELECT pg_terminate_backend(pid, $2::bigint) AS gone FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND strpos(query, $1) > 0`;
 }
 
 /** $1 = `<prefix>_`. Prepared transactions of this database whose GID starts with it. */

@@ -1,0 +1,144 @@
+import { TransactionAbortedError, TwopcError } from '../../errors';
+import type { Vote } from '../../engine/types';
+import type { BranchRef } from '../participant';
+import type { BackendIdentity } from './postgres-connection';
+import type { PgErrorClass } from './postgres-errors';
+import { classifyPgError } from './postgres-errors';
+import { asError } from './postgres-outcomes';
+import type { PostgresPoolClient, PostgresQueryResult } from './postgres-pool';
+import { resultsOf } from './postgres-pool';
+import * as sql from './postgres-sql';
+
+export const BRANCH_PHASES = ['active', 'preparing', 'prepared', 'committing', 'committed', 'rolled-back'] as const;
+export type BranchPhase = (typeof BRANCH_PHASES)[number];
+
+// Command tags (pg keeps the first word) after which a branch still has not
+// written anything, as far as tags can tell: a SELECT may call a function that
+// writes, so this only picks the cheaper way to find out at PREPARE time; the
+// server's answer decides. ROLLBACK here is ROLLBACK TO SAVEPOINT.
+const READ_TAGS = new Set(['SELECT', 'SHOW', 'SET', 'RESET', 'FETCH', 'MOVE', 'DECLARE', 'CLOSE', 'SAVEPOINT', 'RELEASE', 'ROLLBACK', 'EXPLAIN']);
+
+/**
+ * A branch whose connection the adapter holds, from BEGIN until PREPARE, a
+ * one-phase COMMIT, or ROLLBACK. Internal to the adapter; applications see it
+ * through `BranchClient`.
+ */
+export class HeldBranch {
+  phase: BranchPhase = 'active';
+  /** Why the branch was rolled back, for the application's next statement. */
+  endReason = '';
+  /** Set as soon as the connection reports an error: nothing sent afterwards can reach the server. */
+  connectionLost: Error | undefined;
+  /** The last error the application's own statements met: the real reason a later PREPARE fails with 25P02. */
+  lastStatementError: PgErrorClass | undefined;
+  /** False while every statement's tag was a read: PREPARE then first asks the server whether the branch wrote. */
+  mayHaveWritten = false;
+  /** Application statements sent and not yet answered. */
+  running = 0;
+  preparing: Promise<Vote> | undefined;
+  committing: Promise<void> | undefined;
+  private client: PostgresPoolClient | undefined;
+
+  private constructor(
+    readonly ref: Readonly<BranchRef>,
+    readonly participant: string,
+    readonly backend: BackendIdentity,
+    client: PostgresPoolClient,
+    private readonly onError: (err: Error) => void,
+  ) {
+    this.client = client;
+  }
+
+  /**
+   * BEGINs on `client` and learns the backend's identity in the same round
+   * trip. On failure the connection is destroyed (its state is unknown) and
+   * the driver error is thrown.
+   */
+  static async begin(ref: Readonly<BranchRef>, participant: string, client: PostgresPoolClient, onConnectionError?: (err: Error) => void): Promise<HeldBranch> {
+    let branch: HeldBranch | undefined;
+    let earlyError: Error | undefined;
+    // Attached before the first statement: a held connection sits idle in
+    // transaction for as long as the application works, and a server that dies
+    // meanwhile makes the client emit `error`, which without a listener crashes the process.
+    const onError = (err: Error): void => {
+      if (branch) branch.connectionLost ??= err;
+      else earlyError ??= err;
+      onConnectionError?.(err);
+    };
+    client.on('error', onError);
+    try {
+      const row = resultsOf(await client.query(sql.beginBranch()))[1]?.rows[0];
+      if (!row) throw new Error('BEGIN did not report the backend (pid, xact_start)');
+      branch = new HeldBranch(ref, participant, { pid: Number(row.pid), xactStart: String(row.xact_start) }, client, onError);
+      branch.connectionLost = earlyError;
+      return branch;
+    } catch (e) {
+      client.release(asError(e));
+      client.removeListener('error', onError);
+      throw e;
+    }
+  }
+
+  get gid(): string {
+    return this.ref.gid;
+  }
+
+  /** The held connection; throws if it was already released. */
+  connection(): PostgresPoolClient {
+    if (!this.client) throw new TwopcError('state-conflict', `branch ${this.gid} no longer holds a connection`, { gid: this.gid, phase: this.phase });
+    return this.client;
+  }
+
+  end(phase: 'prepared' | 'committed' | 'rolled-back', reason = ''): void {
+    this.phase = phase;
+    this.endReason = reason;
+  }
+
+  /** Gives the connection back; with an error the pool destroys it instead. */
+  release(err?: Error): void {
+    const client = this.client;
+    if (!client) return;
+    this.client = undefined;
+    client.release(err);
+    client.removeListener('error', this.onError);
+  }
+
+  /**
+   * ROLLBACK (ending a failed block too; a warning, not an error, when no
+   * transaction is open) and release. If even that fails the connection's
+   * state is unknown, so it is destroyed.
+   */
+  async rollbackAndRelease(): Promise<void> {
+    if (this.connectionLost) return this.release(this.connectionLost);
+    try {
+      await this.connection().query(sql.rollback());
+      this.release();
+    } catch (e) {
+      this.release(asError(e));
+    }
+  }
+
+  /** Throws unless application statements may still run on this branch. */
+  assertOpen(): void {
+    const { txId, branchId } = this.ref;
+    if (this.phase === 'rolled-back') {
+      throw new TransactionAbortedError(txId, { cause: 'branch-rolled-back', message: this.endReason || 'the branch was rolled back', branchId, participant: this.participant });
+    }
+    if (this.phase !== 'active') {
+      throw new TwopcError('state-conflict', `branch ${this.gid} is ${this.phase}: it takes no more statements`, { gid: this.gid, phase: this.phase });
+    }
+    if (this.connectionLost) {
+      throw new TransactionAbortedError(txId, { cause: 'connection-lost', message: `the branch's connection was lost: ${this.connectionLost.message}`, branchId, participant: this.participant });
+    }
+  }
+
+  noteResult(result: PostgresQueryResult | PostgresQueryResult[]): void {
+    for (const r of resultsOf(result)) if (!READ_TAGS.has(r.command)) this.mayHaveWritten = true;
+  }
+
+  noteError(err: unknown): void {
+    this.lastStatementError = classifyPgError(err);
+    // A failed statement may have written before failing (the block now fails anyway).
+    this.mayHaveWritten = true;
+  }
+}

@@ -1,0 +1,39 @@
+import { TwopcError } from '../../errors';
+import { validateGid } from '../gid';
+import type { ParticipantBranchState } from '../participant';
+import { ensureOldBackendGone, withPooledClient } from './postgres-connection';
+import type { BranchEnv } from './postgres-outcomes';
+import { outcomeUnknown } from './postgres-outcomes';
+import { resultsOf } from './postgres-pool';
+import * as sql from './postgres-sql';
+
+/**
+ * What the database says of a branch this process does not hold: `prepared`,
+ * `committed` (its marker is visible), or `unknown` (never prepared, rolled
+ * back, or read-only: none left a trace). Recovery relies on it to tell a
+ * one-phase commit that happened from one that did not, so no statement of
+ * the branch may still be running when the answer is read:
+ * - a connection this process lost: its old backend is waited for (and ended);
+ * - a connection lost with an earlier process (a coordinator crash): any
+ *   backend still running a statement that names the GID is ended first.
+ *   That one depends on track_activities (on by default) and on the backend
+ *   belonging to the pool's role; otherwise it is invisible and not waited for.
+ */
+export async function branchStatus(env: BranchEnv, gidInput: string): Promise<ParticipantBranchState> {
+  const gid = validateGid(gidInput);
+  try {
+    const backend = env.inDoubt.get(gid);
+    if (backend) await ensureOldBackendGone(env, backend, env.connectionLossWaitMs);
+    return await withPooledClient(env, async (client) => {
+      const running = resultsOf(await client.query(sql.terminateStatementsNaming(), [gid, env.connectionLossWaitMs]))[0].rows;
+      if (running.some((row) => row.gone !== true)) {
+        throw new TwopcError('outcome-unknown', `participant "${env.participant}": a statement naming ${gid} is still running after ${env.connectionLossWaitMs} ms`, { participant: env.participant, gid });
+      }
+      const state = resultsOf(await client.query(sql.branchState(env.schema), [gid]))[0].rows[0];
+      if (state?.prepared === true) return 'prepared';
+      return state?.committed === true ? 'committed' : 'unknown';
+    });
+  } catch (e) {
+    throw outcomeUnknown(env, 'learn the state of', gid, e);
+  }
+}
