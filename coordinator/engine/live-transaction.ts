@@ -19,6 +19,8 @@ export interface LiveTransaction {
   state: TxState;
   branches: Map<number, LiveBranch>;
   nextBranchId: number;
+  /** Enlist records still being written; every one is written before any PREPARE is sent. */
+  enlistWrites: Array<Promise<void>>;
   timer?: NodeJS.Timeout;
   /** The running commit (phase 1 + decision), so a repeated commit joins it. */
   committing?: Promise<CommitResult>;

@@ -109,7 +109,7 @@ export class PhaseTwoDriver {
     for (let attempt = 0; ; attempt += 1) {
       if (stopSignal.aborted) return 'stopped';
       try {
-        const participant = participants.get(branch.participant);
+        const participant = participants.forBranch(branch);
         if (decision.outcome === 'commit') await participant.commit(ref);
         else await participant.rollback(ref);
         return 'acked';

@@ -100,7 +100,7 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
 async function decideUndecided(deps: RecoveryDeps, snapshot: TxSnapshot): Promise<DecisionRecord | undefined> {
   if (snapshot.branches.length === 1 && deps.config.onePhaseCommit) {
     const branch = snapshot.branches[0];
-    const participant = deps.participants.has(branch.participant) ? deps.participants.get(branch.participant) : undefined;
+    const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
     if (participant?.status) {
       try {
         const state = await participant.status({ ...branch, txId: snapshot.txId });

@@ -135,6 +135,7 @@ export class TransactionEngine {
       state: 'active',
       branches: new Map(),
       nextBranchId: 1,
+      enlistWrites: [],
     };
     // Not forced and not waited for: the first enlist's append follows it, and a lost begin is presumed abort.
     this.log
@@ -146,20 +147,30 @@ export class TransactionEngine {
     return statusFromLive(tx);
   }
 
-  /** Registers a branch (before its PREPARE, so a prepared branch is always findable) and assigns its GID. */
-  async enlist(txId: string, participant: string, options: { url?: string } = {}): Promise<BranchInfo> {
+  /**
+   * Registers a branch and assigns its GID. The registration is written to the
+   * log before the branch's PREPARE can be sent (so a prepared branch is always
+   * findable); `awaitWrite: false` returns before the write, for a caller that
+   * prepares only through `commit` (which waits for it), such as the in-process API.
+   */
+  async enlist(txId: string, participant: string, options: { url?: string; awaitWrite?: boolean } = {}): Promise<BranchInfo> {
     const tx = this.liveOrThrow(txId);
     if (tx.state !== 'active') throw this.stateError(tx, 'enlist');
-    if (!this.participants.has(participant)) {
+    if (!this.participants.accepts(participant, options.url)) {
       throw new TwopcError('invalid-input', `participant ${JSON.stringify(participant)} is not configured on this coordinator`, { field: 'participant' });
     }
     const branchId = tx.nextBranchId++;
     const info: BranchInfo = { branchId, gid: buildGid(this.config.gidPrefix, txId, branchId), participant, ...(options.url ? { url: options.url } : {}) };
     tx.branches.set(branchId, { info, state: 'active' });
     // The log keeps one transaction's records in append order, so the begin record is
-    // written no later than this one: awaiting this append alone covers both.
-    await this.log.append({ type: 'enlist', txId, at: Date.now(), branch: info });
-    this.crash.hit('after-enlist');
+    // written no later than this one.
+    const written = this.log.append({ type: 'enlist', txId, at: Date.now(), branch: info }).then(() => this.crash.hit('after-enlist'));
+    if (options.awaitWrite === false) {
+      written.catch(() => undefined);
+      tx.enlistWrites.push(written);
+    } else {
+      await written;
+    }
     return info;
   }
 
@@ -243,6 +254,12 @@ export class TransactionEngine {
       throw this.abortedError(tx);
     }
     tx.state = 'preparing';
+    try {
+      await Promise.all(tx.enlistWrites);
+    } catch (e) {
+      await this.abortLive(tx, { cause: 'log-unavailable', message: `could not register a branch: ${errorMessage(e)}` }, 'engine');
+      throw this.abortedError(tx);
+    }
     if (branches.length === 0) return this.finishWithoutDecision(tx, 'read-only');
     if (this.config.onePhaseCommit && branches.length === 1) return this.commitOnePhase(tx, branches[0]);
 
@@ -318,7 +335,7 @@ export class TransactionEngine {
   /** Any throw before the decision is a "no". */
   private async prepareBranch(ref: BranchRef): Promise<Vote> {
     try {
-      return await this.participants.get(ref.participant).prepare(ref);
+      return await this.participants.forBranch(ref).prepare(ref);
     } catch (e) {
       return { vote: 'no', reason: errorMessage(e) };
     }
@@ -330,7 +347,7 @@ export class TransactionEngine {
     clearTimeout(tx.timer);
     tx.onePhase = true;
     try {
-      await this.participants.get(ref.participant).commit(ref, { onePhase: true });
+      await this.participants.forBranch(ref).commit(ref, { onePhase: true });
     } catch (e) {
       if (isTwopcError(e, 'transaction-aborted')) {
         const cause = e instanceof TransactionAbortedError ? e.reason : undefined;

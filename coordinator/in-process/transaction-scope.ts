@@ -61,7 +61,8 @@ export class TransactionScope {
   }
 
   private async enlistAndOpen(name: string): Promise<BranchQueryable> {
-    const info = await this.engine.enlist(this.id, name);
+    // Not waiting for the registration's write here: commit waits for it before any PREPARE.
+    const info = await this.engine.enlist(this.id, name, { awaitWrite: false });
     return this.databases.get(name)!.openBranch({ ...info, txId: this.id });
   }
 }
