@@ -6,7 +6,7 @@
  * await coordinator.transaction(async (tx) => { await tx.db('ledger_a').query(...); await tx.db('ledger_b').query(...); });
  */
 export { Coordinator } from './in-process/coordinator';
-export type { CoordinatorOptions } from './in-process/coordinator';
+export type { CoordinatorOptions, TransactionOptions } from './in-process/coordinator';
 export { TransactionScope } from './in-process/transaction-scope';
 export type { BranchOpener, BranchQueryable, QueryResultLike } from './in-process/transaction-scope';
 export { TransactionEngine } from './engine/transaction-engine';

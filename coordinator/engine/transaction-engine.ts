@@ -12,6 +12,7 @@ import type { ParticipantRegistry } from './participant-registry';
 import { PhaseTwoDriver } from './phase-two';
 import { recover, RecoveryOptions, RecoveryReport } from './recovery';
 import { Sweeper, SweepReport } from './sweeper';
+import { listTransactions, ListOptions, TransactionList } from './transaction-listing';
 import { TransactionStatus, statusFromLive, statusFromSnapshot } from './transaction-status';
 import type { BranchInfo, DecisionSource, Vote } from './types';
 
@@ -27,6 +28,11 @@ export interface EngineDeps {
 export interface BeginOptions {
   timeoutMs?: number;
   metadata?: Record<string, unknown>;
+}
+
+/** A registered branch and the expiry of its transaction (a participant rolls back a held branch never asked to prepare by then). */
+export interface EnlistedBranch extends BranchInfo {
+  expiresAt: number;
 }
 
 export interface StartReport {
@@ -153,7 +159,7 @@ export class TransactionEngine {
    * findable); `awaitWrite: false` returns before the write, for a caller that
    * prepares only through `commit` (which waits for it), such as the in-process API.
    */
-  async enlist(txId: string, participant: string, options: { url?: string; awaitWrite?: boolean } = {}): Promise<BranchInfo> {
+  async enlist(txId: string, participant: string, options: { url?: string; awaitWrite?: boolean } = {}): Promise<EnlistedBranch> {
     const tx = this.liveOrThrow(txId);
     if (tx.state !== 'active') throw this.stateError(tx, 'enlist');
     if (!this.participants.accepts(participant, options.url)) {
@@ -171,7 +177,7 @@ export class TransactionEngine {
     } else {
       await written;
     }
-    return info;
+    return { ...info, expiresAt: tx.expiresAt };
   }
 
   /** Runs two-phase commit. Throws `TransactionAbortedError` (with the reason) if the transaction aborted. */
@@ -208,6 +214,12 @@ export class TransactionEngine {
     if (tx) return statusFromLive(tx);
     const snapshot = await this.log.get(txId);
     return snapshot && statusFromSnapshot(snapshot);
+  }
+
+  /** Transactions live here or unfinished in the log, oldest first, optionally of one state (see `LIST_STATES`). */
+  async list(options: ListOptions = {}): Promise<TransactionList> {
+    const live = [...this.live.values()].map(statusFromLive);
+    return listTransactions(live, await this.log.unfinished(), options);
   }
 
   /** Starts phase 2 of an unfinished transaction now instead of after its backoff. */

@@ -13,13 +13,5 @@ export type DecisionSource = (typeof DECISION_SOURCES)[number];
 export const BRANCH_STATES = ['active', 'prepared', 'read-only', 'committed', 'rolled-back', 'failed', 'heuristic-hazard'] as const;
 export type BranchState = (typeof BRANCH_STATES)[number];
 
-/** One participant's piece of a transaction, as registered before PREPARE. */
-export interface BranchInfo {
-  branchId: number;
-  gid: string;
-  participant: string;
-  /** Participant endpoint for HTTP participants; absent for direct PostgreSQL ones. */
-  url?: string;
-}
-
-export type Vote = { vote: 'yes' } | { vote: 'read-only' } | { vote: 'no'; reason: string; sqlState?: string };
+// Shared with the participant SDK, where they are defined (the SDK never imports the coordinator).
+export type { BranchInfo, Vote } from '../../participant-sdk/src/branch-types';

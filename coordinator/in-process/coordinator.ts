@@ -8,6 +8,14 @@ import { errorMessage, TwopcError } from '../errors';
 import type { DecisionLog } from '../log/decision-log';
 import { BranchOpener, TransactionScope } from './transaction-scope';
 
+export interface TransactionOptions extends BeginOptions {
+  /**
+   * Databases the work will touch: their branches open in parallel before
+   * `work` runs instead of one after the other at first use.
+   */
+  databases?: readonly string[];
+}
+
 export interface CoordinatorOptions {
   /** The decision log (e.g. `new FileDecisionLog({ dir: './data' })`). The coordinator opens and closes it. */
   log: DecisionLog;
@@ -64,11 +72,13 @@ export class Coordinator {
    * rethrown; if a branch votes no or the transaction times out,
    * `TransactionAbortedError` says which branch and why.
    */
-  async transaction<T>(work: (tx: TransactionScope) => Promise<T>, options: BeginOptions = {}): Promise<T> {
-    const { id } = await this.engine.begin(options);
+  async transaction<T>(work: (tx: TransactionScope) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const { databases, ...begin } = options;
+    const { id } = await this.engine.begin(begin);
     const scope = new TransactionScope(id, this.engine, this.databases);
     let value: T;
     try {
+      if (databases) scope.prefetch(databases);
       value = await work(scope);
     } catch (e) {
       await scope.seal();

@@ -1,19 +1,7 @@
-import type { BranchInfo, Vote } from '../engine/types';
+import type { BranchRef, ParticipantBranchState, PreparedBranch, Vote } from '../../participant-sdk/src/branch-types';
 
-/** A branch as a participant adapter sees it. */
-export interface BranchRef extends BranchInfo {
-  txId: string;
-}
-
-/** A prepared transaction found on a participant by a sweep. */
-/** A branch's state as its participant reports it (same words as the wire protocol's branch status). */
-export type ParticipantBranchState = 'active' | 'prepared' | 'committed' | 'rolled-back' | 'unknown';
-
-export interface PreparedBranch {
-  gid: string;
-  /** When the participant prepared it (epoch ms). */
-  preparedAt: number;
-}
+// Defined in the participant SDK, which runs the same PostgreSQL branch code (and never imports the coordinator).
+export type { BranchRef, ParticipantBranchState, PreparedBranch } from '../../participant-sdk/src/branch-types';
 
 /**
  * The seam between the engine and whatever holds a branch's data. The direct

@@ -24,6 +24,8 @@ export interface Transfer {
   to: { db: string; account: number };
   amount: number;
   sabotage: Sabotage;
+  /** Declare both databases up front (branches open in parallel) instead of opening each at first use. */
+  prefetch?: boolean;
 }
 
 export interface TransferHooks {
@@ -57,7 +59,7 @@ export async function transfer(coordinator: Coordinator, t: Transfer, hooks: Tra
         await hooks.killBackend?.(leg.db, rows[0].pid);
       }
     }
-  });
+  }, t.prefetch ? { databases: [t.from.db, t.to.db] } : {});
 }
 
 export interface LedgerState {
@@ -137,5 +139,6 @@ export function randomTransfer(random: () => number, id: string, accounts: numbe
     to: { db: aToB ? 'ledger_b' : 'ledger_a', account: pick() },
     amount: 1 + Math.floor(random() * 50),
     sabotage,
+    prefetch: random() < 0.5,
   };
 }

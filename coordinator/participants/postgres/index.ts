@@ -1,9 +1,4 @@
-export { PostgresParticipant } from './postgres-participant';
-export type { PostgresParticipantOptions } from './postgres-options';
-export { BranchClient } from './branch-client';
-export type { BranchQueryResult } from './branch-client';
-export { BRANCH_PHASES } from './held-branch';
-export type { BranchPhase } from './held-branch';
-export type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from './postgres-pool';
-export { classifyPgError, PG_ERROR_KINDS } from './postgres-errors';
-export type { PgErrorClass, PgErrorKind } from './postgres-errors';
+// The PostgreSQL branch mechanics live in the participant SDK, which also
+// runs them inside participant services; the coordinator's direct adapter is
+// the same class. This path stays for existing imports.
+export * from '../../../participant-sdk/src/postgres';

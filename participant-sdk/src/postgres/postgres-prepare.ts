@@ -1,4 +1,4 @@
-import type { Vote } from '../../engine/types';
+import type { Vote } from '../branch-types';
 import type { HeldBranch } from './held-branch';
 import { classifyPgError } from './postgres-errors';
 import type { BranchEnv } from './postgres-outcomes';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TwopcError } from '../../errors';
+import { TwopcError } from '../errors';
 import { classifyPgError } from './postgres-errors';
 import type { PostgresPool, PostgresPoolClient } from './postgres-pool';
 import { resultsOf } from './postgres-pool';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TwopcError } from '../../errors';
+import { TwopcError } from '../errors';
 import type { PostgresPool } from './postgres-pool';
 import { SCHEMA_PATTERN } from './postgres-sql';
 

@@ -1,6 +1,6 @@
-import { TwopcError, isTwopcError } from '../../errors';
+import { TwopcError, isTwopcError } from '../errors';
 import { validateGid } from '../gid';
-import type { BranchRef } from '../participant';
+import type { BranchRef } from '../branch-types';
 import type { HeldBranch } from './held-branch';
 import { ensureOldBackendGone, withPooledClient } from './postgres-connection';
 import { classifyPgError } from './postgres-errors';

@@ -1,6 +1,5 @@
-import { TransactionAbortedError, TwopcError } from '../../errors';
-import type { Vote } from '../../engine/types';
-import type { BranchRef } from '../participant';
+import { TransactionAbortedError, TwopcError } from '../errors';
+import type { BranchRef, Vote } from '../branch-types';
 import type { BackendIdentity } from './postgres-connection';
 import type { PgErrorClass } from './postgres-errors';
 import { classifyPgError } from './postgres-errors';

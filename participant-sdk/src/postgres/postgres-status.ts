@@ -1,6 +1,6 @@
-import { TwopcError } from '../../errors';
+import { TwopcError } from '../errors';
 import { validateGid } from '../gid';
-import type { ParticipantBranchState } from '../participant';
+import type { ParticipantBranchState } from '../branch-types';
 import { ensureOldBackendGone, withPooledClient } from './postgres-connection';
 import type { BranchEnv } from './postgres-outcomes';
 import { outcomeUnknown } from './postgres-outcomes';

@@ -1,5 +1,5 @@
-import { TransactionAbortedError, TwopcError, isTwopcError } from '../../errors';
-import type { BranchRef } from '../participant';
+import { TransactionAbortedError, TwopcError, isTwopcError } from '../errors';
+import type { BranchRef } from '../branch-types';
 import type { BackendIdentity, ConnectionContext } from './postgres-connection';
 import type { PgErrorClass } from './postgres-errors';
 import { classifyPgError } from './postgres-errors';

@@ -1,0 +1,108 @@
+import { TwopcError } from '../errors';
+import type { BranchPhase, HeldBranch } from './held-branch';
+import type { PostgresQueryResult } from './postgres-pool';
+
+/** A statement result as pg returns it. */
+export type BranchQueryResult<R = Record<string, unknown>> = PostgresQueryResult<R>;
+
+/**
+ * The branch's held connection, handed to application code between
+ * `openBranch` and the branch's PREPARE. Every statement runs inside the
+ * branch transaction.
+ *
+ * Once the branch was prepared or committed, `query` throws `state-conflict`;
+ * once it was rolled back (abort, timeout, failed PREPARE) or its connection
+ * was lost, it throws `TransactionAbortedError` (`transaction-aborted`),
+ * which is what the application's transaction came to. Either way no statement
+ * ever runs on the connection after its branch ended: it would run in
+ * autocommit, outside the transaction, or on a connection already back in the pool.
+ *
+ * Transaction control belongs to the coordinator: statements that begin, end
+ * or prepare a transaction are refused (`invalid-input`); savepoints are fine.
+ * The check reads the first statement of the text only; a COMMIT hidden later
+ * in a multi-statement text is caught at PREPARE, which then votes no.
+ *
+ * @example
+ * const branch = await participant.openBranch(ref);
+ * await branch.query('UPDATE accounts SET balance = balance - $1 WHERE id = $2', [100, 7]);
+ */
+export class BranchClient {
+  constructor(private readonly branch: HeldBranch) {}
+
+  get txId(): string {
+    return this.branch.ref.txId;
+  }
+
+  get gid(): string {
+    return this.branch.gid;
+  }
+
+  get branchId(): number {
+    return this.branch.ref.branchId;
+  }
+
+  /** `active` until the branch is prepared, committed or rolled back. */
+  get phase(): BranchPhase {
+    return this.branch.phase;
+  }
+
+  async query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<BranchQueryResult<R>> {
+    this.branch.assertOpen();
+    const verb = transactionControlVerb(text);
+    if (verb) {
+      throw new TwopcError('invalid-input', `branch statements must not control the transaction (${verb}): the coordinator prepares, commits or rolls back the branch`, { field: 'text' });
+    }
+    // Sent synchronously after the check: a PREPARE or ROLLBACK the adapter
+    // issues from now on is queued behind this statement by the driver.
+    const pending = this.branch.connection().query(text, values);
+    this.branch.running += 1;
+    try {
+      const result = await pending;
+      this.branch.noteResult(result);
+      return result as BranchQueryResult<R>;
+    } catch (e) {
+      this.branch.noteError(e);
+      throw e;
+    } finally {
+      this.branch.running -= 1;
+    }
+  }
+}
+
+const TRANSACTION_CONTROL = /^(begin|start\s+transaction|commit|end|abort|prepare\s+transaction|rollback(?!\s+((work|transaction)\s+)?to\b))\b/i;
+
+/** The transaction-control verb the text starts with (after comments and empty statements), if any. */
+export function transactionControlVerb(text: string): string | undefined {
+  const match = TRANSACTION_CONTROL.exec(skipLeadingNoise(text));
+  return match ? match[1].toUpperCase().replace(/\s+/g, ' ') : undefined;
+}
+
+function skipLeadingNoise(text: string): string {
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === ';' || /\s/.test(c)) {
+      i += 1;
+    } else if (text.startsWith('--', i)) {
+      const eol = text.indexOf('\n', i);
+      i = eol < 0 ? text.length : eol + 1;
+    } else if (text.startsWith('/*', i)) {
+      // PostgreSQL block comments nest.
+      let depth = 0;
+      do {
+        if (text.startsWith('/*', i)) {
+          depth += 1;
+          i += 2;
+        } else if (text.startsWith('*/', i)) {
+          depth -= 1;
+          i += 2;
+        } else {
+          i += 1;
+        }
+      } while (depth > 0 && i < text.length);
+    } else {
+      break;
+    }
+  }
+  return text.slice(i);
+}

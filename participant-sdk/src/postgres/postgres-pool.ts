@@ -1,0 +1,36 @@
+/**
+ * The subset of a `pg` pool the adapter needs, typed structurally (like
+ * Kysely's `PostgresPool`), so `pg` is not a hard dependency: a `pg.Pool`
+ * fits as is, and tests can wrap one to count round trips or inject faults.
+ *
+ * @example
+ * import { Pool } from 'pg';
+ * const pool: PostgresPool = new Pool({ connectionString: process.env.DATABASE_URL });
+ */
+export interface PostgresPool {
+  connect(): Promise<PostgresPoolClient>;
+  /** pg's Pool emits `error` for idle clients whose server went away; without a listener that would crash the process. */
+  on?(event: 'error', listener: (err: Error) => void): unknown;
+  removeListener?(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+/** One checked-out connection. `query` without values uses the simple protocol, so a text may hold several statements. */
+export interface PostgresPoolClient {
+  query(text: string, values?: readonly unknown[]): Promise<PostgresQueryResult | PostgresQueryResult[]>;
+  /** `release(err)` destroys the connection instead of returning it to the pool. */
+  release(err?: Error | boolean): void;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  removeListener(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+/** pg's result shape; a multi-statement text yields one of these per statement. */
+export interface PostgresQueryResult<R = Record<string, unknown>> {
+  command: string;
+  rowCount: number | null;
+  rows: R[];
+}
+
+/** One result per statement, whether the driver answered with one result or an array. */
+export function resultsOf(result: PostgresQueryResult | PostgresQueryResult[]): PostgresQueryResult[] {
+  return Array.isArray(result) ? result : [result];
+}

@@ -1,0 +1,193 @@
+import { TwopcError } from '../errors';
+import { isTxId, validateGid } from '../gid';
+
+// Every SQL text of the direct PostgreSQL adapter. GIDs and transaction ids are
+// spliced as literals only where PostgreSQL takes no bind parameter (PREPARE
+// TRANSACTION, COMMIT/ROLLBACK PREPARED) or where the statement must share one
+// simple-protocol round trip with them (which allows no parameters either);
+// each such function validates its input right here, so no caller can splice
+// an unchecked value. Everything else uses bind parameters.
+
+export const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+const MARKER = 'twopc_marker';
+const MIGRATIONS = 'twopc_marker_migrations';
+// Savepoints are refused outside a transaction block (25P01). Prefixed to the
+// statements that end a branch, they make a branch whose transaction the
+// application already ended (a COMMIT sent through the branch client) fail
+// instead of PREPARE-ing an empty implicit transaction and voting yes.
+const IN_BLOCK_GUARD = 'SAVEPOINT twopc_in_block; RELEASE SAVEPOINT twopc_in_block';
+
+function schemaName(schema: string): string {
+  if (!SCHEMA_PATTERN.test(schema)) {
+    throw new TwopcError('invalid-config', `schema must match ${SCHEMA_PATTERN} (got ${JSON.stringify(schema)})`, { field: 'schema' });
+  }
+  return `"${schema}"`;
+}
+
+function gidLiteral(gid: string): string {
+  return `'${validateGid(gid)}'`;
+}
+
+function txIdLiteral(txId: string): string {
+  if (!isTxId(txId)) throw new TwopcError('invalid-input', `txId must be a lower-case UUID (got ${JSON.stringify(txId)})`, { field: 'txId' });
+  return `'${txId}'`;
+}
+
+// Inserts the marker only if the branch has an xid, i.e. wrote something: a
+// branch without writes must not get one (it would make it a writer).
+function insertMarker(schema: string, gid: string, txId: string): string {
+  return `INSERT INTO ${schemaName(schema)}.${MARKER} (gid, tx_id) SELECT ${gidLiteral(gid)}, ${txIdLiteral(txId)} WHERE pg_current_xact_id_if_assigned() IS NOT NULL`;
+}
+
+/**
+ * Opens a branch and reports the backend's pid and the transaction's start
+ * time (epoch seconds, exact numeric text): after a lost connection they
+ * identify the old backend even if its pid is reused (a new backend starts later).
+ */
+export function beginBranch(): string {
+  return 'BEGIN; SELECT pg_backend_pid() AS pid, extract(epoch FROM now())::text AS xact_start';
+}
+
+export function begin(): string {
+  return 'BEGIN';
+}
+
+export function commit(): string {
+  return 'COMMIT';
+}
+
+export function rollback(): string {
+  return 'ROLLBACK';
+}
+
+/** Does the open branch have an xid (has it written)? */
+export function probeWrites(): string {
+  return `${IN_BLOCK_GUARD}; SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS wrote`;
+}
+
+/** Ends, after probeWrites said it wrote nothing, a branch locally (no xid: no WAL, no flush). */
+export function commitLocal(): string {
+  return 'COMMIT';
+}
+
+/** Phase 1 in one round trip: marker (if the branch wrote) and PREPARE. Four results: guard x2, INSERT, PREPARE. */
+export function prepareBranch(schema: string, gid: string, txId: string): string {
+  return `${IN_BLOCK_GUARD}; ${insertMarker(schema, gid, txId)}; PREPARE TRANSACTION ${gidLiteral(gid)}`;
+}
+
+/** One-phase commit in one round trip: marker (if the branch wrote) and COMMIT. Four results: guard x2, INSERT, COMMIT. */
+export function commitOnePhase(schema: string, gid: string, txId: string): string {
+  return `${IN_BLOCK_GUARD}; ${insertMarker(schema, gid, txId)}; COMMIT`;
+}
+
+export function commitPrepared(gid: string): string {
+  return `COMMIT PREPARED ${gidLiteral(gid)}`;
+}
+
+export function rollbackPrepared(gid: string): string {
+  return `ROLLBACK PREPARED ${gidLiteral(gid)}`;
+}
+
+/** $1 = gid. The marker commits atomically with the branch's writes: visible means committed. */
+export function markerExists(schema: string): string {
+  return `SELECT 1 AS found FROM ${schemaName(schema)}.${MARKER} WHERE gid = $1`;
+}
+
+/** $1 = gid. Prepared in this database? */
+export function isPrepared(): string {
+  return 'SELECT 1 AS found FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()';
+}
+
+/** $1 = gid. Is the branch prepared (in this database), and is its marker visible (committed)? */
+export function branchState(schema: string): string {
+  return `SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()) AS prepared,
+    EXISTS (SELECT 1 FROM ${schemaName(schema)}.${MARKER} WHERE gid = $1) AS committed`;
+}
+
+/**
+ * $1 = gid, $2 = wait ms. Terminates, and waits for, backends of this
+ * database still running a statement that names the GID: a PREPARE or
+ * one-phase COMMIT whose client is gone (the GID is in their text).
+ */
+export function terminateStatementsNaming(): string {
+  return `SELECT pg_terminate_backend(pid, $2::bigint) AS gone FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND strpos(query, $1) > 0`;
+}
+
+/** $1 = `<prefix>_`. Prepared transactions of this database whose GID starts with it. */
+export function listPrepared(): string {
+  return `SELECT gid, (extract(epoch FROM prepared) * 1000)::float8 AS prepared_at
+    FROM pg_prepared_xacts WHERE database = current_database() AND starts_with(gid, $1) ORDER BY prepared, gid`;
+}
+
+export function serverSettings(): string {
+  return `SELECT current_setting('max_prepared_transactions')::int AS max_prepared_transactions,
+    current_setting('max_connections')::int AS max_connections, current_database() AS database,
+    current_setting('server_version_num')::int AS server_version_num, version() AS version`;
+}
+
+// $1 = pid, $2 = the branch's xact_start (epoch text). A backend with that pid
+// that started no later than the branch's transaction is the branch's own
+// backend; one that started later reused the pid.
+const OLD_BACKEND = 'pid = $1 AND extract(epoch FROM backend_start) <= $2::numeric';
+
+/** $1 = pid, $2 = xact_start, $3 = wait ms. Terminates the old backend and waits (PostgreSQL 14+) for it to exit. */
+export function terminateOldBackend(): string {
+  return `SELECT pg_terminate_backend(pid, $3::bigint) AS gone FROM pg_stat_activity WHERE ${OLD_BACKEND}`;
+}
+
+/** $1 = pid, $2 = xact_start. Cancels the statement the backend is running, if any (an idle backend ignores it). */
+export function cancelBackendStatement(): string {
+  return `SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity WHERE ${OLD_BACKEND}`;
+}
+
+/** $1 = pid, $2 = xact_start. */
+export function oldBackendAlive(): string {
+  return `SELECT 1 AS alive FROM pg_stat_activity WHERE ${OLD_BACKEND}`;
+}
+
+/** $1 = age in ms, $2 = batch size. Deletes one batch of markers older than the age; oldest first. */
+export function pruneMarkers(schema: string): string {
+  const table = `${schemaName(schema)}.${MARKER}`;
+  return `DELETE FROM ${table} WHERE gid IN (
+    SELECT gid FROM ${table} WHERE created_at < now() - $1::float8 * interval '1 millisecond' ORDER BY created_at LIMIT $2)`;
+}
+
+/** $1 = lock key text. Serializes concurrent migrators until their transaction ends. */
+export function migrationLock(): string {
+  return 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))';
+}
+
+/** $1 = schema name. */
+export function schemaExists(): string {
+  return 'SELECT 1 AS found FROM pg_namespace WHERE nspname = $1';
+}
+
+export function createSchema(schema: string): string {
+  return `CREATE SCHEMA IF NOT EXISTS ${schemaName(schema)}`;
+}
+
+export function createMigrationsTable(schema: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${schemaName(schema)}.${MIGRATIONS} (
+    version int PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now())`;
+}
+
+export function currentMigration(schema: string): string {
+  return `SELECT coalesce(max(version), 0) AS version FROM ${schemaName(schema)}.${MIGRATIONS}`;
+}
+
+/** $1 = version, $2 = name. */
+export function recordMigration(schema: string): string {
+  return `INSERT INTO ${schemaName(schema)}.${MIGRATIONS} (version, name) VALUES ($1, $2)`;
+}
+
+export function createMarkerTable(schema: string): string {
+  const s = schemaName(schema);
+  return `CREATE TABLE ${s}.${MARKER} (
+      gid text PRIMARY KEY,
+      tx_id uuid NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now());
+    CREATE INDEX ${MARKER}_created_at ON ${s}.${MARKER} (created_at)`;
+}
