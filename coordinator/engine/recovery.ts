@@ -1,11 +1,7 @@
 import { errorMessage } from '../errors';
-import type { DecisionLog, DecisionRecord, TxSnapshot } from '../log/decision-log';
+import type { DecisionRecord, TxSnapshot } from '../log/decision-log';
 import { Semaphore } from './backoff';
-import type { EngineConfig } from './engine-config';
-import type { EngineLogger } from './engine-logger';
-import type { ParticipantRegistry } from './participant-registry';
-import type { PhaseTwoDriver } from './phase-two';
-import type { BranchInfo, DecisionSource } from './types';
+import type { ResolverDeps } from './resolver-deps';
 
 export interface RecoveryReport {
   /** Unfinished transactions found in the log. */
@@ -24,16 +20,7 @@ export interface RecoveryReport {
   leftForLater: number;
 }
 
-export interface RecoveryDeps {
-  log: DecisionLog;
-  participants: ParticipantRegistry;
-  config: EngineConfig;
-  logger: EngineLogger;
-  phaseTwo: PhaseTwoDriver;
-  isLive(txId: string): boolean;
-  decide(txId: string, branches: BranchInfo[], source: DecisionSource): Promise<DecisionRecord>;
-  decideCommitted(txId: string, branches: BranchInfo[]): Promise<DecisionRecord>;
-}
+export type RecoveryDeps = ResolverDeps;
 
 export interface RecoveryOptions {
   /** Only transactions past their expiry plus the sweep grace (periodic passes: others may still be running elsewhere). */

@@ -1,11 +1,7 @@
 import { errorMessage } from '../errors';
-import type { DecisionLog, DecisionRecord } from '../log/decision-log';
 import { parseGid } from '../participants/gid';
-import type { EngineConfig } from './engine-config';
-import type { EngineLogger } from './engine-logger';
-import type { ParticipantRegistry } from './participant-registry';
-import type { PhaseTwoDriver } from './phase-two';
-import type { BranchInfo, DecisionSource } from './types';
+import type { ResolverDeps } from './resolver-deps';
+import type { BranchInfo } from './types';
 
 export interface SweepReport {
   /** Prepared branches of our prefix seen on reachable participants. */
@@ -20,14 +16,7 @@ export interface SweepReport {
   unreachable: string[];
 }
 
-export interface SweeperDeps {
-  log: DecisionLog;
-  participants: ParticipantRegistry;
-  config: EngineConfig;
-  logger: EngineLogger;
-  phaseTwo: PhaseTwoDriver;
-  isLive(txId: string): boolean;
-  decide(txId: string, branches: BranchInfo[], source: DecisionSource): Promise<DecisionRecord>;
+export interface SweeperDeps extends ResolverDeps {
   /** Recovery of logged transactions that expired undecided (their process died); run with every pass. */
   recoverExpired(): Promise<unknown>;
 }

@@ -11,6 +11,7 @@ import { branchList, CommitResult, LiveBranch, LiveTransaction } from './live-tr
 import type { ParticipantRegistry } from './participant-registry';
 import { PhaseTwoDriver } from './phase-two';
 import { recover, RecoveryOptions, RecoveryReport } from './recovery';
+import type { ResolverDeps } from './resolver-deps';
 import { Sweeper, SweepReport } from './sweeper';
 import { listTransactions, ListOptions, TransactionList } from './transaction-listing';
 import { TransactionStatus, statusFromLive, statusFromSnapshot } from './transaction-status';
@@ -58,6 +59,7 @@ export class TransactionEngine {
   private readonly stopController = new AbortController();
   private readonly phaseTwo: PhaseTwoDriver;
   private readonly sweeper: Sweeper;
+  private readonly resolver: ResolverDeps;
   private state: EngineState = 'new';
 
   constructor(deps: EngineDeps) {
@@ -76,7 +78,7 @@ export class TransactionEngine {
       observer: this.observer,
       stopSignal: this.stopController.signal,
     });
-    this.sweeper = new Sweeper({
+    this.resolver = {
       log: this.log,
       participants: this.participants,
       config: this.config,
@@ -84,8 +86,9 @@ export class TransactionEngine {
       phaseTwo: this.phaseTwo,
       isLive: (txId) => this.live.has(txId),
       decide: (txId, branches, source) => this.decideAbort(txId, branches, source),
-      recoverExpired: () => this.recover({ onlyExpired: true, waitMs: 0 }),
-    });
+      decideCommitted: (txId, branches) => this.log.decide({ txId, at: Date.now(), outcome: 'commit', source: 'recovery', branches }),
+    };
+    this.sweeper = new Sweeper({ ...this.resolver, recoverExpired: () => this.recover({ onlyExpired: true, waitMs: 0 }) });
   }
 
   /** True once recovery has made a decision for every transaction in the log. */
@@ -108,16 +111,7 @@ export class TransactionEngine {
 
   /** One recovery pass over the log: every unfinished transaction is decided and phase 2 resumed. */
   recover(options: RecoveryOptions = {}): Promise<RecoveryReport> {
-    return recover({
-      log: this.log,
-      participants: this.participants,
-      config: this.config,
-      logger: this.logger,
-      phaseTwo: this.phaseTwo,
-      isLive: (txId) => this.live.has(txId),
-      decide: (txId, branches, source) => this.decideAbort(txId, branches, source),
-      decideCommitted: (txId, branches) => this.log.decide({ txId, at: Date.now(), outcome: 'commit', source: 'recovery', branches }),
-    }, options);
+    return recover(this.resolver, options);
   }
 
   /** One sweep of the participants' prepared transactions now. */

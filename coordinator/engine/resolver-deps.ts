@@ -1,0 +1,23 @@
+import type { DecisionLog, DecisionRecord } from '../log/decision-log';
+import type { EngineConfig } from './engine-config';
+import type { EngineLogger } from './engine-logger';
+import type { ParticipantRegistry } from './participant-registry';
+import type { PhaseTwoDriver } from './phase-two';
+import type { BranchInfo, DecisionSource } from './types';
+
+/**
+ * What recovery and sweeps need from the engine to end transactions it is not
+ * running itself: the log, the participants, phase 2, and the register.
+ */
+export interface ResolverDeps {
+  log: DecisionLog;
+  participants: ParticipantRegistry;
+  config: EngineConfig;
+  logger: EngineLogger;
+  phaseTwo: PhaseTwoDriver;
+  /** A transaction this process is running: recovery and sweeps leave it to its owner. */
+  isLive(txId: string): boolean;
+  decide(txId: string, branches: BranchInfo[], source: DecisionSource): Promise<DecisionRecord>;
+  /** Records a commit for a transaction whose only branch committed in one phase. */
+  decideCommitted(txId: string, branches: BranchInfo[]): Promise<DecisionRecord>;
+}
