@@ -12,14 +12,24 @@ program.name('twopc').description('two-phase commit coordinator for PostgreSQL')
 
 program
   .command('serve')
-  .description('run the coordinator: recovery at start, sweeps, health and metrics over HTTP')
+  .description('run the coordinator: recovery at start, sweeps, the /v1 API, health and metrics over HTTP')
   .option('-c, --config <file>', 'JSON configuration file (TWOPC_* environment variables override it)')
+  .option('-H, --host <host>', 'HTTP listener address (TWOPC_HOST)')
   .option('-p, --port <port>', 'HTTP port (TWOPC_PORT)')
   .option('-d, --data-dir <dir>', 'decision log directory (TWOPC_DATA_DIR)')
-  .action(async (opts: { config?: string; port?: string; dataDir?: string }) => {
+  .option('--insecure', 'serve the API without authentication (development only; TWOPC_INSECURE)')
+  .addHelpText(
+    'after',
+    '\nThe API needs a bearer token: TWOPC_API_TOKEN (or apiToken in the config). Without one, a loopback-only\n' +
+      'listener (the default 127.0.0.1) generates a token for the run and logs it; any other listener refuses to start\n' +
+      'unless --insecure. Participant services are called only when TWOPC_PARTICIPANT_SECRET is set.',
+  )
+  .action(async (opts: { config?: string; host?: string; port?: string; dataDir?: string; insecure?: boolean }) => {
     const env = { ...process.env };
+    if (opts.host) env.TWOPC_HOST = opts.host;
     if (opts.port) env.TWOPC_PORT = opts.port;
     if (opts.dataDir) env.TWOPC_DATA_DIR = opts.dataDir;
+    if (opts.insecure) env.TWOPC_INSECURE = 'true';
     const config = loadServiceConfig({ file: opts.config, env });
     const service = await startService(config);
     let stopping = false;

@@ -198,7 +198,7 @@ export class TransactionEngine {
     const snapshot = await this.snapshotOrThrow(txId);
     const decision = await this.decideAbort(txId, snapshot.branches, 'engine', full);
     if (decision.outcome === 'commit') throw new TwopcError('state-conflict', `transaction ${txId} is committed; it cannot be aborted`, { txId, state: 'committed' });
-    if (!snapshot.completed) await this.phaseTwo.drive(decision);
+    if (!snapshot.completed) await waitAtMost(this.phaseTwo.drive(decision), this.config.commitWaitMs);
     return { txId, state: 'aborted' };
   }
 
@@ -385,7 +385,7 @@ export class TransactionEngine {
   /** Decides abort through the register and rolls every branch back. Throws `state-conflict` if commit won. */
   private async abortLive(tx: LiveTransaction, reason: AbortReason, source: DecisionSource): Promise<void> {
     if (tx.state === 'aborted' && tx.decision) {
-      await this.phaseTwo.drive(tx.decision);
+      await waitAtMost(this.phaseTwo.drive(tx.decision), this.config.commitWaitMs);
       return;
     }
     const decision = await this.decideAbort(tx.id, branchList(tx), source, reason);
@@ -403,9 +403,13 @@ export class TransactionEngine {
     this.crash.hit('after-abort-decision');
     const before = new Map<number, Promise<unknown>>();
     for (const b of tx.branches.values()) if (b.preparing) before.set(b.info.branchId, b.preparing);
-    const result = await this.phaseTwo.drive(decision, before);
-    if (result.completed) this.observer.transactionEnded?.('abort', Date.now() - tx.createdAt);
-    this.live.delete(tx.id);
+    const rolledBack = this.phaseTwo.drive(decision, before).then((result) => {
+      if (result.completed) this.observer.transactionEnded?.('abort', Date.now() - tx.createdAt);
+      this.live.delete(tx.id);
+    });
+    // The abort is settled once decided (presumed abort); a participant that stays down must not
+    // hold the caller (an HTTP request) forever: phase 2 keeps retrying its rollback in the background.
+    await waitAtMost(rolledBack, this.config.commitWaitMs);
   }
 
   private decideAbort(txId: string, branches: BranchInfo[], source: DecisionSource, reason?: AbortReason): Promise<DecisionRecord> {

@@ -1,29 +1,60 @@
+import type { RequestHandler } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EngineObserver } from '../engine/engine-observer';
+
+/** Gauges read from the engine when scraped. */
+export interface EngineGauges {
+  /** Transactions with a decision whose phase 2 is still running here. */
+  inDoubt(): number;
+  /** Transactions begun here and not yet ended. */
+  live(): number;
+}
 
 /** Prometheus metrics of one coordinator instance (its own registry: no global state). */
 export class CoordinatorMetrics {
   readonly registry = new Registry();
   readonly observer: EngineObserver;
+  /** Counts and times every HTTP request by route pattern (never by raw path: ids would explode the label set). */
+  readonly httpMiddleware: RequestHandler;
 
-  constructor(inDoubt: () => number) {
+  constructor(gauges: EngineGauges) {
     collectDefaultMetrics({ register: this.registry });
-    const ended = new Counter({ name: 'twopc_transactions_total', help: 'Transactions ended, by outcome', labelNames: ['outcome'], registers: [this.registry] });
+    const registers = [this.registry];
+    const ended = new Counter({ name: 'twopc_transactions_total', help: 'Transactions ended, by outcome', labelNames: ['outcome'], registers });
     const phase = new Histogram({
       name: 'twopc_phase_seconds',
       help: 'Latency of protocol phases',
       labelNames: ['phase'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [this.registry],
+      registers,
     });
-    const retries = new Counter({ name: 'twopc_phase_two_retries_total', help: 'Phase-2 attempts that were not acknowledged', labelNames: ['participant'], registers: [this.registry] });
-    const hazards = new Counter({ name: 'twopc_heuristic_hazards_total', help: 'Heuristic hazards recorded', labelNames: ['participant'], registers: [this.registry] });
-    new Gauge({ name: 'twopc_in_doubt', help: 'Transactions this instance is still driving', registers: [this.registry], collect() { this.set(inDoubt()); } });
+    const retries = new Counter({ name: 'twopc_phase_two_retries_total', help: 'Phase-2 attempts that were not acknowledged', labelNames: ['participant'], registers });
+    const hazards = new Counter({ name: 'twopc_heuristic_hazards_total', help: 'Heuristic hazards recorded', labelNames: ['participant'], registers });
+    new Gauge({ name: 'twopc_in_doubt', help: 'Transactions this instance is still driving through phase 2', registers, collect() { this.set(gauges.inDoubt()); } });
+    new Gauge({ name: 'twopc_live_transactions', help: 'Transactions begun on this instance and not yet ended', registers, collect() { this.set(gauges.live()); } });
+    const requests = new Histogram({
+      name: 'twopc_http_request_seconds',
+      help: 'HTTP requests served, by route pattern, method and status',
+      labelNames: ['route', 'method', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
     this.observer = {
       transactionEnded: (outcome) => ended.inc({ outcome }),
       phaseLatency: (name, ms) => phase.observe({ phase: name }, ms / 1000),
       phaseTwoRetry: (participant) => retries.inc({ participant }),
       hazard: (_txId, participant) => hazards.inc({ participant }),
     };
+    this.httpMiddleware = (req, res, next) => {
+      const started = process.hrtime.bigint();
+      res.once('finish', () => {
+        const route: unknown = req.route?.path;
+        const method = KNOWN_METHODS.has(req.method) ? req.method : 'OTHER';
+        requests.observe({ route: typeof route === 'string' ? route : 'unmatched', method, status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9);
+      });
+      next();
+    };
   }
 }
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);

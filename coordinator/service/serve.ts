@@ -1,13 +1,17 @@
 import type { Server } from 'node:http';
 import { Pool } from 'pg';
 import pino from 'pino';
+import { version } from '../../package.json';
 import { CrashPoints } from '../engine/crash-points';
 import { ParticipantRegistry } from '../engine/participant-registry';
 import { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage } from '../errors';
 import { FileDecisionLog } from '../log/file/file-decision-log';
+import { HttpParticipants } from '../participants/http/http-participants';
 import { PostgresParticipant } from '../participants/postgres/postgres-participant';
+import { resolveApiAuth } from './api-tokens';
 import { createApp } from './app';
+import { IdempotencyStore } from './idempotency';
 import { CoordinatorMetrics } from './metrics';
 import type { ServiceConfig } from './service-config';
 
@@ -16,13 +20,20 @@ export interface RunningService {
   server: Server;
   /** The port actually bound (config.port 0 picks a free one). */
   port: number;
-  /** Graceful: stop accepting, let decisions in flight finish, flush and close the log. */
+  /** The API token generated for this run when none was configured (loopback listener only). */
+  generatedApiToken?: string;
+  /** Graceful: stop accepting, let requests and decisions in flight finish, flush and close the log. */
   close(): Promise<void>;
 }
 
 /** Starts `twopc serve`: HTTP first (so /healthz answers and /readyz says "not yet"), then recovery. */
 export async function startService(config: ServiceConfig): Promise<RunningService> {
+  const auth = resolveApiAuth(config);
   const logger = pino({ level: config.logLevel, base: { service: 'twopc' } });
+  if (auth.insecure) logger.warn('API authentication is OFF (insecure): anyone who can reach the port can commit and abort transactions');
+  if (auth.generated) {
+    logger.warn({ apiToken: auth.generated }, 'no API token configured (TWOPC_API_TOKEN): generated one for this run; send it as "Authorization: Bearer <token>"');
+  }
   const pools: Pool[] = [];
   const participants: PostgresParticipant[] = [];
   for (const [name, connectionString] of Object.entries(config.databases)) {
@@ -32,27 +43,39 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     pools.push(pool);
     participants.push(new PostgresParticipant({ name, pool }));
   }
-  const closePools = async () => {
+  const httpParticipants = config.participantSecret ? new HttpParticipants({ ...config.participantCalls, secret: config.participantSecret }) : undefined;
+  if (!httpParticipants) logger.info('no participant secret (TWOPC_PARTICIPANT_SECRET): branches of participant services (with a url) are refused');
+  const closeParticipants = async () => {
+    await httpParticipants?.close();
     await Promise.allSettled(participants.map((p) => p.close()));
     await Promise.allSettled(pools.map((p) => p.end()));
   };
   try {
     await Promise.all(participants.map((p) => p.start()));
   } catch (e) {
-    await closePools();
+    await closeParticipants();
     throw e;
   }
   let engine: TransactionEngine | undefined;
-  const metrics = new CoordinatorMetrics(() => engine?.inDoubtCount ?? 0);
+  const metrics = new CoordinatorMetrics({ inDoubt: () => engine?.inDoubtCount ?? 0, live: () => engine?.liveCount ?? 0 });
   engine = new TransactionEngine({
     log: new FileDecisionLog({ dir: config.dataDir }),
-    participants: new ParticipantRegistry(participants),
+    participants: new ParticipantRegistry(participants, httpParticipants?.forUrl),
     config: config.engine,
     crash: CrashPoints.fromEnv(),
     logger,
     observer: metrics.observer,
   });
-  const app = createApp({ engine, metrics });
+  const app = createApp({
+    engine,
+    metrics,
+    logger,
+    apiTokens: auth.tokens,
+    idempotency: new IdempotencyStore(config.idempotency),
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    participantUrls: { enabled: httpParticipants !== undefined, allowList: config.participantUrlAllowList },
+    version,
+  });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);
@@ -61,22 +84,43 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
   const port = typeof address === 'object' && address ? address.port : config.port;
   try {
     const report = await engine.start();
-    logger.info({ port, dataDir: config.dataDir, databases: Object.keys(config.databases), recovery: report.recovery }, 'twopc coordinator ready');
+    logger.info({ port, host: config.host, dataDir: config.dataDir, databases: Object.keys(config.databases), recovery: report.recovery }, 'twopc coordinator ready');
   } catch (e) {
     server.close();
-    await closePools();
+    await closeParticipants();
     throw e;
   }
   const running = engine;
+  let closing: Promise<void> | undefined;
   return {
     engine: running,
     server,
     port,
-    async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await running.stop();
-      await closePools();
-      logger.info('twopc coordinator stopped');
+    ...(auth.generated ? { generatedApiToken: auth.generated } : {}),
+    close() {
+      closing ??= (async () => {
+        logger.info('twopc coordinator stopping: no new connections; finishing requests in flight');
+        await closeServer(server, config.http.shutdownTimeoutMs);
+        // Commits in flight reach their decision; phase-2 retries stop (recovery resumes them); the log is flushed and closed.
+        await running.stop();
+        await closeParticipants();
+        logger.info('twopc coordinator stopped');
+      })();
+      return closing;
     },
   };
+}
+
+/** Stops accepting connections and waits for requests in flight, cutting the rest after `timeoutMs`. */
+async function closeServer(server: Server, timeoutMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // A kept-alive connection whose request finishes after close() began would idle until the
+  // client's keep-alive ends; close connections as soon as they go idle.
+  const idle = setInterval(() => server.closeIdleConnections(), 50);
+  const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs);
+  deadline.unref();
+  server.closeIdleConnections();
+  await closed;
+  clearInterval(idle);
+  clearTimeout(deadline);
 }

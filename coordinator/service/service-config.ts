@@ -2,6 +2,15 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { EngineConfig, EngineConfigInput, parseEngineConfig } from '../engine/engine-config';
 import { TwopcError } from '../errors';
+import { HTTP_PARTICIPANT_DEFAULTS } from '../participants/http/http-participant-options';
+import { allowListEntryProblem } from '../participants/http/participant-url';
+
+const MIN_SECRET = 16;
+const secret = (field: string, env: string) =>
+  z.string({ error: `${field} (${env}) must be a string` }).min(MIN_SECRET, `${field} (${env}) must be at least ${MIN_SECRET} characters`);
+const ms = (field: string, min: number) => z.number({ error: `${field} must be a number of milliseconds` }).int(`${field} must be an integer`).min(min, `${field} must be >= ${min}`);
+const count = (field: string, min: number) => z.number({ error: `${field} must be a number` }).int(`${field} must be an integer`).min(min, `${field} must be >= ${min}`);
+const d = HTTP_PARTICIPANT_DEFAULTS;
 
 /** `twopc serve` settings: from a JSON file, then overridden by TWOPC_* environment variables. */
 export const serviceConfigSchema = z
@@ -13,6 +22,51 @@ export const serviceConfigSchema = z
     /** Directly reachable participant databases (name → connection string): recovery and sweeps finish their branches. */
     databases: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'database names must be 1-64 of [A-Za-z0-9_.-]'), z.string().min(1)).default({}),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** Bearer token of the `/v1` API. Required unless `insecure`, or the listener is loopback-only (then one is generated per run). */
+    apiToken: secret('apiToken', 'TWOPC_API_TOKEN').optional(),
+    /** Bearer token of admin endpoints; it is accepted on the `/v1` API as well. */
+    adminToken: secret('adminToken', 'TWOPC_ADMIN_TOKEN').optional(),
+    /** Serve the API without authentication (development only). */
+    insecure: z.boolean({ error: 'insecure must be true or false' }).default(false),
+    /** Shared secret that signs the coordinator's calls to participant services; without it, branches with a `url` are refused. */
+    participantSecret: secret('participantSecret', 'TWOPC_PARTICIPANT_SECRET').optional(),
+    /** URL prefixes participant services may enlist with (empty: any http(s) URL). Guards against SSRF by API clients. */
+    participantUrlAllowList: z
+      .array(z.string().superRefine((entry, ctx) => {
+        const problem = allowListEntryProblem(entry);
+        if (problem) ctx.addIssue({ code: 'custom', message: `participantUrlAllowList entries ${problem} (got ${JSON.stringify(entry)})` });
+      }))
+      .default([]),
+    participantCalls: z
+      .object({
+        prepareTimeoutMs: ms('participantCalls.prepareTimeoutMs', 1).default(d.prepareTimeoutMs),
+        phaseTwoTimeoutMs: ms('participantCalls.phaseTwoTimeoutMs', 1).default(d.phaseTwoTimeoutMs),
+        statusTimeoutMs: ms('participantCalls.statusTimeoutMs', 1).default(d.statusTimeoutMs),
+        connectTimeoutMs: ms('participantCalls.connectTimeoutMs', 1).default(d.connectTimeoutMs),
+        connectionsPerOrigin: count('participantCalls.connectionsPerOrigin', 1).default(d.connectionsPerOrigin),
+        keepAliveTimeoutMs: ms('participantCalls.keepAliveTimeoutMs', 1).default(d.keepAliveTimeoutMs),
+        maxAnswerBytes: count('participantCalls.maxAnswerBytes', 1024).default(d.maxAnswerBytes),
+      })
+      .strict()
+      .default({ ...d }),
+    http: z
+      .object({
+        /** Request bodies above this are refused with 413. */
+        bodyLimitBytes: count('http.bodyLimitBytes', 1024).max(16 * 1024 * 1024, 'http.bodyLimitBytes must be <= 16 MiB').default(64 * 1024),
+        /** Graceful shutdown waits this long for requests in flight before cutting connections. */
+        shutdownTimeoutMs: ms('http.shutdownTimeoutMs', 0).default(15_000),
+      })
+      .strict()
+      .default({ bodyLimitBytes: 64 * 1024, shutdownTimeoutMs: 15_000 }),
+    idempotency: z
+      .object({
+        /** How long an Idempotency-Key's first answer is replayed. */
+        ttlMs: ms('idempotency.ttlMs', 1).default(24 * 60 * 60 * 1000),
+        /** Keys remembered at most (oldest forgotten first): bounds memory. */
+        maxKeys: count('idempotency.maxKeys', 1).default(10_000),
+      })
+      .strict()
+      .default({ ttlMs: 24 * 60 * 60 * 1000, maxKeys: 10_000 }),
     /** Engine settings; validated by parseEngineConfig. */
     engine: z.record(z.string(), z.unknown()).default({}),
   })
@@ -37,7 +91,13 @@ function numberFromEnv(name: string, value: string): number {
   return n;
 }
 
-/** Loads, merges and validates the configuration once; the result is frozen. Errors name the field. */
+function booleanFromEnv(name: string, value: string): boolean {
+  if (/^(1|true|yes)$/i.test(value)) return true;
+  if (/^(0|false|no)$/i.test(value)) return false;
+  throw new TwopcError('invalid-config', `${name} must be true or false (got ${JSON.stringify(value)})`, { field: name });
+}
+
+/** Loads, merges and validates the configuration once; the result is frozen. Errors name the field (never a secret's value). */
 export function loadServiceConfig(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): ServiceConfig {
   const env = options.env ?? process.env;
   let raw: Record<string, unknown> = {};
@@ -56,13 +116,19 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
   if (env.TWOPC_DATA_DIR) raw.dataDir = env.TWOPC_DATA_DIR;
   if (env.TWOPC_DATABASES) raw.databases = parseDatabases(env.TWOPC_DATABASES);
   if (env.TWOPC_LOG_LEVEL) raw.logLevel = env.TWOPC_LOG_LEVEL;
+  if (env.TWOPC_API_TOKEN) raw.apiToken = env.TWOPC_API_TOKEN;
+  if (env.TWOPC_ADMIN_TOKEN) raw.adminToken = env.TWOPC_ADMIN_TOKEN;
+  if (env.TWOPC_INSECURE) raw.insecure = booleanFromEnv('TWOPC_INSECURE', env.TWOPC_INSECURE);
+  if (env.TWOPC_PARTICIPANT_SECRET) raw.participantSecret = env.TWOPC_PARTICIPANT_SECRET;
+  if (env.TWOPC_PARTICIPANT_URL_ALLOW_LIST) raw.participantUrlAllowList = env.TWOPC_PARTICIPANT_URL_ALLOW_LIST.split(',').map((s) => s.trim()).filter(Boolean);
   if (env.TWOPC_GID_PREFIX) engine.gidPrefix = env.TWOPC_GID_PREFIX;
   raw.engine = engine;
   const parsed = serviceConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const field = issue.path.join('.') || '(root)';
-    throw new TwopcError('invalid-config', `config ${field}: ${issue.message}`, { field });
+    const field = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]].join('.') : issue.path.join('.') || '(root)';
+    const message = issue.code === 'unrecognized_keys' ? `unknown setting ${field}` : issue.message;
+    throw new TwopcError('invalid-config', `config ${field}: ${message}`, { field });
   }
   let engineConfig: EngineConfig;
   try {
@@ -71,5 +137,14 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
     if (e instanceof TwopcError) throw new TwopcError('invalid-config', `config engine.${e.message}`, { field: `engine.${String(e.details.field)}` });
     throw e;
   }
-  return Object.freeze({ ...parsed.data, databases: Object.freeze({ ...parsed.data.databases }), engine: engineConfig });
+  const data = parsed.data;
+  return Object.freeze({
+    ...data,
+    databases: Object.freeze({ ...data.databases }),
+    participantUrlAllowList: Object.freeze([...data.participantUrlAllowList]) as string[],
+    participantCalls: Object.freeze({ ...data.participantCalls }),
+    http: Object.freeze({ ...data.http }),
+    idempotency: Object.freeze({ ...data.idempotency }),
+    engine: engineConfig,
+  });
 }

@@ -53,7 +53,13 @@ export class HeldBranch {
    * trip. On failure the connection is destroyed (its state is unknown) and
    * the driver error is thrown.
    */
-  static async begin(ref: Readonly<BranchRef>, participant: string, client: PostgresPoolClient, onConnectionError?: (err: Error) => void): Promise<HeldBranch> {
+  static async begin(
+    ref: Readonly<BranchRef>,
+    participant: string,
+    client: PostgresPoolClient,
+    identities: WeakMap<PostgresPoolClient, BackendIdentity>,
+    onConnectionError?: (err: Error) => void,
+  ): Promise<HeldBranch> {
     let branch: HeldBranch | undefined;
     let earlyError: Error | undefined;
     // Attached before the first statement: a held connection sits idle in
@@ -66,9 +72,20 @@ export class HeldBranch {
     };
     client.on('error', onError);
     try {
-      const row = resultsOf(await client.query(sql.beginBranch()))[1]?.rows[0];
-      if (!row) throw new Error('BEGIN did not report the backend (pid, xact_start)');
-      branch = new HeldBranch(ref, participant, { pid: Number(row.pid), xactStart: String(row.xact_start) }, client, onError);
+      // A pooled connection is one backend for life, and the start of its first
+      // transaction is no earlier than the backend's own start: learned once per
+      // connection, it identifies the backend for every later branch on it, so
+      // those send a plain BEGIN.
+      let identity = identities.get(client);
+      if (identity) {
+        await client.query(sql.begin());
+      } else {
+        const row = resultsOf(await client.query(sql.beginBranch()))[1]?.rows[0];
+        if (!row) throw new Error('BEGIN did not report the backend (pid, xact_start)');
+        identity = { pid: Number(row.pid), xactStart: String(row.xact_start) };
+        identities.set(client, identity);
+      }
+      branch = new HeldBranch(ref, participant, identity, client, onError);
       branch.connectionLost = earlyError;
       return branch;
     } catch (e) {

@@ -5,7 +5,11 @@ import type { PostgresPool, PostgresPoolClient } from './postgres-pool';
 import { resultsOf } from './postgres-pool';
 import * as sql from './postgres-sql';
 
-/** The backend that ran a branch, captured at BEGIN: its pid, and its transaction's start (epoch seconds, exact text). */
+/**
+ * The backend that ran a branch: its pid, and the start (epoch seconds, exact
+ * text) of the first transaction seen on its connection, which no later backend
+ * reusing the pid can predate.
+ */
 export interface BackendIdentity {
   pid: number;
   xactStart: string;

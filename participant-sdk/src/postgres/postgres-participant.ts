@@ -5,6 +5,7 @@ import { BranchClient } from './branch-client';
 import { HeldBranch } from './held-branch';
 import { commitHeldOnePhase, finishPrepared, resolveOnePhase } from './postgres-commit';
 import { cancelRunningStatement, connect, withPooledClient } from './postgres-connection';
+import type { BackendIdentity } from './postgres-connection';
 import { classifyPgError } from './postgres-errors';
 import { migrateMarkerSchema } from './postgres-migrations';
 import type { PostgresParticipantOptions, ResolvedPostgresOptions } from './postgres-options';
@@ -12,6 +13,7 @@ import { parsePostgresOptions } from './postgres-options';
 import type { BranchEnv } from './postgres-outcomes';
 import { withState } from './postgres-outcomes';
 import { resultsOf } from './postgres-pool';
+import type { PostgresPoolClient } from './postgres-pool';
 import { prepareHeld } from './postgres-prepare';
 import { branchStatus } from './postgres-status';
 import * as sql from './postgres-sql';
@@ -39,6 +41,8 @@ export class PostgresParticipant {
   private readonly env: BranchEnv;
   /** Branches whose connection is held, or whose PREPARE / one-phase COMMIT is in flight. */
   private readonly held = new Map<string, HeldBranch>();
+  /** Which backend each pooled connection is, learned at its first branch (see HeldBranch.begin). */
+  private readonly identities = new WeakMap<PostgresPoolClient, BackendIdentity>();
   private closed = false;
   private readonly onPoolError = (err: Error): void => this.options.onConnectionError?.(err);
 
@@ -89,7 +93,7 @@ export class PostgresParticipant {
     const client = await connect(this.env);
     let held: HeldBranch;
     try {
-      held = await HeldBranch.begin(ref, this.name, client, this.options.onConnectionError);
+      held = await HeldBranch.begin(ref, this.name, client, this.identities, this.options.onConnectionError);
     } catch (e) {
       const c = classifyPgError(e);
       throw new TwopcError('participant-unavailable', `participant "${this.name}": cannot begin branch ${ref.gid}: ${c.message}`, { participant: this.name, gid: ref.gid, sqlState: c.sqlState }, { cause: e });

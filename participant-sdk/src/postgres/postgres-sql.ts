@@ -189,5 +189,5 @@ export function createMarkerTable(schema: string): string {
       gid text PRIMARY KEY,
       tx_id uuid NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now());
-    CREATE INDEX ${MARKER}_created_at ON ${s}.${MARKER} (created_at)`;
+    CREATE INDEX ${MARKER}_created_at ON ${s}.${MARKER} USING brin (created_at)`;
 }

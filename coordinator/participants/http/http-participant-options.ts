@@ -1,0 +1,29 @@
+/** How the coordinator calls participant services. Validated by the service config; defaults below. */
+export interface HttpParticipantOptions {
+  /** Shared secret of the `twopc-signature` HMAC (SPEC §6); every call is signed with it. */
+  secret: string;
+  /** PREPARE; the transaction's own timeout bounds the whole phase 1 as well. */
+  prepareTimeoutMs: number;
+  /** One commit or rollback attempt; phase 2 retries with backoff after it. */
+  phaseTwoTimeoutMs: number;
+  /** `GET {url}/branches/{gid}` (recovery asks it of an undecided transaction's only branch). */
+  statusTimeoutMs: number;
+  /** TCP (and TLS) connection set-up. */
+  connectTimeoutMs: number;
+  /** Kept-alive connections per participant origin, at most. */
+  connectionsPerOrigin: number;
+  /** An idle kept-alive connection is closed after this (the participant's keep-alive hint may shorten it). */
+  keepAliveTimeoutMs: number;
+  /** Answers longer than this are treated as invalid (and not read further). */
+  maxAnswerBytes: number;
+}
+
+export const HTTP_PARTICIPANT_DEFAULTS: Omit<HttpParticipantOptions, 'secret'> = Object.freeze({
+  prepareTimeoutMs: 10_000,
+  phaseTwoTimeoutMs: 10_000,
+  statusTimeoutMs: 5_000,
+  connectTimeoutMs: 5_000,
+  connectionsPerOrigin: 32,
+  keepAliveTimeoutMs: 10_000,
+  maxAnswerBytes: 64 * 1024,
+});

@@ -1,0 +1,177 @@
+import type { z } from 'zod';
+import { signRequest } from '../../../participant-sdk/src/signature';
+import {
+  branchStatusAnswerSchema,
+  commitAnswerSchema,
+  prepareAnswerSchema,
+  rollbackAnswerSchema,
+  SIGNATURE_HEADER,
+  TRANSACTION_HEADER,
+} from '../../../participant-sdk/src/wire';
+import type { Vote } from '../../engine/types';
+import { errorMessage, TransactionAbortedError, TwopcError } from '../../errors';
+import type { BranchRef, Participant, ParticipantBranchState } from '../participant';
+import type { HttpParticipantOptions } from './http-participant-options';
+import type { ParticipantPools, ParticipantResponse } from './participant-pools';
+
+/** Errors that prove the request never left this process: no connection was made. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * A participant service reached over HTTP (SPEC §6 wire protocol): the engine's
+ * `Participant` for branches enlisted with a `url`. Every call is signed;
+ * every answer is validated. Anything but a well-formed protocol answer
+ * (timeout, 5xx, reset, a body that does not validate) is `outcome-unknown`:
+ * before the decision the engine counts it as a "no", after it retries.
+ *
+ * @example
+ * const pools = new ParticipantPools(options);
+ * const payments = new HttpParticipant('payments', 'http://10.0.0.7:4001/twopc', pools, options);
+ */
+export class HttpParticipant implements Participant {
+  private readonly origin: string;
+  private readonly basePath: string;
+
+  constructor(
+    readonly name: string,
+    readonly url: string,
+    private readonly pools: ParticipantPools,
+    private readonly options: HttpParticipantOptions,
+  ) {
+    // The URL was checked at enlistment; one that no longer parses (an old log) fails each call instead of recovery.
+    const parsed = URL.canParse(url) ? new URL(url) : undefined;
+    this.origin = parsed?.origin ?? '';
+    this.basePath = parsed ? parsed.pathname.replace(/\/+$/, '') : '';
+  }
+
+  async prepare(branch: BranchRef): Promise<Vote> {
+    const answer = await this.call('POST', '/prepare', callBody(branch), this.options.prepareTimeoutMs, branch.txId);
+    const vote = answer.status === 200 || answer.status === 409 ? validated(prepareAnswerSchema, answer.text) : undefined;
+    if (vote && (answer.status === 409) === (vote.vote === 'no')) {
+      if (vote.vote !== 'no') return { vote: vote.vote };
+      return { vote: 'no', reason: vote.reason.slice(0, 1000), ...(vote.sqlState ? { sqlState: vote.sqlState.slice(0, 16) } : {}) };
+    }
+    throw this.unknown('prepare', answer);
+  }
+
+  async commit(branch: BranchRef, options: { onePhase?: boolean } = {}): Promise<void> {
+    const body = options.onePhase ? { ...callBody(branch), onePhase: true } : callBody(branch);
+    let answer: ParticipantResponse;
+    try {
+      answer = await this.call('POST', '/commit', body, this.options.phaseTwoTimeoutMs, branch.txId);
+    } catch (e) {
+      // A one-phase commit that never reached the participant did not commit: the
+      // engine may decide abort (its rollback is retried until acknowledged).
+      if (options.onePhase && notConnected(e)) throw this.aborted(branch, `participant unreachable: ${causeMessage(e)}`, e);
+      throw e;
+    }
+    const state = answer.status === 200 || answer.status === 409 ? validated(commitAnswerSchema, answer.text) : undefined;
+    if (answer.status === 200 && state?.state === 'committed') return;
+    if (answer.status === 409 && state?.state === 'rolled-back') {
+      if (options.onePhase) throw this.aborted(branch, state.reason.slice(0, 1000));
+      // Only a one-phase commit may be refused; a prepared branch that says it rolled back contradicts the decision.
+      throw new TwopcError('heuristic-hazard', `${this.where('commit')}: participant reports branch ${branch.gid} rolled back after a commit decision: ${state.reason.slice(0, 1000)}`, { participant: this.name, gid: branch.gid });
+    }
+    throw this.unknown('commit', answer);
+  }
+
+  async rollback(branch: BranchRef): Promise<void> {
+    const answer = await this.call('POST', '/rollback', callBody(branch), this.options.phaseTwoTimeoutMs, branch.txId);
+    if (answer.status === 200 && validated(rollbackAnswerSchema, answer.text)) return;
+    throw this.unknown('rollback', answer);
+  }
+
+  async status(branch: BranchRef): Promise<ParticipantBranchState> {
+    const answer = await this.call('GET', `/branches/${encodeURIComponent(branch.gid)}`, undefined, this.options.statusTimeoutMs, branch.txId);
+    const status = answer.status === 200 ? validated(branchStatusAnswerSchema, answer.text) : undefined;
+    if (status) return status.state;
+    throw this.unknown('status', answer);
+  }
+
+  /** Connections are shared per origin and closed by the owner of the pools. */
+  async close(): Promise<void> {}
+
+  /** One signed call; transport failures become `outcome-unknown` (keeping the cause). */
+  private async call(method: 'GET' | 'POST', suffix: string, body: object | undefined, timeoutMs: number, txId: string): Promise<ParticipantResponse> {
+    const path = `${this.basePath}${suffix}`;
+    const text = body === undefined ? '' : JSON.stringify(body);
+    const headers: Record<string, string> = {
+      [SIGNATURE_HEADER]: signRequest(this.options.secret, method, path, text),
+      [TRANSACTION_HEADER]: txId,
+      accept: 'application/json',
+      'user-agent': 'twopc-coordinator',
+    };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (!this.origin) throw new TwopcError('outcome-unknown', `${this.where(suffix)}: ${JSON.stringify(this.url)} is not a valid URL`, { participant: this.name });
+    try {
+      return await this.pools.send({ origin: this.origin, path, method, headers, body: body === undefined ? undefined : text, timeoutMs });
+    } catch (e) {
+      const why = isTimeout(e) ? `no answer within ${timeoutMs} ms` : causeMessage(e);
+      throw new TwopcError('outcome-unknown', `${this.where(`${method} ${suffix}`)}: ${why}`, { participant: this.name, url: this.url }, { cause: e });
+    }
+  }
+
+  private unknown(op: string, answer: ParticipantResponse): TwopcError {
+    const what = answer.text === undefined ? 'an answer over the size limit' : `an answer that is not the protocol's (${answer.text.slice(0, 200)})`;
+    return new TwopcError('outcome-unknown', `${this.where(op)}: HTTP ${answer.status} with ${what}`, { participant: this.name, url: this.url, status: answer.status });
+  }
+
+  private aborted(branch: BranchRef, message: string, cause?: unknown): TransactionAbortedError {
+    return new TransactionAbortedError(branch.txId, { cause: 'vote-no', message, branchId: branch.branchId, participant: this.name }, { cause });
+  }
+
+  private where(op: string): string {
+    return `participant ${this.name} at ${this.url}: ${op}`;
+  }
+}
+
+function callBody(branch: BranchRef): { txId: string; branchId: number; gid: string } {
+  return { txId: branch.txId, branchId: branch.branchId, gid: branch.gid };
+}
+
+function validated<T extends z.ZodType>(schema: T, text: string | undefined): z.output<T> | undefined {
+  if (text === undefined) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = schema.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** The transport error under a TwopcError('outcome-unknown') from `call`. */
+function transportCause(e: unknown): unknown {
+  return e instanceof TwopcError ? e.cause : e;
+}
+
+function errorCodes(e: unknown): string[] {
+  const codes: string[] = [];
+  const visit = (x: unknown, depth: number) => {
+    if (!x || typeof x !== 'object' || depth > 3) return;
+    const code = (x as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+    // Node's happy-eyeballs connect reports one error per address tried.
+    for (const inner of (x as { errors?: unknown[] }).errors ?? []) visit(inner, depth + 1);
+    visit((x as { cause?: unknown }).cause, depth + 1);
+  };
+  visit(e, 0);
+  return codes;
+}
+
+function notConnected(e: unknown): boolean {
+  const codes = errorCodes(transportCause(e));
+  return codes.length > 0 && codes.every((c) => NOT_CONNECTED.has(c));
+}
+
+function isTimeout(e: unknown): boolean {
+  // AbortSignal.timeout's reason is a DOMException: matched by name, not by class.
+  return (e as { name?: unknown } | undefined)?.name === 'TimeoutError' || errorCodes(e).some((c) => c === 'UND_ERR_HEADERS_TIMEOUT' || c === 'UND_ERR_BODY_TIMEOUT');
+}
+
+function causeMessage(e: unknown): string {
+  const codes = errorCodes(transportCause(e));
+  const message = errorMessage(transportCause(e)) || 'connection failed';
+  return codes.length > 0 && !message.includes(codes[0]) ? `${message} (${codes[0]})` : message;
+}

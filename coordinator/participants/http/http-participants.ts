@@ -1,0 +1,48 @@
+import type { Participant } from '../participant';
+import { HttpParticipant } from './http-participant';
+import type { HttpParticipantOptions } from './http-participant-options';
+import { ParticipantPools } from './participant-pools';
+
+/**
+ * Makes and caches the HTTP participant of each (name, url) that enlisted, all
+ * sharing one set of per-origin pools. Its `forUrl` is the engine's
+ * `UrlParticipantFactory`.
+ *
+ * @example
+ * const http = new HttpParticipants({ ...HTTP_PARTICIPANT_DEFAULTS, secret });
+ * const registry = new ParticipantRegistry(databases, http.forUrl);
+ * // on shutdown, after engine.stop(): await http.close();
+ */
+/** Adapters are stateless and cheap to make again; the cache only saves allocations, so it is bounded. */
+const MAX_CACHED = 10_000;
+
+export class HttpParticipants {
+  private readonly pools: ParticipantPools;
+  private readonly cache = new Map<string, HttpParticipant>();
+
+  constructor(private readonly options: HttpParticipantOptions) {
+    this.pools = new ParticipantPools(options);
+  }
+
+  /** Never throws: recovery calls it for every logged branch, and a bad URL must fail that branch's calls, not the pass. */
+  readonly forUrl = (name: string, url: string): Participant => {
+    const key = `${name}\n${url}`;
+    let participant = this.cache.get(key);
+    if (!participant) {
+      participant = new HttpParticipant(name, url, this.pools, this.options);
+      if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(key, participant);
+    }
+    return participant;
+  };
+
+  /** Participant services seen so far (name and url). */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  async close(): Promise<void> {
+    this.cache.clear();
+    await this.pools.close();
+  }
+}

@@ -1,0 +1,96 @@
+import { Pool } from 'undici';
+import type { HttpParticipantOptions } from './http-participant-options';
+
+/** One HTTP call to a participant service. */
+export interface ParticipantRequest {
+  origin: string;
+  /** Path (and query) exactly as the participant will see it, and as it was signed. */
+  path: string;
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: string;
+  timeoutMs: number;
+}
+
+/** A participant's answer; `text` is undefined when the body was longer than `maxAnswerBytes`. */
+export interface ParticipantResponse {
+  status: number;
+  text: string | undefined;
+}
+
+/** Pools kept at once; beyond it the least recently used is closed (its calls in flight finish first). */
+const MAX_ORIGINS = 256;
+
+/**
+ * The coordinator's connections to participant services: one undici `Pool`
+ * per origin (kept alive, bounded), shared by every branch at that origin.
+ * Redirects are never followed: a participant answers at the URL it enlisted.
+ * The number of pools is bounded too, so clients enlisting many origins
+ * cannot make the coordinator hold connections to all of them.
+ */
+export class ParticipantPools {
+  private readonly pools = new Map<string, Pool>();
+  private closed = false;
+
+  constructor(private readonly options: Pick<HttpParticipantOptions, 'connectTimeoutMs' | 'connectionsPerOrigin' | 'keepAliveTimeoutMs' | 'maxAnswerBytes'>) {}
+
+  private pool(origin: string): Pool {
+    let pool = this.pools.get(origin);
+    if (pool) {
+      // Map order is recency order: move it to the end.
+      this.pools.delete(origin);
+    } else {
+      pool = new Pool(origin, {
+        connections: this.options.connectionsPerOrigin,
+        keepAliveTimeout: this.options.keepAliveTimeoutMs,
+        connect: { timeout: this.options.connectTimeoutMs },
+      });
+      const oldest = this.pools.size >= MAX_ORIGINS ? this.pools.keys().next().value : undefined;
+      if (oldest !== undefined) {
+        void this.pools.get(oldest)?.close().catch(() => undefined);
+        this.pools.delete(oldest);
+      }
+    }
+    this.pools.set(origin, pool);
+    return pool;
+  }
+
+  /** Sends one request; throws undici's (or the timeout's) error when no complete answer came. */
+  async send(request: ParticipantRequest): Promise<ParticipantResponse> {
+    if (this.closed) throw new Error('participant connections are closed');
+    const response = await this.pool(request.origin).request({
+      path: request.path,
+      method: request.method,
+      headers: request.headers,
+      body: request.body ?? null,
+      headersTimeout: request.timeoutMs,
+      bodyTimeout: request.timeoutMs,
+      // Covers the whole call, connection set-up and a slowly trickling body included.
+      signal: AbortSignal.timeout(request.timeoutMs),
+    });
+    return { status: response.statusCode, text: await readCapped(response.body, this.options.maxAnswerBytes) };
+  }
+
+  /** Closes every connection (waits for calls in flight). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.allSettled(pools.map((p) => p.close()));
+  }
+}
+
+/** The body as text, or undefined (and the rest discarded) once it exceeds `max` bytes. */
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, max: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > max) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

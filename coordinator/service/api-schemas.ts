@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { LIST_STATES, MAX_LIST_LIMIT } from '../engine/transaction-listing';
+
+/**
+ * Messages of the coordinator API that only the coordinator reads (the
+ * shared ones are in participant-sdk/src/wire.ts). Used to validate
+ * requests and to generate the OpenAPI document.
+ */
+
+/** `metadata` of a begin is written to the log: it is kept shallow. */
+export const MAX_METADATA_DEPTH = 8;
+
+export const listQuerySchema = z
+  .object({
+    state: z.enum(LIST_STATES).optional(),
+    limit: z
+      .string()
+      .regex(/^[0-9]{1,5}$/, `must be an integer from 1 to ${MAX_LIST_LIMIT}`)
+      .transform(Number)
+      .pipe(z.number().min(1, 'must be >= 1').max(MAX_LIST_LIMIT, `must be <= ${MAX_LIST_LIMIT}`))
+      .optional(),
+  })
+  .strict();
+
+/** Commit takes no parameters; a body, if sent, must be an empty object. */
+export const commitRequestSchema = z.object({}).strict();
+
+export const abortRequestSchema = z
+  .object({
+    /** Recorded as the abort's reason (cause `application`). */
+    reason: z.string().max(1000, 'must be at most 1000 characters').optional(),
+  })
+  .strict();
+
+export const commitAnswerSchema = z.object({
+  id: z.string(),
+  state: z.literal('committed'),
+  /** True (with HTTP 202) when the decision is durable but some branch has not acknowledged phase 2 yet; it is retried. */
+  phaseTwoPending: z.boolean(),
+});
+
+export const abortAnswerSchema = z.object({ id: z.string(), state: z.literal('aborted') });
+
+export const healthAnswerSchema = z.object({ status: z.literal('ok') });
+export const readyAnswerSchema = z.object({ ready: z.boolean() });

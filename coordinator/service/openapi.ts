@@ -1,0 +1,156 @@
+import { z } from 'zod';
+import {
+  beginAnswerSchema,
+  beginRequestSchema,
+  enlistAnswerSchema,
+  enlistRequestSchema,
+  IDEMPOTENCY_HEADER,
+  problemSchema,
+  transactionAnswerSchema,
+} from '../../participant-sdk/src/wire';
+import { LIST_STATES, MAX_LIST_LIMIT } from '../engine/transaction-listing';
+import { abortAnswerSchema, abortRequestSchema, commitAnswerSchema, healthAnswerSchema, readyAnswerSchema } from './api-schemas';
+
+const schema = (s: z.ZodType, io: 'input' | 'output' = 'output') => {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+};
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: string) => ({ 'application/json': { schema: ref(name) } });
+const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+
+/** Problems any `/v1` call may answer. */
+const common = {
+  '400': problemResponse('invalid input (`invalid-input`, `malformed-json`); `field` names what is wrong'),
+  '401': problemResponse('missing or wrong bearer token (`unauthorized`)'),
+  '503': problemResponse('recovery not finished (`not-ready`) or shutting down (`shutting-down`)'),
+};
+const writes = {
+  ...common,
+  '413': problemResponse('body over the limit (`payload-too-large`)'),
+  '415': problemResponse('body is not JSON (`unsupported-media-type`)'),
+  '422': problemResponse('Idempotency-Key reused with a different request (`idempotency-key-reused`)'),
+};
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' }, description: 'transaction id (UUID v7)' };
+const idempotencyParam = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  schema: { type: 'string', minLength: 1, maxLength: 255 },
+  description:
+    `Repeating a call with the same key (same method, path and body) answers the first answer again, with header \`Idempotent-Replayed: true\`; ` +
+    `a different request with the same key is refused with 422. Keys are kept in memory (default 24 h, 10,000 keys) and forgotten on restart. Header name: \`${IDEMPOTENCY_HEADER}\`.`,
+};
+
+/**
+ * The coordinator API as OpenAPI 3.1 (served at `/openapi.json`). Message
+ * schemas are generated from the zod schemas that validate them, so they
+ * cannot drift; test/service checks every path here is routed and every
+ * route is here.
+ */
+export function openApiDocument(version: string): object {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'twopc coordinator',
+      version,
+      description:
+        'Two-phase commit coordinator (SPEC §5). Errors are RFC 9457 problems with a stable `code`. ' +
+        '`/v1` needs `Authorization: Bearer <token>`; `/healthz`, `/readyz`, `/metrics` and `/openapi.json` need none.',
+    },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: {
+        BeginRequest: schema(beginRequestSchema, 'input'),
+        BeginAnswer: schema(beginAnswerSchema),
+        EnlistRequest: schema(enlistRequestSchema, 'input'),
+        EnlistAnswer: schema(enlistAnswerSchema),
+        Transaction: schema(transactionAnswerSchema),
+        TransactionList: { type: 'object', properties: { transactions: { type: 'array', items: ref('Transaction') }, truncated: { type: 'boolean' } }, required: ['transactions', 'truncated'] },
+        CommitAnswer: schema(commitAnswerSchema),
+        AbortRequest: schema(abortRequestSchema, 'input'),
+        AbortAnswer: schema(abortAnswerSchema),
+        Health: schema(healthAnswerSchema),
+        Ready: schema(readyAnswerSchema),
+        Problem: schema(problemSchema.passthrough()),
+      },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/v1/transactions': {
+        post: {
+          summary: 'Begin a transaction',
+          parameters: [idempotencyParam],
+          requestBody: { required: false, content: json('BeginRequest') },
+          responses: { '201': { description: 'begun', content: json('BeginAnswer') }, ...writes },
+        },
+        get: {
+          summary: 'List transactions live here or unfinished in the log, oldest first',
+          parameters: [
+            { name: 'state', in: 'query', required: false, schema: { type: 'string', enum: [...LIST_STATES] } },
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: 100 } },
+          ],
+          responses: { '200': { description: 'transactions', content: json('TransactionList') }, ...common },
+        },
+      },
+      '/v1/transactions/{id}': {
+        get: {
+          summary: 'A transaction: state, decision, branches',
+          parameters: [idParam],
+          responses: { '200': { description: 'the transaction', content: json('Transaction') }, '404': problemResponse('unknown id (`not-found`)'), ...common },
+        },
+      },
+      '/v1/transactions/{id}/branches': {
+        post: {
+          summary: 'Enlist a branch of a participant service; the coordinator assigns its GID',
+          parameters: [idParam, idempotencyParam],
+          requestBody: { required: true, content: json('EnlistRequest') },
+          responses: {
+            '201': { description: 'registered (before any PREPARE)', content: json('EnlistAnswer') },
+            '404': problemResponse('no active transaction with this id (`not-found`)'),
+            '409': problemResponse('the transaction is no longer active (`state-conflict`, `transaction-aborted`)'),
+            ...writes,
+          },
+        },
+      },
+      '/v1/transactions/{id}/commit': {
+        post: {
+          summary: 'Run two-phase commit',
+          parameters: [idParam, idempotencyParam],
+          requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } },
+          responses: {
+            '200': { description: 'committed, every branch acknowledged', content: json('CommitAnswer') },
+            '202': { description: 'commit decision durable; phase 2 still retrying some branch', content: json('CommitAnswer') },
+            '404': problemResponse('unknown id (`not-found`)'),
+            '409': problemResponse('aborted (`transaction-aborted`, with `state: "aborted"` and `reason`) or not committable (`state-conflict`)'),
+            '502': problemResponse('one-phase commit outcome unknown (`outcome-unknown`): an operator must check the branch'),
+            ...writes,
+          },
+        },
+      },
+      '/v1/transactions/{id}/abort': {
+        post: {
+          summary: 'Abort a transaction that has no commit decision',
+          parameters: [idParam, idempotencyParam],
+          requestBody: { required: false, content: json('AbortRequest') },
+          responses: {
+            '200': { description: 'aborted', content: json('AbortAnswer') },
+            '404': problemResponse('unknown id (`not-found`)'),
+            '409': problemResponse('already committed (`state-conflict`)'),
+            ...writes,
+          },
+        },
+      },
+      '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'alive', content: json('Health') } } } },
+      '/readyz': {
+        get: {
+          summary: 'Readiness: 200 once recovery has decided every logged transaction',
+          security: [],
+          responses: { '200': { description: 'ready', content: json('Ready') }, '503': { description: 'recovering or stopping', content: json('Ready') } },
+        },
+      },
+      '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } } } } },
+    },
+  };
+}
