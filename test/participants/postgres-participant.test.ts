@@ -162,6 +162,17 @@ describe('PostgresParticipant on PostgreSQL', () => {
     expect(await balance(1)).toBe(100);
   });
 
+  it('reports a heuristic hazard when the branch was committed behind its back and the decision is abort', async () => {
+    const ref = newBranch('accounts');
+    const branch = await participant.openBranch(ref);
+    await branch.query('update accounts set balance = 60 where id = 1');
+    await participant.prepare(ref);
+    await admin.query(`commit prepared '${ref.gid}'`);
+    await expect(participant.rollback(ref)).rejects.toMatchObject({ code: 'heuristic-hazard' });
+    expect(await balance(1)).toBe(60);
+    await admin.query('update accounts set balance = 100 where id = 1');
+  });
+
   it('commits in one phase: marker and COMMIT in one round trip, no PREPARE', async () => {
     const ref = newBranch('accounts');
     const branch = await participant.openBranch(ref);

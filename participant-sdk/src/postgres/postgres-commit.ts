@@ -89,10 +89,12 @@ export async function resolveOnePhase(env: BranchEnv, ref: BranchRef, held?: Hel
 /**
  * Phase 2: COMMIT or ROLLBACK PREPARED by GID, from any pool connection. The
  * engine retries until this returns, so "no such prepared transaction"
- * (42704) must mean success: for a rollback always (never prepared, or
- * already rolled back), for a commit when the marker is visible (an earlier
- * attempt committed and its answer was lost). 42704 on commit without a
- * marker is a heuristic hazard: reported, never guessed.
+ * (42704) must mean success: for a rollback when no marker is visible (never
+ * prepared, or already rolled back), for a commit when the marker is visible
+ * (an earlier attempt committed and its answer was lost). Otherwise the
+ * branch ended the other way than the decision (a commit without a marker, or
+ * a rollback of a branch that committed, e.g. an operator's abort of a
+ * branch someone committed by hand): a heuristic hazard, reported, never guessed.
  */
 export async function finishPrepared(env: BranchEnv, ref: BranchRef, outcome: 'commit' | 'rollback'): Promise<void> {
   const gid = validateGid(ref.gid);
@@ -109,10 +111,19 @@ export async function finishPrepared(env: BranchEnv, ref: BranchRef, outcome: 'c
     if (isTwopcError(e)) throw e;
     const c = classifyPgError(e);
     if (c.kind !== 'no-such-prepared') throw outcomeUnknown(env, verb, gid, e);
-    if (outcome === 'commit' && !(await markerVisibleOrUnknown(env, gid))) {
+    const committed = await markerVisibleOrUnknown(env, gid);
+    if (outcome === 'commit' && !committed) {
       throw new TwopcError(
         'heuristic-hazard',
         `participant "${env.participant}": ${verb} ${gid}: no such prepared transaction and no marker row, although the decision is commit: the branch was rolled back or never prepared here`,
+        { participant: env.participant, gid, sqlState: c.sqlState },
+        { cause: e },
+      );
+    }
+    if (outcome === 'rollback' && committed) {
+      throw new TwopcError(
+        'heuristic-hazard',
+        `participant "${env.participant}": ${verb} ${gid}: the branch is committed (its marker row is visible), although the decision is abort`,
         { participant: env.participant, gid, sqlState: c.sqlState },
         { cause: e },
       );
