@@ -154,7 +154,7 @@ export class TransactionEngine {
    * prepares only through `commit` (which waits for it), such as the in-process API.
    */
   async enlist(txId: string, participant: string, options: { url?: string; awaitWrite?: boolean } = {}): Promise<EnlistedBranch> {
-    const tx = this.liveOrThrow(txId);
+    const tx = this.live.get(txId) ?? (await this.notRunning(txId, 'enlist'));
     if (tx.state !== 'active') throw this.stateError(tx, 'enlist');
     if (!this.participants.accepts(participant, options.url)) {
       throw new TwopcError('invalid-input', `participant ${JSON.stringify(participant)} is not configured on this coordinator`, { field: 'participant' });
@@ -434,6 +434,11 @@ export class TransactionEngine {
     if (decision?.outcome === 'commit') return { txId, state: 'committed', phaseTwoPending: !snapshot.completed };
     if (decision?.outcome === 'abort') throw new TransactionAbortedError(txId, decision.reason ?? { cause: 'aborted', message: 'transaction aborted' });
     if (snapshot.completed) return { txId, state: 'committed', phaseTwoPending: false };
+    if (snapshot.hazards.length > 0) {
+      // A one-phase commit whose outcome could not be learned: deciding abort here could contradict
+      // a commit that happened. It waits for recovery or an operator instead.
+      throw new TwopcError('outcome-unknown', `transaction ${txId}: outcome unknown (${snapshot.hazards[0].detail}); an operator must resolve it`, { txId });
+    }
     // In the log, undecided and not live here: its coordinator process died. Presumed abort.
     const won = await this.decideAbort(txId, snapshot.branches, 'recovery', { cause: 'coordinator-restart', message: 'transaction was not committed before the coordinator restarted' });
     if (won.outcome === 'commit') return { txId, state: 'committed', phaseTwoPending: true };
@@ -450,11 +455,11 @@ export class TransactionEngine {
     return new TwopcError('state-conflict', `cannot ${action} transaction ${tx.id}: it is ${tx.state}`, { txId: tx.id, state: tx.state });
   }
 
-  private liveOrThrow(txId: string): LiveTransaction {
-    const tx = this.live.get(txId);
-    if (tx) return tx;
-    if (!isTxId(txId)) throw new TwopcError('invalid-input', 'id must be a transaction id (UUID)', { field: 'id' });
-    throw new TwopcError('not-found', `no active transaction ${txId}`, { txId });
+  /** Why a call that needs a running transaction cannot have it: bad id, unknown, or already ended (409). */
+  private async notRunning(txId: string, action: string): Promise<never> {
+    const snapshot = await this.snapshotOrThrow(txId);
+    const status = statusFromSnapshot(snapshot);
+    throw new TwopcError('state-conflict', `cannot ${action} transaction ${txId}: it is ${status.state}`, { txId, state: status.state });
   }
 
   private async snapshotOrThrow(txId: string): Promise<TxSnapshot> {

@@ -123,8 +123,10 @@ export function openApiDocument(version: string): object {
             '202': { description: 'commit decision durable; phase 2 still retrying some branch', content: json('CommitAnswer') },
             '404': problemResponse('unknown id (`not-found`)'),
             '409': problemResponse('aborted (`transaction-aborted`, with `state: "aborted"` and `reason`) or not committable (`state-conflict`)'),
-            '502': problemResponse('one-phase commit outcome unknown (`outcome-unknown`): an operator must check the branch'),
             ...writes,
+            '503': problemResponse(
+              'a one-phase commit\'s outcome is unknown (`outcome-unknown`: the branch is recorded as a heuristic hazard for an operator), recovery not finished (`not-ready`) or shutting down (`shutting-down`)',
+            ),
           },
         },
       },

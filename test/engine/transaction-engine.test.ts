@@ -113,6 +113,28 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     expect((await engine.status(tx.id))?.decision).toBe('abort');
   });
 
+  it('a one-phase commit whose outcome is unknown is never later presumed aborted', async () => {
+    a.onCommit = () => {
+      throw new TwopcError('outcome-unknown', 'connection lost during COMMIT');
+    };
+    const tx = await engine.begin();
+    await engine.enlist(tx.id, 'a');
+    await expect(engine.commit(tx.id)).rejects.toMatchObject({ code: 'outcome-unknown' });
+    // Asking again must not decide abort: the branch may have committed.
+    await expect(engine.commit(tx.id)).rejects.toMatchObject({ code: 'outcome-unknown' });
+    const status = await engine.status(tx.id);
+    expect(status?.decision).toBeNull();
+    expect(status?.hazards).toHaveLength(1);
+    await expect(engine.recover()).resolves.toMatchObject({ leftForLater: 1, decidedAbort: 0 });
+  });
+
+  it('enlisting into a transaction that ended is a state conflict, into an unknown one not-found', async () => {
+    const { id } = await twoBranches();
+    await engine.commit(id);
+    await expect(engine.enlist(id, 'a')).rejects.toMatchObject({ code: 'state-conflict', details: { state: 'completed' } });
+    await expect(engine.enlist(uuidv7(), 'a')).rejects.toMatchObject({ code: 'not-found' });
+  });
+
   it('times out an active transaction and rolls its branches back', async () => {
     const { id, ga, gb } = await twoBranches(engine, 50);
     await new Promise((r) => setTimeout(r, 150));

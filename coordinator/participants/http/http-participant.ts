@@ -4,6 +4,7 @@ import {
   branchStatusAnswerSchema,
   commitAnswerSchema,
   prepareAnswerSchema,
+  problemSchema,
   rollbackAnswerSchema,
   SIGNATURE_HEADER,
   TRANSACTION_HEADER,
@@ -72,13 +73,13 @@ export class HttpParticipant implements Participant {
       // Only a one-phase commit may be refused; a prepared branch that says it rolled back contradicts the decision.
       throw new TwopcError('heuristic-hazard', `${this.where('commit')}: participant reports branch ${branch.gid} rolled back after a commit decision: ${state.reason.slice(0, 1000)}`, { participant: this.name, gid: branch.gid });
     }
-    throw this.unknown('commit', answer);
+    throw this.hazardReported('commit', branch, answer) ?? this.unknown('commit', answer);
   }
 
   async rollback(branch: BranchRef): Promise<void> {
     const answer = await this.call('POST', '/rollback', callBody(branch), this.options.phaseTwoTimeoutMs, branch.txId);
     if (answer.status === 200 && validated(rollbackAnswerSchema, answer.text)) return;
-    throw this.unknown('rollback', answer);
+    throw this.hazardReported('rollback', branch, answer) ?? this.unknown('rollback', answer);
   }
 
   async status(branch: BranchRef): Promise<ParticipantBranchState> {
@@ -111,8 +112,25 @@ export class HttpParticipant implements Participant {
     }
   }
 
+  /**
+   * A participant that finds its branch ended the other way than the decision
+   * says answers a 409 problem with code `heuristic-hazard` (the SDK does):
+   * retrying cannot help, so phase 2 records it for an operator.
+   */
+  private hazardReported(op: string, branch: BranchRef, answer: ParticipantResponse): TwopcError | undefined {
+    if (answer.status !== 409) return undefined;
+    const problem = validated(problemSchema, answer.text);
+    if (problem?.code !== 'heuristic-hazard') return undefined;
+    return new TwopcError('heuristic-hazard', `${this.where(op)}: participant reports a heuristic hazard on ${branch.gid}: ${(problem.detail ?? problem.title).slice(0, 500)}`, { participant: this.name, gid: branch.gid });
+  }
+
+  /**
+   * The body is left out on purpose: this message reaches API clients (as an
+   * abort reason), and echoing what an arbitrary URL answered would let them
+   * read internal services through the coordinator (SSRF).
+   */
   private unknown(op: string, answer: ParticipantResponse): TwopcError {
-    const what = answer.text === undefined ? 'an answer over the size limit' : `an answer that is not the protocol's (${answer.text.slice(0, 200)})`;
+    const what = answer.text === undefined ? 'an answer over the size limit' : `an answer that is not the protocol's (${Buffer.byteLength(answer.text)} bytes)`;
     return new TwopcError('outcome-unknown', `${this.where(op)}: HTTP ${answer.status} with ${what}`, { participant: this.name, url: this.url, status: answer.status });
   }
 

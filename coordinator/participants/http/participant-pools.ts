@@ -71,12 +71,24 @@ export class ParticipantPools {
     return { status: response.statusCode, text: await readCapped(response.body, this.options.maxAnswerBytes) };
   }
 
-  /** Closes every connection (waits for calls in flight). */
-  async close(): Promise<void> {
+  /**
+   * Closes every connection. Calls in flight get `graceMs` to finish (the
+   * engine has stopped phase 2 by then; only a PREPARE whose vote nobody
+   * waits for any more can still be running), then connections are cut.
+   */
+  async close(graceMs = 1_000): Promise<void> {
     this.closed = true;
     const pools = [...this.pools.values()];
     this.pools.clear();
-    await Promise.allSettled(pools.map((p) => p.close()));
+    await Promise.allSettled(
+      pools.map((pool) => {
+        let timer: NodeJS.Timeout | undefined;
+        const cut = new Promise<void>((resolve) => {
+          timer = setTimeout(() => void pool.destroy().catch(() => undefined).then(resolve), graceMs);
+        });
+        return Promise.race([pool.close(), cut]).finally(() => clearTimeout(timer));
+      }),
+    );
   }
 }
 

@@ -1,0 +1,288 @@
+import { randomBytes } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import { TwopcError } from '../../errors';
+import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../decision-log';
+import { foldTransaction, foldUnfinished } from '../fold-records';
+import { appendOutcomeUnknown, logNotDurable, logUnreachable, volatileWarning } from '../log-errors';
+import { OrderedBatcher } from '../ordered-batcher';
+import { decodeRecord, encodeAppend, encodeDecision } from '../record-text';
+import { redactUrl } from '../redact-url';
+import { DEFAULT_RETRY, retryWrite, type RetryPolicy } from '../retry-write';
+import { StoreLifecycle } from '../store-lifecycle';
+import { migrateLogSchema } from './postgres-log-migrations';
+import { resolvePostgresLogOptions, type PostgresDecisionLogOptions, type ResolvedPostgresLogOptions } from './postgres-log-options';
+import { checkedOut, openLogPools, type LogPools } from './postgres-log-pools';
+import { SentButUnanswered, isConnectionLost, isTransientPgError } from './postgres-log-failures';
+import * as sql from './postgres-log-sql';
+
+export type { PostgresDecisionLogOptions } from './postgres-log-options';
+
+/** One write in a batch. `opId` marks an append so a batch cut off mid-flight can be looked up. */
+interface WriteOp {
+  txId: string;
+  kind: LogRecord['type'];
+  json: string;
+  at: number;
+  opId: string | null;
+}
+
+const APPENDS = 0;
+const DECISIONS = 1;
+// Forgotten per statement: bounds each DELETE's locks and WAL.
+const COMPACT_CHUNK = 5_000;
+
+/**
+ * The decision log in a PostgreSQL database, for several coordinator
+ * instances sharing one log: the register is the database's (a partial
+ * unique index and `INSERT … ON CONFLICT DO NOTHING`), so two coordinators
+ * deciding the same transaction get the same winner.
+ *
+ * - Decisions commit with `synchronous_commit=on` (set on the connection,
+ *   whatever the server default), in batches: concurrent decisions share one
+ *   statement, one commit and one WAL flush (group commit), and each caller
+ *   gets the winner read back.
+ * - Appends (begin, enlist, complete, hazard) are batched too, on their own
+ *   connection with `synchronous_commit=off`: they need not be forced, and
+ *   never wait behind a decision's flush. A later synchronous commit flushes
+ *   the WAL before it, so a transaction's records are durable no later than
+ *   its decision.
+ * - A transaction's records keep the order they were appended: a write waits
+ *   until no earlier write of its transaction is queued or in flight (see
+ *   OrderedBatcher), and rows of a batch go in in order.
+ * - A lost connection is retried until `retryDeadlineMs`: a decision batch is
+ *   simply run again (the register makes that idempotent and returns the
+ *   winner); an append batch that was sent but not answered is looked up by
+ *   its op ids instead, and never sent twice.
+ *
+ * @example
+ * const log = new PostgresDecisionLog({ connectionString: 'postgres://twopc@db/twopc', schema: 'twopc' });
+ * await log.open(); // runs migrations; refuses a server with fsync=off unless allowVolatile
+ * const winner = await log.decide({ txId, at: Date.now(), outcome: 'commit', source: 'engine', branches });
+ */
+export class PostgresDecisionLog implements DecisionLog {
+  readonly kind = 'postgres';
+  /** The database (without password) and schema, as messages name it. */
+  readonly where: string;
+  private readonly o: ResolvedPostgresLogOptions;
+  private readonly life: StoreLifecycle;
+  private readonly retry: RetryPolicy;
+  private pools?: LogPools;
+  private readonly batcher: OrderedBatcher<WriteOp, string | undefined>;
+  /** Decisions this instance has in flight: racing deciders here share one write and its winner. */
+  private readonly deciding = new Map<string, Promise<DecisionRecord>>();
+  private readonly instance = randomBytes(6).toString('base64url');
+  private ops = 0;
+
+  constructor(options: PostgresDecisionLogOptions) {
+    this.o = resolvePostgresLogOptions(options);
+    this.where = `${redactUrl(this.o.connectionString)} (schema ${this.o.schema})`;
+    this.life = new StoreLifecycle(this.where, 'PostgresDecisionLog');
+    this.retry = { ...DEFAULT_RETRY, deadlineMs: this.o.retryDeadlineMs };
+    const maxBatch = this.o.groupCommit ? this.o.maxBatch : 1;
+    this.batcher = new OrderedBatcher<WriteOp, string | undefined>([
+      { maxBatch, maxInFlight: 1, run: (ops) => this.runAppends(ops) },
+      { maxBatch, maxInFlight: this.o.decisionBatchesInFlight, run: (ops) => this.runDecisions(ops) },
+    ]);
+  }
+
+  open(): Promise<OpenReport> {
+    return this.life.open(
+      () => this.load(),
+      () => this.endPools(),
+    );
+  }
+
+  private async load(): Promise<OpenReport> {
+    this.pools = openLogPools(this.o.connectionString, this.o.poolSize);
+    await this.withRetry('open', () =>
+      checkedOut(this.pools!.forced, async (client) => {
+        await this.checkDurability(client);
+        await migrateLogSchema(client, this.o.schema, this.where);
+      }),
+    );
+    const { rows } = await this.read('open', sql.counts(this.o.schema));
+    return { records: Number(rows[0].records), unfinished: Number(rows[0].unfinished) };
+  }
+
+  private async checkDurability(client: PoolClient): Promise<void> {
+    const { rows } = await client.query<{ fsync: string; synchronous_commit: string }>(sql.durabilitySettings());
+    const { fsync, synchronous_commit: syncCommit } = rows[0];
+    // Set by us at connect; a pooler that drops startup options would leave the server default.
+    if (syncCommit !== 'on') {
+      throw logNotDurable(
+        this.where,
+        `synchronous_commit is ${syncCommit} on this store's connections although it asks for on at connect (a connection pooler in between may drop startup options)`,
+        'connect directly to PostgreSQL, or let the pooler pass the "options" startup parameter',
+        { synchronous_commit: syncCommit },
+      );
+    }
+    if (fsync !== 'on') {
+      const refusal = logNotDurable(this.where, `the server runs with fsync=${fsync}, so a commit is not on disk when it returns`, 'set fsync = on in postgresql.conf and reload', { fsync });
+      if (!this.o.allowVolatile) throw refusal;
+      this.o.onWarning(volatileWarning(refusal));
+    }
+  }
+
+  append(record: AppendableRecord): Promise<void> {
+    const refusal = this.life.refusal();
+    if (refusal) return Promise.reject(refusal);
+    let encoded;
+    try {
+      encoded = encodeAppend(record);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const op: WriteOp = { txId: encoded.record.txId, kind: encoded.record.type, json: encoded.json, at: encoded.record.at, opId: `${this.instance}:${++this.ops}` };
+    return this.batcher.submit(APPENDS, op).then(() => undefined);
+  }
+
+  decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {
+    const refusal = this.life.refusal();
+    if (refusal) return Promise.reject(refusal);
+    let encoded;
+    try {
+      encoded = encodeDecision(decision);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const txId = encoded.record.txId;
+    const pending = this.deciding.get(txId);
+    if (pending) return pending;
+    const op: WriteOp = { txId, kind: 'decision', json: encoded.json, at: encoded.record.at, opId: null };
+    const winner = this.batcher
+      .submit(DECISIONS, op)
+      .then((json) => (json === encoded.json ? encoded.record : (this.decode(json!, `decision of ${txId}`) as DecisionRecord)))
+      .finally(() => this.deciding.delete(txId));
+    this.deciding.set(txId, winner);
+    return winner;
+  }
+
+  async get(txId: string): Promise<TxSnapshot | undefined> {
+    return foldTransaction(txId, await this.history(txId));
+  }
+
+  async unfinished(): Promise<TxSnapshot[]> {
+    const { rows } = await this.read('unfinished', sql.unfinishedRecords(this.o.schema));
+    return foldUnfinished(rows.map((r) => this.decode(r.record as string, `seq ${r.seq}`)));
+  }
+
+  async history(txId: string): Promise<LogRecord[]> {
+    const { rows } = await this.read('history', sql.history(this.o.schema), [txId]);
+    return rows.map((r) => this.decode(r.record as string, `seq ${r.seq}`));
+  }
+
+  /** Deletes completed transactions past retention, in chunks; reports table bytes on disk (see `tableBytes`). */
+  async compact(): Promise<CompactReport> {
+    const before = Number((await this.read('compact', sql.tableBytes(this.o.schema))).rows[0].bytes);
+    const cutoff = this.o.now() - this.o.completedRetentionMs;
+    let forgotten = 0;
+    for (;;) {
+      const { rows } = await this.read('compact', sql.forgetCompleted(this.o.schema), [cutoff, COMPACT_CHUNK]);
+      const n = Number(rows[0].forgotten);
+      forgotten += n;
+      if (n < COMPACT_CHUNK) break;
+    }
+    const { rows } = await this.read('compact', sql.counts(this.o.schema));
+    const after = Number((await this.read('compact', sql.tableBytes(this.o.schema))).rows[0].bytes);
+    return { forgotten, kept: Number(rows[0].transactions), bytesBefore: before, bytesAfter: after };
+  }
+
+  /** Waits for writes in flight, then closes both pools. */
+  close(): Promise<void> {
+    return this.life.close(async () => {
+      await this.batcher.idle();
+      await this.endPools();
+    });
+  }
+
+  private async endPools(): Promise<void> {
+    const pools = this.pools;
+    this.pools = undefined;
+    if (pools) await Promise.all([pools.forced.end(), pools.relaxed.end()]);
+  }
+
+  private decode(json: string, location: string): LogRecord {
+    return decodeRecord(json, this.where, location);
+  }
+
+  /** A read (or an idempotent write) on the forced pool, retried through lost connections. */
+  private read(operation: string, text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }> {
+    const refusal = operation === 'open' ? undefined : this.life.refusal();
+    if (refusal) return Promise.reject(refusal);
+    return this.withRetry(operation, () => this.pools!.forced.query(text, values));
+  }
+
+  private withRetry<T>(operation: string, attempt: () => Promise<T>): Promise<T> {
+    return retryWrite(attempt, isTransientPgError, this.retry, (e, n) =>
+      e instanceof TwopcError ? e : logUnreachable(this.where, operation, e instanceof SentButUnanswered ? e.original : e, n),
+    );
+  }
+
+  /** One attempt at a batch on `pool`: a failure after the statement was sent is marked SentButUnanswered. */
+  private async send(pool: Pool, ops: WriteOp[]): Promise<Array<{ tx_id: string; record: string; won: boolean }>> {
+    const result = await checkedOut(pool, (client) =>
+      client
+        .query<{ tx_id: string; record: string; won: boolean }>({
+          name: 'twopc_log_write',
+          text: sql.writeBatch(this.o.schema),
+          values: [ops.map((o) => o.txId), ops.map((o) => o.kind), ops.map((o) => o.json), ops.map((o) => o.at), ops.map((o) => o.opId)],
+        })
+        .catch((e: unknown) => {
+          throw isConnectionLost(e) ? new SentButUnanswered(e) : e;
+        }),
+    );
+    return result.rows;
+  }
+
+  /**
+   * A decision batch. Run again after any failure, the statement is harmless:
+   * a decision that did commit the first time is found by ON CONFLICT and
+   * returned as the winner — which is why a resend cannot change an outcome.
+   * Sorted by transaction, so two coordinators' batches take the unique-index
+   * locks in the same order.
+   */
+  private async runDecisions(ops: WriteOp[]): Promise<Array<string | undefined>> {
+    const sorted = [...ops].sort((a, b) => (a.txId < b.txId ? -1 : a.txId > b.txId ? 1 : 0));
+    const winners = new Map<string, string>();
+    const rows = await this.withRetry('decide', () => this.send(this.pools!.forced, sorted));
+    for (const r of rows) winners.set(r.tx_id, r.record);
+    // Winners another session committed while our statement ran: invisible to its snapshot, visible to a new one.
+    const missing = ops.filter((o) => !winners.has(o.txId)).map((o) => o.txId);
+    if (missing.length > 0) {
+      const { rows: late } = await this.withRetry('decide', () => this.pools!.forced.query<{ tx_id: string; record: string }>(sql.readDecisions(this.o.schema), [missing]));
+      for (const r of late) winners.set(r.tx_id, r.record);
+    }
+    return ops.map((o) => {
+      const w = winners.get(o.txId);
+      if (w === undefined) throw logUnreachable(this.where, 'decide', new Error(`no decision for ${o.txId} after writing it`), 1);
+      return w;
+    });
+  }
+
+  /**
+   * An append batch. A connection that broke before the statement was sent,
+   * or a statement the server refused (rolled back), is retried. One that
+   * broke after sending may have committed: the batch is looked up by its op
+   * ids (it committed as a whole or not at all) and resent never — a record
+   * must not be stored twice.
+   */
+  private async runAppends(ops: WriteOp[]): Promise<undefined[]> {
+    const done = ops.map(() => undefined);
+    try {
+      await retryWrite(
+        () => this.send(this.pools!.relaxed, ops),
+        (e) => !(e instanceof SentButUnanswered) && isTransientPgError(e),
+        this.retry,
+        (e, n) => (e instanceof SentButUnanswered ? e : logUnreachable(this.where, 'append', e, n)),
+      );
+      return done;
+    } catch (e) {
+      if (!(e instanceof SentButUnanswered)) throw e;
+      const { rows } = await this.withRetry('append', () =>
+        this.pools!.forced.query(sql.findAppends(this.o.schema), [[ops[0].txId], [ops[0].opId]]),
+      );
+      if (rows.length > 0) return done;
+      throw appendOutcomeUnknown(this.where, e.original);
+    }
+  }
+}

@@ -1,0 +1,284 @@
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import { TwopcError } from '../../errors';
+import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../decision-log';
+import { foldTransaction, foldUnfinished } from '../fold-records';
+import { logNotDurable, logUnreachable, newerLayout, volatileWarning } from '../log-errors';
+import { OrderedBatcher } from '../ordered-batcher';
+import { decodeRecord, encodeAppend, encodeDecision } from '../record-text';
+import { redactUrl } from '../redact-url';
+import { DEFAULT_RETRY, retryWrite, type RetryPolicy } from '../retry-write';
+import { StoreLifecycle } from '../store-lifecycle';
+import { durabilityProblem, inspectRedisDurability, type RedisDurability } from './redis-durability-check';
+import { DECISION_ENTRY, OP_SEPARATOR, logKeys, type LogKeys } from './redis-keys';
+import { resolveRedisLogOptions, type RedisDecisionLogOptions, type ResolvedRedisLogOptions } from './redis-log-options';
+import { APPLY_BATCH, FORGET_COMPLETED, READ_TRANSACTIONS, runScript, type LuaScript } from './redis-scripts';
+
+export type { RedisDecisionLogOptions } from './redis-log-options';
+
+/** The data layout this code writes; kept in the meta hash. */
+const LAYOUT_VERSION = 1;
+// Transactions per read or compaction script call: bounds how long one script holds the server.
+const CHUNK = 500;
+
+interface WriteOp {
+  txId: string;
+  mode: 'a' | 'd';
+  type: LogRecord['type'];
+  /** Decision JSON, or `<op id>|<json>`. */
+  payload: string;
+  at: number;
+}
+
+// Reply errors that mean "not now" rather than "never": the server is loading
+// its AOF after a restart, busy with a script, a replica during failover, or
+// refusing writes until its disk recovers (MISCONF).
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|READONLY|MASTERDOWN|CLUSTERDOWN|MISCONF|NOREPLICAS)\b/;
+
+/**
+ * Whether an attempt may be made again. Anything that is not an answer from
+ * the server (connection closed, reconnect attempts exhausted, a command
+ * timeout) is; of the server's answers, only the transient ones above. Every
+ * write is compare-and-set, so a retry of one that did run changes nothing.
+ */
+function isTransient(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  if (e.name !== 'ReplyError') return true;
+  return TRANSIENT_REPLY.test(e.message);
+}
+
+/**
+ * The decision log in Redis, for several coordinator instances that want
+ * low latency: the register is `SET`-if-absent inside a Lua script that also
+ * indexes the transaction, so the decision and its bookkeeping change
+ * together, and every caller gets the winner back.
+ *
+ * - Durability: open() refuses (`invalid-config`) a server that would not
+ *   keep an acknowledged write through a crash — anything but a master with
+ *   `appendonly yes`, `appendfsync always` (see redis-durability-check) —
+ *   unless `allowVolatile`, which starts with a loud warning. With
+ *   `appendfsync always`, Redis writes and fsyncs the AOF before it sends any
+ *   reply, so a resolved decide() is on disk; WAIT/WAITAOF are not needed on
+ *   a single master (they matter for replicas: a failover to a replica that
+ *   had not received a write would lose it, and this store does not wait for
+ *   replicas).
+ * - One hash slot: every key starts with `{twopc:<namespace>}` (see redis-keys).
+ * - Group commit: concurrent writes go in one script call, which Redis runs
+ *   atomically and persists with one AOF write and one fsync.
+ * - Retries: every write is an idempotent compare-and-set, so when ioredis
+ *   resends an unanswered command after a reconnect, or this store retries
+ *   after any error, running it again returns the same winner and stores no
+ *   record twice. A decide that fails is retried until `retryDeadlineMs`,
+ *   then fails with `log-unavailable` (the register still holds the truth for
+ *   whoever asks next).
+ *
+ * @example
+ * const log = new RedisDecisionLog({ url: 'redis://redis:6379', namespace: 'prod' });
+ * await log.open(); // refuses a server without appendonly yes + appendfsync always
+ */
+export class RedisDecisionLog implements DecisionLog {
+  readonly kind = 'redis';
+  /** The server (without password) and namespace, as messages name it. */
+  readonly where: string;
+  private readonly o: ResolvedRedisLogOptions;
+  private readonly keys: LogKeys;
+  private readonly life: StoreLifecycle;
+  private readonly retry: RetryPolicy;
+  private redis?: Redis;
+  private readonly batcher: OrderedBatcher<WriteOp, string>;
+  private readonly deciding = new Map<string, Promise<DecisionRecord>>();
+  private readonly instance = randomBytes(6).toString('base64url');
+  private ops = 0;
+  /** What open() found about the server's persistence. */
+  durability?: RedisDurability;
+
+  constructor(options: RedisDecisionLogOptions) {
+    this.o = resolveRedisLogOptions(options);
+    this.keys = logKeys(this.o.namespace);
+    this.where = `${redactUrl(this.o.url)} (namespace ${this.o.namespace})`;
+    this.life = new StoreLifecycle(this.where, 'RedisDecisionLog');
+    this.retry = { ...DEFAULT_RETRY, deadlineMs: this.o.retryDeadlineMs };
+    this.batcher = new OrderedBatcher<WriteOp, string>([
+      { maxBatch: this.o.groupCommit ? this.o.maxBatch : 1, maxInFlight: this.o.batchesInFlight, run: (ops) => this.runBatch(ops) },
+    ]);
+  }
+
+  /** Batches sent and the writes they carried, since construction. */
+  get writeCounts(): { batches: number; writes: number } {
+    return { batches: this.batcher.counts.batches, writes: this.batcher.counts.items };
+  }
+
+  open(): Promise<OpenReport> {
+    return this.life.open(
+      () => this.load(),
+      async () => this.redis?.disconnect(),
+    );
+  }
+
+  private async load(): Promise<OpenReport> {
+    const redis = new Redis(this.o.url, {
+      lazyConnect: true,
+      connectionName: 'twopc-decision-log',
+      // Surface errors to the retry loop after a couple of reconnects instead of queueing for ever.
+      maxRetriesPerRequest: 2,
+      retryStrategy: (times) => Math.min(times * 50, 1000),
+      // Commands sent but unanswered when a connection drops are resent on the next one: safe, see APPLY_BATCH.
+      autoResendUnfulfilledCommands: true,
+    });
+    // Connection errors reach callers through their commands; without a listener ioredis prints each one.
+    redis.on('error', () => undefined);
+    this.redis = redis;
+    await redis.connect();
+    await this.checkDurability(redis);
+    const meta = await redis
+      .multi()
+      .hsetnx(this.keys.meta, 'layout', LAYOUT_VERSION)
+      .hget(this.keys.meta, 'layout')
+      .hget(this.keys.stats, 'records')
+      .zcard(this.keys.unfinished)
+      .exec();
+    const [, layout, records, unfinished] = (meta ?? []).map(([e, v]) => {
+      if (e) throw e;
+      return v;
+    });
+    if (Number(layout) > LAYOUT_VERSION) throw newerLayout(this.where, Number(layout), LAYOUT_VERSION);
+    return { records: Number(records ?? 0), unfinished: Number(unfinished) };
+  }
+
+  private async checkDurability(redis: Redis): Promise<void> {
+    this.durability = await inspectRedisDurability(redis);
+    const problem = durabilityProblem(this.durability);
+    if (!problem) return;
+    const refusal = logNotDurable(this.where, problem.found, problem.fix, { ...this.durability });
+    if (!this.o.allowVolatile) throw refusal;
+    this.o.onWarning(volatileWarning(refusal));
+  }
+
+  append(record: AppendableRecord): Promise<void> {
+    const refusal = this.life.refusal();
+    if (refusal) return Promise.reject(refusal);
+    let encoded;
+    try {
+      encoded = encodeAppend(record);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const r = encoded.record;
+    // Unique per append: what lets a resent append find itself already stored.
+    const opId = `${this.instance}:${++this.ops}`;
+    return this.batcher.submit(0, { txId: r.txId, mode: 'a', type: r.type, payload: `${opId}${OP_SEPARATOR}${encoded.json}`, at: r.at }).then(() => undefined);
+  }
+
+  decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {
+    const refusal = this.life.refusal();
+    if (refusal) return Promise.reject(refusal);
+    let encoded;
+    try {
+      encoded = encodeDecision(decision);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const txId = encoded.record.txId;
+    const pending = this.deciding.get(txId);
+    if (pending) return pending;
+    const winner = this.batcher
+      .submit(0, { txId, mode: 'd', type: 'decision', payload: encoded.json, at: encoded.record.at })
+      .then((json) => (json === encoded.json ? encoded.record : (this.decode(json, this.keys.decision(txId)) as DecisionRecord)))
+      .finally(() => this.deciding.delete(txId));
+    this.deciding.set(txId, winner);
+    return winner;
+  }
+
+  async get(txId: string): Promise<TxSnapshot | undefined> {
+    return foldTransaction(txId, await this.history(txId));
+  }
+
+  async history(txId: string): Promise<LogRecord[]> {
+    const [records] = await this.readTransactions([txId]);
+    return records;
+  }
+
+  async unfinished(): Promise<TxSnapshot[]> {
+    const txIds = await this.command('unfinished', (r) => r.zrange(this.keys.unfinished, 0, -1));
+    const all: LogRecord[] = [];
+    for (let i = 0; i < txIds.length; i += CHUNK) {
+      for (const records of await this.readTransactions(txIds.slice(i, i + CHUNK))) all.push(...records);
+    }
+    return foldUnfinished(all);
+  }
+
+  /** Forgets completed transactions past retention; bytes are those of the records held (tracked by the scripts). */
+  async compact(): Promise<CompactReport> {
+    const bytesBefore = Number(await this.command('compact', (r) => r.hget(this.keys.stats, 'bytes')));
+    const cutoff = this.o.now() - this.o.completedRetentionMs;
+    let forgotten = 0;
+    for (;;) {
+      const txIds = await this.command('compact', (r) => r.zrangebyscore(this.keys.completed, '-inf', cutoff, 'LIMIT', 0, CHUNK));
+      if (txIds.length === 0) break;
+      const keys = [this.keys.unfinished, this.keys.completed, this.keys.stats, ...txIds.flatMap((tx) => [this.keys.records(tx), this.keys.decision(tx)])];
+      const n = Number(await this.command('compact', (r) => runScript(r, FORGET_COMPLETED, keys, [cutoff, ...txIds])));
+      forgotten += n;
+      // Nothing forgotten means the rest changed under us (another coordinator): stop rather than spin.
+      if (n === 0 || txIds.length < CHUNK) break;
+    }
+    const [bytesAfter, unfinished, completed] = await this.command('compact', (r) =>
+      Promise.all([r.hget(this.keys.stats, 'bytes'), r.zcard(this.keys.unfinished), r.zcard(this.keys.completed)]),
+    );
+    return { forgotten, kept: unfinished + completed, bytesBefore, bytesAfter: Number(bytesAfter) };
+  }
+
+  /** Waits for writes in flight, then closes the connection. */
+  close(): Promise<void> {
+    return this.life.close(async () => {
+      await this.batcher.idle();
+      await this.redis?.quit().catch(() => this.redis?.disconnect());
+    });
+  }
+
+  private decode(json: string, location: string): LogRecord {
+    return decodeRecord(json, this.where, location);
+  }
+
+  /** Runs `fn` on the connection, retried through lost connections; refuses when the store is not open. */
+  private command<T>(operation: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
+    const refusal = this.life.refusal();
+    if (refusal) return Promise.reject(refusal);
+    return this.withRetry(operation, () => fn(this.redis!));
+  }
+
+  private withRetry<T>(operation: string, attempt: () => Promise<T>): Promise<T> {
+    return retryWrite(attempt, isTransient, this.retry, (e, n) => (e instanceof TwopcError ? e : logUnreachable(this.where, operation, e, n)));
+  }
+
+  private script(operation: string, s: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+    return this.withRetry(operation, () => runScript(this.redis!, s, keys, args));
+  }
+
+  /** Every record of each transaction, in order; the `d` entry replaced by the decision it stands for. */
+  private async readTransactions(txIds: string[]): Promise<LogRecord[][]> {
+    const refusal = this.life.refusal();
+    if (refusal) throw refusal;
+    const keys = txIds.flatMap((tx) => [this.keys.records(tx), this.keys.decision(tx)]);
+    const replies = (await this.script('read', READ_TRANSACTIONS, keys, [])) as string[][];
+    return replies.map(([decision, ...entries], i) => {
+      const list = this.keys.records(txIds[i]);
+      return entries.map((entry, at) => {
+        if (entry === DECISION_ENTRY) return this.decode(decision, this.keys.decision(txIds[i]));
+        const sep = entry.indexOf(OP_SEPARATOR);
+        return this.decode(entry.slice(sep + 1), `${list}[${at}]`);
+      });
+    });
+  }
+
+  /** One script call for the whole batch: one AOF write and one fsync on the server. */
+  private runBatch(ops: WriteOp[]): Promise<string[]> {
+    const keys = [this.keys.unfinished, this.keys.completed, this.keys.firstSeen, this.keys.stats];
+    const args: Array<string | number> = [];
+    for (const op of ops) {
+      keys.push(this.keys.records(op.txId), this.keys.decision(op.txId));
+      args.push(op.mode, op.txId, op.payload, op.type, op.at);
+    }
+    const operation = ops.some((o) => o.mode === 'd') ? 'decide' : 'append';
+    return this.script(operation, APPLY_BATCH, keys, args) as Promise<string[]>;
+  }
+}

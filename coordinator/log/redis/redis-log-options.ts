@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { defaultWarning } from '../log-errors';
+import { fnOption, intOption, parseStoreOptions } from '../store-options';
+import { DEFAULT_RETRY } from '../retry-write';
+import { NAMESPACE_PATTERN } from './redis-keys';
+
+/** Options of {@link RedisDecisionLog}. Only `url` is required. */
+export interface RedisDecisionLogOptions {
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
+  url: string;
+  /** Keys live under the hash tag `{twopc:<namespace>}`; coordinators sharing a log use the same one. Default `default`. */
+  namespace?: string;
+  /** Start even though the server would not keep an acknowledged decision through a crash, with a loud warning. Default false. */
+  allowVolatile?: boolean;
+  /** Share one script call (one AOF write and fsync) among concurrent writes. Default true; false sends each write alone, one at a time (for measurement). */
+  groupCommit?: boolean;
+  /** Most writes in one script call. Default 512. */
+  maxBatch?: number;
+  /** Script calls in flight at once (pipelined on the one connection). Default 2. */
+  batchesInFlight?: number;
+  /** Completed transactions are kept (for `get` / `history`) this long before compaction may forget them. Default 10 minutes. */
+  completedRetentionMs?: number;
+  /** Clock for retention decisions; defaults to `Date.now`. */
+  now?: () => number;
+  /** How long a write or read keeps retrying through a lost connection before failing with `log-unavailable`. Default 15 s. */
+  retryDeadlineMs?: number;
+  /** Told about the allowVolatile warning. Default: `process.emitWarning` (stderr). */
+  onWarning?: (message: string) => void;
+}
+
+/** Options after validation and defaults, frozen. */
+export interface ResolvedRedisLogOptions {
+  readonly url: string;
+  readonly namespace: string;
+  readonly allowVolatile: boolean;
+  readonly groupCommit: boolean;
+  readonly maxBatch: number;
+  readonly batchesInFlight: number;
+  readonly completedRetentionMs: number;
+  readonly now: () => number;
+  readonly retryDeadlineMs: number;
+  readonly onWarning: (message: string) => void;
+}
+
+const schema = z.strictObject({
+  url: z.string({ error: 'url must be a string' }).regex(/^rediss?:\/\//, 'url must start with redis:// or rediss://'),
+  namespace: z.string({ error: 'namespace must be a string' }).regex(NAMESPACE_PATTERN, `namespace must match ${NAMESPACE_PATTERN}`).default('default'),
+  allowVolatile: z.boolean({ error: 'allowVolatile must be a boolean' }).default(false),
+  groupCommit: z.boolean({ error: 'groupCommit must be a boolean' }).default(true),
+  maxBatch: intOption('maxBatch', 1, 10_000).default(512),
+  batchesInFlight: intOption('batchesInFlight', 1, 64).default(2),
+  completedRetentionMs: intOption('completedRetentionMs', 0).default(10 * 60 * 1000),
+  now: fnOption('now').optional(),
+  retryDeadlineMs: intOption('retryDeadlineMs', 0).default(DEFAULT_RETRY.deadlineMs),
+  onWarning: fnOption('onWarning').optional(),
+});
+
+/** Validates once, with messages that name the field; throws `invalid-config`. */
+export function resolveRedisLogOptions(options: RedisDecisionLogOptions): ResolvedRedisLogOptions {
+  const o = parseStoreOptions(schema, options, 'redis');
+  return Object.freeze({
+    ...o,
+    batchesInFlight: o.groupCommit ? o.batchesInFlight : 1,
+    now: (o.now as (() => number) | undefined) ?? Date.now,
+    onWarning: (o.onWarning as ((message: string) => void) | undefined) ?? defaultWarning,
+  });
+}

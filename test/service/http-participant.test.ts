@@ -1,0 +1,200 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { v7 as uuidv7 } from 'uuid';
+import { TransactionAbortedError, TwopcError } from '../../coordinator/errors';
+import { buildGid } from '../../coordinator/participants/gid';
+import { HttpParticipants } from '../../coordinator/participants/http/http-participants';
+import { HTTP_PARTICIPANT_DEFAULTS } from '../../coordinator/participants/http/http-participant-options';
+import { checkParticipantUrl } from '../../coordinator/participants/http/participant-url';
+import type { BranchRef } from '../../coordinator/participants/participant';
+import { verifySignature } from '../../participant-sdk/src/signature';
+import { freePort } from '../harness/free-port';
+import { SECRET } from './service-fixture';
+import { TestParticipant } from './test-participant';
+
+function branch(branchId = 1): BranchRef {
+  const txId = uuidv7();
+  return { txId, branchId, gid: buildGid('twopc', txId, branchId), participant: 'p' };
+}
+
+/** A server that answers every call with what `answer` says, recording what it got. */
+async function rawServer(answer: (req: http.IncomingMessage, body: string) => { status: number; body: string } | 'hang' | 'reset') {
+  const seen: Array<{ method?: string; url?: string; headers: http.IncomingHttpHeaders; body: string }> = [];
+  let connections = 0;
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      seen.push({ method: req.method, url: req.url, headers: req.headers, body });
+      const a = answer(req, body);
+      if (a === 'hang') return;
+      if (a === 'reset') return req.socket.destroy();
+      res.writeHead(a.status, { 'content-type': 'application/json' }).end(a.body);
+    });
+  });
+  server.on('connection', () => (connections += 1));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/base`,
+    seen,
+    connections: () => connections,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe('HTTP participant adapter (wire protocol, SPEC §6)', () => {
+  let participants: HttpParticipants;
+  let tp: TestParticipant;
+
+  beforeAll(async () => {
+    tp = await new TestParticipant(SECRET).start();
+  });
+  afterAll(async () => {
+    await tp.stop();
+  });
+  beforeEach(() => {
+    participants = new HttpParticipants({ ...HTTP_PARTICIPANT_DEFAULTS, secret: SECRET, prepareTimeoutMs: 300, phaseTwoTimeoutMs: 300, statusTimeoutMs: 300, connectTimeoutMs: 300, maxAnswerBytes: 1024 });
+    tp.vote = () => ({ vote: 'yes' });
+    tp.behaviour = () => 'normal';
+    tp.onePhaseFails = () => undefined;
+  });
+  afterEach(async () => {
+    await participants.close();
+  });
+
+  it('prepare, commit, rollback and status follow the protocol; every call is signed and validated by the participant', async () => {
+    const p = participants.forUrl('p', tp.url);
+    const b1 = branch(1);
+    await expect(p.prepare(b1)).resolves.toEqual({ vote: 'yes' });
+    await expect(p.status!(b1)).resolves.toBe('prepared');
+    await p.commit(b1);
+    await expect(p.status!(b1)).resolves.toBe('committed');
+    const b2 = branch(2);
+    tp.vote = () => ({ vote: 'no', reason: 'check constraint' });
+    await expect(p.prepare(b2)).resolves.toEqual({ vote: 'no', reason: 'check constraint' });
+    await p.rollback(b2);
+    tp.vote = () => ({ vote: 'read-only' });
+    await expect(p.prepare(branch(3))).resolves.toEqual({ vote: 'read-only' });
+    await expect(p.status!(branch(4))).resolves.toBe('unknown');
+    expect(tp.calls.length).toBeGreaterThanOrEqual(8);
+    expect(tp.calls.every((c) => c.signature === 'ok')).toBe(true);
+    // One adapter per (name, url).
+    expect(participants.forUrl('p', tp.url)).toBe(p);
+  });
+
+  it('the signature covers method, path (with the base path) and exact body; the transaction header is sent', async () => {
+    const server = await rawServer(() => ({ status: 200, body: '{"vote":"yes"}' }));
+    try {
+      const b = branch();
+      await participants.forUrl('p', server.url).prepare(b);
+      const [call] = server.seen;
+      expect(call.url).toBe('/base/prepare');
+      expect(JSON.parse(call.body)).toEqual({ txId: b.txId, branchId: 1, gid: b.gid });
+      expect(verifySignature(SECRET, call.headers['twopc-signature'] as string, 'POST', '/base/prepare', call.body)).toEqual({ ok: true });
+      expect(verifySignature('other-secret-0123456789', call.headers['twopc-signature'] as string, 'POST', '/base/prepare', call.body)).toEqual({ ok: false, reason: 'mismatch' });
+      expect(call.headers['twopc-transaction']).toBe(b.txId);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('one-phase commit: 409 rolled-back → TransactionAbortedError; a prepared branch answering 409 rolled-back, or a heuristic-hazard problem → heuristic hazard', async () => {
+    const p = participants.forUrl('p', tp.url);
+    tp.onePhaseFails = () => 'serialization failure';
+    const error = await p.commit(branch(), { onePhase: true }).catch((e) => e);
+    expect(error).toBeInstanceOf(TransactionAbortedError);
+    expect(error.reason).toMatchObject({ cause: 'vote-no', participant: 'p', message: 'serialization failure' });
+
+    const server = await rawServer(() => ({ status: 409, body: '{"state":"rolled-back","reason":"gone"}' }));
+    try {
+      await expect(participants.forUrl('p', server.url).commit(branch())).rejects.toMatchObject({ code: 'heuristic-hazard' });
+    } finally {
+      await server.close();
+    }
+    // A participant that says so with a problem answer (the SDK does, on a rollback of a committed branch).
+    const hazard = await rawServer(() => ({ status: 409, body: JSON.stringify({ type: 'urn:twopc:problem:heuristic-hazard', title: 'heuristic-hazard', status: 409, code: 'heuristic-hazard', detail: 'the branch is committed' }) }));
+    try {
+      await expect(participants.forUrl('p', hazard.url).rollback(branch())).rejects.toMatchObject({ code: 'heuristic-hazard', message: expect.stringMatching(/the branch is committed/) });
+      await expect(participants.forUrl('p', hazard.url).commit(branch())).rejects.toMatchObject({ code: 'heuristic-hazard' });
+    } finally {
+      await hazard.close();
+    }
+  });
+
+  it('anything but a protocol answer is outcome-unknown: 5xx, invalid bodies, oversize answers, timeouts, resets', async () => {
+    const answers: Record<string, { status: number; body: string } | 'hang' | 'reset'> = {
+      '5xx': { status: 500, body: '{"vote":"yes"}' },
+      'not json': { status: 200, body: 'yes' },
+      'wrong shape': { status: 200, body: '{"vote":"maybe"}' },
+      'no with 200': { status: 200, body: '{"vote":"no","reason":"x"}' },
+      'yes with 409': { status: 409, body: '{"vote":"yes"}' },
+      redirect: { status: 307, body: '' },
+      oversize: { status: 200, body: JSON.stringify({ vote: 'yes', pad: 'x'.repeat(4096) }) },
+      hang: 'hang',
+      reset: 'reset',
+    };
+    for (const [name, answer] of Object.entries(answers)) {
+      const server = await rawServer(() => answer);
+      try {
+        const p = participants.forUrl('p', server.url);
+        const prepare = await p.prepare(branch()).catch((e) => e);
+        expect([name, prepare instanceof TwopcError && prepare.code]).toEqual([name, 'outcome-unknown']);
+        const commit = await p.commit(branch()).catch((e) => e);
+        expect([name, commit instanceof TwopcError && commit.code]).toEqual([name, 'outcome-unknown']);
+        const rollback = await p.rollback(branch()).catch((e) => e);
+        expect([name, rollback instanceof TwopcError && rollback.code]).toEqual([name, 'outcome-unknown']);
+        if (name === 'hang') expect(prepare.message).toMatch(/no answer within 300 ms/);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  it('a one-phase commit that never reached the participant (connection refused) did not commit: aborted; a two-phase one is unknown', async () => {
+    const url = `http://127.0.0.1:${await freePort()}/p`;
+    const p = participants.forUrl('p', url);
+    const onePhase = await p.commit(branch(), { onePhase: true }).catch((e) => e);
+    expect(onePhase).toBeInstanceOf(TransactionAbortedError);
+    expect(onePhase.reason.message).toMatch(/unreachable.*ECONNREFUSED/);
+    await expect(p.commit(branch())).rejects.toMatchObject({ code: 'outcome-unknown' });
+    await expect(p.prepare(branch())).rejects.toMatchObject({ code: 'outcome-unknown' });
+  });
+
+  it('keeps connections alive per origin', async () => {
+    const server = await rawServer(() => ({ status: 200, body: '{"state":"rolled-back"}' }));
+    try {
+      const p = participants.forUrl('p', server.url);
+      for (let i = 0; i < 20; i += 1) await p.rollback(branch());
+      // (undici may open a second connection while the first is still being released.)
+      expect(server.connections()).toBeLessThanOrEqual(2);
+      // Another base path at the same origin shares the pool.
+      await Promise.all(Array.from({ length: 10 }, () => participants.forUrl('q', `${server.url}/other`).rollback(branch())));
+      expect(server.seen).toHaveLength(30);
+      expect(server.connections()).toBeLessThanOrEqual(12);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a URL that no longer parses (an old log) fails its calls, never the factory', async () => {
+    const p = participants.forUrl('p', 'not a url');
+    await expect(p.rollback(branch())).rejects.toMatchObject({ code: 'outcome-unknown' });
+  });
+
+  it('checkParticipantUrl: http(s) only, no credentials, query or fragment; allow-list prefixes on segment boundaries', () => {
+    expect(checkParticipantUrl('http://127.0.0.1:4001/twopc/', [])).toBe('http://127.0.0.1:4001/twopc');
+    expect(checkParticipantUrl('https://pay.internal', [])).toBe('https://pay.internal');
+    for (const bad of ['ftp://x/y', 'file:///etc/passwd', 'http://u:p@h/x', 'http://h/x?y=1', 'http://h/x#f', 'javascript:alert(1)', '//h/x', 'h/x']) {
+      expect(() => checkParticipantUrl(bad, [])).toThrow(expect.objectContaining({ code: 'invalid-input', details: { field: 'url' } }));
+    }
+    const allow = ['https://pay.internal/twopc', 'http://10.0.0.5:4001'];
+    expect(checkParticipantUrl('https://pay.internal/twopc/a', allow)).toBe('https://pay.internal/twopc/a');
+    expect(checkParticipantUrl('http://10.0.0.5:4001/anything', allow)).toBe('http://10.0.0.5:4001/anything');
+    for (const bad of ['https://pay.internal/twopcx', 'https://pay.internal/other', 'https://pay.internal.evil/twopc', 'http://pay.internal/twopc', 'http://10.0.0.5:4002/', 'https://pay.internal/twopc/../admin']) {
+      expect(() => checkParticipantUrl(bad, allow)).toThrow(expect.objectContaining({ code: 'invalid-input' }));
+    }
+  });
+});
