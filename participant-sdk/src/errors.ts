@@ -1,7 +1,8 @@
 /**
  * The closed set of errors twopc raises. Every error carries a stable `code`;
- * callers switch on the code, never on the message. One function (in the HTTP
- * layer) maps codes to statuses; one (in participants/postgres) maps SQLSTATEs.
+ * callers switch on the code, never on the message. One function
+ * (`httpStatusOf`, in problem.ts) maps codes to statuses; one
+ * (`classifyPgError`, in postgres/) maps SQLSTATEs.
  */
 export const ERROR_CODES = [
   'invalid-input', // a caller passed something malformed (names the field)
@@ -17,6 +18,9 @@ export const ERROR_CODES = [
   'log-locked', // another process holds the decision log
   'log-unavailable', // the decision log cannot take writes (disk full, I/O error, closed)
   'shutting-down', // the engine is stopping and takes no new work
+  'unauthorized', // a call without a valid signature or bearer token
+  'payload-too-large', // a request body over the limit
+  'coordinator-unavailable', // the coordinator could not be reached, or gave no usable answer
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -2,7 +2,7 @@ import { TwopcError } from './errors';
 
 /** PostgreSQL's limit on a GID is 200 bytes including the terminator. */
 export const GID_MAX_BYTES = 199;
-const PREFIX_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
+export const PREFIX_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
 const GID_PATTERN = /^([a-z][a-z0-9_]{0,62})_([0-9a-f]{32})_([1-9][0-9]{0,8})$/;
 const TX_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

@@ -73,7 +73,12 @@ export const enlistRequestSchema = z
   .strict();
 export type EnlistRequest = z.infer<typeof enlistRequestSchema>;
 
-export const enlistAnswerSchema = z.object({ branchId: branchIdSchema, gid: gidSchema });
+export const enlistAnswerSchema = z.object({
+  branchId: branchIdSchema,
+  gid: gidSchema,
+  /** When the transaction expires (ISO 8601): the SDK rolls a branch never asked to prepare back then. Optional: without it the SDK asks `GET /v1/transactions/:id`. */
+  expiresAt: z.string().optional(),
+});
 export type EnlistAnswer = z.infer<typeof enlistAnswerSchema>;
 
 export const transactionAnswerSchema = z.object({

@@ -16,6 +16,20 @@ export interface ConformanceTarget {
   create(settings: ConformanceSettings): DecisionLog;
   /** Removes the storage; called once per test, after every store is closed. */
   destroy(): Promise<void>;
+  /**
+   * Crashes the backend the hard way (SIGKILL of redis-server, an immediate
+   * PostgreSQL stop: no shutdown, nothing flushed) and starts it again on the
+   * same data. Stores stay open through it. Required with `features.crash`.
+   */
+  crash?(): Promise<void>;
+}
+
+/** What a store can be tested for beyond the interface. */
+export interface ConformanceFeatures {
+  /** Several instances may be open on one storage at once, as several coordinators are (PostgreSQL, Redis). */
+  sharedBackend?: boolean;
+  /** The target can crash its backend and bring it back (`ConformanceTarget.crash`). */
+  crash?: boolean;
 }
 
 const branch = (txId: string, branchId: number, participant = `db${branchId}`): BranchInfo => ({
@@ -27,7 +41,8 @@ const branch = (txId: string, branchId: number, participant = `db${branchId}`): 
 /**
  * The contract every decision log store keeps (see `DecisionLog`), written
  * against the interface only. Each store's test file calls this with a factory
- * that gives a fresh, isolated target per test.
+ * that gives a fresh, isolated target per test; `features` turns on the
+ * tests for several instances on one backend and for backend crashes.
  *
  * @example
  * describeDecisionLogConformance('FileDecisionLog', async () => {
@@ -35,7 +50,7 @@ const branch = (txId: string, branchId: number, participant = `db${branchId}`): 
  *   return { create: (s) => new FileDecisionLog({ dir, ...s }), destroy: () => fs.rm(dir, { recursive: true }) };
  * });
  */
-export function describeDecisionLogConformance(name: string, factory: () => Promise<ConformanceTarget>): void {
+export function describeDecisionLogConformance(name: string, factory: () => Promise<ConformanceTarget>, features: ConformanceFeatures = {}): void {
   describe(`${name} (DecisionLog conformance)`, () => {
     let target: ConformanceTarget;
     let clock: number;
@@ -260,6 +275,129 @@ export function describeDecisionLogConformance(name: string, factory: () => Prom
       log = await reopen(log);
       expect((await log.get('tx-after'))!.completed).toBe(true);
     });
+
+    it('keeps append order when a decision races the appends before it', async () => {
+      const log = await start();
+      const writes: Promise<unknown>[] = [begin(log, 'tx-mix')];
+      for (let i = 1; i <= 3; i++) writes.push(log.append({ type: 'enlist', txId: 'tx-mix', at: clock + i, branch: branch('tx-mix', i) }));
+      // Not awaited either: the decision must still land after the records appended before it.
+      writes.push(log.decide(decision('tx-mix', 'commit', [branch('tx-mix', 1), branch('tx-mix', 2), branch('tx-mix', 3)])));
+      writes.push(log.append({ type: 'hazard', txId: 'tx-mix', at: clock + 5, branchId: 2, gid: branch('tx-mix', 2).gid, participant: 'db2', detail: 'unknown outcome' }));
+      await Promise.all(writes);
+      await log.append({ type: 'complete', txId: 'tx-mix', at: clock + 6 });
+      const expected = ['begin', 'enlist', 'enlist', 'enlist', 'decision', 'hazard', 'complete'];
+      expect((await log.history('tx-mix')).map((r) => r.type)).toEqual(expected);
+      const reopened = await reopen(log);
+      expect((await reopened.history('tx-mix')).map((r) => r.type)).toEqual(expected);
+      const snap = await reopened.get('tx-mix');
+      expect(snap).toMatchObject({ completed: true, completedAt: clock + 6 });
+      expect(snap!.hazards).toHaveLength(1);
+    });
+
+    it('history holds exactly what was appended and decided, and nothing once forgotten', async () => {
+      const log = await start();
+      await begin(log, 'tx-h', clock, { k: 'v' });
+      await log.append({ type: 'enlist', txId: 'tx-h', at: clock + 1, branch: branch('tx-h', 1) });
+      const d = await log.decide(decision('tx-h', 'abort'));
+      await log.decide(decision('tx-h', 'commit')); // loses: adds nothing
+      await log.append({ type: 'complete', txId: 'tx-h', at: clock + 2 });
+      expect(await log.history('tx-h')).toEqual([
+        { type: 'begin', txId: 'tx-h', at: clock, expiresAt: clock + 30_000, metadata: { k: 'v' } },
+        { type: 'enlist', txId: 'tx-h', at: clock + 1, branch: branch('tx-h', 1) },
+        d,
+        { type: 'complete', txId: 'tx-h', at: clock + 2 },
+      ]);
+      clock += 120_000;
+      expect((await log.compact()).forgotten).toBe(1);
+      expect(await log.history('tx-h')).toEqual([]);
+      expect(await log.get('tx-h')).toBeUndefined();
+    });
+
+    if (features.sharedBackend) {
+      it('two instances on one backend: racing deciders get one winner, and both read it', async () => {
+        const a = await start();
+        const b = await start();
+        const txs = Array.from({ length: 16 }, (_, i) => `tx-shared-${i}`);
+        const calls: Promise<DecisionRecord>[] = [];
+        for (let round = 0; round < 6; round++) {
+          for (const tx of txs) {
+            // Interleaved, opposite proposals from the two instances: each coordinator thinks its own wins.
+            calls.push(a.decide({ ...decision(tx, round % 2 === 0 ? 'commit' : 'abort'), source: 'engine' }));
+            calls.push(b.decide({ ...decision(tx, round % 2 === 0 ? 'abort' : 'commit'), source: 'sweep' }));
+          }
+        }
+        const results = await Promise.all(calls);
+        for (const tx of txs) {
+          const mine = results.filter((r) => r.txId === tx);
+          expect(mine).toHaveLength(12);
+          for (const r of mine) expect(r).toEqual(mine[0]);
+          for (const log of [a, b]) {
+            expect((await log.get(tx))!.decision).toEqual(mine[0]);
+            expect((await log.history(tx)).filter((r) => r.type === 'decision')).toHaveLength(1);
+          }
+        }
+      });
+
+      it("two instances on one backend see each other's records, completions and compaction", async () => {
+        const a = await start();
+        const b = await start();
+        await begin(a, 'tx-ab');
+        await a.append({ type: 'enlist', txId: 'tx-ab', at: clock + 1, branch: branch('tx-ab', 1) });
+        expect((await b.get('tx-ab'))!.branches.map((x) => x.branchId)).toEqual([1]);
+        const d = await b.decide({ ...decision('tx-ab', 'abort'), source: 'sweep' });
+        expect(await a.decide(decision('tx-ab', 'commit'))).toEqual(d);
+        expect((await a.unfinished()).map((s) => s.txId)).toEqual(['tx-ab']);
+        await a.append({ type: 'complete', txId: 'tx-ab', at: clock + 2 });
+        expect(await b.unfinished()).toEqual([]);
+        clock += 120_000;
+        expect((await b.compact()).forgotten).toBe(1);
+        expect(await a.get('tx-ab')).toBeUndefined();
+        expect((await a.compact()).forgotten).toBe(0);
+      });
+    }
+
+    if (features.crash) {
+      it('no acknowledged decision is lost when the backend crashes mid-stream', async () => {
+        const log = await start();
+        const acked = new Map<string, DecisionRecord>();
+        const failures: unknown[] = [];
+        let stop = false;
+        const workers = Array.from({ length: 48 }, async (_, w) => {
+          for (let i = 0; !stop; i++) {
+            const tx = `tx-crash-${w}-${i}`;
+            try {
+              acked.set(tx, await log.decide(decision(tx, i % 3 === 0 ? 'abort' : 'commit')));
+            } catch (e) {
+              failures.push(e);
+            }
+          }
+        });
+        const until = async (cond: () => boolean) => {
+          const deadline = Date.now() + 30_000;
+          while (!cond()) {
+            if (Date.now() > deadline) throw new Error(`timed out (${acked.size} acknowledged, ${failures.length} failed)`);
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        };
+        try {
+          await until(() => acked.size >= 300);
+          await target.crash!();
+          // The same instance carries on once the backend is back: nothing failed for good.
+          const afterRestart = acked.size;
+          await until(() => acked.size >= afterRestart + 300);
+        } finally {
+          stop = true;
+          await Promise.all(workers);
+        }
+        // A decide in flight at the crash either resolved with the winner or failed with log-unavailable; none guessed.
+        for (const e of failures) expect(isTwopcError(e, 'log-unavailable')).toBe(true);
+        const reopened = await reopen(log);
+        const found = new Map((await reopened.unfinished()).map((s) => [s.txId, s.decision]));
+        const lost = [...acked].filter(([tx, d]) => JSON.stringify(found.get(tx)) !== JSON.stringify(d)).map(([tx]) => tx);
+        expect(lost).toEqual([]);
+        expect(acked.size).toBeGreaterThanOrEqual(600);
+      });
+    }
 
     it('rejects malformed input with invalid-input naming the field', async () => {
       const log = await start();

@@ -1,0 +1,107 @@
+import type { BranchBook, BranchEntry } from './branch-book';
+import type { BranchRef, ParticipantBranchState, Vote } from './branch-types';
+import { TransactionAbortedError } from './errors';
+import type { PostgresParticipant } from './postgres';
+
+/**
+ * The participant side of the wire protocol (SPEC §6), without HTTP: what the
+ * router's handlers call. Every operation is idempotent and runs through the
+ * branch book's per-GID queue.
+ */
+export class BranchService {
+  constructor(
+    private readonly postgres: PostgresParticipant,
+    private readonly book: BranchBook,
+  ) {}
+
+  /**
+   * The branch's vote. Waits for the application's work to end first (and,
+   * in eager mode, for the PREPARE it triggers), so the vote covers all of it;
+   * if the work never ends, the coordinator's timeout aborts and the rollback
+   * cancels it. A repeated call gets the first vote.
+   */
+  async prepare(ref: BranchRef): Promise<Vote> {
+    const entry = this.book.get(ref.gid);
+    if (entry) await entry.settled;
+    return this.book.run(ref.gid, async () => {
+      if (entry?.vote) return entry.vote;
+      if (entry?.outcome) return { vote: 'no', reason: `branch ${ref.gid} was already ${entry.outcome.state}: ${entry.outcome.reason}` };
+      const vote = await this.postgres.prepare(ref);
+      if (entry) recordVote(entry, vote);
+      return vote;
+    });
+  }
+
+  /**
+   * Phase 2 commit, or (`onePhase`) the whole commit of a transaction's only
+   * branch. Throws TransactionAbortedError when a one-phase commit did not
+   * commit; `outcome-unknown` when that cannot be told yet (the coordinator retries).
+   */
+  async commit(ref: BranchRef, onePhase: boolean): Promise<void> {
+    const entry = this.book.get(ref.gid);
+    if (onePhase && entry) await entry.settled;
+    return this.book.run(ref.gid, async () => {
+      if (entry?.outcome?.state === 'committed') return;
+      try {
+        if (onePhase) await this.commitOnePhase(ref, entry);
+        else await this.postgres.commit(ref);
+      } catch (e) {
+        if (e instanceof TransactionAbortedError && entry) entry.outcome = { state: 'rolled-back', reason: e.reason.message };
+        throw e;
+      }
+      if (entry) entry.outcome = { state: 'committed', reason: onePhase ? 'one-phase commit' : 'commit decision' };
+    });
+  }
+
+  /** Rolls the branch back, whatever it is (held, prepared, unknown). Cancels work still running. */
+  async rollback(ref: BranchRef): Promise<void> {
+    return this.book.run(ref.gid, async () => {
+      const entry = this.book.get(ref.gid);
+      if (entry) {
+        // Set before the first await: an enlist whose BEGIN completes while
+        // this runs sees it and ends its branch at once (see enlistment.ts).
+        entry.outcome ??= { state: 'rolled-back', reason: 'the coordinator rolled the branch back' };
+        entry.vote ??= { vote: 'no', reason: `branch ${ref.gid} was rolled back by the coordinator` };
+        clearTimeout(entry.timer);
+      }
+      await this.postgres.rollback(ref);
+    });
+  }
+
+  /** `active` while held here; otherwise what the database says (prepared, committed by its marker, or unknown). */
+  async status(ref: BranchRef): Promise<ParticipantBranchState> {
+    return this.book.run(ref.gid, async () => {
+      const entry = this.book.get(ref.gid);
+      // A read-only branch committed here leaves no marker; this process still knows.
+      if (entry?.outcome?.state === 'committed' || entry?.vote?.vote === 'read-only') return 'committed';
+      return this.postgres.status(ref);
+    });
+  }
+
+  private async commitOnePhase(ref: BranchRef, entry: BranchEntry | undefined): Promise<void> {
+    const vote = entry?.vote;
+    if (vote?.vote === 'read-only') return; // committed locally when it voted
+    if (vote?.vote === 'no') throw aborted(ref, vote.reason, vote.sqlState);
+    // Ended here already (an earlier one-phase attempt failed, a rollback, the held timeout): the same answer again.
+    if (entry?.outcome?.state === 'rolled-back') throw aborted(ref, entry.outcome.reason);
+    // Prepared already (eager mode): the coordinator's one-phase commit is its decision.
+    if (vote?.vote === 'yes') return this.postgres.commit(ref);
+    if (entry?.client?.phase === 'active') return this.postgres.commit(ref, { onePhase: true });
+    // Not known here (this process restarted): an eager branch may be
+    // prepared; otherwise the marker tells whether an earlier attempt committed.
+    if ((await this.postgres.status(ref)) === 'prepared') return this.postgres.commit(ref);
+    return this.postgres.commit(ref, { onePhase: true });
+  }
+}
+
+export function recordVote(entry: BranchEntry, vote: Vote): void {
+  entry.vote = vote;
+  // Voted: no timer may end it now. A "no" already ended it.
+  clearTimeout(entry.timer);
+  if (vote.vote === 'no') entry.outcome ??= { state: 'rolled-back', reason: vote.reason };
+  if (vote.vote === 'read-only') entry.outcome ??= { state: 'committed', reason: 'read-only' };
+}
+
+function aborted(ref: BranchRef, reason: string, sqlState?: string): TransactionAbortedError {
+  return new TransactionAbortedError(ref.txId, { cause: 'vote-no', message: reason, branchId: ref.branchId, participant: ref.participant, ...(sqlState ? { sqlState } : {}) });
+}

@@ -1,0 +1,31 @@
+/**
+ * @twopc/participant-sdk: a service's side of twopc two-phase commit, on the
+ * service's own PostgreSQL pool (SPEC §6).
+ *
+ * @example
+ * const orders = createParticipant({ name: 'orders', pool, coordinatorUrl, apiToken, secret, publicUrl: 'http://orders:8080/twopc' });
+ * await orders.start();
+ * app.use('/twopc', orders.router());
+ * app.post('/orders', async (req, res) => {
+ *   const id = await orders.enlist(transactionIdFrom(req)!, async (db) => (await db.query('INSERT INTO orders DEFAULT VALUES RETURNING id')).rows[0].id);
+ *   res.status(201).json({ id });
+ * });
+ */
+export { createParticipant, TwopcParticipant } from './participant';
+export type { EnlistOptions } from './participant';
+export { ENLIST_MODES } from './participant-options';
+export type { EnlistMode, ParticipantOptions } from './participant-options';
+export type { SelfSweepReport } from './self-sweep';
+export { CoordinatorClient } from './coordinator-client';
+export type { CommitOutcome, CoordinatorClientOptions } from './coordinator-client';
+export { transactionIdFrom, withTransaction } from './transaction-header';
+export type { RequestWithHeaders } from './transaction-header';
+export type { SdkLogger } from './sdk-logger';
+export { ERROR_CODES, TransactionAbortedError, TwopcError, isTwopcError } from './errors';
+export type { AbortReason, ErrorCode } from './errors';
+export { httpStatusOf, problemOf, PROBLEM_CONTENT_TYPE } from './problem';
+export { BranchClient } from './postgres';
+export type { BranchPhase, BranchQueryResult, PostgresPool, PostgresPoolClient, PostgresQueryResult } from './postgres';
+export type { Vote } from './branch-types';
+export * from './wire';
+export { signRequest, verifySignature, SIGNATURE_TOLERANCE_MS } from './signature';

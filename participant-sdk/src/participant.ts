@@ -1,0 +1,179 @@
+import type { Router } from 'express';
+import { BranchBook } from './branch-book';
+import { createBranchRouter } from './branch-router';
+import { BranchService } from './branch-service';
+import { CoordinatorClient } from './coordinator-client';
+import { runEnlisted } from './enlistment';
+import { TwopcError, errorMessage } from './errors';
+import type { EnlistMode, ParticipantOptions, ResolvedParticipantOptions } from './participant-options';
+import { parseParticipantOptions } from './participant-options';
+import { Periodic } from './periodic';
+import { BranchClient, PostgresParticipant } from './postgres';
+import type { SdkLogger } from './sdk-logger';
+import { silentLogger } from './sdk-logger';
+import { SelfSweep, SelfSweepReport } from './self-sweep';
+
+/** Per-call options of {@link TwopcParticipant.enlist}. */
+export interface EnlistOptions {
+  /** Overrides the participant's `mode` for this branch. */
+  mode?: EnlistMode;
+}
+
+type Lifecycle = 'new' | 'starting' | 'started' | 'closed';
+
+/**
+ * A service's side of twopc (SPEC §6): enlists branches of its own database
+ * in global transactions, answers the coordinator's calls through an express
+ * router, and ends its own prepared branches by asking the coordinator.
+ * Create it with {@link createParticipant}.
+ */
+export class TwopcParticipant {
+  readonly name: string;
+  private readonly options: ResolvedParticipantOptions;
+  private readonly logger: SdkLogger;
+  private readonly postgres: PostgresParticipant;
+  private readonly coordinator: CoordinatorClient;
+  private readonly ownsCoordinator: boolean;
+  private readonly book = new BranchBook();
+  private readonly service: BranchService;
+  private readonly sweep: SelfSweep;
+  private readonly sweeping: Periodic;
+  private readonly pruning: Periodic;
+  private lifecycle: Lifecycle = 'new';
+
+  constructor(options: ParticipantOptions) {
+    const o = parseParticipantOptions(options);
+    this.options = o;
+    this.name = o.name;
+    this.logger = o.logger ?? silentLogger;
+    this.postgres = new PostgresParticipant({
+      name: o.name,
+      pool: o.pool,
+      schema: o.schema,
+      markerRetentionMs: o.markerRetentionMs,
+      connectionLossWaitMs: o.connectionLossWaitMs,
+      onConnectionError: (err) => this.logger.warn({ participant: o.name, err: err.message }, 'twopc: a database connection failed'),
+    });
+    this.ownsCoordinator = o.coordinator === undefined;
+    this.coordinator = o.coordinator ?? new CoordinatorClient({ url: o.coordinatorUrl, token: o.apiToken, timeoutMs: o.requestTimeoutMs });
+    this.service = new BranchService(this.postgres, this.book);
+    this.sweep = new SelfSweep({ ...o, postgres: this.postgres, coordinator: this.coordinator, book: this.book, logger: this.logger });
+    const onError = (what: string) => (e: unknown) => this.logger.warn({ participant: o.name, err: errorMessage(e) }, `twopc: ${what} failed; retrying next interval`);
+    this.sweeping = new Periodic(o.sweepIntervalMs, async () => {
+      this.book.forgetOld();
+      await this.sweep.sweepOnce();
+    }, onError('self-sweep'));
+    this.pruning = new Periodic(o.pruneIntervalMs, () => this.postgres.pruneMarkers(), onError('marker pruning'));
+  }
+
+  /**
+   * Checks that the database allows prepared transactions (`prepared-transactions-disabled`
+   * otherwise), migrates `twopc_marker`, then starts the self-sweep and marker pruning.
+   */
+  async start(): Promise<void> {
+    if (this.lifecycle !== 'new') throw new TwopcError('state-conflict', `participant "${this.name}" is already ${this.lifecycle}`);
+    this.lifecycle = 'starting';
+    try {
+      await this.postgres.start();
+    } catch (e) {
+      this.lifecycle = 'new';
+      throw e;
+    }
+    this.lifecycle = 'started';
+    this.sweeping.start();
+    this.pruning.start();
+  }
+
+  /**
+   * Runs `work` as this service's branch of transaction `txId`: registers the
+   * branch with the coordinator, runs the work in a branch transaction on a
+   * connection of the pool, then (held) keeps that connection until the
+   * coordinator asks the branch to prepare, or (eager) PREPAREs at once and
+   * gives it back. Resolves with the work's result.
+   *
+   * If the work throws, the branch is rolled back and the error rethrown; its
+   * vote becomes "no" with the error's message, so the transaction aborts when
+   * it tries to commit. In eager mode a failed PREPARE throws TransactionAbortedError.
+   *
+   * @example
+   * app.post('/orders', async (req, res) => {
+   *   const txId = transactionIdFrom(req);
+   *   const row = await orders.enlist(txId!, async (db) => (await db.query('INSERT INTO orders (item) VALUES ($1) RETURNING id', [req.body.item])).rows[0]);
+   *   res.status(201).json(row);
+   * });
+   */
+  async enlist<T>(txId: string, work: (client: BranchClient) => Promise<T>, options: EnlistOptions = {}): Promise<T> {
+    this.assertStarted();
+    const mode = options.mode ?? this.options.mode;
+    if (mode !== 'held' && mode !== 'eager') throw new TwopcError('invalid-input', 'mode must be "held" or "eager"', { field: 'mode' });
+    return runEnlisted({ ...this.options, postgres: this.postgres, coordinator: this.coordinator, book: this.book, logger: this.logger }, txId, work, mode);
+  }
+
+  /**
+   * The express router the coordinator calls (`POST /prepare`, `/commit`,
+   * `/rollback`, `GET /branches/:gid`); mount it where `publicUrl` points.
+   *
+   * @example
+   * app.use('/twopc', orders.router()); // publicUrl: 'http://orders:8080/twopc'
+   */
+  router(): Router {
+    return createBranchRouter({
+      name: this.name,
+      gidPrefix: this.options.gidPrefix,
+      secret: this.options.secret,
+      maxBodyBytes: this.options.maxBodyBytes,
+      service: this.service,
+      isOpen: () => this.lifecycle === 'started',
+    });
+  }
+
+  /** One self-sweep pass now (it also runs every `sweepIntervalMs`). */
+  sweepOnce(): Promise<SelfSweepReport> {
+    this.assertStarted();
+    return this.sweep.sweepOnce();
+  }
+
+  /** Prunes markers older than `olderThanMs` (default `markerRetentionMs`) now; returns how many. */
+  pruneMarkers(olderThanMs?: number): Promise<number> {
+    this.assertStarted();
+    return this.postgres.pruneMarkers(olderThanMs);
+  }
+
+  /**
+   * Stops the sweep and pruning, rolls back branches still held (never
+   * prepared) and gives their connections back. Prepared branches stay
+   * prepared: the coordinator's decision, or the next start's self-sweep,
+   * ends them. Does not end the pool.
+   */
+  async close(): Promise<void> {
+    if (this.lifecycle === 'closed') return;
+    this.lifecycle = 'closed';
+    await Promise.all([this.sweeping.stop(), this.pruning.stop()]);
+    this.book.clearTimers();
+    await this.postgres.close();
+    if (this.ownsCoordinator) await this.coordinator.close();
+  }
+
+  private assertStarted(): void {
+    if (this.lifecycle === 'started') return;
+    if (this.lifecycle === 'closed') throw new TwopcError('shutting-down', `participant "${this.name}" is closed`);
+    throw new TwopcError('state-conflict', `participant "${this.name}" is not started: call start() first`);
+  }
+}
+
+/**
+ * Creates a participant for a service's own PostgreSQL database (SPEC §6).
+ * Options are validated once; an invalid one throws `invalid-config` naming it.
+ *
+ * @example
+ * const orders = createParticipant({
+ *   name: 'orders', pool: new Pool({ connectionString: process.env.DATABASE_URL }),
+ *   coordinatorUrl: 'http://twopc:7070', apiToken: process.env.TWOPC_TOKEN,
+ *   secret: process.env.TWOPC_PARTICIPANT_SECRET!, publicUrl: 'http://orders:8080/twopc',
+ * });
+ * await orders.start();
+ * app.use('/twopc', orders.router());
+ */
+export function createParticipant(options: ParticipantOptions): TwopcParticipant {
+  return new TwopcParticipant(options);
+}
