@@ -21,6 +21,7 @@ export type { EngineObserver } from './engine/engine-observer';
 export type { TransactionStatus, BranchStatus } from './engine/transaction-status';
 export type { RecoveryReport } from './engine/recovery';
 export type { SweepReport } from './engine/sweeper';
+export type { Orphan, OrphanScan, OrphanRollback, ResolveResult } from './engine/admin-operations';
 export type { CommitResult } from './engine/live-transaction';
 export * from './engine/types';
 export * from './errors';

@@ -1,6 +1,6 @@
 import { errorMessage } from '../errors';
 import type { DecisionRecord, TxSnapshot } from '../log/decision-log';
-import { Semaphore } from './backoff';
+import { Semaphore, waitAtMost } from './backoff';
 import type { ResolverDeps } from './resolver-deps';
 
 export interface RecoveryReport {
@@ -73,7 +73,7 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
     ),
   );
   const waitMs = options.waitMs ?? config.commitWaitMs;
-  await Promise.race([Promise.all(drives), new Promise((r) => setTimeout(r, waitMs).unref())]);
+  await waitAtMost(Promise.all(drives), waitMs);
   report.pending = drives.length - report.completed;
   if (report.unfinished > 0) logger.info({ recovery: report }, 'recovery pass done');
   return report;

@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { AbortReason, errorMessage, isTwopcError, TransactionAbortedError, TwopcError } from '../errors';
-import type { DecisionLog, DecisionRecord, OpenReport, TxSnapshot } from '../log/decision-log';
+import type { CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../log/decision-log';
 import { buildGid, isTxId } from '../participants/gid';
 import type { BranchRef } from '../participants/participant';
 import { CrashPoints } from './crash-points';
@@ -9,6 +9,8 @@ import { EngineLogger, silentLogger } from './engine-logger';
 import type { EngineObserver } from './engine-observer';
 import { branchList, CommitResult, LiveBranch, LiveTransaction } from './live-transaction';
 import type { ParticipantRegistry } from './participant-registry';
+import { OrphanRollback, OrphanScan, resolveTransaction, ResolveResult, rollbackOrphans, scanOrphans } from './admin-operations';
+import { waitAtMost } from './backoff';
 import { PhaseTwoDriver } from './phase-two';
 import { recover, RecoveryOptions, RecoveryReport } from './recovery';
 import type { ResolverDeps } from './resolver-deps';
@@ -214,6 +216,33 @@ export class TransactionEngine {
   async list(options: ListOptions = {}): Promise<TransactionList> {
     const live = [...this.live.values()].map(statusFromLive);
     return listTransactions(live, await this.log.unfinished(), options);
+  }
+
+  /** Every logged event of a transaction, in order: the audit trail. */
+  async history(txId: string): Promise<LogRecord[]> {
+    const snapshot = await this.snapshotOrThrow(txId);
+    return this.log.history(snapshot.txId);
+  }
+
+  /** An operator's decision through the register; never contradicts a recorded one (`state-conflict`). */
+  resolve(txId: string, outcome: 'commit' | 'abort'): Promise<ResolveResult> {
+    if (!isTxId(txId)) throw new TwopcError('invalid-input', 'id must be a transaction id (UUID)', { field: 'id' });
+    return resolveTransaction(this.resolver, txId, outcome, this.config.commitWaitMs);
+  }
+
+  /** Prepared branches of ours on the direct participants that no transaction running here owns. */
+  orphans(): Promise<OrphanScan> {
+    return scanOrphans(this.resolver);
+  }
+
+  /** Ends every orphan through the register (abort, unless its transaction was decided commit). */
+  rollbackOrphans(): Promise<OrphanRollback[]> {
+    return rollbackOrphans(this.resolver, this.config.commitWaitMs);
+  }
+
+  /** Forgets completed transactions past retention. */
+  compactLog(): Promise<CompactReport> {
+    return this.log.compact();
   }
 
   /** Starts phase 2 of an unfinished transaction now instead of after its backoff. */
@@ -473,18 +502,5 @@ export class TransactionEngine {
     if (this.state === 'ready') return;
     if (this.state === 'stopping' || this.state === 'stopped') throw new TwopcError('shutting-down', 'the coordinator is shutting down');
     throw new TwopcError('state-conflict', 'the coordinator has not finished recovery yet');
-  }
-}
-
-/** The promise's value, or undefined if it did not settle within `ms`. */
-async function waitAtMost<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

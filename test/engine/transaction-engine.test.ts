@@ -260,4 +260,76 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     expect((await engine.status(oldId))?.decision).toBe('abort');
     a.prepared.clear();
   });
+
+  describe('operator actions', () => {
+    /**
+     * A transaction left undecided with both branches prepared, as a SIGKILL after phase 1
+     * leaves it, and an engine on that log that has not run recovery (the operator acts first).
+     */
+    async function strandedPrepared() {
+      await engine.stop();
+      const txDir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-engine-stranded-'));
+      const id = uuidv7();
+      const [ga, gb] = [buildGid('twopc', id, 1), buildGid('twopc', id, 2)];
+      const log = new FileDecisionLog({ dir: txDir });
+      await log.open();
+      await log.append({ type: 'begin', txId: id, at: Date.now(), expiresAt: Date.now() + 30_000 });
+      await log.append({ type: 'enlist', txId: id, at: Date.now(), branch: { branchId: 1, gid: ga, participant: 'a' } });
+      await log.append({ type: 'enlist', txId: id, at: Date.now(), branch: { branchId: 2, gid: gb, participant: 'b' } });
+      await log.close();
+      a.prepared.set(ga, Date.now());
+      b.prepared.set(gb, Date.now());
+      const reopened = new FileDecisionLog({ dir: txDir });
+      const other = new TransactionEngine({ log: reopened, participants: new ParticipantRegistry([a, b]), config: parseEngineConfig({ sweepIntervalMs: 0 }) });
+      engines.push(other);
+      await reopened.open();
+      return { id, ga, gb, other, cleanup: () => fs.rmSync(txDir, { recursive: true, force: true }) };
+    }
+
+    it('resolve records the operator decision through the register and never contradicts it', async () => {
+      const { id: txId, ga, gb, other, cleanup } = await strandedPrepared();
+      const tx = { id: txId, ga, gb };
+      const resolved = await other.resolve(tx.id, 'commit');
+      expect(resolved).toMatchObject({ decision: 'commit', alreadyDecided: false, completed: true });
+      expect(a.committed.has(tx.ga) && b.committed.has(tx.gb)).toBe(true);
+      await expect(other.resolve(tx.id, 'abort')).rejects.toMatchObject({ code: 'state-conflict', details: { decision: 'commit' } });
+      await expect(other.resolve(tx.id, 'commit')).resolves.toMatchObject({ alreadyDecided: true });
+      const history = await other.history(tx.id);
+      expect(history.map((r) => r.type)).toEqual(['begin', 'enlist', 'enlist', 'decision', 'complete']);
+      expect(history.find((r) => r.type === 'decision')).toMatchObject({ outcome: 'commit', source: 'admin' });
+      await other.stop();
+      cleanup();
+    });
+
+    it('an operator abort of a stranded transaction rolls back its prepared branches', async () => {
+      const { id, ga, gb, other, cleanup } = await strandedPrepared();
+      await expect(other.resolve(id, 'abort')).resolves.toMatchObject({ decision: 'abort', completed: true });
+      expect(a.rolledBack.has(ga) && b.rolledBack.has(gb)).toBe(true);
+      await expect(other.resolve(id, 'commit')).rejects.toMatchObject({ code: 'state-conflict' });
+      await other.stop();
+      cleanup();
+    });
+
+    it('finds orphans and rolls them back through the register; a decided commit is committed instead', async () => {
+      const aborted = buildGid('twopc', uuidv7({ msecs: Date.now() - 60_000 }), 1);
+      a.prepared.set(aborted, Date.now());
+      const { id, gb } = await twoBranches();
+      b.onCommit = () => {
+        throw new TwopcError('outcome-unknown', 'down');
+      };
+      await engine.stop();
+      engine = await startEngine({ commitWaitMs: 10 });
+      await engine.commit(id).catch(() => undefined);
+      void gb;
+      const scan = await engine.orphans();
+      expect(scan.orphans.map((o) => o.gid)).toContain(aborted);
+      const orphan = scan.orphans.find((o) => o.gid === aborted)!;
+      expect(orphan).toMatchObject({ participant: 'a', known: false, decision: null });
+      b.onCommit = () => undefined;
+      const done = await engine.rollbackOrphans();
+      expect(done.find((r) => r.gid === aborted)).toMatchObject({ outcome: 'rolled-back' });
+      expect(a.rolledBack.has(aborted)).toBe(true);
+      expect((await engine.orphans()).orphans).toEqual([]);
+    });
+  });
 });

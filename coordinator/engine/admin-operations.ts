@@ -1,0 +1,165 @@
+import { errorMessage, TwopcError } from '../errors';
+import type { DecisionRecord } from '../log/decision-log';
+import { parseGid } from '../participants/gid';
+import { waitAtMost } from './backoff';
+import type { PhaseTwoResult } from './phase-two';
+import type { ResolverDeps } from './resolver-deps';
+import type { BranchInfo, Outcome } from './types';
+
+/** A prepared branch of ours that no transaction running here owns. */
+export interface Orphan {
+  participant: string;
+  gid: string;
+  txId: string;
+  branchId: number;
+  preparedAt: string;
+  /** What the log says of its transaction: the decision, or null (undecided or unknown). */
+  decision: Outcome | null;
+  /** The transaction is in the log (false: its registration was lost or compacted). */
+  known: boolean;
+}
+
+export interface OrphanScan {
+  orphans: Orphan[];
+  /** Participants that could not be listed. */
+  unreachable: Array<{ participant: string; error: string }>;
+}
+
+export interface ResolveResult {
+  txId: string;
+  decision: Outcome;
+  /** False when this call recorded the decision; true when it was already recorded (the same outcome). */
+  alreadyDecided: boolean;
+  completed: boolean;
+  hazards: number;
+}
+
+/**
+ * Every prepared branch of our prefix on the directly reachable participants
+ * that no transaction running in this process owns: after a crash, those the
+ * sweep has not reached yet; in steady state, none.
+ */
+export async function scanOrphans(deps: ResolverDeps): Promise<OrphanScan> {
+  const scan: OrphanScan = { orphans: [], unreachable: [] };
+  await Promise.all(
+    deps.participants.all().map(async (participant) => {
+      if (!participant.listPrepared) return;
+      let prepared;
+      try {
+        prepared = await participant.listPrepared(deps.config.gidPrefix);
+      } catch (e) {
+        scan.unreachable.push({ participant: participant.name, error: errorMessage(e) });
+        return;
+      }
+      for (const { gid, preparedAt } of prepared) {
+        const parsed = parseGid(gid);
+        if (!parsed || deps.isLive(parsed.txId) || deps.phaseTwo.isDriving(parsed.txId)) continue;
+        const snapshot = await deps.log.get(parsed.txId);
+        scan.orphans.push({
+          participant: participant.name,
+          gid,
+          txId: parsed.txId,
+          branchId: parsed.branchId,
+          preparedAt: new Date(preparedAt).toISOString(),
+          decision: snapshot?.decision?.outcome ?? null,
+          known: snapshot !== undefined,
+        });
+      }
+    }),
+  );
+  scan.orphans.sort((x, y) => x.preparedAt.localeCompare(y.preparedAt) || x.gid.localeCompare(y.gid));
+  return scan;
+}
+
+/**
+ * An operator's decision (`twopc resolve`). It goes through the same register
+ * as every other decision, so it can never contradict one already recorded:
+ * asking for the outcome that was recorded finishes it; asking for the other
+ * one fails with `state-conflict`. Branches are the log's, plus any prepared
+ * branch of the transaction found on a reachable participant.
+ */
+export async function resolveTransaction(deps: ResolverDeps, txId: string, outcome: Outcome, waitMs: number): Promise<ResolveResult> {
+  if (deps.isLive(txId)) {
+    throw new TwopcError('state-conflict', `transaction ${txId} is running in this coordinator; commit or abort it instead`, { txId, state: 'active' });
+  }
+  const snapshot = await deps.log.get(txId);
+  const branches: BranchInfo[] = [...(snapshot?.branches ?? [])];
+  const scan = await scanOrphans(deps);
+  for (const orphan of scan.orphans) {
+    if (orphan.txId === txId && !branches.some((b) => b.gid === orphan.gid)) {
+      branches.push({ branchId: orphan.branchId, gid: orphan.gid, participant: orphan.participant });
+    }
+  }
+  if (!snapshot && branches.length === 0) throw new TwopcError('not-found', `no transaction ${txId} in the log and no prepared branch of it on any reachable participant`, { txId });
+  const recorded = snapshot?.decision;
+  const at = Date.now();
+  const won: DecisionRecord =
+    recorded ??
+    (await deps.log.decide({
+      txId,
+      at,
+      outcome,
+      source: 'admin',
+      branches,
+      ...(outcome === 'abort' ? { reason: { cause: 'admin', message: 'resolved by an operator' } } : {}),
+    }));
+  if (won.outcome !== outcome) {
+    throw new TwopcError('state-conflict', `transaction ${txId} is already decided ${won.outcome}; an operator cannot record ${outcome} against it`, { txId, decision: won.outcome });
+  }
+  const missing = branches.filter((b) => !won.branches.some((w) => w.gid === b.gid));
+  // A prepared branch the decision does not list: an abort covers it; under a commit it was never voted in.
+  const drive = won.outcome === 'abort' && missing.length > 0 ? { ...won, branches: [...won.branches, ...missing] } : won;
+  const ours = recorded === undefined && won.source === 'admin' && won.at === at;
+  if (snapshot?.completed && drive === won) return { txId, decision: won.outcome, alreadyDecided: !ours, completed: true, hazards: 0 };
+  const result = await waitAtMost(deps.phaseTwo.drive(drive), waitMs);
+  return { txId, decision: won.outcome, alreadyDecided: !ours, completed: result?.completed ?? false, hazards: result?.hazards ?? 0 };
+}
+
+export interface OrphanRollback {
+  gid: string;
+  txId: string;
+  participant: string;
+  /** What happened: rolled back; committed (its transaction was decided commit); left (running, or a hazard). */
+  outcome: 'rolled-back' | 'committed' | 'left';
+  detail?: string;
+}
+
+/**
+ * `twopc orphans --rollback`: ends every orphan through the register. An
+ * undecided one is decided abort and rolled back; one whose transaction was
+ * decided commit is committed (rolling it back would contradict the decision).
+ */
+export async function rollbackOrphans(deps: ResolverDeps, waitMs: number): Promise<OrphanRollback[]> {
+  const { orphans } = await scanOrphans(deps);
+  const byTx = new Map<string, Orphan[]>();
+  for (const o of orphans) byTx.set(o.txId, [...(byTx.get(o.txId) ?? []), o]);
+  const results: OrphanRollback[] = [];
+  await Promise.all(
+    [...byTx].map(async ([txId, txOrphans]) => {
+      const snapshot = await deps.log.get(txId);
+      const found: BranchInfo[] = txOrphans.map((o) => ({ branchId: o.branchId, gid: o.gid, participant: o.participant }));
+      const branches = [...(snapshot?.branches ?? [])];
+      for (const b of found) if (!branches.some((x) => x.gid === b.gid)) branches.push(b);
+      const decision = snapshot?.decision ?? (await deps.decide(txId, branches, 'admin'));
+      const listed = decision.outcome === 'abort' ? { ...decision, branches: withAll(decision.branches, found) } : decision;
+      const result: PhaseTwoResult | undefined = await waitAtMost(deps.phaseTwo.drive(listed), waitMs);
+      for (const o of txOrphans) {
+        const covered = listed.branches.some((b) => b.gid === o.gid);
+        results.push({
+          gid: o.gid,
+          txId,
+          participant: o.participant,
+          outcome: !covered || !result?.completed ? 'left' : decision.outcome === 'commit' ? 'committed' : 'rolled-back',
+          ...(!covered ? { detail: 'prepared, but not in its transaction\'s commit decision: left for an operator' } : !result?.completed ? { detail: 'phase 2 not acknowledged yet (retrying) or a heuristic hazard' } : {}),
+        });
+      }
+    }),
+  );
+  return results.sort((x, y) => x.gid.localeCompare(y.gid));
+}
+
+function withAll(branches: BranchInfo[], more: BranchInfo[]): BranchInfo[] {
+  const out = [...branches];
+  for (const b of more) if (!out.some((x) => x.gid === b.gid)) out.push(b);
+  return out;
+}
