@@ -8,6 +8,7 @@ import type {
   OpenReport,
   TxSnapshot,
 } from '../decision-log';
+import { appendTypeProblem, invalidRecord, logNotOpen, logOpenedTwice } from '../log-errors';
 import { resolveFileLogOptions, type FileDecisionLogOptions, type ResolvedFileLogOptions } from './file-log-options';
 import { acquireLock, type LockHandle } from './lock-file';
 import { errnoCode, fsyncDir } from './log-fs';
@@ -53,6 +54,8 @@ export class FileDecisionLog implements DecisionLog {
   private readonly o: ResolvedFileLogOptions;
   private state: State = 'new';
   private readonly index = new TxIndex();
+  /** Decision writes not yet acknowledged (durable, for a commit): readers wait for them. */
+  private readonly pendingDecisions = new Set<Promise<void>>();
   private writer?: LogWriter;
   private lock?: LockHandle;
   private snapshotSeq = 0;
@@ -75,9 +78,7 @@ export class FileDecisionLog implements DecisionLog {
 
   open(): Promise<OpenReport> {
     if (this.state !== 'new') {
-      return Promise.reject(
-        new TwopcError('log-unavailable', `decision log ${this.o.dir}: open() was already called on this instance; create a new FileDecisionLog to reopen`, { dir: this.o.dir }),
-      );
+      return Promise.reject(logOpenedTwice(this.o.dir, 'FileDecisionLog', { dir: this.o.dir }));
     }
     this.state = 'opening';
     this.opening = this.load();
@@ -103,8 +104,8 @@ export class FileDecisionLog implements DecisionLog {
   append(record: AppendableRecord): Promise<void> {
     const unusable = this.unusable();
     if (unusable) return Promise.reject(unusable);
-    const problem = (record as { type?: unknown } | null)?.type === 'decision' ? 'type must not be decision: decisions go through decide()' : recordProblem(record);
-    if (problem) return Promise.reject(new TwopcError('invalid-input', `append: ${problem}`, { field: problem.split(' ')[0] }));
+    const problem = appendTypeProblem(record) ?? recordProblem(record);
+    if (problem) return Promise.reject(invalidRecord('append', problem));
     let encoded: { frame: Buffer; record: AppendableRecord };
     try {
       encoded = encode(record);
@@ -118,7 +119,7 @@ export class FileDecisionLog implements DecisionLog {
     const unusable = this.unusable();
     if (unusable) return Promise.reject(unusable);
     const problem = recordProblem(decision, 'decision');
-    if (problem) return Promise.reject(new TwopcError('invalid-input', `decide: ${problem}`, { field: problem.split(' ')[0] }));
+    if (problem) return Promise.reject(invalidRecord('decide', problem));
     const existing = this.index.entry(decision.txId);
     if (existing?.decision) return this.winner(existing);
     let encoded: { frame: Buffer; record: DecisionRecord };
@@ -134,15 +135,28 @@ export class FileDecisionLog implements DecisionLog {
     const done = this.writer!.enqueue(encoded.frame, stored, encoded.record.outcome === 'commit');
     // Kept (settled or not): the batch promise is shared, so this costs nothing per transaction.
     entry.decisionDone = done;
+    this.pendingDecisions.add(done);
+    const settled = () => this.pendingDecisions.delete(done);
+    done.then(settled, settled);
     return done.then(() => encoded.record);
   }
 
+  /**
+   * A decision is visible to readers only once it is durable: a reader that
+   * acted on a commit still being synced (a retry, a sweep) could send COMMIT
+   * PREPARED for a decision a power loss then erases. So reads wait for it.
+   */
   async get(txId: string): Promise<TxSnapshot | undefined> {
+    this.assertReadable();
+    const pending = this.index.entry(txId)?.decisionDone;
+    if (pending) await pending;
     this.assertReadable();
     return this.index.entry(txId)?.snapshot();
   }
 
   async unfinished(): Promise<TxSnapshot[]> {
+    this.assertReadable();
+    if (this.pendingDecisions.size > 0) await Promise.all(this.pendingDecisions);
     this.assertReadable();
     return this.index.unfinished();
   }
@@ -205,7 +219,7 @@ export class FileDecisionLog implements DecisionLog {
   private unusable(): TwopcError | undefined {
     if (this.state !== 'open') {
       const what = this.state === 'new' || this.state === 'opening' ? 'not open' : 'closed';
-      return new TwopcError('log-unavailable', `decision log ${this.o.dir} is ${what}`, { dir: this.o.dir });
+      return logNotOpen(this.o.dir, what, { dir: this.o.dir });
     }
     return this.writer!.failed ? this.writer!.unavailable() : undefined;
   }

@@ -81,6 +81,8 @@ export class LogWriter {
   private syncWaiters: Array<Deferred<void>> = [];
   private syncing?: Promise<void>;
   private running = false;
+  /** The write loop while it runs: close() waits for it, so no write is in flight on a closed fd. */
+  private loop?: Promise<void>;
   private failure?: TwopcError;
   private op = '';
 
@@ -158,6 +160,8 @@ export class LogWriter {
     try {
       if (!this.failure) await this.sync();
     } finally {
+      // After a failure sync() rejects at once, while a write of the failed loop may still run.
+      await this.loop;
       await this.syncing;
       const fd = this.active.fd;
       this.active.fd = -1;
@@ -183,12 +187,14 @@ export class LogWriter {
   private kick(): void {
     if (this.running) return;
     this.running = true;
+    let loopDone!: () => void;
+    this.loop = new Promise((resolve) => (loopDone = resolve));
     // Start after the current synchronous run, so callers queuing in the same
     // tick share the first batch; but not a whole event-loop turn later: while
     // this batch is written and synced, the callers of the previous one run
     // their JavaScript and queue the next, which keeps the CPU busy during the
     // fdatasync instead of idle.
-    queueMicrotask(() => void this.run());
+    queueMicrotask(() => void this.run().finally(loopDone));
   }
 
   private async run(): Promise<void> {
