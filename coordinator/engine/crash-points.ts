@@ -11,6 +11,7 @@ export const CRASH_POINTS = [
   'after-commit-decision', // commit decision durable, no COMMIT PREPARED sent
   'after-commit-one', // one branch committed, others still prepared
   'after-commit-all', // phase 2 acknowledged everywhere, `complete` not written
+  'after-one-phase-commit', // the only branch committed in one phase, nothing logged but begin and enlist
   'after-abort-decision', // abort decided, no rollback sent
   'after-rollback-one', // one branch rolled back, others may still be prepared
 ] as const;

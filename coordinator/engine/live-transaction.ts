@@ -27,8 +27,18 @@ export interface LiveTransaction {
   decision?: DecisionRecord;
   /** A one-phase commit is running: the participant's COMMIT is the decision, so nothing may decide abort. */
   onePhase?: boolean;
+  /** The one-phase commit's outcome once known (it may take retries after a lost connection). */
+  onePhaseOutcome?: Promise<OnePhaseOutcome>;
+  /**
+   * Set synchronously when an abort starts, before its decision is written:
+   * from then on no branch may enlist, and a commit joins the abort instead of
+   * sending PREPARE or a one-phase COMMIT that the abort would not cover.
+   */
+  aborting?: Promise<void>;
   abortReason?: AbortReason;
 }
+
+export type OnePhaseOutcome = { kind: 'committed' } | { kind: 'aborted' } | { kind: 'stopped' };
 
 /** What `commit` answers. `phaseTwoPending`: the decision is durable but some branch has not acknowledged yet (retrying). */
 export interface CommitResult {

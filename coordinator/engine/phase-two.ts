@@ -81,7 +81,9 @@ export class PhaseTwoDriver {
     let firstAck = true;
     const outcomes = await Promise.all(
       decision.branches.map(async (branch) => {
-        await before?.get(branch.branchId)?.catch(() => undefined);
+        const preparing = before?.get(branch.branchId);
+        // A PREPARE that never answers must not hold a stopping engine: recovery finishes the branch.
+        if (preparing && !(await settledUnlessStopped(preparing, this.deps.stopSignal))) return 'stopped' as const;
         const outcome = await this.finishBranch(decision, branch);
         if (outcome === 'acked' && firstAck) {
           firstAck = false;
@@ -144,4 +146,17 @@ export class PhaseTwoDriver {
       .append({ type: 'hazard', txId: decision.txId, at: Date.now(), branchId: branch.branchId, gid: branch.gid, participant: branch.participant, detail })
       .catch((e) => this.deps.logger.error({ txId: decision.txId, err: errorMessage(e) }, 'could not log the hazard'));
   }
+}
+
+/** Waits for `promise` to settle; false if the signal aborted first. */
+function settledUnlessStopped(promise: Promise<unknown>, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      () => resolve(true),
+      () => resolve(true),
+    ).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

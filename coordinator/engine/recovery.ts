@@ -1,7 +1,8 @@
-import { errorMessage } from '../errors';
+import { AbortReason, errorMessage } from '../errors';
 import type { DecisionRecord, TxSnapshot } from '../log/decision-log';
 import { Semaphore, waitAtMost } from './backoff';
 import type { ResolverDeps } from './resolver-deps';
+import type { DecisionSource } from './types';
 
 export interface RecoveryReport {
   /** Unfinished transactions found in the log. */
@@ -27,6 +28,8 @@ export interface RecoveryOptions {
   onlyExpired?: boolean;
   /** How long to wait for phase 2 before reporting the rest as pending. */
   waitMs?: number;
+  /** Told the counts so far each time a transaction is decided or finished (a progress display); must not throw. */
+  onProgress?(report: Readonly<RecoveryReport>): void;
 }
 
 /**
@@ -49,6 +52,7 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
         if (options.onlyExpired && !snapshot.decision && now < snapshot.expiresAt + config.sweepGraceMs) return;
         if (snapshot.hazards.length > 0) {
           report.leftForLater += 1;
+          options.onProgress?.(report);
           return;
         }
         let decision = snapshot.decision;
@@ -59,14 +63,17 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
           decision = await decideUndecided(deps, snapshot);
           if (!decision) {
             report.leftForLater += 1;
+            options.onProgress?.(report);
             return;
           }
           if (decision.outcome === 'commit') report.decidedCommit += 1;
           else report.decidedAbort += 1;
         }
+        options.onProgress?.(report);
         drives.push(
           phaseTwo.drive(decision).then((r) => {
             if (r.completed) report.completed += 1;
+            options.onProgress?.(report);
           }),
         );
       }),
@@ -84,7 +91,12 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
  * whose only branch the participant reports committed was committed; anything
  * else is presumed aborted.
  */
-async function decideUndecided(deps: RecoveryDeps, snapshot: TxSnapshot): Promise<DecisionRecord | undefined> {
+export async function decideUndecided(
+  deps: RecoveryDeps,
+  snapshot: TxSnapshot,
+  source: DecisionSource = 'recovery',
+  reason?: AbortReason,
+): Promise<DecisionRecord | undefined> {
   if (snapshot.branches.length === 1 && deps.config.onePhaseCommit) {
     const branch = snapshot.branches[0];
     const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
@@ -99,5 +111,5 @@ async function decideUndecided(deps: RecoveryDeps, snapshot: TxSnapshot): Promis
       }
     }
   }
-  return deps.decide(snapshot.txId, snapshot.branches, 'recovery');
+  return deps.decide(snapshot.txId, snapshot.branches, source, reason);
 }

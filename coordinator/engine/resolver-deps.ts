@@ -1,3 +1,4 @@
+import type { AbortReason } from '../errors';
 import type { DecisionLog, DecisionRecord } from '../log/decision-log';
 import type { EngineConfig } from './engine-config';
 import type { EngineLogger } from './engine-logger';
@@ -17,7 +18,8 @@ export interface ResolverDeps {
   phaseTwo: PhaseTwoDriver;
   /** A transaction this process is running: recovery and sweeps leave it to its owner. */
   isLive(txId: string): boolean;
-  decide(txId: string, branches: BranchInfo[], source: DecisionSource): Promise<DecisionRecord>;
+  /** Decides abort through the register; resolves with the winner (which may be a commit). */
+  decide(txId: string, branches: BranchInfo[], source: DecisionSource, reason?: AbortReason): Promise<DecisionRecord>;
   /** Records a commit for a transaction whose only branch committed in one phase. */
   decideCommitted(txId: string, branches: BranchInfo[]): Promise<DecisionRecord>;
 }

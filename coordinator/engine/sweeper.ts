@@ -47,9 +47,11 @@ export class Sweeper {
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops the timer; resolves when a pass already running has finished (it may still use the log). */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    await this.running?.catch(() => undefined);
   }
 
   /** One pass; concurrent callers share the pass in progress. */

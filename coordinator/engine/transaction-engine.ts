@@ -10,14 +10,14 @@ import type { EngineObserver } from './engine-observer';
 import { branchList, CommitResult, LiveBranch, LiveTransaction } from './live-transaction';
 import type { ParticipantRegistry } from './participant-registry';
 import { OrphanRollback, OrphanScan, resolveTransaction, ResolveResult, rollbackOrphans, scanOrphans } from './admin-operations';
-import { waitAtMost } from './backoff';
+import { backoffDelay, sleep, waitAtMost } from './backoff';
 import { PhaseTwoDriver } from './phase-two';
-import { recover, RecoveryOptions, RecoveryReport } from './recovery';
+import { decideUndecided, recover, RecoveryOptions, RecoveryReport } from './recovery';
 import type { ResolverDeps } from './resolver-deps';
 import { Sweeper, SweepReport } from './sweeper';
 import { listTransactions, ListOptions, TransactionList } from './transaction-listing';
 import { TransactionStatus, statusFromLive, statusFromSnapshot } from './transaction-status';
-import type { BranchInfo, DecisionSource, Vote } from './types';
+import type { BranchInfo, DecisionSource, Outcome, Vote } from './types';
 
 export interface EngineDeps {
   log: DecisionLog;
@@ -36,6 +36,18 @@ export interface BeginOptions {
 /** A registered branch and the expiry of its transaction (a participant rolls back a held branch never asked to prepare by then). */
 export interface EnlistedBranch extends BranchInfo {
   expiresAt: number;
+}
+
+/** What `retry` did. */
+export interface RetryResult {
+  txId: string;
+  /** Phase 2 was started or woken; false when there is nothing to retry (no decision yet, or completed). */
+  retried: boolean;
+  decision: Outcome | null;
+  /** Every branch acknowledged (within the wait). */
+  completed: boolean;
+  /** Branches left with a heuristic hazard. */
+  hazards: number;
 }
 
 export interface StartReport {
@@ -157,7 +169,7 @@ export class TransactionEngine {
    */
   async enlist(txId: string, participant: string, options: { url?: string; awaitWrite?: boolean } = {}): Promise<EnlistedBranch> {
     const tx = this.live.get(txId) ?? (await this.notRunning(txId, 'enlist'));
-    if (tx.state !== 'active') throw this.stateError(tx, 'enlist');
+    if (tx.state !== 'active' || tx.aborting) throw this.stateError(tx, 'enlist');
     if (!this.participants.accepts(participant, options.url)) {
       throw new TwopcError('invalid-input', `participant ${JSON.stringify(participant)} is not configured on this coordinator`, { field: 'participant' });
     }
@@ -167,12 +179,10 @@ export class TransactionEngine {
     // The log keeps one transaction's records in append order, so the begin record is
     // written no later than this one.
     const written = this.log.append({ type: 'enlist', txId, at: Date.now(), branch: info }).then(() => this.crash.hit('after-enlist'));
-    if (options.awaitWrite === false) {
-      written.catch(() => undefined);
-      tx.enlistWrites.push(written);
-    } else {
-      await written;
-    }
+    written.catch(() => undefined);
+    // Commit waits for every registration write before any PREPARE, also for callers that await it here.
+    tx.enlistWrites.push(written);
+    if (options.awaitWrite !== false) await written;
     return { ...info, expiresAt: tx.expiresAt };
   }
 
@@ -180,7 +190,12 @@ export class TransactionEngine {
   async commit(txId: string): Promise<CommitResult> {
     const tx = this.live.get(txId);
     if (!tx) return this.commitResultFromLog(txId);
+    if (tx.onePhaseOutcome) return this.onePhaseAnswer(tx);
     if (tx.committing) return tx.committing;
+    if (tx.aborting) {
+      await tx.aborting;
+      throw this.abortedError(tx);
+    }
     if (tx.state === 'aborted') throw this.abortedError(tx);
     if (tx.state !== 'active') throw this.stateError(tx, 'commit');
     this.assertAccepting();
@@ -198,7 +213,12 @@ export class TransactionEngine {
       return { txId, state: 'aborted' };
     }
     const snapshot = await this.snapshotOrThrow(txId);
-    const decision = await this.decideAbort(txId, snapshot.branches, 'engine', full);
+    // Completed without a decision record: it committed in one phase (or read-only).
+    if (snapshot.decision?.outcome === 'commit' || (!snapshot.decision && snapshot.completed)) {
+      throw new TwopcError('state-conflict', `transaction ${txId} is committed; it cannot be aborted`, { txId, state: 'committed' });
+    }
+    const decision = snapshot.decision ?? (await decideUndecided(this.resolver, snapshot, 'engine', full));
+    if (!decision) throw this.onlyBranchUnknown(txId);
     if (decision.outcome === 'commit') throw new TwopcError('state-conflict', `transaction ${txId} is committed; it cannot be aborted`, { txId, state: 'committed' });
     if (!snapshot.completed) await waitAtMost(this.phaseTwo.drive(decision), this.config.commitWaitMs);
     return { txId, state: 'aborted' };
@@ -210,6 +230,12 @@ export class TransactionEngine {
     if (tx) return statusFromLive(tx);
     const snapshot = await this.log.get(txId);
     return snapshot && statusFromSnapshot(snapshot);
+  }
+
+  /** True while the transaction runs here and may still take work (not committing, not aborting). */
+  acceptsWork(txId: string): boolean {
+    const tx = this.live.get(txId);
+    return tx !== undefined && tx.state === 'active' && !tx.aborting;
   }
 
   /** Transactions live here or unfinished in the log, oldest first, optionally of one state (see `LIST_STATES`). */
@@ -245,13 +271,32 @@ export class TransactionEngine {
     return this.log.compact();
   }
 
-  /** Starts phase 2 of an unfinished transaction now instead of after its backoff. */
-  async retry(txId: string): Promise<boolean> {
-    if (this.phaseTwo.retryNow(txId)) return true;
+  /**
+   * Starts phase 2 of an unfinished transaction now instead of after its
+   * backoff (joining the drive in progress, if any), and waits up to `waitMs`
+   * for it to finish. Nothing to retry (undecided, or completed): `retried` false.
+   */
+  async retry(txId: string, waitMs = 0): Promise<RetryResult> {
     const snapshot = await this.snapshotOrThrow(txId);
-    if (!snapshot.decision || snapshot.completed) return false;
-    void this.phaseTwo.drive(snapshot.decision);
-    return true;
+    const decision = snapshot.decision;
+    const result: RetryResult = { txId, retried: false, decision: decision?.outcome ?? null, completed: snapshot.completed, hazards: snapshot.hazards.length };
+    if (!decision || snapshot.completed) return result;
+    this.phaseTwo.retryNow(txId);
+    const done = await waitAtMost(this.phaseTwo.drive(decision), waitMs);
+    return { ...result, retried: true, completed: done?.completed ?? false, hazards: done?.hazards ?? snapshot.hazards.length };
+  }
+
+  /** The decision log's kind (`file`, `postgres`, `redis`): what `log verify` can check. */
+  get logKind(): string {
+    return this.log.kind;
+  }
+
+  /** Unfinished transactions with a heuristic hazard (a gauge for operators); 0 unless ready. */
+  async hazardousCount(): Promise<number> {
+    if (this.state !== 'ready') return 0;
+    let n = 0;
+    for (const snapshot of await this.log.unfinished()) if (snapshot.hazards.length > 0) n += 1;
+    return n;
   }
 
   /**
@@ -262,7 +307,7 @@ export class TransactionEngine {
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
-    this.sweeper.stop();
+    await this.sweeper.stop();
     const live = [...this.live.values()];
     await Promise.allSettled(live.map((tx) => (tx.committing || tx.decision ? tx.committing : this.abortLive(tx, { cause: 'shutdown', message: 'coordinator shutting down' }, 'engine'))));
     this.stopController.abort();
@@ -295,6 +340,12 @@ export class TransactionEngine {
       await this.abortLive(tx, { cause: 'log-unavailable', message: `could not register a branch: ${errorMessage(e)}` }, 'engine');
       throw this.abortedError(tx);
     }
+    // An abort that started meanwhile covers only the branches it saw: no PREPARE or one-phase
+    // COMMIT may go out now. Nothing is awaited between this check and sending them.
+    if (tx.aborting) {
+      await tx.aborting;
+      throw this.abortedError(tx);
+    }
     if (branches.length === 0) return this.finishWithoutDecision(tx, 'read-only');
     if (this.config.onePhaseCommit && branches.length === 1) return this.commitOnePhase(tx, branches[0]);
 
@@ -309,11 +360,20 @@ export class TransactionEngine {
     if (prepared.length === 0) return this.finishWithoutDecision(tx, 'read-only');
 
     const decideStarted = Date.now();
-    const decision = await this.log.decide({ txId: tx.id, at: Date.now(), outcome: 'commit', source: 'engine', branches: prepared });
+    let decision: DecisionRecord;
+    try {
+      decision = await this.log.decide({ txId: tx.id, at: Date.now(), outcome: 'commit', source: 'engine', branches: prepared });
+    } catch (e) {
+      // The decision may or may not have reached the log. Recovery and sweeps read the register
+      // back and finish the transaction either way; holding it here would only hide it from them.
+      this.abandon(tx, e);
+      throw new TwopcError('outcome-unknown', `transaction ${tx.id}: the commit decision could not be confirmed: ${errorMessage(e)}`, { txId: tx.id }, { cause: e });
+    }
     this.observer.phaseLatency?.('decide', Date.now() - decideStarted);
     if (decision.outcome === 'abort') {
       // A timeout, sweep or operator decided first; the register's answer is final.
-      await this.applyAbort(tx, decision);
+      tx.aborting ??= this.applyAbort(tx, decision);
+      await tx.aborting;
       throw this.abortedError(tx);
     }
     this.crash.hit('after-commit-decision');
@@ -376,28 +436,60 @@ export class TransactionEngine {
     }
   }
 
-  private async commitOnePhase(tx: LiveTransaction, branch: LiveBranch): Promise<CommitResult> {
+  /**
+   * One branch that never prepared: the participant's own COMMIT is the
+   * decision, and no decision record is written. A lost answer is resolved by
+   * asking again (the participant learns the outcome from its marker once the
+   * old connection is gone), never by guessing; the caller gets
+   * `outcome-unknown` after `commitWaitMs` while the asking goes on.
+   */
+  private commitOnePhase(tx: LiveTransaction, branch: LiveBranch): Promise<CommitResult> {
     const ref: BranchRef = { ...branch.info, txId: tx.id };
-    // The participant's own COMMIT is the decision: no timer or caller may decide abort meanwhile.
+    // From here no timer or caller may decide abort: the participant's COMMIT may land.
     clearTimeout(tx.timer);
     tx.onePhase = true;
-    try {
-      await this.participants.forBranch(ref).commit(ref, { onePhase: true });
-    } catch (e) {
-      if (isTwopcError(e, 'transaction-aborted')) {
-        const cause = e instanceof TransactionAbortedError ? e.reason : undefined;
+    tx.onePhaseOutcome = this.onePhaseUntilKnown(ref).then(async (outcome) => {
+      if (outcome.kind === 'committed') {
+        this.crash.hit('after-one-phase-commit');
+        branch.state = 'committed';
+        await this.finishWithoutDecision(tx, 'one-phase');
+      } else if (outcome.kind === 'aborted') {
         branch.state = 'failed';
-        await this.abortLive(tx, { cause: 'vote-no', message: cause?.message ?? errorMessage(e), branchId: ref.branchId, participant: ref.participant, ...(cause?.sqlState ? { sqlState: cause.sqlState } : {}) }, 'engine');
-        throw this.abortedError(tx);
+        await this.abortLive(tx, outcome.reason, 'engine').catch((e) => this.abandon(tx, e));
+      } else {
+        // Stopping: recovery asks the branch at the next start.
+        this.abandon(tx, new Error('engine stopping'));
       }
-      // The branch may or may not have committed; no decision can stand for it. Left for an operator.
-      await this.log.append({ type: 'hazard', txId: tx.id, at: Date.now(), branchId: ref.branchId, gid: ref.gid, participant: ref.participant, detail: `one-phase commit outcome unknown: ${errorMessage(e)}` }).catch(() => undefined);
-      this.observer.hazard?.(tx.id, ref.participant);
-      this.live.delete(tx.id);
-      throw new TwopcError('outcome-unknown', `transaction ${tx.id}: one-phase commit outcome unknown: ${errorMessage(e)}`, { txId: tx.id }, { cause: e });
+      return { kind: outcome.kind };
+    });
+    return this.onePhaseAnswer(tx);
+  }
+
+  private async onePhaseAnswer(tx: LiveTransaction): Promise<CommitResult> {
+    const outcome = await waitAtMost(tx.onePhaseOutcome!, this.config.commitWaitMs);
+    if (outcome?.kind === 'committed') return { txId: tx.id, state: 'committed', phaseTwoPending: false };
+    if (outcome?.kind === 'aborted') throw this.abortedError(tx);
+    throw new TwopcError('outcome-unknown', `transaction ${tx.id}: the one-phase commit's outcome is not known yet; ask again`, { txId: tx.id });
+  }
+
+  private async onePhaseUntilKnown(ref: BranchRef): Promise<{ kind: 'committed' } | { kind: 'aborted'; reason: AbortReason } | { kind: 'stopped' }> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await this.participants.forBranch(ref).commit(ref, { onePhase: true });
+        return { kind: 'committed' };
+      } catch (e) {
+        if (isTwopcError(e, 'transaction-aborted')) {
+          const cause = e instanceof TransactionAbortedError ? e.reason : undefined;
+          return {
+            kind: 'aborted',
+            reason: { cause: 'vote-no', message: cause?.message ?? errorMessage(e), branchId: ref.branchId, participant: ref.participant, ...(cause?.sqlState ? { sqlState: cause.sqlState } : {}) },
+          };
+        }
+        const delay = backoffDelay(attempt, this.config.phaseTwoBaseDelayMs, this.config.phaseTwoMaxDelayMs);
+        this.logger.warn({ txId: ref.txId, gid: ref.gid, attempt, delay, err: errorMessage(e) }, 'one-phase commit outcome unknown; asking again');
+        if (!(await sleep(delay, this.stopController.signal))) return { kind: 'stopped' };
+      }
     }
-    branch.state = 'committed';
-    return this.finishWithoutDecision(tx, 'one-phase');
   }
 
   /** No branch is left to finish (one-phase commit, all read-only, no branch): nothing to decide. */
@@ -411,17 +503,35 @@ export class TransactionEngine {
     return { txId: tx.id, state: 'committed', phaseTwoPending: false };
   }
 
-  /** Decides abort through the register and rolls every branch back. Throws `state-conflict` if commit won. */
-  private async abortLive(tx: LiveTransaction, reason: AbortReason, source: DecisionSource): Promise<void> {
-    if (tx.state === 'aborted' && tx.decision) {
-      await waitAtMost(this.phaseTwo.drive(tx.decision), this.config.commitWaitMs);
-      return;
+  /**
+   * Decides abort through the register and rolls every branch back. Throws
+   * `state-conflict` if commit won. One abort per transaction: `aborting` is
+   * set before anything is awaited, which is what keeps a racing commit out.
+   */
+  private abortLive(tx: LiveTransaction, reason: AbortReason, source: DecisionSource): Promise<void> {
+    tx.aborting ??= this.runAbort(tx, reason, source);
+    return tx.aborting;
+  }
+
+  private async runAbort(tx: LiveTransaction, reason: AbortReason, source: DecisionSource): Promise<void> {
+    let decision: DecisionRecord;
+    try {
+      decision = await this.decideAbort(tx.id, branchList(tx), source, reason);
+    } catch (e) {
+      this.abandon(tx, e);
+      throw e;
     }
-    const decision = await this.decideAbort(tx.id, branchList(tx), source, reason);
     if (decision.outcome === 'commit') {
       throw new TwopcError('state-conflict', `transaction ${tx.id} is committed; it cannot be aborted`, { txId: tx.id, state: 'committed' });
     }
     await this.applyAbort(tx, decision);
+  }
+
+  /** Hands a transaction whose decision could not be written or confirmed to recovery and sweeps. */
+  private abandon(tx: LiveTransaction, error: unknown): void {
+    clearTimeout(tx.timer);
+    this.live.delete(tx.id);
+    this.logger.error({ txId: tx.id, err: errorMessage(error) }, 'decision not confirmed; recovery and sweeps will finish the transaction');
   }
 
   private async applyAbort(tx: LiveTransaction, decision: DecisionRecord): Promise<void> {
@@ -464,15 +574,19 @@ export class TransactionEngine {
     if (decision?.outcome === 'abort') throw new TransactionAbortedError(txId, decision.reason ?? { cause: 'aborted', message: 'transaction aborted' });
     if (snapshot.completed) return { txId, state: 'committed', phaseTwoPending: false };
     if (snapshot.hazards.length > 0) {
-      // A one-phase commit whose outcome could not be learned: deciding abort here could contradict
-      // a commit that happened. It waits for recovery or an operator instead.
       throw new TwopcError('outcome-unknown', `transaction ${txId}: outcome unknown (${snapshot.hazards[0].detail}); an operator must resolve it`, { txId });
     }
-    // In the log, undecided and not live here: its coordinator process died. Presumed abort.
-    const won = await this.decideAbort(txId, snapshot.branches, 'recovery', { cause: 'coordinator-restart', message: 'transaction was not committed before the coordinator restarted' });
-    if (won.outcome === 'commit') return { txId, state: 'committed', phaseTwoPending: true };
+    // In the log, undecided and not running here: its coordinator process died. Recovery's rule
+    // applies (a lone branch may have committed in one phase), never a blind presumed abort.
+    const won = await decideUndecided(this.resolver, snapshot, 'recovery', { cause: 'coordinator-restart', message: 'transaction was not committed before the coordinator restarted' });
+    if (!won) throw this.onlyBranchUnknown(txId);
     void this.phaseTwo.drive(won);
+    if (won.outcome === 'commit') return { txId, state: 'committed', phaseTwoPending: true };
     throw new TransactionAbortedError(txId, won.reason ?? { cause: 'aborted', message: 'transaction aborted' });
+  }
+
+  private onlyBranchUnknown(txId: string): TwopcError {
+    return new TwopcError('outcome-unknown', `transaction ${txId}: its only branch may have committed in one phase and its participant cannot be asked now; ask again`, { txId });
   }
 
   private abortedError(tx: LiveTransaction): TransactionAbortedError {
@@ -481,6 +595,7 @@ export class TransactionEngine {
 
   private stateError(tx: LiveTransaction, action: string): TwopcError {
     if (tx.state === 'aborted') return this.abortedError(tx);
+    if (tx.aborting) return new TwopcError('state-conflict', `cannot ${action} transaction ${tx.id}: it is being aborted`, { txId: tx.id, state: 'aborted' });
     return new TwopcError('state-conflict', `cannot ${action} transaction ${tx.id}: it is ${tx.state}`, { txId: tx.id, state: tx.state });
   }
 

@@ -75,6 +75,16 @@ export class TransactionScope {
   private async enlistAndOpen(name: string): Promise<BranchQueryable> {
     // Not waiting for the registration's write here: commit waits for it before any PREPARE.
     const info = await this.engine.enlist(this.id, name, { awaitWrite: false });
-    return this.databases.get(name)!.openBranch({ ...info, txId: this.id });
+    const database = this.databases.get(name)!;
+    const ref = { ...info, txId: this.id };
+    const branch = await database.openBranch(ref);
+    // The transaction may have been aborted (a timeout) while the connection was being opened:
+    // that abort's rollback found nothing held yet, so this branch is ended here, or it would
+    // hold its connection and row locks with nobody left to end it.
+    if (!this.engine.acceptsWork(this.id)) {
+      await database.rollback(ref).catch(() => undefined);
+      throw new TwopcError('state-conflict', `transaction ${this.id} ended while its branch on ${name} was opening`, { txId: this.id });
+    }
+    return branch;
   }
 }

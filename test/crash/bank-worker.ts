@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     let next = 0;
     const worker = async () => {
       while (next < count) {
-        const t = randomTransfer(random, `t${next++}`, accounts, { 'swallowed-error': 0.15, overdraft: 0.05 });
+        const t = randomTransfer(random, `t${next++}`, accounts, { 'swallowed-error': 0.15, overdraft: 0.05 }, Number(env.SINGLE_LEDGER_RATE ?? 0.1));
         try {
           await transfer(coordinator, t);
           process.stdout.write(JSON.stringify({ id: t.id, outcome: 'committed' }) + '\n');

@@ -18,6 +18,7 @@ const HIT: Record<CrashPoint, number> = {
   'after-commit-decision': 15,
   'after-commit-one': 15,
   'after-commit-all': 15,
+  'after-one-phase-commit': 5,
   'after-abort-decision': 5,
   'after-rollback-one': 5,
 };
@@ -30,6 +31,8 @@ const EXPECT: Record<CrashPoint, string> = {
   'after-commit-decision': 'resumedCommit',
   'after-commit-one': 'resumedCommit',
   'after-commit-all': 'resumedCommit',
+  // The only branch committed and nothing but begin and enlist was logged: recovery asks the branch.
+  'after-one-phase-commit': 'decidedCommit',
   'after-abort-decision': 'resumedAbort',
   'after-rollback-one': 'resumedAbort',
 };

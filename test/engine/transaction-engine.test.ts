@@ -5,6 +5,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { parseEngineConfig, EngineConfigInput } from '../../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
+import { waitAtMost } from '../../coordinator/engine/backoff';
 import { TransactionAbortedError, TwopcError } from '../../coordinator/errors';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
 import { buildGid } from '../../coordinator/participants/gid';
@@ -113,19 +114,49 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     expect((await engine.status(tx.id))?.decision).toBe('abort');
   });
 
-  it('a one-phase commit whose outcome is unknown is never later presumed aborted', async () => {
+  it('a one-phase commit whose answer was lost is asked again, never presumed aborted', async () => {
+    let lost = true;
     a.onCommit = () => {
-      throw new TwopcError('outcome-unknown', 'connection lost during COMMIT');
+      if (lost) throw new TwopcError('outcome-unknown', 'connection lost during COMMIT');
     };
+    await engine.stop();
+    engine = await startEngine({ commitWaitMs: 50 });
     const tx = await engine.begin();
-    await engine.enlist(tx.id, 'a');
+    const branch = await engine.enlist(tx.id, 'a');
     await expect(engine.commit(tx.id)).rejects.toMatchObject({ code: 'outcome-unknown' });
-    // Asking again must not decide abort: the branch may have committed.
-    await expect(engine.commit(tx.id)).rejects.toMatchObject({ code: 'outcome-unknown' });
-    const status = await engine.status(tx.id);
-    expect(status?.decision).toBeNull();
-    expect(status?.hazards).toHaveLength(1);
-    await expect(engine.recover()).resolves.toMatchObject({ leftForLater: 1, decidedAbort: 0 });
+    await expect(engine.abort(tx.id)).rejects.toMatchObject({ code: 'state-conflict' });
+    expect((await engine.status(tx.id))?.decision).toBeNull();
+    lost = false;
+    await expect(engine.commit(tx.id)).resolves.toMatchObject({ state: 'committed' });
+    expect(a.committed.has(branch.gid)).toBe(true);
+    // Completed with no decision record: committed in one phase, so an abort now is refused.
+    await expect(engine.abort(tx.id)).rejects.toMatchObject({ code: 'state-conflict', details: { state: 'committed' } });
+  });
+
+  it('abort racing a one-phase commit, in either order: both answers and the branch agree', async () => {
+    for (let i = 0; i < 30; i += 1) {
+      const tx = await engine.begin();
+      const { gid } = await engine.enlist(tx.id, 'a');
+      const calls = i % 2 === 0 ? [engine.abort(tx.id), engine.commit(tx.id)] : [engine.commit(tx.id), engine.abort(tx.id)];
+      const [first, second] = await Promise.allSettled(calls);
+      const [abort, commit] = i % 2 === 0 ? [first, second] : [second, first];
+      const committed = commit.status === 'fulfilled';
+      expect(abort.status === 'fulfilled').toBe(!committed);
+      expect(a.committed.has(gid)).toBe(committed);
+      expect((await engine.status(tx.id))?.decision ?? 'commit').toBe(committed ? 'commit' : 'abort');
+    }
+  });
+
+  it('abort racing a two-phase commit that waits for its registrations: no PREPARE after the abort', async () => {
+    for (let i = 0; i < 20; i += 1) {
+      const tx = await engine.begin();
+      const ga = (await engine.enlist(tx.id, 'a', { awaitWrite: false })).gid;
+      const gb = (await engine.enlist(tx.id, 'b', { awaitWrite: false })).gid;
+      const [abort, commit] = await Promise.allSettled([engine.abort(tx.id), engine.commit(tx.id)]);
+      expect(abort.status).toBe('fulfilled');
+      expect(commit.status).toBe('rejected');
+      expect([...a.ops('prepare'), ...b.ops('prepare')].filter((g) => g === ga || g === gb)).toEqual([]);
+    }
   });
 
   it('enlisting into a transaction that ended is a state conflict, into an unknown one not-found', async () => {
@@ -155,6 +186,14 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(a.rolledBack.has(ga) && b.rolledBack.has(gb)).toBe(true);
     expect(b.prepared.size).toBe(0);
+  });
+
+  it('stop() does not hang on a PREPARE that never answers', async () => {
+    b.onPrepare = () => new Promise(() => undefined);
+    const { id } = await twoBranches(engine, 50);
+    await expect(engine.commit(id)).rejects.toMatchObject({ reason: { cause: 'timeout' } });
+    await expect(waitAtMost(engine.stop(), 2_000)).resolves.toBeUndefined();
+    a.prepared.clear();
   });
 
   it('retries phase 2 with backoff until acknowledged', async () => {

@@ -9,6 +9,10 @@ export const BANK_SCHEMA = `
 
 export const INITIAL_BALANCE = 1_000;
 
+/** Transfers within one ledger have ids starting with this, and their debit row's id ends with DEBIT_SUFFIX. */
+export const SINGLE_LEDGER_PREFIX = 's';
+const DEBIT_SUFFIX = '/debit';
+
 export async function setupBank(pool: Pool, accounts: number): Promise<void> {
   await pool.query(BANK_SCHEMA);
   await pool.query('truncate accounts, transfers');
@@ -50,7 +54,9 @@ export async function transfer(coordinator: Coordinator, t: Transfer, hooks: Tra
     legs.sort((x, y) => x.db.localeCompare(y.db));
     for (const leg of legs) {
       const db = tx.db(leg.db);
-      await db.query('insert into transfers (id, account, delta) values ($1, $2, $3)', [t.id, leg.account, leg.recorded]);
+      // Within one ledger (one branch: a one-phase commit) the two legs' rows need distinct ids.
+      const rowId = t.from.db === t.to.db && leg.isDebit ? `${t.id}${DEBIT_SUFFIX}` : t.id;
+      await db.query('insert into transfers (id, account, delta) values ($1, $2, $3)', [rowId, leg.account, leg.recorded]);
       const update = db.query('update accounts set balance = balance + $1 where id = $2', [leg.delta, leg.account]);
       if (leg.isDebit && t.sabotage === 'swallowed-error') await update.catch(() => undefined);
       else await update;
@@ -96,16 +102,26 @@ export async function checkBank(
   outcomes: { committed: Iterable<string>; aborted: Iterable<string> },
 ): Promise<BankCheck> {
   const [a, b] = await Promise.all([ledgerState(ledgers.a), ledgerState(ledgers.b)]);
-  const halfApplied = [...a.transferIds].filter((id) => !b.transferIds.has(id)).concat([...b.transferIds].filter((id) => !a.transferIds.has(id)));
-  const lostCommits = [...outcomes.committed].filter((id) => !a.transferIds.has(id) || !b.transferIds.has(id));
+  const single = (id: string) => id.startsWith(SINGLE_LEDGER_PREFIX);
+  const inOne = (ids: Set<string>, id: string) => ids.has(id) && ids.has(`${id}${DEBIT_SUFFIX}`);
+  const visible = (id: string) => (single(id) ? inOne(a.transferIds, id) || inOne(b.transferIds, id) : a.transferIds.has(id) && b.transferIds.has(id));
+  const halfApplied: string[] = [];
+  for (const [mine, other] of [[a.transferIds, b.transferIds], [b.transferIds, a.transferIds]]) {
+    for (const id of mine) {
+      if (id.endsWith(DEBIT_SUFFIX)) {
+        if (!mine.has(id.slice(0, -DEBIT_SUFFIX.length))) halfApplied.push(id);
+      } else if (single(id) ? !mine.has(`${id}${DEBIT_SUFFIX}`) : !other.has(id)) halfApplied.push(id);
+    }
+  }
+  const lostCommits = [...outcomes.committed].filter((id) => !visible(id));
   const visibleAborts = [...outcomes.aborted].filter((id) => a.transferIds.has(id) || b.transferIds.has(id));
   return {
     total: a.total + b.total,
     expectedTotal: 2 * accountsPerLedger * INITIAL_BALANCE,
-    halfApplied,
+    halfApplied: [...new Set(halfApplied)],
     lostCommits,
     visibleAborts,
-    applied: [...a.transferIds].filter((id) => b.transferIds.has(id)).length,
+    applied: [...new Set([...a.transferIds, ...b.transferIds])].filter((id) => !id.endsWith(DEBIT_SUFFIX) && visible(id)).length,
   };
 }
 
@@ -121,9 +137,20 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export function randomTransfer(random: () => number, id: string, accounts: number, sabotageRates: Partial<Record<Sabotage, number>> = {}): Transfer {
+/**
+ * A random transfer. With `singleLedgerRate`, that share of transfers stays
+ * within one ledger (one branch, so a one-phase commit); their ids are
+ * `SINGLE_LEDGER_PREFIX` + `id`.
+ */
+export function randomTransfer(random: () => number, id: string, accounts: number, sabotageRates: Partial<Record<Sabotage, number>> = {}, singleLedgerRate = 0): Transfer {
   const aToB = random() < 0.5;
   const pick = () => 1 + Math.floor(random() * accounts);
+  if (random() < singleLedgerRate) {
+    const db = aToB ? 'ledger_a' : 'ledger_b';
+    const from = pick();
+    const to = (from % accounts) + 1;
+    return { id: `${SINGLE_LEDGER_PREFIX}${id}`, from: { db, account: from }, to: { db, account: to }, amount: 1 + Math.floor(random() * 50), sabotage: 'none', prefetch: false };
+  }
   let sabotage: Sabotage = 'none';
   let r = random();
   for (const [kind, rate] of Object.entries(sabotageRates) as Array<[Sabotage, number]>) {
