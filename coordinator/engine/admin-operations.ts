@@ -91,7 +91,13 @@ export async function resolveTransaction(deps: ResolverDeps, txId: string, outco
     }
   }
   if (!snapshot && branches.length === 0) throw new TwopcError('not-found', `no transaction ${txId} in the log and no prepared branch of it on any reachable participant`, { txId });
+  // Completed with no decision record: it committed in one phase (or read-only).
+  if (snapshot?.completed && !snapshot.decision) {
+    if (outcome === 'abort') throw new TwopcError('state-conflict', `transaction ${txId} committed (one phase); an operator cannot record abort against it`, { txId, decision: 'commit' });
+    return { txId, decision: 'commit', alreadyDecided: true, completed: true, hazards: 0 };
+  }
   const recorded = snapshot?.decision;
+  if (!recorded && outcome === 'commit') await assertAllPrepared(deps, txId, branches);
   const at = Date.now();
   const won: DecisionRecord =
     recorded ??
@@ -113,6 +119,32 @@ export async function resolveTransaction(deps: ResolverDeps, txId: string, outco
   if (snapshot?.completed && drive === won) return { txId, decision: won.outcome, alreadyDecided: !ours, completed: true, hazards: 0 };
   const result = await waitAtMost(deps.phaseTwo.drive(drive), waitMs);
   return { txId, decision: won.outcome, alreadyDecided: !ours, completed: result?.completed ?? false, hazards: result?.hazards ?? 0 };
+}
+
+/**
+ * An operator's commit of an undecided transaction is only safe when every
+ * branch voted yes, i.e. is prepared (or already committed): committing the
+ * prepared ones of a transaction with a branch that never prepared would be a
+ * partial commit. Anything short of that, or a branch whose state cannot be
+ * asked, refuses the commit.
+ */
+async function assertAllPrepared(deps: ResolverDeps, txId: string, branches: BranchInfo[]): Promise<void> {
+  if (branches.length === 0) throw new TwopcError('state-conflict', `transaction ${txId} has no branch to commit`, { txId });
+  for (const branch of branches) {
+    const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
+    if (!participant?.status) {
+      throw new TwopcError('participant-unavailable', `cannot verify branch ${branch.gid} on ${branch.participant} is prepared; refusing to commit`, { txId, gid: branch.gid });
+    }
+    let state;
+    try {
+      state = await participant.status({ ...branch, txId });
+    } catch (e) {
+      throw new TwopcError('participant-unavailable', `cannot verify branch ${branch.gid} on ${branch.participant} is prepared (${errorMessage(e)}); refusing to commit`, { txId, gid: branch.gid });
+    }
+    if (state !== 'prepared' && state !== 'committed') {
+      throw new TwopcError('state-conflict', `branch ${branch.gid} on ${branch.participant} is ${state}, not prepared: committing would be partial; resolve --abort instead`, { txId, gid: branch.gid, state });
+    }
+  }
 }
 
 export interface OrphanRollback {

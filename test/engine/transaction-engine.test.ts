@@ -340,6 +340,17 @@ describe('TransactionEngine (scripted participants, file log)', () => {
       cleanup();
     });
 
+    it('refuses an operator commit when a branch never prepared (it would be partial)', async () => {
+      const { id, ga, gb, other, cleanup } = await strandedPrepared();
+      b.prepared.delete(gb);
+      await expect(other.resolve(id, 'commit')).rejects.toMatchObject({ code: 'state-conflict', details: { gid: gb, state: 'unknown' } });
+      expect(a.committed.has(ga)).toBe(false);
+      await expect(other.resolve(id, 'abort')).resolves.toMatchObject({ decision: 'abort' });
+      expect(a.rolledBack.has(ga)).toBe(true);
+      await other.stop();
+      cleanup();
+    });
+
     it('an operator abort of a stranded transaction rolls back its prepared branches', async () => {
       const { id, ga, gb, other, cleanup } = await strandedPrepared();
       await expect(other.resolve(id, 'abort')).resolves.toMatchObject({ decision: 'abort', completed: true });

@@ -107,11 +107,12 @@ export function branchState(schema: string): string {
 /**
  * $1 = gid, $2 = wait ms. Terminates, and waits for, backends of this
  * database still running a statement that names the GID: a PREPARE or
- * one-phase COMMIT whose client is gone (the GID is in their text).
+ * one-phase COMMIT whose client is gone (the GID is in their text, always as
+ * a quoted literal: matching the quotes too keeps `…_1` from matching `…_10`).
  */
 export function terminateStatementsNaming(): string {
   return `SELECT pg_terminate_backend(pid, $2::bigint) AS gone FROM pg_stat_activity
-    WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND strpos(query, $1) > 0`;
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND strpos(query, '''' || $1 || '''') > 0`;
 }
 
 /** $1 = `<prefix>_`. Prepared transactions of this database whose GID starts with it. */
