@@ -10,7 +10,7 @@ export type { CoordinatorOptions, TransactionOptions } from './in-process/coordi
 export { TransactionScope } from './in-process/transaction-scope';
 export type { BranchOpener, BranchQueryable, QueryResultLike } from './in-process/transaction-scope';
 export { TransactionEngine } from './engine/transaction-engine';
-export type { BeginOptions, EngineDeps, StartReport } from './engine/transaction-engine';
+export type { BeginOptions, EngineDeps, RetryResult, StartReport } from './engine/transaction-engine';
 export { parseEngineConfig } from './engine/engine-config';
 export type { EngineConfig, EngineConfigInput } from './engine/engine-config';
 export { ParticipantRegistry } from './engine/participant-registry';
@@ -19,7 +19,7 @@ export type { CrashPoint } from './engine/crash-points';
 export type { EngineLogger } from './engine/engine-logger';
 export type { EngineObserver } from './engine/engine-observer';
 export type { TransactionStatus, BranchStatus } from './engine/transaction-status';
-export type { RecoveryReport } from './engine/recovery';
+export type { RecoveryOptions, RecoveryReport } from './engine/recovery';
 export type { SweepReport } from './engine/sweeper';
 export type { Orphan, OrphanScan, OrphanRollback, ResolveResult } from './engine/admin-operations';
 export type { CommitResult } from './engine/live-transaction';

@@ -1,11 +1,13 @@
 import type { BenchMode } from '../bench-mode';
 import { noWaitAppends } from '../profile/no-wait-appends';
 import { engineMode } from './engine';
+import { httpMode } from './http';
+import { httpHopsMode } from './http-hops';
 import { localMode } from './local';
 import { rawTwoPhaseMode } from './raw-2pc';
 
 /** The modes `npm run bench` runs, in order. A new mode is one file in this folder plus one line here. */
-export const MODES: readonly BenchMode[] = [localMode, rawTwoPhaseMode(), engineMode()];
+export const MODES: readonly BenchMode[] = [localMode, rawTwoPhaseMode(), engineMode(), httpMode];
 
 /**
  * Profiling aids, run only when named in --modes: each adds one engine cost to
@@ -16,4 +18,5 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   rawTwoPhaseMode('raw-marker', { marker: true }),
   rawTwoPhaseMode('raw-engine-sql', { serialBegin: true, marker: true }),
   engineMode('engine-nowait', noWaitAppends),
+  httpHopsMode,
 ];

@@ -12,7 +12,8 @@ interface Mark {
   machine?: { busy: number; total: number };
 }
 
-function machineTicks(): { busy: number; total: number } | undefined {
+/** CPU time of the whole machine so far, in clock ticks (all cores); undefined where there is no /proc/stat. */
+export function machineTicks(): { busy: number; total: number } | undefined {
   try {
     const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
     const total = cpu.reduce((a, b) => a + b, 0);

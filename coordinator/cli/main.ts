@@ -1,14 +1,19 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { errorMessage, isTwopcError } from '../errors';
-import { startService } from '../service/serve';
 import { loadServiceConfig } from '../service/service-config';
+import { addAdminCommands } from './commands';
+import { EXIT, EXIT_CODE_HELP, type ExitCode } from './exit-codes';
 
-/** Exit codes scripts can rely on. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, config: 3 } as const;
+export { EXIT } from './exit-codes';
 
 const program = new Command();
-program.name('twopc').description('two-phase commit coordinator for PostgreSQL').showHelpAfterError();
+program
+  .name('twopc')
+  .description('two-phase commit coordinator for PostgreSQL')
+  .showHelpAfterError()
+  // Usage errors end with exit code 2 (not commander's 1), help with 0: see the catch below.
+  .exitOverride();
 
 program
   .command('serve')
@@ -31,6 +36,8 @@ program
     if (opts.dataDir) env.TWOPC_DATA_DIR = opts.dataDir;
     if (opts.insecure) env.TWOPC_INSECURE = 'true';
     const config = loadServiceConfig({ file: opts.config, env });
+    // Loaded here, not at the top: the operator commands start faster without the HTTP stack.
+    const { startService } = await import('../service/serve');
     const service = await startService(config);
     let stopping = false;
     const shutdown = () => {
@@ -48,7 +55,35 @@ program
     process.on('SIGINT', shutdown);
   });
 
+addAdminCommands(program, {
+  streams: { stdout: process.stdout, stderr: process.stderr },
+  terminal: { input: process.stdin, output: process.stderr },
+  env: process.env,
+  // Exit once stdout has taken the output: pooled HTTP and database connections must not hold the process open.
+  exit: (code: ExitCode) => process.stdout.write('', () => process.exit(code)),
+});
+
+program.addHelpText(
+  'after',
+  [
+    '',
+    'Operator commands work in one of two modes:',
+    '  online   --url <url> (or TWOPC_URL): through a running coordinator\'s admin API; admin token in',
+    '           TWOPC_ADMIN_TOKEN (or --token)',
+    '  offline  otherwise: on the decision log of a stopped coordinator, found like twopc serve finds it',
+    '           (--config, --data-dir, TWOPC_* variables), and its participant databases (TWOPC_DATABASES).',
+    '           Refused while a coordinator holds the log (exit 7): use --url then. log verify needs no lock.',
+    'Every command takes --json (one JSON line on stdout) and --help; progress goes to stderr.',
+    '',
+    EXIT_CODE_HELP,
+  ].join('\n'),
+);
+
 program.parseAsync(process.argv).catch((e) => {
+  if (e instanceof CommanderError) {
+    // Help and version end with commander's own code (0); any other commander error is bad usage.
+    process.exit(e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? e.exitCode : e.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  }
   const code = isTwopcError(e) ? ` [${e.code}]` : '';
   process.stderr.write(`twopc: ${errorMessage(e)}${code}\n`);
   process.exit(isTwopcError(e, 'invalid-config') ? EXIT.config : EXIT.failure);

@@ -3,6 +3,7 @@ import { AbortReason, errorMessage, isTwopcError, TransactionAbortedError, Twopc
 import type { CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../log/decision-log';
 import { buildGid, isTxId } from '../participants/gid';
 import type { BranchRef } from '../participants/participant';
+import type { ProtocolBreak } from '../testing/test-switches';
 import { CrashPoints } from './crash-points';
 import type { EngineConfig } from './engine-config';
 import { EngineLogger, silentLogger } from './engine-logger';
@@ -26,6 +27,8 @@ export interface EngineDeps {
   crash?: CrashPoints;
   logger?: EngineLogger;
   observer?: EngineObserver;
+  /** TEST ONLY (coordinator/testing): deliberate protocol violations for negative controls. Never set in production. */
+  breaks?: ReadonlySet<ProtocolBreak>;
 }
 
 export interface BeginOptions {
@@ -69,6 +72,7 @@ export class TransactionEngine {
   private readonly crash: CrashPoints;
   private readonly logger: EngineLogger;
   private readonly observer: EngineObserver;
+  private readonly breaks: ReadonlySet<ProtocolBreak>;
   private readonly live = new Map<string, LiveTransaction>();
   private readonly stopController = new AbortController();
   private readonly phaseTwo: PhaseTwoDriver;
@@ -83,6 +87,7 @@ export class TransactionEngine {
     this.crash = deps.crash ?? CrashPoints.disarmed();
     this.logger = deps.logger ?? silentLogger;
     this.observer = deps.observer ?? {};
+    this.breaks = deps.breaks ?? new Set();
     this.phaseTwo = new PhaseTwoDriver({
       log: this.log,
       participants: this.participants,
@@ -105,9 +110,14 @@ export class TransactionEngine {
     this.sweeper = new Sweeper({ ...this.resolver, recoverExpired: () => this.recover({ onlyExpired: true, waitMs: 0 }) });
   }
 
-  /** True once recovery has made a decision for every transaction in the log. */
+  /** True once recovery has made a decision for every transaction in the log, and while the log still takes writes. */
   get ready(): boolean {
-    return this.state === 'ready';
+    return this.state === 'ready' && this.log.failure === undefined;
+  }
+
+  /** Set once the decision log refuses every write for good (disk full, I/O error): no new work until a restart. */
+  get logFailure(): TwopcError | undefined {
+    return this.log.failure;
   }
 
   /** Opens the log, resolves every in-doubt transaction, then starts the periodic sweep. */
@@ -402,12 +412,14 @@ export class TransactionEngine {
     let first = true;
     const votes = branches.map((branch) => {
       const ref: BranchRef = { ...branch.info, txId: tx.id };
-      const vote = this.prepareBranch(ref).then((v) => {
+      const vote = this.prepareBranch(ref).then(async (v) => {
         if (v.vote === 'yes') {
           branch.state = 'prepared';
           if (first) {
             first = false;
             this.crash.hit('after-prepare-one');
+            // TEST ONLY negative control (coordinator/testing): commits a branch before the votes and the decision.
+            if (this.breaks.has('commit-one-before-decision')) await this.participants.forBranch(ref).commit(ref).catch(() => undefined);
           }
         } else if (v.vote === 'read-only') branch.state = 'read-only';
         else branch.state = 'failed';
@@ -614,6 +626,8 @@ export class TransactionEngine {
   }
 
   private assertAccepting(): void {
+    const failure = this.log.failure;
+    if (failure) throw failure;
     if (this.state === 'ready') return;
     if (this.state === 'stopping' || this.state === 'stopped') throw new TwopcError('shutting-down', 'the coordinator is shutting down');
     throw new TwopcError('state-conflict', 'the coordinator has not finished recovery yet');

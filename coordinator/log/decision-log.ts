@@ -1,4 +1,4 @@
-import type { AbortReason } from '../errors';
+import type { AbortReason, TwopcError } from '../errors';
 import type { BranchInfo, DecisionSource, Outcome } from '../engine/types';
 
 /** Transaction begun. Not forced: a lost begin means presumed abort. */
@@ -103,6 +103,13 @@ export interface CompactReport {
 export interface DecisionLog {
   /** `file`, `postgres` or `redis`. */
   readonly kind: string;
+  /**
+   * Set once the store refuses every write for good (the file log after a
+   * failed write or fsync: it cannot know what reached the disk). The
+   * coordinator is then not ready until it is restarted. Stores whose
+   * failures are transient leave it undefined.
+   */
+  readonly failure?: TwopcError;
   /** Opens the store and reads it back. Throws `log-locked`, `log-corrupt`. */
   open(): Promise<OpenReport>;
   /** Appends a record that need not be forced. Resolves once the store has it (for a file: written, not synced). */

@@ -3,6 +3,7 @@ import type { EngineLogger } from '../engine/engine-logger';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { TwopcError } from '../errors';
 import { checkParticipantUrl } from '../participants/http/participant-url';
+import { adminAuth } from './admin-auth';
 import { sendAnswer } from './answer';
 import { bearerAuth } from './auth';
 import { errorHandler, routeNotFound } from './error-problems';
@@ -11,6 +12,7 @@ import type { CoordinatorMetrics } from './metrics';
 import { openApiDocument } from './openapi';
 import { problem } from './problem';
 import { BODY_DIGEST_LOCAL, createResponder } from './responder';
+import { adminRoutes } from './routes-admin';
 import { opsRoutes } from './routes-ops';
 import { transactionRoutes } from './routes-transactions';
 
@@ -29,6 +31,10 @@ export interface AppDeps {
     allowList: readonly string[];
   };
   version: string;
+  /** Token of the admin API (`/v1/admin`). Without one the admin API is refused, unless authentication is off. */
+  adminToken?: string;
+  /** The file decision log's directory, for `GET /v1/admin/log/verify`; absent on other stores. */
+  logDir?: string;
 }
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -44,6 +50,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Authentication before the body is read: an unauthenticated caller cannot make us parse anything.
   app.use('/v1', bearerAuth(deps.apiTokens));
+  app.use('/v1/admin', adminAuth(deps.adminToken, deps.apiTokens.length === 0));
   app.use('/v1', notReadyGate(deps.engine));
   app.use(
     '/v1',
@@ -62,16 +69,20 @@ export function createApp(deps: AppDeps): Express {
 
   const respond = createResponder({ idempotency: deps.idempotency, logger: deps.logger, bodyLimit: `${deps.bodyLimitBytes} bytes` });
   transactionRoutes(app, { engine: deps.engine, respond, participantUrl: participantUrlCheck(deps.participantUrls) });
+  adminRoutes(app, { engine: deps.engine, respond, ...(deps.logDir === undefined ? {} : { logDir: deps.logDir }) });
 
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger, `${deps.bodyLimitBytes} bytes`));
   return app;
 }
 
-/** Until recovery has decided every logged transaction (and once stopping), the API answers 503. */
+/** Until recovery has decided every logged transaction (and once stopping, or once the log failed), the API answers 503. */
 function notReadyGate(engine: TransactionEngine): RequestHandler {
   return (_req, res, next) => {
     if (engine.ready) return next();
+    const failure = engine.logFailure;
+    // The log refuses every write until a restart: say so, rather than "retry shortly".
+    if (failure) return sendAnswer(res, problem(503, 'log-unavailable', `${failure.message}; restart the coordinator once the disk is healthy`));
     sendAnswer(res, problem(503, 'not-ready', 'the coordinator is recovering or stopping; retry shortly', {}, { 'retry-after': '1' }));
   };
 }

@@ -8,6 +8,8 @@ export interface EngineGauges {
   inDoubt(): number;
   /** Transactions begun here and not yet ended. */
   live(): number;
+  /** Unfinished transactions with a heuristic hazard (they wait for an operator). */
+  withHazards?(): Promise<number>;
 }
 
 /** Prometheus metrics of one coordinator instance (its own registry: no global state). */
@@ -31,6 +33,18 @@ export class CoordinatorMetrics {
     const retries = new Counter({ name: 'twopc_phase_two_retries_total', help: 'Phase-2 attempts that were not acknowledged', labelNames: ['participant'], registers });
     const hazards = new Counter({ name: 'twopc_heuristic_hazards_total', help: 'Heuristic hazards recorded', labelNames: ['participant'], registers });
     new Gauge({ name: 'twopc_in_doubt', help: 'Transactions this instance is still driving through phase 2', registers, collect() { this.set(gauges.inDoubt()); } });
+    const withHazards = gauges.withHazards;
+    if (withHazards) {
+      new Gauge({
+        name: 'twopc_transactions_with_hazards',
+        help: 'Unfinished transactions with a heuristic hazard: each waits for an operator (twopc list --state heuristic)',
+        registers,
+        async collect() {
+          // A scrape must not fail because the log is briefly unreadable (starting, stopping).
+          this.set(await withHazards().catch(() => 0));
+        },
+      });
+    }
     new Gauge({ name: 'twopc_live_transactions', help: 'Transactions begun on this instance and not yet ended', registers, collect() { this.set(gauges.live()); } });
     const requests = new Histogram({
       name: 'twopc_http_request_seconds',

@@ -9,6 +9,7 @@ import {
   transactionAnswerSchema,
 } from '../../participant-sdk/src/wire';
 import { LIST_STATES, MAX_LIST_LIMIT } from '../engine/transaction-listing';
+import { adminOpenApiComponents, adminOpenApiPaths } from './openapi-admin';
 import { abortAnswerSchema, abortRequestSchema, commitAnswerSchema, healthAnswerSchema, readyAnswerSchema } from './api-schemas';
 
 const schema = (s: z.ZodType, io: 'input' | 'output' = 'output') => {
@@ -49,6 +50,7 @@ const idempotencyParam = {
  * route is here.
  */
 export function openApiDocument(version: string): object {
+  const admin = adminOpenApiComponents();
   return {
     openapi: '3.1.0',
     info: {
@@ -56,11 +58,12 @@ export function openApiDocument(version: string): object {
       version,
       description:
         'Two-phase commit coordinator (SPEC §5). Errors are RFC 9457 problems with a stable `code`. ' +
-        '`/v1` needs `Authorization: Bearer <token>`; `/healthz`, `/readyz`, `/metrics` and `/openapi.json` need none.',
+        '`/v1` needs `Authorization: Bearer <token>` (`/v1/admin` the admin token); `/healthz`, `/readyz`, `/metrics` and `/openapi.json` need none.',
     },
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, ...admin.securitySchemes },
       schemas: {
+        ...admin.schemas,
         BeginRequest: schema(beginRequestSchema, 'input'),
         BeginAnswer: schema(beginAnswerSchema),
         EnlistRequest: schema(enlistRequestSchema, 'input'),
@@ -143,6 +146,7 @@ export function openApiDocument(version: string): object {
           },
         },
       },
+      ...adminOpenApiPaths(),
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'alive', content: json('Health') } } } },
       '/readyz': {
         get: {

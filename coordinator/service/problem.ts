@@ -11,6 +11,7 @@ export const HTTP_PROBLEM_CODES = [
   'idempotency-key-reused',
   'not-ready',
   'bad-request',
+  'not-supported',
   'internal-error',
 ] as const;
 export type HttpProblemCode = (typeof HTTP_PROBLEM_CODES)[number];
@@ -54,6 +55,7 @@ const TITLES: Partial<Record<ProblemCode, string>> = {
   'idempotency-key-reused': 'Idempotency-Key reused for a different request',
   'not-ready': 'Coordinator not ready',
   'bad-request': 'Bad request',
+  'not-supported': 'Not supported by this coordinator',
   'internal-error': 'Internal error',
 };
 

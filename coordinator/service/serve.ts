@@ -7,8 +7,10 @@ import { ParticipantRegistry } from '../engine/participant-registry';
 import { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage } from '../errors';
 import { FileDecisionLog } from '../log/file/file-decision-log';
+import { nodeLogFs } from '../log/file/log-fs';
 import { HttpParticipants } from '../participants/http/http-participants';
 import { PostgresParticipant } from '../participants/postgres/postgres-participant';
+import { logFsFor, testSwitchesFromEnv } from '../testing/test-switches';
 import { resolveApiAuth } from './api-tokens';
 import { createApp } from './app';
 import { IdempotencyStore } from './idempotency';
@@ -30,6 +32,8 @@ export interface RunningService {
 export async function startService(config: ServiceConfig): Promise<RunningService> {
   const auth = resolveApiAuth(config);
   const logger = pino({ level: config.logLevel, base: { service: 'twopc' } });
+  // Test-only fault switches (chaos harness); refused unless NODE_ENV=test, and logged loudly.
+  const switches = testSwitchesFromEnv(process.env, (msg, details) => logger.error(details, msg));
   if (auth.insecure) logger.warn('API authentication is OFF (insecure): anyone who can reach the port can commit and abort transactions');
   if (auth.generated) {
     logger.warn({ apiToken: auth.generated }, 'no API token configured (TWOPC_API_TOKEN): generated one for this run; send it as "Authorization: Bearer <token>"');
@@ -57,12 +61,17 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     throw e;
   }
   let engine: TransactionEngine | undefined;
-  const metrics = new CoordinatorMetrics({ inDoubt: () => engine?.inDoubtCount ?? 0, live: () => engine?.liveCount ?? 0 });
+  const metrics = new CoordinatorMetrics({
+    inDoubt: () => engine?.inDoubtCount ?? 0,
+    live: () => engine?.liveCount ?? 0,
+    withHazards: async () => (engine ? engine.hazardousCount() : 0),
+  });
   engine = new TransactionEngine({
-    log: new FileDecisionLog({ dir: config.dataDir }),
+    log: new FileDecisionLog({ dir: config.dataDir, fs: logFsFor(switches, nodeLogFs(), (msg) => logger.error(msg)) }),
     participants: new ParticipantRegistry(participants, httpParticipants?.forUrl),
     config: config.engine,
     crash: CrashPoints.fromEnv(),
+    breaks: switches.breaks,
     logger,
     observer: metrics.observer,
   });
@@ -75,6 +84,8 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     bodyLimitBytes: config.http.bodyLimitBytes,
     participantUrls: { enabled: httpParticipants !== undefined, allowList: config.participantUrlAllowList },
     version,
+    ...(config.adminToken === undefined ? {} : { adminToken: config.adminToken }),
+    logDir: config.dataDir,
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));

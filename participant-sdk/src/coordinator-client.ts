@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
 import { z } from 'zod';
-import { AbortReason, ErrorCode, TransactionAbortedError, TwopcError, errorMessage } from './errors';
+import { Answer, CoordinatorHttp } from './coordinator-http';
+import { AbortReason, ErrorCode, TransactionAbortedError, TwopcError } from './errors';
 import { isTxId } from './gid';
-import { PROBLEM_CONTENT_TYPE, errorFromProblem } from './problem';
+import { errorFromProblem } from './problem';
 import {
   BeginAnswer,
   BeginRequest,
   EnlistAnswer,
   EnlistRequest,
-  IDEMPOTENCY_HEADER,
   TransactionAnswer,
   beginAnswerSchema,
   enlistAnswerSchema,
@@ -32,10 +30,11 @@ export interface CoordinatorClientOptions {
   /** Per call, until the answer's last byte. Default 60 s: a commit waits for every branch's vote. */
   timeoutMs?: number;
   /**
-   * Retries of a call that got no answer or a 502/503/504. Default 2. Begin
-   * and enlist carry an Idempotency-Key and get are retried on any of those;
-   * commit and abort only when the connection was refused (nothing was sent):
-   * an answer, even a 503, already is their outcome.
+   * Retries of a call that got no answer or a 502/503/504. Default 2. Every
+   * call is safe to repeat: begin and enlist carry an Idempotency-Key, commit
+   * and abort are idempotent by transaction id (a repeat gets the first
+   * outcome). Commit and abort are repeated only after no answer, though: an
+   * answer, even a 503, already is their outcome.
    */
   retries?: number;
   /** Keep-alive connections to the coordinator, at most. Default 16. */
@@ -65,14 +64,6 @@ const abortedAnswerSchema = z.object({ state: z.literal('aborted'), reason: z.un
 const committedAnswerSchema = z.object({ state: z.enum(['committed', 'completed']) }).passthrough();
 const abortAnswerSchema = z.object({ state: z.literal('aborted') }).passthrough();
 
-const RETRYABLE_STATUS = new Set([502, 503, 504]);
-
-interface Answer {
-  status: number;
-  problem: boolean;
-  body: unknown;
-}
-
 /**
  * A client of the coordinator's HTTP API (SPEC §5), over one keep-alive
  * connection pool. Errors are TwopcErrors carrying the coordinator's problem
@@ -85,11 +76,7 @@ interface Answer {
  * await twopc.commit(id); // throws TransactionAbortedError if a branch voted no
  */
 export class CoordinatorClient {
-  private readonly base: string;
-  private readonly token: string | undefined;
-  private readonly timeoutMs: number;
-  private readonly retries: number;
-  private readonly agent: Agent;
+  private readonly http: CoordinatorHttp;
 
   constructor(options: CoordinatorClientOptions) {
     const parsed = clientOptionsSchema.safeParse(options);
@@ -98,29 +85,25 @@ export class CoordinatorClient {
       const field = issue.path.map(String).join('.') || 'options';
       throw new TwopcError('invalid-config', `CoordinatorClient ${field} ${issue.message}`, { field });
     }
-    this.base = parsed.data.url.replace(/\/+$/, '');
-    this.token = parsed.data.token;
-    this.timeoutMs = parsed.data.timeoutMs;
-    this.retries = parsed.data.retries;
-    this.agent = new Agent({ connections: parsed.data.connections, keepAliveTimeout: 30_000, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+    this.http = new CoordinatorHttp({ ...parsed.data, url: parsed.data.url.replace(/\/+$/, '') });
   }
 
   /** Begins a transaction. Retried with one Idempotency-Key, so a lost answer does not begin a second one. */
   async begin(options: BeginRequest = {}): Promise<BeginAnswer> {
-    const answer = await this.call('POST', '/v1/transactions', options, { idempotencyKey: randomUUID() });
+    const answer = await this.http.call('POST', '/v1/transactions', options, { idempotencyKey: randomUUID() });
     if (answer.status === 201 || answer.status === 200) return this.parse(beginAnswerSchema, answer, 'begin');
     throw this.failure(answer, 'begin', 'coordinator-unavailable');
   }
 
   /**
    * Runs two-phase commit. Idempotent by transaction id: a retry after a lost
-   * answer gets the first outcome. Throws TransactionAbortedError (with the
+   * answer (done here, `retries` times) gets the first outcome. Throws TransactionAbortedError (with the
    * coordinator's reason) when the transaction aborted, `outcome-unknown` when
-   * no answer came.
+   * no answer came (`coordinator-unavailable` when it was never reached: not committed).
    */
   async commit(id: string): Promise<CommitOutcome> {
     const path = `/v1/transactions/${checkId(id)}/commit`;
-    const answer = await this.call('POST', path, undefined, { transportCode: 'outcome-unknown', retryOnlyUnsent: true });
+    const answer = await this.http.call('POST', path, undefined, { transportCode: 'outcome-unknown', retryAnswers: false });
     if (answer.status === 200 || answer.status === 202) {
       this.parse(committedAnswerSchema, answer, 'commit');
       return { id, state: 'committed', phaseTwoPending: answer.status === 202 };
@@ -132,7 +115,7 @@ export class CoordinatorClient {
 
   /** Aborts a transaction that has no commit decision. Idempotent; `state-conflict` if it committed. */
   async abort(id: string): Promise<{ id: string; state: 'aborted' }> {
-    const answer = await this.call('POST', `/v1/transactions/${checkId(id)}/abort`, undefined, { transportCode: 'outcome-unknown', retryOnlyUnsent: true });
+    const answer = await this.http.call('POST', `/v1/transactions/${checkId(id)}/abort`, undefined, { transportCode: 'outcome-unknown', retryAnswers: false });
     if (answer.status === 200) {
       this.parse(abortAnswerSchema, answer, 'abort');
       return { id, state: 'aborted' };
@@ -142,7 +125,7 @@ export class CoordinatorClient {
 
   /** The transaction's state and decision; `not-found` (from the coordinator's own problem answer) if it has no record of it. */
   async get(id: string): Promise<TransactionAnswer> {
-    const answer = await this.call('GET', `/v1/transactions/${checkId(id)}`);
+    const answer = await this.http.call('GET', `/v1/transactions/${checkId(id)}`);
     if (answer.status === 200) return this.parse(transactionAnswerSchema, answer, 'get');
     throw this.failure(answer, 'get', 'coordinator-unavailable');
   }
@@ -153,7 +136,7 @@ export class CoordinatorClient {
    * branch, which nobody would prepare and which would abort the transaction.
    */
   async enlist(txId: string, body: EnlistRequest): Promise<EnlistAnswer> {
-    const answer = await this.call('POST', `/v1/transactions/${checkId(txId)}/branches`, body, { idempotencyKey: randomUUID() });
+    const answer = await this.http.call('POST', `/v1/transactions/${checkId(txId)}/branches`, body, { idempotencyKey: randomUUID() });
     if (answer.status === 201 || answer.status === 200) return this.parse(enlistAnswerSchema, answer, 'enlist');
     const aborted = abortedError(txId, answer);
     if (aborted) throw aborted;
@@ -162,44 +145,7 @@ export class CoordinatorClient {
 
   /** Closes the connection pool. */
   async close(): Promise<void> {
-    await this.agent.close();
-  }
-
-  private async call(
-    method: 'GET' | 'POST',
-    path: string,
-    body?: unknown,
-    options: { idempotencyKey?: string; transportCode?: ErrorCode; retryOnlyUnsent?: boolean } = {},
-  ): Promise<Answer> {
-    const headers: Record<string, string> = { accept: `application/json, ${PROBLEM_CONTENT_TYPE}` };
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
-    if (options.idempotencyKey) headers[IDEMPOTENCY_HEADER] = options.idempotencyKey;
-    const text = body === undefined ? undefined : JSON.stringify(body);
-    if (text !== undefined) headers['content-type'] = 'application/json';
-    for (let attempt = 0; ; attempt++) {
-      let answer: Answer | undefined;
-      let transportError: unknown;
-      try {
-        const res = await request(`${this.base}${path}`, { method, headers, body: text, dispatcher: this.agent });
-        const raw = await res.body.text();
-        const type = String(res.headers['content-type'] ?? '');
-        answer = { status: res.statusCode, problem: type.startsWith(PROBLEM_CONTENT_TYPE), body: parseJson(raw) };
-      } catch (e) {
-        transportError = e;
-      }
-      const retryable = options.retryOnlyUnsent ? answer === undefined && notSent(transportError) : answer === undefined || RETRYABLE_STATUS.has(answer.status);
-      if (!retryable && answer) return answer;
-      if (attempt >= this.retries) {
-        if (answer) return answer;
-        throw new TwopcError(
-          options.transportCode ?? 'coordinator-unavailable',
-          `coordinator ${method} ${path}: no answer: ${errorMessage(transportError)}`,
-          { method, path },
-          { cause: transportError },
-        );
-      }
-      await sleep(100 * 4 ** attempt);
-    }
+    await this.http.close();
   }
 
   private parse<T>(schema: z.ZodType<T>, answer: Answer, what: string): T {
@@ -233,22 +179,7 @@ function toAbortReason(reason: unknown): AbortReason {
   return { cause: 'aborted', message: typeof reason === 'string' && reason ? reason : 'transaction aborted' };
 }
 
-/** The request never left: no connection could be made. */
-function notSent(error: unknown): boolean {
-  const code = (e: unknown): unknown => (typeof e === 'object' && e !== null && 'code' in e ? e.code : undefined);
-  const cause = typeof error === 'object' && error !== null && 'cause' in error ? error.cause : undefined;
-  return code(error) === 'ECONNREFUSED' || code(cause) === 'ECONNREFUSED';
-}
-
 function checkId(id: string): string {
   if (!isTxId(id)) throw new TwopcError('invalid-input', `id must be a lower-case UUID (got ${JSON.stringify(id)})`, { field: 'id' });
   return id;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return text ? JSON.parse(text) : undefined;
-  } catch {
-    return text;
-  }
 }

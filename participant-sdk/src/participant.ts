@@ -21,6 +21,9 @@ export interface EnlistOptions {
 
 type Lifecycle = 'new' | 'starting' | 'started' | 'closed';
 
+/** How often branches this process no longer needs to remember are forgotten. */
+const HOUSEKEEPING_MS = 60_000;
+
 /**
  * A service's side of twopc (SPEC §6): enlists branches of its own database
  * in global transactions, answers the coordinator's calls through an express
@@ -39,6 +42,7 @@ export class TwopcParticipant {
   private readonly sweep: SelfSweep;
   private readonly sweeping: Periodic;
   private readonly pruning: Periodic;
+  private readonly housekeeping: Periodic;
   private lifecycle: Lifecycle = 'new';
 
   constructor(options: ParticipantOptions) {
@@ -59,11 +63,9 @@ export class TwopcParticipant {
     this.service = new BranchService(this.postgres, this.book);
     this.sweep = new SelfSweep({ ...o, postgres: this.postgres, coordinator: this.coordinator, book: this.book, logger: this.logger });
     const onError = (what: string) => (e: unknown) => this.logger.warn({ participant: o.name, err: errorMessage(e) }, `twopc: ${what} failed; retrying next interval`);
-    this.sweeping = new Periodic(o.sweepIntervalMs, async () => {
-      this.book.forgetOld();
-      await this.sweep.sweepOnce();
-    }, onError('self-sweep'));
+    this.sweeping = new Periodic(o.sweepIntervalMs, () => this.sweep.sweepOnce(), onError('self-sweep'));
     this.pruning = new Periodic(o.pruneIntervalMs, () => this.postgres.pruneMarkers(), onError('marker pruning'));
+    this.housekeeping = new Periodic(HOUSEKEEPING_MS, async () => this.book.forgetOld(), onError('forgetting old branches'));
   }
 
   /**
@@ -82,6 +84,7 @@ export class TwopcParticipant {
     this.lifecycle = 'started';
     this.sweeping.start();
     this.pruning.start();
+    this.housekeeping.start();
   }
 
   /**
@@ -148,7 +151,7 @@ export class TwopcParticipant {
   async close(): Promise<void> {
     if (this.lifecycle === 'closed') return;
     this.lifecycle = 'closed';
-    await Promise.all([this.sweeping.stop(), this.pruning.stop()]);
+    await Promise.all([this.sweeping.stop(), this.pruning.stop(), this.housekeeping.stop()]);
     this.book.clearTimers();
     await this.postgres.close();
     if (this.ownsCoordinator) await this.coordinator.close();

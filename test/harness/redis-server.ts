@@ -185,7 +185,6 @@ function missing(name: string, needs: string): void {
   const message = `${name}: skipped, ${needs}`;
   // CI always runs the Redis suites: a CI machine without Redis is a broken CI machine, not a pass.
   if (process.env.CI === 'true') throw new Error(`${message} — and CI=true, where the Redis suites must run: install redis-server (or set REDIS_SERVER_BIN)`);
-  // eslint-disable-next-line no-console
   console.warn(message);
 }
 

@@ -125,7 +125,8 @@ describe('participant SDK: router and enlist', () => {
       expect(await post('/commit', branch)).toMatchObject({ status: 200, body: { state: 'committed' } });
       expect(await balance(1)).toBe(7);
       expect(await status(branch.gid)).toBe('committed');
-      expect(await post('/rollback', branch)).toMatchObject({ status: 200, body: { state: 'rolled-back' } });
+      // A rollback after the commit contradicts it: reported, never acknowledged.
+      expect(await post('/rollback', branch)).toMatchObject({ status: 409, body: { code: 'heuristic-hazard' } });
       expect(await balance(1)).toBe(7);
     });
 

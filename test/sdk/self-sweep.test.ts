@@ -20,6 +20,8 @@ describe('participant SDK: self-sweep and marker pruning', () => {
   const balance = async (): Promise<number> => (await sql<{ balance: number }>('select balance from accounts where id = 1'))[0].balance;
 
   async function setup(overrides: Partial<ParticipantOptions> = {}): Promise<TwopcParticipant> {
+    await participant?.close();
+    if (server) await closeServer(server);
     const mounted = await mountParticipant(pg, coordinator, { mode: 'eager', sweepGraceMs: 0, ...overrides });
     ({ server, base } = mounted);
     participant = mounted.participant;
@@ -90,7 +92,6 @@ describe('participant SDK: self-sweep and marker pruning', () => {
     coordinator.tx(undecided.txId).decision = 'commit';
     coordinator.tx(undecided.txId).hideBranches = true;
     expect(await p.sweepOnce()).toMatchObject({ seen: 1, committed: 0, left: 1 });
-    await p.close();
 
     const patient = await setup({ sweepGraceMs: 60_000 });
     expect(await patient.sweepOnce()).toMatchObject({ seen: 1, skipped: 1 });
@@ -129,7 +130,6 @@ describe('participant SDK: self-sweep and marker pruning', () => {
     const branch = await preparedBranch(p, 26);
     coordinator.txs.delete(branch.txId);
     expect(await p.sweepOnce()).toMatchObject({ seen: 1, left: 1, rolledBack: 0 });
-    await p.close();
     const hasty = await setup({ presumeAbortAfterMs: 1 });
     expect(await hasty.sweepOnce()).toMatchObject({ seen: 1, rolledBack: 1 });
     expect(await balance()).toBe(100);
@@ -147,6 +147,7 @@ describe('participant SDK: self-sweep and marker pruning', () => {
   it('prunes markers older than the retention', async () => {
     const p = await setup({ mode: 'held' });
     const txId = coordinator.begin();
+    await sql('delete from twopc_marker');
     await p.enlist(txId, (db) => db.query('update accounts set balance = 28 where id = 1'));
     expect(await callParticipant(base, 'POST', '/commit', { ...coordinator.branch(txId), onePhase: true })).toMatchObject({ status: 200 });
     expect(await sql('select gid from twopc_marker')).toEqual([{ gid: coordinator.branch(txId).gid }]);

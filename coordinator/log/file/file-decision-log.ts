@@ -76,6 +76,11 @@ export class FileDecisionLog implements DecisionLog {
     return this.o.dir;
   }
 
+  /** The `log-unavailable` error that failed the writer (a write, sync or rotation failed); undefined while healthy. */
+  get failure(): TwopcError | undefined {
+    return this.writer?.failed;
+  }
+
   open(): Promise<OpenReport> {
     if (this.state !== 'new') {
       return Promise.reject(logOpenedTwice(this.o.dir, 'FileDecisionLog', { dir: this.o.dir }));

@@ -85,6 +85,11 @@ export class PostgresDecisionLog implements DecisionLog {
     ]);
   }
 
+  /** Batches sent and the writes they carried, since construction (appends and decisions together). */
+  get writeCounts(): { batches: number; writes: number } {
+    return { batches: this.batcher.counts.batches, writes: this.batcher.counts.items };
+  }
+
   open(): Promise<OpenReport> {
     return this.life.open(
       () => this.load(),
@@ -104,23 +109,28 @@ export class PostgresDecisionLog implements DecisionLog {
     return { records: Number(rows[0].records), unfinished: Number(rows[0].unfinished) };
   }
 
+  /**
+   * Refuses (unless allowVolatile) what would make an acknowledged decision
+   * losable: a server with fsync off, or connections on which our
+   * synchronous_commit=on did not take (a pooler that drops startup options).
+   */
   private async checkDurability(client: PoolClient): Promise<void> {
     const { rows } = await client.query<{ fsync: string; synchronous_commit: string }>(sql.durabilitySettings());
     const { fsync, synchronous_commit: syncCommit } = rows[0];
-    // Set by us at connect; a pooler that drops startup options would leave the server default.
-    if (syncCommit !== 'on') {
-      throw logNotDurable(
-        this.where,
-        `synchronous_commit is ${syncCommit} on this store's connections although it asks for on at connect (a connection pooler in between may drop startup options)`,
-        'connect directly to PostgreSQL, or let the pooler pass the "options" startup parameter',
-        { synchronous_commit: syncCommit },
-      );
-    }
-    if (fsync !== 'on') {
-      const refusal = logNotDurable(this.where, `the server runs with fsync=${fsync}, so a commit is not on disk when it returns`, 'set fsync = on in postgresql.conf and reload', { fsync });
-      if (!this.o.allowVolatile) throw refusal;
-      this.o.onWarning(volatileWarning(refusal));
-    }
+    const refusal =
+      syncCommit !== 'on'
+        ? logNotDurable(
+            this.where,
+            `synchronous_commit is ${syncCommit} on this store's connections although it asks for on at connect (a connection pooler in between may drop startup options)`,
+            'connect directly to PostgreSQL, or let the pooler pass the "options" startup parameter',
+            { synchronous_commit: syncCommit },
+          )
+        : fsync !== 'on'
+          ? logNotDurable(this.where, `the server runs with fsync=${fsync}, so a commit is not on disk when it returns`, 'set fsync = on in postgresql.conf and reload', { fsync })
+          : undefined;
+    if (!refusal) return;
+    if (!this.o.allowVolatile) throw refusal;
+    this.o.onWarning(volatileWarning(refusal));
   }
 
   append(record: AppendableRecord): Promise<void> {
@@ -219,10 +229,10 @@ export class PostgresDecisionLog implements DecisionLog {
   }
 
   /** One attempt at a batch on `pool`: a failure after the statement was sent is marked SentButUnanswered. */
-  private async send(pool: Pool, ops: WriteOp[]): Promise<Array<{ tx_id: string; record: string; won: boolean }>> {
+  private async send(pool: Pool, ops: WriteOp[]): Promise<Array<{ tx_id: string; record: string | null }>> {
     const result = await checkedOut(pool, (client) =>
       client
-        .query<{ tx_id: string; record: string; won: boolean }>({
+        .query<{ tx_id: string; record: string | null }>({
           name: 'twopc_log_write',
           text: sql.writeBatch(this.o.schema),
           values: [ops.map((o) => o.txId), ops.map((o) => o.kind), ops.map((o) => o.json), ops.map((o) => o.at), ops.map((o) => o.opId)],
@@ -245,7 +255,8 @@ export class PostgresDecisionLog implements DecisionLog {
     const sorted = [...ops].sort((a, b) => (a.txId < b.txId ? -1 : a.txId > b.txId ? 1 : 0));
     const winners = new Map<string, string>();
     const rows = await this.withRetry('decide', () => this.send(this.pools!.forced, sorted));
-    for (const r of rows) winners.set(r.tx_id, r.record);
+    const mine = new Map(ops.map((o) => [o.txId, o.json]));
+    for (const r of rows) winners.set(r.tx_id, r.record ?? mine.get(r.tx_id)!);
     // Winners another session committed while our statement ran: invisible to its snapshot, visible to a new one.
     const missing = ops.filter((o) => !winners.has(o.txId)).map((o) => o.txId);
     if (missing.length > 0) {

@@ -1,3 +1,4 @@
+import { TwopcError } from '../../errors';
 import { classifyPgError } from '../../participants/postgres/postgres-errors';
 
 /**
@@ -22,6 +23,7 @@ export class SentButUnanswered extends Error {
  * SQLSTATE mapping itself stays in `classifyPgError`.
  */
 export function isTransientPgError(e: unknown): boolean {
+  if (e instanceof TwopcError) return false;
   const original = e instanceof SentButUnanswered ? e.original : e;
   const c = classifyPgError(original);
   return c.kind === 'connection-lost' || c.kind === 'resources' || (c.sqlState?.startsWith('40') ?? false);

@@ -93,8 +93,9 @@ export function durabilitySettings(): string {
  * Rows go in in array order (`ORDER BY ord`), so a transaction's records in
  * one batch keep their order in `seq`. A decision row that meets an existing
  * one is dropped by ON CONFLICT DO NOTHING (the register); the statement then
- * returns, per decided transaction, either the row it wrote (`won`) or the
- * winner that was there before it started. A winner committed by another
+ * returns, per decided transaction, either `record` NULL (its own decision
+ * won: the caller has the text, so it is not sent back) or the winner that
+ * was there before the statement started. A winner committed by another
  * session while this statement ran is invisible to its snapshot: the caller
  * reads those few back with `readDecisions`.
  *
@@ -124,9 +125,9 @@ export function writeBatch(schema: string): string {
       ON CONFLICT (tx_id) DO UPDATE SET completed_at = excluded.completed_at
         WHERE t.completed_at IS NULL AND excluded.completed_at IS NOT NULL
     )
-    SELECT tx_id, record, true AS won FROM written WHERE kind = 'decision'
+    SELECT tx_id, NULL::text AS record FROM written WHERE kind = 'decision'
     UNION ALL
-    SELECT tx_id, record, false AS won FROM ${q}.${RECORDS}
+    SELECT tx_id, record FROM ${q}.${RECORDS}
     WHERE kind = 'decision' AND tx_id IN (SELECT tx_id FROM input WHERE kind = 'decision')`;
 }
 

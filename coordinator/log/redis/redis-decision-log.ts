@@ -42,7 +42,7 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|READONLY|MASTERDOWN|CLUSTERDOWN
  * write is compare-and-set, so a retry of one that did run changes nothing.
  */
 function isTransient(e: unknown): boolean {
-  if (!(e instanceof Error)) return false;
+  if (!(e instanceof Error) || e instanceof TwopcError) return false;
   if (e.name !== 'ReplyError') return true;
   return TRANSIENT_REPLY.test(e.message);
 }
@@ -89,6 +89,7 @@ export class RedisDecisionLog implements DecisionLog {
   private readonly deciding = new Map<string, Promise<DecisionRecord>>();
   private readonly instance = randomBytes(6).toString('base64url');
   private ops = 0;
+  private lastConnectionError?: string;
   /** What open() found about the server's persistence. */
   durability?: RedisDurability;
 
@@ -117,7 +118,6 @@ export class RedisDecisionLog implements DecisionLog {
 
   private async load(): Promise<OpenReport> {
     const redis = new Redis(this.o.url, {
-      lazyConnect: true,
       connectionName: 'twopc-decision-log',
       // Surface errors to the retry loop after a couple of reconnects instead of queueing for ever.
       maxRetriesPerRequest: 2,
@@ -125,20 +125,22 @@ export class RedisDecisionLog implements DecisionLog {
       // Commands sent but unanswered when a connection drops are resent on the next one: safe, see APPLY_BATCH.
       autoResendUnfulfilledCommands: true,
     });
-    // Connection errors reach callers through their commands; without a listener ioredis prints each one.
-    redis.on('error', () => undefined);
+    // Connection errors reach callers through their commands (as "max retries per
+    // request" once reconnecting gave up, which hides the reason: kept here for the message).
+    redis.on('error', (e: Error) => {
+      this.lastConnectionError = e.message;
+    });
+    redis.on('ready', () => {
+      this.lastConnectionError = undefined;
+    });
     this.redis = redis;
-    await redis.connect();
-    await this.checkDurability(redis);
-    const meta = await redis
-      .multi()
-      .hsetnx(this.keys.meta, 'layout', LAYOUT_VERSION)
-      .hget(this.keys.meta, 'layout')
-      .hget(this.keys.stats, 'records')
-      .zcard(this.keys.unfinished)
-      .exec();
+    // A server still starting (or restarting) gets the retry deadline to come up.
+    await this.withRetry('open', () => this.checkDurability(redis));
+    const meta = await this.withRetry('open', () =>
+      redis.multi().hsetnx(this.keys.meta, 'layout', LAYOUT_VERSION).hget(this.keys.meta, 'layout').hget(this.keys.stats, 'records').zcard(this.keys.unfinished).exec(),
+    );
     const [, layout, records, unfinished] = (meta ?? []).map(([e, v]) => {
-      if (e) throw e;
+      if (e) throw logUnreachable(this.where, 'open', e, 1);
       return v;
     });
     if (Number(layout) > LAYOUT_VERSION) throw newerLayout(this.where, Number(layout), LAYOUT_VERSION);
@@ -183,7 +185,8 @@ export class RedisDecisionLog implements DecisionLog {
     if (pending) return pending;
     const winner = this.batcher
       .submit(0, { txId, mode: 'd', type: 'decision', payload: encoded.json, at: encoded.record.at })
-      .then((json) => (json === encoded.json ? encoded.record : (this.decode(json, this.keys.decision(txId)) as DecisionRecord)))
+      // '' means this decision won; otherwise the reply is the one that was there first.
+      .then((json) => (json === '' || json === encoded.json ? encoded.record : (this.decode(json, this.keys.decision(txId)) as DecisionRecord)))
       .finally(() => this.deciding.delete(txId));
     this.deciding.set(txId, winner);
     return winner;
@@ -247,7 +250,11 @@ export class RedisDecisionLog implements DecisionLog {
   }
 
   private withRetry<T>(operation: string, attempt: () => Promise<T>): Promise<T> {
-    return retryWrite(attempt, isTransient, this.retry, (e, n) => (e instanceof TwopcError ? e : logUnreachable(this.where, operation, e, n)));
+    return retryWrite(attempt, isTransient, this.retry, (e, n) => {
+      if (e instanceof TwopcError) return e;
+      const reason = this.lastConnectionError && e instanceof Error && e.name !== 'ReplyError' ? new Error(`${e.message} (last connection error: ${this.lastConnectionError})`, { cause: e }) : e;
+      return logUnreachable(this.where, operation, reason, n);
+    });
   }
 
   private script(operation: string, s: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {

@@ -36,6 +36,11 @@ function infoField(info: string, field: string): string | undefined {
   return m?.[1].trim();
 }
 
+/** An answer from the server (a refused command), as opposed to a connection failure. */
+function isReplyError(e: unknown): boolean {
+  return e instanceof Error && e.name === 'ReplyError';
+}
+
 async function configValue(redis: Redis, name: string): Promise<string | undefined> {
   const reply = (await redis.config('GET', name)) as unknown as string[];
   return reply[1];
@@ -46,8 +51,9 @@ export async function inspectRedisDurability(redis: Redis): Promise<RedisDurabil
   let role: string | undefined;
   try {
     role = infoField(await redis.info('replication'), 'role');
-  } catch {
+  } catch (e) {
     // INFO denied as well: the role stays unknown and the CONFIG answer decides.
+    if (!isReplyError(e)) throw e;
   }
   try {
     return {
@@ -58,7 +64,9 @@ export async function inspectRedisDurability(redis: Redis): Promise<RedisDurabil
       noAppendfsyncOnRewrite: await configValue(redis, 'no-appendfsync-on-rewrite'),
     };
   } catch (e) {
-    const configError = errorMessage(e);
+    if (!isReplyError(e)) throw e;
+    // Redis 7 appends the arguments ("…, with args beginning with: 'GET' …"): noise in a message.
+    const configError = errorMessage(e).replace(/, with args beginning with:.*$/s, '');
     const info = await redis.info('persistence');
     return {
       source: 'INFO persistence',

@@ -23,7 +23,9 @@ function script(name: string, lua: string): LuaScript {
  * hash, then per write: the transaction's records list, its decision key.
  * ARGV: per write: mode (`d` decide, `a` append), tx id, payload (decision
  * JSON, or `<op id>|<json>` for an append), record type, `at`.
- * Returns per write: the winning decision JSON (decide) or '' (append).
+ * Returns per write: the winning decision JSON when another decision was
+ * there first, '' when this write's own decision won (the caller has it: no
+ * need to send it back) and for appends.
  *
  * Both kinds are compare-and-set, so running a batch twice (ioredis resends
  * unanswered commands after a reconnect; the store retries after errors) is
@@ -35,18 +37,17 @@ export const APPLY_BATCH = script(
   `
 local out = {}
 local n = #ARGV / 5
+local records, bytes, fresh = 0, 0, {}
 for i = 0, n - 1 do
   local mode, tx, payload, rtype, at = ARGV[i*5+1], ARGV[i*5+2], ARGV[i*5+3], ARGV[i*5+4], ARGV[i*5+5]
   local list, dec = KEYS[5 + i*2], KEYS[6 + i*2]
   local entry
   if mode == 'd' then
-    local winner = redis.call('GET', dec)
-    if winner then
-      out[i+1] = winner
-    else
-      redis.call('SET', dec, payload)
+    if redis.call('SET', dec, payload, 'NX') then
       entry = 'd'
-      out[i+1] = payload
+      out[i+1] = ''
+    else
+      out[i+1] = redis.call('GET', dec)
     end
   else
     if not redis.call('LPOS', list, payload) then entry = payload end
@@ -54,15 +55,33 @@ for i = 0, n - 1 do
   end
   if entry then
     local len = redis.call('RPUSH', list, entry)
-    redis.call('HINCRBY', KEYS[4], 'records', 1)
-    redis.call('HINCRBY', KEYS[4], 'bytes', #payload)
+    records = records + 1
+    bytes = bytes + #payload
     if rtype == 'complete' then
       redis.call('ZREM', KEYS[1], tx)
       redis.call('ZADD', KEYS[2], 'NX', at, tx)
-    elseif len == 1 and not redis.call('ZSCORE', KEYS[2], tx) then
-      redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[3]), tx)
+    elseif len == 1 then
+      -- A transaction's first record (a completed one always has its complete
+      -- record, until compaction removes both): it is unfinished from now on.
+      fresh[#fresh+1] = tx
     end
   end
+end
+if #fresh > 0 then
+  local last = redis.call('INCRBY', KEYS[3], #fresh)
+  local zadd = {}
+  for j, tx in ipairs(fresh) do
+    zadd[#zadd+1] = last - #fresh + j
+    zadd[#zadd+1] = tx
+  end
+  -- In slices: Lua's unpack has a stack limit of a few thousand values.
+  for k = 1, #zadd, 1000 do
+    redis.call('ZADD', KEYS[1], unpack(zadd, k, math.min(k + 999, #zadd)))
+  end
+end
+if records > 0 then
+  redis.call('HINCRBY', KEYS[4], 'records', records)
+  redis.call('HINCRBY', KEYS[4], 'bytes', bytes)
 end
 return out
 `,

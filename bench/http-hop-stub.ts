@@ -1,0 +1,66 @@
+/**
+ * A stand-in for `twopc serve` (ROLE=coordinator) or for a participant
+ * service (ROLE=service) that makes and answers the same HTTP exchanges as
+ * the real ones, with the same libraries (express, express.json, undici
+ * keep-alive pools), and does nothing else: no database, no log, no auth,
+ * no validation. The `http-hops` what-if mode runs one coordinator stub and
+ * two service stubs to price the `http` mode's ten exchanges per transfer.
+ *
+ *   coordinator: POST /v1/transactions → 201; POST /v1/transactions/:id/branches → 201;
+ *                POST /v1/transactions/:id/commit → /twopc/prepare on every service, then /twopc/commit → 200
+ *   service:     POST /transfer → POST {COORDINATOR_URL}/v1/transactions/:id/branches → 204;
+ *                POST /twopc/prepare, /twopc/commit → 200
+ *
+ * Env: ROLE, PORT, COORDINATOR_URL (service), SERVICE_URLS (coordinator, comma-separated).
+ */
+import { randomUUID } from 'node:crypto';
+import express from 'express';
+import { Pool } from 'undici';
+
+const env = process.env;
+const port = Number(env.PORT);
+const app = express();
+app.disable('etag');
+
+async function post(pool: Pool, path: string, body: unknown): Promise<void> {
+  const res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`${path} answered ${res.statusCode}`);
+}
+
+if (env.ROLE === 'coordinator') {
+  const services = String(env.SERVICE_URLS).split(',').map((url) => new Pool(url, { connections: 32 }));
+  app.post('/v1/transactions', express.json(), (_req, res) => void res.status(201).json({ id: randomUUID(), state: 'active' }));
+  app.post('/v1/transactions/:id/branches', express.json(), (req, res) => void res.status(201).json({ branchId: 1, gid: `stub_${req.params.id}` }));
+  app.post('/v1/transactions/:id/commit', express.json(), async (req, res) => {
+    try {
+      const call = { txId: req.params.id, branchId: 1, gid: `stub_${req.params.id}` };
+      await Promise.all(services.map((s) => post(s, '/twopc/prepare', call)));
+      await Promise.all(services.map((s) => post(s, '/twopc/commit', call)));
+      res.status(200).json({ id: req.params.id, state: 'committed' });
+    } catch (e) {
+      res.status(503).json({ error: String(e) });
+    }
+  });
+} else {
+  const coordinator = new Pool(String(env.COORDINATOR_URL), { connections: 32 });
+  app.post('/transfer', express.json(), async (req, res) => {
+    try {
+      await post(coordinator, `/v1/transactions/${String(req.headers['twopc-transaction'])}/branches`, { participant: 'stub', url: `http://127.0.0.1:${port}/twopc` });
+      res.status(204).end();
+    } catch (e) {
+      res.status(503).json({ error: String(e) });
+    }
+  });
+  app.post('/twopc/prepare', express.json(), (_req, res) => void res.status(200).json({ vote: 'yes' }));
+  app.post('/twopc/commit', express.json(), (_req, res) => void res.status(200).json({ state: 'committed' }));
+}
+
+const server = app.listen(port, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ ready: true, role: env.ROLE, port })}\n`));
+const stop = () => {
+  server.close();
+  server.closeIdleConnections();
+  process.exit(0);
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

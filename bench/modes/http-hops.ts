@@ -1,0 +1,62 @@
+import { Pool as HttpPool } from 'undici';
+import { freePort } from '../../test/harness/free-port';
+import type { BenchMode } from '../bench-mode';
+import { ModeProcesses } from '../mode-processes';
+import { ProcessCpuMeter } from '../profile/process-cpu';
+import { LEDGERS } from '../transfer-plan';
+
+async function post(pool: HttpPool, path: string, body: unknown, headers: Record<string, string> = {}): Promise<string> {
+  const res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const text = await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`${path} answered ${res.statusCode}: ${text}`);
+  return text;
+}
+
+/**
+ * What-if: the `http` mode's ten HTTP exchanges per transfer and nothing
+ * else. Same processes (a coordinator stand-in and one service stand-in per
+ * ledger, `bench/http-hop-stub.ts`), same libraries (express, undici
+ * keep-alive pools), same call pattern (begin; each service enlists during
+ * its call; commit makes the coordinator call prepare then commit on both),
+ * but no database, log, auth or validation. Its tps is the ceiling of any
+ * participant-service deployment on this machine; `http` vs `http-hops` is
+ * what twopc itself costs on top.
+ */
+export const httpHopsMode: BenchMode = {
+  name: 'http-hops',
+  summary: "the http mode's 10 HTTP exchanges per transfer through do-nothing stand-ins (express + undici), no database",
+  async setup(ctx) {
+    const processes = ModeProcesses.create();
+    const ports = await Promise.all([freePort(), ...LEDGERS.map(() => freePort())]);
+    const [coordinatorUrl, ...serviceUrls] = ports.map((p) => `http://127.0.0.1:${p}`);
+    const stub = (label: string, env: Record<string, string>) => processes.start({ label, entry: 'bench/http-hop-stub', env, ready: /"ready":true/ });
+    await Promise.all([
+      stub('coordinator stub', { ROLE: 'coordinator', PORT: String(ports[0]), SERVICE_URLS: serviceUrls.join(',') }),
+      ...LEDGERS.map((ledger, i) => stub(`${ledger} service stub`, { ROLE: 'service', PORT: String(ports[i + 1]), COORDINATOR_URL: coordinatorUrl })),
+    ]).catch(async (e: unknown) => {
+      await processes.stopAll();
+      throw e;
+    });
+    const meter = new ProcessCpuMeter(processes.pids());
+    const coordinator = new HttpPool(coordinatorUrl, { connections: ctx.options.concurrency });
+    const services = serviceUrls.map((url) => new HttpPool(url, { connections: ctx.options.concurrency }));
+    const tally = ctx.tally;
+    const follow = tally && setInterval(() => meter.setOn(tally.recording), 20);
+    return {
+      async transfer(t) {
+        const { id } = JSON.parse(await post(coordinator, '/v1/transactions', {})) as { id: string };
+        await post(services[0], '/transfer', { account: t.accountA, delta: t.delta }, { 'twopc-transaction': id });
+        await post(services[1], '/transfer', { account: t.accountB, delta: -t.delta }, { 'twopc-transaction': id });
+        await post(coordinator, `/v1/transactions/${id}/commit`, {});
+        if (meter.on) meter.count();
+      },
+      profileNotes: () => meter.notes(),
+      async close() {
+        if (follow) clearInterval(follow);
+        meter.setOn(false);
+        await Promise.allSettled([coordinator.close(), ...services.map((s) => s.close())]);
+        await processes.stopAll();
+      },
+    };
+  },
+};

@@ -1,0 +1,192 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort } from '../test/harness/free-port';
+import { PgCluster } from '../test/harness/pg-cluster';
+import { bankSchemaSql } from './bank-schema';
+import { ChaosProxy } from './chaos-proxy';
+import { SupervisedProcess } from './supervised-process';
+import type { Teardown } from './teardown';
+
+const API_TOKEN = 'chaos-api-token-0123456789abcdef';
+const SECRET = 'chaos-participant-secret-0123456789';
+/** The GID prefix of the coordinator (its default); recovery, sweeps and the checker look for it. */
+export const GID_PREFIX = 'twopc';
+/** Accounts start with this much: no transfer of the workload can overdraw one. */
+export const INITIAL_BALANCE = 10_000;
+
+/** The test-only switches the coordinator may be started with (coordinator/testing). */
+export const COORDINATOR_TEST_ENV = { NODE_ENV: 'test' } as const;
+
+/** One ledger: its database (on one of the clusters), its service, and the two proxied links of that service. */
+export interface Ledger {
+  index: number;
+  name: string;
+  cluster: PgCluster;
+  databaseUrl: string;
+  service: SupervisedProcess;
+  /** Direct URL of the service (clients call it here). */
+  serviceUrl: string;
+  /** The coordinator's calls to this service go through it. */
+  inbound: ChaosProxy;
+  /** This service's calls to the coordinator go through it. */
+  outbound: ChaosProxy;
+}
+
+export interface TopologyOptions {
+  runDir: string;
+  ledgers: number;
+  clusters: number;
+  accountsPerLedger: number;
+  /** Coordinator engine settings that differ from the chaos defaults. */
+  engine?: Record<string, unknown>;
+  /** Extra environment of every coordinator incarnation (a protocol break for a negative control). */
+  coordinatorEnv?: Record<string, string>;
+  /** Also give the coordinator direct connections to the ledger databases (its sweeps then end branches too). */
+  directDatabases: boolean;
+  log: (message: string) => void;
+}
+
+/**
+ * Everything under chaos: the PostgreSQL clusters, one ledger database and
+ * one participant service process per ledger, the coordinator process on its
+ * data directory, and two proxies per service. Every piece is registered
+ * with the teardown as soon as it exists.
+ */
+export class BankTopology {
+  private constructor(
+    readonly clusters: PgCluster[],
+    readonly ledgers: Ledger[],
+    readonly coordinator: SupervisedProcess,
+    readonly api: string,
+    readonly dataDir: string,
+    readonly accountsPerLedger: number,
+  ) {}
+
+  readonly token = API_TOKEN;
+
+  get expectedTotal(): number {
+    return this.ledgers.length * this.accountsPerLedger * INITIAL_BALANCE;
+  }
+
+  get proxies(): ChaosProxy[] {
+    return this.ledgers.flatMap((l) => [l.inbound, l.outbound]);
+  }
+
+  /** Every supervised process, the coordinator first. */
+  get processes(): SupervisedProcess[] {
+    return [this.coordinator, ...this.ledgers.map((l) => l.service)];
+  }
+
+  static async start(o: TopologyOptions, teardown: Teardown): Promise<BankTopology> {
+    const clusters: PgCluster[] = [];
+    o.log(`starting ${o.clusters} PostgreSQL cluster(s)`);
+    await Promise.all(
+      Array.from({ length: o.clusters }, async (_, i) => {
+        const cluster = await PgCluster.start({ name: `chaos-${i}`, maxPreparedTransactions: 100, maxConnections: 100 });
+        clusters[i] = cluster;
+        teardown.add(`cluster chaos-${i}`, () => cluster.destroy());
+      }),
+    );
+    const names = Array.from({ length: o.ledgers }, (_, i) => `ledger_${i}`);
+    const databaseUrls = await Promise.all(
+      names.map(async (name, i) => {
+        const cluster = clusters[i % clusters.length];
+        const url = await cluster.createDatabase(name);
+        await cluster.withClient((c) => c.query(bankSchemaSql(o.accountsPerLedger, INITIAL_BALANCE)), name);
+        return url;
+      }),
+    );
+
+    const coordinatorPort = await freePort();
+    const api = `http://127.0.0.1:${coordinatorPort}`;
+    const dataDir = path.join(o.runDir, 'coordinator-data');
+    const servicePorts = await Promise.all(names.map(() => freePort()));
+    const inbound: ChaosProxy[] = [];
+    const outbound: ChaosProxy[] = [];
+    for (const [i, name] of names.entries()) {
+      inbound[i] = await ChaosProxy.start(`coordinator>${name}`, { host: '127.0.0.1', port: servicePorts[i] });
+      outbound[i] = await ChaosProxy.start(`${name}>coordinator`, { host: '127.0.0.1', port: coordinatorPort });
+      teardown.add(`proxies of ${name}`, async () => {
+        await inbound[i].close();
+        await outbound[i].close();
+      });
+    }
+
+    const configFile = path.join(o.runDir, 'coordinator.json');
+    fs.writeFileSync(configFile, JSON.stringify(coordinatorConfig(o, coordinatorPort, dataDir, o.directDatabases ? Object.fromEntries(names.map((n, i) => [n, databaseUrls[i]])) : {}), null, 2));
+    const coordinator = new SupervisedProcess({
+      label: 'coordinator',
+      entry: 'chaos/coordinator-entry.ts',
+      args: ['--config', configFile],
+      env: { ...COORDINATOR_TEST_ENV, TWOPC_LOG_LEVEL: 'info', ...(o.coordinatorEnv ?? {}) },
+      ready: /"msg":"twopc coordinator ready"/,
+      logFile: path.join(o.runDir, 'coordinator.log'),
+      startTimeoutMs: 90_000,
+    });
+    teardown.add('coordinator process', async () => {
+      await coordinator.kill();
+      await coordinator.dispose();
+    });
+    teardown.onExit(() => coordinator.killSync());
+    o.log(`starting the coordinator on ${api}`);
+    await coordinator.start();
+
+    const ledgers: Ledger[] = [];
+    for (const [i, name] of names.entries()) {
+      const service = new SupervisedProcess({
+        label: name,
+        entry: 'chaos/ledger-service.ts',
+        env: {
+          PORT: String(servicePorts[i]),
+          DATABASE_URL: databaseUrls[i],
+          NAME: name,
+          PUBLIC_URL: `${inbound[i].url}/twopc`,
+          COORDINATOR_URL: outbound[i].url,
+          API_TOKEN,
+          SECRET,
+        },
+        ready: /"ready":true/,
+        logFile: path.join(o.runDir, `${name}.log`),
+        startTimeoutMs: 60_000,
+      });
+      teardown.add(`service ${name}`, async () => {
+        await service.kill();
+        await service.dispose();
+      });
+      teardown.onExit(() => service.killSync());
+      ledgers.push({ index: i, name, cluster: clusters[i % clusters.length], databaseUrl: databaseUrls[i], service, serviceUrl: `http://127.0.0.1:${servicePorts[i]}`, inbound: inbound[i], outbound: outbound[i] });
+    }
+    o.log(`starting ${ledgers.length} ledger services`);
+    await Promise.all(ledgers.map((l) => l.service.start()));
+    return new BankTopology(clusters, ledgers, coordinator, api, dataDir, o.accountsPerLedger);
+  }
+}
+
+/**
+ * Short timeouts and retries, so that a run spends its time on faults and
+ * recovery rather than on waiting: transactions expire after a few seconds,
+ * phase 2 retries within half a second, and sweeps run twice a second.
+ */
+function coordinatorConfig(o: TopologyOptions, port: number, dataDir: string, databases: Record<string, string>): object {
+  return {
+    host: '127.0.0.1',
+    port,
+    dataDir,
+    databases,
+    apiToken: API_TOKEN,
+    participantSecret: SECRET,
+    logLevel: 'info',
+    participantCalls: { prepareTimeoutMs: 2_500, phaseTwoTimeoutMs: 2_500, statusTimeoutMs: 1_500, connectTimeoutMs: 1_000 },
+    http: { shutdownTimeoutMs: 1_000 },
+    engine: {
+      defaultTimeoutMs: 4_000,
+      maxTimeoutMs: 8_000,
+      commitWaitMs: 1_500,
+      phaseTwoBaseDelayMs: 25,
+      phaseTwoMaxDelayMs: 500,
+      sweepIntervalMs: 500,
+      sweepGraceMs: 1_000,
+      ...(o.engine ?? {}),
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import { Client } from 'pg';
+import type { BankTopology, Ledger } from './bank-topology';
+
+/** A leg as a ledger holds it (a `transfers` row). */
+export interface StoredLeg {
+  leg: number;
+  account: number;
+  delta: number;
+}
+
+/** What one ledger database holds after the run. */
+export interface LedgerSnapshot {
+  index: number;
+  name: string;
+  /** Sum of all balances. */
+  balanceTotal: number;
+  accounts: number;
+  /** Transaction id → the legs committed here. */
+  transfers: Map<string, StoredLeg[]>;
+  /** Transaction id → the GIDs of its committed branches here (`twopc_marker`). */
+  markers: Map<string, string[]>;
+}
+
+/** A prepared transaction left in a cluster. */
+export interface PreparedLeft {
+  cluster: number;
+  gid: string;
+}
+
+/** Reads a ledger's balances, transfers and markers in one snapshot. */
+export async function readLedger(ledger: Ledger): Promise<LedgerSnapshot> {
+  const client = new Client({ connectionString: ledger.databaseUrl });
+  await client.connect();
+  try {
+    await client.query('begin isolation level repeatable read');
+    const totals = await client.query<{ total: string; n: string }>('select coalesce(sum(balance), 0)::text as total, count(*)::text as n from accounts');
+    const rows = await client.query<{ tx_id: string; leg: number; account: number; delta: string }>('select tx_id, leg, account, delta::text from transfers order by tx_id, leg');
+    const markerRows = await client.query<{ tx_id: string; gid: string }>('select tx_id::text, gid from twopc_marker');
+    await client.query('commit');
+    const transfers = new Map<string, StoredLeg[]>();
+    for (const r of rows.rows) {
+      const legs = transfers.get(r.tx_id) ?? [];
+      legs.push({ leg: r.leg, account: r.account, delta: Number(r.delta) });
+      transfers.set(r.tx_id, legs);
+    }
+    const markers = new Map<string, string[]>();
+    for (const r of markerRows.rows) markers.set(r.tx_id, [...(markers.get(r.tx_id) ?? []), r.gid]);
+    return { index: ledger.index, name: ledger.name, balanceTotal: Number(totals.rows[0].total), accounts: Number(totals.rows[0].n), transfers, markers };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Prepared transactions with our GID prefix, in every cluster (any database). */
+export async function preparedLeft(t: BankTopology, prefix: string): Promise<PreparedLeft[]> {
+  const lists = await Promise.all(t.clusters.map(async (cluster, i) => (await cluster.preparedGids(prefix)).map((gid) => ({ cluster: i, gid }))));
+  return lists.flat();
+}

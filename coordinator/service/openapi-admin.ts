@@ -1,0 +1,149 @@
+import { z } from 'zod';
+import { LIST_STATES, MAX_LIST_LIMIT } from '../engine/transaction-listing';
+import {
+  compactAnswerSchema,
+  historyAnswerSchema,
+  orphanRollbackAnswerSchema,
+  orphanScanSchema,
+  recoverRequestSchema,
+  recoveryReportSchema,
+  resolveAnswerSchema,
+  resolveRequestSchema,
+  retryAnswerSchema,
+  retryRequestSchema,
+  transactionListSchema,
+  transactionStatusSchema,
+  verifyAnswerSchema,
+} from './admin-schemas';
+
+// The admin part of the OpenAPI document (openapi.ts merges it in). Message
+// schemas come from the zod schemas that validate them, as in openapi.ts.
+
+const schema = (s: z.ZodType, io: 'input' | 'output' = 'output') => {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+};
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: string) => ({ 'application/json': { schema: ref(name) } });
+const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+const answer = (description: string, name: string) => ({ description, content: json(name) });
+
+const security = [{ adminBearer: [] }];
+const reads = {
+  '400': problemResponse('invalid input (`invalid-input`); `field` names what is wrong'),
+  '401': problemResponse('missing or wrong admin token, or no admin token configured (`unauthorized`)'),
+  '503': problemResponse('recovery not finished (`not-ready`), shutting down (`shutting-down`), or the decision log is unavailable'),
+};
+const writes = {
+  ...reads,
+  '413': problemResponse('body over the limit (`payload-too-large`)'),
+  '415': problemResponse('body is not JSON (`unsupported-media-type`)'),
+  '422': problemResponse('Idempotency-Key reused with a different request (`idempotency-key-reused`)'),
+};
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' }, description: 'transaction id (UUID v7)' };
+const idempotencyParam = { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 }, description: 'as on `/v1` (see POST /v1/transactions)' };
+const notFound = problemResponse('unknown id (`not-found`)');
+const emptyBody = { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } };
+
+/** Security scheme and component schemas of the admin API. */
+export function adminOpenApiComponents(): { securitySchemes: object; schemas: Record<string, object> } {
+  return {
+    securitySchemes: { adminBearer: { type: 'http', scheme: 'bearer', description: 'the admin token (TWOPC_ADMIN_TOKEN); the API token does not open `/v1/admin`' } },
+    schemas: {
+      TransactionStatus: schema(transactionStatusSchema),
+      AdminTransactionList: schema(transactionListSchema),
+      HistoryAnswer: schema(historyAnswerSchema),
+      RecoverRequest: schema(recoverRequestSchema, 'input'),
+      RecoveryReport: schema(recoveryReportSchema),
+      RetryRequest: schema(retryRequestSchema, 'input'),
+      RetryAnswer: schema(retryAnswerSchema),
+      ResolveRequest: schema(resolveRequestSchema, 'input'),
+      ResolveAnswer: schema(resolveAnswerSchema),
+      OrphanScan: schema(orphanScanSchema),
+      OrphanRollbackAnswer: schema(orphanRollbackAnswerSchema),
+      CompactAnswer: schema(compactAnswerSchema),
+      VerifyReport: schema(verifyAnswerSchema),
+    },
+  };
+}
+
+/** The `/v1/admin` paths: what `twopc <command> --url` calls. */
+export function adminOpenApiPaths(): Record<string, object> {
+  return {
+    '/v1/admin/transactions': {
+      get: {
+        summary: 'Admin: list transactions live here or unfinished in the log, oldest first (`heuristic`: those with a heuristic hazard)',
+        security,
+        parameters: [
+          { name: 'state', in: 'query', required: false, schema: { type: 'string', enum: [...LIST_STATES] } },
+          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: 100 } },
+        ],
+        responses: { '200': answer('transactions', 'AdminTransactionList'), ...reads },
+      },
+    },
+    '/v1/admin/transactions/{id}': {
+      get: { summary: 'Admin: a transaction, with its branches, abort reason and heuristic hazards', security, parameters: [idParam], responses: { '200': answer('the transaction', 'TransactionStatus'), '404': notFound, ...reads } },
+    },
+    '/v1/admin/transactions/{id}/history': {
+      get: { summary: 'Admin: every logged event of a transaction, in order (the audit trail)', security, parameters: [idParam], responses: { '200': answer('the events', 'HistoryAnswer'), '404': notFound, ...reads } },
+    },
+    '/v1/admin/transactions/{id}/retry': {
+      post: {
+        summary: 'Admin: run phase 2 of a decided, unfinished transaction now instead of after its backoff, and wait up to `waitMs` for it',
+        security,
+        parameters: [idParam, idempotencyParam],
+        requestBody: { required: false, content: json('RetryRequest') },
+        responses: { '200': answer('what was retried and whether it finished', 'RetryAnswer'), '404': notFound, ...writes },
+      },
+    },
+    '/v1/admin/transactions/{id}/resolve': {
+      post: {
+        summary: "Admin: record an operator's decision through the decision register and apply it; it can never contradict a recorded decision",
+        security,
+        parameters: [idParam, idempotencyParam],
+        requestBody: { required: true, content: json('ResolveRequest') },
+        responses: {
+          '200': answer('decided (or already decided the same way) and applied', 'ResolveAnswer'),
+          '404': problemResponse('no such transaction in the log and no prepared branch of it on any reachable participant (`not-found`)'),
+          '409': problemResponse('a different decision is recorded, or the transaction is running here (`state-conflict`)'),
+          ...writes,
+        },
+      },
+    },
+    '/v1/admin/recover': {
+      post: {
+        summary: 'Admin: one recovery pass now over every unfinished transaction of the log',
+        security,
+        parameters: [idempotencyParam],
+        requestBody: { required: false, content: json('RecoverRequest') },
+        responses: { '200': answer('the pass', 'RecoveryReport'), ...writes },
+      },
+    },
+    '/v1/admin/orphans': {
+      get: { summary: 'Admin: prepared branches of our GID prefix on the direct participant databases that no transaction running here owns', security, responses: { '200': answer('orphans', 'OrphanScan'), ...reads } },
+    },
+    '/v1/admin/orphans/rollback': {
+      post: {
+        summary: 'Admin: end every orphan through the decision register (rolled back, or committed when its transaction was decided commit)',
+        security,
+        parameters: [idempotencyParam],
+        requestBody: emptyBody,
+        responses: { '200': answer('what happened to each', 'OrphanRollbackAnswer'), ...writes },
+      },
+    },
+    '/v1/admin/log/compact': {
+      post: { summary: 'Admin: forget completed transactions past retention and reclaim log space', security, parameters: [idempotencyParam], requestBody: emptyBody, responses: { '200': answer('compacted', 'CompactAnswer'), ...writes } },
+    },
+    '/v1/admin/log/verify': {
+      get: {
+        summary: 'Admin: check every record of the file decision log (read-only, no lock); a write in flight can show as a torn tail',
+        security,
+        responses: {
+          '200': answer('the report (damage is reported here, with file and offset, not as an error)', 'VerifyReport'),
+          '501': problemResponse('the coordinator does not run on the file log (`not-supported`)'),
+          ...reads,
+        },
+      },
+    },
+  };
+}
