@@ -72,7 +72,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
     const claim = () => {
       if (interrupted()) return false;
       const wantMore = (o.transactions === undefined || claimed < o.transactions) && Date.now() < deadline;
-      const roundsOwed = schedule !== undefined && schedule.roundsDone < o.minRounds;
+      const roundsOwed = schedule !== undefined && injector.roundsCompleted < o.minRounds;
       if (!wantMore && !roundsOwed) return false;
       claimed += 1;
       return true;
@@ -104,7 +104,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
       repeat: repeatCommand(o),
       setup: { ledgers: o.ledgers, clusters: o.clusters, workers: o.workers, accountsPerLedger: o.accountsPerLedger, faultGapMs: o.faultGapMs, faults: o.faults, ...(o.breakProtocol ? { breakProtocol: o.breakProtocol } : {}) },
       transactions: { begun: history.records.length, beginFailures: history.beginFailures, ...tallyHistory(history.records) },
-      faults: { rounds: schedule?.roundsDone ?? 0, total: injector.applied.length, counters: injector.counters, links: linkTotals(topology.proxies.map((p) => p.stats)) },
+      faults: { rounds: injector.roundsCompleted, total: injector.applied.length, counters: injector.counters, links: linkTotals(topology.proxies.map((p) => p.stats)) },
       anomalies: injector.observations.filter((x) => !x.violation),
       runDir,
     };

@@ -136,7 +136,10 @@ export function checkConsistency(input: CheckInput): { violations: Violation[]; 
     const hazards = u.hazards.map((h) => `${h.gid}: ${h.detail}`).join('; ');
     add('coordinator-unfinished', `still ${u.state}${u.decision ? `/${u.decision}` : ''}${hazards ? `, hazards: ${hazards}` : ''}`, u.id);
   }
-  if (!input.quiescent) add('not-quiescent', `after healing every fault, ${input.prepared.length} prepared transaction(s) and ${input.unfinished?.length ?? 'unknown'} unfinished one(s) remained`);
+  if (!input.quiescent) {
+    const hazardous = (input.unfinished ?? []).filter((u) => u.hazards.length > 0).length;
+    add('not-quiescent', `after healing every fault, ${input.prepared.length} prepared transaction(s) and ${input.unfinished?.length ?? 'unknown'} unfinished one(s) remained (${hazardous} with a heuristic hazard, which only an operator ends)`);
+  }
   if (!input.logVerify.ok) add('log-damaged', `log verify after the final clean stop: ${input.logVerify.problems.join('; ')}`);
   for (const o of input.observations) {
     if (o.violation) add(o.kind === 'accepted-on-failed-log' ? 'accepted-on-failed-log' : 'log-damaged', `${new Date(o.at).toISOString()}: ${o.detail}`);

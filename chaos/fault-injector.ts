@@ -84,6 +84,9 @@ export class FaultInjector {
   private readonly locks = new Map<string, Promise<void>>();
   private readonly inFlight = new Set<Promise<void>>();
   private finished = false;
+  private windingDown = false;
+  private roundSize = 0;
+  private readonly appliedByRound = new Map<number, number>();
 
   constructor(
     private readonly t: BankTopology,
@@ -92,14 +95,32 @@ export class FaultInjector {
     for (const p of t.processes) p.onUnexpectedExit = (exit, tail) => this.unexpectedExit(p, exit, tail);
   }
 
-  /** Launches the schedule's faults, one gap apart, while `keepGoing()`; then waits for those in flight. */
+  /**
+   * Launches the schedule's faults, one gap apart, while `keepGoing()`; then
+   * waits for those in flight. A fault whose target is still busy with an
+   * earlier one (a coordinator restart takes seconds) holds the schedule
+   * back, so faults never pile up behind a target and run after the traffic ended.
+   */
   async run(schedule: FaultSchedule, keepGoing: () => boolean): Promise<void> {
+    this.roundSize = schedule.roundSize;
     while (keepGoing()) {
       const event = schedule.next();
       if (!(await sleepWhile(event.gapMs, keepGoing))) break;
-      void this.serialized(this.targetOf(event), () => this.apply(event));
+      const target = this.targetOf(event);
+      const busy = this.locks.get(target);
+      if (busy && !(await settledWhile(busy, keepGoing))) break;
+      void this.serialized(target, () => this.apply(event));
     }
+    // The traffic is over: armed crash points and disk faults stop waiting to be reached.
+    this.windingDown = true;
     await this.settle();
+  }
+
+  /** Rounds of the schedule whose every fault has been applied (and all rounds before them). */
+  get roundsCompleted(): number {
+    let round = 0;
+    while (this.roundSize > 0 && (this.appliedByRound.get(round + 1) ?? 0) >= this.roundSize) round += 1;
+    return round;
   }
 
   /** Waits until no fault is in flight. */
@@ -150,6 +171,7 @@ export class FaultInjector {
     const startedAt = Date.now();
     const result = await this.applyKind(e);
     this.counters.applied[e.kind] += 1;
+    this.appliedByRound.set(e.round, (this.appliedByRound.get(e.round) ?? 0) + 1);
     const ledger = this.t.ledgers[e.target];
     const target = this.targetOf(e);
     const entry: AppliedFault = { seq: e.seq, round: e.round, kind: e.kind, target, startedAt, endedAt: Date.now(), result };
@@ -228,7 +250,7 @@ export class FaultInjector {
     const coordinator = this.t.coordinator;
     await this.killCoordinator();
     if ((await this.restart(coordinator, { [CRASH_ENV]: `${point}:${hit}` }, { exitExpected: true })) === undefined) return `could not restart armed at ${point}:${hit}`;
-    const exit = await coordinator.waitExit(this.o.armedWindowMs);
+    const exit = await this.waitArmed(coordinator);
     let result: string;
     if (exit?.signal === 'SIGKILL') {
       this.counters.crashPointKills += 1;
@@ -274,7 +296,7 @@ export class FaultInjector {
         result = `${spec}: unready, begin refused with ${begin.status} ${begin.code ?? ''}`;
         break;
       }
-      if (Date.now() > deadline) {
+      if (Date.now() > deadline || this.windingDown) {
         this.counters.diskFaultsMissed += 1;
         break;
       }
@@ -284,6 +306,16 @@ export class FaultInjector {
     await sleep(e.downMs);
     await this.restart(coordinator);
     return result;
+  }
+
+  /** Waits for an armed coordinator to kill itself, up to the armed window (less once the traffic is over). */
+  private async waitArmed(coordinator: SupervisedProcess): Promise<ProcessExit | undefined> {
+    const deadline = Date.now() + this.o.armedWindowMs;
+    while (Date.now() < deadline && !this.windingDown) {
+      const exit = await coordinator.waitExit(Math.min(200, deadline - Date.now()));
+      if (exit) return exit;
+    }
+    return undefined;
   }
 
   private async verifyLogOpens(when: string): Promise<void> {
@@ -371,6 +403,17 @@ async function fetchProblem(url: string, token: string): Promise<{ status: numbe
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits for `promise`, giving up (false) as soon as `keepGoing()` turns false. */
+async function settledWhile(promise: Promise<unknown>, keepGoing: () => boolean): Promise<boolean> {
+  let settled = false;
+  void promise.finally(() => (settled = true));
+  while (!settled) {
+    if (!keepGoing()) return false;
+    await sleep(50);
+  }
+  return keepGoing();
 }
 
 /** Sleeps `ms`, waking early (false) as soon as `keepGoing()` turns false. */

@@ -90,9 +90,9 @@ export class FaultSchedule {
     if (o.kinds.length === 0) throw new Error('a fault schedule needs at least one kind');
   }
 
-  /** Rounds fully handed out so far. */
-  get roundsDone(): number {
-    return this.deck.length === 0 ? this.round : this.round - 1;
+  /** Faults in one round. */
+  get roundSize(): number {
+    return this.o.kinds.reduce((n, k) => n + PER_ROUND[k], 0);
   }
 
   next(): FaultEvent {
@@ -113,7 +113,7 @@ export class FaultSchedule {
     const cutBytes = r.int(1, 600);
     const point = r.pick(CRASH_POINTS);
     const hit = r.int(1, 6);
-    const diskAt = r.int(10, 150);
+    const diskAt = r.int(5, 60);
     const mode: LinkMode =
       kind === 'link-delay' ? { kind: 'delay', ms: delayMs }
       : kind === 'link-refuse' ? { kind: 'refuse' }
