@@ -1,5 +1,4 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DemoInterruptedError, runDemo } from '../../examples/bank-transfer/demo';
 import { EXIT } from './exit-codes';
 
 /** How `twopc demo` ends the process (main's exit, or a test's). */
@@ -38,6 +37,8 @@ export function registerDemoCommand(program: Command, deps: DemoCommandDeps = {}
     .addOption(new Option('-c, --concurrency <n>', 'transfers in flight at a time').argParser(positiveInt(64)).default(8))
     .addHelpText('after', '\nProgress goes to stderr; the final balances and the check to stdout (its last line: "check: OK" or "check: FAILED").')
     .action(async (opts: { transfers: number; concurrency: number }) => {
+      // Loaded here: the example (clusters, processes) is only needed when the demo runs.
+      const { DemoInterruptedError, runDemo } = await import('../../examples/bank-transfer/demo');
       try {
         const result = await runDemo({ transfers: opts.transfers, concurrency: opts.concurrency });
         exit(result.ok ? EXIT.ok : EXIT.failure);

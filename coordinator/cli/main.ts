@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { errorMessage, isTwopcError } from '../errors';
 import { loadServiceConfig } from '../service/service-config';
 import { addAdminCommands } from './commands';
+import { registerDemoCommand } from './demo-command';
 import { EXIT, EXIT_CODE_HELP, type ExitCode } from './exit-codes';
 
 export { EXIT } from './exit-codes';
@@ -62,6 +63,8 @@ addAdminCommands(program, {
   // Exit once stdout has taken the output: pooled HTTP and database connections must not hold the process open.
   exit: (code: ExitCode) => process.stdout.write('', () => process.exit(code)),
 });
+
+registerDemoCommand(program);
 
 program.addHelpText(
   'after',

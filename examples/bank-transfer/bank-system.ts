@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { freePort } from '../../test/harness/free-port';
 import { PgCluster } from '../../test/harness/pg-cluster';
+import { findPostgresBin } from '../../test/harness/postgres-binaries';
 import { RunningCoordinator, startCoordinator } from './coordinator-process';
 import { NodeProcess } from './node-process';
 import type { Reaper } from './reaper';
@@ -37,6 +38,8 @@ export interface BankSystemOptions {
  * as it exists, so a failure half way leaves nothing behind.
  */
 export async function startBankSystem(o: BankSystemOptions): Promise<BankSystem> {
+  // Before anything is created: PgCluster.start makes its directory before it looks for the binaries.
+  findPostgresBin();
   const processes: NodeProcess[] = [];
   const track = (proc: NodeProcess, label: string) => {
     processes.push(proc);

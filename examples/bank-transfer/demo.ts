@@ -115,9 +115,12 @@ export async function runDemo(input: DemoOptions = {}): Promise<DemoResult> {
     if (!check.ok) progress.note(`what the processes said last:\n${logTails()}`);
     return { ok: check.ok, counts, banks, check };
   } catch (e) {
-    if (!(e instanceof DemoInterruptedError)) progress.note(`demo failed: ${e instanceof Error ? e.message : String(e)}\n${logTails()}`);
+    // The caller reports the error itself; what the processes printed last is only known here.
+    const tails = e instanceof DemoInterruptedError ? '' : logTails();
+    if (tails) progress.note(`what the processes said last:\n${tails}`);
     throw e;
   } finally {
+    if (!stop.signal.aborted) progress.note('stopping the services, the coordinator and the clusters…');
     await teardown.run();
     reaper.disarm();
     if (o.handleSignals) for (const s of ['SIGINT', 'SIGTERM'] as const) process.removeListener(s, onSignal);

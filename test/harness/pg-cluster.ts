@@ -37,10 +37,10 @@ export class PgCluster {
   private proc?: ChildProcess;
   private readonly bin: string;
 
-  private constructor(port: number, dir: string, private readonly options: Required<ClusterOptions>) {
+  private constructor(port: number, dir: string, bin: string, private readonly options: Required<ClusterOptions>) {
     this.port = port;
     this.dir = dir;
-    this.bin = findPostgresBin();
+    this.bin = bin;
   }
 
   static async start(options: ClusterOptions = {}): Promise<PgCluster> {
@@ -50,8 +50,10 @@ export class PgCluster {
       maxConnections: options.maxConnections ?? 120,
       durable: options.durable ?? false,
     };
+    // Found before the data directory exists, so a missing binary leaves nothing behind.
+    const bin = findPostgresBin();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `twopc-${opts.name}-`));
-    const cluster = new PgCluster(await freePort(), dir, opts);
+    const cluster = new PgCluster(await freePort(), dir, bin, opts);
     live.add(cluster);
     try {
       cluster.initdb();
