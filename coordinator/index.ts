@@ -27,6 +27,8 @@ export * from './engine/types';
 export * from './errors';
 export type * from './log/decision-log';
 export { FileDecisionLog } from './log/file/file-decision-log';
+export { createDecisionLog } from './log/create-decision-log';
+export type { CreateDecisionLogOptions } from './log/create-decision-log';
 export type { FileDecisionLogOptions } from './log/file/file-decision-log';
 export type { BranchRef, Participant, ParticipantBranchState, PreparedBranch } from './participants/participant';
 export { buildGid, parseGid, validateGid, validatePrefix } from './participants/gid';

@@ -24,18 +24,22 @@ program
   .option('-p, --port <port>', 'HTTP port (TWOPC_PORT)')
   .option('-d, --data-dir <dir>', 'decision log directory (TWOPC_DATA_DIR)')
   .option('--insecure', 'serve the API without authentication (development only; TWOPC_INSECURE)')
+  .option('-l, --log <spec>', 'decision log: file:<dir> (default: the data dir), postgres://… or redis://… (TWOPC_LOG)')
+  .option('--allow-volatile', 'start on a PostgreSQL or Redis log that does not force decisions to disk (TWOPC_ALLOW_VOLATILE)')
   .addHelpText(
     'after',
     '\nThe API needs a bearer token: TWOPC_API_TOKEN (or apiToken in the config). Without one, a loopback-only\n' +
       'listener (the default 127.0.0.1) generates a token for the run and logs it; any other listener refuses to start\n' +
       'unless --insecure. Participant services are called only when TWOPC_PARTICIPANT_SECRET is set.',
   )
-  .action(async (opts: { config?: string; host?: string; port?: string; dataDir?: string; insecure?: boolean }) => {
+  .action(async (opts: { config?: string; host?: string; port?: string; dataDir?: string; insecure?: boolean; log?: string; allowVolatile?: boolean }) => {
     const env = { ...process.env };
     if (opts.host) env.TWOPC_HOST = opts.host;
     if (opts.port) env.TWOPC_PORT = opts.port;
     if (opts.dataDir) env.TWOPC_DATA_DIR = opts.dataDir;
     if (opts.insecure) env.TWOPC_INSECURE = 'true';
+    if (opts.log) env.TWOPC_LOG = opts.log;
+    if (opts.allowVolatile) env.TWOPC_ALLOW_VOLATILE = 'true';
     const config = loadServiceConfig({ file: opts.config, env });
     // Loaded here, not at the top: the operator commands start faster without the HTTP stack.
     const { startService } = await import('../service/serve');

@@ -97,8 +97,10 @@ export interface CompactReport {
  * - A commit decision is durable (fsync / durable commit) before `decide`
  *   resolves; concurrent forced decisions may share one flush (group commit).
  * - Records of one transaction are kept in the order they were appended.
- * - After a write error the store refuses further decisions with
- *   `log-unavailable` instead of guessing what reached the disk.
+ * - A store never guesses what a failed write left behind: the file store
+ *   refuses further decisions with `log-unavailable` (its memory may hold a
+ *   commit the disk does not); shared stores (PostgreSQL, Redis) keep nothing
+ *   in memory that could disagree, and read the register back after an error.
  */
 export interface DecisionLog {
   /** `file`, `postgres` or `redis`. */

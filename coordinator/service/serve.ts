@@ -6,6 +6,7 @@ import { CrashPoints } from '../engine/crash-points';
 import { ParticipantRegistry } from '../engine/participant-registry';
 import { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage } from '../errors';
+import { createDecisionLog } from '../log/create-decision-log';
 import { FileDecisionLog } from '../log/file/file-decision-log';
 import { nodeLogFs } from '../log/file/log-fs';
 import { HttpParticipants } from '../participants/http/http-participants';
@@ -67,7 +68,9 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     withHazards: async () => (engine ? engine.hazardousCount() : 0),
   });
   engine = new TransactionEngine({
-    log: new FileDecisionLog({ dir: config.dataDir, fs: logFsFor(switches, nodeLogFs(), (msg) => logger.error(msg)) }),
+    log: config.log
+      ? createDecisionLog(config.log, { field: 'TWOPC_LOG', allowVolatile: config.allowVolatile, onWarning: (message) => logger.warn(message) })
+      : new FileDecisionLog({ dir: config.dataDir, fs: logFsFor(switches, nodeLogFs(), (msg) => logger.error(msg)) }),
     participants: new ParticipantRegistry(participants, httpParticipants?.forUrl),
     config: config.engine,
     crash: CrashPoints.fromEnv(),
@@ -85,7 +88,8 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     participantUrls: { enabled: httpParticipants !== undefined, allowList: config.participantUrlAllowList },
     version,
     ...(config.adminToken === undefined ? {} : { adminToken: config.adminToken }),
-    logDir: config.dataDir,
+    // `log verify` reads the file log's directory; other stores have none.
+    ...(config.log ? {} : { logDir: config.dataDir }),
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));

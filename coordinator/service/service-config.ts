@@ -19,6 +19,10 @@ export const serviceConfigSchema = z
     port: z.number().int().min(0, 'port must be 0..65535').max(65535, 'port must be 0..65535').default(7070),
     /** Directory of the embedded file decision log. */
     dataDir: z.string().min(1).default('./data'),
+    /** The decision log: `file:<dir>` (default: `dataDir`), `postgres://…` or `redis://…` (several coordinators share those). */
+    log: z.string().min(1).optional(),
+    /** Start on a PostgreSQL or Redis log that cannot guarantee durable decisions (fsync off, no AOF `appendfsync always`). */
+    allowVolatile: z.boolean({ error: 'allowVolatile must be true or false' }).default(false),
     /** Directly reachable participant databases (name → connection string): recovery and sweeps finish their branches. */
     databases: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'database names must be 1-64 of [A-Za-z0-9_.-]'), z.string().min(1)).default({}),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -114,6 +118,8 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
   if (env.TWOPC_HOST) raw.host = env.TWOPC_HOST;
   if (env.TWOPC_PORT) raw.port = numberFromEnv('TWOPC_PORT', env.TWOPC_PORT);
   if (env.TWOPC_DATA_DIR) raw.dataDir = env.TWOPC_DATA_DIR;
+  if (env.TWOPC_LOG) raw.log = env.TWOPC_LOG;
+  if (env.TWOPC_ALLOW_VOLATILE) raw.allowVolatile = booleanFromEnv('TWOPC_ALLOW_VOLATILE', env.TWOPC_ALLOW_VOLATILE);
   if (env.TWOPC_DATABASES) raw.databases = parseDatabases(env.TWOPC_DATABASES);
   if (env.TWOPC_LOG_LEVEL) raw.logLevel = env.TWOPC_LOG_LEVEL;
   if (env.TWOPC_API_TOKEN) raw.apiToken = env.TWOPC_API_TOKEN;
