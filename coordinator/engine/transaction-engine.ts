@@ -104,7 +104,7 @@ export class TransactionEngine {
       logger: this.logger,
       phaseTwo: this.phaseTwo,
       isLive: (txId) => this.live.has(txId),
-      decide: (txId, branches, source) => this.decideAbort(txId, branches, source),
+      decide: (txId, branches, source, reason) => this.decideAbort(txId, branches, source, reason),
       decideCommitted: (txId, branches) => this.log.decide({ txId, at: Date.now(), outcome: 'commit', source: 'recovery', branches }),
     };
     this.sweeper = new Sweeper({ ...this.resolver, recoverExpired: () => this.recover({ onlyExpired: true, waitMs: 0 }) });
