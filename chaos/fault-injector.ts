@@ -15,6 +15,8 @@ export interface FaultCounters {
   coordinatorKills: number;
   /** The coordinator SIGKILLed itself at an armed crash point. */
   crashPointKills: number;
+  /** Armed crash points and disk faults that fired while the coordinator was recovering, before it was ready. */
+  firedInRecovery: number;
   /** Armed crash points its traffic did not reach in their window. */
   crashPointsMissed: number;
   /** Injected disk faults the coordinator hit (it went unready with log-unavailable). */
@@ -72,6 +74,7 @@ export class FaultInjector {
     coordinatorKills: 0,
     crashPointKills: 0,
     crashPointsMissed: 0,
+    firedInRecovery: 0,
     diskFaultsHit: 0,
     diskFaultsMissed: 0,
     serviceKills: 0,
@@ -249,22 +252,57 @@ export class FaultInjector {
     const { point, hit } = e.crashAt;
     const coordinator = this.t.coordinator;
     await this.killCoordinator();
-    if ((await this.restart(coordinator, { [CRASH_ENV]: `${point}:${hit}` }, { exitExpected: true })) === undefined) return `could not restart armed at ${point}:${hit}`;
-    const exit = await this.waitArmed(coordinator);
+    const armed = await this.startArmed({ [CRASH_ENV]: `${point}:${hit}` }, () => coordinator.lastExit?.signal === 'SIGKILL');
     let result: string;
-    if (exit?.signal === 'SIGKILL') {
+    if (armed === 'failed') {
+      result = `could not restart armed at ${point}:${hit}`;
+    } else if (armed === 'fired-in-recovery') {
       this.counters.crashPointKills += 1;
-      await this.verifyLogOpens(`after crash point ${point}`);
-      result = `killed itself at ${point}:${hit}`;
+      this.counters.firedInRecovery += 1;
+      await this.verifyLogOpens(`after crash point ${point} in recovery`);
+      result = `killed itself at ${point}:${hit} while recovering`;
     } else {
-      if (exit) this.observe('unexpected-exit', false, `coordinator armed at ${point}:${hit} exited with ${exit.signal ?? `code ${exit.code}`}:\n${coordinator.tail(1_500)}`);
-      this.counters.crashPointsMissed += 1;
-      await this.killCoordinator();
-      result = `${point}:${hit} not reached in ${this.o.armedWindowMs} ms; SIGKILLed`;
+      const exit = await this.waitArmed(coordinator);
+      if (exit?.signal === 'SIGKILL') {
+        this.counters.crashPointKills += 1;
+        await this.verifyLogOpens(`after crash point ${point}`);
+        result = `killed itself at ${point}:${hit}`;
+      } else {
+        if (exit) this.observe('unexpected-exit', false, `coordinator armed at ${point}:${hit} exited with ${exit.signal ?? `code ${exit.code}`}:\n${coordinator.tail(1_500)}`);
+        this.counters.crashPointsMissed += 1;
+        await this.killCoordinator();
+        result = `${point}:${hit} not reached in ${this.o.armedWindowMs} ms; SIGKILLed`;
+      }
     }
     await sleep(e.downMs);
     await this.restart(coordinator);
     return result;
+  }
+
+  /**
+   * Starts the coordinator armed with a crash point or a disk fault. The armed
+   * fault may fire while it recovers, before it is ready (recovery resumes
+   * phase 2 and writes records): then every armed start would fire it again,
+   * so that counts as fired, and the caller starts it unarmed. Other failed
+   * starts (a database still down) are retried.
+   */
+  private async startArmed(env: Record<string, string>, fired: () => boolean): Promise<'ready' | 'fired-in-recovery' | 'failed'> {
+    const coordinator = this.t.coordinator;
+    const deadline = Date.now() + this.o.restartTimeoutMs;
+    for (;;) {
+      try {
+        await coordinator.start(env, { exitExpected: true });
+        this.counters.restarts += 1;
+        return 'ready';
+      } catch (e) {
+        if (fired()) return 'fired-in-recovery';
+        if (Date.now() > deadline || this.finished) {
+          this.observe('restart-failed', false, `coordinator could not be started armed with ${JSON.stringify(env)}: ${e instanceof Error ? e.message.slice(0, 2_000) : String(e)}`);
+          return 'failed';
+        }
+        await sleep(500);
+      }
+    }
   }
 
   /**
@@ -277,7 +315,18 @@ export class FaultInjector {
     const spec = e.kind === 'disk-full' ? `write:ENOSPC:${e.diskAt}` : `fdatasync:EIO:${e.diskAt}`;
     const coordinator = this.t.coordinator;
     await this.killCoordinator();
-    if ((await this.restart(coordinator, { [TEST_LOG_FAULT_ENV]: spec })) === undefined) return `could not restart with ${spec}`;
+    const armed = await this.startArmed({ [TEST_LOG_FAULT_ENV]: spec }, () => coordinator.tail(100_000).includes('TEST ONLY: injected'));
+    if (armed !== 'ready') {
+      if (armed === 'fired-in-recovery') {
+        // Its recovery could not write: it must refuse to start (and say why), not serve on a failed log.
+        this.counters.diskFaultsHit += 1;
+        this.counters.firedInRecovery += 1;
+      }
+      await this.verifyLogOpens(`after ${spec}`);
+      await sleep(e.downMs);
+      await this.restart(coordinator);
+      return armed === 'failed' ? `could not restart with ${spec}` : `${spec} hit while recovering: the coordinator refused to start`;
+    }
     const deadline = Date.now() + this.o.armedWindowMs;
     let result = `${spec} not reached in ${this.o.armedWindowMs} ms`;
     for (;;) {

@@ -98,7 +98,7 @@ export function renderSummary(r: ChaosReport): string {
   }
   const c = r.faults.counters;
   lines.push(`faults: ${r.faults.total} in ${r.faults.rounds} full round(s): ${list(c.applied)}`);
-  lines.push(`  coordinator SIGKILLs: ${c.coordinatorKills + c.crashPointKills} (${c.coordinatorKills} by the runner, ${c.crashPointKills} at crash points; ${c.crashPointsMissed} armed points not reached)`);
+  lines.push(`  coordinator SIGKILLs: ${c.coordinatorKills + c.crashPointKills} (${c.coordinatorKills} by the runner, ${c.crashPointKills} at crash points; ${c.crashPointsMissed} armed points not reached; ${c.firedInRecovery} crash points or disk faults hit during recovery)`);
   lines.push(`  disk faults hit: ${c.diskFaultsHit} (${c.diskFaultsMissed} not reached); service SIGKILLs ${c.serviceKills}; database crashes ${c.databaseCrashes}; SIGSTOP pauses ${c.pauses}; restarts ${c.restarts}`);
   const l = r.faults.links;
   lines.push(`  links: ${l.connections} connections, ${l.refused} refused, ${l.blackholed} blackholed, ${l.reset} reset, ${l.cut} cut mid-message`);

@@ -48,6 +48,7 @@ export class SupervisedProcess {
   /** The current incarnation printed its ready line: an exit before it is a failed start, which start() reports. */
   private isReady = false;
   private output = '';
+  private last?: ProcessExit;
   private readonly log: fs.WriteStream;
   /** How many times it was started. */
   incarnations = 0;
@@ -59,7 +60,7 @@ export class SupervisedProcess {
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    return this.child?.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   get paused(): boolean {
@@ -68,6 +69,11 @@ export class SupervisedProcess {
 
   get pid(): number | undefined {
     return this.running ? this.child?.pid : undefined;
+  }
+
+  /** How the last incarnation that ended ended. */
+  get lastExit(): ProcessExit | undefined {
+    return this.last;
   }
 
   /** The last output of the current (or last) incarnation. */
@@ -104,15 +110,19 @@ export class SupervisedProcess {
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     this.exit = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      const ended = (code: number | null, signal: NodeJS.Signals | null, why?: string) => {
         const exit: ProcessExit = { label: this.spec.label, code, signal, expected: this.expecting || this.stopped, at: Date.now() };
-        this.log.write(`\n=== ${this.spec.label} #${this.incarnations} exited (${signal ?? `code ${code}`})${exit.expected ? '' : ' UNEXPECTEDLY'} ===\n`);
+        this.log.write(`\n=== ${this.spec.label} #${this.incarnations} ${why ?? `exited (${signal ?? `code ${code}`})`}${exit.expected ? '' : ' UNEXPECTEDLY'} ===\n`);
+        this.last = exit;
         resolve(exit);
         if (!exit.expected && this.isReady) this.onUnexpectedExit?.(exit, this.tail());
+      };
+      child.once('exit', (code, signal) => ended(code, signal));
+      // A process that could not be spawned never exits: end it here (an error listener also keeps the runner alive).
+      child.once('error', (e) => {
+        if (child.pid === undefined) ended(null, null, `could not be spawned: ${e.message}`);
       });
     });
-    // Without an error listener a failed spawn would throw in the runner.
-    child.once('error', (e) => this.log.write(`\n=== spawn error: ${e.message} ===\n`));
     const deadline = Date.now() + (this.spec.startTimeoutMs ?? 60_000);
     for (;;) {
       const line = this.output.split('\n').find((l) => this.spec.ready.test(l));

