@@ -60,7 +60,7 @@ async function sendOnePhaseCommit(env: BranchEnv, held: HeldBranch): Promise<str
     const wrote = resultsOf(await client.query(sql.probeWrites()))[2]?.rows[0]?.wrote;
     if (wrote === false) return resultsOf(await client.query(sql.commitLocal()))[0]?.command;
   }
-  return resultsOf(await client.query(sql.commitOnePhase(env.schema, held.gid, held.ref.txId)))[3]?.command;
+  return resultsOf(await client.query(sql.commitOnePhase(env.schema, held.gid, held.ref.txId))).at(-1)?.command;
 }
 
 /**

@@ -75,9 +75,12 @@ export function prepareBranch(schema: string, gid: string, txId: string): string
   return `${IN_BLOCK_GUARD}; ${insertMarker(schema, gid, txId)}; PREPARE TRANSACTION ${gidLiteral(gid)}`;
 }
 
-/** One-phase commit in one round trip: marker (if the branch wrote) and COMMIT. Four results: guard x2, INSERT, COMMIT. */
+/** One-phase commit in one round trip: marker (if the branch wrote) and a durable COMMIT. Five results: guard x2, SET, INSERT, COMMIT. */
 export function commitOnePhase(schema: string, gid: string, txId: string): string {
-  return `${IN_BLOCK_GUARD}; ${insertMarker(schema, gid, txId)}; COMMIT`;
+  // The plain COMMIT is the transaction's decision, so it must be durable when acknowledged
+  // whatever the database's synchronous_commit (with `off`, a crash right after the
+  // acknowledgement loses it; PREPARE and COMMIT PREPARED are flushed regardless).
+  return `${IN_BLOCK_GUARD}; SET LOCAL synchronous_commit = on; ${insertMarker(schema, gid, txId)}; COMMIT`;
 }
 
 export function commitPrepared(gid: string): string {
