@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { json, problemResponse, schema } from './openapi-parts';
 import { LIST_STATES, MAX_LIST_LIMIT } from '../engine/transaction-listing';
 import {
   compactAnswerSchema,
@@ -19,13 +19,6 @@ import {
 // The admin part of the OpenAPI document (openapi.ts merges it in). Message
 // schemas come from the zod schemas that validate them, as in openapi.ts.
 
-const schema = (s: z.ZodType, io: 'input' | 'output' = 'output') => {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
-  return rest;
-};
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (name: string) => ({ 'application/json': { schema: ref(name) } });
-const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
 const answer = (description: string, name: string) => ({ description, content: json(name) });
 
 const security = [{ adminBearer: [] }];

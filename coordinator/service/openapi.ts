@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { json, problemResponse, ref, schema } from './openapi-parts';
 import {
   beginAnswerSchema,
   beginRequestSchema,
@@ -12,13 +12,6 @@ import { LIST_STATES, MAX_LIST_LIMIT } from '../engine/transaction-listing';
 import { adminOpenApiComponents, adminOpenApiPaths } from './openapi-admin';
 import { abortAnswerSchema, abortRequestSchema, commitAnswerSchema, healthAnswerSchema, readyAnswerSchema } from './api-schemas';
 
-const schema = (s: z.ZodType, io: 'input' | 'output' = 'output') => {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
-  return rest;
-};
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (name: string) => ({ 'application/json': { schema: ref(name) } });
-const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
 
 /** Problems any `/v1` call may answer. */
 const common = {
