@@ -7,6 +7,7 @@ import { adminAuth } from './admin-auth';
 import { sendAnswer } from './answer';
 import { bearerAuth } from './auth';
 import { errorHandler, routeNotFound } from './error-problems';
+import type { TransactionForwarder } from './forwarding';
 import { bodyDigest, IdempotencyStore } from './idempotency';
 import type { CoordinatorMetrics } from './metrics';
 import { openApiDocument } from './openapi';
@@ -35,6 +36,8 @@ export interface AppDeps {
   adminToken?: string;
   /** The file decision log's directory, for `GET /v1/admin/log/verify`; absent on other stores. */
   logDir?: string;
+  /** Several instances on a shared store: relays requests for transactions another instance owns. */
+  forwarder?: TransactionForwarder;
 }
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -62,10 +65,12 @@ export function createApp(deps: AppDeps): Express {
       // The digest of the exact bytes binds an Idempotency-Key to its request.
       verify: (_req, res, buf) => {
         (res as Response).locals[BODY_DIGEST_LOCAL] = bodyDigest(buf);
+        (res as Response).locals[RAW_BODY_LOCAL] = buf;
       },
     }),
   );
   app.use('/v1', requireJsonBody);
+  if (deps.forwarder) app.use('/v1/transactions/:id', forwardToOwner(deps.forwarder));
 
   const respond = createResponder({ idempotency: deps.idempotency, logger: deps.logger, bodyLimit: `${deps.bodyLimitBytes} bytes` });
   transactionRoutes(app, { engine: deps.engine, respond, participantUrl: participantUrlCheck(deps.participantUrls) });
@@ -84,6 +89,28 @@ function notReadyGate(engine: TransactionEngine): RequestHandler {
     // The log refuses every write until a restart: say so, rather than "retry shortly".
     if (failure) return sendAnswer(res, problem(503, 'log-unavailable', `${failure.message}; restart the coordinator once the disk is healthy`));
     sendAnswer(res, problem(503, 'not-ready', 'the coordinator is recovering or stopping; retry shortly', {}, { 'retry-after': '1' }));
+  };
+}
+
+const RAW_BODY_LOCAL = 'rawBody';
+
+/** A request for a transaction that another live instance owns is answered by that instance. */
+function forwardToOwner(forwarder: TransactionForwarder): RequestHandler {
+  return async (req, res, next) => {
+    const raw: unknown = res.locals[RAW_BODY_LOCAL];
+    try {
+      const answer = await forwarder.forward({
+        txId: String(req.params.id),
+        method: req.method,
+        url: req.originalUrl,
+        headers: req.headers,
+        ...(Buffer.isBuffer(raw) ? { body: raw } : {}),
+      });
+      if (!answer) return next();
+      res.status(answer.status).set(answer.headers).send(answer.body);
+    } catch (e) {
+      next(e);
+    }
   };
 }
 
