@@ -1,3 +1,4 @@
+import type { LeaseStore } from '../cluster/lease-store';
 import type { AbortReason, TwopcError } from '../errors';
 import type { BranchInfo, DecisionSource, Outcome } from '../engine/types';
 
@@ -8,6 +9,12 @@ export interface BeginRecord {
   at: number;
   expiresAt: number;
   metadata?: Record<string, unknown>;
+  /**
+   * Several coordinator instances on a shared store: the fencing token of the
+   * lease of the instance that began it (its owner, until another instance
+   * takes that lease over). Absent on a single-instance log.
+   */
+  owner?: number;
 }
 
 /** Branch registered, always before its PREPARE is sent. Not forced. */
@@ -60,6 +67,8 @@ export interface TxSnapshot {
   createdAt: number;
   expiresAt: number;
   metadata?: Record<string, unknown>;
+  /** The fencing token of the lease that owns it (from its begin record); absent on a single-instance log. */
+  owner?: number;
   /** Every registered branch, in branchId order. */
   branches: BranchInfo[];
   decision?: DecisionRecord;
@@ -127,4 +136,11 @@ export interface DecisionLog {
   compact(): Promise<CompactReport>;
   /** Flushes and releases the store (and its lock). */
   close(): Promise<void>;
+  /**
+   * Shared stores (PostgreSQL, Redis): leases of the coordinator instances
+   * sharing the log. Once this process registers one, every write carries its
+   * fencing token, and the store refuses them (`fenced`) after another
+   * instance took the lease over. Absent on the file store (one process, by its lock).
+   */
+  readonly leases?: LeaseStore;
 }

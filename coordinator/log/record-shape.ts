@@ -40,6 +40,7 @@ export function recordProblem(r: unknown, type: unknown = isObject(r) ? r.type :
     case 'begin':
       if (typeof r.expiresAt !== 'number' || !Number.isFinite(r.expiresAt)) return 'expiresAt must be a finite number';
       if (r.metadata !== undefined && !isObject(r.metadata)) return 'metadata must be an object when present';
+      if (r.owner !== undefined && (!Number.isSafeInteger(r.owner) || (r.owner as number) < 1)) return 'owner must be an integer >= 1 when present';
       return undefined;
     case 'enlist':
       return branchProblem(r.branch, 'branch');
@@ -107,6 +108,7 @@ export function normalizeRecord(r: LogRecord, type: LogRecord['type'] = r.type):
       const c: LogRecord = { type, txId: b.txId, at: num(b.at), expiresAt: num(b.expiresAt) };
       // Arbitrary JSON: the round trip gives exactly the disk image.
       if (b.metadata !== undefined) c.metadata = freezeDeep(JSON.parse(JSON.stringify(b.metadata)) as Record<string, unknown>);
+      if (b.owner !== undefined) c.owner = b.owner;
       return Object.freeze(c);
     }
     case 'enlist': {
@@ -145,7 +147,7 @@ export function recordJson(r: LogRecord): string {
   const head = `{"type":"${r.type}","txId":${q(r.txId)},"at":${r.at}`;
   switch (r.type) {
     case 'begin':
-      return `${head},"expiresAt":${r.expiresAt}${r.metadata === undefined ? '' : `,"metadata":${q(r.metadata)}`}}`;
+      return `${head},"expiresAt":${r.expiresAt}${r.metadata === undefined ? '' : `,"metadata":${q(r.metadata)}`}${r.owner === undefined ? '' : `,"owner":${r.owner}`}}`;
     case 'enlist':
       return `${head},"branch":${branchJson(r.branch)}}`;
     case 'decision': {

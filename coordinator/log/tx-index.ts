@@ -28,6 +28,7 @@ export class TxEntry {
   createdAt = 0;
   expiresAt = 0;
   metadata?: Record<string, unknown>;
+  owner?: number;
   branches: readonly BranchInfo[] = NO_BRANCHES;
   decision?: DecisionRecord;
   /** Settles when the winning decision is written (and synced, for a commit); unset for decisions read back from disk. */
@@ -69,6 +70,7 @@ export class TxEntry {
         this.createdAt = r.at;
         this.expiresAt = r.expiresAt;
         this.metadata = r.metadata;
+        this.owner = r.owner;
         return;
       case 'enlist': {
         if (this.branches === NO_BRANCHES) {
@@ -104,6 +106,7 @@ export class TxEntry {
       hazards: this.hazards.slice(),
     };
     if (this.metadata !== undefined) s.metadata = this.metadata;
+    if (this.owner !== undefined) s.owner = this.owner;
     if (this.decision) s.decision = this.decision;
     if (this.completedAt !== undefined) s.completedAt = this.completedAt;
     return s;

@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   'unauthorized', // a call without a valid signature or bearer token
   'payload-too-large', // a request body over the limit
   'coordinator-unavailable', // the coordinator could not be reached, or gave no usable answer
+  'fenced', // a coordinator instance whose lease another instance took over: its writes are refused
+  'owner-unavailable', // the coordinator instance that owns the transaction holds its lease but cannot be reached now
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

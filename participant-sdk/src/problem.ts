@@ -22,6 +22,8 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   'log-locked': 503,
   'log-unavailable': 503,
   'shutting-down': 503,
+  fenced: 503,
+  'owner-unavailable': 503,
 };
 
 /**

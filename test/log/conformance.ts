@@ -314,6 +314,97 @@ export function describeDecisionLogConformance(name: string, factory: () => Prom
     });
 
     if (features.sharedBackend) {
+      const leasesOf = (log: DecisionLog) => {
+        if (!log.leases) throw new Error(`${name} shares its backend but has no leases`);
+        return log.leases;
+      };
+      const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+      it('leases: increasing fencing tokens, renew, release, and a takeover only once expired (or forced)', async () => {
+        const a = await start();
+        const b = await start();
+        const la = await leasesOf(a).register('coord-a', 'http://127.0.0.1:1', 60_000);
+        const lb = await leasesOf(b).register('coord-b', 'http://127.0.0.1:2', 60_000);
+        expect(lb.token).toBeGreaterThan(la.token);
+        const view = await leasesOf(a).view();
+        const mine = view.leases.find((l) => l.token === la.token)!;
+        expect(mine).toMatchObject({ name: 'coord-a', url: 'http://127.0.0.1:1' });
+        expect(mine.expiresAt).toBeGreaterThan(view.now + 50_000);
+        expect(mine.takenOverBy).toBeUndefined();
+        expect(await leasesOf(a).renew(la.token, 60_000)).toBe(true);
+        // Live: not taken over unless forced.
+        expect(await leasesOf(b).takeOver(la.token, lb.token)).toBe(false);
+        expect(await leasesOf(b).takeOver(lb.token, lb.token)).toBe(false);
+        // Released (graceful stop): expired at once.
+        await leasesOf(a).release(la.token);
+        expect(await leasesOf(b).takeOver(la.token, lb.token)).toBe(true);
+        expect(await leasesOf(b).takeOver(la.token, lb.token)).toBe(false);
+        expect(await leasesOf(a).renew(la.token, 60_000)).toBe(false);
+        expect((await leasesOf(b).view()).leases.find((l) => l.token === la.token)?.takenOverBy).toBe(lb.token);
+        // A restart of the same instance takes over its previous lease at once.
+        const b2 = await start();
+        const lb2 = await leasesOf(b2).register('coord-b', 'http://127.0.0.1:2', 60_000);
+        expect(await leasesOf(b2).takeOver(lb.token, lb2.token, { evenIfLive: true })).toBe(true);
+      });
+
+      it('leases: an expired lease is taken over by exactly one of several racing instances', async () => {
+        const dead = await start();
+        const takers = [await start(), await start(), await start()];
+        const ld = await leasesOf(dead).register('dead', 'http://127.0.0.1:1', 50);
+        const tokens = await Promise.all(takers.map((t, i) => leasesOf(t).register(`taker-${i}`, `http://127.0.0.1:${10 + i}`, 60_000)));
+        await sleep(120);
+        const won = await Promise.all(takers.map((t, i) => leasesOf(t).takeOver(ld.token, tokens[i].token)));
+        expect(won.filter(Boolean)).toHaveLength(1);
+        const by = (await leasesOf(dead).view()).leases.find((l) => l.token === ld.token)?.takenOverBy;
+        expect(by).toBe(tokens[won.indexOf(true)].token);
+      });
+
+      it('fencing: once its lease is taken over, an instance can write nothing; the taker reads all it wrote before', async () => {
+        const old = await start();
+        const taker = await start();
+        const lo = await leasesOf(old).register('old', 'http://127.0.0.1:1', 60_000);
+        const lt = await leasesOf(taker).register('taker', 'http://127.0.0.1:2', 60_000);
+        await old.append({ type: 'begin', txId: 'tx-owned', at: clock, expiresAt: clock + 30_000, owner: lo.token });
+        await old.append({ type: 'enlist', txId: 'tx-owned', at: clock, branch: branch('tx-owned', 1) });
+        expect((await taker.get('tx-owned'))?.owner).toBe(lo.token);
+        expect(await leasesOf(taker).takeOver(lo.token, lt.token, { evenIfLive: true })).toBe(true);
+        const refused = [
+          old.append({ type: 'enlist', txId: 'tx-owned', at: clock, branch: branch('tx-owned', 2) }),
+          old.decide(decision('tx-owned', 'commit')),
+          old.append({ type: 'complete', txId: 'tx-owned', at: clock }),
+          old.decide(decision('tx-other', 'commit')),
+        ];
+        for (const result of await Promise.allSettled(refused)) {
+          expect(result).toMatchObject({ status: 'rejected', reason: { code: 'fenced' } });
+        }
+        const snapshot = await taker.get('tx-owned');
+        expect(snapshot?.branches.map((b) => b.branchId)).toEqual([1]);
+        expect(snapshot?.decision).toBeUndefined();
+        expect(await taker.get('tx-other')).toBeUndefined();
+        // The taker decides; the register is unaffected by the fence.
+        expect((await taker.decide(decision('tx-owned', 'abort'))).outcome).toBe('abort');
+        // A new lease lets the old process write again.
+        await leasesOf(old).register('old', 'http://127.0.0.1:1', 60_000);
+        await expect(old.append({ type: 'complete', txId: 'tx-owned', at: clock })).resolves.toBeUndefined();
+        expect((await taker.get('tx-owned'))?.completed).toBe(true);
+      });
+
+      it('leases: pruning forgets taken-over leases that own no unfinished transaction', async () => {
+        const a = await start();
+        const b = await start();
+        const busy = await leasesOf(a).register('busy', 'http://127.0.0.1:1', 60_000);
+        await a.append({ type: 'begin', txId: 'tx-busy', at: clock, expiresAt: clock + 30_000, owner: busy.token });
+        const idle = await leasesOf(a).register('idle', 'http://127.0.0.1:1', 60_000);
+        const taker = await leasesOf(b).register('taker', 'http://127.0.0.1:2', 60_000);
+        expect(await leasesOf(b).takeOver(busy.token, taker.token, { evenIfLive: true })).toBe(true);
+        expect(await leasesOf(b).takeOver(idle.token, taker.token, { evenIfLive: true })).toBe(true);
+        await sleep(20);
+        expect(await leasesOf(b).prune(0)).toBe(1);
+        const left = (await leasesOf(b).view()).leases.map((l) => l.token);
+        expect(left).toEqual(expect.arrayContaining([busy.token, taker.token]));
+        expect(left).not.toContain(idle.token);
+      });
+
       it('two instances on one backend: racing deciders get one winner, and both read it', async () => {
         const a = await start();
         const b = await start();

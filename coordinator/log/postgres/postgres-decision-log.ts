@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { TwopcError } from '../../errors';
+import type { LeaseStore } from '../../cluster/lease-store';
 import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../decision-log';
 import { foldTransaction, foldUnfinished } from '../fold-records';
 import { appendOutcomeUnknown, logNotDurable, logUnreachable, volatileWarning } from '../log-errors';
@@ -13,6 +14,7 @@ import { migrateLogSchema } from './postgres-log-migrations';
 import { resolvePostgresLogOptions, type PostgresDecisionLogOptions, type ResolvedPostgresLogOptions } from './postgres-log-options';
 import { checkedOut, openLogPools, type LogPools } from './postgres-log-pools';
 import { SentButUnanswered, isConnectionLost, isTransientPgError } from './postgres-log-failures';
+import { PostgresLeaseStore } from './postgres-lease-store';
 import * as sql from './postgres-log-sql';
 
 export type { PostgresDecisionLogOptions } from './postgres-log-options';
@@ -72,6 +74,10 @@ export class PostgresDecisionLog implements DecisionLog {
   private readonly deciding = new Map<string, Promise<DecisionRecord>>();
   private readonly instance = randomBytes(6).toString('base64url');
   private ops = 0;
+  /** The fencing token every write carries once this process holds a lease (see `leases`). */
+  private fenceToken: number | null = null;
+  /** Coordinator instances sharing this log: their leases, whose tokens fence this log's writes. */
+  readonly leases: LeaseStore;
 
   constructor(options: PostgresDecisionLogOptions) {
     this.o = resolvePostgresLogOptions(options);
@@ -83,6 +89,9 @@ export class PostgresDecisionLog implements DecisionLog {
       { maxBatch, maxInFlight: 1, run: (ops) => this.runAppends(ops) },
       { maxBatch, maxInFlight: this.o.decisionBatchesInFlight, run: (ops) => this.runDecisions(ops) },
     ]);
+    this.leases = new PostgresLeaseStore(this.o.schema, (operation, text, values) => this.read(operation, text, values), (token) => {
+      this.fenceToken = token;
+    });
   }
 
   /** Batches sent and the writes they carried, since construction (appends and decisions together). */
@@ -235,12 +244,13 @@ export class PostgresDecisionLog implements DecisionLog {
         .query<{ tx_id: string; record: string | null }>({
           name: 'twopc_log_write',
           text: sql.writeBatch(this.o.schema),
-          values: [ops.map((o) => o.txId), ops.map((o) => o.kind), ops.map((o) => o.json), ops.map((o) => o.at), ops.map((o) => o.opId)],
+          values: [ops.map((o) => o.txId), ops.map((o) => o.kind), ops.map((o) => o.json), ops.map((o) => o.at), ops.map((o) => o.opId), this.fenceToken],
         })
         .catch((e: unknown) => {
           throw isConnectionLost(e) ? new SentButUnanswered(e) : e;
         }),
     );
+    if (result.rows.some((r) => r.tx_id === null)) throw fenced(this.where, this.fenceToken);
     return result.rows;
   }
 
@@ -284,7 +294,7 @@ export class PostgresDecisionLog implements DecisionLog {
         () => this.send(this.pools!.relaxed, ops),
         (e) => !(e instanceof SentButUnanswered) && isTransientPgError(e),
         this.retry,
-        (e, n) => (e instanceof SentButUnanswered ? e : logUnreachable(this.where, 'append', e, n)),
+        (e, n) => (e instanceof SentButUnanswered || e instanceof TwopcError ? e : logUnreachable(this.where, 'append', e, n)),
       );
       return done;
     } catch (e) {
@@ -296,4 +306,12 @@ export class PostgresDecisionLog implements DecisionLog {
       throw appendOutcomeUnknown(this.where, e.original);
     }
   }
+}
+
+function fenced(where: string, token: number | null): TwopcError {
+  return new TwopcError(
+    'fenced',
+    `decision log ${where}: this coordinator's lease (token ${token}) was taken over by another instance; its writes are refused (it must register a new lease)`,
+    { token },
+  );
 }

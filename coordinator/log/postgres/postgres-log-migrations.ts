@@ -9,7 +9,10 @@ interface Migration {
 }
 
 /** Numbered, append-only: a released migration is never edited, a change is a new version. */
-export const LOG_MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'create twopc_log_records and twopc_log_transactions', up: sql.createLogTables }];
+export const LOG_MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'create twopc_log_records and twopc_log_transactions', up: sql.createLogTables },
+  { version: 2, name: 'create twopc_log_leases (coordinator instances, fencing tokens)', up: sql.createLeaseTables },
+];
 
 /** The newest layout this code knows. */
 export const LOG_LAYOUT_VERSION = LOG_MIGRATIONS[LOG_MIGRATIONS.length - 1].version;

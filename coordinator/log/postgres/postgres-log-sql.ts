@@ -11,6 +11,8 @@ const TRANSACTIONS = 'twopc_log_transactions';
 // Distinct from the participant marker's twopc_marker_migrations: the log and
 // a marker table may share a schema, and each is migrated on its own.
 const MIGRATIONS = 'twopc_log_migrations';
+const LEASES = 'twopc_log_leases';
+const LEASE_TOKENS = 'twopc_log_lease_tokens';
 
 function s(schema: string): string {
   if (!LOG_SCHEMA_PATTERN.test(schema)) {
@@ -103,13 +105,25 @@ export function durabilitySettings(): string {
  * decision only if it won) and completed by its first `complete`; rows are
  * upserted in tx_id order so two coordinators' batches lock them in the same
  * order.
+ *
+ * $6 is the writer's fencing token (null on a log without leases). A batch
+ * under a lease another instance took over writes nothing and returns one row
+ * of NULLs. FOR KEY SHARE holds the lease row until the batch commits: a
+ * takeover (which locks it FOR UPDATE) waits for the batch, so the instance
+ * taking over reads everything the old owner wrote; a batch that waited for a
+ * takeover re-reads the row and finds it taken.
  */
 export function writeBatch(schema: string): string {
   const q = s(schema);
   return `
-    WITH input AS (
+    WITH allowed AS (
+      SELECT token FROM ${q}.${LEASES} WHERE token = $6::bigint AND taken_over_by IS NULL FOR KEY SHARE
+    ), fence AS (
+      SELECT $6::bigint IS NULL OR EXISTS (SELECT 1 FROM allowed) AS ok
+    ), input AS (
       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::double precision[], $5::text[])
         WITH ORDINALITY AS i(tx_id, kind, record, at, op_id, ord)
+      WHERE (SELECT ok FROM fence)
     ), written AS (
       INSERT INTO ${q}.${RECORDS} (tx_id, kind, op_id, record)
       SELECT tx_id, kind, op_id, record FROM input ORDER BY ord
@@ -128,7 +142,9 @@ export function writeBatch(schema: string): string {
     SELECT tx_id, NULL::text AS record FROM written WHERE kind = 'decision'
     UNION ALL
     SELECT tx_id, record FROM ${q}.${RECORDS}
-    WHERE kind = 'decision' AND tx_id IN (SELECT tx_id FROM input WHERE kind = 'decision')`;
+    WHERE kind = 'decision' AND tx_id IN (SELECT tx_id FROM input WHERE kind = 'decision')
+    UNION ALL
+    SELECT NULL, NULL WHERE NOT (SELECT ok FROM fence)`;
 }
 
 /** $1 = tx ids: their decisions, if any. */
@@ -190,4 +206,83 @@ export function counts(schema: string): string {
 export function tableBytes(schema: string): string {
   const q = s(schema);
   return `SELECT (pg_total_relation_size('${q}.${RECORDS}') + pg_total_relation_size('${q}.${TRANSACTIONS}'))::bigint AS bytes`;
+}
+
+/**
+ * Version 2: leases of coordinator instances sharing this log. `token` is the
+ * fencing token (from a sequence: strictly increasing, never reused).
+ */
+export function createLeaseTables(schema: string): string {
+  const q = s(schema);
+  return `
+    CREATE SEQUENCE ${q}.${LEASE_TOKENS};
+    CREATE TABLE ${q}.${LEASES} (
+      token bigint PRIMARY KEY,
+      name text NOT NULL,
+      url text NOT NULL,
+      registered_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      expires_at timestamptz NOT NULL,
+      taken_over_by bigint,
+      taken_over_at timestamptz
+    )`;
+}
+
+const MS = (column: string) => `(extract(epoch FROM ${column}) * 1000)::double precision`;
+
+/** $1 name, $2 url, $3 lease ms: a new lease; returns its token and expiry. */
+export function registerLease(schema: string): string {
+  const q = s(schema);
+  return `INSERT INTO ${q}.${LEASES} (token, name, url, expires_at)
+    VALUES (nextval('${q}.${LEASE_TOKENS}'), $1, $2, clock_timestamp() + $3 * interval '1 millisecond')
+    RETURNING token, ${MS('expires_at')} AS expires_at`;
+}
+
+/** $1 token, $2 lease ms: extends a lease not taken over; no row when it was. */
+export function renewLease(schema: string): string {
+  return `UPDATE ${s(schema)}.${LEASES} SET expires_at = clock_timestamp() + $2 * interval '1 millisecond'
+    WHERE token = $1 AND taken_over_by IS NULL RETURNING token`;
+}
+
+/**
+ * $1 token, $2 taker's token, $3 even if live: takes a lease over. The row is
+ * locked FOR UPDATE first, which waits for write batches under that lease in
+ * flight (they hold it FOR KEY SHARE; a plain UPDATE would not wait for them).
+ */
+export function takeOverLease(schema: string): string {
+  const q = s(schema);
+  return `WITH target AS (
+      SELECT token FROM ${q}.${LEASES}
+      WHERE token = $1 AND taken_over_by IS NULL AND token <> $2
+      FOR UPDATE
+    )
+    UPDATE ${q}.${LEASES} l SET taken_over_by = $2, taken_over_at = clock_timestamp()
+    FROM target t
+    WHERE l.token = t.token AND l.taken_over_by IS NULL AND ($3::boolean OR l.expires_at < clock_timestamp())
+    RETURNING l.token`;
+}
+
+/** Every lease and the server's clock. */
+export function leaseView(schema: string): string {
+  return `SELECT token, name, url, ${MS('expires_at')} AS expires_at, taken_over_by, ${MS('clock_timestamp()')} AS now
+    FROM ${s(schema)}.${LEASES} ORDER BY token`;
+}
+
+/** $1 token: expires the lease now (graceful stop). */
+export function releaseLease(schema: string): string {
+  return `UPDATE ${s(schema)}.${LEASES} SET expires_at = clock_timestamp() - interval '1 millisecond' WHERE token = $1 AND taken_over_by IS NULL`;
+}
+
+/**
+ * $1 ms: forgets leases taken over more than $1 ms ago that no unfinished
+ * transaction still names as its owner (owners are read from begin records).
+ */
+export function pruneLeases(schema: string): string {
+  const q = s(schema);
+  return `DELETE FROM ${q}.${LEASES} l
+    WHERE l.taken_over_at < clock_timestamp() - $1 * interval '1 millisecond'
+      AND NOT EXISTS (
+        SELECT 1 FROM ${q}.${TRANSACTIONS} t JOIN ${q}.${RECORDS} r ON r.tx_id = t.tx_id AND r.kind = 'begin'
+        WHERE t.completed_at IS NULL AND (r.record::jsonb ->> 'owner')::bigint = l.token
+      )
+      AND NOT EXISTS (SELECT 1 FROM ${q}.${LEASES} o WHERE o.taken_over_by = l.token)`;
 }

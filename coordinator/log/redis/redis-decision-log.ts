@@ -12,7 +12,9 @@ import { StoreLifecycle } from '../store-lifecycle';
 import { durabilityProblem, inspectRedisDurability, type RedisDurability } from './redis-durability-check';
 import { DECISION_ENTRY, OP_SEPARATOR, logKeys, type LogKeys } from './redis-keys';
 import { resolveRedisLogOptions, type RedisDecisionLogOptions, type ResolvedRedisLogOptions } from './redis-log-options';
-import { APPLY_BATCH, FORGET_COMPLETED, READ_TRANSACTIONS, runScript, type LuaScript } from './redis-scripts';
+import { APPLY_BATCH, FENCED_REPLY, FORGET_COMPLETED, READ_TRANSACTIONS, runScript, type LuaScript } from './redis-scripts';
+import { RedisLeaseStore } from './redis-lease-store';
+import type { LeaseStore } from '../../cluster/lease-store';
 
 export type { RedisDecisionLogOptions } from './redis-log-options';
 
@@ -90,6 +92,10 @@ export class RedisDecisionLog implements DecisionLog {
   private readonly instance = randomBytes(6).toString('base64url');
   private ops = 0;
   private lastConnectionError?: string;
+  /** The fencing token every write carries once this process holds a lease (see `leases`). */
+  private fenceToken = '';
+  /** Coordinator instances sharing this log: their leases, whose tokens fence this log's writes. */
+  readonly leases: LeaseStore;
   /** What open() found about the server's persistence. */
   durability?: RedisDurability;
 
@@ -102,6 +108,9 @@ export class RedisDecisionLog implements DecisionLog {
     this.batcher = new OrderedBatcher<WriteOp, string>([
       { maxBatch: this.o.groupCommit ? this.o.maxBatch : 1, maxInFlight: this.o.batchesInFlight, run: (ops) => this.runBatch(ops) },
     ]);
+    this.leases = new RedisLeaseStore(this.keys, (operation, s, keys, args) => this.script(operation, s, keys, args), (token) => {
+      this.fenceToken = String(token);
+    });
   }
 
   /** Batches sent and the writes they carried, since construction. */
@@ -279,13 +288,21 @@ export class RedisDecisionLog implements DecisionLog {
 
   /** One script call for the whole batch: one AOF write and one fsync on the server. */
   private runBatch(ops: WriteOp[]): Promise<string[]> {
-    const keys = [this.keys.unfinished, this.keys.completed, this.keys.firstSeen, this.keys.stats];
-    const args: Array<string | number> = [];
+    const fence = this.fenceToken;
+    // Without a lease the fence key is only a placeholder in the slot (never read).
+    const keys = [this.keys.unfinished, this.keys.completed, this.keys.firstSeen, this.keys.stats, this.keys.lease(fence === '' ? 'none' : fence)];
+    const args: Array<string | number> = [fence];
     for (const op of ops) {
       keys.push(this.keys.records(op.txId), this.keys.decision(op.txId));
       args.push(op.mode, op.txId, op.payload, op.type, op.at);
     }
     const operation = ops.some((o) => o.mode === 'd') ? 'decide' : 'append';
-    return this.script(operation, APPLY_BATCH, keys, args) as Promise<string[]>;
+    return (this.script(operation, APPLY_BATCH, keys, args) as Promise<string[]>).catch((e: unknown) => {
+      const reply = e instanceof TwopcError ? e.cause : e;
+      if (reply instanceof Error && reply.message.startsWith(FENCED_REPLY)) {
+        throw new TwopcError('fenced', `decision log ${this.where}: this coordinator's lease (token ${fence}) was taken over by another instance; its writes are refused (it must register a new lease)`, { token: Number(fence) });
+      }
+      throw e;
+    });
   }
 }

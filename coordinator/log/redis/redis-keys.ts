@@ -17,6 +17,12 @@ export interface LogKeys {
   readonly stats: string;
   /** Hash: `layout`, the data layout version. */
   readonly meta: string;
+  /** Sorted set: lease tokens of coordinator instances sharing the log, scored by token. */
+  readonly leases: string;
+  /** Counter issuing lease tokens (fencing tokens). */
+  readonly leaseTokens: string;
+  /** Hash: one lease (`name`, `url`, `expiresAt`, `takenOverBy`, `takenOverAt`). */
+  lease(token: number | string): string;
   /** List: a transaction's records in order (appends as `<op id>|<json>`, the decision as `d`). */
   records(txId: string): string;
   /** String: a transaction's decision, set once (the register). */
@@ -44,6 +50,9 @@ export function logKeys(namespace: string): LogKeys {
     firstSeen: `${tag}:first-seen`,
     stats: `${tag}:stats`,
     meta: `${tag}:meta`,
+    leases: `${tag}:leases`,
+    leaseTokens: `${tag}:lease-tokens`,
+    lease: (token: number | string) => `${tag}:lease:${token}`,
     records: (txId: string) => `${tag}:tx:${txId}`,
     decision: (txId: string) => `${tag}:decision:${txId}`,
   });

@@ -17,12 +17,23 @@ function script(name: string, lua: string): LuaScript {
 // is answered — the group commit is one script call carrying many writes:
 // one AOF write and one fsync for the whole batch.
 
+/** The error a batch under a lease that was taken over fails with (see APPLY_BATCH). */
+export const FENCED_REPLY = 'TWOPC_FENCED';
+
+// The server's clock in ms, for lease expiry (scripts replicate their effects, so TIME is allowed before writes).
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
 /**
  * A batch of writes, applied in order.
  * KEYS: 1 unfinished zset, 2 completed zset, 3 first-seen counter, 4 stats
- * hash, then per write: the transaction's records list, its decision key.
- * ARGV: per write: mode (`d` decide, `a` append), tx id, payload (decision
- * JSON, or `<op id>|<json>` for an append), record type, `at`.
+ * hash, 5 the writer's lease hash (or any key when it has none), then per
+ * write: the transaction's records list, its decision key.
+ * ARGV: 1 the writer's fencing token ('' when it has no lease), then per
+ * write: mode (`d` decide, `a` append), tx id, payload (decision JSON, or
+ * `<op id>|<json>` for an append), record type, `at`.
+ * A writer whose lease was taken over writes nothing: the script fails with
+ * FENCED_REPLY (atomically with the takeover, which is a script too).
  * Returns per write: the winning decision JSON when another decision was
  * there first, '' when this write's own decision won (the caller has it: no
  * need to send it back) and for appends.
@@ -35,12 +46,18 @@ function script(name: string, lua: string): LuaScript {
 export const APPLY_BATCH = script(
   'apply-batch',
   `
+if ARGV[1] ~= '' then
+  local lease = redis.call('HMGET', KEYS[5], 'name', 'takenOverBy')
+  if not lease[1] or lease[2] then
+    return redis.error_reply('${FENCED_REPLY} lease ' .. ARGV[1] .. ' was taken over')
+  end
+end
 local out = {}
-local n = #ARGV / 5
+local n = (#ARGV - 1) / 5
 local records, bytes, fresh = 0, 0, {}
 for i = 0, n - 1 do
-  local mode, tx, payload, rtype, at = ARGV[i*5+1], ARGV[i*5+2], ARGV[i*5+3], ARGV[i*5+4], ARGV[i*5+5]
-  local list, dec = KEYS[5 + i*2], KEYS[6 + i*2]
+  local mode, tx, payload, rtype, at = ARGV[i*5+2], ARGV[i*5+3], ARGV[i*5+4], ARGV[i*5+5], ARGV[i*5+6]
+  local list, dec = KEYS[6 + i*2], KEYS[7 + i*2]
   local entry
   if mode == 'd' then
     if redis.call('SET', dec, payload, 'NX') then
@@ -137,6 +154,117 @@ for i = 2, #ARGV do
   end
 end
 return forgotten
+`,
+);
+
+/**
+ * A new lease. KEYS: 1 token counter, 2 lease set, 3 the lease hash prefix
+ * (`…:lease:`, the token is appended). ARGV: name, url, lease ms.
+ * Returns { token, expiresAt }.
+ */
+export const REGISTER_LEASE = script(
+  'register-lease',
+  `
+${NOW}
+local token = redis.call('INCR', KEYS[1])
+local expires = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[3] .. token, 'name', ARGV[1], 'url', ARGV[2], 'expiresAt', expires)
+redis.call('ZADD', KEYS[2], token, token)
+return { token, tostring(expires) }
+`,
+);
+
+/** KEYS: 1 the lease hash. ARGV: lease ms. Returns 1 when extended, 0 when taken over (or gone). */
+export const RENEW_LEASE = script(
+  'renew-lease',
+  `
+${NOW}
+local lease = redis.call('HMGET', KEYS[1], 'name', 'takenOverBy')
+if not lease[1] or lease[2] then return 0 end
+redis.call('HSET', KEYS[1], 'expiresAt', now + tonumber(ARGV[1]))
+return 1
+`,
+);
+
+/**
+ * KEYS: 1 the lease hash to take over. ARGV: 1 its token, 2 the taker's
+ * token, 3 '1' to take it even if live. Returns 1 when this call took it.
+ */
+export const TAKE_OVER_LEASE = script(
+  'take-over-lease',
+  `
+${NOW}
+local lease = redis.call('HMGET', KEYS[1], 'name', 'takenOverBy', 'expiresAt')
+if not lease[1] or lease[2] or ARGV[1] == ARGV[2] then return 0 end
+if ARGV[3] ~= '1' and tonumber(lease[3]) >= now then return 0 end
+redis.call('HSET', KEYS[1], 'takenOverBy', ARGV[2], 'takenOverAt', now)
+return 1
+`,
+);
+
+/** KEYS: 1 the lease hash. Expires a lease not taken over now. */
+export const RELEASE_LEASE = script(
+  'release-lease',
+  `
+${NOW}
+local lease = redis.call('HMGET', KEYS[1], 'name', 'takenOverBy')
+if not lease[1] or lease[2] then return 0 end
+redis.call('HSET', KEYS[1], 'expiresAt', now - 1)
+return 1
+`,
+);
+
+/**
+ * Every lease and the clock, atomically. KEYS: 1 lease set, 2 the lease hash
+ * prefix. Returns { now, { token, name, url, expiresAt, takenOverBy or '' }, … }.
+ */
+export const VIEW_LEASES = script(
+  'view-leases',
+  `
+${NOW}
+local out = { tostring(now) }
+for _, token in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local l = redis.call('HMGET', KEYS[2] .. token, 'name', 'url', 'expiresAt', 'takenOverBy')
+  if l[1] then out[#out+1] = { token, l[1], l[2], l[3], l[4] or '' } end
+end
+return out
+`,
+);
+
+/**
+ * Forgets leases taken over more than ARGV[1] ms ago that no other lease
+ * points to and that own no unfinished transaction. KEYS: 1 lease set, 2 the
+ * lease hash prefix, 3 unfinished zset, 4 the records list prefix.
+ * Owners are read from each unfinished transaction's begin record.
+ */
+export const PRUNE_LEASES = script(
+  'prune-leases',
+  `
+${NOW}
+local owners = {}
+for _, tx in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  local first = redis.call('LINDEX', KEYS[4] .. tx, 0)
+  if first then
+    local owner = string.match(first, '"type":"begin".*"owner":(%d+)')
+    if owner then owners[owner] = true end
+  end
+end
+local tokens = redis.call('ZRANGE', KEYS[1], 0, -1)
+local pointed = {}
+for _, token in ipairs(tokens) do
+  local by = redis.call('HGET', KEYS[2] .. token, 'takenOverBy')
+  if by then pointed[by] = true end
+end
+local pruned = 0
+for _, token in ipairs(tokens) do
+  local at = redis.call('HGET', KEYS[2] .. token, 'takenOverAt')
+  if at and tonumber(at) < now - tonumber(ARGV[1]) and not owners[token] and not pointed[token] then
+    redis.call('DEL', KEYS[2] .. token)
+    redis.call('ZREM', KEYS[1], token)
+    pruned = pruned + 1
+  end
+end
+return pruned
 `,
 );
 
