@@ -48,7 +48,7 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
   await Promise.all(
     unfinished.map((snapshot) =>
       semaphore.run(async () => {
-        if (deps.isLive(snapshot.txId) || phaseTwo.isDriving(snapshot.txId)) return;
+        if (deps.isLive(snapshot.txId) || phaseTwo.isDriving(snapshot.txId) || !deps.mayRecover(snapshot)) return;
         if (options.onlyExpired && !snapshot.decision && now < snapshot.expiresAt + config.sweepGraceMs) return;
         if (snapshot.hazards.length > 0) {
           report.leftForLater += 1;

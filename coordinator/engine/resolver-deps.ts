@@ -1,5 +1,5 @@
 import type { AbortReason } from '../errors';
-import type { DecisionLog, DecisionRecord } from '../log/decision-log';
+import type { DecisionLog, DecisionRecord, TxSnapshot } from '../log/decision-log';
 import type { EngineConfig } from './engine-config';
 import type { EngineLogger } from './engine-logger';
 import type { ParticipantRegistry } from './participant-registry';
@@ -18,6 +18,8 @@ export interface ResolverDeps {
   phaseTwo: PhaseTwoDriver;
   /** A transaction this process is running: recovery and sweeps leave it to its owner. */
   isLive(txId: string): boolean;
+  /** Several instances on a shared store: false for a transaction another live instance owns (left to it). */
+  mayRecover(snapshot: TxSnapshot): boolean;
   /** Decides abort through the register; resolves with the winner (which may be a commit). */
   decide(txId: string, branches: BranchInfo[], source: DecisionSource, reason?: AbortReason): Promise<DecisionRecord>;
   /** Records a commit for a transaction whose only branch committed in one phase. */

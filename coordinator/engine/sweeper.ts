@@ -95,6 +95,11 @@ export class Sweeper {
       return;
     }
     const snapshot = await log.get(txId);
+    if (snapshot && !this.deps.mayRecover(snapshot)) {
+      // Another live instance owns it and finishes it.
+      report.skipped += 1;
+      return;
+    }
     const found: BranchInfo = snapshot?.branches.find((b) => b.branchId === branchId) ?? { branchId, gid, participant };
     let decision = snapshot?.decision;
     if (!decision) {

@@ -4,6 +4,7 @@ import type { CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport,
 import { buildGid, isTxId } from '../participants/gid';
 import type { BranchRef } from '../participants/participant';
 import type { ProtocolBreak } from '../testing/test-switches';
+import { soleOwnership, type TransactionOwnership } from '../cluster/ownership';
 import { CrashPoints } from './crash-points';
 import type { EngineConfig } from './engine-config';
 import { EngineLogger, silentLogger } from './engine-logger';
@@ -29,6 +30,8 @@ export interface EngineDeps {
   observer?: EngineObserver;
   /** TEST ONLY (coordinator/testing): deliberate protocol violations for negative controls. Never set in production. */
   breaks?: ReadonlySet<ProtocolBreak>;
+  /** Several instances on a shared store: which logged transactions are this process's (default: all of them). */
+  ownership?: TransactionOwnership;
 }
 
 export interface BeginOptions {
@@ -73,6 +76,7 @@ export class TransactionEngine {
   private readonly logger: EngineLogger;
   private readonly observer: EngineObserver;
   private readonly breaks: ReadonlySet<ProtocolBreak>;
+  private readonly ownership: TransactionOwnership;
   private readonly live = new Map<string, LiveTransaction>();
   private readonly stopController = new AbortController();
   private readonly phaseTwo: PhaseTwoDriver;
@@ -88,6 +92,7 @@ export class TransactionEngine {
     this.logger = deps.logger ?? silentLogger;
     this.observer = deps.observer ?? {};
     this.breaks = deps.breaks ?? new Set();
+    this.ownership = deps.ownership ?? soleOwnership;
     this.phaseTwo = new PhaseTwoDriver({
       log: this.log,
       participants: this.participants,
@@ -104,6 +109,7 @@ export class TransactionEngine {
       logger: this.logger,
       phaseTwo: this.phaseTwo,
       isLive: (txId) => this.live.has(txId),
+      mayRecover: (snapshot) => this.ownership.mayRecover(snapshot),
       decide: (txId, branches, source, reason) => this.decideAbort(txId, branches, source, reason),
       decideCommitted: (txId, branches) => this.log.decide({ txId, at: Date.now(), outcome: 'commit', source: 'recovery', branches }),
     };
@@ -112,7 +118,7 @@ export class TransactionEngine {
 
   /** True once recovery has made a decision for every transaction in the log, and while the log still takes writes. */
   get ready(): boolean {
-    return this.state === 'ready' && this.log.failure === undefined;
+    return this.state === 'ready' && this.log.failure === undefined && this.ownership.holdsLease;
   }
 
   /** Set once the decision log refuses every write for good (disk full, I/O error): no new work until a restart. */
@@ -126,6 +132,8 @@ export class TransactionEngine {
     this.state = 'starting';
     const logReport = await this.log.open();
     if (logReport.tornTail) this.logger.warn({ tornTail: logReport.tornTail }, 'decision log: torn final record cut off');
+    // Several instances: the lease first (and the previous process of this name, and expired ones, taken over), so recovery knows what is ours.
+    await this.ownership.start?.();
     const recovery = await this.recover();
     this.state = 'ready';
     this.sweeper.start();
@@ -151,6 +159,7 @@ export class TransactionEngine {
     }
     const id = uuidv7();
     const createdAt = Date.now();
+    const owner = this.ownership.token;
     const tx: LiveTransaction = {
       id,
       createdAt,
@@ -161,10 +170,15 @@ export class TransactionEngine {
       nextBranchId: 1,
       enlistWrites: [],
     };
-    // Not forced and not waited for: the first enlist's append follows it, and a lost begin is presumed abort.
-    this.log
-      .append({ type: 'begin', txId: id, at: createdAt, expiresAt: createdAt + timeoutMs, metadata: options.metadata })
-      .catch((e) => this.logger.warn({ txId: id, err: errorMessage(e) }, 'could not log begin'));
+    const begun = this.log.append({ type: 'begin', txId: id, at: createdAt, expiresAt: createdAt + timeoutMs, metadata: options.metadata, ...(owner === undefined ? {} : { owner }) });
+    if (owner === undefined) {
+      // Not forced and not waited for: the first enlist's append follows it, and a lost begin is presumed abort.
+      begun.catch((e) => this.logger.warn({ txId: id, err: errorMessage(e) }, 'could not log begin'));
+    } else {
+      // Several instances: any of them may get the next call for this transaction and must find
+      // its owner in the store, so the begin is stored (not forced) before the id is handed out.
+      await begun;
+    }
     tx.timer = setTimeout(() => void this.expire(tx), timeoutMs);
     tx.timer.unref();
     this.live.set(id, tx);
@@ -240,6 +254,11 @@ export class TransactionEngine {
     if (tx) return statusFromLive(tx);
     const snapshot = await this.log.get(txId);
     return snapshot && statusFromSnapshot(snapshot);
+  }
+
+  /** True while this process runs the transaction (in memory, any state). */
+  runsHere(txId: string): boolean {
+    return this.live.has(txId);
   }
 
   /** True while the transaction runs here and may still take work (not committing, not aborting). */
@@ -324,8 +343,28 @@ export class TransactionEngine {
     await this.phaseTwo.settle();
     for (const tx of this.live.values()) clearTimeout(tx.timer);
     this.live.clear();
+    // Given up only now: until here this process still wrote for its transactions.
+    await this.ownership.stop?.();
     await this.log.close();
     this.state = 'stopped';
+  }
+
+  /**
+   * This process lost its lease (another instance took it over): the
+   * transactions it runs are that instance's now. Those not committing are
+   * dropped here (their owner decides them); a commit in flight goes on, and its
+   * decision is whatever the register holds (a fenced write is refused).
+   */
+  handOver(): number {
+    let dropped = 0;
+    for (const tx of [...this.live.values()]) {
+      if (tx.committing || tx.aborting || tx.onePhase) continue;
+      clearTimeout(tx.timer);
+      this.live.delete(tx.id);
+      dropped += 1;
+    }
+    if (dropped > 0) this.logger.warn({ dropped }, 'lease lost: live transactions handed over to the instance that took over');
+    return dropped;
   }
 
   get liveCount(): number {
@@ -628,6 +667,7 @@ export class TransactionEngine {
   private assertAccepting(): void {
     const failure = this.log.failure;
     if (failure) throw failure;
+    if (!this.ownership.holdsLease) throw new TwopcError('fenced', 'this coordinator instance holds no lease on the shared log right now (taken over, or the store unreachable); retry on another instance or shortly');
     if (this.state === 'ready') return;
     if (this.state === 'stopping' || this.state === 'stopped') throw new TwopcError('shutting-down', 'the coordinator is shutting down');
     throw new TwopcError('state-conflict', 'the coordinator has not finished recovery yet');

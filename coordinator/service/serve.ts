@@ -1,4 +1,6 @@
 import type { Server } from 'node:http';
+import os from 'node:os';
+import { Membership } from '../cluster/membership';
 import { Pool } from 'pg';
 import pino from 'pino';
 import { version } from '../../package.json';
@@ -7,6 +9,7 @@ import { ParticipantRegistry } from '../engine/participant-registry';
 import { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage } from '../errors';
 import { createDecisionLog } from '../log/create-decision-log';
+import type { DecisionLog } from '../log/decision-log';
 import { FileDecisionLog } from '../log/file/file-decision-log';
 import { nodeLogFs } from '../log/file/log-fs';
 import { HttpParticipants } from '../participants/http/http-participants';
@@ -15,6 +18,7 @@ import { logFsFor, testSwitchesFromEnv } from '../testing/test-switches';
 import { resolveApiAuth } from './api-tokens';
 import { createApp } from './app';
 import { IdempotencyStore } from './idempotency';
+import { OwnerForwarder } from './owner-forwarder';
 import { CoordinatorMetrics } from './metrics';
 import type { ServiceConfig } from './service-config';
 
@@ -67,10 +71,27 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     live: () => engine?.liveCount ?? 0,
     withHazards: async () => (engine ? engine.hazardousCount() : 0),
   });
+  const log: DecisionLog = config.log
+    ? createDecisionLog(config.log, { field: 'TWOPC_LOG', allowVolatile: config.allowVolatile, onWarning: (message) => logger.warn(message) })
+    : new FileDecisionLog({ dir: config.dataDir, fs: logFsFor(switches, nodeLogFs(), (msg) => logger.error(msg)) });
+  // The port is known once listening (config.port 0 picks one); the lease is registered after that.
+  let boundPort = config.port;
+  // Several instances share a PostgreSQL or Redis log: each holds a lease and owns the transactions it begins.
+  const membership = log.leases
+    ? new Membership({
+        leases: log.leases,
+        leaseMs: config.instance.leaseMs,
+        logger,
+        identity: () => instanceIdentity(config, boundPort),
+        onTakeover: () => {
+          engine?.recover().catch((e) => logger.error({ err: errorMessage(e) }, 'recovery of taken-over transactions failed; the sweep tries again'));
+        },
+        onFenced: () => engine?.handOver(),
+      })
+    : undefined;
   engine = new TransactionEngine({
-    log: config.log
-      ? createDecisionLog(config.log, { field: 'TWOPC_LOG', allowVolatile: config.allowVolatile, onWarning: (message) => logger.warn(message) })
-      : new FileDecisionLog({ dir: config.dataDir, fs: logFsFor(switches, nodeLogFs(), (msg) => logger.error(msg)) }),
+    log,
+    ...(membership ? { ownership: membership } : {}),
     participants: new ParticipantRegistry(participants, httpParticipants?.forUrl),
     config: config.engine,
     crash: CrashPoints.fromEnv(),
@@ -78,6 +99,9 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     logger,
     observer: metrics.observer,
   });
+  const forwarder = membership
+    ? new OwnerForwarder({ engine, log, membership, logger, timeoutMs: config.engine.commitWaitMs + config.participantCalls.prepareTimeoutMs + 5_000 })
+    : undefined;
   const app = createApp({
     engine,
     metrics,
@@ -90,6 +114,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     ...(config.adminToken === undefined ? {} : { adminToken: config.adminToken }),
     // `log verify` reads the file log's directory; other stores have none.
     ...(config.log ? {} : { logDir: config.dataDir }),
+    ...(forwarder ? { forwarder } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
@@ -97,11 +122,13 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  boundPort = port;
   try {
     const report = await engine.start();
     logger.info({ port, host: config.host, dataDir: config.dataDir, databases: Object.keys(config.databases), recovery: report.recovery }, 'twopc coordinator ready');
   } catch (e) {
     server.close();
+    await forwarder?.close();
     await closeParticipants();
     throw e;
   }
@@ -118,6 +145,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
         await closeServer(server, config.http.shutdownTimeoutMs);
         // Commits in flight reach their decision; phase-2 retries stop (recovery resumes them); the log is flushed and closed.
         await running.stop();
+        await forwarder?.close();
         await closeParticipants();
         logger.info('twopc coordinator stopped');
       })();
@@ -138,4 +166,14 @@ async function closeServer(server: Server, timeoutMs: number): Promise<void> {
   await closed;
   clearInterval(idle);
   clearTimeout(deadline);
+}
+
+/** This instance's name and the URL other instances relay to: configured, or the host name and bound port. */
+function instanceIdentity(config: ServiceConfig, port: number): { name: string; url: string } {
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const host = wildcard ? os.hostname() : config.host.includes(':') ? `[${config.host}]` : config.host;
+  return {
+    name: config.instance.name ?? `${os.hostname()}:${port}`,
+    url: (config.instance.url ?? `http://${host}:${port}`).replace(/\/$/, ''),
+  };
 }

@@ -21,6 +21,25 @@ export const serviceConfigSchema = z
     dataDir: z.string().min(1).default('./data'),
     /** The decision log: `file:<dir>` (default: `dataDir`), `postgres://…` or `redis://…` (several coordinators share those). */
     log: z.string().min(1).optional(),
+    /**
+     * Several instances on a PostgreSQL or Redis log (ignored on a file log).
+     * `name`: a restart under the same name takes over the previous process's
+     * transactions at once (default: host name and port). `url`: where the
+     * other instances relay requests for this instance's transactions
+     * (default: http://<host>:<port>). `leaseMs`: a dead instance's
+     * transactions are taken over this long after its last renewal.
+     */
+    instance: z
+      .object({
+        name: z.string().min(1, 'instance.name must not be empty').max(200, 'instance.name must be at most 200 characters').optional(),
+        url: z
+          .string()
+          .regex(/^https?:\/\/[^\s/]+\/?$/, 'instance.url must be a base URL like http://10.0.0.5:7070 (no path)')
+          .optional(),
+        leaseMs: ms('instance.leaseMs', 100).max(300_000, 'instance.leaseMs must be <= 300000').default(10_000),
+      })
+      .strict()
+      .default({ leaseMs: 10_000 }),
     /** Start on a PostgreSQL or Redis log that cannot guarantee durable decisions (fsync off, no AOF `appendfsync always`). */
     allowVolatile: z.boolean({ error: 'allowVolatile must be true or false' }).default(false),
     /** Directly reachable participant databases (name → connection string): recovery and sweeps finish their branches. */
@@ -128,6 +147,13 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
   if (env.TWOPC_PARTICIPANT_SECRET) raw.participantSecret = env.TWOPC_PARTICIPANT_SECRET;
   if (env.TWOPC_PARTICIPANT_URL_ALLOW_LIST) raw.participantUrlAllowList = env.TWOPC_PARTICIPANT_URL_ALLOW_LIST.split(',').map((s) => s.trim()).filter(Boolean);
   if (env.TWOPC_GID_PREFIX) engine.gidPrefix = env.TWOPC_GID_PREFIX;
+  if (env.TWOPC_INSTANCE_NAME || env.TWOPC_INSTANCE_URL || env.TWOPC_LEASE_MS) {
+    const instance = { ...((raw.instance as object | undefined) ?? {}) } as Record<string, unknown>;
+    if (env.TWOPC_INSTANCE_NAME) instance.name = env.TWOPC_INSTANCE_NAME;
+    if (env.TWOPC_INSTANCE_URL) instance.url = env.TWOPC_INSTANCE_URL;
+    if (env.TWOPC_LEASE_MS) instance.leaseMs = numberFromEnv('TWOPC_LEASE_MS', env.TWOPC_LEASE_MS);
+    raw.instance = instance;
+  }
   raw.engine = engine;
   const parsed = serviceConfigSchema.safeParse(raw);
   if (!parsed.success) {
@@ -150,6 +176,7 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
     participantUrlAllowList: Object.freeze([...data.participantUrlAllowList]) as string[],
     participantCalls: Object.freeze({ ...data.participantCalls }),
     http: Object.freeze({ ...data.http }),
+    instance: Object.freeze({ ...data.instance }),
     idempotency: Object.freeze({ ...data.idempotency }),
     engine: engineConfig,
   });

@@ -1,0 +1,234 @@
+import { performance } from 'node:perf_hooks';
+import type { EngineLogger } from '../engine/engine-logger';
+import { errorMessage } from '../errors';
+import type { TxSnapshot } from '../log/decision-log';
+import type { InstanceLease, LeaseStore, LeaseView } from './lease-store';
+import type { TransactionOwnership } from './ownership';
+
+export interface MembershipOptions {
+  leases: LeaseStore;
+  /**
+   * This instance's name (a process starting under the name of a previous one
+   * takes that one's lease over at once) and the base URL other instances relay
+   * requests to; read when the lease is registered (the port may be known late).
+   */
+  identity(): { name: string; url: string };
+  /** How long a lease lasts without renewal: an instance that dies is taken over this long after its last renewal (plus one check). */
+  leaseMs: number;
+  logger: EngineLogger;
+  /** Leases this instance just took over: their transactions are its own now (run recovery). */
+  onTakeover?(tokens: number[]): void;
+  /** This process lost its lease (taken over, or not renewed in time): its live transactions are no longer its own. A new lease follows. */
+  onFenced?(lost: number): void;
+  /** Monotonic clock in ms (tests). */
+  clock?: () => number;
+}
+
+/** Where a transaction's owner stands, by the last view of the leases. */
+export type OwnerState =
+  | { kind: 'me' }
+  | { kind: 'live'; lease: InstanceLease }
+  | { kind: 'expired'; lease: InstanceLease }
+  | { kind: 'unknown' };
+
+// Leases taken over this long ago, owning nothing unfinished, are forgotten.
+const PRUNE_AFTER_MS = 7 * 24 * 60 * 60 * 1000;
+const PRUNE_EVERY_TICKS = 500;
+
+/**
+ * One coordinator instance among several on a shared store (SPEC §7).
+ *
+ * - It holds a lease with a fencing token (a new one per process start),
+ *   renewed every quarter of `leaseMs`. The transactions it begins carry the
+ *   token as their owner.
+ * - Every check it looks at all leases: one that expired by the store's clock
+ *   and was not taken over is taken over (atomically: one taker wins), and the
+ *   taker recovers its transactions.
+ * - If renewal answers "taken over", or has not succeeded for `leaseMs` minus
+ *   a margin (it must then assume another instance took over), the process is
+ *   fenced: the store refuses its writes under the old token, its live
+ *   transactions are no longer its own, and it registers a new lease.
+ */
+export class Membership implements TransactionOwnership {
+  private current?: InstanceLease;
+  private view: LeaseView = { now: 0, leases: [] };
+  private viewReadAt = 0;
+  private byToken = new Map<number, InstanceLease>();
+  /** Local monotonic time until which the lease is surely ours. */
+  private validUntil = 0;
+  private timer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  private ticks = 0;
+  private stopped = false;
+  private readonly clock: () => number;
+  private readonly margin: number;
+
+  constructor(private readonly o: MembershipOptions) {
+    this.clock = o.clock ?? (() => performance.now());
+    // Renewal must land well before expiry; a clock-rate difference between machines is tiny next to this.
+    this.margin = Math.max(Math.floor(o.leaseMs / 5), 20);
+  }
+
+  get token(): number | undefined {
+    return this.current?.token;
+  }
+
+  /** True while this process holds a lease it renewed in time. */
+  get holdsLease(): boolean {
+    return this.current !== undefined && this.clock() < this.validUntil;
+  }
+
+  /** Every lease as last read. */
+  get leases(): readonly InstanceLease[] {
+    return this.view.leases;
+  }
+
+  /**
+   * Registers this process's lease, takes over the previous process of the
+   * same name (a restart) and every expired lease, then checks on a timer.
+   * @returns the leases taken over (recover their transactions before serving).
+   */
+  async start(): Promise<number[]> {
+    await this.register();
+    const taken = await this.scan(true);
+    this.timer = setInterval(() => void this.tick(), Math.max(Math.floor(this.o.leaseMs / 4), 10));
+    this.timer.unref();
+    return taken;
+  }
+
+  /** Stops checking and gives the lease up, so another instance takes over what is left at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.ticking;
+    const token = this.current?.token;
+    if (token !== undefined) await this.o.leases.release(token).catch((e) => this.o.logger.warn({ err: errorMessage(e) }, 'could not release the lease; it expires on its own'));
+  }
+
+  mayRecover(snapshot: TxSnapshot): boolean {
+    if (snapshot.owner === undefined) return true;
+    return this.locate(snapshot.owner).kind === 'me';
+  }
+
+  /** Where the owner of lease `token` stands: follows takeovers to the lease that holds its transactions now. */
+  locate(token: number): OwnerState {
+    const seen = new Set<number>();
+    let lease = this.byToken.get(token);
+    while (lease?.takenOverBy !== undefined && !seen.has(lease.token)) {
+      seen.add(lease.token);
+      lease = this.byToken.get(lease.takenOverBy);
+    }
+    if (!lease) return { kind: 'unknown' };
+    if (lease.token === this.current?.token) return { kind: 'me' };
+    const storeNow = this.view.now + (this.clock() - this.viewReadAt);
+    return lease.expiresAt < storeNow ? { kind: 'expired', lease } : { kind: 'live', lease };
+  }
+
+  /** Reads the leases again (an owner registered since the last check is unknown until then). */
+  async refresh(): Promise<void> {
+    const readAt = this.clock();
+    this.setView(await this.o.leases.view(), readAt);
+  }
+
+  /** Takes an expired lease over now (a request for one of its transactions came in). True if it is this instance's now. */
+  async takeOverNow(token: number): Promise<boolean> {
+    const me = this.current?.token;
+    if (me === undefined || !this.holdsLease) return false;
+    const won = await this.o.leases.takeOver(token, me);
+    await this.refresh();
+    if (won) this.tookOver([token]);
+    return this.locate(token).kind === 'me';
+  }
+
+  private async register(): Promise<void> {
+    const startedAt = this.clock();
+    const { name, url } = this.o.identity();
+    this.current = await this.o.leases.register(name, url, this.o.leaseMs);
+    this.validUntil = startedAt + this.o.leaseMs - this.margin;
+    this.o.logger.info({ token: this.current.token, name, url, leaseMs: this.o.leaseMs }, 'coordinator lease registered');
+  }
+
+  private tick(): Promise<void> {
+    this.ticking ??= (async () => {
+      try {
+        await this.renew();
+        if (!this.stopped && this.current) await this.scan(false);
+        if (++this.ticks % PRUNE_EVERY_TICKS === 0) await this.o.leases.prune(PRUNE_AFTER_MS);
+      } catch (e) {
+        this.o.logger.warn({ err: errorMessage(e) }, 'lease check failed; trying again');
+      } finally {
+        this.ticking = undefined;
+      }
+    })();
+    return this.ticking;
+  }
+
+  private async renew(): Promise<void> {
+    if (this.stopped) return;
+    const lost = this.current?.token;
+    if (lost === undefined) return this.reregister(undefined);
+    const startedAt = this.clock();
+    let renewed: boolean;
+    try {
+      renewed = await this.o.leases.renew(lost, this.o.leaseMs);
+    } catch (e) {
+      if (this.clock() < this.validUntil) throw e;
+      this.o.logger.error({ token: lost, err: errorMessage(e) }, 'lease not renewed in time: assuming another instance took it over (fenced)');
+      return this.reregister(lost);
+    }
+    if (renewed) {
+      this.validUntil = startedAt + this.o.leaseMs - this.margin;
+      return;
+    }
+    this.o.logger.error({ token: lost }, 'lease taken over by another instance (this process was paused or cut off past its lease, or another process started under the same name): fenced');
+    return this.reregister(lost);
+  }
+
+  /** Drops a lost lease (its transactions are no longer this process's) and registers a new one; a failure is retried on the next check. */
+  private async reregister(lost: number | undefined): Promise<void> {
+    this.current = undefined;
+    if (lost !== undefined) {
+      try {
+        this.o.onFenced?.(lost);
+      } catch (e) {
+        this.o.logger.error({ err: errorMessage(e) }, 'fencing handler failed');
+      }
+    }
+    await this.register();
+  }
+
+  /** Reads the leases, takes over the expired ones (and, at start, this name's previous process). */
+  private async scan(starting: boolean): Promise<number[]> {
+    await this.refresh();
+    const me = this.current!.token;
+    const taken: number[] = [];
+    for (const lease of this.view.leases) {
+      if (lease.token === me || lease.takenOverBy !== undefined) continue;
+      const restart = starting && lease.name === this.current!.name && lease.token < me;
+      if (!restart && lease.expiresAt >= this.view.now) continue;
+      if (await this.o.leases.takeOver(lease.token, me, { evenIfLive: restart })) {
+        this.o.logger.warn({ token: lease.token, name: lease.name, url: lease.url, restart }, restart ? 'took over the previous process of this instance' : 'took over the transactions of an instance whose lease expired');
+        taken.push(lease.token);
+      }
+    }
+    if (taken.length > 0) {
+      await this.refresh();
+      if (!starting) this.tookOver(taken);
+    }
+    return taken;
+  }
+
+  private tookOver(tokens: number[]): void {
+    try {
+      this.o.onTakeover?.(tokens);
+    } catch (e) {
+      this.o.logger.error({ err: errorMessage(e) }, 'takeover handler failed');
+    }
+  }
+
+  private setView(view: LeaseView, readAt: number): void {
+    this.view = view;
+    this.viewReadAt = readAt;
+    this.byToken = new Map(view.leases.map((l) => [l.token, l]));
+  }
+}

@@ -1,0 +1,95 @@
+import { Agent, request } from 'undici';
+import type { Membership } from '../cluster/membership';
+import type { EngineLogger } from '../engine/engine-logger';
+import type { TransactionEngine } from '../engine/transaction-engine';
+import { errorMessage } from '../errors';
+import type { DecisionLog } from '../log/decision-log';
+import { isTxId } from '../participants/gid';
+import type { ForwardAnswer, ForwardRequest, TransactionForwarder } from './forwarding';
+import { problem } from './problem';
+
+/** Marks a relayed request: the instance that gets it answers it itself (one hop, never a loop). */
+export const FORWARDED_HEADER = 'twopc-forwarded-by';
+
+// Request headers the owner needs; everything else (hop-by-hop, host, length) is the relay's own.
+const RELAYED_REQUEST_HEADERS = ['authorization', 'content-type', 'idempotency-key', 'accept'];
+// Answer headers the caller needs.
+const RELAYED_ANSWER_HEADERS = ['content-type', 'idempotent-replayed', 'retry-after', 'allow'];
+
+export interface OwnerForwarderOptions {
+  engine: TransactionEngine;
+  log: DecisionLog;
+  membership: Membership;
+  logger: EngineLogger;
+  /** How long a relayed call may take (a commit waits up to the engine's commitWaitMs). */
+  timeoutMs: number;
+}
+
+/**
+ * Relays a request for a transaction owned by another live instance to that
+ * instance (SPEC §7: a client may call any instance). The owner is read from
+ * the transaction's begin record and the leases: an owner whose lease expired
+ * is taken over first, and the request is then answered here from the log.
+ * An owner that holds its lease but cannot be reached gets `owner-unavailable`
+ * (503, retry after the rest of its lease): answering here instead would
+ * abort a transaction that may be committing at its owner.
+ */
+export class OwnerForwarder implements TransactionForwarder {
+  private readonly agent: Agent;
+
+  constructor(private readonly o: OwnerForwarderOptions) {
+    this.agent = new Agent({ keepAliveTimeout: 30_000, connections: 64, headersTimeout: o.timeoutMs, bodyTimeout: o.timeoutMs, connect: { timeout: 2_000 } });
+  }
+
+  async forward(req: ForwardRequest): Promise<ForwardAnswer | undefined> {
+    if (req.headers[FORWARDED_HEADER] !== undefined || !isTxId(req.txId) || this.o.engine.runsHere(req.txId)) return undefined;
+    const snapshot = await this.o.log.get(req.txId);
+    if (snapshot?.owner === undefined) return undefined;
+    let where = this.o.membership.locate(snapshot.owner);
+    if (where.kind === 'unknown' || where.kind === 'expired') {
+      if (where.kind === 'expired') await this.o.membership.takeOverNow(where.lease.token);
+      else await this.o.membership.refresh();
+      where = this.o.membership.locate(snapshot.owner);
+    }
+    if (where.kind !== 'live') return undefined;
+    return this.relay(req, where.lease.url, where.lease.token, where.lease.expiresAt);
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+
+  private async relay(req: ForwardRequest, base: string, token: number, expiresAt: number): Promise<ForwardAnswer> {
+    const headers: Record<string, string> = { [FORWARDED_HEADER]: String(this.o.membership.token ?? '') };
+    for (const name of RELAYED_REQUEST_HEADERS) {
+      const value = req.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+    try {
+      const answer = await request(new URL(req.url, base), {
+        method: req.method as 'GET' | 'POST',
+        headers,
+        ...(req.body && req.body.length > 0 ? { body: req.body } : {}),
+        dispatcher: this.agent,
+      });
+      const body = Buffer.from(await answer.body.arrayBuffer());
+      const relayed: Record<string, string> = {};
+      for (const name of RELAYED_ANSWER_HEADERS) {
+        const value = answer.headers[name];
+        if (typeof value === 'string') relayed[name] = value;
+      }
+      return { status: answer.statusCode, headers: relayed, body };
+    } catch (e) {
+      this.o.logger.warn({ txId: req.txId, owner: token, url: base, err: errorMessage(e) }, 'owner instance unreachable');
+      const retryAfter = Math.max(1, Math.ceil((expiresAt - Date.now()) / 1000));
+      const answer = problem(
+        503,
+        'owner-unavailable',
+        `transaction ${req.txId} is owned by coordinator instance ${base} (lease ${token}), which cannot be reached; retry: once its lease expires another instance takes it over`,
+        { owner: base },
+        { 'retry-after': String(retryAfter) },
+      );
+      return { status: answer.status, headers: { 'content-type': 'application/problem+json; charset=utf-8', ...answer.headers }, body: Buffer.from(JSON.stringify(answer.body)) };
+    }
+  }
+}
