@@ -27,13 +27,16 @@ program
   .option('--insecure', 'serve the API without authentication (development only; TWOPC_INSECURE)')
   .option('-l, --log <spec>', 'decision log: file:<dir> (default: the data dir), postgres://… or redis://… (TWOPC_LOG)')
   .option('--allow-volatile', 'start on a PostgreSQL or Redis log that does not force decisions to disk (TWOPC_ALLOW_VOLATILE)')
+  .option('--instance-name <name>', 'several instances on a PostgreSQL or Redis log: this instance\'s name; a restart under it takes over at once (TWOPC_INSTANCE_NAME)')
+  .option('--instance-url <url>', 'several instances: the base URL the others relay requests to (TWOPC_INSTANCE_URL)')
+  .option('--lease-ms <ms>', 'several instances: a dead instance\'s transactions are taken over this long after its last renewal (TWOPC_LEASE_MS)')
   .addHelpText(
     'after',
     '\nThe API needs a bearer token: TWOPC_API_TOKEN (or apiToken in the config). Without one, a loopback-only\n' +
       'listener (the default 127.0.0.1) generates a token for the run and logs it; any other listener refuses to start\n' +
       'unless --insecure. Participant services are called only when TWOPC_PARTICIPANT_SECRET is set.',
   )
-  .action(async (opts: { config?: string; host?: string; port?: string; dataDir?: string; insecure?: boolean; log?: string; allowVolatile?: boolean }) => {
+  .action(async (opts: { config?: string; host?: string; port?: string; dataDir?: string; insecure?: boolean; log?: string; allowVolatile?: boolean; instanceName?: string; instanceUrl?: string; leaseMs?: string }) => {
     const env = { ...process.env };
     if (opts.host) env.TWOPC_HOST = opts.host;
     if (opts.port) env.TWOPC_PORT = opts.port;
@@ -41,6 +44,9 @@ program
     if (opts.insecure) env.TWOPC_INSECURE = 'true';
     if (opts.log) env.TWOPC_LOG = opts.log;
     if (opts.allowVolatile) env.TWOPC_ALLOW_VOLATILE = 'true';
+    if (opts.instanceName) env.TWOPC_INSTANCE_NAME = opts.instanceName;
+    if (opts.instanceUrl) env.TWOPC_INSTANCE_URL = opts.instanceUrl;
+    if (opts.leaseMs) env.TWOPC_LEASE_MS = opts.leaseMs;
     const config = loadServiceConfig({ file: opts.config, env });
     // Loaded here, not at the top: the operator commands start faster without the HTTP stack.
     const { startService } = await import('../service/serve');

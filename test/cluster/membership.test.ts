@@ -1,0 +1,182 @@
+import { Membership } from '../../coordinator/cluster/membership';
+import { parseEngineConfig } from '../../coordinator/engine/engine-config';
+import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
+import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
+import { PostgresDecisionLog } from '../../coordinator/log/postgres/postgres-decision-log';
+import { PgCluster } from '../harness/pg-cluster';
+import { FakeParticipant } from '../engine/fake-participant';
+
+/**
+ * Two engines on one PostgreSQL log, each with its own Membership, in this
+ * process: ownership of transactions, takeover of a dead instance's lease and
+ * recovery of its transactions, a restart under the same name, and fencing
+ * of an instance whose lease was taken over. (The same with real processes
+ * and SIGKILL is test/multi-instance.)
+ */
+
+const DB = 'twopc_members';
+const LEASE_MS = 400;
+let cluster: PgCluster;
+let url: string;
+let schemas = 0;
+
+beforeAll(async () => {
+  cluster = await PgCluster.start({ name: 'members' });
+  url = await cluster.createDatabase(DB);
+});
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as never;
+
+interface Instance {
+  engine: TransactionEngine;
+  membership: Membership;
+  log: PostgresDecisionLog;
+  participant: FakeParticipant;
+  takeovers: number[][];
+  fenced: number[];
+}
+
+function instance(schema: string, name: string, participant = new FakeParticipant('db')): Instance {
+  const log = new PostgresDecisionLog({ connectionString: url, schema, allowVolatile: true, onWarning: () => undefined });
+  const takeovers: number[][] = [];
+  const fenced: number[] = [];
+  let engine: TransactionEngine | undefined;
+  const membership = new Membership({
+    leases: log.leases,
+    leaseMs: LEASE_MS,
+    logger: quiet,
+    identity: () => ({ name, url: `http://${name}.invalid:7070` }),
+    onTakeover: (tokens) => {
+      takeovers.push(tokens);
+      void engine?.recover();
+    },
+    onFenced: (lost) => {
+      fenced.push(lost);
+      engine?.handOver();
+    },
+  });
+  engine = new TransactionEngine({
+    log,
+    ownership: membership,
+    participants: new ParticipantRegistry([participant]),
+    config: parseEngineConfig({ sweepIntervalMs: 0, phaseTwoBaseDelayMs: 1, phaseTwoMaxDelayMs: 5, commitWaitMs: 2_000, defaultTimeoutMs: 60_000 }),
+    logger: quiet,
+  });
+  return { engine, membership, log, participant, takeovers, fenced };
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Kills an instance the way SIGKILL would, as far as the store can tell: its timers stop, its lease is neither renewed nor released. */
+function die(i: Instance): void {
+  (i.membership as unknown as { stopped: boolean; timer?: NodeJS.Timeout }).stopped = true;
+  clearInterval((i.membership as unknown as { timer?: NodeJS.Timeout }).timer);
+}
+
+describe('Membership: several engines on one PostgreSQL log', () => {
+  let schema: string;
+  const running: Instance[] = [];
+  beforeEach(() => {
+    schema = `members_${process.pid}_${++schemas}`;
+  });
+  afterEach(async () => {
+    for (const i of running.splice(0)) {
+      await i.engine.stop().catch(() => undefined);
+      await i.log.close().catch(() => undefined);
+    }
+  });
+
+  async function started(name: string, participant?: FakeParticipant): Promise<Instance> {
+    const i = instance(schema, name, participant);
+    running.push(i);
+    await i.engine.start();
+    return i;
+  }
+
+  it('stamps begins with the owner, leaves another live instance its transactions, and takes them over once it dies', async () => {
+    const shared = new FakeParticipant('db');
+    const a = await started('a', shared);
+    const b = await started('b', shared);
+    expect(a.membership.token).toBeLessThan(b.membership.token!);
+
+    // A transaction prepared at a, about to commit: its decision is missing when a dies.
+    const tx = await a.engine.begin();
+    await a.engine.enlist(tx.id, 'db');
+    await a.engine.enlist(tx.id, 'db');
+    expect((await b.log.get(tx.id))?.owner).toBe(a.membership.token);
+
+    // b's recovery passes leave it alone while a holds its lease.
+    const report = await b.engine.recover();
+    expect(report.decidedAbort).toBe(0);
+    expect((await b.log.get(tx.id))?.decision).toBeUndefined();
+
+    const aToken = a.membership.token!;
+    die(a);
+    await waitFor('b takes a over', () => b.takeovers.flat().includes(aToken));
+    await waitFor('b aborts a\'s undecided transaction', async () => (await b.log.get(tx.id))?.decision?.outcome === 'abort');
+    expect((await b.log.get(tx.id))?.decision?.source).toBe('recovery');
+    // a, a zombie now, can no longer write: its commit is refused by the store (fenced) or reads b's abort.
+    const late = await a.engine.commit(tx.id).then(
+      () => 'committed',
+      (e: { code?: string }) => e.code,
+    );
+    expect(['fenced', 'outcome-unknown', 'transaction-aborted']).toContain(late);
+    expect((await b.log.get(tx.id))?.decision?.outcome).toBe('abort');
+    expect(shared.committed.size).toBe(0);
+  });
+
+  it('a restart under the same name takes over its previous process at once, before its lease would expire', async () => {
+    const first = await started('same');
+    const tx = await first.engine.begin();
+    await first.engine.enlist(tx.id, 'db');
+    die(first);
+    // Its lease is still live: only the same name allows taking it over now.
+    const before = (await first.log.leases.view()).leases.find((l) => l.token === first.membership.token)!;
+    const again = instance(schema, 'same');
+    running.push(again);
+    const start = await again.engine.start();
+    // Recovery at start found the previous process's transaction.
+    expect(start.recovery.decidedAbort).toBe(1);
+    const after = (await again.log.leases.view()).leases.find((l) => l.token === before.token)!;
+    expect(after.takenOverBy).toBe(again.membership.token);
+    expect((await again.log.get(tx.id))?.decision?.outcome).toBe('abort');
+  });
+
+  it('an instance whose lease was taken over is fenced: it hands its live transactions over and registers a new lease', async () => {
+    const a = await started('a');
+    const b = await started('b');
+    const tx = await a.engine.begin();
+    await a.engine.enlist(tx.id, 'db');
+    const old = a.membership.token!;
+    // b takes a's lease although a is alive (as after a long pause of a).
+    expect(await b.log.leases.takeOver(old, b.membership.token!, { evenIfLive: true })).toBe(true);
+    await waitFor('a notices it was fenced', () => a.fenced.includes(old));
+    await waitFor('a holds a new lease', () => a.membership.token !== undefined && a.membership.token !== old && a.engine.ready);
+    // Its live transaction is no longer its own: dropped here, b's now.
+    expect(a.engine.runsHere(tx.id)).toBe(false);
+    // (b took the lease by hand, not through its own check: it learns so from the leases.)
+    await b.membership.refresh();
+    await b.engine.recover();
+    expect((await b.log.get(tx.id))?.decision?.outcome).toBe('abort');
+    // And it takes new work under its new token.
+    const next = await a.engine.begin();
+    expect((await a.log.get(next.id))?.owner).toBe(a.membership.token);
+  });
+
+  it('a graceful stop gives the lease up: another instance takes over at once', async () => {
+    const a = await started('a');
+    const b = await started('b');
+    const token = a.membership.token!;
+    await a.engine.stop();
+    await waitFor('b takes a over', () => b.takeovers.flat().includes(token), LEASE_MS * 3);
+  });
+});
