@@ -136,7 +136,11 @@ export class Membership implements TransactionOwnership {
     if (me === undefined || !this.holdsLease) return false;
     const won = await this.o.leases.takeOver(token, me);
     await this.refresh();
-    if (won) this.tookOver([token]);
+    if (won) {
+      const lease = this.byToken.get(token);
+      this.o.logger.warn({ token, name: lease?.name, url: lease?.url, restart: false, onRequest: true }, 'took over the transactions of an instance whose lease expired');
+      this.tookOver([token]);
+    }
     return this.locate(token).kind === 'me';
   }
 

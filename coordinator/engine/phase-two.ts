@@ -36,12 +36,14 @@ interface PhaseTwoDeps {
  */
 export class PhaseTwoDriver {
   private readonly running = new Map<string, Promise<PhaseTwoResult>>();
+  /** Finished transactions whose `complete` record is still being written. */
+  private readonly completing = new Set<string>();
   private readonly wakeups = new Map<string, AbortController>();
 
   constructor(private readonly deps: PhaseTwoDeps) {}
 
   isDriving(txId: string): boolean {
-    return this.running.has(txId);
+    return this.running.has(txId) || this.completing.has(txId);
   }
 
   get inFlight(): number {
@@ -98,9 +100,14 @@ export class PhaseTwoDriver {
     if (decision.outcome === 'commit') this.deps.crash.hit('after-commit-all');
     // Not forced, and not waited for: every branch acknowledged, so the outcome is settled; a lost
     // `complete` only makes recovery repeat phase 2, which is idempotent. close() flushes it.
-    this.deps.log.append({ type: 'complete', txId: decision.txId, at: Date.now() }).catch((e) => {
-      this.deps.logger.error({ txId: decision.txId, err: errorMessage(e) }, 'could not log completion; recovery will repeat phase 2');
-    });
+    // Until it is stored, recovery passes must not take the transaction for an unfinished one.
+    this.completing.add(decision.txId);
+    this.deps.log
+      .append({ type: 'complete', txId: decision.txId, at: Date.now() })
+      .catch((e) => {
+        this.deps.logger.error({ txId: decision.txId, err: errorMessage(e) }, 'could not log completion; recovery will repeat phase 2');
+      })
+      .finally(() => this.completing.delete(decision.txId));
     this.deps.observer.phaseLatency?.('phase-two', Date.now() - started);
     return { completed: true, hazards: 0, stopped: false };
   }

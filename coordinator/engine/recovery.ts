@@ -82,7 +82,9 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
   const waitMs = options.waitMs ?? config.commitWaitMs;
   await waitAtMost(Promise.all(drives), waitMs);
   report.pending = drives.length - report.completed;
-  if (report.unfinished > 0) logger.info({ recovery: report }, 'recovery pass done');
+  const acted = report.resumedCommit + report.resumedAbort + report.decidedAbort + report.decidedCommit + report.leftForLater;
+  if (acted > 0) logger.info({ recovery: report }, 'recovery pass done');
+  else if (report.unfinished > 0) logger.debug({ recovery: report }, 'recovery pass: nothing of ours to finish');
   return report;
 }
 
