@@ -65,6 +65,11 @@ export class ServeProcess {
     }
   }
 
+  /** Sends a signal without waiting (SIGKILL, or SIGSTOP / SIGCONT to pause it past its lease). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) this.proc!.kill(signal);
+  }
+
   /** Graceful stop (SIGTERM), SIGKILL if it hangs. */
   async stop(): Promise<void> {
     if (!this.running) return;

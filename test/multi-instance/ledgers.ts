@@ -1,0 +1,60 @@
+import type { Pool } from 'pg';
+import { TsProcess } from '../e2e/processes';
+import { freePort } from '../harness/free-port';
+import type { PgCluster } from '../harness/pg-cluster';
+import type { TransferKind } from '../service-crash/bank-traffic';
+import type { ClusterOutcomes } from './cluster-traffic';
+import { API_TOKEN, SECRET } from './coordinator-pair';
+
+export const ACCOUNTS = 200;
+export const INITIAL = 1_000;
+
+/** The service-crash bank schema: accounts, and a `transfers` row per transfer whose deferred unique check lets `taken` vote no at PREPARE. */
+export async function createLedger(cluster: PgCluster, db: string): Promise<void> {
+  await cluster.createDatabase(db);
+  await cluster.withClient(async (c) => {
+    await c.query('create table accounts (id int primary key, balance bigint not null check (balance >= 0))');
+    await c.query('insert into accounts select g, $1 from generate_series(1, $2) g', [INITIAL, ACCOUNTS]);
+    await c.query('create table transfers (id text, constraint transfers_id unique (id) deferrable initially deferred)');
+    await c.query(`insert into transfers values ('taken')`);
+  }, db);
+}
+
+/** A ledger service process (test/service-crash/ledger-service.ts) whose coordinator is `coordinatorUrl`; resolves to its base URL. */
+export async function startLedgerService(cluster: PgCluster, db: string, coordinatorUrl: string): Promise<{ proc: TsProcess; url: string }> {
+  const port = await freePort();
+  const proc = new TsProcess(db, 'test/service-crash/ledger-service.ts', [], {
+    PORT: String(port),
+    DATABASE_URL: cluster.connectionString(db),
+    NAME: db,
+    COORDINATOR_URL: coordinatorUrl,
+    API_TOKEN,
+    SECRET,
+  });
+  await proc.start(/"ready":true/);
+  return { proc, url: `http://127.0.0.1:${port}` };
+}
+
+async function ledgerState(pool: Pool): Promise<{ total: number; ids: Set<string> }> {
+  const total = await pool.query<{ total: string }>('select sum(balance)::text as total from accounts');
+  const ids = await pool.query<{ id: string }>(`select id from transfers where id <> 'taken'`);
+  return { total: Number(total.rows[0].total), ids: new Set(ids.rows.map((r) => r.id)) };
+}
+
+/**
+ * SPEC §9 after quiescence: every transfer in both ledgers or neither (one,
+ * for a local transfer), every acknowledged commit visible, every
+ * acknowledged abort invisible, money conserved. Compare with `CONSISTENT`.
+ */
+export async function ledgerVerdict(pools: { a: Pool; b: Pool }, outcomes: ClusterOutcomes) {
+  const [a, b] = await Promise.all([ledgerState(pools.a), ledgerState(pools.b)]);
+  const visibleIn = (id: string): string => (a.ids.has(id) ? 'a' : '') + (b.ids.has(id) ? 'b' : '');
+  const expectedWhere: Record<TransferKind, string> = { cross: 'ab', 'vote-no': 'ab', 'local-a': 'a', 'local-b': 'b' };
+  const halfApplied = [...new Set([...a.ids, ...b.ids])].filter((id) => visibleIn(id) !== expectedWhere[outcomes.kinds.get(id) ?? 'cross']);
+  const lostCommits = [...outcomes.committed].filter((id) => visibleIn(id) !== expectedWhere[outcomes.kinds.get(id)!]);
+  const visibleAborts = [...outcomes.aborted].filter((id) => visibleIn(id) !== '');
+  const bothWays = [...outcomes.committed].filter((id) => outcomes.aborted.has(id));
+  return { halfApplied, lostCommits, visibleAborts, bothWays, total: a.total + b.total };
+}
+
+export const CONSISTENT = { halfApplied: [], lostCommits: [], visibleAborts: [], bothWays: [], total: 2 * ACCOUNTS * INITIAL };
