@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Response } from 'express';
 
 /**
@@ -14,9 +15,25 @@ export interface Answer {
 export const ok = (body: unknown): Answer => ({ status: 200, body });
 export const created = (body: unknown): Answer => ({ status: 201, body });
 
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 /** Writes an answer as JSON (problems carry their own `content-type`). */
 export function sendAnswer(res: Response, answer: Answer, extraHeaders: Record<string, string> = {}): void {
   res.status(answer.status);
-  res.set({ 'content-type': 'application/json; charset=utf-8', ...answer.headers, ...extraHeaders });
+  res.set({ 'content-type': JSON_CONTENT_TYPE, ...answer.headers, ...extraHeaders });
   res.send(JSON.stringify(answer.body));
+}
+
+/**
+ * `sendAnswer` on a plain node response (the hot path, which bypasses
+ * express): the same status, headers and bytes that express's `res.send`
+ * writes for a JSON string with ETags off (`content-type` as given, which
+ * already names its charset, and `content-length`).
+ */
+export function writeAnswer(res: ServerResponse, answer: Answer, extraHeaders?: Record<string, string>): void {
+  const text = JSON.stringify(answer.body);
+  const headers: Record<string, string | number> = { 'content-type': JSON_CONTENT_TYPE, ...answer.headers, ...extraHeaders };
+  headers['content-length'] = Buffer.byteLength(text);
+  res.writeHead(answer.status, headers);
+  res.end(text);
 }

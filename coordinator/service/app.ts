@@ -1,21 +1,24 @@
-import express, { Express, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { Express, RequestHandler } from 'express';
 import type { EngineLogger } from '../engine/engine-logger';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { TwopcError } from '../errors';
 import { checkParticipantUrl } from '../participants/http/participant-url';
 import { adminAuth } from './admin-auth';
 import { sendAnswer } from './answer';
-import { bearerAuth } from './auth';
+import { bearerCheck } from './auth';
 import { errorHandler, routeNotFound } from './error-problems';
 import type { TransactionForwarder } from './forwarding';
-import { bodyDigest, IdempotencyStore } from './idempotency';
+import { createHotPath } from './hot-path';
+import type { IdempotencyStore } from './idempotency';
+import { JsonBodyReader } from './json-body';
 import type { CoordinatorMetrics } from './metrics';
 import { openApiDocument } from './openapi';
-import { problem } from './problem';
-import { BODY_DIGEST_LOCAL, createResponder } from './responder';
+import { notReadyAnswer } from './readiness';
+import { createResponder, RAW_BODY_LOCAL } from './responder';
 import { adminRoutes } from './routes-admin';
 import { opsRoutes } from './routes-ops';
-import { transactionRoutes } from './routes-transactions';
+import { transactionHandlers, transactionRoutes } from './routes-transactions';
 
 export interface AppDeps {
   engine: TransactionEngine;
@@ -40,8 +43,6 @@ export interface AppDeps {
   forwarder?: TransactionForwarder;
 }
 
-const JSON_TYPES = ['application/json', 'application/*+json'];
-
 /** The coordinator's HTTP app (SPEC §5): thin handlers over the engine. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
@@ -52,47 +53,48 @@ export function createApp(deps: AppDeps): Express {
   opsRoutes(app, { engine: deps.engine, metrics: deps.metrics, openapi: openApiDocument(deps.version) });
 
   // Authentication before the body is read: an unauthenticated caller cannot make us parse anything.
-  app.use('/v1', bearerAuth(deps.apiTokens));
+  const authorize = bearerCheck(deps.apiTokens);
+  app.use('/v1', (req, res, next) => {
+    const refused = authorize(req.headers.authorization);
+    if (refused) return sendAnswer(res, refused);
+    next();
+  });
   app.use('/v1/admin', adminAuth(deps.adminToken, deps.apiTokens.length === 0));
   app.use('/v1', notReadyGate(deps.engine));
-  app.use(
-    '/v1',
-    express.json({
-      limit: deps.bodyLimitBytes,
-      type: JSON_TYPES,
-      // Compressed bodies would make the limit apply to what we inflate; they are refused (415).
-      inflate: false,
-      // The digest of the exact bytes binds an Idempotency-Key to its request.
-      verify: (_req, res, buf) => {
-        (res as Response).locals[BODY_DIGEST_LOCAL] = bodyDigest(buf);
-        (res as Response).locals[RAW_BODY_LOCAL] = buf;
-      },
-    }),
-  );
-  app.use('/v1', requireJsonBody);
+  const body = new JsonBodyReader(deps.bodyLimitBytes);
+  app.use('/v1', ...body.middleware);
   if (deps.forwarder) app.use('/v1/transactions/:id', forwardToOwner(deps.forwarder));
 
-  const respond = createResponder({ idempotency: deps.idempotency, logger: deps.logger, bodyLimit: `${deps.bodyLimitBytes} bytes` });
-  transactionRoutes(app, { engine: deps.engine, respond, participantUrl: participantUrlCheck(deps.participantUrls) });
+  const bodyLimit = `${deps.bodyLimitBytes} bytes`;
+  const respond = createResponder({ idempotency: deps.idempotency, logger: deps.logger, bodyLimit });
+  const routeDeps = { engine: deps.engine, respond, participantUrl: participantUrlCheck(deps.participantUrls) };
+  const handlers = transactionHandlers(routeDeps);
+  transactionRoutes(app, routeDeps, handlers);
   adminRoutes(app, { engine: deps.engine, respond, ...(deps.logDir === undefined ? {} : { logDir: deps.logDir }) });
 
   app.use(routeNotFound);
-  app.use(errorHandler(deps.logger, `${deps.bodyLimitBytes} bytes`));
+  app.use(errorHandler(deps.logger, bodyLimit));
+
+  // The hot routes skip express altogether (hot-path.ts), with the same steps as above. Every way
+  // of serving the app (app.listen, http.createServer(app), a test's server) calls app.handle.
+  const hot = createHotPath({ ...deps, handlers, respond, body, authorize, bodyLimit });
+  const expressApp = app as unknown as { handle(req: IncomingMessage, res: ServerResponse, next?: unknown): void };
+  const handle = expressApp.handle.bind(app);
+  expressApp.handle = (req, res, next) => {
+    if (next === undefined && hot(req, res)) return;
+    handle(req, res, next);
+  };
   return app;
 }
 
 /** Until recovery has decided every logged transaction (and once stopping, or once the log failed), the API answers 503. */
 function notReadyGate(engine: TransactionEngine): RequestHandler {
   return (_req, res, next) => {
-    if (engine.ready) return next();
-    const failure = engine.logFailure;
-    // The log refuses every write until a restart: say so, rather than "retry shortly".
-    if (failure) return sendAnswer(res, problem(503, 'log-unavailable', `${failure.message}; restart the coordinator once the disk is healthy`));
-    sendAnswer(res, problem(503, 'not-ready', 'the coordinator is recovering or stopping; retry shortly', {}, { 'retry-after': '1' }));
+    const refused = notReadyAnswer(engine);
+    if (refused) return sendAnswer(res, refused);
+    next();
   };
 }
-
-const RAW_BODY_LOCAL = 'rawBody';
 
 /** A request for a transaction that another live instance owns is answered by that instance. */
 function forwardToOwner(forwarder: TransactionForwarder): RequestHandler {
@@ -113,13 +115,6 @@ function forwardToOwner(forwarder: TransactionForwarder): RequestHandler {
     }
   };
 }
-
-/** A POST that carries a body must carry JSON (express.json left any other type unread). */
-const requireJsonBody: RequestHandler = (req, res, next) => {
-  const empty = req.headers['content-length'] === '0' && req.headers['transfer-encoding'] === undefined;
-  if (req.method !== 'POST' || empty || req.is(JSON_TYPES) !== false) return next();
-  sendAnswer(res, problem(415, 'unsupported-media-type', 'request bodies must be application/json'));
-};
 
 function participantUrlCheck(policy: AppDeps['participantUrls']): (url: string) => string {
   return (url) => {

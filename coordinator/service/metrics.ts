@@ -18,6 +18,12 @@ export class CoordinatorMetrics {
   readonly observer: EngineObserver;
   /** Counts and times every HTTP request by route pattern (never by raw path: ids would explode the label set). */
   readonly httpMiddleware: RequestHandler;
+  /**
+   * Records one request as `httpMiddleware` does, for a server path that
+   * bypasses express: `route` is the route pattern that answered (undefined:
+   * none did, e.g. refused before routing), `startedAt` from `process.hrtime.bigint()`.
+   */
+  readonly observeRequest: (route: string | undefined, method: string, status: number, startedAt: bigint) => void;
 
   constructor(gauges: EngineGauges) {
     collectDefaultMetrics({ register: this.registry });
@@ -59,12 +65,15 @@ export class CoordinatorMetrics {
       phaseTwoRetry: (participant) => retries.inc({ participant }),
       hazard: (_txId, participant) => hazards.inc({ participant }),
     };
+    this.observeRequest = (route, method, status, startedAt) => {
+      const known = KNOWN_METHODS.has(method) ? method : 'OTHER';
+      requests.observe({ route: route ?? 'unmatched', method: known, status: String(status) }, Number(process.hrtime.bigint() - startedAt) / 1e9);
+    };
     this.httpMiddleware = (req, res, next) => {
       const started = process.hrtime.bigint();
       res.once('finish', () => {
         const route: unknown = req.route?.path;
-        const method = KNOWN_METHODS.has(req.method) ? req.method : 'OTHER';
-        requests.observe({ route: typeof route === 'string' ? route : 'unmatched', method, status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9);
+        this.observeRequest(typeof route === 'string' ? route : undefined, req.method, res.statusCode, started);
       });
       next();
     };

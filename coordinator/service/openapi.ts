@@ -102,7 +102,11 @@ export function openApiDocument(version: string): object {
           parameters: [idParam, idempotencyParam],
           requestBody: { required: true, content: json('EnlistRequest') },
           responses: {
-            '201': { description: 'registered (before any PREPARE)', content: json('EnlistAnswer') },
+            '201': {
+              description:
+                'registered: with `prepare: "eager"` (the default) the registration is written before this answer; with `prepare: "held"` it may still be in flight, and commit waits for it before any PREPARE',
+              content: json('EnlistAnswer'),
+            },
             '404': problemResponse('no active transaction with this id (`not-found`)'),
             '409': problemResponse('the transaction is no longer active (`state-conflict`, `transaction-aborted`)'),
             ...writes,

@@ -15,38 +15,63 @@ export interface TransactionRouteDeps {
   participantUrl(url: string): string;
 }
 
-/** SPEC §5: the `/v1/transactions` API. Each handler parses, calls the engine once, and shapes the answer. */
-export function transactionRoutes(app: Express, { engine, respond, participantUrl }: TransactionRouteDeps): void {
+/**
+ * The handlers of the hot `/v1/transactions` routes, free of any HTTP
+ * framework: express (below) and the hot path (hot-path.ts) call the same
+ * ones. Each parses, calls the engine once, and shapes the answer.
+ */
+export interface TransactionHandlers {
+  begin(body: unknown): Promise<Answer>;
+  status(id: string): Promise<Answer>;
+  enlist(id: string, body: unknown): Promise<Answer>;
+  commit(id: string, body: unknown): Promise<Answer>;
+}
+
+export function transactionHandlers({ engine, participantUrl }: Omit<TransactionRouteDeps, 'respond'>): TransactionHandlers {
+  return {
+    begin: async (body) => beginAnswer(await engine.begin(parseBegin(body))),
+    status: async (id) => ok(found(id, await engine.status(id))),
+    enlist: async (id, body) => {
+      const { participant, url, prepare } = parseWith(enlistRequestSchema, body);
+      // A held branch is prepared only through commit, which waits for every registration write
+      // before its first PREPARE; an eager one prepares as soon as it has this answer, so its
+      // registration must be written first (SPEC §3). Absent means eager: the safe default.
+      const branch = await engine.enlist(id, participant, { url: participantUrl(url), awaitWrite: prepare !== 'held' });
+      return created({ branchId: branch.branchId, gid: branch.gid, expiresAt: new Date(branch.expiresAt).toISOString() });
+    },
+    commit: async (id, body) => {
+      parseWith(commitRequestSchema, body ?? {});
+      const result = await engine.commit(id);
+      // 202: the commit decision is durable, and phase 2 keeps retrying the branches that have not acknowledged.
+      return { status: result.phaseTwoPending ? 202 : 200, body: { id: result.txId, state: result.state, phaseTwoPending: result.phaseTwoPending } };
+    },
+  };
+}
+
+/** SPEC §5: the `/v1/transactions` API on express. */
+export function transactionRoutes(app: Express, deps: TransactionRouteDeps, handlers: TransactionHandlers = transactionHandlers(deps)): void {
+  const { engine, respond } = deps;
   const id = (req: Request): string => String(req.params.id);
 
   app
     .route('/v1/transactions')
-    .post(respond.write(async (req) => beginAnswer(await engine.begin(parseBegin(req.body)))))
+    .post(respond.write((req) => handlers.begin(req.body)))
     .get(respond.read(async (req) => ok(await engine.list(parseWith(listQuerySchema, { ...req.query })))))
     .all(methodNotAllowed('GET, POST'));
 
   app
     .route('/v1/transactions/:id')
-    .get(respond.read(async (req) => ok(found(id(req), await engine.status(id(req))))))
+    .get(respond.read((req) => handlers.status(id(req))))
     .all(methodNotAllowed('GET'));
 
   app
     .route('/v1/transactions/:id/branches')
-    .post(respond.write(async (req) => {
-      const { participant, url } = parseWith(enlistRequestSchema, req.body);
-      const branch = await engine.enlist(id(req), participant, { url: participantUrl(url) });
-      return created({ branchId: branch.branchId, gid: branch.gid, expiresAt: new Date(branch.expiresAt).toISOString() });
-    }))
+    .post(respond.write((req) => handlers.enlist(id(req), req.body)))
     .all(methodNotAllowed('POST'));
 
   app
     .route('/v1/transactions/:id/commit')
-    .post(respond.write(async (req) => {
-      parseWith(commitRequestSchema, req.body ?? {});
-      const result = await engine.commit(id(req));
-      // 202: the commit decision is durable, and phase 2 keeps retrying the branches that have not acknowledged.
-      return { status: result.phaseTwoPending ? 202 : 200, body: { id: result.txId, state: result.state, phaseTwoPending: result.phaseTwoPending } };
-    }))
+    .post(respond.write((req) => handlers.commit(id(req), req.body)))
     .all(methodNotAllowed('POST'));
 
   app

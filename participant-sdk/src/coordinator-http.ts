@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { Pool } from 'undici';
 import { ErrorCode, TwopcError, errorMessage } from './errors';
 import { PROBLEM_CONTENT_TYPE } from './problem';
 import { IDEMPOTENCY_HEADER } from './wire';
@@ -24,10 +24,15 @@ const RETRYABLE_STATUS = new Set([502, 503, 504]);
 
 /** Calls to the coordinator over one keep-alive pool, with the retry rules of CoordinatorClient. */
 export class CoordinatorHttp {
-  private readonly agent: Agent;
+  // One origin, so one pool: a call then needs no URL parsed nor a pool looked up (as undici's
+  // `request(url)` through an Agent does on every call).
+  private readonly pool: Pool;
+  private readonly basePath: string;
 
   constructor(private readonly options: CoordinatorHttpOptions) {
-    this.agent = new Agent({ connections: options.connections, keepAliveTimeout: 30_000, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+    const url = new URL(options.url);
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(url.origin, { connections: options.connections, keepAliveTimeout: 30_000, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
   }
 
   /**
@@ -53,7 +58,7 @@ export class CoordinatorHttp {
       let answer: Answer | undefined;
       let transportError: unknown;
       try {
-        const res = await request(`${this.options.url}${path}`, { method, headers, body: text, dispatcher: this.agent });
+        const res = await this.pool.request({ path: `${this.basePath}${path}`, method, headers, body: text });
         const raw = await res.body.text();
         const type = String(res.headers['content-type'] ?? '');
         answer = { status: res.statusCode, problem: type.startsWith(PROBLEM_CONTENT_TYPE), body: parseJson(raw) };
@@ -76,7 +81,7 @@ export class CoordinatorHttp {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.pool.close();
   }
 }
 

@@ -31,7 +31,9 @@ export interface EnlistmentDeps {
  */
 export async function runEnlisted<T>(deps: EnlistmentDeps, txId: string, work: (client: BranchClient) => Promise<T>, mode: EnlistMode): Promise<T> {
   if (!isTxId(txId)) throw new TwopcError('invalid-input', `txId must be a lower-case UUID (got ${JSON.stringify(txId)})`, { field: 'txId' });
-  const answer = await deps.coordinator.enlist(txId, { participant: deps.name, url: deps.publicUrl });
+  // The mode tells the coordinator whether it must write the registration before answering:
+  // an eager branch prepares right after, a held one only when the coordinator asks.
+  const answer = await deps.coordinator.enlist(txId, { participant: deps.name, url: deps.publicUrl, prepare: mode });
   const ref = checkAssigned(deps, txId, answer.branchId, answer.gid);
   const stated = answer.expiresAt === undefined ? NaN : Date.parse(answer.expiresAt);
   const expiresAt = Number.isFinite(stated) ? stated : undefined;

@@ -38,10 +38,30 @@ export function verifySignature(
   return timingSafeEqual(expected, given) ? { ok: true } : { ok: false, reason: 'mismatch' };
 }
 
+const tokenDigest = (token: string): Buffer => createHmac('sha256', 'twopc-token').update(token).digest();
+
 /** Constant-time comparison of a bearer token (SPEC §5). */
 export function tokenMatches(expected: string, given: string | undefined): boolean {
   if (given === undefined) return false;
-  const a = createHmac('sha256', 'twopc-token').update(expected).digest();
-  const b = createHmac('sha256', 'twopc-token').update(given).digest();
-  return timingSafeEqual(a, b);
+  return timingSafeEqual(tokenDigest(expected), tokenDigest(given));
+}
+
+/**
+ * `tokenMatches` against several tokens, with each expected token hashed once
+ * up front: a request costs one HMAC, not two per token. Every token is
+ * compared, so the time taken does not tell which one (or none) matched.
+ *
+ * @example
+ * const accepts = tokenChecker([apiToken, adminToken]);
+ * accepts(bearerToken(req.headers.authorization)); // true or false
+ */
+export function tokenChecker(tokens: readonly string[]): (given: string | undefined) => boolean {
+  const expected = tokens.map(tokenDigest);
+  return (given) => {
+    if (given === undefined) return false;
+    const digest = tokenDigest(given);
+    let matched = false;
+    for (const e of expected) matched = timingSafeEqual(e, digest) || matched;
+    return matched;
+  };
 }

@@ -61,6 +61,10 @@ export type BeginRequest = z.infer<typeof beginRequestSchema>;
 export const beginAnswerSchema = z.object({ id: txIdSchema, state: z.enum(TX_WIRE_STATES), expiresAt: z.string() });
 export type BeginAnswer = z.infer<typeof beginAnswerSchema>;
 
+/** When an enlisted branch is prepared: on the coordinator's request (`held`), or at once (`eager`). */
+export const PREPARE_TIMINGS = ['held', 'eager'] as const;
+export type PrepareTiming = (typeof PREPARE_TIMINGS)[number];
+
 /** Participant names: what the coordinator calls a participant in logs, metrics and GIDs' bookkeeping. */
 export const participantNameSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.-]');
 
@@ -69,6 +73,20 @@ export const enlistRequestSchema = z
     participant: participantNameSchema,
     /** Base URL of the participant's router: the coordinator POSTs `{url}/prepare` etc. */
     url: z.string().max(2048).refine((u) => /^https?:\/\/[^\s]+$/.test(u), 'must be an http(s) URL'),
+    /**
+     * When the branch will be prepared. `held`: only when the coordinator asks
+     * (at commit), so the coordinator may answer before the registration is
+     * written; commit waits for that write before any PREPARE. `eager`
+     * (the default, the safe one): right after this answer, so the
+     * coordinator answers only once the registration is written (SPEC §3: a
+     * prepared branch is always findable).
+     */
+    prepare: z
+      .enum(PREPARE_TIMINGS)
+      .optional()
+      .describe(
+        'When the branch is prepared. `held`: only when the coordinator asks (the coordinator may answer before the registration is written; commit waits for it). `eager` (default): right after enlisting (the answer waits for the registration to be written).',
+      ),
   })
   .strict();
 export type EnlistRequest = z.infer<typeof enlistRequestSchema>;

@@ -111,6 +111,8 @@ describe('participant SDK: router and enlist', () => {
       await setup();
       const branch = await enlistWrite(7);
       expect(coordinator.seenAuth.at(-1)).toBe(`Bearer ${TOKEN}`);
+      // Held: prepared only when the coordinator asks, so it may answer before writing the registration.
+      expect(coordinator.seenPrepare.at(-1)).toBe('held');
       expect(coordinator.txs.get(branch.txId)?.branches).toEqual([{ branchId: 1, gid: branch.gid, participant: 'orders', url: base }]);
       expect(held()).toBe(1);
       expect(await status(branch.gid)).toBe('active');
@@ -286,6 +288,8 @@ describe('participant SDK: router and enlist', () => {
     it('prepares when the work ends, frees the connection, and answers prepare from the recorded vote', async () => {
       await setup({ mode: 'eager' });
       const branch = await enlistWrite(17);
+      // Eager: the coordinator must write the registration before it answers.
+      expect(coordinator.seenPrepare.at(-1)).toBe('eager');
       expect(held()).toBe(0);
       expect(await cluster.preparedGids(PREFIX)).toEqual([branch.gid]);
       expect(await post('/prepare', branch)).toMatchObject({ status: 200, body: { vote: 'yes' } });

@@ -46,6 +46,8 @@ export class FakeCoordinator {
   sendExpiresAt = true;
   timeoutMs = 30_000;
   readonly seenAuth: string[] = [];
+  /** The `prepare` field of each enlist, in order (undefined when absent). */
+  readonly seenPrepare: unknown[] = [];
   url = '';
   private server?: Server;
 
@@ -58,6 +60,7 @@ export class FakeCoordinator {
       const branchId = tx.branches.length + 1;
       const gid = buildGid(PREFIX, String(req.params.id), branchId);
       tx.branches.push({ branchId, gid, participant: req.body.participant, url: req.body.url });
+      this.seenPrepare.push(req.body.prepare);
       res.status(201).json({ branchId, gid, ...(this.sendExpiresAt ? { expiresAt: new Date(tx.expiresAt).toISOString() } : {}) });
     });
     app.get('/v1/transactions/:id', (req, res) => {
