@@ -121,6 +121,8 @@ class Backends {
         const schema = `bench_${n}`;
         const log = new PostgresDecisionLog({ connectionString: this.pg!.url, schema, groupCommit });
         await log.open();
+        // As `twopc serve` runs on a shared store: under a lease, so every write batch carries its fencing token.
+        await log.leases.register('store-bench', 'http://127.0.0.1:1', 600_000);
         const drop = () => this.pg!.cluster.withClient((c) => c.query(`DROP SCHEMA ${schema} CASCADE`), 'store_bench').then(() => undefined);
         return { log, flushes: () => log.writeCounts.batches, dispose: drop };
       }
@@ -128,6 +130,7 @@ class Backends {
         const namespace = `bench-${n}`;
         const log = new RedisDecisionLog({ url: this.redis!.url, namespace, groupCommit });
         await log.open();
+        await log.leases.register('store-bench', 'http://127.0.0.1:1', 600_000);
         return { log, flushes: () => log.writeCounts.batches, dispose: () => this.resetRedis() };
       }
     }
