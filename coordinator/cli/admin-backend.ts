@@ -7,6 +7,7 @@ import type { Outcome } from '../engine/types';
 import type { CompactReport } from '../log/decision-log';
 import type { VerifyReport } from '../log/file/log-verify';
 import type { HistoryAnswer } from '../service/admin-schemas';
+import type { InstancesReport } from '../cluster/instances-report';
 
 /**
  * What the operator commands need, whichever way they reach the coordinator:
@@ -30,6 +31,8 @@ export interface AdminBackend {
   rollbackOrphans(): Promise<OrphanRollback[]>;
   compactLog(): Promise<CompactReport>;
   verifyLog(): Promise<VerifyReport>;
+  /** The instances sharing the log (offline, on a file log: none hold leases). */
+  instances(): Promise<InstancesReport>;
   /** Releases connections (offline: stops phase 2, flushes and unlocks the log). */
   close(): Promise<void>;
 }

@@ -13,6 +13,7 @@ import type { VerifyReport } from '../log/file/log-verify';
 import {
   compactAnswerSchema,
   historyAnswerSchema,
+  instancesReportSchema,
   orphanRollbackAnswerSchema,
   orphanScanSchema,
   recoveryReportSchema,
@@ -24,6 +25,7 @@ import {
   type HistoryAnswer,
 } from '../service/admin-schemas';
 import type { AdminBackend } from './admin-backend';
+import type { InstancesReport } from '../cluster/instances-report';
 import { CliError } from './cli-error';
 import { EXIT } from './exit-codes';
 
@@ -105,6 +107,10 @@ export class AdminClient implements AdminBackend {
 
   verifyLog(): Promise<VerifyReport> {
     return this.call('GET', '/v1/admin/log/verify', verifyAnswerSchema);
+  }
+
+  instances(): Promise<InstancesReport> {
+    return this.call('GET', '/v1/admin/instances', instancesReportSchema);
   }
 
   async close(): Promise<void> {

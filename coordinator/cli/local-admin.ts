@@ -17,6 +17,7 @@ import { historyAnswer } from '../service/admin-answers';
 import type { HistoryAnswer } from '../service/admin-schemas';
 import type { ServiceConfig } from '../service/service-config';
 import type { AdminBackend } from './admin-backend';
+import type { InstancesReport } from '../cluster/instances-report';
 import { CliError } from './cli-error';
 import { EXIT } from './exit-codes';
 
@@ -147,6 +148,11 @@ export class LocalAdmin implements AdminBackend {
 
   verifyLog(): Promise<VerifyReport> {
     return verifyLog(this.where);
+  }
+
+  /** Offline works on a file log only: one process, no leases. */
+  async instances(): Promise<InstancesReport> {
+    return { store: 'file', self: null, instances: [] };
   }
 
   close(): Promise<void> {

@@ -125,9 +125,11 @@ export class Membership implements TransactionOwnership {
   }
 
   /** Reads the leases again (an owner registered since the last check is unknown until then). */
-  async refresh(): Promise<void> {
+  async refresh(): Promise<LeaseView> {
     const readAt = this.clock();
-    this.setView(await this.o.leases.view(), readAt);
+    const view = await this.o.leases.view();
+    this.setView(view, readAt);
+    return view;
   }
 
   /** Takes an expired lease over now (a request for one of its transactions came in). True if it is this instance's now. */

@@ -158,3 +158,19 @@ export const verifyAnswerSchema = z.object({
   missing: z.array(z.string()),
   leftovers: z.array(z.string()),
 });
+
+/** The coordinator instances sharing the decision log (the InstancesReport of cluster/instances-report.ts). */
+export const instancesReportSchema = z.object({
+  store: z.string().describe('the decision log: file (one instance, no leases), postgres or redis'),
+  self: z.number().int().nullable().describe("the answering instance's lease token (its fencing token); null on a file log, or while it holds no lease"),
+  instances: z.array(
+    z.object({
+      token: z.number().int().describe('fencing token: one per process start, increasing'),
+      name: z.string(),
+      url: z.string().describe('where the other instances relay requests for its transactions'),
+      expiresAt: iso.describe("when its lease expires unless renewed (the store's clock)"),
+      state: z.enum(['self', 'live', 'expired', 'taken-over']),
+      takenOverBy: z.number().int().nullable().describe('the lease that owns its transactions now'),
+    }),
+  ),
+});

@@ -1,3 +1,5 @@
+import type { Membership } from '../cluster/membership';
+import { instancesReport } from '../cluster/instances-report';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { Express, RequestHandler } from 'express';
 import type { EngineLogger } from '../engine/engine-logger';
@@ -41,6 +43,8 @@ export interface AppDeps {
   logDir?: string;
   /** Several instances on a shared store: relays requests for transactions another instance owns. */
   forwarder?: TransactionForwarder;
+  /** Several instances on a shared store: this process's membership (leases), for `/v1/admin/instances`. */
+  membership?: Membership;
 }
 
 /** The coordinator's HTTP app (SPEC §5): thin handlers over the engine. */
@@ -70,7 +74,12 @@ export function createApp(deps: AppDeps): Express {
   const routeDeps = { engine: deps.engine, respond, participantUrl: participantUrlCheck(deps.participantUrls) };
   const handlers = transactionHandlers(routeDeps);
   transactionRoutes(app, routeDeps, handlers);
-  adminRoutes(app, { engine: deps.engine, respond, ...(deps.logDir === undefined ? {} : { logDir: deps.logDir }) });
+  adminRoutes(app, {
+    engine: deps.engine,
+    respond,
+    instances: () => instancesReport(deps.engine.logKind, deps.membership),
+    ...(deps.logDir === undefined ? {} : { logDir: deps.logDir }),
+  });
 
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger, bodyLimit));

@@ -10,12 +10,25 @@ export interface EngineGauges {
   live(): number;
   /** Unfinished transactions with a heuristic hazard (they wait for an operator). */
   withHazards?(): Promise<number>;
+  /** Several instances on a shared log: whether this process holds its lease now. */
+  holdsLease?(): boolean;
+}
+
+/** Events of an instance among several on a shared log. */
+export interface ClusterObserver {
+  /** Leases of other instances taken over (their transactions are this instance's now). */
+  tookOver(leases: number): void;
+  /** This process lost its lease (taken over, or not renewed in time). */
+  fenced(): void;
+  /** A request for another instance's transaction: relayed to it, or refused because it could not be reached. */
+  relayed(outcome: 'relayed' | 'owner-unavailable'): void;
 }
 
 /** Prometheus metrics of one coordinator instance (its own registry: no global state). */
 export class CoordinatorMetrics {
   readonly registry = new Registry();
   readonly observer: EngineObserver;
+  readonly cluster: ClusterObserver;
   /** Counts and times every HTTP request by route pattern (never by raw path: ids would explode the label set). */
   readonly httpMiddleware: RequestHandler;
   /**
@@ -51,6 +64,18 @@ export class CoordinatorMetrics {
         },
       });
     }
+    const holdsLease = gauges.holdsLease;
+    if (holdsLease) {
+      new Gauge({ name: 'twopc_lease_held', help: 'Several instances on a shared log: 1 while this instance holds its lease (0: fenced, or the store unreachable past the lease)', registers, collect() { this.set(holdsLease() ? 1 : 0); } });
+    }
+    const takeovers = new Counter({ name: 'twopc_lease_takeovers_total', help: 'Leases of other instances (dead, or restarted under this name) taken over by this one', registers });
+    const fenced = new Counter({ name: 'twopc_lease_lost_total', help: 'Times this process lost its lease (taken over while paused or cut off) and registered a new one', registers });
+    const relayed = new Counter({ name: 'twopc_relayed_requests_total', help: "Requests for another instance's transaction: relayed to its owner, or answered owner-unavailable", labelNames: ['outcome'], registers });
+    this.cluster = {
+      tookOver: (n) => takeovers.inc(n),
+      fenced: () => fenced.inc(),
+      relayed: (outcome) => relayed.inc({ outcome }),
+    };
     new Gauge({ name: 'twopc_live_transactions', help: 'Transactions begun on this instance and not yet ended', registers, collect() { this.set(gauges.live()); } });
     const requests = new Histogram({
       name: 'twopc_http_request_seconds',

@@ -3,6 +3,7 @@ import { LIST_STATES, MAX_LIST_LIMIT } from '../engine/transaction-listing';
 import {
   compactAnswerSchema,
   historyAnswerSchema,
+  instancesReportSchema,
   orphanRollbackAnswerSchema,
   orphanScanSchema,
   recoverRequestSchema,
@@ -53,6 +54,7 @@ export function adminOpenApiComponents(): { securitySchemes: object; schemas: Re
       ResolveRequest: schema(resolveRequestSchema, 'input'),
       ResolveAnswer: schema(resolveAnswerSchema),
       OrphanScan: schema(orphanScanSchema),
+      InstancesReport: schema(instancesReportSchema),
       OrphanRollbackAnswer: schema(orphanRollbackAnswerSchema),
       CompactAnswer: schema(compactAnswerSchema),
       VerifyReport: schema(verifyAnswerSchema),
@@ -122,6 +124,13 @@ export function adminOpenApiPaths(): Record<string, object> {
         parameters: [idempotencyParam],
         requestBody: emptyBody,
         responses: { '200': answer('what happened to each', 'OrphanRollbackAnswer'), ...writes },
+      },
+    },
+    '/v1/admin/instances': {
+      get: {
+        summary: 'Admin: the coordinator instances sharing the decision log, their leases (fencing tokens) and who took over whom; empty on a file log',
+        security,
+        responses: { '200': answer('the leases, read now', 'InstancesReport'), ...reads },
       },
     },
     '/v1/admin/log/compact': {

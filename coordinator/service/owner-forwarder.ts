@@ -23,6 +23,8 @@ export interface OwnerForwarderOptions {
   logger: EngineLogger;
   /** How long a relayed call may take (a commit waits up to the engine's commitWaitMs). */
   timeoutMs: number;
+  /** Told of each relayed request. */
+  observer?: { relayed(outcome: 'relayed' | 'owner-unavailable'): void };
 }
 
 /**
@@ -78,9 +80,11 @@ export class OwnerForwarder implements TransactionForwarder {
         const value = answer.headers[name];
         if (typeof value === 'string') relayed[name] = value;
       }
+      this.o.observer?.relayed('relayed');
       return { status: answer.statusCode, headers: relayed, body };
     } catch (e) {
       this.o.logger.warn({ txId: req.txId, owner: token, url: base, err: errorMessage(e) }, 'owner instance unreachable');
+      this.o.observer?.relayed('owner-unavailable');
       const retryAfter = Math.max(1, Math.ceil((expiresAt - Date.now()) / 1000));
       const answer = problem(
         503,

@@ -1,4 +1,5 @@
 import type { Express, Request } from 'express';
+import type { InstancesReport } from '../cluster/instances-report';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { TwopcError } from '../errors';
 import { verifyLog } from '../log/file/log-verify';
@@ -16,6 +17,8 @@ export interface AdminRouteDeps {
   respond: Responder;
   /** Directory of the file decision log, for `log/verify`; absent when the coordinator runs on another store. */
   logDir?: string;
+  /** The instances sharing the decision log (one, on a file log). */
+  instances(): Promise<InstancesReport>;
 }
 
 /**
@@ -23,7 +26,7 @@ export interface AdminRouteDeps {
  * Authentication is `adminAuth`, mounted before the body is read. Every
  * handler parses, calls the engine once, and answers what the engine returned.
  */
-export function adminRoutes(app: Express, { engine, respond, logDir }: AdminRouteDeps): void {
+export function adminRoutes(app: Express, { engine, respond, logDir, instances }: AdminRouteDeps): void {
   const id = (req: Request): string => String(req.params.id);
 
   app
@@ -90,6 +93,11 @@ export function adminRoutes(app: Express, { engine, respond, logDir }: AdminRout
       return ok(await engine.compactLog());
     }))
     .all(methodNotAllowed('POST'));
+
+  app
+    .route('/v1/admin/instances')
+    .get(respond.read(async () => ok(await instances())))
+    .all(methodNotAllowed('GET'));
 
   app
     .route('/v1/admin/log/verify')

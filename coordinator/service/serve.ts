@@ -66,14 +66,15 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     throw e;
   }
   let engine: TransactionEngine | undefined;
+  const log: DecisionLog = config.log
+    ? createDecisionLog(config.log, { field: 'TWOPC_LOG', allowVolatile: config.allowVolatile, onWarning: (message) => logger.warn(message) })
+    : new FileDecisionLog({ dir: config.dataDir, fs: logFsFor(switches, nodeLogFs(), (msg) => logger.error(msg)) });
   const metrics = new CoordinatorMetrics({
     inDoubt: () => engine?.inDoubtCount ?? 0,
     live: () => engine?.liveCount ?? 0,
     withHazards: async () => (engine ? engine.hazardousCount() : 0),
+    ...(log.leases ? { holdsLease: () => membership?.holdsLease ?? false } : {}),
   });
-  const log: DecisionLog = config.log
-    ? createDecisionLog(config.log, { field: 'TWOPC_LOG', allowVolatile: config.allowVolatile, onWarning: (message) => logger.warn(message) })
-    : new FileDecisionLog({ dir: config.dataDir, fs: logFsFor(switches, nodeLogFs(), (msg) => logger.error(msg)) });
   // The port is known once listening (config.port 0 picks one); the lease is registered after that.
   let boundPort = config.port;
   // Several instances share a PostgreSQL or Redis log: each holds a lease and owns the transactions it begins.
@@ -83,10 +84,14 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
         leaseMs: config.instance.leaseMs,
         logger,
         identity: () => instanceIdentity(config, boundPort),
-        onTakeover: () => {
+        onTakeover: (tokens) => {
+          metrics.cluster.tookOver(tokens.length);
           engine?.recover().catch((e) => logger.error({ err: errorMessage(e) }, 'recovery of taken-over transactions failed; the sweep tries again'));
         },
-        onFenced: () => engine?.handOver(),
+        onFenced: () => {
+          metrics.cluster.fenced();
+          engine?.handOver();
+        },
       })
     : undefined;
   engine = new TransactionEngine({
@@ -100,7 +105,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     observer: metrics.observer,
   });
   const forwarder = membership
-    ? new OwnerForwarder({ engine, log, membership, logger, timeoutMs: config.engine.commitWaitMs + config.participantCalls.prepareTimeoutMs + 5_000 })
+    ? new OwnerForwarder({ engine, log, membership, logger, observer: metrics.cluster, timeoutMs: config.engine.commitWaitMs + config.participantCalls.prepareTimeoutMs + 5_000 })
     : undefined;
   const app = createApp({
     engine,
@@ -115,6 +120,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     // `log verify` reads the file log's directory; other stores have none.
     ...(config.log ? {} : { logDir: config.dataDir }),
     ...(forwarder ? { forwarder } : {}),
+    ...(membership ? { membership } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));

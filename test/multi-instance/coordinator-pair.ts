@@ -5,6 +5,7 @@ import { freePort } from '../harness/free-port';
 import { ServeProcess } from '../service-crash/serve-process';
 
 export const API_TOKEN = 'multi-api-token-0123456789';
+export const ADMIN_TOKEN = 'multi-admin-token-0123456789';
 export const SECRET = 'multi-participant-secret-0123456789';
 export const LEASE_MS = 2_000;
 
@@ -96,6 +97,7 @@ export async function startCoordinatorPair(o: PairOptions): Promise<[Coordinator
         // Both reach both databases directly too: their sweeps end prepared branches nobody else would.
         databases: { ledger_a: o.ledgers.connectionString('ledger_a'), ledger_b: o.ledgers.connectionString('ledger_b') },
         apiToken: API_TOKEN,
+        adminToken: ADMIN_TOKEN,
         participantSecret: SECRET,
         logLevel: 'info',
         participantCalls: { prepareTimeoutMs: 2_000, phaseTwoTimeoutMs: 2_000, statusTimeoutMs: 1_000, connectTimeoutMs: 1_000 },

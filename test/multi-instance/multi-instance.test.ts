@@ -7,7 +7,8 @@ import type { TsProcess } from '../e2e/processes';
 import { PgCluster } from '../harness/pg-cluster';
 import { describeIfRedisServer, RedisServer } from '../harness/redis-server';
 import { ClusterOutcomes, newClusterOutcomes, runClusterTraffic } from './cluster-traffic';
-import { API_TOKEN, CoordinatorInstance, startCoordinatorPair } from './coordinator-pair';
+import { AdminClient } from '../../coordinator/cli/admin-client';
+import { ADMIN_TOKEN, API_TOKEN, CoordinatorInstance, startCoordinatorPair } from './coordinator-pair';
 import { ACCOUNTS, CONSISTENT, createLedger, ledgerVerdict, startLedgerService } from './ledgers';
 import { postgresStoreView, redisStoreView, StoreView } from './store-view';
 import { SwitchProxy } from './switch-proxy';
@@ -199,6 +200,14 @@ describe('several twopc serve instances on one shared decision log', () => {
 
       await waitFor("coord-2 taking over coord-1's expired lease", async () => (await s.store.takenOverBy(one.tokens[0])) === two.tokens[0], [one, two]);
       const tookOverAt = Date.now();
+      // What an operator sees (`twopc instances --url`): coord-1's lease taken over by coord-2, coord-2 answering.
+      const admin = new AdminClient({ url: two.api, token: ADMIN_TOKEN });
+      const instances = await admin.instances();
+      await admin.close();
+      expect({ self: instances.self, dead: instances.instances.find((i) => i.token === one.tokens[0]) }).toMatchObject({
+        self: two.tokens[0],
+        dead: { name: 'coord-1', state: 'taken-over', takenOverBy: two.tokens[0] },
+      });
       // Traffic goes on against coord-2 alone, through its takeover.
       await waitFor('commits at coord-2 after the takeover', () => Date.now() - killedAt > 4_000 && out.commits.filter((c) => c.at > tookOverAt).length >= 3, [one, two]);
       await finishTraffic(state, traffic);

@@ -1,0 +1,34 @@
+import type { Membership } from './membership';
+
+/** One coordinator instance's lease, as operators see it. */
+export interface InstanceRow {
+  token: number;
+  name: string;
+  url: string;
+  /** ISO time, by the store's clock. */
+  expiresAt: string;
+  /** `self`: the instance answering; `live`: holds its lease; `expired`: not renewed, not yet taken over; `taken-over`: its transactions are `takenOverBy`'s. */
+  state: 'self' | 'live' | 'expired' | 'taken-over';
+  takenOverBy: number | null;
+}
+
+/** The instances sharing the decision log (`GET /v1/admin/instances`, `twopc instances`). */
+export interface InstancesReport {
+  /** The log's kind: `file` (one instance: no leases), `postgres`, `redis`. */
+  store: string;
+  /** The answering instance's lease token; null on a file log or while it holds none. */
+  self: number | null;
+  instances: InstanceRow[];
+}
+
+/** Reads the leases now (a fresh view) and labels each one. */
+export async function instancesReport(store: string, membership: Membership | undefined): Promise<InstancesReport> {
+  if (!membership) return { store, self: null, instances: [] };
+  const view = await membership.refresh();
+  const self = membership.token ?? null;
+  const instances = view.leases.map((lease): InstanceRow => {
+    const state = lease.token === self ? 'self' : lease.takenOverBy !== undefined ? 'taken-over' : lease.expiresAt < view.now ? 'expired' : 'live';
+    return { token: lease.token, name: lease.name, url: lease.url, expiresAt: new Date(lease.expiresAt).toISOString(), state, takenOverBy: lease.takenOverBy ?? null };
+  });
+  return { store, self, instances };
+}
