@@ -8,6 +8,7 @@ import type { ListOptions, TransactionList } from '../engine/transaction-listing
 import type { TransactionStatus } from '../engine/transaction-status';
 import type { Outcome } from '../engine/types';
 import { isTwopcError, TwopcError } from '../errors';
+import { silentLogger } from '../engine/engine-logger';
 import type { CompactReport } from '../log/decision-log';
 import { FileDecisionLog } from '../log/file/file-decision-log';
 import { verifyLog, type VerifyReport } from '../log/file/log-verify';
@@ -17,7 +18,12 @@ import { historyAnswer } from '../service/admin-answers';
 import type { HistoryAnswer } from '../service/admin-schemas';
 import type { ServiceConfig } from '../service/service-config';
 import type { AdminBackend } from './admin-backend';
-import type { InstancesReport } from '../cluster/instances-report';
+import { instancesReport, type InstancesReport, type LeaseSource } from '../cluster/instances-report';
+import type { LeaseStore } from '../cluster/lease-store';
+import { Membership } from '../cluster/membership';
+import { createDecisionLog } from '../log/create-decision-log';
+import type { DecisionLog } from '../log/decision-log';
+import os from 'node:os';
 import { CliError } from './cli-error';
 import { EXIT } from './exit-codes';
 
@@ -49,6 +55,14 @@ const POOL_SIZE = 8;
  * `recover` command runs the pass itself. Opening takes the log's lock, so it
  * refuses while a coordinator runs on it (`log-locked`, naming its pid).
  *
+ * On a shared log (PostgreSQL, Redis: `--log`, TWOPC_LOG) there is no lock:
+ * coordinators may be running on it. Commands that end transactions join as
+ * one more instance for their run (a lease named `twopc-cli:<host>:<pid>`):
+ * they take over the leases that expired — instances that are dead — and act
+ * only on those transactions (and on any nobody owns); a live instance's are
+ * left to it. The lease is given up at the end, so anything left is taken over
+ * by a running instance at once.
+ *
  * @example
  * const admin = await LocalAdmin.open({ config, needs: 'log', waitMs: 60_000 });
  * try { console.log(await admin.list({ state: 'in-doubt' })) } finally { await admin.close() }
@@ -60,17 +74,29 @@ export class LocalAdmin implements AdminBackend {
     readonly where: string,
     private readonly engine: TransactionEngine | undefined,
     private readonly release: () => Promise<void>,
+    private readonly leases?: LeaseSource & { store: string },
   ) {}
 
   static async open(options: LocalAdminOptions): Promise<LocalAdmin> {
-    const { config, needs } = options;
-    // open() would create a missing directory: a mistyped --data-dir must not become a new, empty log.
-    if (!fs.existsSync(config.dataDir)) {
-      throw new CliError(EXIT.config, `no decision log at ${config.dataDir}: give the coordinator's --data-dir (or TWOPC_DATA_DIR, or dataDir in --config)`);
+    const { config } = options;
+    const retention = options.retentionMs === undefined ? {} : { completedRetentionMs: options.retentionMs };
+    if (config.log !== undefined) {
+      const log = createDecisionLog(config.log, { field: 'TWOPC_LOG', allowVolatile: config.allowVolatile, onWarning: () => undefined, ...retention });
+      if (log.leases) return LocalAdmin.openShared(log, log.leases, options);
+      if (log instanceof FileDecisionLog) return LocalAdmin.openFile(log.dir, options);
     }
-    if (needs === 'files') return new LocalAdmin(config.dataDir, undefined, async () => undefined);
+    return LocalAdmin.openFile(config.dataDir, options);
+  }
 
-    const log = new FileDecisionLog({ dir: config.dataDir, ...(options.retentionMs === undefined ? {} : { completedRetentionMs: options.retentionMs }) });
+  private static async openFile(dir: string, options: LocalAdminOptions): Promise<LocalAdmin> {
+    const { needs } = options;
+    // open() would create a missing directory: a mistyped --data-dir must not become a new, empty log.
+    if (!fs.existsSync(dir)) {
+      throw new CliError(EXIT.config, `no decision log at ${dir}: give the coordinator's --data-dir (or TWOPC_DATA_DIR, or dataDir in --config)`);
+    }
+    if (needs === 'files') return new LocalAdmin(dir, undefined, async () => undefined);
+
+    const log = new FileDecisionLog({ dir, ...(options.retentionMs === undefined ? {} : { completedRetentionMs: options.retentionMs }) });
     try {
       await log.open();
     } catch (e) {
@@ -79,31 +105,36 @@ export class LocalAdmin implements AdminBackend {
       }
       throw e;
     }
-    const pools: Pool[] = [];
-    const postgres: PostgresParticipant[] = [];
-    let http: HttpParticipants | undefined;
-    if (needs === 'participants') {
-      for (const [name, connectionString] of Object.entries(config.databases)) {
-        const pool = new Pool({ connectionString, max: POOL_SIZE });
-        // An idle connection that dies must not end the CLI; the next use reports it.
-        pool.on('error', () => undefined);
-        pools.push(pool);
-        postgres.push(new PostgresParticipant({ name, pool }));
+    const { engine, release } = offlineEngine(log, options);
+    // stop() ends phase-2 retries still running (the next start resumes them), flushes and unlocks the log.
+    return new LocalAdmin(log.dir, engine, release);
+  }
+
+  private static async openShared(log: DecisionLog, leases: LeaseStore, options: LocalAdminOptions): Promise<LocalAdmin> {
+    const where = (log as { where?: string }).where ?? log.kind;
+    await log.open();
+    let membership: Membership | undefined;
+    if (options.needs === 'participants') {
+      membership = new Membership({
+        leases,
+        leaseMs: options.config.instance.leaseMs,
+        logger: silentLogger,
+        // Not reachable by the running instances: a request for a transaction it holds waits (owner-unavailable) until it is done.
+        identity: () => ({ name: `twopc-cli:${os.hostname()}:${process.pid}`, url: 'http://twopc-cli.invalid' }),
+      });
+      try {
+        await membership.start();
+      } catch (e) {
+        await log.close();
+        throw e;
       }
-      if (config.participantSecret) http = new HttpParticipants({ ...config.participantCalls, secret: config.participantSecret });
     }
-    const engine = new TransactionEngine({
-      log,
-      participants: new ParticipantRegistry(postgres, http?.forUrl),
-      config: Object.freeze({ ...config.engine, commitWaitMs: options.waitMs }),
-    });
-    return new LocalAdmin(log.dir, engine, async () => {
-      // stop() ends phase-2 retries still running (the next start resumes them), flushes and unlocks the log.
-      await engine.stop();
-      await http?.close();
-      await Promise.allSettled(postgres.map((p) => p.close()));
-      await Promise.allSettled(pools.map((p) => p.end()));
-    });
+    const { engine, release } = offlineEngine(log, options, membership);
+    const source: LeaseSource & { store: string } = membership
+      ? { store: log.kind, refresh: () => membership.refresh(), get token() { return membership.token; } }
+      : { store: log.kind, refresh: () => leases.view(), token: undefined };
+    // stop() also gives the lease up (ownership.stop), so a running instance takes over what is left.
+    return new LocalAdmin(where, engine, release, source);
   }
 
   list(options: ListOptions): Promise<TransactionList> {
@@ -147,12 +178,15 @@ export class LocalAdmin implements AdminBackend {
   }
 
   verifyLog(): Promise<VerifyReport> {
+    if (this.leases) {
+      throw new TwopcError('invalid-input', `log verify checks a file decision log; ${this.where} is a ${this.leases.store} log: check it with that store's own tools`, { field: 'log' });
+    }
     return verifyLog(this.where);
   }
 
-  /** Offline works on a file log only: one process, no leases. */
-  async instances(): Promise<InstancesReport> {
-    return { store: 'file', self: null, instances: [] };
+  /** The leases of a shared log; a file log has one process and none. */
+  instances(): Promise<InstancesReport> {
+    return instancesReport(this.leases?.store ?? 'file', this.leases);
   }
 
   close(): Promise<void> {
@@ -164,4 +198,37 @@ export class LocalAdmin implements AdminBackend {
     if (!this.engine) throw new Error('LocalAdmin was opened without its log');
     return this.engine;
   }
+}
+
+/** The engine an offline command drives (never started: no automatic recovery, no sweeps), and how to let go of it. */
+function offlineEngine(log: DecisionLog, options: LocalAdminOptions, membership?: Membership): { engine: TransactionEngine; release: () => Promise<void> } {
+  const { config, needs } = options;
+  const pools: Pool[] = [];
+  const postgres: PostgresParticipant[] = [];
+  let http: HttpParticipants | undefined;
+  if (needs === 'participants') {
+    for (const [name, connectionString] of Object.entries(config.databases)) {
+      const pool = new Pool({ connectionString, max: POOL_SIZE });
+      // An idle connection that dies must not end the CLI; the next use reports it.
+      pool.on('error', () => undefined);
+      pools.push(pool);
+      postgres.push(new PostgresParticipant({ name, pool }));
+    }
+    if (config.participantSecret) http = new HttpParticipants({ ...config.participantCalls, secret: config.participantSecret });
+  }
+  const engine = new TransactionEngine({
+    log,
+    ...(membership ? { ownership: membership } : {}),
+    participants: new ParticipantRegistry(postgres, http?.forUrl),
+    config: Object.freeze({ ...config.engine, commitWaitMs: options.waitMs }),
+  });
+  return {
+    engine,
+    release: async () => {
+      await engine.stop();
+      await http?.close();
+      await Promise.allSettled(postgres.map((p) => p.close()));
+      await Promise.allSettled(pools.map((p) => p.end()));
+    },
+  };
 }

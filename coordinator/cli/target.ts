@@ -10,6 +10,7 @@ export interface TargetOptions {
   token?: string;
   config?: string;
   dataDir?: string;
+  log?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -30,8 +31,8 @@ export async function openBackend(
 ): Promise<AdminBackend> {
   const url = opts.url ?? (env.TWOPC_URL || undefined);
   if (url !== undefined) {
-    if (opts.config !== undefined || opts.dataDir !== undefined) {
-      throw new CliError(EXIT.usage, '--url works through a running coordinator; --config and --data-dir name the log of a stopped one: give one or the other');
+    if (opts.config !== undefined || opts.dataDir !== undefined || opts.log !== undefined) {
+      throw new CliError(EXIT.usage, '--url works through a running coordinator; --config, --data-dir and --log name a log to work on directly: give one or the other');
     }
     if (extra.retentionMs !== undefined) throw new CliError(EXIT.usage, '--retention works offline only: a running coordinator compacts with its own retention');
     const token = opts.token ?? (env.TWOPC_ADMIN_TOKEN || undefined);
@@ -42,6 +43,7 @@ export async function openBackend(
   if (opts.token !== undefined) throw new CliError(EXIT.usage, '--token is for --url (a running coordinator); offline commands work on the log directly');
   const configEnv = { ...env };
   if (opts.dataDir !== undefined) configEnv.TWOPC_DATA_DIR = opts.dataDir;
+  if (opts.log !== undefined) configEnv.TWOPC_LOG = opts.log;
   const config = loadServiceConfig({ ...(opts.config === undefined ? {} : { file: opts.config }), env: configEnv });
   const { LocalAdmin } = await import('./local-admin');
   return LocalAdmin.open({

@@ -1,4 +1,12 @@
-import type { Membership } from './membership';
+import type { LeaseView } from './lease-store';
+
+/** Where the leases are read from: a running instance's membership, or the store itself (offline CLI). */
+export interface LeaseSource {
+  /** Reads every lease now. */
+  refresh(): Promise<LeaseView>;
+  /** The reader's own lease token, if it holds one. */
+  readonly token: number | undefined;
+}
 
 /** One coordinator instance's lease, as operators see it. */
 export interface InstanceRow {
@@ -22,10 +30,10 @@ export interface InstancesReport {
 }
 
 /** Reads the leases now (a fresh view) and labels each one. */
-export async function instancesReport(store: string, membership: Membership | undefined): Promise<InstancesReport> {
-  if (!membership) return { store, self: null, instances: [] };
-  const view = await membership.refresh();
-  const self = membership.token ?? null;
+export async function instancesReport(store: string, source: LeaseSource | undefined): Promise<InstancesReport> {
+  if (!source) return { store, self: null, instances: [] };
+  const view = await source.refresh();
+  const self = source.token ?? null;
   const instances = view.leases.map((lease): InstanceRow => {
     const state = lease.token === self ? 'self' : lease.takenOverBy !== undefined ? 'taken-over' : lease.expiresAt < view.now ? 'expired' : 'live';
     return { token: lease.token, name: lease.name, url: lease.url, expiresAt: new Date(lease.expiresAt).toISOString(), state, takenOverBy: lease.takenOverBy ?? null };

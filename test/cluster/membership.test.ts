@@ -5,6 +5,7 @@ import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import { PostgresDecisionLog } from '../../coordinator/log/postgres/postgres-decision-log';
 import { PgCluster } from '../harness/pg-cluster';
 import { FakeParticipant } from '../engine/fake-participant';
+import { runCli } from '../cli/cli-fixture';
 
 /**
  * Two engines on one PostgreSQL log, each with its own Membership, in this
@@ -178,5 +179,65 @@ describe('Membership: several engines on one PostgreSQL log', () => {
     const token = a.membership.token!;
     await a.engine.stop();
     await waitFor('b takes a over', () => b.takeovers.flat().includes(token), LEASE_MS * 3);
+  });
+});
+
+describe('the operator CLI offline on a shared log (--log postgres://…)', () => {
+  it('lists the instances; recover takes over the expired leases and decides their transactions', async () => {
+    const schema = `members_cli_${process.pid}`;
+    const spec = `${url}?schema=${schema}`;
+    const env = { TWOPC_ALLOW_VOLATILE: 'true', TWOPC_LEASE_MS: '2000' };
+    const live = instance(schema, 'live');
+    const dead = instance(schema, 'dead');
+    try {
+      await live.engine.start();
+      await dead.engine.start();
+      const mine = await live.engine.begin();
+      await live.engine.enlist(mine.id, 'db');
+      const stranded = await dead.engine.begin();
+      await dead.engine.enlist(stranded.id, 'db');
+      const deadToken = dead.membership.token!;
+      die(dead);
+      // Its lease (400 ms) expires; the live instance would take it over on its own: stop it from doing so first.
+      die(live);
+      await new Promise((r) => setTimeout(r, LEASE_MS * 2));
+
+      const listed = await runCli(['instances', '--log', spec, '--json'], env);
+      const report = JSON.parse(listed.stdout) as { store: string; instances: Array<{ token: number; state: string }> };
+      expect({ code: listed.code, store: report.store, dead: report.instances.find((i) => i.token === deadToken)?.state }).toEqual({ code: 8, store: 'postgres', dead: 'expired' });
+
+      const recovered = await runCli(['recover', '--log', spec, '--json', '--wait', '5000'], env);
+      // Decided; the rollbacks are left (exit 8): the branches' participant ('db', in this process) is not configured for the CLI.
+      expect({ code: recovered.code, report: JSON.parse(recovered.stdout) }).toMatchObject({ code: 8, report: { decidedAbort: 2, completed: 0 } });
+      // Both leases had expired (the live one's timers were stopped too): the CLI took both over and gave its own lease up.
+      expect((await live.log.get(stranded.id))?.decision?.outcome).toBe('abort');
+      const after = await runCli(['instances', '--log', spec, '--json'], env);
+      const states = (JSON.parse(after.stdout) as { instances: Array<{ name: string; state: string }> }).instances;
+      expect(states.filter((i) => i.name.startsWith('twopc-cli:')).map((i) => i.state)).toEqual(['expired']);
+      expect(states.filter((i) => !i.name.startsWith('twopc-cli:')).map((i) => i.state)).toEqual(['taken-over', 'taken-over']);
+      expect(await runCli(['log', 'verify', '--log', spec], env)).toMatchObject({ code: 2 });
+    } finally {
+      await live.engine.stop().catch(() => undefined);
+      await dead.engine.stop().catch(() => undefined);
+    }
+  });
+
+  it('leaves a live instance its transactions', async () => {
+    const schema = `members_cli_live_${process.pid}`;
+    const spec = `${url}?schema=${schema}`;
+    const env = { TWOPC_ALLOW_VOLATILE: 'true' };
+    const live = instance(schema, 'live');
+    try {
+      await live.engine.start();
+      const tx = await live.engine.begin();
+      await live.engine.enlist(tx.id, 'db');
+      const recovered = await runCli(['recover', '--log', spec, '--json', '--wait', '1000'], env);
+      expect(recovered.code).toBe(0);
+      expect(JSON.parse(recovered.stdout)).toMatchObject({ decidedAbort: 0, decidedCommit: 0 });
+      expect((await live.log.get(tx.id))?.decision).toBeUndefined();
+      await expect(live.engine.commit(tx.id)).resolves.toMatchObject({ state: 'committed' });
+    } finally {
+      await live.engine.stop().catch(() => undefined);
+    }
   });
 });

@@ -14,6 +14,7 @@ export function addTargetOptions(cmd: Command): Command {
     .option('--token <token>', 'online: the admin token (TWOPC_ADMIN_TOKEN; prefer the variable: arguments show in ps)')
     .option('-c, --config <file>', "offline: the coordinator's JSON config, as for twopc serve (TWOPC_CONFIG)")
     .option('-d, --data-dir <dir>', "offline: the coordinator's decision log directory (TWOPC_DATA_DIR)")
+    .option('-l, --log <spec>', 'offline: the decision log, as for twopc serve: file:<dir>, postgres://… or redis://… (TWOPC_LOG)')
     .option('--json', 'print the result as one JSON line on stdout (for scripts)')
     .option('-q, --quiet', 'no progress on stderr');
 }
