@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { Answer, CoordinatorHttp } from './coordinator-http';
+import { httpUrlListSchema, httpUrlSchema, resolveCoordinatorUrls } from './coordinator-urls';
 import { AbortReason, ErrorCode, TransactionAbortedError, TwopcError } from './errors';
 import { isTxId } from './gid';
 import { errorFromProblem } from './problem';
@@ -17,27 +18,49 @@ import {
 } from './wire';
 
 /**
- * Options of {@link CoordinatorClient}.
+ * Options of {@link CoordinatorClient}. Give `url` (one coordinator, or a
+ * load balancer in front of several) or `urls` (several coordinator
+ * instances sharing one decision log: the client fails over between them).
  *
  * @example
  * new CoordinatorClient({ url: 'http://127.0.0.1:7070', token: process.env.TWOPC_TOKEN })
+ * new CoordinatorClient({ urls: ['http://twopc-a:7070', 'http://twopc-b:7070'], token: process.env.TWOPC_TOKEN })
  */
 export interface CoordinatorClientOptions {
   /** Base URL of the coordinator service (`/v1/...` is appended). */
-  url: string;
+  url?: string;
+  /**
+   * Base URLs of several instances of one coordinator cluster, in order of
+   * preference. A call starts at the instance that answered last (at first,
+   * the first one) and moves on to the next when it gets no answer or a 503
+   * (see `retries` for which calls may move on). Give `url` or `urls`, not both.
+   */
+  urls?: string[];
   /** Bearer token of the coordinator API. */
   token?: string;
-  /** Per call, until the answer's last byte. Default 60 s: a commit waits for every branch's vote. */
+  /** Per call, every attempt and pause included, until the answer's last byte. Default 60 s: a commit waits for every branch's vote. */
   timeoutMs?: number;
   /**
-   * Retries of a call that got no answer or a 502/503/504. Default 2. Every
-   * call is safe to repeat: begin and enlist carry an Idempotency-Key, commit
-   * and abort are idempotent by transaction id (a repeat gets the first
-   * outcome). Commit and abort are repeated only after no answer, though: an
-   * answer, even a 503, already is their outcome.
+   * One attempt, at most: after it the call moves on to the next URL (within
+   * `timeoutMs`). Default `timeoutMs`, since a commit's answer can take as
+   * long as the coordinator waits for votes; with several URLs, set it to
+   * leave an instance that hangs (paused, not crashed) sooner.
+   */
+  attemptTimeoutMs?: number;
+  /**
+   * Repeats of a call, beyond one attempt per URL, with a growing pause (at
+   * least the answer's Retry-After). Default 2. Status, commit and abort are
+   * repeated on the next URL after no answer, a 503 (except
+   * `outcome-unknown`: that is the commit's outcome) or a proxy's 502/504:
+   * a GET only reads, and commit and abort are idempotent by transaction id.
+   * Begin and enlist are not idempotent by themselves: they carry an
+   * Idempotency-Key, which only the instance that got them remembers. They
+   * move on only when the instance surely did not act on them (no connection
+   * was made, or a 503 `not-ready`, `shutting-down` or `fenced`); once they
+   * may have reached one, they are repeated there only, under the same key.
    */
   retries?: number;
-  /** Keep-alive connections to the coordinator, at most. Default 16. */
+  /** Keep-alive connections to each coordinator URL, at most. Default 16. */
   connections?: number;
 }
 
@@ -49,13 +72,21 @@ export interface CommitOutcome {
   phaseTwoPending: boolean;
 }
 
-const clientOptionsSchema = z.object({
-  url: z.string().regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, 'must be an http(s) URL'),
-  token: z.string().min(1, 'must not be empty').optional(),
-  timeoutMs: z.number().int('must be an integer').positive('must be > 0').default(60_000),
-  retries: z.number().int('must be an integer').min(0, 'must be >= 0').max(10, 'must be <= 10').default(2),
-  connections: z.number().int('must be an integer').positive('must be > 0').default(16),
-});
+const clientOptionsSchema = z
+  .object({
+    url: httpUrlSchema.optional(),
+    urls: httpUrlListSchema.optional(),
+    token: z.string().min(1, 'must not be empty').optional(),
+    timeoutMs: z.number().int('must be an integer').positive('must be > 0').default(60_000),
+    attemptTimeoutMs: z.number().int('must be an integer').positive('must be > 0').optional(),
+    retries: z.number().int('must be an integer').min(0, 'must be >= 0').max(10, 'must be <= 10').default(2),
+    connections: z.number().int('must be an integer').positive('must be > 0').default(16),
+  })
+  .transform(({ url, urls, ...rest }, ctx) => ({
+    ...rest,
+    urls: resolveCoordinatorUrls(url, urls, { single: 'url', many: 'urls' }, ctx),
+    attemptTimeoutMs: Math.min(rest.attemptTimeoutMs ?? rest.timeoutMs, rest.timeoutMs),
+  }));
 
 // The coordinator's answer to a commit or abort that ended in abort: `reason`
 // is the engine's AbortReason, or just a message.
@@ -66,7 +97,8 @@ const abortAnswerSchema = z.object({ state: z.literal('aborted') }).passthrough(
 
 /**
  * A client of the coordinator's HTTP API (SPEC §5), over one keep-alive
- * connection pool. Errors are TwopcErrors carrying the coordinator's problem
+ * connection pool per coordinator URL, failing over between the URLs as
+ * `retries` describes. Errors are TwopcErrors carrying the coordinator's problem
  * `code`; a commit that ended in abort throws TransactionAbortedError.
  *
  * @example
@@ -85,25 +117,29 @@ export class CoordinatorClient {
       const field = issue.path.map(String).join('.') || 'options';
       throw new TwopcError('invalid-config', `CoordinatorClient ${field} ${issue.message}`, { field });
     }
-    this.http = new CoordinatorHttp({ ...parsed.data, url: parsed.data.url.replace(/\/+$/, '') });
+    this.http = new CoordinatorHttp(parsed.data);
   }
 
-  /** Begins a transaction. Retried with one Idempotency-Key, so a lost answer does not begin a second one. */
+  /**
+   * Begins a transaction. Retried under one Idempotency-Key, and on the same
+   * instance once it may have got it, so a lost answer does not begin a second one.
+   */
   async begin(options: BeginRequest = {}): Promise<BeginAnswer> {
-    const answer = await this.http.call('POST', '/v1/transactions', options, { idempotencyKey: randomUUID() });
+    const answer = await this.http.call('POST', '/v1/transactions', 'keyed', options, { idempotencyKey: randomUUID() });
     if (answer.status === 201 || answer.status === 200) return this.parse(beginAnswerSchema, answer, 'begin');
     throw this.failure(answer, 'begin', 'coordinator-unavailable');
   }
 
   /**
    * Runs two-phase commit. Idempotent by transaction id: a retry after a lost
-   * answer (done here, `retries` times) gets the first outcome. Throws TransactionAbortedError (with the
-   * coordinator's reason) when the transaction aborted, `outcome-unknown` when
-   * no answer came (`coordinator-unavailable` when it was never reached: not committed).
+   * answer or a 503 (done here, on the next URL) gets the first outcome.
+   * Throws TransactionAbortedError (with the coordinator's reason) when the
+   * transaction aborted, `outcome-unknown` when no answer came
+   * (`coordinator-unavailable` when it was never reached: not committed).
    */
   async commit(id: string): Promise<CommitOutcome> {
     const path = `/v1/transactions/${checkId(id)}/commit`;
-    const answer = await this.http.call('POST', path, undefined, { transportCode: 'outcome-unknown', retryAnswers: false });
+    const answer = await this.http.call('POST', path, 'by-id', undefined, { transportCode: 'outcome-unknown' });
     if (answer.status === 200 || answer.status === 202) {
       this.parse(committedAnswerSchema, answer, 'commit');
       return { id, state: 'committed', phaseTwoPending: answer.status === 202 };
@@ -115,7 +151,7 @@ export class CoordinatorClient {
 
   /** Aborts a transaction that has no commit decision. Idempotent; `state-conflict` if it committed. */
   async abort(id: string): Promise<{ id: string; state: 'aborted' }> {
-    const answer = await this.http.call('POST', `/v1/transactions/${checkId(id)}/abort`, undefined, { transportCode: 'outcome-unknown', retryAnswers: false });
+    const answer = await this.http.call('POST', `/v1/transactions/${checkId(id)}/abort`, 'by-id', undefined, { transportCode: 'outcome-unknown' });
     if (answer.status === 200) {
       this.parse(abortAnswerSchema, answer, 'abort');
       return { id, state: 'aborted' };
@@ -125,25 +161,26 @@ export class CoordinatorClient {
 
   /** The transaction's state and decision; `not-found` (from the coordinator's own problem answer) if it has no record of it. */
   async get(id: string): Promise<TransactionAnswer> {
-    const answer = await this.http.call('GET', `/v1/transactions/${checkId(id)}`);
+    const answer = await this.http.call('GET', `/v1/transactions/${checkId(id)}`, 'by-id');
     if (answer.status === 200) return this.parse(transactionAnswerSchema, answer, 'get');
     throw this.failure(answer, 'get', 'coordinator-unavailable');
   }
 
   /**
    * Registers a branch (SPEC §3: before its PREPARE) and returns its GID.
-   * Retried with one Idempotency-Key: a retry must not register a second
-   * branch, which nobody would prepare and which would abort the transaction.
+   * Retried under one Idempotency-Key, and never on another instance once
+   * one may have got it: a retry must not register a second branch, which
+   * nobody would prepare and which would abort the transaction.
    */
   async enlist(txId: string, body: EnlistRequest): Promise<EnlistAnswer> {
-    const answer = await this.http.call('POST', `/v1/transactions/${checkId(txId)}/branches`, body, { idempotencyKey: randomUUID() });
+    const answer = await this.http.call('POST', `/v1/transactions/${checkId(txId)}/branches`, 'keyed', body, { idempotencyKey: randomUUID() });
     if (answer.status === 201 || answer.status === 200) return this.parse(enlistAnswerSchema, answer, 'enlist');
     const aborted = abortedError(txId, answer);
     if (aborted) throw aborted;
     throw this.failure(answer, 'enlist', 'coordinator-unavailable');
   }
 
-  /** Closes the connection pool. */
+  /** Closes the connection pools. */
   async close(): Promise<void> {
     await this.http.close();
   }

@@ -1,87 +1,134 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { ErrorCode, TwopcError, errorMessage } from './errors';
+import { Answer, Attempt, CallKind, nextStep, parseRetryAfter } from './failover';
 import { PROBLEM_CONTENT_TYPE } from './problem';
 import { IDEMPOTENCY_HEADER } from './wire';
 
-/** An answer of the coordinator: its status, whether it is a problem document, and its body (parsed JSON, or the text). */
-export interface Answer {
-  status: number;
-  problem: boolean;
-  body: unknown;
-}
+export type { Answer } from './failover';
 
 export interface CoordinatorHttpOptions {
-  /** Base URL without a trailing slash. */
-  url: string;
+  /** Base URLs without a trailing slash, in order of preference. */
+  urls: readonly string[];
   token?: string;
+  /** The whole call: every attempt and every pause. */
   timeoutMs: number;
+  /** One attempt, at most (and at most what is left of timeoutMs). */
+  attemptTimeoutMs: number;
   retries: number;
   connections: number;
 }
 
-const RETRYABLE_STATUS = new Set([502, 503, 504]);
+interface Target {
+  url: string;
+  pool: Pool;
+  basePath: string;
+}
 
-/** Calls to the coordinator over one keep-alive pool, with the retry rules of CoordinatorClient. */
+/**
+ * Calls to the coordinator instances over one keep-alive pool each, with the
+ * failover rules of failover.ts. Sticky: every call starts at the instance
+ * that last answered, so calls for a transaction usually reach the instance
+ * that began it (and owns it) without a relay hop, and its connections stay warm.
+ */
 export class CoordinatorHttp {
-  // One origin, so one pool: a call then needs no URL parsed nor a pool looked up (as undici's
+  // One pool per origin: a call then needs no URL parsed nor a pool looked up (as undici's
   // `request(url)` through an Agent does on every call).
-  private readonly pool: Pool;
-  private readonly basePath: string;
+  private readonly targets: Target[];
+  private preferred = 0;
 
   constructor(private readonly options: CoordinatorHttpOptions) {
-    const url = new URL(options.url);
-    this.basePath = url.pathname.replace(/\/+$/, '');
-    this.pool = new Pool(url.origin, { connections: options.connections, keepAliveTimeout: 30_000, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+    this.targets = options.urls.map((u) => {
+      const url = new URL(u);
+      const pool = new Pool(url.origin, {
+        connections: options.connections,
+        keepAliveTimeout: 30_000,
+        headersTimeout: options.attemptTimeoutMs,
+        bodyTimeout: options.attemptTimeoutMs,
+      });
+      return { url: u, pool, basePath: url.pathname.replace(/\/+$/, '') };
+    });
   }
 
   /**
-   * One call, retried `retries` times after no answer or a 502/503/504
-   * (with `retryAnswers: false`, after no answer only). The caller decides
-   * which calls that is safe for; `transportCode` is the error when no answer
-   * came and the request may have arrived.
+   * One call: each URL is tried at most once, starting at the preferred one,
+   * then `retries` repeats with a growing pause (at least the last answer's
+   * Retry-After), all within `timeoutMs`. `kind` says where a call may be
+   * repeated (failover.ts); `transportCode` is the error when no answer came
+   * and the request may have arrived.
    */
   async call(
     method: 'GET' | 'POST',
     path: string,
+    kind: CallKind,
     body?: unknown,
-    options: { idempotencyKey?: string; transportCode?: ErrorCode; retryAnswers?: boolean } = {},
+    options: { idempotencyKey?: string; transportCode?: ErrorCode } = {},
   ): Promise<Answer> {
+    const deadline = Date.now() + this.options.timeoutMs;
     const headers: Record<string, string> = { accept: `application/json, ${PROBLEM_CONTENT_TYPE}` };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     if (options.idempotencyKey) headers[IDEMPOTENCY_HEADER] = options.idempotencyKey;
     const text = body === undefined ? undefined : JSON.stringify(body);
     if (text !== undefined) headers['content-type'] = 'application/json';
-    // Whether some attempt may have reached the coordinator: only then is a lost answer "outcome unknown".
+
+    const tried = new Set<number>();
+    let index = this.preferred;
+    let pinned = false;
+    let repeats = 0;
+    // Whether some attempt may have reached a coordinator: only then is a lost answer "outcome unknown".
     let maybeSent = false;
-    for (let attempt = 0; ; attempt++) {
-      let answer: Answer | undefined;
-      let transportError: unknown;
-      try {
-        const res = await this.pool.request({ path: `${this.basePath}${path}`, method, headers, body: text });
-        const raw = await res.body.text();
-        const type = String(res.headers['content-type'] ?? '');
-        answer = { status: res.statusCode, problem: type.startsWith(PROBLEM_CONTENT_TYPE), body: parseJson(raw) };
-      } catch (e) {
-        transportError = e;
-        if (!notSent(e)) maybeSent = true;
+    let last: Attempt;
+    for (;;) {
+      last = await this.attempt(this.targets[index], method, path, headers, text, deadline);
+      tried.add(index);
+      if (last.kind === 'lost') maybeSent = true;
+      const step = nextStep(kind, last);
+      if (step === 'done') {
+        this.preferred = index;
+        break;
       }
-      const retryable = answer === undefined || (options.retryAnswers !== false && RETRYABLE_STATUS.has(answer.status));
-      if (!retryable || attempt >= this.options.retries) {
-        if (answer) return answer;
-        throw new TwopcError(
-          maybeSent ? (options.transportCode ?? 'coordinator-unavailable') : 'coordinator-unavailable',
-          `coordinator ${method} ${path}: no answer: ${errorMessage(transportError)}`,
-          { method, path },
-          { cause: transportError },
-        );
+      // A keyed call that may have reached this instance stays here for good (failover.ts).
+      if (step === 'same-url') pinned = true;
+      if (!pinned) index = (index + 1) % this.targets.length;
+      if (tried.has(index)) {
+        if (repeats >= this.options.retries) break;
+        const retryAfter = last.kind === 'answer' ? (last.answer.retryAfterMs ?? 0) : 0;
+        const pause = Math.max(100 * 4 ** repeats, retryAfter);
+        // No point pausing past the deadline: the caller gets the last outcome now.
+        if (Date.now() + pause >= deadline) break;
+        repeats += 1;
+        await sleep(pause);
       }
-      await sleep(100 * 4 ** attempt);
+      if (Date.now() >= deadline) break;
     }
+    if (last.kind === 'answer') return last.answer;
+    throw new TwopcError(
+      maybeSent ? (options.transportCode ?? 'coordinator-unavailable') : 'coordinator-unavailable',
+      `coordinator ${method} ${path}: no answer${this.targets.length > 1 ? ` from ${[...tried].map((i) => this.targets[i].url).join(', ')}` : ''}: ${errorMessage(last.error)}`,
+      { method, path },
+      { cause: last.error },
+    );
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await Promise.all(this.targets.map((t) => t.pool.close()));
+  }
+
+  private async attempt(target: Target, method: 'GET' | 'POST', path: string, headers: Record<string, string>, body: string | undefined, deadline: number): Promise<Attempt> {
+    // undici's own timers, not an AbortSignal per call: those would linger for the whole timeout.
+    const budget = Math.max(1, Math.min(this.options.attemptTimeoutMs, deadline - Date.now()));
+    try {
+      const res = await target.pool.request({ path: `${target.basePath}${path}`, method, headers, body, headersTimeout: budget, bodyTimeout: budget });
+      const raw = await res.body.text();
+      const type = String(res.headers['content-type'] ?? '');
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+      return {
+        kind: 'answer',
+        answer: { status: res.statusCode, problem: type.startsWith(PROBLEM_CONTENT_TYPE), body: parseJson(raw), ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+      };
+    } catch (e) {
+      return { kind: notSent(e) ? 'not-sent' : 'lost', error: e };
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CoordinatorClient } from './coordinator-client';
+import { httpUrlListSchema, httpUrlSchema, resolveCoordinatorUrls } from './coordinator-urls';
 import { TwopcError } from './errors';
 import { PREFIX_PATTERN } from './gid';
 import type { PostgresPool } from './postgres';
@@ -28,8 +29,14 @@ export interface ParticipantOptions {
   name: string;
   /** The service's own pool; the SDK borrows connections and never ends it. */
   pool: PostgresPool;
-  /** Base URL of the coordinator service. */
-  coordinatorUrl: string;
+  /** Base URL of the coordinator service (or of a load balancer in front of its instances). Give this or `coordinatorUrls`. */
+  coordinatorUrl?: string;
+  /**
+   * Base URLs of several instances of one coordinator cluster (sharing one
+   * decision log), in order of preference: the SDK's calls, the self-sweep's
+   * included, fail over between them (see CoordinatorClient's `retries`).
+   */
+  coordinatorUrls?: string[];
   /** Shared secret the coordinator signs its calls with (`twopc-signature`); at least 16 characters. */
   secret: string;
   /** Bearer token of the coordinator API. */
@@ -65,16 +72,15 @@ export interface ParticipantOptions {
   maxBodyBytes?: number;
   /** How long to wait for the backend of a lost branch connection to go away. Default 5 s. */
   connectionLossWaitMs?: number;
-  /** Per call to the coordinator. Default 60 s. */
+  /** Per call to the coordinator, failovers included. Default 60 s. */
   requestTimeoutMs?: number;
-  /** A client to share (its url and token are used instead of coordinatorUrl / apiToken). */
+  /** A client to share (its URLs and token are used instead of coordinatorUrl(s) / apiToken). */
   coordinator?: CoordinatorClient;
   /** pino or anything shaped like it. Default: silent. */
   logger?: SdkLogger;
 }
 
 const ms = (min: number) => z.number().int('must be an integer').min(min, `must be >= ${min}`);
-const url = z.string().regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, 'must be an http(s) URL');
 
 const optionsSchema = z
   .object({
@@ -82,11 +88,12 @@ const optionsSchema = z
     pool: z.custom<PostgresPool>((p) => typeof p === 'object' && p !== null && typeof (p as { connect?: unknown }).connect === 'function', {
       message: 'must be a pg Pool (an object with connect())',
     }),
-    coordinatorUrl: url,
+    coordinatorUrl: httpUrlSchema.optional(),
+    coordinatorUrls: httpUrlListSchema.optional(),
     secret: z.string().min(16, 'must be at least 16 characters'),
     apiToken: z.string().min(1, 'must not be empty').optional(),
     // No trailing slash: the coordinator appends `/prepare` etc. and signs the path it sends.
-    publicUrl: url.max(2048).transform((u) => u.replace(/\/+$/, '')),
+    publicUrl: httpUrlSchema.max(2048).transform((u) => u.replace(/\/+$/, '')),
     schema: z.string().regex(SCHEMA_PATTERN, `must match ${SCHEMA_PATTERN}`).default('public'),
     gidPrefix: z.string().regex(PREFIX_PATTERN, `must match ${PREFIX_PATTERN}`).default('twopc'),
     mode: z.enum(ENLIST_MODES).default('held'),
@@ -107,7 +114,11 @@ const optionsSchema = z
       message: 'must be a logger (pino)',
     }).optional(),
   })
-  .strict();
+  .strict()
+  .transform(({ coordinatorUrl, coordinatorUrls, ...rest }, ctx) => ({
+    ...rest,
+    coordinatorUrls: resolveCoordinatorUrls(coordinatorUrl, coordinatorUrls, { single: 'coordinatorUrl', many: 'coordinatorUrls' }, ctx),
+  }));
 
 export type ResolvedParticipantOptions = Readonly<z.output<typeof optionsSchema>>;
 

@@ -59,7 +59,7 @@ export class TwopcParticipant {
       onConnectionError: (err) => this.logger.warn({ participant: o.name, err: err.message }, 'twopc: a database connection failed'),
     });
     this.ownsCoordinator = o.coordinator === undefined;
-    this.coordinator = o.coordinator ?? new CoordinatorClient({ url: o.coordinatorUrl, token: o.apiToken, timeoutMs: o.requestTimeoutMs });
+    this.coordinator = o.coordinator ?? new CoordinatorClient({ urls: o.coordinatorUrls, token: o.apiToken, timeoutMs: o.requestTimeoutMs });
     this.service = new BranchService(this.postgres, this.book);
     this.sweep = new SelfSweep({ ...o, postgres: this.postgres, coordinator: this.coordinator, book: this.book, logger: this.logger });
     const onError = (what: string) => (e: unknown) => this.logger.warn({ participant: o.name, err: errorMessage(e) }, `twopc: ${what} failed; retrying next interval`);

@@ -73,7 +73,7 @@ describe('CoordinatorClient', () => {
     expect(await client.commit(ID).catch((e: unknown) => e)).toMatchObject({ code: 'transaction-aborted', reason: { message: 'timed out' } });
   });
 
-  it('does not repeat a commit that got an answer, even a 503', async () => {
+  it('does not repeat a commit answered 503 outcome-unknown: that is its outcome, not the instance\'s trouble', async () => {
     script.set(`POST /v1/transactions/${ID}/commit`, [(res) => problem(res, 503, 'outcome-unknown')]);
     await expect(client.commit(ID)).rejects.toMatchObject({ code: 'outcome-unknown' });
     expect(seen).toHaveLength(1);

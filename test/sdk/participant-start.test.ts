@@ -51,6 +51,13 @@ describe('participant SDK: start and options', () => {
       expect(configError(() => createParticipant({ ...valid(pool), secret: 'short' })).details.field).toBe('secret');
       expect(configError(() => createParticipant({ ...valid(pool), publicUrl: 'ftp://x' })).details.field).toBe('publicUrl');
       expect(configError(() => createParticipant({ ...valid(pool), coordinatorUrl: 'nope' })).details.field).toBe('coordinatorUrl');
+      const urls = (coordinatorUrls: string[], coordinatorUrl?: string) => configError(() => createParticipant({ ...valid(pool), coordinatorUrl, coordinatorUrls }));
+      expect(urls([]).message).toMatch(/coordinatorUrls must list at least one URL/);
+      expect(urls(['http://a:7070', 'nope']).details.field).toBe('coordinatorUrls.1');
+      expect(urls(['http://a:7070', 'http://a:7070/']).details.field).toBe('coordinatorUrls.1');
+      expect(urls(['http://a:7070'], 'http://b:7070').message).toMatch(/coordinatorUrls cannot be given with coordinatorUrl/);
+      expect(configError(() => createParticipant({ ...valid(pool), coordinatorUrl: undefined })).message).toMatch(/coordinatorUrl is required \(or coordinatorUrls/);
+      createParticipant({ ...valid(pool), coordinatorUrl: undefined, coordinatorUrls: ['http://a:7070', 'http://b:7070/'] });
       expect(configError(() => createParticipant({ ...valid(pool), gidPrefix: "tsdk'" })).details.field).toBe('gidPrefix');
       expect(configError(() => createParticipant({ ...valid(pool), schema: 'Bad;Schema' })).details.field).toBe('schema');
       expect(configError(() => createParticipant({ ...valid(pool), mode: 'lazy' as 'held' })).details.field).toBe('mode');

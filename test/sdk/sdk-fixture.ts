@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import net, { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { Express } from 'express';
 import type { Pool } from 'pg';
@@ -18,6 +18,15 @@ export async function listen(app: Express): Promise<{ server: Server; url: strin
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** The URL of a local port nobody listens on (it was just closed): connections to it are refused. */
+export async function closedPortUrl(): Promise<string> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
 }
 
 export function closeServer(server: Server): Promise<void> {

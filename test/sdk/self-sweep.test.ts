@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
+import express from 'express';
 import { Pool } from 'pg';
 import type { ParticipantOptions, TwopcParticipant } from '../../participant-sdk/src';
 import { PgCluster } from '../harness/pg-cluster';
-import { callParticipant, closeServer, FakeCoordinator, mountParticipant, PREFIX } from './sdk-fixture';
+import { callParticipant, closedPortUrl, closeServer, FakeCoordinator, listen, mountParticipant, PREFIX } from './sdk-fixture';
 
 const DB = 'sdk_sweep';
 jest.setTimeout(30_000);
@@ -123,6 +124,39 @@ describe('participant SDK: self-sweep and marker pruning', () => {
     await closeServer(other.server);
     expect(await p.sweepOnce()).toMatchObject({ seen: 1, left: 1, coordinatorUnreachable: true });
     expect(await callParticipant(base, 'POST', '/rollback', coordinator.branch(txId))).toMatchObject({ status: 200 });
+  });
+
+  it('enlists and sweeps through the next coordinator URL when the first does not listen', async () => {
+    const p = await setup({ coordinatorUrl: undefined, coordinatorUrls: [await closedPortUrl(), coordinator.url] });
+    const branch = await preparedBranch(p, 29);
+    coordinator.tx(branch.txId).decision = 'commit';
+    expect(await p.sweepOnce()).toMatchObject({ seen: 1, committed: 1, coordinatorUnreachable: false });
+    expect(await balance()).toBe(29);
+  });
+
+  it('asks the next coordinator URL when the first cannot reach the transaction\'s owner (503 owner-unavailable)', async () => {
+    const relayed: string[] = [];
+    const app = express();
+    app.use((req, res) => {
+      relayed.push(`${req.method} ${req.path}`);
+      res.status(503).type('application/problem+json').set('retry-after', '30').send(JSON.stringify({ type: 'x', title: 'x', status: 503, code: 'owner-unavailable' }));
+    });
+    const relay = await listen(app);
+    try {
+      const p = await setup({ coordinatorUrl: undefined, coordinatorUrls: [relay.url, coordinator.url] });
+      // Prepared through another participant sharing the database, so that p's client still starts at the relay.
+      const other = await mountParticipant(pg, coordinator, { mode: 'eager' });
+      const txId = coordinator.begin();
+      await other.participant.enlist(txId, (db) => db.query('update accounts set balance = 30 where id = 1'));
+      await other.participant.close();
+      await closeServer(other.server);
+      coordinator.tx(txId).decision = 'commit';
+      expect(await p.sweepOnce()).toMatchObject({ seen: 1, committed: 1, coordinatorUnreachable: false });
+      expect(relayed).toEqual([`GET /v1/transactions/${txId}`]);
+      expect(await balance()).toBe(30);
+    } finally {
+      await closeServer(relay.server);
+    }
   });
 
   it('presumes abort for a transaction the coordinator does not know only once branch and transaction are old enough', async () => {
