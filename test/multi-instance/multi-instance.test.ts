@@ -67,7 +67,11 @@ describe('several twopc serve instances on one shared decision log', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-multi-instance-'));
     // Pointed at the instances of each scenario as it starts; nothing listens there yet.
     [proxies.a, proxies.b] = await Promise.all([SwitchProxy.start(1), SwitchProxy.start(1)]);
-    const [a, b] = await Promise.all([startLedgerService(cluster, 'ledger_a', proxies.a.url), startLedgerService(cluster, 'ledger_b', proxies.b.url)]);
+    // Each service knows both instances (its own first): the SDK fails over when one stops answering.
+    const [a, b] = await Promise.all([
+      startLedgerService(cluster, 'ledger_a', `${proxies.a.url},${proxies.b.url}`),
+      startLedgerService(cluster, 'ledger_b', `${proxies.b.url},${proxies.a.url}`),
+    ]);
     services.push(a.proc, b.proc);
     serviceUrls = { a: a.url, b: b.url };
   }, 120_000);
@@ -145,8 +149,8 @@ describe('several twopc serve instances on one shared decision log', () => {
   async function startWithTraffic(s: Scenario) {
     const [one, two] = await startCoordinatorPair({ dir, log: s.log, allowVolatile: s.allowVolatile, ledgers: cluster });
     started.push(one, two);
-    proxies.a.retarget(one.port);
-    proxies.b.retarget(two.port);
+    await proxies.a.resume(one.port);
+    await proxies.b.resume(two.port);
     const out = newClusterOutcomes();
     scenarios.push(out);
     const state = { live: [one.api, two.api], stop: false };
@@ -195,7 +199,8 @@ describe('several twopc serve instances on one shared decision log', () => {
       const relayedBeforeKill = relayedCommits(out, killedAt);
       one.process.signal('SIGKILL');
       state.live = [two.api];
-      proxies.a.retarget(two.port);
+      // ledger_a's first coordinator URL now refuses connections, as a dead instance's address does: its SDK fails over to coord-2 by itself.
+      await proxies.a.refuse();
       expect((await one.process.exited(5_000)).signal).toBe('SIGKILL');
 
       await waitFor("coord-2 taking over coord-1's expired lease", async () => (await s.store.takenOverBy(one.tokens[0])) === two.tokens[0], [one, two]);
@@ -210,6 +215,9 @@ describe('several twopc serve instances on one shared decision log', () => {
       });
       // Traffic goes on against coord-2 alone, through its takeover.
       await waitFor('commits at coord-2 after the takeover', () => Date.now() - killedAt > 4_000 && out.commits.filter((c) => c.at > tookOverAt).length >= 3, [one, two]);
+      // ledger_a enlisted through its SDK's second URL: transfers touching it committed after the kill.
+      const touchesA = (id: string) => ['cross', 'local-a'].includes(out.kinds.get(id) ?? '');
+      await waitFor('a ledger_a transfer committed after the kill', () => out.commits.some((c) => c.at > killedAt && c.begunOn === two.api && touchesA(c.id)), [one, two]);
       await finishTraffic(state, traffic);
       await quiescence([two], [one, two], s.store);
 

@@ -11,6 +11,8 @@ import net from 'node:net';
 export class SwitchProxy {
   private readonly sockets = new Set<net.Socket>();
 
+  private listening = true;
+
   private constructor(
     private readonly server: net.Server,
     readonly port: number,
@@ -39,7 +41,32 @@ export class SwitchProxy {
     this.sockets.clear();
   }
 
+  /**
+   * Stops listening: connections are refused, as at the address of a dead
+   * instance (a client can tell its request never left). `resume` listens again.
+   */
+  async refuse(): Promise<void> {
+    if (!this.listening) return;
+    this.listening = false;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Listens again (after `refuse`) and points at `port`. */
+  async resume(port: number): Promise<void> {
+    this.retarget(port);
+    if (this.listening) return;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.listening = true;
+  }
+
   async close(): Promise<void> {
+    if (!this.listening) return;
+    this.listening = false;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

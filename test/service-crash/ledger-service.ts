@@ -7,7 +7,7 @@
  * unique check fails at PREPARE (a "no" vote after the work succeeded).
  * Its self-sweep runs every few hundred milliseconds.
  *
- * Env: PORT, DATABASE_URL, NAME, COORDINATOR_URL, API_TOKEN, SECRET.
+ * Env: PORT, DATABASE_URL, NAME, COORDINATOR_URL (one URL, or several comma-separated), API_TOKEN, SECRET.
  */
 import express from 'express';
 import { Pool } from 'pg';
@@ -22,7 +22,8 @@ async function main(): Promise<void> {
   const participant = createParticipant({
     name: env.NAME!,
     pool,
-    coordinatorUrl: env.COORDINATOR_URL!,
+    // Several instances: a comma-separated list, in order of preference (the SDK fails over).
+    ...(env.COORDINATOR_URL!.includes(',') ? { coordinatorUrls: env.COORDINATOR_URL!.split(',') } : { coordinatorUrl: env.COORDINATOR_URL! }),
     apiToken: env.API_TOKEN,
     secret: env.SECRET!,
     publicUrl: `http://127.0.0.1:${port}/twopc`,
