@@ -4,6 +4,7 @@ import { freePort } from '../test/harness/free-port';
 import { PgCluster } from '../test/harness/pg-cluster';
 import { bankSchemaSql } from './bank-schema';
 import { ChaosProxy } from './chaos-proxy';
+import type { SharedLog } from './shared-log';
 import { SupervisedProcess } from './supervised-process';
 import type { Teardown } from './teardown';
 
@@ -28,8 +29,23 @@ export interface Ledger {
   serviceUrl: string;
   /** The coordinator's calls to this service go through it. */
   inbound: ChaosProxy;
-  /** This service's calls to the coordinator go through it. */
+  /** This service's calls to the coordinator go through it (with several instances: to the one it is pointed at now). */
   outbound: ChaosProxy;
+}
+
+/** One `twopc serve` process (with several instances: one of them, under its instance name). */
+export interface CoordinatorNode {
+  index: number;
+  /** Instance name (`coord-<i>`), or `coordinator` when there is one on the file log. */
+  name: string;
+  port: number;
+  /** Its API base URL. */
+  api: string;
+  process: SupervisedProcess;
+  /** The file log's directory (unused on a shared log). */
+  dataDir: string;
+  /** The key the fault injector serializes this process's faults under. */
+  target: string;
 }
 
 export interface TopologyOptions {
@@ -43,6 +59,12 @@ export interface TopologyOptions {
   coordinatorEnv?: Record<string, string>;
   /** Also give the coordinator direct connections to the ledger databases (its sweeps then end branches too). */
   directDatabases: boolean;
+  /** `twopc serve` processes (default 1); more than one needs `sharedLog`. */
+  instances?: number;
+  /** The decision log the instances share; without it the one coordinator runs on its file log. */
+  sharedLog?: SharedLog;
+  /** The instances' lease (TWOPC_LEASE_MS) on the shared log. */
+  leaseMs?: number;
   log: (message: string) => void;
 }
 
@@ -56,13 +78,31 @@ export class BankTopology {
   private constructor(
     readonly clusters: PgCluster[],
     readonly ledgers: Ledger[],
-    readonly coordinator: SupervisedProcess,
-    readonly api: string,
-    readonly dataDir: string,
+    readonly coordinators: CoordinatorNode[],
     readonly accountsPerLedger: number,
+    readonly sharedLog: SharedLog | undefined,
   ) {}
 
   readonly token = API_TOKEN;
+
+  /** The (first) coordinator process. */
+  get coordinator(): SupervisedProcess {
+    return this.coordinators[0].process;
+  }
+
+  /** The (first) coordinator's API. */
+  get api(): string {
+    return this.coordinators[0].api;
+  }
+
+  /** The (first) coordinator's file log directory. */
+  get dataDir(): string {
+    return this.coordinators[0].dataDir;
+  }
+
+  get multiInstance(): boolean {
+    return this.coordinators.length > 1;
+  }
 
   get expectedTotal(): number {
     return this.ledgers.length * this.accountsPerLedger * INITIAL_BALANCE;
@@ -72,9 +112,16 @@ export class BankTopology {
     return this.ledgers.flatMap((l) => [l.inbound, l.outbound]);
   }
 
-  /** Every supervised process, the coordinator first. */
+  /** Every supervised process, the coordinators first. */
   get processes(): SupervisedProcess[] {
-    return [this.coordinator, ...this.ledgers.map((l) => l.service)];
+    return [...this.coordinators.map((c) => c.process), ...this.ledgers.map((l) => l.service)];
+  }
+
+  /** The key under which the fault injector serializes the faults of process `p`. */
+  targetOf(p: SupervisedProcess): string {
+    const node = this.coordinators.find((c) => c.process === p);
+    if (node) return node.target;
+    return `service:${this.ledgers.findIndex((l) => l.service === p)}`;
   }
 
   static async start(o: TopologyOptions, teardown: Teardown): Promise<BankTopology> {
@@ -97,39 +144,48 @@ export class BankTopology {
       }),
     );
 
-    const coordinatorPort = await freePort();
-    const api = `http://127.0.0.1:${coordinatorPort}`;
-    const dataDir = path.join(o.runDir, 'coordinator-data');
+    const instances = o.instances ?? 1;
+    if (instances > 1 && !o.sharedLog) throw new Error('several coordinator instances need a shared log');
+    const coordinatorPorts = await Promise.all(Array.from({ length: instances }, () => freePort()));
     const servicePorts = await Promise.all(names.map(() => freePort()));
     const inbound: ChaosProxy[] = [];
     const outbound: ChaosProxy[] = [];
     for (const [i, name] of names.entries()) {
       inbound[i] = await ChaosProxy.start(`coordinator>${name}`, { host: '127.0.0.1', port: servicePorts[i] });
-      outbound[i] = await ChaosProxy.start(`${name}>coordinator`, { host: '127.0.0.1', port: coordinatorPort });
+      // Each service starts out talking to "its" instance, so every instance gets enlists of its own and relays others.
+      outbound[i] = await ChaosProxy.start(`${name}>coordinator`, { host: '127.0.0.1', port: coordinatorPorts[i % instances] });
       teardown.add(`proxies of ${name}`, async () => {
         await inbound[i].close();
         await outbound[i].close();
       });
     }
 
-    const configFile = path.join(o.runDir, 'coordinator.json');
-    fs.writeFileSync(configFile, JSON.stringify(coordinatorConfig(o, coordinatorPort, dataDir, o.directDatabases ? Object.fromEntries(names.map((n, i) => [n, databaseUrls[i]])) : {}), null, 2));
-    const coordinator = new SupervisedProcess({
-      label: 'coordinator',
-      entry: 'chaos/coordinator-entry.ts',
-      args: ['--config', configFile],
-      env: { ...COORDINATOR_TEST_ENV, TWOPC_LOG_LEVEL: 'info', ...(o.coordinatorEnv ?? {}) },
-      ready: /"msg":"twopc coordinator ready"/,
-      logFile: path.join(o.runDir, 'coordinator.log'),
-      startTimeoutMs: 90_000,
+    const databases = o.directDatabases ? Object.fromEntries(names.map((n, i) => [n, databaseUrls[i]])) : {};
+    const coordinators = coordinatorPorts.map((port, index): CoordinatorNode => {
+      // One coordinator on its file log keeps the names it always had; instances are named for their lease.
+      const name = o.sharedLog ? `coord-${index + 1}` : 'coordinator';
+      const dataDir = path.join(o.runDir, `${name}-data`);
+      const configFile = path.join(o.runDir, `${name}.json`);
+      fs.writeFileSync(configFile, JSON.stringify(coordinatorConfig(o, port, dataDir, databases, name), null, 2));
+      const proc = new SupervisedProcess({
+        label: name,
+        entry: 'chaos/coordinator-entry.ts',
+        args: ['--config', configFile],
+        env: { ...COORDINATOR_TEST_ENV, TWOPC_LOG_LEVEL: 'info', ...(o.coordinatorEnv ?? {}) },
+        ready: /"msg":"twopc coordinator ready"/,
+        logFile: path.join(o.runDir, `${name}.log`),
+        startTimeoutMs: 90_000,
+      });
+      teardown.add(`${name} process`, async () => {
+        await proc.kill();
+        await proc.dispose();
+      });
+      teardown.onExit(() => proc.killSync());
+      return { index, name, port, api: `http://127.0.0.1:${port}`, process: proc, dataDir, target: instances === 1 ? 'coordinator' : `coordinator:${index}` };
     });
-    teardown.add('coordinator process', async () => {
-      await coordinator.kill();
-      await coordinator.dispose();
-    });
-    teardown.onExit(() => coordinator.killSync());
-    o.log(`starting the coordinator on ${api}`);
-    await coordinator.start();
+    o.log(`starting ${instances === 1 ? `the coordinator on ${coordinators[0].api}` : `${instances} coordinator instances on ${coordinators.map((c) => c.api).join(', ')}`}${o.sharedLog ? ` (decision log: ${o.sharedLog.label})` : ''}`);
+    // Together: the first start on a shared log migrates it, the others wait for that.
+    await Promise.all(coordinators.map((c) => c.process.start()));
 
     const ledgers: Ledger[] = [];
     for (const [i, name] of names.entries()) {
@@ -158,7 +214,7 @@ export class BankTopology {
     }
     o.log(`starting ${ledgers.length} ledger services`);
     await Promise.all(ledgers.map((l) => l.service.start()));
-    return new BankTopology(clusters, ledgers, coordinator, api, dataDir, o.accountsPerLedger);
+    return new BankTopology(clusters, ledgers, coordinators, o.accountsPerLedger, o.sharedLog);
   }
 }
 
@@ -167,11 +223,15 @@ export class BankTopology {
  * recovery rather than on waiting: transactions expire after a few seconds,
  * phase 2 retries within half a second, and sweeps run twice a second.
  */
-function coordinatorConfig(o: TopologyOptions, port: number, dataDir: string, databases: Record<string, string>): object {
+function coordinatorConfig(o: TopologyOptions, port: number, dataDir: string, databases: Record<string, string>, name: string): object {
   return {
     host: '127.0.0.1',
     port,
     dataDir,
+    // A restart under the same instance name takes over its previous process at once.
+    ...(o.sharedLog
+      ? { log: o.sharedLog.url, allowVolatile: o.sharedLog.allowVolatile, instance: { name, url: `http://127.0.0.1:${port}`, leaseMs: o.leaseMs ?? 2_000 } }
+      : {}),
     databases,
     apiToken: API_TOKEN,
     participantSecret: SECRET,

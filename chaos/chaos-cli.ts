@@ -21,6 +21,9 @@ export interface ChaosCliFlags {
   runDir?: string;
   json?: boolean;
   breakProtocol?: ChaosOptionsInput['breakProtocol'];
+  instances?: number;
+  log?: ChaosOptionsInput['log'];
+  leaseMs?: number;
 }
 
 /** Exit codes: 0 clean, 1 violations or a failed run, 2 bad usage, 130 interrupted. */
@@ -47,10 +50,14 @@ export async function runChaosCli(flags: ChaosCliFlags): Promise<number> {
     ...(flags.keep ? { keep: true } : {}),
     ...(flags.runDir ? { runDir: flags.runDir } : {}),
     ...(flags.breakProtocol ? { breakProtocol: flags.breakProtocol } : {}),
+    ...(flags.instances !== undefined ? { instances: flags.instances } : {}),
+    ...(flags.log !== undefined ? { log: flags.log } : {}),
+    ...(flags.leaseMs !== undefined ? { leaseMs: flags.leaseMs } : {}),
   };
   let options;
   try {
-    if (flags.faults !== undefined) input.faults = parseFaultKinds(flags.faults);
+    const faults = flags.faults === undefined ? undefined : parseFaultKinds(flags.faults);
+    if (faults !== undefined) input.faults = faults;
     options = parseChaosOptions(input);
   } catch (e) {
     process.stderr.write(`chaos: ${e instanceof Error ? e.message : String(e)}\n`);

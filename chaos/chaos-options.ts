@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { PROTOCOL_BREAKS } from '../coordinator/testing/test-switches';
-import { FAULT_KINDS } from './fault-schedule';
+import { ALL_FAULT_KINDS, faultKindsFor, FILE_LOG_FAULT_KINDS, SHARED_LOG_FAULT_KINDS } from './fault-schedule';
+
+/** Where the coordinators keep their decisions: the file log of one process, or a log several instances share. */
+export const CHAOS_LOGS = ['file', 'postgres', 'redis'] as const;
 
 const int = (field: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.number({ error: `${field} must be a number` }).int(`${field} must be an integer`).min(min, `${field} must be >= ${min}`).max(max, `${field} must be <= ${max}`);
@@ -26,7 +29,14 @@ export const chaosOptionsSchema = z
     faultGapMs: int('fault-gap', 50, 600_000).default(1_500),
     /** Keep the workload (and the faults) going until this many full rounds of faults (each holds every kind). */
     minRounds: int('rounds', 0, 10_000).default(0),
-    faults: z.array(z.enum(FAULT_KINDS)).default([...FAULT_KINDS]),
+    /** Kinds to inject. Default: every kind that applies to the log (disk faults on the file log, store crashes on a shared one). */
+    faults: z.array(z.enum(ALL_FAULT_KINDS)).optional(),
+    /** `twopc serve` processes sharing the decision log; more than one needs a shared log. */
+    instances: int('instances', 1, 4).default(1),
+    /** The decision log: `file` (one process), or `postgres` / `redis` (throwaway servers, shared by the instances). */
+    log: z.enum(CHAOS_LOGS, { error: `log must be one of ${CHAOS_LOGS.join(', ')}` }).default('file'),
+    /** The instances' lease on a shared log (TWOPC_LEASE_MS): a dead instance is taken over this long after its last renewal. */
+    leaseMs: int('lease-ms', 200, 60_000).default(2_000),
     /** Bound on the wait for recovery and sweeps to end everything once the faults stop. */
     settleTimeoutMs: int('settle-timeout', 1_000).default(120_000),
     /** A process or cluster that cannot be started again within this is reported. */
@@ -41,10 +51,15 @@ export const chaosOptionsSchema = z
     breakProtocol: z.enum(PROTOCOL_BREAKS).optional(),
   })
   .strict()
-  .refine((o) => o.clusters === undefined || o.clusters <= o.ledgers, { message: 'clusters must be <= ledgers', path: ['clusters'] });
+  .refine((o) => o.clusters === undefined || o.clusters <= o.ledgers, { message: 'clusters must be <= ledgers', path: ['clusters'] })
+  .refine((o) => o.instances === 1 || o.log !== 'file', { message: 'instances > 1 needs a shared log: --log postgres or --log redis (the file log is one process\'s)', path: ['instances'] })
+  .refine((o) => o.log === 'file' || !o.faults?.some((k) => (FILE_LOG_FAULT_KINDS as readonly string[]).includes(k)), { message: 'disk faults (disk-full, disk-io-error) need the file log', path: ['faults'] })
+  .refine((o) => o.log !== 'file' || !o.faults?.some((k) => (SHARED_LOG_FAULT_KINDS as readonly string[]).includes(k)), { message: 'store-crash needs a shared log (--log postgres or --log redis)', path: ['faults'] });
 
 export type ChaosOptionsInput = z.input<typeof chaosOptionsSchema>;
-export type ChaosOptions = Readonly<z.output<typeof chaosOptionsSchema> & { seed: number; clusters: number }>;
+type ParsedOptions = z.output<typeof chaosOptionsSchema>;
+export type ChaosOptions = Readonly<Omit<ParsedOptions, 'faults'> & { seed: number; clusters: number; faults: NonNullable<ParsedOptions['faults']> }>;
+export type ChaosLog = (typeof CHAOS_LOGS)[number];
 
 /** Validates once (messages name the option), fills the defaults that depend on others, freezes. */
 export function parseChaosOptions(input: ChaosOptionsInput): ChaosOptions {
@@ -59,6 +74,6 @@ export function parseChaosOptions(input: ChaosOptionsInput): ChaosOptions {
     transactions: o.transactions ?? (o.durationMs === undefined ? 1_000 : undefined),
     seed: o.seed ?? Math.floor(Math.random() * 2 ** 31),
     clusters: o.clusters ?? o.ledgers,
-    faults: Object.freeze([...o.faults]) as typeof o.faults,
+    faults: Object.freeze([...(o.faults ?? faultKindsFor(o.log))]) as NonNullable<ParsedOptions['faults']>,
   });
 }

@@ -62,7 +62,7 @@ export class ChaosProxy {
     readonly label: string,
     private readonly server: net.Server,
     readonly port: number,
-    private readonly target: { host: string; port: number },
+    private target: { host: string; port: number },
   ) {}
 
   static async start(label: string, target: { host: string; port: number }): Promise<ChaosProxy> {
@@ -90,6 +90,25 @@ export class ChaosProxy {
     this.mode = mode;
     // A cut also hits connections already open: kept-alive connections carry most calls.
     for (const pair of this.pairs) pair.budget = mode.kind === 'cut' ? mode.afterBytes : undefined;
+  }
+
+  /**
+   * New connections go to `target` (a load balancer moving a link to another
+   * coordinator instance); established ones are cut, since a kept-alive
+   * connection to a dead or paused instance would otherwise hang until its
+   * caller's timeout. Not counted as a fault's reset.
+   */
+  retarget(target: { host: string; port: number }): void {
+    this.target = target;
+    for (const pair of [...this.pairs]) {
+      reset(pair.client);
+      if (pair.upstream) reset(pair.upstream);
+      this.drop(pair);
+    }
+  }
+
+  get targetPort(): number {
+    return this.target.port;
   }
 
   /** Resets (RST) every established connection; returns how many there were. */

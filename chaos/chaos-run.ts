@@ -9,11 +9,13 @@ import type { ProxyStats } from './chaos-proxy';
 import { checkConsistency } from './checker';
 import { readCoordinatorView } from './coordinator-view';
 import { FaultInjector } from './fault-injector';
-import { FAULT_KINDS, FaultSchedule } from './fault-schedule';
+import { faultKindsFor, FaultSchedule } from './fault-schedule';
+import { tallyInstanceLog } from './instance-logs';
 import { History } from './history';
 import { readLedger, preparedLeft } from './ledger-state';
 import { waitForQuiescence } from './quiescence';
 import { Rng } from './random';
+import { SharedLog } from './shared-log';
 import { renderSummary, tallyHistory, violationExamples, type ChaosReport } from './summary';
 import { Teardown } from './teardown';
 import { runWorkload } from './workload';
@@ -45,8 +47,16 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
   const interrupted = () => io.signal?.aborted === true;
   try {
     io.log(`chaos run, seed ${o.seed}, run directory ${runDir}`);
+    let sharedLog: SharedLog | undefined;
+    if (o.log !== 'file') {
+      io.log(`starting the shared decision log (${o.log === 'postgres' ? 'a PostgreSQL cluster of its own' : 'redis-server, appendonly yes, appendfsync always'})`);
+      sharedLog = await SharedLog.start(o.log, teardown);
+    }
     const topology = await BankTopology.start(
       {
+        instances: o.instances,
+        leaseMs: o.leaseMs,
+        ...(sharedLog ? { sharedLog } : {}),
         runDir,
         ledgers: o.ledgers,
         clusters: o.clusters,
@@ -61,7 +71,16 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
     teardown.add('history', () => history.close());
     const injector = new FaultInjector(topology, { log: io.log, faultLog: path.join(runDir, 'faults.jsonl'), restartTimeoutMs: o.restartTimeoutMs, armedWindowMs: 10_000 });
     teardown.add('fault injector', async () => injector.finish());
-    const schedule = o.faults.length > 0 ? new FaultSchedule(Rng.derive(o.seed, 'faults'), { kinds: o.faults, meanGapMs: o.faultGapMs, ledgers: o.ledgers, clusters: o.clusters }) : undefined;
+    const schedule =
+      o.faults.length > 0
+        ? new FaultSchedule(Rng.derive(o.seed, 'faults'), {
+            kinds: o.faults,
+            meanGapMs: o.faultGapMs,
+            ledgers: o.ledgers,
+            clusters: o.clusters,
+            ...(o.instances > 1 ? { instances: o.instances, leaseMs: o.leaseMs, instanceRng: Rng.derive(o.seed, 'fault-instances') } : {}),
+          })
+        : undefined;
 
     // The run: clients take transactions while there are some to take (count,
     // duration) or fault rounds still to finish; faults come while clients run.
@@ -81,6 +100,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
     teardown.add('progress', async () => clearInterval(progress));
     const workload = runWorkload({
       api: topology.api,
+      ...(o.instances > 1 ? { instances: topology.coordinators.map((c) => ({ name: c.name, url: c.api })), instanceRng: Rng.derive(o.seed, 'call-instances') } : {}),
       token: topology.token,
       services: topology.ledgers.map((l) => l.serviceUrl),
       names: topology.ledgers.map((l) => l.name),
@@ -102,7 +122,16 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
     const base = {
       seed: o.seed,
       repeat: repeatCommand(o),
-      setup: { ledgers: o.ledgers, clusters: o.clusters, workers: o.workers, accountsPerLedger: o.accountsPerLedger, faultGapMs: o.faultGapMs, faults: o.faults, ...(o.breakProtocol ? { breakProtocol: o.breakProtocol } : {}) },
+      setup: {
+        ledgers: o.ledgers,
+        clusters: o.clusters,
+        workers: o.workers,
+        accountsPerLedger: o.accountsPerLedger,
+        faultGapMs: o.faultGapMs,
+        faults: o.faults,
+        ...(o.breakProtocol ? { breakProtocol: o.breakProtocol } : {}),
+        ...(o.log !== 'file' ? { instances: o.instances, log: o.log, leaseMs: o.leaseMs } : {}),
+      },
       transactions: { begun: history.records.length, beginFailures: history.beginFailures, ...tallyHistory(history.records) },
       faults: { rounds: injector.roundsCompleted, total: injector.applied.length, counters: injector.counters, links: linkTotals(topology.proxies.map((p) => p.stats)) },
       anomalies: injector.observations.filter((x) => !x.violation),
@@ -120,13 +149,16 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
     io.log(`${quiescence.quiescent ? 'quiescent' : 'NOT quiescent'} after ${(quiescence.waitedMs / 1000).toFixed(1)} s; checking`);
 
     const ids = history.records.map((r) => r.id);
-    const coordinator = await readCoordinatorView(topology.api, topology.token, ids);
+    const coordinator = await readCoordinatorView(topology.coordinators.map((c) => c.api), topology.token, ids);
     const ledgers = await Promise.all(topology.ledgers.map((l) => readLedger(l)));
     const prepared = await preparedLeft(topology, GID_PREFIX);
     // The log is verified after a clean stop: no write can be in flight, so nothing may be damaged at all.
     injector.finish();
-    await topology.coordinator.stop();
-    const verify = await verifyLog(topology.dataDir);
+    await Promise.all(topology.coordinators.map((c) => c.process.stop()));
+    const verify = sharedLog ? { ok: true, damaged: [], missing: [] } : await verifyLog(topology.dataDir);
+    // The processes' output reaches their log files through write streams: give the last lines a moment.
+    if (sharedLog) await new Promise((r) => setTimeout(r, 500));
+    const instanceLogs = sharedLog ? topology.coordinators.map((c) => tallyInstanceLog(c.name, c.process.spec.logFile)) : undefined;
     const { violations, stats } = checkConsistency({
       history: history.records,
       ledgers,
@@ -137,6 +169,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
       quiescent: quiescence.quiescent,
       logVerify: { ok: verify.ok, problems: [...verify.damaged.map((d) => `${d.file}@${d.offset}: ${d.reason} (${d.verdict})`), ...verify.missing.map((m) => `missing ${m}`)] },
       observations: injector.observations,
+      ...(sharedLog ? { sharedLog: true, storeUnfinished: quiescence.storeUnfinished, leaseProblems: quiescence.leaseProblems } : {}),
     });
     keepRunDir ||= violations.length > 0;
     const report: ChaosReport = {
@@ -144,6 +177,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
       interrupted: false,
       durationMs: { total: Date.now() - started, workload: workloadMs, settle: settleMs },
       check: stats,
+      ...(instanceLogs ? { instanceLogs } : {}),
       recovery: { quiescent: quiescence.quiescent, waitedMs: quiescence.waitedMs },
       anomalies: injector.observations.filter((x) => !x.violation),
       violations,
@@ -176,7 +210,9 @@ function repeatCommand(o: ChaosOptions): string {
   if (o.durationMs !== undefined) args.push(`--duration ${o.durationMs / 1000}`);
   if (o.minRounds > 0) args.push(`--rounds ${o.minRounds}`);
   args.push(`--ledgers ${o.ledgers}`, `--clusters ${o.clusters}`, `--workers ${o.workers}`, `--accounts ${o.accountsPerLedger}`, `--fault-gap ${o.faultGapMs}`);
-  if (o.faults.length !== FAULT_KINDS.length) args.push(`--faults ${o.faults.length === 0 ? 'none' : o.faults.join(',')}`);
+  if (o.log !== 'file') args.push(`--instances ${o.instances}`, `--log ${o.log}`, `--lease-ms ${o.leaseMs}`);
+  const all = faultKindsFor(o.log);
+  if (o.faults.length !== all.length || o.faults.some((k) => !all.includes(k))) args.push(`--faults ${o.faults.length === 0 ? 'none' : o.faults.join(',')}`);
   if (!o.directDatabases) args.push('--no-direct-databases');
   if (o.breakProtocol) args.push(`--break-protocol ${o.breakProtocol}`);
   return `npm run chaos -- ${args.join(' ')}`;

@@ -19,6 +19,8 @@ export const VIOLATION_KINDS = [
   'not-quiescent', // recovery and sweeps did not finish within the bound
   'log-damaged', // the decision log would not open (or does not verify after a clean stop)
   'accepted-on-failed-log', // the coordinator took new work after its log failed
+  'store-unfinished', // a shared log still holds transactions not completed after quiescence
+  'lease-not-taken-over', // a shared log: the lease of a dead coordinator process was never taken over
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
@@ -45,6 +47,12 @@ export interface CheckInput {
   logVerify: { ok: boolean; problems: string[] };
   /** What the fault injector saw during the run. */
   observations: readonly Observation[];
+  /** A shared log: transactions the store holds not completed after quiescence (undefined: it could not be read). */
+  storeUnfinished?: readonly string[] | undefined;
+  /** A shared log: leases of dead processes nobody took over (undefined: they could not be read). */
+  leaseProblems?: readonly string[] | undefined;
+  /** Set with a shared log: the two fields above are to be checked. */
+  sharedLog?: boolean;
 }
 
 /** Tallies over the history, for the summary. */
@@ -139,6 +147,12 @@ export function checkConsistency(input: CheckInput): { violations: Violation[]; 
   if (!input.quiescent) {
     const hazardous = (input.unfinished ?? []).filter((u) => u.hazards.length > 0).length;
     add('not-quiescent', `after healing every fault, ${input.prepared.length} prepared transaction(s) and ${input.unfinished?.length ?? 'unknown'} unfinished one(s) remained (${hazardous} with a heuristic hazard, which only an operator ends)`);
+  }
+  if (input.sharedLog) {
+    if (input.storeUnfinished === undefined) add('store-unfinished', 'the shared log could not be read after quiescence');
+    for (const id of input.storeUnfinished ?? []) add('store-unfinished', 'the shared log still holds it, not completed', id);
+    if (input.leaseProblems === undefined) add('lease-not-taken-over', 'the leases in the shared log could not be read after quiescence');
+    for (const problem of input.leaseProblems ?? []) add('lease-not-taken-over', problem);
   }
   if (!input.logVerify.ok) add('log-damaged', `log verify after the final clean stop: ${input.logVerify.problems.join('; ')}`);
   for (const o of input.observations) {

@@ -20,14 +20,19 @@ interface StatusBody {
   hazards?: Array<{ gid: string; detail: string }>;
 }
 
-/** Asks the coordinator about every transaction, `concurrency` calls at a time. */
-export async function readCoordinatorView(api: string, token: string, ids: readonly string[], concurrency = 16): Promise<Map<string, CoordinatorAnswer>> {
+/**
+ * Asks the coordinator about every transaction, `concurrency` calls at a
+ * time. Several instances (`api` a list): each question goes to the next one
+ * in turn, so the answers come from the shared log through every instance.
+ */
+export async function readCoordinatorView(api: string | readonly string[], token: string, ids: readonly string[], concurrency = 16): Promise<Map<string, CoordinatorAnswer>> {
+  const apis = typeof api === 'string' ? [api] : api;
   const answers = new Map<string, CoordinatorAnswer>();
   let next = 0;
   const worker = async () => {
     while (next < ids.length) {
-      const id = ids[next++];
-      answers.set(id, await askOne(api, token, id));
+      const n = next++;
+      answers.set(ids[n], await askOne(apis[n % apis.length], token, ids[n]));
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));

@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import { verifyLog } from '../coordinator/log/file/log-verify';
 import { CRASH_ENV } from '../coordinator/engine/crash-points';
 import { TEST_LOG_FAULT_ENV } from '../coordinator/testing/test-switches';
-import type { BankTopology } from './bank-topology';
+import type { BankTopology, CoordinatorNode } from './bank-topology';
 import type { ChaosProxy } from './chaos-proxy';
-import { FAULT_KINDS, type FaultEvent, type FaultKind, type FaultSchedule } from './fault-schedule';
+import { ALL_FAULT_KINDS, type FaultEvent, type FaultKind, type FaultSchedule } from './fault-schedule';
+import { InstanceRouter } from './instance-router';
 import type { ProcessExit, SupervisedProcess } from './supervised-process';
 
 /** What the injector did, beyond the count of each kind. */
@@ -26,6 +27,24 @@ export interface FaultCounters {
   databaseCrashes: number;
   pauses: number;
   restarts: number;
+  /** Crashes of the shared decision log's server (store-crash). */
+  storeCrashes: number;
+  /** Several instances: what happened to each. */
+  perInstance: InstanceCounters[];
+}
+
+/** The faults one coordinator instance took. */
+export interface InstanceCounters {
+  name: string;
+  /** SIGKILLs by the runner. */
+  kills: number;
+  /** It SIGKILLed itself at an armed crash point. */
+  crashPointKills: number;
+  pauses: number;
+  /** Kills after which it stayed down past its lease, so that another instance had to take it over. */
+  downPastLease: number;
+  /** Pauses past its lease: it must have been fenced. */
+  pausedPastLease: number;
 }
 
 /** A fault as it was applied (also a line of the fault log). */
@@ -70,7 +89,7 @@ export interface InjectorOptions {
  */
 export class FaultInjector {
   readonly counters: FaultCounters = {
-    applied: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+    applied: Object.fromEntries(ALL_FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     coordinatorKills: 0,
     crashPointKills: 0,
     crashPointsMissed: 0,
@@ -81,6 +100,8 @@ export class FaultInjector {
     databaseCrashes: 0,
     pauses: 0,
     restarts: 0,
+    storeCrashes: 0,
+    perInstance: [],
   };
   readonly observations: Observation[] = [];
   readonly applied: AppliedFault[] = [];
@@ -90,11 +111,17 @@ export class FaultInjector {
   private windingDown = false;
   private roundSize = 0;
   private readonly appliedByRound = new Map<number, number>();
+  /** Faults queued or running, per target. */
+  private readonly pending = new Map<string, number>();
+  /** Several instances: moves the services' links off instances the runner takes down. */
+  readonly router: InstanceRouter;
 
   constructor(
     private readonly t: BankTopology,
     private readonly o: InjectorOptions,
   ) {
+    this.router = new InstanceRouter(t);
+    this.counters.perInstance = t.multiInstance ? t.coordinators.map((c) => ({ name: c.name, kills: 0, crashPointKills: 0, pauses: 0, downPastLease: 0, pausedPastLease: 0 })) : [];
     for (const p of t.processes) p.onUnexpectedExit = (exit, tail) => this.unexpectedExit(p, exit, tail);
   }
 
@@ -107,8 +134,13 @@ export class FaultInjector {
   async run(schedule: FaultSchedule, keepGoing: () => boolean): Promise<void> {
     this.roundSize = schedule.roundSize;
     while (keepGoing()) {
-      const event = schedule.next();
+      let event = schedule.next();
       if (!(await sleepWhile(event.gapMs, keepGoing))) break;
+      if (this.t.multiInstance && isInstanceFault(event.kind)) {
+        const instance = await this.freeInstance(event.instance, keepGoing);
+        if (instance === undefined) break;
+        event = { ...event, instance };
+      }
       const target = this.targetOf(event);
       const busy = this.locks.get(target);
       if (busy && !(await settledWhile(busy, keepGoing))) break;
@@ -117,6 +149,24 @@ export class FaultInjector {
     // The traffic is over: armed crash points and disk faults stop waiting to be reached.
     this.windingDown = true;
     await this.settle();
+  }
+
+  /**
+   * The instance a coordinator fault may hit: `wanted` if no fault of its own
+   * is in flight, else another free one; and only while some other instance
+   * has none either, so at least one instance is always left alive. Undefined
+   * if the run ends first.
+   */
+  private async freeInstance(wanted: number, keepGoing: () => boolean): Promise<number | undefined> {
+    const n = this.t.coordinators.length;
+    for (;;) {
+      if (!keepGoing()) return undefined;
+      const free = this.t.coordinators.map((c) => c.index).filter((i) => !this.pending.get(this.t.coordinators[i].target));
+      if (free.length >= 2) {
+        for (let k = 0; k < n; k++) if (free.includes((wanted + k) % n)) return (wanted + k) % n;
+      }
+      await sleep(50);
+    }
   }
 
   /** Rounds of the schedule whose every fault has been applied (and all rounds before them). */
@@ -136,16 +186,23 @@ export class FaultInjector {
     await this.settle();
     for (const proxy of this.t.proxies) proxy.setMode({ kind: 'pass' });
     for (const p of this.t.processes) p.resume();
+    const store = this.t.sharedLog;
+    if (store) {
+      await this.serialized('store', async () => {
+        if (!store.running) await this.startStore();
+      });
+    }
     for (const [i, cluster] of this.t.clusters.entries()) {
       await this.serialized(`cluster:${i}`, async () => {
         if (!cluster.running) await this.startCluster(i);
       });
     }
-    for (const [i, p] of this.t.processes.entries()) {
-      await this.serialized(i === 0 ? 'coordinator' : `service:${i - 1}`, async () => {
+    for (const p of this.t.processes) {
+      await this.serialized(this.t.targetOf(p), async () => {
         if (!p.running) await this.restart(p);
       });
     }
+    for (const c of this.t.coordinators) this.router.markUp(c.index);
   }
 
   /** No more restarts: the run is ending. */
@@ -154,7 +211,8 @@ export class FaultInjector {
   }
 
   private targetOf(e: FaultEvent): string {
-    if (e.kind.startsWith('coordinator-') || e.kind.startsWith('disk-')) return 'coordinator';
+    if (e.kind === 'store-crash') return 'store';
+    if (e.kind.startsWith('coordinator-') || e.kind.startsWith('disk-')) return this.t.coordinators[this.t.multiInstance ? e.instance : 0].target;
     if (e.kind.startsWith('service-')) return `service:${e.target}`;
     if (e.kind === 'db-crash') return `cluster:${e.target}`;
     return `link:${e.target}:${e.link}`;
@@ -166,7 +224,11 @@ export class FaultInjector {
     });
     this.locks.set(target, run);
     this.inFlight.add(run);
-    void run.finally(() => this.inFlight.delete(run));
+    this.pending.set(target, (this.pending.get(target) ?? 0) + 1);
+    void run.finally(() => {
+      this.inFlight.delete(run);
+      this.pending.set(target, this.pending.get(target)! - 1);
+    });
     return run;
   }
 
@@ -180,30 +242,52 @@ export class FaultInjector {
     const entry: AppliedFault = { seq: e.seq, round: e.round, kind: e.kind, target, startedAt, endedAt: Date.now(), result };
     this.applied.push(entry);
     fs.appendFileSync(this.o.faultLog, `${JSON.stringify({ ...entry, event: e })}\n`);
-    this.o.log(`fault #${e.seq} ${e.kind} ${target}${ledger && target !== 'coordinator' ? ` (${ledger.name})` : ''}: ${result}`);
+    const about = target.startsWith('coordinator') ? (this.t.multiInstance ? ` (${this.t.coordinators[e.instance].name})` : '') : target === 'store' ? '' : ledger ? ` (${ledger.name})` : '';
+    this.o.log(`fault #${e.seq} ${e.kind} ${target}${about}: ${result}`);
   }
 
   private async applyKind(e: FaultEvent): Promise<string> {
-    const coordinator = this.t.coordinator;
+    const node = this.t.coordinators[this.t.multiInstance ? e.instance : 0];
+    const mine = this.counters.perInstance[node.index] as InstanceCounters | undefined;
     switch (e.kind) {
-      case 'coordinator-kill':
-        await this.killCoordinator();
-        await sleep(e.downMs);
-        await this.restart(coordinator);
-        return `SIGKILL, down ${e.downMs} ms`;
+      case 'coordinator-kill': {
+        // Past its lease: the instance's transactions must be taken over by another one, not by its restart.
+        const downMs = e.pastLeaseMs ?? e.downMs;
+        this.router.markDown(node.index);
+        await this.killCoordinator(node);
+        if (mine && e.pastLeaseMs !== undefined) mine.downPastLease += 1;
+        await sleep(downMs);
+        await this.restart(node.process);
+        this.router.markUp(node.index);
+        return `SIGKILL, down ${downMs} ms${e.pastLeaseMs !== undefined ? ' (past its lease)' : ''}`;
+      }
       case 'coordinator-crash-point':
-        return this.crashPoint(e);
+        return this.crashPoint(e, node);
       case 'disk-full':
       case 'disk-io-error':
         return this.diskFault(e);
+      case 'store-crash':
+        return this.storeCrash(e);
       case 'coordinator-pause':
       case 'service-pause': {
-        const p = e.kind === 'coordinator-pause' ? coordinator : this.t.ledgers[e.target].service;
-        if (!p.pause()) return 'skipped: not running';
+        const p = e.kind === 'coordinator-pause' ? node.process : this.t.ledgers[e.target].service;
+        if (e.kind === 'coordinator-pause') this.router.markDown(node.index);
+        if (!p.pause()) {
+          if (e.kind === 'coordinator-pause') this.router.markUp(node.index);
+          return 'skipped: not running';
+        }
         this.counters.pauses += 1;
-        await sleep(e.durationMs);
+        if (e.kind === 'coordinator-pause' && mine) mine.pauses += 1;
+        const pauseMs = e.kind === 'coordinator-pause' ? (e.pastLeaseMs ?? e.durationMs) : e.durationMs;
+        if (e.kind === 'coordinator-pause' && mine && e.pastLeaseMs !== undefined) mine.pausedPastLease += 1;
+        await sleep(pauseMs);
         p.resume();
-        return `SIGSTOP for ${e.durationMs} ms`;
+        if (e.kind === 'coordinator-pause' && this.t.multiInstance) {
+          // Paused past its lease it is fenced and registers again: links go back once it is ready.
+          await waitReady(node.api, 10_000);
+          this.router.markUp(node.index);
+        }
+        return `SIGSTOP for ${pauseMs} ms${pauseMs !== e.durationMs ? ' (past its lease)' : ''}`;
       }
       case 'service-kill': {
         const service = this.t.ledgers[e.target].service;
@@ -242,40 +326,86 @@ export class FaultInjector {
     return e.link === 'inbound' ? ledger.inbound : ledger.outbound;
   }
 
+  /**
+   * A shared log's server crashes (SIGKILL of the redis-server, immediate
+   * stop of the PostgreSQL cluster) and comes back after `downMs`. The
+   * instances must ride it out: retry, maybe go unready, never lose an
+   * acknowledged decision.
+   */
+  private async storeCrash(e: FaultEvent): Promise<string> {
+    const store = this.t.sharedLog;
+    if (!store) return 'skipped: no shared log';
+    if (!store.running) return 'skipped: not running';
+    await store.crash();
+    this.counters.storeCrashes += 1;
+    await sleep(e.downMs);
+    await this.startStore();
+    return `${store.kind === 'redis' ? 'SIGKILL' : 'immediate stop'} of the ${store.label}, down ${e.downMs} ms`;
+  }
+
+  private async startStore(): Promise<void> {
+    const store = this.t.sharedLog!;
+    const deadline = Date.now() + this.o.restartTimeoutMs;
+    for (;;) {
+      try {
+        await store.start();
+        return;
+      } catch (e) {
+        if (Date.now() > deadline) {
+          this.observe('restart-failed', false, `the ${store.label} could not be started again: ${e instanceof Error ? e.message.slice(0, 2_000) : String(e)}`);
+          return;
+        }
+        await sleep(500);
+      }
+    }
+  }
+
   /** SIGKILL, then checks the log as a restart will read it. */
-  private async killCoordinator(): Promise<void> {
-    if (await this.t.coordinator.kill()) this.counters.coordinatorKills += 1;
+  private async killCoordinator(node: CoordinatorNode = this.t.coordinators[0]): Promise<void> {
+    if (await node.process.kill()) {
+      this.counters.coordinatorKills += 1;
+      const mine = this.counters.perInstance[node.index] as InstanceCounters | undefined;
+      if (mine) mine.kills += 1;
+    }
     await this.verifyLogOpens('after SIGKILL');
   }
 
-  private async crashPoint(e: FaultEvent): Promise<string> {
+  private async crashPoint(e: FaultEvent, node: CoordinatorNode): Promise<string> {
     const { point, hit } = e.crashAt;
-    const coordinator = this.t.coordinator;
-    await this.killCoordinator();
-    const armed = await this.startArmed({ [CRASH_ENV]: `${point}:${hit}` }, () => coordinator.lastExit?.signal === 'SIGKILL');
+    const coordinator = node.process;
+    const mine = this.counters.perInstance[node.index] as InstanceCounters | undefined;
+    this.router.markDown(node.index);
+    await this.killCoordinator(node);
+    const armed = await this.startArmed({ [CRASH_ENV]: `${point}:${hit}` }, () => coordinator.lastExit?.signal === 'SIGKILL', node);
     let result: string;
     if (armed === 'failed') {
       result = `could not restart armed at ${point}:${hit}`;
     } else if (armed === 'fired-in-recovery') {
       this.counters.crashPointKills += 1;
+      if (mine) mine.crashPointKills += 1;
       this.counters.firedInRecovery += 1;
       await this.verifyLogOpens(`after crash point ${point} in recovery`);
       result = `killed itself at ${point}:${hit} while recovering`;
     } else {
+      // Armed and serving: it takes traffic again until it kills itself.
+      this.router.markUp(node.index);
       const exit = await this.waitArmed(coordinator);
+      this.router.markDown(node.index);
       if (exit?.signal === 'SIGKILL') {
         this.counters.crashPointKills += 1;
+        if (mine) mine.crashPointKills += 1;
         await this.verifyLogOpens(`after crash point ${point}`);
         result = `killed itself at ${point}:${hit}`;
       } else {
         if (exit) this.observe('unexpected-exit', false, `coordinator armed at ${point}:${hit} exited with ${exit.signal ?? `code ${exit.code}`}:\n${coordinator.tail(1_500)}`);
         this.counters.crashPointsMissed += 1;
-        await this.killCoordinator();
+        await this.killCoordinator(node);
         result = `${point}:${hit} not reached in ${this.o.armedWindowMs} ms; SIGKILLed`;
       }
     }
     await sleep(e.downMs);
     await this.restart(coordinator);
+    this.router.markUp(node.index);
     return result;
   }
 
@@ -286,8 +416,8 @@ export class FaultInjector {
    * so that counts as fired, and the caller starts it unarmed. Other failed
    * starts (a database still down) are retried.
    */
-  private async startArmed(env: Record<string, string>, fired: () => boolean): Promise<'ready' | 'fired-in-recovery' | 'failed'> {
-    const coordinator = this.t.coordinator;
+  private async startArmed(env: Record<string, string>, fired: () => boolean, node: CoordinatorNode = this.t.coordinators[0]): Promise<'ready' | 'fired-in-recovery' | 'failed'> {
+    const coordinator = node.process;
     const deadline = Date.now() + this.o.restartTimeoutMs;
     for (;;) {
       try {
@@ -368,6 +498,8 @@ export class FaultInjector {
   }
 
   private async verifyLogOpens(when: string): Promise<void> {
+    // A shared log has no files of the coordinator's: what a crash leaves is the store's business (and the checker's).
+    if (this.t.sharedLog) return;
     try {
       const report = await verifyLog(this.t.dataDir);
       if (!report.opens) {
@@ -418,8 +550,7 @@ export class FaultInjector {
   private unexpectedExit(p: SupervisedProcess, exit: ProcessExit, tail: string): void {
     this.observe('unexpected-exit', false, `${p.spec.label} exited on its own (${exit.signal ?? `code ${exit.code}`}); its last output:\n${tail.slice(-1_500)}`);
     if (this.finished) return;
-    const index = this.t.processes.indexOf(p);
-    void this.serialized(index === 0 ? 'coordinator' : `service:${index - 1}`, async () => {
+    void this.serialized(this.t.targetOf(p), async () => {
       if (!p.running) await this.restart(p);
     });
   }
@@ -428,6 +559,21 @@ export class FaultInjector {
     this.observations.push({ at: Date.now(), kind, violation, detail });
     this.o.log(`${violation ? 'VIOLATION' : 'anomaly'} (${kind}): ${detail.split('\n')[0]}`);
   }
+}
+
+/** The kinds that hit one coordinator instance. */
+function isInstanceFault(kind: FaultKind): boolean {
+  return kind === 'coordinator-kill' || kind === 'coordinator-crash-point' || kind === 'coordinator-pause';
+}
+
+/** Waits (at most `timeoutMs`) until `api` answers /readyz 200. */
+async function waitReady(api: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await fetchStatus(`${api}/readyz`, 'GET')) === 200) return true;
+    await sleep(100);
+  }
+  return false;
 }
 
 async function fetchStatus(url: string, method: string): Promise<number | null> {

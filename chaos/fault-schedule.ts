@@ -2,7 +2,7 @@ import { CRASH_POINTS, type CrashPoint } from '../coordinator/engine/crash-point
 import type { LinkMode } from './chaos-proxy';
 import type { Rng } from './random';
 
-/** Every kind of fault the runner injects. */
+/** The kinds of fault of a run on the file log (one coordinator process): the default of such a run. */
 export const FAULT_KINDS = [
   'coordinator-kill', // SIGKILL at a random moment, restart on the same data directory
   'coordinator-crash-point', // restart armed with TWOPC_CRASH_AT=<point>:<n>: it SIGKILLs itself there
@@ -18,7 +18,24 @@ export const FAULT_KINDS = [
   'disk-full', // restart with the log's writes failing ENOSPC from the n-th on
   'disk-io-error', // restart with the log's n-th fdatasync failing EIO (unsynced data lost)
 ] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Kinds only a shared decision log (PostgreSQL or Redis) has. */
+export const SHARED_LOG_FAULT_KINDS = [
+  'store-crash', // SIGKILL the redis-server (restart on its AOF) or immediate stop of the log's PostgreSQL cluster
+] as const;
+
+/** Kinds only the file log has: the disk under it fails. */
+export const FILE_LOG_FAULT_KINDS = ['disk-full', 'disk-io-error'] as const;
+
+/** Every kind of fault the runner injects, whatever the log. */
+export const ALL_FAULT_KINDS = [...FAULT_KINDS, ...SHARED_LOG_FAULT_KINDS] as const;
+export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
+
+/** The kinds that apply to a run on this log (the default of `--faults`). */
+export function faultKindsFor(log: 'file' | 'postgres' | 'redis'): FaultKind[] {
+  if (log === 'file') return [...FAULT_KINDS];
+  return ALL_FAULT_KINDS.filter((k) => !(FILE_LOG_FAULT_KINDS as readonly string[]).includes(k));
+}
 
 /**
  * How many of each kind one round holds. Every round is a seeded shuffle of
@@ -39,6 +56,7 @@ export const PER_ROUND: Readonly<Record<FaultKind, number>> = {
   'link-cut': 2,
   'disk-full': 1,
   'disk-io-error': 1,
+  'store-crash': 1,
 };
 
 /** One fault, fully drawn from the seed. */
@@ -62,6 +80,10 @@ export interface FaultEvent {
   crashAt: { point: CrashPoint; hit: number };
   /** Disk faults: the n-th write (or fdatasync) fails. */
   diskAt: number;
+  /** Several instances: the coordinator instance a coordinator fault is meant for (another is taken if it is busy). */
+  instance: number;
+  /** Several instances: a killed instance stays down (a paused one stopped) past its lease, so another must take it over, instead of `downMs` (`durationMs`). */
+  pastLeaseMs?: number;
 }
 
 export interface ScheduleOptions {
@@ -71,6 +93,15 @@ export interface ScheduleOptions {
   meanGapMs: number;
   ledgers: number;
   clusters: number;
+  /** Coordinator instances (default 1). With more, `instanceRng` draws which one each fault hits. */
+  instances?: number;
+  /** The instances' lease: how long an instance left dead "past its lease" stays down is drawn from it. */
+  leaseMs?: number;
+  /**
+   * A stream of its own for what only several instances need, so that a run
+   * with one instance draws exactly the numbers it always drew.
+   */
+  instanceRng?: Rng;
 }
 
 /**
@@ -132,17 +163,33 @@ export class FaultSchedule {
       mode,
       crashAt: { point, hit },
       diskAt,
+      ...this.drawInstance(kind),
     };
+  }
+
+  private drawInstance(kind: FaultKind): { instance: number; pastLeaseMs?: number } {
+    const r = this.o.instanceRng;
+    const instances = this.o.instances ?? 1;
+    if (!r || instances < 2) return { instance: 0 };
+    const instance = r.int(0, instances - 1);
+    // A third of the kills leave the instance dead past its lease: another instance must take its transactions over;
+    // a third of the pauses last past it: the instance must find itself fenced when it wakes up, and register again.
+    const pastLease = r.chance(1 / 3);
+    const pastLeaseMs = (this.o.leaseMs ?? 2_000) + r.int(500, 1_500);
+    return (kind === 'coordinator-kill' || kind === 'coordinator-pause') && pastLease ? { instance, pastLeaseMs } : { instance };
   }
 }
 
-/** Parses a comma-separated list of kinds (`all`, or names from FAULT_KINDS). */
-export function parseFaultKinds(spec: string): FaultKind[] {
-  if (spec.trim() === 'all') return [...FAULT_KINDS];
+/**
+ * Parses a comma-separated list of kinds (names from ALL_FAULT_KINDS, or
+ * `none`); `all` is undefined: every kind that applies to the run's log.
+ */
+export function parseFaultKinds(spec: string): FaultKind[] | undefined {
+  if (spec.trim() === 'all') return undefined;
   if (spec.trim() === 'none') return [];
   const kinds = spec.split(',').map((s) => s.trim()).filter(Boolean);
   for (const k of kinds) {
-    if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`unknown fault kind ${JSON.stringify(k)}; kinds: ${FAULT_KINDS.join(', ')}`);
+    if (!(ALL_FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`unknown fault kind ${JSON.stringify(k)}; kinds: ${ALL_FAULT_KINDS.join(', ')}`);
   }
   return kinds as FaultKind[];
 }

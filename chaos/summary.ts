@@ -3,6 +3,7 @@ import type { CheckStats, Violation } from './checker';
 import type { CoordinatorAnswer } from './coordinator-view';
 import type { AppliedFault, FaultCounters, Observation } from './fault-injector';
 import type { FaultKind } from './fault-schedule';
+import type { InstanceLogTally } from './instance-logs';
 import { TX_KINDS, type ClientOutcome, type TxKind, type TxRecord } from './history';
 
 /** A violation with what the run knows of its transaction: the client's history, the coordinator's answer, and the faults around it. */
@@ -19,7 +20,19 @@ export interface ChaosReport {
   /** The command that repeats this run's schedule and workload. */
   repeat: string;
   interrupted: boolean;
-  setup: { ledgers: number; clusters: number; workers: number; accountsPerLedger: number; faultGapMs: number; faults: readonly FaultKind[]; breakProtocol?: string };
+  setup: {
+    ledgers: number;
+    clusters: number;
+    workers: number;
+    accountsPerLedger: number;
+    faultGapMs: number;
+    faults: readonly FaultKind[];
+    breakProtocol?: string;
+    /** A shared decision log: how many instances shared it, which store, their lease. */
+    instances?: number;
+    log?: string;
+    leaseMs?: number;
+  };
   durationMs: { total: number; workload: number; settle: number };
   transactions: {
     begun: number;
@@ -30,6 +43,8 @@ export interface ChaosReport {
     acknowledged202: number;
   };
   check?: CheckStats;
+  /** A shared log: the lease events each instance logged (takeovers, fencing). */
+  instanceLogs?: InstanceLogTally[];
   faults: { rounds: number; total: number; counters: FaultCounters; links: ProxyStats };
   recovery: { quiescent: boolean; waitedMs: number };
   anomalies: Observation[];
@@ -88,6 +103,7 @@ export function renderSummary(r: ChaosReport): string {
   lines.push(`twopc chaos: seed ${r.seed}${r.setup.breakProtocol ? `   *** PROTOCOL DELIBERATELY BROKEN: ${r.setup.breakProtocol} ***` : ''}`);
   lines.push(`  repeat with: ${r.repeat}`);
   lines.push(`  ${r.setup.ledgers} ledgers (own service process and database each) on ${r.setup.clusters} PostgreSQL cluster(s), ${r.setup.workers} clients, ${r.setup.accountsPerLedger} accounts per ledger`);
+  if (r.setup.log) lines.push(`  ${r.setup.instances} coordinator instance(s) sharing a ${r.setup.log === 'postgres' ? 'PostgreSQL' : 'Redis'} decision log, lease ${r.setup.leaseMs} ms`);
   lines.push(`  ran ${s(r.durationMs.total)} (workload ${s(r.durationMs.workload)}, settling ${s(r.durationMs.settle)})${r.interrupted ? '; INTERRUPTED' : ''}`);
   const t = r.transactions;
   lines.push(`transactions: ${t.begun} begun (${t.beginFailures} begin calls refused or unanswered, retried)`);
@@ -100,6 +116,21 @@ export function renderSummary(r: ChaosReport): string {
   lines.push(`faults: ${r.faults.total} in ${r.faults.rounds} full round(s): ${list(c.applied)}`);
   lines.push(`  coordinator SIGKILLs: ${c.coordinatorKills + c.crashPointKills} (${c.coordinatorKills} by the runner, ${c.crashPointKills} at crash points; ${c.crashPointsMissed} armed points not reached; ${c.firedInRecovery} crash points or disk faults hit during recovery)`);
   lines.push(`  disk faults hit: ${c.diskFaultsHit} (${c.diskFaultsMissed} not reached); service SIGKILLs ${c.serviceKills}; database crashes ${c.databaseCrashes}; SIGSTOP pauses ${c.pauses}; restarts ${c.restarts}`);
+  if (r.setup.log) lines.push(`  shared log crashes: ${c.storeCrashes}`);
+  for (const i of c.perInstance ?? []) {
+    const logged = r.instanceLogs?.find((x) => x.name === i.name);
+    lines.push(
+      `  ${i.name}: SIGKILLs ${i.kills + i.crashPointKills} (${i.kills} by the runner, ${i.crashPointKills} at crash points; ${i.downPastLease} left down past the lease), pauses ${i.pauses} (${i.pausedPastLease} past the lease)` +
+        (logged ? `; took over ${logged.tookOverExpired} expired lease(s) and ${logged.tookOverRestart} previous process(es) of its own; fenced ${logged.fenced}; leases registered ${logged.registered}` : ''),
+    );
+  }
+  if (r.instanceLogs && (c.perInstance ?? []).length === 0) {
+    for (const logged of r.instanceLogs) lines.push(`  ${logged.name}: took over ${logged.tookOverExpired} expired lease(s) and ${logged.tookOverRestart} previous process(es) of its own; fenced ${logged.fenced}; leases registered ${logged.registered}`);
+  }
+  if (r.instanceLogs) {
+    const sum = (f: (x: InstanceLogTally) => number) => r.instanceLogs!.reduce((n, x) => n + f(x), 0);
+    lines.push(`  takeovers: ${sum((x) => x.tookOverExpired)} of expired leases, ${sum((x) => x.tookOverRestart)} by restarts under the same name; fenced events ${sum((x) => x.fenced)}`);
+  }
   const l = r.faults.links;
   lines.push(`  links: ${l.connections} connections, ${l.refused} refused, ${l.blackholed} blackholed, ${l.reset} reset, ${l.cut} cut mid-message`);
   lines.push(`recovery: ${r.recovery.quiescent ? 'quiescent' : 'NOT quiescent'} after ${s(r.recovery.waitedMs)}`);

@@ -1,11 +1,17 @@
 import type { Leg, TransferRequest } from './bank-schema';
 import type { CallRecord, ClientOutcome, History, TxKind, TxRecord } from './history';
-import type { Rng } from './random';
+import { Rng } from './random';
 
 /** Where the bank's clients send their calls. */
 export interface BankEndpoints {
   /** Coordinator API base URL. */
   api: string;
+  /**
+   * Several coordinator instances: every begin, commit and abort goes to one
+   * of them drawn at random among those that answer, and a call that gets no
+   * answer (or 503) is sent again to another. Absent or one: every call goes to `api`.
+   */
+  instances?: ReadonlyArray<{ name: string; url: string }>;
   token: string;
   /** Base URL of each ledger's service, indexed by ledger number. */
   services: readonly string[];
@@ -22,6 +28,8 @@ export interface WorkloadOptions extends BankEndpoints {
   txTimeoutMs: number;
   /** May another transaction start? (the run's transaction count or duration) */
   claim(): boolean;
+  /** Which instance each call goes to (several instances); apart from `rng`, so the plans stay those of the seed. */
+  instanceRng?: Rng;
   /** Hard stop: give up retrying a begin. */
   stopping(): boolean;
 }
@@ -88,23 +96,27 @@ export function planTransfer(rng: Rng, seq: number, ledgerCount: number, account
  */
 export async function runWorkload(o: WorkloadOptions): Promise<void> {
   let seq = 0;
+  // Which instance a call goes to is not part of the plan: it has a stream of its own (and timing decides which answer).
+  const picker = o.instances && o.instances.length > 1 ? new InstancePicker(o.instances, o.instanceRng ?? new Rng(Date.now())) : undefined;
   const worker = async () => {
     while (o.claim()) {
       // Drawn synchronously, in claim order: plan n is the same in every run of a seed.
       const plan = planTransfer(o.rng, seq++, o.services.length, o.accountsPerLedger);
-      await runTransfer(o, plan);
+      await runTransfer(o, plan, picker);
     }
   };
   await Promise.all(Array.from({ length: o.workers }, worker));
 }
 
-async function runTransfer(o: WorkloadOptions, plan: TransferPlan): Promise<void> {
+async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: InstancePicker): Promise<void> {
   const auth = { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' };
   const begunAt = Date.now();
   const calls: CallRecord[] = [];
   let id: string | undefined;
   for (let attempt = 0; id === undefined; attempt++) {
-    const begin = await call('begin', `${o.api}/v1/transactions`, auth, { timeoutMs: o.txTimeoutMs, metadata: { chaos: plan.seq } }, TIMEOUTS.begin);
+    const at = picker?.pick();
+    const begin = await call(at ? `begin@${at.name}` : 'begin', `${at?.url ?? o.api}/v1/transactions`, auth, { timeoutMs: o.txTimeoutMs, metadata: { chaos: plan.seq } }, TIMEOUTS.begin);
+    if (at && begin.status === null) picker!.noAnswer(at);
     if (begin.status === 201 && typeof begin.body?.id === 'string') {
       id = begin.body.id;
       calls.push(begin.record);
@@ -113,6 +125,7 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan): Promise<void
     // Nothing carries this id yet, so a begin that did happen is harmless: the coordinator aborts it at its timeout.
     o.history.beginFailures += 1;
     if (o.stopping()) return;
+    if (picker && attempt < picker.size) continue; // another instance may answer at once
     await sleep(Math.min(1_000, 50 * 2 ** Math.min(attempt, 5)));
   }
   const txId = id!;
@@ -135,8 +148,7 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan): Promise<void
   let why: string;
   let commitSent = false;
   if (failedCall !== undefined || plan.kind === 'client-abort') {
-    const abort = await call('abort', `${o.api}/v1/transactions/${txId}/abort`, auth, {}, TIMEOUTS.abort);
-    calls.push(abort.record);
+    const abort = await callCoordinator(o, picker, calls, 'abort', `/v1/transactions/${txId}/abort`, auth, TIMEOUTS.abort);
     outcome = 'failed';
     why = `${failedCall ? `${failedCall}, then ` : ''}abort ${describe(abort.record)}`;
   } else if (plan.kind === 'abandon') {
@@ -144,8 +156,7 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan): Promise<void
     why = 'abandoned: neither commit nor abort sent';
   } else {
     commitSent = true;
-    const commit = await call('commit', `${o.api}/v1/transactions/${txId}/commit`, auth, {}, TIMEOUTS.commit);
-    calls.push(commit.record);
+    const commit = await callCoordinator(o, picker, calls, 'commit', `/v1/transactions/${txId}/commit`, auth, TIMEOUTS.commit);
     why = `commit ${describe(commit.record)}`;
     if (commit.status === 200 || commit.status === 202) outcome = 'ok';
     else if (commit.status === 409 && commit.record.code === 'transaction-aborted') outcome = 'failed';
@@ -167,6 +178,59 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan): Promise<void
     why,
   };
   o.history.add(record);
+}
+
+/**
+ * A commit or abort (idempotent by transaction id): with one instance, one
+ * call. With several, a call that gets no answer or 503 (the instance is
+ * down, paused, fenced or unready, or the owner it relays to is unreachable)
+ * is sent again to another instance, a few times; the last answer counts
+ * (the history keeps every call).
+ */
+async function callCoordinator(o: WorkloadOptions, picker: InstancePicker | undefined, calls: CallRecord[], what: string, path: string, headers: Record<string, string>, timeoutMs: number): Promise<CallResult> {
+  if (!picker) {
+    const r = await call(what, `${o.api}${path}`, headers, {}, timeoutMs);
+    calls.push(r.record);
+    return r;
+  }
+  const deadline = Date.now() + 2 * timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    const at = picker.pick();
+    const r = await call(`${what}@${at.name}`, `${at.url}${path}`, headers, {}, timeoutMs);
+    calls.push(r.record);
+    if (r.status === null) picker.noAnswer(at);
+    const again = r.status === null || r.status === 503;
+    if (!again || attempt >= 2 * picker.size + 2 || Date.now() > deadline) return r;
+    if (r.status === 503) await sleep(150);
+  }
+}
+
+/**
+ * Chooses the instance of each call at random among those that answered
+ * lately: one that left a call unanswered is passed over for a second
+ * (unless none is left), as a client with several addresses would do.
+ */
+class InstancePicker {
+  private readonly silentUntil = new Map<string, number>();
+
+  constructor(
+    private readonly instances: ReadonlyArray<{ name: string; url: string }>,
+    private readonly rng: Rng,
+  ) {}
+
+  get size(): number {
+    return this.instances.length;
+  }
+
+  pick(): { name: string; url: string } {
+    const now = Date.now();
+    const answering = this.instances.filter((i) => (this.silentUntil.get(i.url) ?? 0) <= now);
+    return this.rng.pick(answering.length > 0 ? answering : this.instances);
+  }
+
+  noAnswer(instance: { url: string }): void {
+    this.silentUntil.set(instance.url, Date.now() + 1_000);
+  }
 }
 
 interface CallResult {
