@@ -118,6 +118,7 @@ export class LocalAdmin implements AdminBackend {
       membership = new Membership({
         leases,
         leaseMs: options.config.instance.leaseMs,
+        unownedAfterMs: options.config.engine.maxTimeoutMs + options.config.engine.sweepGraceMs,
         logger: silentLogger,
         // Not reachable by the running instances: a request for a transaction it holds waits (owner-unavailable) until it is done.
         identity: () => ({ name: `twopc-cli:${os.hostname()}:${process.pid}`, url: 'http://twopc-cli.invalid' }),

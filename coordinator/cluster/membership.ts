@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { EngineLogger } from '../engine/engine-logger';
 import { errorMessage } from '../errors';
 import type { TxSnapshot } from '../log/decision-log';
+import { uuidV7Time } from '../engine/sweeper';
 import type { InstanceLease, LeaseStore, LeaseView } from './lease-store';
 import type { TransactionOwnership } from './ownership';
 
@@ -20,6 +21,13 @@ export interface MembershipOptions {
   onTakeover?(tokens: number[]): void;
   /** This process lost its lease (taken over, or not renewed in time): its live transactions are no longer its own. A new lease follows. */
   onFenced?(lost: number): void;
+  /**
+   * A logged transaction with no owner (its begin record was lost in a store
+   * crash: it was stored, not forced) may still run at some instance; it is
+   * left alone until this long after its id was made (the longest transaction
+   * timeout plus the sweep grace), unless it is decided. Default 0.
+   */
+  unownedAfterMs?: number;
   /** Monotonic clock in ms (tests). */
   clock?: () => number;
 }
@@ -106,7 +114,7 @@ export class Membership implements TransactionOwnership {
   }
 
   mayRecover(snapshot: TxSnapshot): boolean {
-    if (snapshot.owner === undefined) return true;
+    if (snapshot.owner === undefined) return snapshot.decision !== undefined || Date.now() > uuidV7Time(snapshot.txId) + (this.o.unownedAfterMs ?? 0);
     return this.locate(snapshot.owner).kind === 'me';
   }
 

@@ -82,6 +82,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     ? new Membership({
         leases: log.leases,
         leaseMs: config.instance.leaseMs,
+        unownedAfterMs: config.engine.maxTimeoutMs + config.engine.sweepGraceMs,
         logger,
         identity: () => instanceIdentity(config, boundPort),
         onTakeover: (tokens) => {
