@@ -5,20 +5,9 @@ import type { PgCluster } from '../harness/pg-cluster';
 import type { TransferKind } from '../service-crash/bank-traffic';
 import type { ClusterOutcomes } from './cluster-traffic';
 import { API_TOKEN, SECRET } from './coordinator-pair';
+import { ACCOUNTS, INITIAL, ledgerState } from '../service-crash/ledger-db';
 
-export const ACCOUNTS = 200;
-export const INITIAL = 1_000;
-
-/** The service-crash bank schema: accounts, and a `transfers` row per transfer whose deferred unique check lets `taken` vote no at PREPARE. */
-export async function createLedger(cluster: PgCluster, db: string): Promise<void> {
-  await cluster.createDatabase(db);
-  await cluster.withClient(async (c) => {
-    await c.query('create table accounts (id int primary key, balance bigint not null check (balance >= 0))');
-    await c.query('insert into accounts select g, $1 from generate_series(1, $2) g', [INITIAL, ACCOUNTS]);
-    await c.query('create table transfers (id text, constraint transfers_id unique (id) deferrable initially deferred)');
-    await c.query(`insert into transfers values ('taken')`);
-  }, db);
-}
+export { ACCOUNTS, createLedger } from '../service-crash/ledger-db';
 
 /** A ledger service process (test/service-crash/ledger-service.ts) whose coordinator is `coordinatorUrl`; resolves to its base URL. */
 export async function startLedgerService(cluster: PgCluster, db: string, coordinatorUrl: string): Promise<{ proc: TsProcess; url: string }> {
@@ -35,11 +24,6 @@ export async function startLedgerService(cluster: PgCluster, db: string, coordin
   return { proc, url: `http://127.0.0.1:${port}` };
 }
 
-async function ledgerState(pool: Pool): Promise<{ total: number; ids: Set<string> }> {
-  const total = await pool.query<{ total: string }>('select sum(balance)::text as total from accounts');
-  const ids = await pool.query<{ id: string }>(`select id from transfers where id <> 'taken'`);
-  return { total: Number(total.rows[0].total), ids: new Set(ids.rows.map((r) => r.id)) };
-}
 
 /**
  * SPEC §9 after quiescence: every transfer in both ledgers or neither (one,

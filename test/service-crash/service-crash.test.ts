@@ -8,6 +8,7 @@ import { TsProcess } from '../e2e/processes';
 import { freePort } from '../harness/free-port';
 import { PgCluster } from '../harness/pg-cluster';
 import { Outcomes, runTraffic, TransferKind } from './bank-traffic';
+import { ACCOUNTS, createLedger, INITIAL, ledgerState } from './ledger-db';
 import { ServeProcess } from './serve-process';
 
 /**
@@ -23,8 +24,6 @@ import { ServeProcess } from './serve-process';
 
 const API_TOKEN = 'crash-api-token-0123456789';
 const SECRET = 'crash-participant-secret-0123456789';
-const ACCOUNTS = 200;
-const INITIAL = 1_000;
 
 /** Which hit of each point kills the coordinator: late enough that some transfers finished before. */
 const HIT: Record<CrashPoint, number> = {
@@ -61,22 +60,6 @@ describe('twopc serve SIGKILLed at every crash point under HTTP traffic, then re
   const pools: Record<'a' | 'b', Pool> = {} as Record<'a' | 'b', Pool>;
   const outcomes: Outcomes = { kinds: new Map<string, TransferKind>(), committed: new Set(), aborted: new Set() };
 
-  async function createLedger(db: string): Promise<void> {
-    await cluster.createDatabase(db);
-    await cluster.withClient(async (c) => {
-      await c.query('create table accounts (id int primary key, balance bigint not null check (balance >= 0))');
-      await c.query('insert into accounts select g, $1 from generate_series(1, $2) g', [INITIAL, ACCOUNTS]);
-      // Checked at PREPARE: a transfer that inserts `taken` votes no after its work succeeded.
-      await c.query('create table transfers (id text, constraint transfers_id unique (id) deferrable initially deferred)');
-      await c.query(`insert into transfers values ('taken')`);
-    }, db);
-  }
-
-  async function ledgerState(pool: Pool): Promise<{ total: number; ids: Set<string> }> {
-    const total = await pool.query<{ total: string }>('select sum(balance)::text as total from accounts');
-    const ids = await pool.query<{ id: string }>(`select id from transfers where id <> 'taken'`);
-    return { total: Number(total.rows[0].total), ids: new Set(ids.rows.map((r) => r.id)) };
-  }
 
   async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -93,7 +76,7 @@ describe('twopc serve SIGKILLed at every crash point under HTTP traffic, then re
 
   beforeAll(async () => {
     cluster = await PgCluster.start({ name: 'service-crash', maxPreparedTransactions: 50 });
-    await Promise.all([createLedger('ledger_a'), createLedger('ledger_b')]);
+    await Promise.all([createLedger(cluster, 'ledger_a'), createLedger(cluster, 'ledger_b')]);
     pools.a = new Pool({ ...cluster.connectionConfig('ledger_a'), max: 2 });
     pools.b = new Pool({ ...cluster.connectionConfig('ledger_b'), max: 2 });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-service-crash-'));
