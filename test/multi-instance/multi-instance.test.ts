@@ -205,6 +205,7 @@ describe('several twopc serve instances on one shared decision log', () => {
 
       await waitFor("coord-2 taking over coord-1's expired lease", async () => (await s.store.takenOverBy(one.tokens[0])) === two.tokens[0], [one, two]);
       const tookOverAt = Date.now();
+      if (process.env.TWOPC_MULTI_TIMING) process.stdout.write(`takeover observed ${tookOverAt - killedAt} ms after the kill (lease 2000 ms)\n`);
       // What an operator sees (`twopc instances --url`): coord-1's lease taken over by coord-2, coord-2 answering.
       const admin = new AdminClient({ url: two.api, token: ADMIN_TOKEN });
       const instances = await admin.instances();
