@@ -216,9 +216,15 @@ export class Membership implements TransactionOwnership {
     await this.refresh();
     const me = this.current!.token;
     const taken: number[] = [];
+    // A restart takes over the newest earlier process of its name at once; any other lease only once expired.
+    const sameName = this.view.leases.filter((l) => l.name === this.current!.name && l.token < me && l.takenOverBy === undefined);
+    const previous = sameName.length === 0 ? undefined : Math.max(...sameName.map((l) => l.token));
+    if (starting && sameName.filter((l) => l.expiresAt >= this.view.now).length > 1) {
+      this.o.logger.warn({ name: this.current!.name, leases: sameName.map((l) => l.token) }, 'several live leases carry this instance name: give every instance its own TWOPC_INSTANCE_NAME');
+    }
     for (const lease of this.view.leases) {
       if (lease.token === me || lease.takenOverBy !== undefined) continue;
-      const restart = starting && lease.name === this.current!.name && lease.token < me;
+      const restart = starting && lease.token === previous;
       if (!restart && lease.expiresAt >= this.view.now) continue;
       if (await this.o.leases.takeOver(lease.token, me, { evenIfLive: restart })) {
         this.o.logger.warn({ token: lease.token, name: lease.name, url: lease.url, restart }, restart ? 'took over the previous process of this instance' : 'took over the transactions of an instance whose lease expired');

@@ -1,5 +1,6 @@
 import { errorMessage, TwopcError } from '../errors';
-import type { DecisionRecord } from '../log/decision-log';
+import type { DecisionRecord, TxSnapshot } from '../log/decision-log';
+import { decideUndecided } from './recovery';
 import { parseGid } from '../participants/gid';
 import { waitAtMost } from './backoff';
 import type { PhaseTwoResult } from './phase-two';
@@ -55,6 +56,8 @@ export async function scanOrphans(deps: ResolverDeps): Promise<OrphanScan> {
         const parsed = parseGid(gid);
         if (!parsed || deps.isLive(parsed.txId) || deps.phaseTwo.isDriving(parsed.txId)) continue;
         const snapshot = await deps.log.get(parsed.txId);
+        // Several instances: a branch of a transaction another live instance runs is that instance's, not an orphan.
+        if (snapshot && !deps.mayRecover(snapshot)) continue;
         scan.orphans.push({
           participant: participant.name,
           gid,
@@ -172,7 +175,13 @@ export async function rollbackOrphans(deps: ResolverDeps, waitMs: number): Promi
       const found: BranchInfo[] = txOrphans.map((o) => ({ branchId: o.branchId, gid: o.gid, participant: o.participant }));
       const branches = [...(snapshot?.branches ?? [])];
       for (const b of found) if (!branches.some((x) => x.gid === b.gid)) branches.push(b);
-      const decision = snapshot?.decision ?? (await deps.decide(txId, branches, 'admin'));
+      const basis: TxSnapshot = snapshot ?? { txId, createdAt: 0, expiresAt: 0, branches: [], completed: false, hazards: [] };
+      // Recovery's rule for an undecided transaction (a lone branch is rolled back before it is judged).
+      const decision = snapshot?.decision ?? (await decideUndecided(deps, { ...basis, branches }, 'admin'));
+      if (!decision) {
+        for (const o of txOrphans) results.push({ gid: o.gid, txId, participant: o.participant, outcome: 'left', detail: 'its only branch could not be asked whether it committed in one phase; try again' });
+        return;
+      }
       const listed = decision.outcome === 'abort' ? { ...decision, branches: withAll(decision.branches, found) } : decision;
       const result: PhaseTwoResult | undefined = await waitAtMost(deps.phaseTwo.drive(listed), waitMs);
       for (const o of txOrphans) {

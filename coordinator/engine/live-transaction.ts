@@ -36,6 +36,12 @@ export interface LiveTransaction {
    */
   aborting?: Promise<void>;
   abortReason?: AbortReason;
+  /**
+   * This process lost the lease it began the transaction under: another
+   * instance owns it now. It writes no commit decision and sends no one-phase
+   * COMMIT for it any more (an abort stays allowed: it is always safe).
+   */
+  handedOver?: boolean;
 }
 
 export type OnePhaseOutcome = { kind: 'committed' } | { kind: 'aborted' } | { kind: 'stopped' };

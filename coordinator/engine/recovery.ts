@@ -1,4 +1,4 @@
-import { AbortReason, errorMessage } from '../errors';
+import { AbortReason, errorMessage, isTwopcError } from '../errors';
 import type { DecisionRecord, TxSnapshot } from '../log/decision-log';
 import { Semaphore, waitAtMost } from './backoff';
 import type { ResolverDeps } from './resolver-deps';
@@ -92,6 +92,14 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
  * No decision in the log. A one-phase commit leaves none, so a transaction
  * whose only branch the participant reports committed was committed; anything
  * else is presumed aborted.
+ *
+ * The only branch is rolled back *before* its state is asked: a one-phase
+ * COMMIT still on its way (from a process that died, or lost its lease while
+ * paused) then reaches a branch that is rolled back and is refused, so the
+ * state read next is final and the decision cannot contradict what the
+ * participant does. (Nothing else can commit a lone branch: a commit decision
+ * is only ever written for prepared branches whose registrations are in the
+ * log, and a process that lost its lease can no longer write one.)
  */
 export async function decideUndecided(
   deps: RecoveryDeps,
@@ -103,8 +111,13 @@ export async function decideUndecided(
     const branch = snapshot.branches[0];
     const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
     if (participant?.status) {
+      const ref = { ...branch, txId: snapshot.txId };
       try {
-        const state = await participant.status({ ...branch, txId: snapshot.txId });
+        // A heuristic hazard here means it committed (its marker is there): the state below says so.
+        await participant.rollback(ref).catch((e: unknown) => {
+          if (!isTwopcError(e, 'heuristic-hazard')) throw e;
+        });
+        const state = await participant.status(ref);
         if (state === 'committed') return deps.decideCommitted(snapshot.txId, snapshot.branches);
       } catch (e) {
         // Deciding abort now could contradict a one-phase commit that happened; ask again on the next pass.

@@ -1,5 +1,7 @@
 import { errorMessage } from '../errors';
 import { parseGid } from '../participants/gid';
+import type { TxSnapshot } from '../log/decision-log';
+import { decideUndecided } from './recovery';
 import type { ResolverDeps } from './resolver-deps';
 import type { BranchInfo } from './types';
 
@@ -108,7 +110,14 @@ export class Sweeper {
         report.skipped += 1;
         return;
       }
-      decision = await this.deps.decide(txId, withBranch(snapshot?.branches ?? [], found), 'sweep');
+      // Through recovery's rule: a lone branch is rolled back before it is judged (a one-phase COMMIT may be on its way).
+      const basis: TxSnapshot = snapshot ?? { txId, createdAt: uuidV7Time(txId), expiresAt: uuidV7Time(txId) + config.maxTimeoutMs, branches: [], completed: false, hazards: [] };
+      const decided = await decideUndecided(this.deps, { ...basis, branches: withBranch(basis.branches, found) }, 'sweep');
+      if (!decided) {
+        report.skipped += 1;
+        return;
+      }
+      decision = decided;
       if (decision.outcome === 'abort') report.decidedAbort += 1;
     }
     if (!decision.branches.some((b) => b.gid === gid)) {

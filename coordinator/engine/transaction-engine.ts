@@ -178,6 +178,8 @@ export class TransactionEngine {
       // Several instances: any of them may get the next call for this transaction and must find
       // its owner in the store, so the begin is stored (not forced) before the id is handed out.
       await begun;
+      // Stored under a lease this process lost meanwhile: the transaction is the new owner's (it aborts it).
+      if (this.ownership.token !== owner) throw new TwopcError('fenced', 'this coordinator instance lost its lease while beginning the transaction; retry', { txId: id });
     }
     tx.timer = setTimeout(() => void this.expire(tx), timeoutMs);
     tx.timer.unref();
@@ -358,6 +360,7 @@ export class TransactionEngine {
   handOver(): number {
     let dropped = 0;
     for (const tx of [...this.live.values()]) {
+      tx.handedOver = true;
       if (tx.committing || tx.aborting || tx.onePhase) continue;
       clearTimeout(tx.timer);
       this.live.delete(tx.id);
@@ -409,6 +412,12 @@ export class TransactionEngine {
     if (prepared.length === 0) return this.finishWithoutDecision(tx, 'read-only');
 
     const decideStarted = Date.now();
+    if (tx.handedOver) {
+      // Lost the lease while preparing: the instance that took over decides (it knows every branch
+      // prepared here: their registrations were stored before any PREPARE, under the old lease).
+      this.abandon(tx, new Error('lease lost while preparing'));
+      throw new TwopcError('outcome-unknown', `transaction ${tx.id}: this coordinator instance lost its lease while committing; the instance that took over decides it; ask again`, { txId: tx.id });
+    }
     let decision: DecisionRecord;
     try {
       decision = await this.log.decide({ txId: tx.id, at: Date.now(), outcome: 'commit', source: 'engine', branches: prepared });
@@ -499,7 +508,7 @@ export class TransactionEngine {
     // From here no timer or caller may decide abort: the participant's COMMIT may land.
     clearTimeout(tx.timer);
     tx.onePhase = true;
-    tx.onePhaseOutcome = this.onePhaseUntilKnown(ref).then(async (outcome) => {
+    tx.onePhaseOutcome = this.onePhaseUntilKnown(tx, ref).then(async (outcome) => {
       if (outcome.kind === 'committed') {
         this.crash.hit('after-one-phase-commit');
         branch.state = 'committed';
@@ -508,7 +517,7 @@ export class TransactionEngine {
         branch.state = 'failed';
         await this.abortLive(tx, outcome.reason, 'engine').catch((e) => this.abandon(tx, e));
       } else {
-        // Stopping: recovery asks the branch at the next start.
+        // Stopping, or the lease was lost: recovery (here at the next start, or the instance that took over) asks the branch.
         this.abandon(tx, new Error('engine stopping'));
       }
       return { kind: outcome.kind };
@@ -523,8 +532,11 @@ export class TransactionEngine {
     throw new TwopcError('outcome-unknown', `transaction ${tx.id}: the one-phase commit's outcome is not known yet; ask again`, { txId: tx.id });
   }
 
-  private async onePhaseUntilKnown(ref: BranchRef): Promise<{ kind: 'committed' } | { kind: 'aborted'; reason: AbortReason } | { kind: 'stopped' }> {
+  private async onePhaseUntilKnown(tx: LiveTransaction, ref: BranchRef): Promise<{ kind: 'committed' } | { kind: 'aborted'; reason: AbortReason } | { kind: 'stopped' }> {
     for (let attempt = 0; ; attempt += 1) {
+      // Without a valid lease no COMMIT goes out: the instance that takes over may be deciding this
+      // transaction (it rolls the branch back first, so a COMMIT sent earlier cannot land after).
+      if (tx.handedOver || !this.ownership.holdsLease) return { kind: 'stopped' };
       try {
         await this.participants.forBranch(ref).commit(ref, { onePhase: true });
         return { kind: 'committed' };
@@ -593,7 +605,11 @@ export class TransactionEngine {
     this.crash.hit('after-abort-decision');
     const before = new Map<number, Promise<unknown>>();
     for (const b of tx.branches.values()) if (b.preparing) before.set(b.info.branchId, b.preparing);
-    const rolledBack = this.phaseTwo.drive(decision, before).then((result) => {
+    // The winning abort may have been decided elsewhere (a timeout, a sweep, another instance) before
+    // every registration here reached it: roll back every branch this process knows as well.
+    const missing = branchList(tx).filter((b) => !decision.branches.some((d) => d.gid === b.gid));
+    const toRollBack = missing.length === 0 ? decision : { ...decision, branches: [...decision.branches, ...missing] };
+    const rolledBack = this.phaseTwo.drive(toRollBack, before).then((result) => {
       if (result.completed) this.observer.transactionEnded?.('abort', Date.now() - tx.createdAt);
       this.live.delete(tx.id);
     });

@@ -44,7 +44,7 @@ export class OwnerForwarder implements TransactionForwarder {
   }
 
   async forward(req: ForwardRequest): Promise<ForwardAnswer | undefined> {
-    if (req.headers[FORWARDED_HEADER] !== undefined || !isTxId(req.txId) || this.o.engine.runsHere(req.txId)) return undefined;
+    if (!isTxId(req.txId) || this.o.engine.runsHere(req.txId)) return undefined;
     const snapshot = await this.o.log.get(req.txId);
     if (snapshot?.owner === undefined) return undefined;
     let where = this.o.membership.locate(snapshot.owner);
@@ -54,6 +54,9 @@ export class OwnerForwarder implements TransactionForwarder {
       where = this.o.membership.locate(snapshot.owner);
     }
     if (where.kind !== 'live') return undefined;
+    // Relayed here, yet another live instance owns it (views of the leases differ for a moment, or the
+    // header was forged): one hop only, and answering from the log here could abort it under its owner.
+    if (req.headers[FORWARDED_HEADER] !== undefined) return this.unavailable(req, where.lease.url, where.lease.token, where.lease.expiresAt, 'relayed here from another instance');
     return this.relay(req, where.lease.url, where.lease.token, where.lease.expiresAt);
   }
 
@@ -84,16 +87,21 @@ export class OwnerForwarder implements TransactionForwarder {
       return { status: answer.statusCode, headers: relayed, body };
     } catch (e) {
       this.o.logger.warn({ txId: req.txId, owner: token, url: base, err: errorMessage(e) }, 'owner instance unreachable');
-      this.o.observer?.relayed('owner-unavailable');
-      const retryAfter = Math.max(1, Math.ceil((expiresAt - Date.now()) / 1000));
-      const answer = problem(
-        503,
-        'owner-unavailable',
-        `transaction ${req.txId} is owned by coordinator instance ${base} (lease ${token}), which cannot be reached; retry: once its lease expires another instance takes it over`,
-        { owner: base },
-        { 'retry-after': String(retryAfter) },
-      );
-      return { status: answer.status, headers: { 'content-type': 'application/problem+json; charset=utf-8', ...answer.headers }, body: Buffer.from(JSON.stringify(answer.body)) };
+      return this.unavailable(req, base, token, expiresAt, 'cannot be reached');
     }
+  }
+
+  /** 503 `owner-unavailable`: retry once the owner answers or its lease expired (another instance then takes it over). */
+  private unavailable(req: ForwardRequest, base: string, token: number, expiresAt: number, why: string): ForwardAnswer {
+    this.o.observer?.relayed('owner-unavailable');
+    const retryAfter = Math.max(1, Math.ceil((expiresAt - Date.now()) / 1000));
+    const answer = problem(
+      503,
+      'owner-unavailable',
+      `transaction ${req.txId} is owned by coordinator instance ${base} (lease ${token}), and this request ${why}; retry: once its lease expires another instance takes it over`,
+      { owner: base },
+      { 'retry-after': String(retryAfter) },
+    );
+    return { status: answer.status, headers: { 'content-type': 'application/problem+json; charset=utf-8', ...answer.headers }, body: Buffer.from(JSON.stringify(answer.body)) };
   }
 }

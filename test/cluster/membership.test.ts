@@ -173,6 +173,40 @@ describe('Membership: several engines on one PostgreSQL log', () => {
     expect((await a.log.get(next.id))?.owner).toBe(a.membership.token);
   });
 
+  it('a one-phase COMMIT still on its way when another instance takes over cannot contradict its decision', async () => {
+    const shared = new FakeParticipant('db');
+    const a = await started('a', shared);
+    const b = await started('b', shared);
+    const tx = await a.engine.begin();
+    const [branch] = [await a.engine.enlist(tx.id, 'db')];
+    // The one-phase COMMIT leaves a, then takes its time to arrive (a paused process, a slow network).
+    let arrive!: () => void;
+    const arrived = new Promise<void>((resolve) => (arrive = resolve));
+    shared.onCommit = () => arrived;
+    const committing = a.engine.commit(tx.id).then(
+      () => 'committed',
+      (e: { code?: string }) => e.code,
+    );
+    await waitFor('the COMMIT is on its way', () => shared.ops('commit').includes(branch.gid));
+    // It lands just after b has read the branch's state, the worst moment.
+    const readState = shared.status.bind(shared);
+    shared.status = async (ref) => {
+      const state = await readState(ref);
+      arrive();
+      await committing;
+      return state;
+    };
+    const aToken = a.membership.token!;
+    die(a);
+    await waitFor('b takes a over and decides', async () => b.takeovers.flat().includes(aToken) && (await b.log.get(tx.id))?.decision !== undefined);
+    // b rolled the lone branch back before judging it, so the late COMMIT was refused.
+    expect(shared.ops('rollback')[0]).toBe(branch.gid);
+    const answer = await committing;
+    expect((await b.log.get(tx.id))?.decision?.outcome).toBe('abort');
+    expect(shared.committed.has(branch.gid)).toBe(false);
+    expect(answer).not.toBe('committed');
+  });
+
   it('a graceful stop gives the lease up: another instance takes over at once', async () => {
     const a = await started('a');
     const b = await started('b');

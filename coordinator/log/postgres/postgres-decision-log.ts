@@ -26,6 +26,8 @@ interface WriteOp {
   json: string;
   at: number;
   opId: string | null;
+  /** The fencing token of the lease this write was made under (null: none), fixed when it is made, not when it is sent. */
+  token: number | null;
 }
 
 const APPENDS = 0;
@@ -151,7 +153,7 @@ export class PostgresDecisionLog implements DecisionLog {
     } catch (e) {
       return Promise.reject(e);
     }
-    const op: WriteOp = { txId: encoded.record.txId, kind: encoded.record.type, json: encoded.json, at: encoded.record.at, opId: `${this.instance}:${++this.ops}` };
+    const op: WriteOp = { txId: encoded.record.txId, kind: encoded.record.type, json: encoded.json, at: encoded.record.at, opId: `${this.instance}:${++this.ops}`, token: this.fenceToken };
     return this.batcher.submit(APPENDS, op).then(() => undefined);
   }
 
@@ -167,7 +169,7 @@ export class PostgresDecisionLog implements DecisionLog {
     const txId = encoded.record.txId;
     const pending = this.deciding.get(txId);
     if (pending) return pending;
-    const op: WriteOp = { txId, kind: 'decision', json: encoded.json, at: encoded.record.at, opId: null };
+    const op: WriteOp = { txId, kind: 'decision', json: encoded.json, at: encoded.record.at, opId: null, token: this.fenceToken };
     const winner = this.batcher
       .submit(DECISIONS, op)
       .then((json) => (json === encoded.json ? encoded.record : (this.decode(json!, `decision of ${txId}`) as DecisionRecord)))
@@ -239,18 +241,21 @@ export class PostgresDecisionLog implements DecisionLog {
 
   /** One attempt at a batch on `pool`: a failure after the statement was sent is marked SentButUnanswered. */
   private async send(pool: Pool, ops: WriteOp[]): Promise<Array<{ tx_id: string; record: string | null }>> {
+    // A batch may hold writes made before and after this process changed leases: it goes under the
+    // oldest, so a write made under a lease that was taken over is never sent under the new one.
+    const token = batchToken(ops);
     const result = await checkedOut(pool, (client) =>
       client
         .query<{ tx_id: string; record: string | null }>({
           name: 'twopc_log_write',
           text: sql.writeBatch(this.o.schema),
-          values: [ops.map((o) => o.txId), ops.map((o) => o.kind), ops.map((o) => o.json), ops.map((o) => o.at), ops.map((o) => o.opId), this.fenceToken],
+          values: [ops.map((o) => o.txId), ops.map((o) => o.kind), ops.map((o) => o.json), ops.map((o) => o.at), ops.map((o) => o.opId), token],
         })
         .catch((e: unknown) => {
           throw isConnectionLost(e) ? new SentButUnanswered(e) : e;
         }),
     );
-    if (result.rows.some((r) => r.tx_id === null)) throw fenced(this.where, this.fenceToken);
+    if (result.rows.some((r) => r.tx_id === null)) throw fenced(this.where, token);
     return result.rows;
   }
 
@@ -306,6 +311,13 @@ export class PostgresDecisionLog implements DecisionLog {
       throw appendOutcomeUnknown(this.where, e.original);
     }
   }
+}
+
+/** The oldest lease among a batch's writes (null when none was made under a lease). */
+function batchToken(ops: readonly WriteOp[]): number | null {
+  let token: number | null = null;
+  for (const o of ops) if (o.token !== null && (token === null || o.token < token)) token = o.token;
+  return token;
 }
 
 function fenced(where: string, token: number | null): TwopcError {

@@ -30,6 +30,8 @@ interface WriteOp {
   /** Decision JSON, or `<op id>|<json>`. */
   payload: string;
   at: number;
+  /** The fencing token of the lease this write was made under ('' when none), fixed when it is made, not when it is sent. */
+  token: string;
 }
 
 // Reply errors that mean "not now" rather than "never": the server is loading
@@ -177,7 +179,7 @@ export class RedisDecisionLog implements DecisionLog {
     const r = encoded.record;
     // Unique per append: what lets a resent append find itself already stored.
     const opId = `${this.instance}:${++this.ops}`;
-    return this.batcher.submit(0, { txId: r.txId, mode: 'a', type: r.type, payload: `${opId}${OP_SEPARATOR}${encoded.json}`, at: r.at }).then(() => undefined);
+    return this.batcher.submit(0, { txId: r.txId, mode: 'a', type: r.type, payload: `${opId}${OP_SEPARATOR}${encoded.json}`, at: r.at, token: this.fenceToken }).then(() => undefined);
   }
 
   decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {
@@ -193,7 +195,7 @@ export class RedisDecisionLog implements DecisionLog {
     const pending = this.deciding.get(txId);
     if (pending) return pending;
     const winner = this.batcher
-      .submit(0, { txId, mode: 'd', type: 'decision', payload: encoded.json, at: encoded.record.at })
+      .submit(0, { txId, mode: 'd', type: 'decision', payload: encoded.json, at: encoded.record.at, token: this.fenceToken })
       // '' means this decision won; otherwise the reply is the one that was there first.
       .then((json) => (json === '' || json === encoded.json ? encoded.record : (this.decode(json, this.keys.decision(txId)) as DecisionRecord)))
       .finally(() => this.deciding.delete(txId));
@@ -288,7 +290,10 @@ export class RedisDecisionLog implements DecisionLog {
 
   /** One script call for the whole batch: one AOF write and one fsync on the server. */
   private runBatch(ops: WriteOp[]): Promise<string[]> {
-    const fence = this.fenceToken;
+    // A batch may hold writes made before and after this process changed leases: it goes under the
+    // oldest, so a write made under a lease that was taken over is never sent under the new one.
+    const tokens = ops.map((o) => o.token).filter((t) => t !== '').map(Number);
+    const fence = tokens.length === 0 ? '' : String(Math.min(...tokens));
     // Without a lease the fence key is only a placeholder in the slot (never read).
     const keys = [this.keys.unfinished, this.keys.completed, this.keys.firstSeen, this.keys.stats, this.keys.lease(fence === '' ? 'none' : fence)];
     const args: Array<string | number> = [fence];
