@@ -345,7 +345,8 @@ export class TransactionEngine {
     await this.phaseTwo.settle();
     for (const tx of this.live.values()) clearTimeout(tx.timer);
     this.live.clear();
-    // Given up only now: until here this process still wrote for its transactions.
+    // Given up only now, once the last records (`complete`s not waited for) are stored under it.
+    await this.log.idle?.().catch(() => undefined);
     await this.ownership.stop?.();
     await this.log.close();
     this.state = 'stopped';

@@ -136,6 +136,8 @@ export interface DecisionLog {
   compact(): Promise<CompactReport>;
   /** Flushes and releases the store (and its lock). */
   close(): Promise<void>;
+  /** Resolves once every write made so far has been answered by the store (shared stores; the file log's close does it). */
+  idle?(): Promise<void>;
   /**
    * Shared stores (PostgreSQL, Redis): leases of the coordinator instances
    * sharing the log. Once this process registers one, every write carries its

@@ -208,6 +208,10 @@ export class PostgresDecisionLog implements DecisionLog {
     return { forgotten, kept: Number(rows[0].transactions), bytesBefore: before, bytesAfter: after };
   }
 
+  idle(): Promise<void> {
+    return this.batcher.idle();
+  }
+
   /** Waits for writes in flight, then closes both pools. */
   close(): Promise<void> {
     return this.life.close(async () => {

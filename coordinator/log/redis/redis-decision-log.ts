@@ -241,6 +241,10 @@ export class RedisDecisionLog implements DecisionLog {
     return { forgotten, kept: unfinished + completed, bytesBefore, bytesAfter: Number(bytesAfter) };
   }
 
+  idle(): Promise<void> {
+    return this.batcher.idle();
+  }
+
   /** Waits for writes in flight, then closes the connection. */
   close(): Promise<void> {
     return this.life.close(async () => {
