@@ -389,6 +389,9 @@ export class TransactionEngine {
     tx.state = 'preparing';
     try {
       await Promise.all(tx.enlistWrites);
+      // A one-phase COMMIT is the decision and leaves no decision record: its registration is made
+      // durable first, or a crash that loses unsynced writes would have recovery presume it aborted.
+      if (this.config.onePhaseCommit && branches.length === 1) await this.log.makeDurable?.();
     } catch (e) {
       await this.abortLive(tx, { cause: 'log-unavailable', message: `could not register a branch: ${errorMessage(e)}` }, 'engine');
       throw this.abortedError(tx);

@@ -139,6 +139,15 @@ export interface DecisionLog {
   /** Resolves once every write made so far has been answered by the store (shared stores; the file log's close does it). */
   idle?(): Promise<void>;
   /**
+   * Makes every record appended (and resolved) so far durable, as a forced
+   * decision is. The engine calls it before a one-phase COMMIT: that COMMIT
+   * is the decision, so the transaction's registration must survive a crash
+   * that loses unsynced writes, or recovery would presume abort for a
+   * committed transaction. Absent: appends are durable once resolved (Redis
+   * with `appendfsync always`).
+   */
+  makeDurable?(): Promise<void>;
+  /**
    * Shared stores (PostgreSQL, Redis): leases of the coordinator instances
    * sharing the log. Once this process registers one, every write carries its
    * fencing token, and the store refuses them (`fenced`) after another

@@ -120,6 +120,13 @@ export class FileDecisionLog implements DecisionLog {
     return this.writer!.enqueue(encoded.frame, this.index.add(encoded.record, PENDING_SEQ), false);
   }
 
+  makeDurable(): Promise<void> {
+    const unusable = this.unusable();
+    if (unusable) return Promise.reject(unusable);
+    // Shares the next group fdatasync with the decisions being forced.
+    return this.writer!.sync();
+  }
+
   decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {
     const unusable = this.unusable();
     if (unusable) return Promise.reject(unusable);

@@ -212,6 +212,15 @@ export class PostgresDecisionLog implements DecisionLog {
     return this.batcher.idle();
   }
 
+  /**
+   * Appends commit with synchronous_commit=off; a commit that writes WAL on a
+   * synchronous_commit=on connection flushes the WAL up to it, and so every
+   * append committed before. Assigning a transaction id is such a write.
+   */
+  async makeDurable(): Promise<void> {
+    await this.read('make durable', sql.flushWal());
+  }
+
   /** Waits for writes in flight, then closes both pools. */
   close(): Promise<void> {
     return this.life.close(async () => {

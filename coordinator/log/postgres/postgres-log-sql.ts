@@ -147,6 +147,11 @@ export function writeBatch(schema: string): string {
     SELECT NULL, NULL WHERE NOT (SELECT ok FROM fence)`;
 }
 
+/** A commit that writes WAL (an assigned transaction id), run where synchronous_commit=on: it flushes the WAL up to itself. */
+export function flushWal(): string {
+  return 'SELECT pg_current_xact_id()::text AS xid';
+}
+
 /** $1 = tx ids: their decisions, if any. */
 export function readDecisions(schema: string): string {
   return `SELECT tx_id, record FROM ${s(schema)}.${RECORDS} WHERE kind = 'decision' AND tx_id = ANY($1::text[])`;
