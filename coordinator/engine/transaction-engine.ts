@@ -354,9 +354,11 @@ export class TransactionEngine {
 
   /**
    * This process lost its lease (another instance took it over): the
-   * transactions it runs are that instance's now. Those not committing are
-   * dropped here (their owner decides them); a commit in flight goes on, and its
-   * decision is whatever the register holds (a fenced write is refused).
+   * transactions it runs are that instance's now. Each is marked handed over:
+   * those not committing are dropped here; a commit in flight writes no commit
+   * decision and sends no one-phase COMMIT any more (it ends with
+   * `outcome-unknown`, and the new owner decides); an abort in flight goes on
+   * (an abort is always safe).
    */
   handOver(): number {
     let dropped = 0;
