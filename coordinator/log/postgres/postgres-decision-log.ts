@@ -144,28 +144,20 @@ export class PostgresDecisionLog implements DecisionLog {
     this.o.onWarning(volatileWarning(refusal));
   }
 
-  append(record: AppendableRecord): Promise<void> {
+  // Async, so a refusal or a malformed record is a rejection; nothing before `submit` awaits, so
+  // writes issued in one synchronous run still go in one batch.
+  async append(record: AppendableRecord): Promise<void> {
     const refusal = this.life.refusal();
-    if (refusal) return Promise.reject(refusal);
-    let encoded;
-    try {
-      encoded = encodeAppend(record);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    if (refusal) throw refusal;
+    const encoded = encodeAppend(record);
     const op: WriteOp = { txId: encoded.record.txId, kind: encoded.record.type, json: encoded.json, at: encoded.record.at, opId: `${this.instance}:${++this.ops}`, token: this.fenceToken };
-    return this.batcher.submit(APPENDS, op).then(() => undefined);
+    await this.batcher.submit(APPENDS, op);
   }
 
-  decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {
+  async decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {
     const refusal = this.life.refusal();
-    if (refusal) return Promise.reject(refusal);
-    let encoded;
-    try {
-      encoded = encodeDecision(decision);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    if (refusal) throw refusal;
+    const encoded = encodeDecision(decision);
     const txId = encoded.record.txId;
     const pending = this.deciding.get(txId);
     if (pending) return pending;

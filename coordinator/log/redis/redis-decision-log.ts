@@ -167,30 +167,22 @@ export class RedisDecisionLog implements DecisionLog {
     this.o.onWarning(volatileWarning(refusal));
   }
 
-  append(record: AppendableRecord): Promise<void> {
+  // Async, so a refusal or a malformed record is a rejection; nothing before `submit` awaits, so
+  // writes issued in one synchronous run still go in one batch.
+  async append(record: AppendableRecord): Promise<void> {
     const refusal = this.life.refusal();
-    if (refusal) return Promise.reject(refusal);
-    let encoded;
-    try {
-      encoded = encodeAppend(record);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    if (refusal) throw refusal;
+    const encoded = encodeAppend(record);
     const r = encoded.record;
     // Unique per append: what lets a resent append find itself already stored.
     const opId = `${this.instance}:${++this.ops}`;
-    return this.batcher.submit(0, { txId: r.txId, mode: 'a', type: r.type, payload: `${opId}${OP_SEPARATOR}${encoded.json}`, at: r.at, token: this.fenceToken }).then(() => undefined);
+    await this.batcher.submit(0, { txId: r.txId, mode: 'a', type: r.type, payload: `${opId}${OP_SEPARATOR}${encoded.json}`, at: r.at, token: this.fenceToken });
   }
 
-  decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {
+  async decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {
     const refusal = this.life.refusal();
-    if (refusal) return Promise.reject(refusal);
-    let encoded;
-    try {
-      encoded = encodeDecision(decision);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    if (refusal) throw refusal;
+    const encoded = encodeDecision(decision);
     const txId = encoded.record.txId;
     const pending = this.deciding.get(txId);
     if (pending) return pending;
