@@ -12,6 +12,16 @@ export interface EngineGauges {
   withHazards?(): Promise<number>;
   /** Several instances on a shared log: whether this process holds its lease now. */
   holdsLease?(): boolean;
+  /** Whether the engine takes work: recovery done, the log writable, the lease held (what /readyz answers). */
+  ready?(): boolean;
+  /** Whether the decision log refuses every write for good (file log: disk full, I/O error) until a restart. */
+  logFailed?(): boolean;
+  /**
+   * When the oldest in-doubt transaction (preparing, or decided with phase 2
+   * not finished) began, in epoch ms; undefined when there is none. Rejects
+   * when the log cannot be read. Called only when scraped: it reads the log.
+   */
+  oldestInDoubtSince?(): Promise<number | undefined>;
 }
 
 /** Events of an instance among several on a shared log. */
@@ -76,6 +86,27 @@ export class CoordinatorMetrics {
       fenced: () => fenced.inc(),
       relayed: (outcome) => relayed.inc({ outcome }),
     };
+    const ready = gauges.ready;
+    if (ready) {
+      new Gauge({ name: 'twopc_ready', help: '1 while this instance takes work (recovery done, decision log writable, lease held): what /readyz answers', registers, collect() { this.set(ready() ? 1 : 0); } });
+    }
+    const logFailed = gauges.logFailed;
+    if (logFailed) {
+      new Gauge({ name: 'twopc_decision_log_failed', help: '1 once the decision log refuses every write for good (disk full, I/O error): no new work until a restart', registers, collect() { this.set(logFailed() ? 1 : 0); } });
+    }
+    const oldestInDoubtSince = gauges.oldestInDoubtSince;
+    if (oldestInDoubtSince) {
+      new Gauge({
+        name: 'twopc_oldest_in_doubt_seconds',
+        help: 'Seconds since the oldest in-doubt transaction (preparing, or decided with phase 2 unfinished) began; 0: none; NaN: the log cannot be read now (twopc list --state in-doubt)',
+        registers,
+        async collect() {
+          // NaN, not 0, when the log cannot be read: "none in doubt" would be a claim we cannot make.
+          const since = await oldestInDoubtSince().catch(() => NaN);
+          this.set(since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000));
+        },
+      });
+    }
     new Gauge({ name: 'twopc_live_transactions', help: 'Transactions begun on this instance and not yet ended', registers, collect() { this.set(gauges.live()); } });
     const requests = new Histogram({
       name: 'twopc_http_request_seconds',

@@ -74,6 +74,13 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     live: () => engine?.liveCount ?? 0,
     withHazards: async () => (engine ? engine.hazardousCount() : 0),
     ...(log.leases ? { holdsLease: () => membership?.holdsLease ?? false } : {}),
+    ready: () => engine?.ready ?? false,
+    logFailed: () => engine?.logFailure !== undefined,
+    oldestInDoubtSince: async () => {
+      // The listing is oldest first; it reads the log, so only a scrape asks, never a request.
+      const oldest = engine ? (await engine.list({ state: 'in-doubt', limit: 1 })).transactions[0] : undefined;
+      return oldest ? Date.parse(oldest.createdAt) : undefined;
+    },
   });
   // The port is known once listening (config.port 0 picks one); the lease is registered after that.
   let boundPort = config.port;
