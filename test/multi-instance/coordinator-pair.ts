@@ -78,6 +78,8 @@ export interface PairOptions {
   allowVolatile: boolean;
   /** Holds ledger_a and ledger_b, which both instances sweep directly. */
   ledgers: PgCluster;
+  /** Engine settings over the pair's defaults (a longer `maxTimeoutMs`, say). */
+  engine?: Record<string, number>;
 }
 
 /** Starts two instances (`coord-1`, `coord-2`) on one shared decision log, in parallel (they migrate the log together). */
@@ -102,7 +104,7 @@ export async function startCoordinatorPair(o: PairOptions): Promise<[Coordinator
         logLevel: 'info',
         participantCalls: { prepareTimeoutMs: 2_000, phaseTwoTimeoutMs: 2_000, statusTimeoutMs: 1_000, connectTimeoutMs: 1_000 },
         http: { shutdownTimeoutMs: 2_000 },
-        engine: { defaultTimeoutMs: 3_000, maxTimeoutMs: 10_000, commitWaitMs: 1_000, phaseTwoBaseDelayMs: 20, phaseTwoMaxDelayMs: 200, sweepIntervalMs: 500, sweepGraceMs: 500 },
+        engine: { defaultTimeoutMs: 3_000, maxTimeoutMs: 10_000, commitWaitMs: 1_000, phaseTwoBaseDelayMs: 20, phaseTwoMaxDelayMs: 200, sweepIntervalMs: 500, sweepGraceMs: 500, ...o.engine },
       }),
     );
     const proc = new ServeProcess(config, { TWOPC_LOG_LEVEL: 'info' });
