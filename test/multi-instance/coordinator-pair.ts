@@ -78,6 +78,8 @@ export interface PairOptions {
   allowVolatile: boolean;
   /** Holds ledger_a and ledger_b, which both instances sweep directly. */
   ledgers: PgCluster;
+  /** Default `LEASE_MS`. */
+  leaseMs?: number;
   /** Engine settings over the pair's defaults (a longer `maxTimeoutMs`, say). */
   engine?: Record<string, number>;
 }
@@ -95,7 +97,7 @@ export async function startCoordinatorPair(o: PairOptions): Promise<[Coordinator
         dataDir: path.join(o.dir, `${name}-data`),
         log: o.log,
         allowVolatile: o.allowVolatile,
-        instance: { name, url: `http://127.0.0.1:${port}`, leaseMs: LEASE_MS },
+        instance: { name, url: `http://127.0.0.1:${port}`, leaseMs: o.leaseMs ?? LEASE_MS },
         // Both reach both databases directly too: their sweeps end prepared branches nobody else would.
         databases: { ledger_a: o.ledgers.connectionString('ledger_a'), ledger_b: o.ledgers.connectionString('ledger_b') },
         apiToken: API_TOKEN,
