@@ -4,7 +4,7 @@ import { errorMessage } from '../errors';
 import type { TxSnapshot } from '../log/decision-log';
 import { uuidV7Time } from '../engine/sweeper';
 import type { InstanceLease, LeaseStore, LeaseView } from './lease-store';
-import type { TransactionOwnership } from './ownership';
+import { ownerOf, type TransactionOwnership } from './ownership';
 
 export interface MembershipOptions {
   leases: LeaseStore;
@@ -22,10 +22,12 @@ export interface MembershipOptions {
   /** This process lost its lease (taken over, or not renewed in time): its live transactions are no longer its own. A new lease follows. */
   onFenced?(lost: number): void;
   /**
-   * A logged transaction with no owner (its begin record was lost in a store
-   * crash: it was stored, not forced) may still run at some instance; it is
-   * left alone until this long after its id was made (the longest transaction
-   * timeout plus the sweep grace), unless it is decided. Default 0.
+   * A logged transaction with no known owner (its begin record was lost in a
+   * store crash — it was stored, not forced — and its id was made before ids
+   * carried their owner, or no lease names its owner any more) may still run
+   * at some instance; it is left alone until this long after its id was made
+   * (the longest transaction timeout plus the sweep grace), unless it is
+   * decided. Default 0.
    */
   unownedAfterMs?: number;
   /** Monotonic clock in ms (tests). */
@@ -114,8 +116,10 @@ export class Membership implements TransactionOwnership {
   }
 
   mayRecover(snapshot: TxSnapshot): boolean {
-    if (snapshot.owner === undefined) return snapshot.decision !== undefined || Date.now() > uuidV7Time(snapshot.txId) + (this.o.unownedAfterMs ?? 0);
-    return this.locate(snapshot.owner).kind === 'me';
+    const owner = ownerOf(snapshot);
+    const where = owner === undefined ? undefined : this.locate(owner);
+    if (where === undefined || where.kind === 'unknown') return snapshot.decision !== undefined || Date.now() > uuidV7Time(snapshot.txId) + (this.o.unownedAfterMs ?? 0);
+    return where.kind === 'me';
   }
 
   /** Where the owner of lease `token` stands: follows takeovers to the lease that holds its transactions now. */

@@ -1,4 +1,5 @@
 import type { TxSnapshot } from '../log/decision-log';
+import { txIdOwner } from './owned-tx-id';
 
 /**
  * Which logged transactions this coordinator process may act on (recover,
@@ -7,7 +8,7 @@ import type { TxSnapshot } from '../log/decision-log';
  * those of leases they took over (see Membership).
  */
 export interface TransactionOwnership {
-  /** The fencing token new transactions are stamped with (BeginRecord.owner); undefined on a single-instance log. */
+  /** The fencing token new transactions are stamped with (in their id, and BeginRecord.owner); undefined on a single-instance log. */
   readonly token: number | undefined;
   /** False while this process holds no valid lease (fenced, or the store unreachable past the lease): it must take no new work. */
   readonly holdsLease: boolean;
@@ -25,3 +26,15 @@ export const soleOwnership: TransactionOwnership = {
   holdsLease: true,
   mayRecover: () => true,
 };
+
+/**
+ * The fencing token of the lease that began a logged transaction: its begin
+ * record's, or, when that record was lost (it is not forced), the one its id
+ * carries (owned-tx-id.ts). Undefined for a transaction begun on a
+ * single-instance log, or whose begin record was lost and whose id was made
+ * before ids carried their owner.
+ */
+export function ownerOf(snapshot: Pick<TxSnapshot, 'txId' | 'owner'>): number | undefined {
+  // The begin record first: an id made before ids carried an owner may look like one by chance (1 in 1,024).
+  return snapshot.owner ?? txIdOwner(snapshot.txId);
+}

@@ -1,9 +1,9 @@
-import { v7 as uuidv7 } from 'uuid';
 import { AbortReason, errorMessage, isTwopcError, TransactionAbortedError, TwopcError } from '../errors';
 import type { CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../log/decision-log';
 import { buildGid, isTxId } from '../participants/gid';
 import type { BranchRef } from '../participants/participant';
 import type { ProtocolBreak } from '../testing/test-switches';
+import { mintTxId } from '../cluster/owned-tx-id';
 import { soleOwnership, type TransactionOwnership } from '../cluster/ownership';
 import { CrashPoints } from './crash-points';
 import type { EngineConfig } from './engine-config';
@@ -157,9 +157,10 @@ export class TransactionEngine {
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > this.config.maxTimeoutMs) {
       throw new TwopcError('invalid-input', `timeoutMs must be an integer from 1 to ${this.config.maxTimeoutMs}`, { field: 'timeoutMs' });
     }
-    const id = uuidv7();
-    const createdAt = Date.now();
     const owner = this.ownership.token;
+    // The id carries its owner: routing to it then never depends on the begin record, which is not forced.
+    const id = mintTxId(owner);
+    const createdAt = Date.now();
     const tx: LiveTransaction = {
       id,
       createdAt,

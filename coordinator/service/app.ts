@@ -67,7 +67,9 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', notReadyGate(deps.engine));
   const body = new JsonBodyReader(deps.bodyLimitBytes);
   app.use('/v1', ...body.middleware);
-  if (deps.forwarder) app.use('/v1/transactions/:id', forwardToOwner(deps.forwarder));
+  // Admin calls on one transaction too (show, history, retry, resolve): acted on here, an operator's
+  // resolve could record a decision under a transaction its live owner is running.
+  if (deps.forwarder) app.use(['/v1/transactions/:id', '/v1/admin/transactions/:id'], forwardToOwner(deps.forwarder));
 
   const bodyLimit = `${deps.bodyLimitBytes} bytes`;
   const respond = createResponder({ idempotency: deps.idempotency, logger: deps.logger, bodyLimit });
@@ -105,7 +107,7 @@ function notReadyGate(engine: TransactionEngine): RequestHandler {
   };
 }
 
-/** A request for a transaction that another live instance owns is answered by that instance. */
+/** A request for a transaction that another live instance owns is answered by that instance (or refused: owner-unavailable). */
 function forwardToOwner(forwarder: TransactionForwarder): RequestHandler {
   return async (req, res, next) => {
     const raw: unknown = res.locals[RAW_BODY_LOCAL];

@@ -1,5 +1,6 @@
 import { Agent, request } from 'undici';
-import type { Membership } from '../cluster/membership';
+import type { Membership, OwnerState } from '../cluster/membership';
+import { txIdOwner } from '../cluster/owned-tx-id';
 import type { EngineLogger } from '../engine/engine-logger';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage } from '../errors';
@@ -30,8 +31,9 @@ export interface OwnerForwarderOptions {
 /**
  * Relays a request for a transaction owned by another live instance to that
  * instance (SPEC §7: a client may call any instance). The owner is read from
- * the transaction's begin record and the leases: an owner whose lease expired
- * is taken over first, and the request is then answered here from the log.
+ * the transaction id (which carries its lease's fencing token) and the
+ * leases: an owner whose lease expired is taken over first, and the request
+ * is then answered here from the log.
  * An owner that holds its lease but cannot be reached gets `owner-unavailable`
  * (503, retry after the rest of its lease): answering here instead would
  * abort a transaction that may be committing at its owner.
@@ -45,15 +47,8 @@ export class OwnerForwarder implements TransactionForwarder {
 
   async forward(req: ForwardRequest): Promise<ForwardAnswer | undefined> {
     if (!isTxId(req.txId) || this.o.engine.runsHere(req.txId)) return undefined;
-    const snapshot = await this.o.log.get(req.txId);
-    if (snapshot?.owner === undefined) return undefined;
-    let where = this.o.membership.locate(snapshot.owner);
-    if (where.kind === 'unknown' || where.kind === 'expired') {
-      if (where.kind === 'expired') await this.o.membership.takeOverNow(where.lease.token);
-      else await this.o.membership.refresh();
-      where = this.o.membership.locate(snapshot.owner);
-    }
-    if (where.kind !== 'live') return undefined;
+    const where = await this.owner(req.txId);
+    if (where?.kind !== 'live') return undefined;
     // Relayed here, yet another live instance owns it (views of the leases differ for a moment, or the
     // header was forged): one hop only, and answering from the log here could abort it under its owner.
     if (req.headers[FORWARDED_HEADER] !== undefined) return this.unavailable(req, where.lease.url, where.lease.token, where.lease.expiresAt, 'relayed here from another instance');
@@ -62,6 +57,34 @@ export class OwnerForwarder implements TransactionForwarder {
 
   close(): Promise<void> {
     return this.agent.close();
+  }
+
+  /**
+   * Where the transaction's owner stands. Its id names the owner's lease
+   * (owned-tx-id.ts), and leases are forced: so a transaction whose begin
+   * record a store crash lost (it is not forced), or that is not in the log
+   * at all, still reaches its owner, which may be running it. Only an id
+   * that names no lease — made before ids carried their owner, or made
+   * under a lease since forgotten — is looked up in its begin record.
+   * Undefined: nobody else owns it (answer here).
+   */
+  private async owner(txId: string): Promise<OwnerState | undefined> {
+    const fromId = txIdOwner(txId);
+    if (fromId !== undefined) {
+      const where = await this.locate(fromId);
+      if (where.kind !== 'unknown') return where;
+    }
+    const logged = (await this.o.log.get(txId))?.owner;
+    return logged === undefined || logged === fromId ? undefined : this.locate(logged);
+  }
+
+  /** Where lease `token`'s transactions are now: an unknown lease is looked for again, an expired one is taken over first. */
+  private async locate(token: number): Promise<OwnerState> {
+    const where = this.o.membership.locate(token);
+    if (where.kind === 'expired') await this.o.membership.takeOverNow(where.lease.token);
+    else if (where.kind === 'unknown') await this.o.membership.refresh();
+    else return where;
+    return this.o.membership.locate(token);
   }
 
   private async relay(req: ForwardRequest, base: string, token: number, expiresAt: number): Promise<ForwardAnswer> {

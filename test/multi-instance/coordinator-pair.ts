@@ -78,6 +78,10 @@ export interface PairOptions {
   allowVolatile: boolean;
   /** Holds ledger_a and ledger_b, which both instances sweep directly. */
   ledgers: PgCluster;
+  /** Default `LEASE_MS`. */
+  leaseMs?: number;
+  /** Engine settings over the pair's defaults (a longer `maxTimeoutMs`, say). */
+  engine?: Record<string, number>;
 }
 
 /** Starts two instances (`coord-1`, `coord-2`) on one shared decision log, in parallel (they migrate the log together). */
@@ -93,7 +97,7 @@ export async function startCoordinatorPair(o: PairOptions): Promise<[Coordinator
         dataDir: path.join(o.dir, `${name}-data`),
         log: o.log,
         allowVolatile: o.allowVolatile,
-        instance: { name, url: `http://127.0.0.1:${port}`, leaseMs: LEASE_MS },
+        instance: { name, url: `http://127.0.0.1:${port}`, leaseMs: o.leaseMs ?? LEASE_MS },
         // Both reach both databases directly too: their sweeps end prepared branches nobody else would.
         databases: { ledger_a: o.ledgers.connectionString('ledger_a'), ledger_b: o.ledgers.connectionString('ledger_b') },
         apiToken: API_TOKEN,
@@ -102,7 +106,7 @@ export async function startCoordinatorPair(o: PairOptions): Promise<[Coordinator
         logLevel: 'info',
         participantCalls: { prepareTimeoutMs: 2_000, phaseTwoTimeoutMs: 2_000, statusTimeoutMs: 1_000, connectTimeoutMs: 1_000 },
         http: { shutdownTimeoutMs: 2_000 },
-        engine: { defaultTimeoutMs: 3_000, maxTimeoutMs: 10_000, commitWaitMs: 1_000, phaseTwoBaseDelayMs: 20, phaseTwoMaxDelayMs: 200, sweepIntervalMs: 500, sweepGraceMs: 500 },
+        engine: { defaultTimeoutMs: 3_000, maxTimeoutMs: 10_000, commitWaitMs: 1_000, phaseTwoBaseDelayMs: 20, phaseTwoMaxDelayMs: 200, sweepIntervalMs: 500, sweepGraceMs: 500, ...o.engine },
       }),
     );
     const proc = new ServeProcess(config, { TWOPC_LOG_LEVEL: 'info' });
