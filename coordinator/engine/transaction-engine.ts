@@ -192,8 +192,11 @@ export class TransactionEngine {
    * log before the branch's PREPARE can be sent (so a prepared branch is always
    * findable); `awaitWrite: false` returns before the write, for a caller that
    * prepares only through `commit` (which waits for it), such as the in-process API.
+   * `prepare: 'eager'` says the participant prepares the branch on its own once
+   * this returns: the write is then always awaited, and the branch is never
+   * committed in one phase (see `runCommit`).
    */
-  async enlist(txId: string, participant: string, options: { url?: string; awaitWrite?: boolean } = {}): Promise<EnlistedBranch> {
+  async enlist(txId: string, participant: string, options: { url?: string; awaitWrite?: boolean; prepare?: 'eager' | 'held' } = {}): Promise<EnlistedBranch> {
     const tx = this.live.get(txId) ?? (await this.notRunning(txId, 'enlist'));
     if (tx.state !== 'active' || tx.aborting) throw this.stateError(tx, 'enlist');
     if (!this.participants.accepts(participant, options.url)) {
@@ -201,14 +204,15 @@ export class TransactionEngine {
     }
     const branchId = tx.nextBranchId++;
     const info: BranchInfo = { branchId, gid: buildGid(this.config.gidPrefix, txId, branchId), participant, ...(options.url ? { url: options.url } : {}) };
-    tx.branches.set(branchId, { info, state: 'active' });
+    const eager = options.prepare === 'eager';
+    tx.branches.set(branchId, { info, state: 'active', ...(eager ? { eager } : {}) });
     // The log keeps one transaction's records in append order, so the begin record is
     // written no later than this one.
     const written = this.log.append({ type: 'enlist', txId, at: Date.now(), branch: info }).then(() => this.crash.hit('after-enlist'));
     written.catch(() => undefined);
     // Commit waits for every registration write before any PREPARE, also for callers that await it here.
     tx.enlistWrites.push(written);
-    if (options.awaitWrite !== false) await written;
+    if (options.awaitWrite !== false || eager) await written;
     return { ...info, expiresAt: tx.expiresAt };
   }
 
@@ -389,11 +393,15 @@ export class TransactionEngine {
       throw this.abortedError(tx);
     }
     tx.state = 'preparing';
+    // A branch that prepared on its own (eager) is committed only under a forced commit decision:
+    // recovery and sweeps decide abort for a prepared branch without one, and a COMMIT PREPARED
+    // sent without a record could land after that abort. So no one-phase commit for it.
+    const onePhase = this.config.onePhaseCommit && branches.length === 1 && !branches[0].eager;
     try {
       await Promise.all(tx.enlistWrites);
       // A one-phase COMMIT is the decision and leaves no decision record: its registration is made
       // durable first, or a crash that loses unsynced writes would have recovery presume it aborted.
-      if (this.config.onePhaseCommit && branches.length === 1) await this.log.makeDurable?.();
+      if (onePhase) await this.log.makeDurable?.();
     } catch (e) {
       await this.abortLive(tx, { cause: 'log-unavailable', message: `could not register a branch: ${errorMessage(e)}` }, 'engine');
       throw this.abortedError(tx);
@@ -405,7 +413,7 @@ export class TransactionEngine {
       throw this.abortedError(tx);
     }
     if (branches.length === 0) return this.finishWithoutDecision(tx, 'read-only');
-    if (this.config.onePhaseCommit && branches.length === 1) return this.commitOnePhase(tx, branches[0]);
+    if (onePhase) return this.commitOnePhase(tx, branches[0]);
 
     const prepareStarted = Date.now();
     const noVote = await this.prepareAll(tx, branches);
