@@ -50,7 +50,8 @@ export interface LiveTransaction {
   handedOver?: boolean;
 }
 
-export type OnePhaseOutcome = { kind: 'committed' } | { kind: 'aborted' } | { kind: 'stopped' };
+/** `hazard`: the participant reported a heuristic hazard; it is recorded and left to an operator. */
+export type OnePhaseOutcome = { kind: 'committed' } | { kind: 'aborted' } | { kind: 'stopped' } | { kind: 'hazard'; detail: string };
 
 /** What `commit` answers. `phaseTwoPending`: the decision is durable but some branch has not acknowledged yet (retrying). */
 export interface CommitResult {

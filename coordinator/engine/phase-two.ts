@@ -124,7 +124,7 @@ export class PhaseTwoDriver {
         return 'acked';
       } catch (e) {
         if (isTwopcError(e, 'heuristic-hazard')) {
-          await this.recordHazard(decision, branch, errorMessage(e));
+          await this.recordHazard(decision.txId, branch, errorMessage(e));
           return 'hazard';
         }
         this.deps.observer.phaseTwoRetry?.(branch.participant);
@@ -146,12 +146,17 @@ export class PhaseTwoDriver {
     return !this.deps.stopSignal.aborted;
   }
 
-  private async recordHazard(decision: DecisionRecord, branch: BranchInfo, detail: string): Promise<void> {
-    this.deps.logger.error({ txId: decision.txId, gid: branch.gid, participant: branch.participant, detail }, 'HEURISTIC HAZARD: branch outcome contradicts or cannot confirm the decision; operator action needed');
-    this.deps.observer.hazard?.(decision.txId, branch.participant);
+  /**
+   * A branch whose outcome contradicts or cannot confirm the decision (or, for
+   * a one-phase commit, the commit): retrying cannot help. Logged, counted and
+   * recorded for an operator (`list --state heuristic`); recovery leaves it alone.
+   */
+  async recordHazard(txId: string, branch: BranchInfo, detail: string): Promise<void> {
+    this.deps.logger.error({ txId, gid: branch.gid, participant: branch.participant, detail }, 'HEURISTIC HAZARD: branch outcome contradicts or cannot confirm the decision; operator action needed');
+    this.deps.observer.hazard?.(txId, branch.participant);
     await this.deps.log
-      .append({ type: 'hazard', txId: decision.txId, at: Date.now(), branchId: branch.branchId, gid: branch.gid, participant: branch.participant, detail })
-      .catch((e) => this.deps.logger.error({ txId: decision.txId, err: errorMessage(e) }, 'could not log the hazard'));
+      .append({ type: 'hazard', txId, at: Date.now(), branchId: branch.branchId, gid: branch.gid, participant: branch.participant, detail })
+      .catch((e) => this.deps.logger.error({ txId, err: errorMessage(e) }, 'could not log the hazard'));
   }
 }
 

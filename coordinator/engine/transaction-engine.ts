@@ -530,6 +530,14 @@ export class TransactionEngine {
       } else if (outcome.kind === 'aborted') {
         branch.state = 'failed';
         await this.abortLive(tx, outcome.reason, 'engine').catch((e) => this.abandon(tx, e));
+      } else if (outcome.kind === 'hazard') {
+        // Retrying cannot change what the participant reports: recorded (before the transaction
+        // leaves memory, so a status read or a repeated commit finds it), left to an operator.
+        branch.state = 'heuristic-hazard';
+        await this.phaseTwo.recordHazard(tx.id, branch.info, outcome.detail);
+        clearTimeout(tx.timer);
+        this.live.delete(tx.id);
+        return { kind: 'hazard', detail: outcome.detail };
       } else {
         // Stopping, or the lease was lost: recovery (here at the next start, or the instance that took over) asks the branch.
         this.abandon(tx, new Error('engine stopping'));
@@ -543,10 +551,16 @@ export class TransactionEngine {
     const outcome = await waitAtMost(tx.onePhaseOutcome!, this.config.commitWaitMs);
     if (outcome?.kind === 'committed') return { txId: tx.id, state: 'committed', phaseTwoPending: false };
     if (outcome?.kind === 'aborted') throw this.abortedError(tx);
+    if (outcome?.kind === 'hazard') {
+      throw new TwopcError('heuristic-hazard', `transaction ${tx.id}: its only participant reports a heuristic hazard on the one-phase commit (${outcome.detail}); an operator must resolve it`, { txId: tx.id });
+    }
     throw new TwopcError('outcome-unknown', `transaction ${tx.id}: the one-phase commit's outcome is not known yet; ask again`, { txId: tx.id });
   }
 
-  private async onePhaseUntilKnown(tx: LiveTransaction, ref: BranchRef): Promise<{ kind: 'committed' } | { kind: 'aborted'; reason: AbortReason } | { kind: 'stopped' }> {
+  private async onePhaseUntilKnown(
+    tx: LiveTransaction,
+    ref: BranchRef,
+  ): Promise<{ kind: 'committed' } | { kind: 'aborted'; reason: AbortReason } | { kind: 'hazard'; detail: string } | { kind: 'stopped' }> {
     for (let attempt = 0; ; attempt += 1) {
       // Without a valid lease no COMMIT goes out: the instance that takes over may be deciding this
       // transaction (it rolls the branch back first, so a COMMIT sent earlier cannot land after).
@@ -562,6 +576,7 @@ export class TransactionEngine {
             reason: { cause: 'vote-no', message: cause?.message ?? errorMessage(e), branchId: ref.branchId, participant: ref.participant, ...(cause?.sqlState ? { sqlState: cause.sqlState } : {}) },
           };
         }
+        if (isTwopcError(e, 'heuristic-hazard')) return { kind: 'hazard', detail: errorMessage(e) };
         const delay = backoffDelay(attempt, this.config.phaseTwoBaseDelayMs, this.config.phaseTwoMaxDelayMs);
         this.logger.warn({ txId: ref.txId, gid: ref.gid, attempt, delay, err: errorMessage(e) }, 'one-phase commit outcome unknown; asking again');
         if (!(await sleep(delay, this.stopController.signal))) return { kind: 'stopped' };
