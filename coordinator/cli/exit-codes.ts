@@ -57,6 +57,8 @@ export function exitCodeFor(e: unknown): ExitCode {
       return EXIT.logDamaged;
     case 'log-locked':
     case 'coordinator-unavailable':
+    case 'owner-unavailable':
+    case 'participant-unavailable':
     case 'shutting-down':
       return EXIT.unavailable;
     case 'heuristic-hazard':

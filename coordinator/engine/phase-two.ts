@@ -103,7 +103,7 @@ export class PhaseTwoDriver {
     // Until it is stored, recovery passes must not take the transaction for an unfinished one.
     this.completing.add(decision.txId);
     this.deps.log
-      .append({ type: 'complete', txId: decision.txId, at: Date.now() })
+      .append({ type: 'complete', txId: decision.txId, at: Date.now(), outcome: decision.outcome })
       .catch((e) => {
         this.deps.logger.error({ txId: decision.txId, err: errorMessage(e) }, 'could not log completion; recovery will repeat phase 2');
       })

@@ -243,9 +243,12 @@ export class TransactionEngine {
       return { txId, state: 'aborted' };
     }
     const snapshot = await this.snapshotOrThrow(txId);
-    // Completed without a decision record: it committed in one phase (or read-only).
-    if (snapshot.decision?.outcome === 'commit' || (!snapshot.decision && snapshot.completed)) {
+    if (snapshot.outcome === 'commit') {
       throw new TwopcError('state-conflict', `transaction ${txId} is committed; it cannot be aborted`, { txId, state: 'committed' });
+    }
+    if (snapshot.completed) {
+      if (snapshot.outcome === 'abort') return { txId, state: 'aborted' };
+      throw new TwopcError('state-conflict', `transaction ${txId} is completed and its outcome is no longer recorded; it cannot be aborted`, { txId, state: 'completed' });
     }
     const decision = snapshot.decision ?? (await decideUndecided(this.resolver, snapshot, 'engine', full));
     if (!decision) throw this.onlyBranchUnknown(txId);
@@ -590,7 +593,8 @@ export class TransactionEngine {
     tx.state = 'completed';
     this.live.delete(tx.id);
     // Not waited for: nothing is left to finish, and a lost `complete` is repaired by recovery.
-    this.log.append({ type: 'complete', txId: tx.id, at: Date.now() }).catch((e) => this.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log completion'));
+    // Its `outcome` is the proof that this transaction, which has no decision record, committed.
+    this.log.append({ type: 'complete', txId: tx.id, at: Date.now(), outcome: 'commit' }).catch((e) => this.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log completion'));
     this.observer.transactionEnded?.(kind, Date.now() - tx.createdAt);
     return { txId: tx.id, state: 'committed', phaseTwoPending: false };
   }
@@ -665,10 +669,13 @@ export class TransactionEngine {
 
   private async commitResultFromLog(txId: string): Promise<CommitResult> {
     const snapshot = await this.snapshotOrThrow(txId);
-    const decision = snapshot.decision;
-    if (decision?.outcome === 'commit') return { txId, state: 'committed', phaseTwoPending: !snapshot.completed };
-    if (decision?.outcome === 'abort') throw new TransactionAbortedError(txId, decision.reason ?? { cause: 'aborted', message: 'transaction aborted' });
-    if (snapshot.completed) return { txId, state: 'committed', phaseTwoPending: false };
+    // The decision, or for a completed transaction what its outcome record proves (a one-phase commit has no decision).
+    if (snapshot.outcome === 'commit') return { txId, state: 'committed', phaseTwoPending: !snapshot.completed };
+    if (snapshot.outcome === 'abort') throw new TransactionAbortedError(txId, snapshot.decision?.reason ?? { cause: 'aborted', message: 'transaction aborted' });
+    if (snapshot.completed) {
+      // A `complete` that proves no outcome (written after the transaction was forgotten): never read as committed.
+      throw new TwopcError('outcome-unknown', `transaction ${txId} is completed, but its outcome is no longer recorded`, { txId });
+    }
     if (snapshot.hazards.length > 0) {
       throw new TwopcError('outcome-unknown', `transaction ${txId}: outcome unknown (${snapshot.hazards[0].detail}); an operator must resolve it`, { txId });
     }
