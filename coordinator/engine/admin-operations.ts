@@ -198,8 +198,13 @@ export async function rollbackOrphans(deps: ResolverDeps, waitMs: number): Promi
     [...byTx].map(async ([txId, txOrphans]) => {
       const snapshot = await deps.log.get(txId);
       if (snapshot?.completed) {
-        // Finished since the scan (or a branch a completed transaction cannot have): never driven again here.
-        for (const o of txOrphans) results.push({ gid: o.gid, txId, participant: o.participant, outcome: 'left', detail: 'its transaction is completed; left for an operator' });
+        // Never driven again (see Sweeper): an aborted transaction's prepared branch its decision does not
+        // list is covered by the abort and rolled back alone; anything else is left.
+        for (const o of txOrphans) {
+          const stray = snapshot.outcome === 'abort' && !(snapshot.decision?.branches.some((b) => b.gid === o.gid) ?? false);
+          const done = stray && (await deps.phaseTwo.rollbackStray(txId, { branchId: o.branchId, gid: o.gid, participant: o.participant }));
+          results.push(done ? { gid: o.gid, txId, participant: o.participant, outcome: 'rolled-back' } : { gid: o.gid, txId, participant: o.participant, outcome: 'left', detail: 'its transaction is completed; left for an operator' });
+        }
         return;
       }
       const found: BranchInfo[] = txOrphans.map((o) => ({ branchId: o.branchId, gid: o.gid, participant: o.participant }));

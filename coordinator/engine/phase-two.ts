@@ -147,6 +147,28 @@ export class PhaseTwoDriver {
   }
 
   /**
+   * One attempt at rolling back a prepared branch of a completed, aborted
+   * transaction that its decision does not list (a sweep found it on its own
+   * after phase 2 had finished the listed ones). Abort covers every branch,
+   * so it is rolled back; nothing else is written (the transaction is
+   * complete already, and a second `complete` could outlive its forgotten
+   * history). Resolves false when it must be tried again (the next pass does).
+   */
+  async rollbackStray(txId: string, branch: BranchInfo): Promise<boolean> {
+    try {
+      await this.deps.participants.forBranch(branch).rollback({ ...branch, txId });
+      return true;
+    } catch (e) {
+      if (isTwopcError(e, 'heuristic-hazard')) {
+        await this.recordHazard(txId, branch, errorMessage(e));
+        return true;
+      }
+      this.deps.logger.warn({ txId, gid: branch.gid, participant: branch.participant, err: errorMessage(e) }, 'rollback of a stray prepared branch not acknowledged; the next pass retries');
+      return false;
+    }
+  }
+
+  /**
    * A branch whose outcome contradicts or cannot confirm the decision (or, for
    * a one-phase commit, the commit): retrying cannot help. Logged, counted and
    * recorded for an operator (`list --state heuristic`); recovery leaves it alone.

@@ -109,9 +109,14 @@ export class Sweeper {
       return;
     }
     if (snapshot?.completed) {
-      // Finished since the listing was read. Driving it again would only log a second `complete`,
-      // possibly after compaction forgot the transaction.
-      report.skipped += 1;
+      // Never driven again: that would only log a second `complete`, possibly after compaction forgot
+      // the transaction. A branch its decision lists was finished since the listing was read. One it
+      // does not list, of an aborted transaction (found on its own after phase 2 finished the
+      // others), is covered by the abort: rolled back alone.
+      const listed = snapshot.decision?.branches.some((b) => b.gid === gid) ?? false;
+      const found = snapshot.branches.find((b) => b.gid === gid) ?? { branchId, gid, participant };
+      if (snapshot.outcome === 'abort' && !listed && (await phaseTwo.rollbackStray(txId, found))) report.resolved += 1;
+      else report.skipped += 1;
       return;
     }
     if (snapshot && !snapshot.decision && snapshot.hazards.length > 0) {

@@ -22,20 +22,25 @@ import { PgCluster } from '../harness/pg-cluster';
  * the register is asked first; it is rolled back only once abort has won.
  * Two coordinator instances share one PostgreSQL decision log here; the owner
  * writes its decision exactly in the window the old order opened (right after
- * the sweep's first ROLLBACK PREPARED), so the interleaving is deterministic.
+ * the sweep's first ROLLBACK PREPARED, which no step of the sweep passes until
+ * that decision is written), so the interleaving is deterministic.
  */
 
 const PREFIX = 'ssw';
 const LOG_DB = 'twopc_log';
 
-/** A participant that runs `afterRollback` once, after the first rollback of `gid` went through. */
+/**
+ * A participant whose rollbacks of the transaction's branches wait, once they
+ * went through, for `afterRollback` (run once, by the first of them): the
+ * owner's decision lands in exactly that window, whichever branch the sweep
+ * reaches first.
+ */
 class RollbackWindow implements Participant {
   constructor(
     private readonly inner: PostgresParticipant,
-    private readonly gid: string,
+    private readonly gids: string[],
     private readonly afterRollback: () => Promise<void>,
   ) {}
-  private fired = false;
   get name(): string {
     return this.inner.name;
   }
@@ -47,10 +52,7 @@ class RollbackWindow implements Participant {
   }
   async rollback(b: BranchRef): Promise<void> {
     await this.inner.rollback(b);
-    if (b.gid === this.gid && !this.fired) {
-      this.fired = true;
-      await this.afterRollback();
-    }
+    if (this.gids.includes(b.gid)) await this.afterRollback();
   }
   listPrepared(prefix: string) {
     return this.inner.listPrepared(prefix);
@@ -118,10 +120,13 @@ describe('a sweep never rolls back a prepared branch before decide(abort) has wo
 
     // The sweeping instance.
     const seen = { a: await participant('ledger_a'), b: await participant('ledger_b') };
-    const window = new RollbackWindow(seen.a, branches[0].gid, async () => {
-      ownersDecision = (await ownerLog.decide({ txId, at: Date.now(), outcome: 'commit', source: 'engine', branches })).outcome;
-    });
-    const sweeper = new TransactionEngine({ log: log(), participants: new ParticipantRegistry([window, seen.b]), config });
+    let ownerDecides: Promise<void> | undefined;
+    const afterRollback = () =>
+      (ownerDecides ??= ownerLog.decide({ txId, at: Date.now(), outcome: 'commit', source: 'engine', branches }).then((d) => {
+        ownersDecision = d.outcome;
+      }));
+    const gids = branches.map((b) => b.gid);
+    const sweeper = new TransactionEngine({ log: log(), participants: new ParticipantRegistry([new RollbackWindow(seen.a, gids, afterRollback), new RollbackWindow(seen.b, gids, afterRollback)]), config });
     await sweeper.start();
     closers.push(() => sweeper.stop());
 
@@ -131,7 +136,11 @@ describe('a sweep never rolls back a prepared branch before decide(abort) has wo
     const deadline = Date.now() + 20_000;
     while (ownersDecision === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await owner.retry(txId, 10_000);
-    while ((await cluster.preparedGids(PREFIX)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Later passes end whatever the first one's phase 2 did not reach yet (each branch was found on its own).
+    while ((await cluster.preparedGids(PREFIX)).length > 0 && Date.now() < deadline) {
+      await sweeper.sweep();
+      await new Promise((r) => setTimeout(r, 20));
+    }
 
     const snapshot = await ownerLog.get(txId);
     const outcome = snapshot?.decision?.outcome;
