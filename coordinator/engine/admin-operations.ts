@@ -211,7 +211,7 @@ export async function rollbackOrphans(deps: ResolverDeps, waitMs: number): Promi
       const branches = [...(snapshot?.branches ?? [])];
       for (const b of found) if (!branches.some((x) => x.gid === b.gid)) branches.push(b);
       const basis: TxSnapshot = snapshot ?? unknownTransaction(txId, deps);
-      // Recovery's rule for an undecided transaction (a lone branch is rolled back before it is judged).
+      // Recovery's rule for an undecided transaction (see decideUndecided: a prepared branch is rolled back only once abort won).
       const decision = snapshot?.decision ?? (await decideUndecided(deps, { ...basis, branches }, 'admin'));
       if (!decision) {
         for (const o of txOrphans) results.push({ gid: o.gid, txId, participant: o.participant, outcome: 'left', detail: 'its only branch could not be asked whether it committed in one phase; try again' });

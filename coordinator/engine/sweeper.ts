@@ -133,7 +133,7 @@ export class Sweeper {
         report.skipped += 1;
         return;
       }
-      // Through recovery's rule: a lone branch is rolled back before it is judged (a one-phase COMMIT may be on its way).
+      // Through recovery's rule: the register first for a prepared branch; a lone one not prepared is rolled back before it is judged.
       const basis: TxSnapshot = snapshot ?? unknownTransaction(txId, this.deps);
       const decided = await decideUndecided(this.deps, { ...basis, branches: withBranch(basis.branches, found) }, 'sweep');
       if (!decided) {
