@@ -58,6 +58,7 @@ export function exitCodeFor(e: unknown): ExitCode {
     case 'log-locked':
     case 'coordinator-unavailable':
     case 'owner-unavailable':
+    case 'participant-unavailable':
     case 'shutting-down':
       return EXIT.unavailable;
     case 'heuristic-hazard':

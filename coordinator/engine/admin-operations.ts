@@ -1,6 +1,7 @@
 import { errorMessage, TwopcError } from '../errors';
 import type { DecisionRecord, TxSnapshot } from '../log/decision-log';
 import { decideUndecided } from './recovery';
+import { unknownTransaction } from './sweeper';
 import { parseGid } from '../participants/gid';
 import { waitAtMost } from './backoff';
 import type { PhaseTwoResult } from './phase-two';
@@ -64,7 +65,7 @@ export async function scanOrphans(deps: ResolverDeps): Promise<OrphanScan> {
           txId: parsed.txId,
           branchId: parsed.branchId,
           preparedAt: new Date(preparedAt).toISOString(),
-          decision: snapshot?.decision?.outcome ?? null,
+          decision: snapshot?.outcome ?? null,
           known: snapshot !== undefined,
         });
       }
@@ -80,12 +81,30 @@ export async function scanOrphans(deps: ResolverDeps): Promise<OrphanScan> {
  * asking for the outcome that was recorded finishes it; asking for the other
  * one fails with `state-conflict`. Branches are the log's, plus any prepared
  * branch of the transaction found on a reachable participant.
+ *
+ * An undecided transaction is judged by recovery's rule (`decideUndecided`),
+ * not by the operator's word alone: a one-phase commit leaves no decision
+ * record, so an abort is recorded only once the only branch is known not to
+ * have committed (`participant-unavailable` when that cannot be learned now;
+ * `state-conflict` when it committed). A transaction another live instance
+ * owns is refused (`owner-unavailable`): only its owner may end it (an admin
+ * call reaching another instance is relayed to the owner before it gets here).
  */
 export async function resolveTransaction(deps: ResolverDeps, txId: string, outcome: Outcome, waitMs: number): Promise<ResolveResult> {
   if (deps.isLive(txId)) {
     throw new TwopcError('state-conflict', `transaction ${txId} is running in this coordinator; commit or abort it instead`, { txId, state: 'active' });
   }
   const snapshot = await deps.log.get(txId);
+  const recorded = snapshot?.decision;
+  const known = snapshot?.outcome ?? recorded?.outcome;
+  // The register already answers a contradicting request, whoever owns the transaction.
+  if (known !== undefined && known !== outcome) {
+    throw new TwopcError('state-conflict', `transaction ${txId} is already decided ${known}; an operator cannot record ${outcome} against it`, { txId, decision: known });
+  }
+  if (snapshot?.completed) {
+    if (known === undefined) throw new TwopcError('state-conflict', `transaction ${txId} is completed and its outcome is not recorded; nothing to resolve`, { txId });
+    return { txId, decision: known, alreadyDecided: true, completed: true, hazards: 0 };
+  }
   const branches: BranchInfo[] = [...(snapshot?.branches ?? [])];
   const scan = await scanOrphans(deps);
   for (const orphan of scan.orphans) {
@@ -94,32 +113,38 @@ export async function resolveTransaction(deps: ResolverDeps, txId: string, outco
     }
   }
   if (!snapshot && branches.length === 0) throw new TwopcError('not-found', `no transaction ${txId} in the log and no prepared branch of it on any reachable participant`, { txId });
-  // Completed with no decision record: it committed in one phase (or read-only).
-  if (snapshot?.completed && !snapshot.decision) {
-    if (outcome === 'abort') throw new TwopcError('state-conflict', `transaction ${txId} committed (one phase); an operator cannot record abort against it`, { txId, decision: 'commit' });
-    return { txId, decision: 'commit', alreadyDecided: true, completed: true, hazards: 0 };
+  const basis: TxSnapshot = { ...(snapshot ?? unknownTransaction(txId, deps)), branches };
+  if (!deps.mayRecover(basis)) {
+    throw new TwopcError(
+      'owner-unavailable',
+      `transaction ${txId} is owned by another live coordinator instance: resolve it through that instance (or any instance of the cluster, with --url), or once its lease expired`,
+      { txId },
+    );
   }
-  const recorded = snapshot?.decision;
-  if (!recorded && outcome === 'commit') await assertAllPrepared(deps, txId, branches);
-  const at = Date.now();
-  const won: DecisionRecord =
-    recorded ??
-    (await deps.log.decide({
-      txId,
-      at,
-      outcome,
-      source: 'admin',
-      branches,
-      ...(outcome === 'abort' ? { reason: { cause: 'admin', message: 'resolved by an operator' } } : {}),
-    }));
+  let won: DecisionRecord;
+  if (recorded) won = recorded;
+  else if (outcome === 'commit') {
+    await assertAllPrepared(deps, txId, branches);
+    won = await deps.log.decide({ txId, at: Date.now(), outcome, source: 'admin', branches });
+  } else {
+    const decided = await decideUndecided(deps, basis, 'admin', { cause: 'admin', message: 'resolved by an operator' });
+    if (!decided) {
+      throw new TwopcError(
+        'participant-unavailable',
+        `transaction ${txId}: its only branch may have committed in one phase and its participant cannot be asked now; refusing to record abort (try again when it is reachable)`,
+        { txId, gid: branches[0]?.gid },
+      );
+    }
+    won = decided;
+  }
   if (won.outcome !== outcome) {
-    throw new TwopcError('state-conflict', `transaction ${txId} is already decided ${won.outcome}; an operator cannot record ${outcome} against it`, { txId, decision: won.outcome });
+    const why = won.source === 'admin' ? '' : won.outcome === 'commit' && !recorded ? ' (its only branch committed in one phase)' : '';
+    throw new TwopcError('state-conflict', `transaction ${txId} is already decided ${won.outcome}${why}; an operator cannot record ${outcome} against it`, { txId, decision: won.outcome });
   }
   const missing = branches.filter((b) => !won.branches.some((w) => w.gid === b.gid));
   // A prepared branch the decision does not list: an abort covers it; under a commit it was never voted in.
   const drive = won.outcome === 'abort' && missing.length > 0 ? { ...won, branches: [...won.branches, ...missing] } : won;
-  const ours = recorded === undefined && won.source === 'admin' && won.at === at;
-  if (snapshot?.completed && drive === won) return { txId, decision: won.outcome, alreadyDecided: !ours, completed: true, hazards: 0 };
+  const ours = recorded === undefined && won.source === 'admin';
   const result = await waitAtMost(deps.phaseTwo.drive(drive), waitMs);
   return { txId, decision: won.outcome, alreadyDecided: !ours, completed: result?.completed ?? false, hazards: result?.hazards ?? 0 };
 }
@@ -172,11 +197,21 @@ export async function rollbackOrphans(deps: ResolverDeps, waitMs: number): Promi
   await Promise.all(
     [...byTx].map(async ([txId, txOrphans]) => {
       const snapshot = await deps.log.get(txId);
+      if (snapshot?.completed) {
+        // Never driven again (see Sweeper): an aborted transaction's prepared branch its decision does not
+        // list is covered by the abort and rolled back alone; anything else is left.
+        for (const o of txOrphans) {
+          const stray = snapshot.outcome === 'abort' && !(snapshot.decision?.branches.some((b) => b.gid === o.gid) ?? false);
+          const done = stray && (await deps.phaseTwo.rollbackStray(txId, { branchId: o.branchId, gid: o.gid, participant: o.participant }));
+          results.push(done ? { gid: o.gid, txId, participant: o.participant, outcome: 'rolled-back' } : { gid: o.gid, txId, participant: o.participant, outcome: 'left', detail: 'its transaction is completed; left for an operator' });
+        }
+        return;
+      }
       const found: BranchInfo[] = txOrphans.map((o) => ({ branchId: o.branchId, gid: o.gid, participant: o.participant }));
       const branches = [...(snapshot?.branches ?? [])];
       for (const b of found) if (!branches.some((x) => x.gid === b.gid)) branches.push(b);
-      const basis: TxSnapshot = snapshot ?? { txId, createdAt: 0, expiresAt: 0, branches: [], completed: false, hazards: [] };
-      // Recovery's rule for an undecided transaction (a lone branch is rolled back before it is judged).
+      const basis: TxSnapshot = snapshot ?? unknownTransaction(txId, deps);
+      // Recovery's rule for an undecided transaction (see decideUndecided: a prepared branch is rolled back only once abort won).
       const decision = snapshot?.decision ?? (await decideUndecided(deps, { ...basis, branches }, 'admin'));
       if (!decision) {
         for (const o of txOrphans) results.push({ gid: o.gid, txId, participant: o.participant, outcome: 'left', detail: 'its only branch could not be asked whether it committed in one phase; try again' });

@@ -17,7 +17,11 @@ export const CRASH_POINTS = [
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
-/** Environment variable: `<point>` or `<point>:<n>` to crash at the n-th time the point is reached. */
+/**
+ * Environment variable: `<point>` or `<point>:<n>` to crash at the n-th time
+ * the point is reached. A test-only switch (see coordinator/testing/test-switches.ts):
+ * refused unless NODE_ENV=test.
+ */
 export const CRASH_ENV = 'TWOPC_CRASH_AT';
 
 /**
@@ -39,9 +43,18 @@ export class CrashPoints {
     return new CrashPoints(undefined);
   }
 
+  /**
+   * Armed from TWOPC_CRASH_AT, only under NODE_ENV=test. Anywhere else a set
+   * variable is refused with `invalid-config`: an application embedding the
+   * coordinator must never SIGKILL itself mid-commit because a crash-test
+   * variable leaked into its environment.
+   */
   static fromEnv(env: NodeJS.ProcessEnv = process.env): CrashPoints {
     const spec = env[CRASH_ENV];
     if (!spec) return CrashPoints.disarmed();
+    if (env.NODE_ENV !== 'test') {
+      throw new TwopcError('invalid-config', `${CRASH_ENV} is a test-only switch that kills the process on purpose; it is refused unless NODE_ENV=test`, { field: CRASH_ENV });
+    }
     const [name, count] = spec.split(':');
     if (!(CRASH_POINTS as readonly string[]).includes(name)) {
       throw new TwopcError('invalid-config', `${CRASH_ENV} must be one of ${CRASH_POINTS.join(', ')} (got ${JSON.stringify(name)})`, { field: CRASH_ENV });

@@ -8,6 +8,12 @@ export interface LiveBranch {
   state: BranchState;
   /** Settles when this branch's PREPARE call settled; phase 2 waits for it so a rollback never overtakes a PREPARE in flight. */
   preparing?: Promise<unknown>;
+  /**
+   * Enlisted `eager`: the participant prepares it on its own right after the
+   * registration is written. A prepared branch may only ever be committed
+   * under a forced commit decision, so such a branch is never one-phase committed.
+   */
+  eager?: boolean;
 }
 
 /** A transaction begun by this process and not yet ended. */
@@ -44,7 +50,8 @@ export interface LiveTransaction {
   handedOver?: boolean;
 }
 
-export type OnePhaseOutcome = { kind: 'committed' } | { kind: 'aborted' } | { kind: 'stopped' };
+/** `hazard`: the participant reported a heuristic hazard; it is recorded and left to an operator. */
+export type OnePhaseOutcome = { kind: 'committed' } | { kind: 'aborted' } | { kind: 'stopped' } | { kind: 'hazard'; detail: string };
 
 /** What `commit` answers. `phaseTwoPending`: the decision is durable but some branch has not acknowledged yet (retrying). */
 export interface CommitResult {

@@ -103,7 +103,7 @@ export class PhaseTwoDriver {
     // Until it is stored, recovery passes must not take the transaction for an unfinished one.
     this.completing.add(decision.txId);
     this.deps.log
-      .append({ type: 'complete', txId: decision.txId, at: Date.now() })
+      .append({ type: 'complete', txId: decision.txId, at: Date.now(), outcome: decision.outcome })
       .catch((e) => {
         this.deps.logger.error({ txId: decision.txId, err: errorMessage(e) }, 'could not log completion; recovery will repeat phase 2');
       })
@@ -124,7 +124,7 @@ export class PhaseTwoDriver {
         return 'acked';
       } catch (e) {
         if (isTwopcError(e, 'heuristic-hazard')) {
-          await this.recordHazard(decision, branch, errorMessage(e));
+          await this.recordHazard(decision.txId, branch, errorMessage(e));
           return 'hazard';
         }
         this.deps.observer.phaseTwoRetry?.(branch.participant);
@@ -146,12 +146,39 @@ export class PhaseTwoDriver {
     return !this.deps.stopSignal.aborted;
   }
 
-  private async recordHazard(decision: DecisionRecord, branch: BranchInfo, detail: string): Promise<void> {
-    this.deps.logger.error({ txId: decision.txId, gid: branch.gid, participant: branch.participant, detail }, 'HEURISTIC HAZARD: branch outcome contradicts or cannot confirm the decision; operator action needed');
-    this.deps.observer.hazard?.(decision.txId, branch.participant);
+  /**
+   * One attempt at rolling back a prepared branch of a completed, aborted
+   * transaction that its decision does not list (a sweep found it on its own
+   * after phase 2 had finished the listed ones). Abort covers every branch,
+   * so it is rolled back; nothing else is written (the transaction is
+   * complete already, and a second `complete` could outlive its forgotten
+   * history). Resolves false when it must be tried again (the next pass does).
+   */
+  async rollbackStray(txId: string, branch: BranchInfo): Promise<boolean> {
+    try {
+      await this.deps.participants.forBranch(branch).rollback({ ...branch, txId });
+      return true;
+    } catch (e) {
+      if (isTwopcError(e, 'heuristic-hazard')) {
+        await this.recordHazard(txId, branch, errorMessage(e));
+        return true;
+      }
+      this.deps.logger.warn({ txId, gid: branch.gid, participant: branch.participant, err: errorMessage(e) }, 'rollback of a stray prepared branch not acknowledged; the next pass retries');
+      return false;
+    }
+  }
+
+  /**
+   * A branch whose outcome contradicts or cannot confirm the decision (or, for
+   * a one-phase commit, the commit): retrying cannot help. Logged, counted and
+   * recorded for an operator (`list --state heuristic`); recovery leaves it alone.
+   */
+  async recordHazard(txId: string, branch: BranchInfo, detail: string): Promise<void> {
+    this.deps.logger.error({ txId, gid: branch.gid, participant: branch.participant, detail }, 'HEURISTIC HAZARD: branch outcome contradicts or cannot confirm the decision; operator action needed');
+    this.deps.observer.hazard?.(txId, branch.participant);
     await this.deps.log
-      .append({ type: 'hazard', txId: decision.txId, at: Date.now(), branchId: branch.branchId, gid: branch.gid, participant: branch.participant, detail })
-      .catch((e) => this.deps.logger.error({ txId: decision.txId, err: errorMessage(e) }, 'could not log the hazard'));
+      .append({ type: 'hazard', txId, at: Date.now(), branchId: branch.branchId, gid: branch.gid, participant: branch.participant, detail })
+      .catch((e) => this.deps.logger.error({ txId, err: errorMessage(e) }, 'could not log the hazard'));
   }
 }
 

@@ -91,15 +91,29 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
 /**
  * No decision in the log. A one-phase commit leaves none, so a transaction
  * whose only branch the participant reports committed was committed; anything
- * else is presumed aborted.
+ * else is presumed aborted. Every undecided transaction that anyone ends
+ * (recovery, a sweep, an operator's resolve or orphan rollback, a client's
+ * late commit or abort) is judged by this one rule.
  *
- * The only branch is rolled back *before* its state is asked: a one-phase
- * COMMIT still on its way (from a process that died, or lost its lease while
- * paused) then reaches a branch that is rolled back and is refused, so the
- * state read next is final and the decision cannot contradict what the
- * participant does. (Nothing else can commit a lone branch: a commit decision
- * is only ever written for prepared branches whose registrations are in the
- * log, and a process that lost its lease can no longer write one.)
+ * A branch found *prepared* is never rolled back before the register has
+ * said abort: only a commit decision can commit a prepared branch (an eager
+ * lone branch is committed under a forced decision too, never in one phase),
+ * so deciding abort first is safe, while rolling it back first is not (the
+ * sweep may not know the whole transaction, and its owner's commit decision
+ * may still land: one branch would then be rolled back under a commit).
+ *
+ * Any other only branch is rolled back *before* its state is asked: a
+ * one-phase COMMIT still on its way (from a process that died, or lost its
+ * lease while paused) then reaches a branch that is rolled back and is
+ * refused, so the state read next is final and the decision cannot
+ * contradict what the participant does. (Nothing else can commit a lone
+ * branch: a commit decision is only ever written for prepared branches whose
+ * registrations are in the log, and a process that lost its lease can no
+ * longer write one.)
+ *
+ * Resolves with the winning decision, or undefined when the only branch's
+ * state cannot be learned now (deciding abort could contradict a one-phase
+ * commit that happened: ask again later).
  */
 export async function decideUndecided(
   deps: RecoveryDeps,
@@ -113,15 +127,17 @@ export async function decideUndecided(
     if (participant?.status) {
       const ref = { ...branch, txId: snapshot.txId };
       try {
-        // A heuristic hazard here means it committed (its marker is there): the state below says so.
-        await participant.rollback(ref).catch((e: unknown) => {
-          if (!isTwopcError(e, 'heuristic-hazard')) throw e;
-        });
-        const state = await participant.status(ref);
-        if (state === 'committed') return deps.decideCommitted(snapshot.txId, snapshot.branches);
+        if ((await participant.status(ref)) !== 'prepared') {
+          // A heuristic hazard here means it committed (its marker is there): the state below says so.
+          await participant.rollback(ref).catch((e: unknown) => {
+            if (!isTwopcError(e, 'heuristic-hazard')) throw e;
+          });
+          const state = await participant.status(ref);
+          if (state === 'committed') return deps.decideCommitted(snapshot.txId, snapshot.branches);
+        }
       } catch (e) {
         // Deciding abort now could contradict a one-phase commit that happened; ask again on the next pass.
-        deps.logger.warn({ txId: snapshot.txId, participant: branch.participant, err: errorMessage(e) }, 'recovery: cannot learn the only branch state yet');
+        deps.logger.warn({ txId: snapshot.txId, participant: branch.participant, err: errorMessage(e) }, 'cannot learn the only branch state yet');
         return undefined;
       }
     }

@@ -28,6 +28,12 @@ export function uuidV7Time(txId: string): number {
   return parseInt(txId.replace(/-/g, '').slice(0, 12), 16);
 }
 
+/** What is assumed of a transaction the log has no record of (found only by a prepared branch): dated by its id. */
+export function unknownTransaction(txId: string, deps: { config: { maxTimeoutMs: number } }): TxSnapshot {
+  const createdAt = uuidV7Time(txId);
+  return { txId, createdAt, expiresAt: createdAt + deps.config.maxTimeoutMs, branches: [], completed: false, hazards: [] };
+}
+
 /**
  * SPEC §4, continuously: finds prepared branches of our prefix on every
  * directly reachable participant. A branch whose transaction has no decision
@@ -102,6 +108,23 @@ export class Sweeper {
       report.skipped += 1;
       return;
     }
+    if (snapshot?.completed) {
+      // Never driven again: that would only log a second `complete`, possibly after compaction forgot
+      // the transaction. A branch its decision lists was finished since the listing was read. One it
+      // does not list, of an aborted transaction (found on its own after phase 2 finished the
+      // others), is covered by the abort: rolled back alone.
+      const listed = snapshot.decision?.branches.some((b) => b.gid === gid) ?? false;
+      const found = snapshot.branches.find((b) => b.gid === gid) ?? { branchId, gid, participant };
+      if (snapshot.outcome === 'abort' && !listed && (await phaseTwo.rollbackStray(txId, found))) report.resolved += 1;
+      else report.skipped += 1;
+      return;
+    }
+    if (snapshot && !snapshot.decision && snapshot.hazards.length > 0) {
+      // Undecided with a heuristic hazard (a one-phase commit the participant could not confirm): an operator's.
+      logger.warn({ txId, gid, participant }, 'sweep: undecided transaction with a heuristic hazard; left for an operator');
+      report.skipped += 1;
+      return;
+    }
     const found: BranchInfo = snapshot?.branches.find((b) => b.branchId === branchId) ?? { branchId, gid, participant };
     let decision = snapshot?.decision;
     if (!decision) {
@@ -110,8 +133,8 @@ export class Sweeper {
         report.skipped += 1;
         return;
       }
-      // Through recovery's rule: a lone branch is rolled back before it is judged (a one-phase COMMIT may be on its way).
-      const basis: TxSnapshot = snapshot ?? { txId, createdAt: uuidV7Time(txId), expiresAt: uuidV7Time(txId) + config.maxTimeoutMs, branches: [], completed: false, hazards: [] };
+      // Through recovery's rule: the register first for a prepared branch; a lone one not prepared is rolled back before it is judged.
+      const basis: TxSnapshot = snapshot ?? unknownTransaction(txId, this.deps);
       const decided = await decideUndecided(this.deps, { ...basis, branches: withBranch(basis.branches, found) }, 'sweep');
       if (!decided) {
         report.skipped += 1;

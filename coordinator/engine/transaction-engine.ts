@@ -193,8 +193,11 @@ export class TransactionEngine {
    * log before the branch's PREPARE can be sent (so a prepared branch is always
    * findable); `awaitWrite: false` returns before the write, for a caller that
    * prepares only through `commit` (which waits for it), such as the in-process API.
+   * `prepare: 'eager'` says the participant prepares the branch on its own once
+   * this returns: the write is then always awaited, and the branch is never
+   * committed in one phase (see `runCommit`).
    */
-  async enlist(txId: string, participant: string, options: { url?: string; awaitWrite?: boolean } = {}): Promise<EnlistedBranch> {
+  async enlist(txId: string, participant: string, options: { url?: string; awaitWrite?: boolean; prepare?: 'eager' | 'held' } = {}): Promise<EnlistedBranch> {
     const tx = this.live.get(txId) ?? (await this.notRunning(txId, 'enlist'));
     if (tx.state !== 'active' || tx.aborting) throw this.stateError(tx, 'enlist');
     if (!this.participants.accepts(participant, options.url)) {
@@ -202,14 +205,15 @@ export class TransactionEngine {
     }
     const branchId = tx.nextBranchId++;
     const info: BranchInfo = { branchId, gid: buildGid(this.config.gidPrefix, txId, branchId), participant, ...(options.url ? { url: options.url } : {}) };
-    tx.branches.set(branchId, { info, state: 'active' });
+    const eager = options.prepare === 'eager';
+    tx.branches.set(branchId, { info, state: 'active', ...(eager ? { eager } : {}) });
     // The log keeps one transaction's records in append order, so the begin record is
     // written no later than this one.
     const written = this.log.append({ type: 'enlist', txId, at: Date.now(), branch: info }).then(() => this.crash.hit('after-enlist'));
     written.catch(() => undefined);
     // Commit waits for every registration write before any PREPARE, also for callers that await it here.
     tx.enlistWrites.push(written);
-    if (options.awaitWrite !== false) await written;
+    if (options.awaitWrite !== false || eager) await written;
     return { ...info, expiresAt: tx.expiresAt };
   }
 
@@ -240,9 +244,12 @@ export class TransactionEngine {
       return { txId, state: 'aborted' };
     }
     const snapshot = await this.snapshotOrThrow(txId);
-    // Completed without a decision record: it committed in one phase (or read-only).
-    if (snapshot.decision?.outcome === 'commit' || (!snapshot.decision && snapshot.completed)) {
+    if (snapshot.outcome === 'commit') {
       throw new TwopcError('state-conflict', `transaction ${txId} is committed; it cannot be aborted`, { txId, state: 'committed' });
+    }
+    if (snapshot.completed) {
+      if (snapshot.outcome === 'abort') return { txId, state: 'aborted' };
+      throw new TwopcError('state-conflict', `transaction ${txId} is completed and its outcome is no longer recorded; it cannot be aborted`, { txId, state: 'completed' });
     }
     const decision = snapshot.decision ?? (await decideUndecided(this.resolver, snapshot, 'engine', full));
     if (!decision) throw this.onlyBranchUnknown(txId);
@@ -390,11 +397,15 @@ export class TransactionEngine {
       throw this.abortedError(tx);
     }
     tx.state = 'preparing';
+    // A branch that prepared on its own (eager) is committed only under a forced commit decision:
+    // recovery and sweeps decide abort for a prepared branch without one, and a COMMIT PREPARED
+    // sent without a record could land after that abort. So no one-phase commit for it.
+    const onePhase = this.config.onePhaseCommit && branches.length === 1 && !branches[0].eager;
     try {
       await Promise.all(tx.enlistWrites);
       // A one-phase COMMIT is the decision and leaves no decision record: its registration is made
       // durable first, or a crash that loses unsynced writes would have recovery presume it aborted.
-      if (this.config.onePhaseCommit && branches.length === 1) await this.log.makeDurable?.();
+      if (onePhase) await this.log.makeDurable?.();
     } catch (e) {
       await this.abortLive(tx, { cause: 'log-unavailable', message: `could not register a branch: ${errorMessage(e)}` }, 'engine');
       throw this.abortedError(tx);
@@ -406,7 +417,7 @@ export class TransactionEngine {
       throw this.abortedError(tx);
     }
     if (branches.length === 0) return this.finishWithoutDecision(tx, 'read-only');
-    if (this.config.onePhaseCommit && branches.length === 1) return this.commitOnePhase(tx, branches[0]);
+    if (onePhase) return this.commitOnePhase(tx, branches[0]);
 
     const prepareStarted = Date.now();
     const noVote = await this.prepareAll(tx, branches);
@@ -523,6 +534,14 @@ export class TransactionEngine {
       } else if (outcome.kind === 'aborted') {
         branch.state = 'failed';
         await this.abortLive(tx, outcome.reason, 'engine').catch((e) => this.abandon(tx, e));
+      } else if (outcome.kind === 'hazard') {
+        // Retrying cannot change what the participant reports: recorded (before the transaction
+        // leaves memory, so a status read or a repeated commit finds it), left to an operator.
+        branch.state = 'heuristic-hazard';
+        await this.phaseTwo.recordHazard(tx.id, branch.info, outcome.detail);
+        clearTimeout(tx.timer);
+        this.live.delete(tx.id);
+        return { kind: 'hazard', detail: outcome.detail };
       } else {
         // Stopping, or the lease was lost: recovery (here at the next start, or the instance that took over) asks the branch.
         this.abandon(tx, new Error('engine stopping'));
@@ -536,10 +555,16 @@ export class TransactionEngine {
     const outcome = await waitAtMost(tx.onePhaseOutcome!, this.config.commitWaitMs);
     if (outcome?.kind === 'committed') return { txId: tx.id, state: 'committed', phaseTwoPending: false };
     if (outcome?.kind === 'aborted') throw this.abortedError(tx);
+    if (outcome?.kind === 'hazard') {
+      throw new TwopcError('heuristic-hazard', `transaction ${tx.id}: its only participant reports a heuristic hazard on the one-phase commit (${outcome.detail}); an operator must resolve it`, { txId: tx.id });
+    }
     throw new TwopcError('outcome-unknown', `transaction ${tx.id}: the one-phase commit's outcome is not known yet; ask again`, { txId: tx.id });
   }
 
-  private async onePhaseUntilKnown(tx: LiveTransaction, ref: BranchRef): Promise<{ kind: 'committed' } | { kind: 'aborted'; reason: AbortReason } | { kind: 'stopped' }> {
+  private async onePhaseUntilKnown(
+    tx: LiveTransaction,
+    ref: BranchRef,
+  ): Promise<{ kind: 'committed' } | { kind: 'aborted'; reason: AbortReason } | { kind: 'hazard'; detail: string } | { kind: 'stopped' }> {
     for (let attempt = 0; ; attempt += 1) {
       // Without a valid lease no COMMIT goes out: the instance that takes over may be deciding this
       // transaction (it rolls the branch back first, so a COMMIT sent earlier cannot land after).
@@ -555,6 +580,7 @@ export class TransactionEngine {
             reason: { cause: 'vote-no', message: cause?.message ?? errorMessage(e), branchId: ref.branchId, participant: ref.participant, ...(cause?.sqlState ? { sqlState: cause.sqlState } : {}) },
           };
         }
+        if (isTwopcError(e, 'heuristic-hazard')) return { kind: 'hazard', detail: errorMessage(e) };
         const delay = backoffDelay(attempt, this.config.phaseTwoBaseDelayMs, this.config.phaseTwoMaxDelayMs);
         this.logger.warn({ txId: ref.txId, gid: ref.gid, attempt, delay, err: errorMessage(e) }, 'one-phase commit outcome unknown; asking again');
         if (!(await sleep(delay, this.stopController.signal))) return { kind: 'stopped' };
@@ -568,7 +594,8 @@ export class TransactionEngine {
     tx.state = 'completed';
     this.live.delete(tx.id);
     // Not waited for: nothing is left to finish, and a lost `complete` is repaired by recovery.
-    this.log.append({ type: 'complete', txId: tx.id, at: Date.now() }).catch((e) => this.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log completion'));
+    // Its `outcome` is the proof that this transaction, which has no decision record, committed.
+    this.log.append({ type: 'complete', txId: tx.id, at: Date.now(), outcome: 'commit' }).catch((e) => this.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log completion'));
     this.observer.transactionEnded?.(kind, Date.now() - tx.createdAt);
     return { txId: tx.id, state: 'committed', phaseTwoPending: false };
   }
@@ -643,10 +670,13 @@ export class TransactionEngine {
 
   private async commitResultFromLog(txId: string): Promise<CommitResult> {
     const snapshot = await this.snapshotOrThrow(txId);
-    const decision = snapshot.decision;
-    if (decision?.outcome === 'commit') return { txId, state: 'committed', phaseTwoPending: !snapshot.completed };
-    if (decision?.outcome === 'abort') throw new TransactionAbortedError(txId, decision.reason ?? { cause: 'aborted', message: 'transaction aborted' });
-    if (snapshot.completed) return { txId, state: 'committed', phaseTwoPending: false };
+    // The decision, or for a completed transaction what its outcome record proves (a one-phase commit has no decision).
+    if (snapshot.outcome === 'commit') return { txId, state: 'committed', phaseTwoPending: !snapshot.completed };
+    if (snapshot.outcome === 'abort') throw new TransactionAbortedError(txId, snapshot.decision?.reason ?? { cause: 'aborted', message: 'transaction aborted' });
+    if (snapshot.completed) {
+      // A `complete` that proves no outcome (written after the transaction was forgotten): never read as committed.
+      throw new TwopcError('outcome-unknown', `transaction ${txId} is completed, but its outcome is no longer recorded`, { txId });
+    }
     if (snapshot.hazards.length > 0) {
       throw new TwopcError('outcome-unknown', `transaction ${txId}: outcome unknown (${snapshot.hazards[0].detail}); an operator must resolve it`, { txId });
     }

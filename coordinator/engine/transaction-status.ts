@@ -39,18 +39,19 @@ export function statusFromLive(tx: LiveTransaction): TransactionStatus {
 }
 
 export function statusFromSnapshot(s: TxSnapshot): TransactionStatus {
-  const outcome = s.decision?.outcome ?? null;
+  // The decision, or for a completed transaction without one what its outcome record proves.
+  const outcome = s.outcome ?? null;
   const hazardous = new Set(s.hazards.map((h) => h.branchId));
   const decided = new Set((s.decision?.branches ?? []).map((b) => b.branchId));
   const branchState = (branchId: number): BranchState => {
     if (hazardous.has(branchId)) return 'heuristic-hazard';
     if (outcome === 'commit') {
-      // Left out of a commit decision = voted read-only.
-      if (!decided.has(branchId)) return 'read-only';
+      // Left out of a commit decision = voted read-only (without a decision record: committed in one phase).
+      if (s.decision && !decided.has(branchId)) return 'read-only';
       return s.completed ? 'committed' : 'prepared';
     }
     if (outcome === 'abort') return s.completed ? 'rolled-back' : 'active';
-    return s.completed ? 'committed' : 'active';
+    return 'active';
   };
   let state: TxState;
   if (s.completed) state = 'completed';
@@ -60,8 +61,7 @@ export function statusFromSnapshot(s: TxSnapshot): TransactionStatus {
   return {
     id: s.txId,
     state,
-    // A completed transaction with no decision record finished by one-phase commit or read-only votes.
-    decision: outcome ?? (s.completed ? 'commit' : null),
+    decision: outcome,
     createdAt: new Date(s.createdAt).toISOString(),
     expiresAt: new Date(s.expiresAt).toISOString(),
     branches: s.branches.map((b) => ({ ...b, url: b.url ?? null, state: branchState(b.branchId) })),

@@ -40,11 +40,24 @@ export interface DecisionRecord {
   reason?: AbortReason;
 }
 
-/** Every branch acknowledged phase 2. Not forced. */
+/**
+ * Every branch acknowledged phase 2 (or, for a transaction decided without a
+ * record, its one-phase commit or read-only finish is done). Not forced.
+ *
+ * It is also the transaction's outcome record: `outcome` says how it ended
+ * (the decision's outcome; `commit` for a one-phase commit or read-only
+ * votes), which is what a status read or a retried commit needs once the
+ * other records are gone. When compaction drops a completed transaction's
+ * full records before its retention period is over (the file log keeps a
+ * bounded number in full), this record alone is kept until then. A `complete`
+ * without `outcome` (written by an older version, or after its transaction
+ * was forgotten) proves nothing: it never makes a transaction committed.
+ */
 export interface CompleteRecord {
   type: 'complete';
   txId: string;
   at: number;
+  outcome?: Outcome;
 }
 
 /** A participant's outcome contradicts the decision or cannot be known: an operator must look. */
@@ -72,6 +85,13 @@ export interface TxSnapshot {
   /** Every registered branch, in branchId order. */
   branches: BranchInfo[];
   decision?: DecisionRecord;
+  /**
+   * How the transaction ended or will end, when its records prove it: the
+   * decision's outcome; for one completed without a decision record, what its
+   * `complete` record says (a one-phase commit or read-only votes commit).
+   * Undefined: undecided, or a completion that proves nothing.
+   */
+  outcome?: Outcome;
   completed: boolean;
   completedAt?: number;
   hazards: HazardRecord[];

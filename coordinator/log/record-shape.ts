@@ -59,6 +59,7 @@ export function recordProblem(r: unknown, type: unknown = isObject(r) ? r.type :
       return undefined;
     }
     case 'complete':
+      if (r.outcome !== undefined && !(OUTCOMES as readonly unknown[]).includes(r.outcome)) return `outcome must be one of ${OUTCOMES.join(', ')} when present`;
       return undefined;
     case 'hazard':
       if (!Number.isInteger(r.branchId) || (r.branchId as number) < 0) return 'branchId must be an integer >= 0';
@@ -121,8 +122,10 @@ export function normalizeRecord(r: LogRecord, type: LogRecord['type'] = r.type):
       if (d.reason !== undefined) c.reason = copyReason(d.reason);
       return Object.freeze(c);
     }
-    case 'complete':
-      return Object.freeze({ type, txId: r.txId, at: num(r.at) });
+    case 'complete': {
+      const c = r as Extract<LogRecord, { type: 'complete' }>;
+      return Object.freeze(c.outcome === undefined ? { type, txId: c.txId, at: num(c.at) } : { type, txId: c.txId, at: num(c.at), outcome: c.outcome });
+    }
     case 'hazard': {
       const h = r as Extract<LogRecord, { type: 'hazard' }>;
       return Object.freeze({ type, txId: h.txId, at: num(h.at), branchId: num(h.branchId), gid: h.gid, participant: h.participant, detail: h.detail });
@@ -156,7 +159,7 @@ export function recordJson(r: LogRecord): string {
       return `${head},"outcome":${q(r.outcome)},"source":${q(r.source)},"branches":[${branches}]${r.reason === undefined ? '' : `,"reason":${q(r.reason)}`}}`;
     }
     case 'complete':
-      return `${head}}`;
+      return r.outcome === undefined ? `${head}}` : `${head},"outcome":${q(r.outcome)}}`;
     case 'hazard':
       return `${head},"branchId":${r.branchId},"gid":${q(r.gid)},"participant":${q(r.participant)},"detail":${q(r.detail)}}`;
   }

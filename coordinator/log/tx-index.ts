@@ -1,5 +1,6 @@
-import type { BranchInfo } from '../engine/types';
-import type { DecisionRecord, HazardRecord, LogRecord, TxSnapshot } from './decision-log';
+import type { BranchInfo, Outcome } from '../engine/types';
+import type { CompleteRecord, DecisionRecord, HazardRecord, LogRecord, TxSnapshot } from './decision-log';
+import { normalizeRecord } from './record-shape';
 
 /** Sequence number of a record that is queued but not yet written to a segment. */
 export const PENDING_SEQ = Number.MAX_SAFE_INTEGER;
@@ -34,6 +35,10 @@ export class TxEntry {
   /** Settles when the winning decision is written (and synced, for a commit); unset for decisions read back from disk. */
   decisionDone?: Promise<void>;
   completedAt?: number;
+  /** The outcome a `complete` record proves (see CompleteRecord). */
+  completedOutcome?: Outcome;
+  /** A `complete` without `outcome` was seen (an older version's, or one written after the transaction was forgotten). */
+  private unprovenComplete = false;
   hazards: readonly HazardRecord[] = NO_HAZARDS;
   private begun = false;
 
@@ -89,11 +94,40 @@ export class TxEntry {
         return;
       case 'complete':
         if (this.completedAt === undefined) this.completedAt = r.at;
+        if (r.outcome === undefined) this.unprovenComplete = true;
+        else this.completedOutcome ??= r.outcome;
         return;
       case 'hazard':
         this.hazards = [...this.hazards, r];
         return;
     }
+  }
+
+  /**
+   * How the transaction ended or will end, as far as its records prove it:
+   * the decision; else what a `complete` says; else (a log of an older
+   * version, whose one-phase commits and read-only finishes wrote a bare
+   * `complete`) a bare `complete` in a transaction whose begin is logged and
+   * that has no decision: compaction forgets a transaction's records all
+   * together, so such a history is whole, and nothing else wrote that. A
+   * bare `complete` alone (written after its transaction was forgotten)
+   * proves nothing.
+   */
+  get outcome(): Outcome | undefined {
+    if (this.decision) return this.decision.outcome;
+    if (this.completedOutcome) return this.completedOutcome;
+    return this.unprovenComplete && this.begun ? 'commit' : undefined;
+  }
+
+  /** The record compaction keeps of a completed transaction once its full records go: its outcome record. */
+  outcomeRecord(): CompleteRecord {
+    const outcome = this.outcome;
+    return { type: 'complete', txId: this.txId, at: this.completedAt!, ...(outcome ? { outcome } : {}) };
+  }
+
+  /** Nothing is held of the transaction but its outcome record. */
+  get outcomeOnly(): boolean {
+    return this.stored.length === 1 && this.stored[0].record.type === 'complete';
   }
 
   snapshot(): TxSnapshot {
@@ -108,6 +142,8 @@ export class TxEntry {
     if (this.metadata !== undefined) s.metadata = this.metadata;
     if (this.owner !== undefined) s.owner = this.owner;
     if (this.decision) s.decision = this.decision;
+    const outcome = this.outcome;
+    if (outcome) s.outcome = outcome;
     if (this.completedAt !== undefined) s.completedAt = this.completedAt;
     return s;
   }
@@ -122,7 +158,15 @@ export class TxEntry {
 export interface CompactionCut {
   /** Records of kept transactions that lie in segments <= the cut, transaction by transaction, each in append order. */
   records: StoredRecord[];
+  /** Completed transactions past retention: forgotten. */
   forget: string[];
+  /**
+   * Completed transactions within retention beyond the count kept in full:
+   * from now on only their outcome record is written and held. Each one's
+   * record is also in `records` (where its transaction stands), not yet on
+   * disk (`offset` -1): the snapshot encodes it.
+   */
+  reduce: Array<{ txId: string; stored: StoredRecord }>;
   kept: number;
 }
 
@@ -168,14 +212,18 @@ export class TxIndex {
   }
 
   /**
-   * Picks what a compaction through segment `through` keeps and forgets:
-   * completed transactions completed at or before `forgetCompletedAtOrBefore`,
-   * and beyond that the oldest completed ones while more than `maxCompleted`
-   * would stay (memory holds every kept transaction, so retention by time
-   * alone would let a busy coordinator grow without bound).
+   * Picks what a compaction through segment `through` keeps and forgets.
+   * Completed transactions completed at or before `forgetCompletedAtOrBefore`
+   * (past retention) are forgotten. Beyond that, while more than
+   * `maxCompleted` completed transactions would be kept in full (memory holds
+   * every kept transaction, so a busy coordinator must not keep retention-many
+   * minutes of full histories), the oldest are reduced to their outcome
+   * record, kept until their retention ends: retention is bounded by time,
+   * never by count, so an outcome a client may still ask for is still there.
    */
   cut(through: number, forgetCompletedAtOrBefore: number, maxCompleted = Infinity): CompactionCut {
     const forgetting = new Set<TxEntry>();
+    const reducing = new Set<TxEntry>();
     const candidates: TxEntry[] = [];
     let completed = 0;
     for (const e of this.txs.values()) {
@@ -187,23 +235,46 @@ export class TxIndex {
         forgetting.add(e);
         continue;
       }
+      if (e.outcomeOnly) continue;
       completed++;
       if (sealed) candidates.push(e);
     }
     if (completed > maxCompleted) {
       candidates.sort((a, b) => a.completedAt! - b.completedAt!);
-      for (const e of candidates.slice(0, completed - maxCompleted)) forgetting.add(e);
+      for (const e of candidates.slice(0, completed - maxCompleted)) reducing.add(e);
     }
     const records: StoredRecord[] = [];
     const forget: string[] = [];
+    const reduce: CompactionCut['reduce'] = [];
     for (const e of this.txs.values()) {
       if (forgetting.has(e)) {
         forget.push(e.txId);
         continue;
       }
+      if (reducing.has(e)) {
+        const stored: StoredRecord = { record: normalizeRecord(e.outcomeRecord()), seq: through, offset: -1, inSnapshot: false };
+        reduce.push({ txId: e.txId, stored });
+        records.push(stored);
+        continue;
+      }
       for (const s of e.stored) if (s.seq <= through) records.push(s);
     }
-    return { records, forget, kept: this.txs.size - forget.length };
+    return { records, forget, reduce, kept: this.txs.size - forget.length };
+  }
+
+  /**
+   * Replaces reduced transactions by their outcome record once the snapshot
+   * holding it is installed. A record appended for one of them since the cut
+   * lives in a later segment and is replayed after it, so memory keeps it too.
+   */
+  reduce(reduced: CompactionCut['reduce'], through: number): void {
+    for (const { txId, stored } of reduced) {
+      const old = this.txs.get(txId);
+      const e = new TxEntry(txId);
+      e.apply(stored);
+      for (const s of old?.stored ?? []) if (s.seq > through) e.apply(s);
+      this.txs.set(txId, e);
+    }
   }
 
   /**

@@ -36,7 +36,7 @@ export function transactionHandlers({ engine, participantUrl }: Omit<Transaction
       // A held branch is prepared only through commit, which waits for every registration write
       // before its first PREPARE; an eager one prepares as soon as it has this answer, so its
       // registration must be written first (SPEC §3). Absent means eager: the safe default.
-      const branch = await engine.enlist(id, participant, { url: participantUrl(url), awaitWrite: prepare !== 'held' });
+      const branch = await engine.enlist(id, participant, { url: participantUrl(url), awaitWrite: prepare !== 'held', prepare: prepare ?? 'eager' });
       return created({ branchId: branch.branchId, gid: branch.gid, expiresAt: new Date(branch.expiresAt).toISOString() });
     },
     commit: async (id, body) => {

@@ -188,10 +188,11 @@ describe('Membership: several engines on one PostgreSQL log', () => {
       (e: { code?: string }) => e.code,
     );
     await waitFor('the COMMIT is on its way', () => shared.ops('commit').includes(branch.gid));
-    // It lands just after b has read the branch's state, the worst moment.
+    // It lands just after b has read the branch's state once it rolled it back, the worst moment.
     const readState = shared.status.bind(shared);
     shared.status = async (ref) => {
       const state = await readState(ref);
+      if (!shared.ops('rollback').includes(ref.gid)) return state;
       arrive();
       await committing;
       return state;

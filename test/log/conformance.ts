@@ -253,6 +253,54 @@ export function describeDecisionLogConformance(name: string, factory: () => Prom
       expect((await log.unfinished()).map((s) => s.txId)).toEqual(['tx-open', 'tx-decided']);
     });
 
+    it('a complete record carries the outcome it proves; one without it never proves a commit', async () => {
+      let log = await start();
+      // A one-phase commit: no decision record, the complete says commit.
+      await begin(log, 'tx-one');
+      await log.append({ type: 'enlist', txId: 'tx-one', at: clock, branch: branch('tx-one', 1) });
+      await log.append({ type: 'complete', txId: 'tx-one', at: clock + 1, outcome: 'commit' });
+      // An abort finished by phase 2.
+      await begin(log, 'tx-ab');
+      await log.decide(decision('tx-ab', 'abort'));
+      await log.append({ type: 'complete', txId: 'tx-ab', at: clock + 2, outcome: 'abort' });
+      // A bare complete of a transaction the log no longer holds (written after compaction forgot it).
+      await log.append({ type: 'complete', txId: 'tx-ghost', at: clock + 3 });
+      // An older version's one-phase commit: begin logged, no decision, a bare complete.
+      await begin(log, 'tx-legacy');
+      await log.append({ type: 'complete', txId: 'tx-legacy', at: clock + 4 });
+      for (let round = 0; round < 2; round++) {
+        expect(await log.get('tx-one')).toMatchObject({ completed: true, outcome: 'commit' });
+        expect((await log.get('tx-one'))!.decision).toBeUndefined();
+        expect(await log.get('tx-ab')).toMatchObject({ completed: true, outcome: 'abort' });
+        const ghost = await log.get('tx-ghost');
+        expect(ghost).toMatchObject({ completed: true });
+        expect(ghost!.outcome).toBeUndefined();
+        expect(await log.get('tx-legacy')).toMatchObject({ completed: true, outcome: 'commit' });
+        expect((await log.history('tx-one')).at(-1)).toEqual({ type: 'complete', txId: 'tx-one', at: clock + 1, outcome: 'commit' });
+        log = await reopen(log);
+      }
+      await expect(log.append({ type: 'complete', txId: 'tx-bad', at: clock, outcome: 'maybe' as never })).rejects.toMatchObject({ code: 'invalid-input' });
+    });
+
+    it('within retention, compaction keeps every completed transaction\'s outcome', async () => {
+      let log = await start();
+      for (let i = 0; i < 6; i++) {
+        await begin(log, `tx-k${i}`);
+        if (i % 2 === 0) await log.decide(decision(`tx-k${i}`, i % 4 === 0 ? 'abort' : 'commit'));
+        await log.append({ type: 'complete', txId: `tx-k${i}`, at: clock + i, outcome: i % 4 === 0 ? 'abort' : 'commit' });
+      }
+      clock += 30_000;
+      await log.compact();
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 6; i++) expect(await log.get(`tx-k${i}`)).toMatchObject({ completed: true, completedAt: 1_700_000_000_000 + i, outcome: i % 4 === 0 ? 'abort' : 'commit' });
+        log = await reopen(log);
+      }
+      clock += 60_000;
+      await begin(log, 'tx-later');
+      await log.compact();
+      for (let i = 0; i < 6; i++) expect(await log.get(`tx-k${i}`)).toBeUndefined();
+    });
+
     it('keeps working after compaction and across reopen after it', async () => {
       let log = await start();
       for (let i = 0; i < 30; i++) {

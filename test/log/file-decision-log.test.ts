@@ -487,20 +487,42 @@ describe('FileDecisionLog compaction', () => {
     for (let i = 1; i < 130; i += 2) expect((got.out.get(`tx-${i}`) as unknown[]).length).toBe(3);
   });
 
-  it('keeps at most maxRetainedCompleted completed transactions, the most recently completed', async () => {
+  it('keeps at most maxRetainedCompleted completed transactions in full; the others keep their outcome record until retention ends', async () => {
     const dir = tempDir();
-    const { log } = await openLog({ dir, autoCompact: false, completedRetentionMs: 1e12, maxRetainedCompleted: 10 });
+    let now = T0 + 10_000;
+    const options = { dir, autoCompact: false, completedRetentionMs: 60_000, maxRetainedCompleted: 10, now: () => now };
+    let { log } = await openLog(options);
     for (let i = 0; i < 50; i++) {
-      await log.decide(decision(`tx-${i}`));
+      await log.decide(decision(`tx-${i}`, i % 3 === 0 ? 'abort' : 'commit'));
       // Completed in reverse order: tx-0 completes last.
-      if (i % 5 !== 4) await log.append({ type: 'complete', txId: `tx-${i}`, at: T0 + 1000 - i });
+      if (i % 5 !== 4) await log.append({ type: 'complete', txId: `tx-${i}`, at: T0 + 1000 - i, outcome: i % 3 === 0 ? 'abort' : 'commit' });
     }
     const report = await log.compact();
-    expect(report.forgotten).toBe(30);
-    const kept = [];
-    for (let i = 0; i < 50; i++) if (await log.get(`tx-${i}`)) kept.push(i);
-    // The ten completed last (0-3, 5-8, 10, 11) and every unfinished one (i % 5 === 4).
-    expect(kept).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 19, 24, 29, 34, 39, 44, 49]);
+    expect(report.forgotten).toBe(0);
+    const full: number[] = [];
+    for (let i = 0; i < 50; i++) if ((await log.history(`tx-${i}`))[0].type !== 'complete') full.push(i);
+    // The ten completed last (0-3, 5-8, 10, 11) and every unfinished one (i % 5 === 4) in full.
+    expect(full).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 19, 24, 29, 34, 39, 44, 49]);
+    const check = async () => {
+      for (let i = 0; i < 50; i++) {
+        if (i % 5 === 4) continue;
+        const outcome = i % 3 === 0 ? 'abort' : 'commit';
+        expect(await log.get(`tx-${i}`)).toMatchObject({ completed: true, completedAt: T0 + 1000 - i, outcome });
+        if (!full.includes(i)) expect(await log.history(`tx-${i}`)).toEqual([{ type: 'complete', txId: `tx-${i}`, at: T0 + 1000 - i, outcome }]);
+      }
+    };
+    await check();
+    // A second compaction leaves outcome records as they are; a reopen reads them back from the snapshot.
+    expect((await log.compact()).forgotten).toBe(0);
+    await check();
+    await log.close();
+    ({ log } = await openLog(options));
+    await check();
+    // Once retention is over they go, like every completed transaction.
+    now += 120_000;
+    await log.decide(decision('tx-later'));
+    expect((await log.compact()).forgotten).toBe(40);
+    for (let i = 0; i < 50; i++) expect((await log.get(`tx-${i}`)) === undefined).toBe(i % 5 !== 4);
     await log.close();
   });
 

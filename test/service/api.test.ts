@@ -44,8 +44,8 @@ describe('coordinator HTTP API (in-process engine, file log, in-test participant
     return res.body.id;
   }
 
-  async function enlist(id: string, p: TestParticipant, name: string): Promise<string> {
-    const res = await svc.call('POST', `/v1/transactions/${id}/branches`, { participant: name, url: p.url });
+  async function enlist(id: string, p: TestParticipant, name: string, prepare?: 'held' | 'eager'): Promise<string> {
+    const res = await svc.call('POST', `/v1/transactions/${id}/branches`, { participant: name, url: p.url, ...(prepare ? { prepare } : {}) });
     expect(res.status).toBe(201);
     return res.body.gid;
   }
@@ -92,9 +92,9 @@ describe('coordinator HTTP API (in-process engine, file log, in-test participant
       expect(got.body).toMatchObject({ state: 'completed', decision: 'commit' });
     });
 
-    it('commit of a single branch is one-phase', async () => {
+    it('commit of a single held branch is one-phase', async () => {
       const id = await begin();
-      const ga = await enlist(id, a, 'ledger-a');
+      const ga = await enlist(id, a, 'ledger-a', 'held');
       const res = await svc.call('POST', `/v1/transactions/${id}/commit`);
       expect(res.status).toBe(200);
       expect(a.calls.filter((c) => c.gid === ga)).toEqual([{ op: 'commit', gid: ga, onePhase: true, signature: 'ok' }]);
@@ -117,7 +117,7 @@ describe('coordinator HTTP API (in-process engine, file log, in-test participant
     it('a failed one-phase commit → 409 transaction-aborted', async () => {
       a.onePhaseFails = () => 'deadlock detected';
       const id = await begin();
-      await enlist(id, a, 'ledger-a');
+      await enlist(id, a, 'ledger-a', 'held');
       const res = await svc.call('POST', `/v1/transactions/${id}/commit`);
       expectProblem(res, 409, 'transaction-aborted');
       expect(res.body.reason).toMatchObject({ participant: 'ledger-a', message: 'deadlock detected' });

@@ -385,6 +385,7 @@ export class FileDecisionLog implements DecisionLog {
       s.inSnapshot = true;
     });
     this.index.forget(cut.forget, through);
+    this.index.reduce(cut.reduce, through);
     const covered = [...this.sealed.keys()].filter((seq) => seq <= through);
     for (const seq of covered) this.sealed.delete(seq);
     const obsolete = covered.map(segmentName);
@@ -409,6 +410,11 @@ export class FileDecisionLog implements DecisionLog {
     const frames: Buffer[] = new Array<Buffer>(records.length);
     for (let i = 0; i < records.length; i++) {
       const s = records[i];
+      if (s.offset < 0) {
+        // An outcome record made by this compaction (see TxIndex.cut): nothing on disk to copy yet.
+        frames[i] = frameJson(recordJson(s.record));
+        continue;
+      }
       const key = s.inSnapshot ? -s.seq : s.seq;
       let buf = files.get(key);
       if (!buf) {

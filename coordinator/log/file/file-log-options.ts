@@ -9,12 +9,16 @@ export interface FileDecisionLogOptions {
   dir: string;
   /** A segment is sealed and a new one started once it would grow past this. Default 8 MiB; at least 4096. */
   segmentBytes?: number;
-  /** Completed transactions are kept (for `get` / `history`) this long before compaction may forget them. Default 10 minutes. */
+  /** Completed transactions are kept (for `get` / `history`; at least their outcome record) this long before compaction may forget them. Default 10 minutes. */
   completedRetentionMs?: number;
   /**
-   * At most this many completed transactions are kept, however recent: every
-   * kept transaction lives in memory, so a busy coordinator must not keep
-   * retention-many minutes of them. The oldest go first. Default 100,000.
+   * At most this many completed transactions are kept in full (every record,
+   * for `history`): every kept transaction lives in memory, so a busy
+   * coordinator must not keep retention-many minutes of full histories. Past
+   * it, compaction reduces the oldest to their outcome record (how they
+   * ended, when), which is kept until `completedRetentionMs` is over: a status
+   * read or a retried commit gets its answer for the whole retention period.
+   * Default 100,000.
    */
   maxRetainedCompleted?: number;
   /** Compact in the background when sealed segments accumulate, so disk use follows in-flight work. Default true. */
