@@ -57,8 +57,9 @@ export async function scanOrphans(deps: ResolverDeps): Promise<OrphanScan> {
         const parsed = parseGid(gid);
         if (!parsed || deps.isLive(parsed.txId) || deps.phaseTwo.isDriving(parsed.txId)) continue;
         const snapshot = await deps.log.get(parsed.txId);
-        // Several instances: a branch of a transaction another live instance runs is that instance's, not an orphan.
-        if (snapshot && !deps.mayRecover(snapshot)) continue;
+        // Several instances: a branch of a transaction another live instance runs is that instance's, not an
+        // orphan, also when the log has no record of it (its id names the owner).
+        if (!deps.mayRecover(snapshot ?? unknownTransaction(parsed.txId, deps))) continue;
         scan.orphans.push({
           participant: participant.name,
           gid,

@@ -103,8 +103,9 @@ export class Sweeper {
       return;
     }
     const snapshot = await log.get(txId);
-    if (snapshot && !this.deps.mayRecover(snapshot)) {
-      // Another live instance owns it and finishes it.
+    // Another live instance owns it and finishes it. With no record in the log (lost in a store crash,
+    // or not visible yet), its id still names the owner (owned-tx-id.ts): never decided here meanwhile.
+    if (!this.deps.mayRecover(snapshot ?? unknownTransaction(txId, this.deps))) {
       report.skipped += 1;
       return;
     }

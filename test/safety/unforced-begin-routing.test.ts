@@ -108,6 +108,29 @@ describe('finding 10: routing never depends on an unforced begin record', () => 
       await expectCommittedEverywhere(id);
     }, 60_000);
 
+    it("another instance's orphan rollback leaves a live owner's prepared branch alone when every record of its transaction was lost", async () => {
+      const id = await begin(one.api, TX_TIMEOUT_MS);
+      account += 1;
+      // Eager: the branch is prepared right away, while its transaction still runs at coord-1.
+      await a.participant.enlist(id, async (db) => {
+        await db.query('update accounts set balance = balance + $2 where id = $1', [account, -5]);
+        await db.query('insert into transfers (id) values ($1)', [id]);
+      }, { mode: 'eager' });
+      await b.transfer(id, account, 5);
+      await waitFor('both registrations stored', async () => (await store().kinds(id)).filter((k) => k === 'enlist').length === 2, 10_000, diagnostics);
+      await store().loseAll(id);
+
+      // coord-2 reaches ledger_a directly: the branch is prepared and the log knows nothing of it, yet its id names a live owner.
+      const orphans = await call(two.api, 'POST', '/v1/admin/orphans/rollback', {}, ADMIN_TOKEN);
+      expect(orphans.status).toBe(200);
+      expect(JSON.stringify(orphans.body)).not.toContain(id.replace(/-/g, ''));
+      expect(await store().decision(id)).toBeUndefined();
+
+      const commit = await call(one.api, 'POST', `/v1/transactions/${id}/commit`, {});
+      expect({ status: commit.status, body: commit.body }).toMatchObject({ status: 200, body: { id, state: 'committed' } });
+      await expectCommittedEverywhere(id);
+    }, 60_000);
+
     it('the instance that takes over a dead owner recovers its transaction whose begin record was lost at once, not after the longest timeout', async () => {
       const id = await transferOnOne();
       await store().loseBegin(id);
