@@ -158,22 +158,34 @@ export class PostgresParticipant {
   }
 
   /**
-   * Deletes markers older than `olderThanMs` (default: markerRetentionMs), in
-   * batches so no statement holds many row locks or a long snapshot.
+   * Deletes the markers of branches that committed more than `olderThanMs`
+   * ago (default: markerRetentionMs), in batches so no statement holds many
+   * row locks or a long snapshot. The age counts from the commit, not from
+   * the branch's BEGIN: each call records the database's transaction horizon
+   * with the time, and a marker goes once a horizon recorded at least
+   * `olderThanMs` ago proves its branch had committed by then (see
+   * postgres-sql.ts). So the first calls after start-up on a fresh schema
+   * delete nothing, and a marker lives up to the retention plus one interval
+   * between calls after its commit. A prepared branch keeps its marker
+   * whatever its age.
    * @returns how many were deleted.
    */
   async pruneMarkers(olderThanMs: number = this.options.markerRetentionMs): Promise<number> {
     if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
       throw new TwopcError('invalid-input', `olderThanMs must be a number >= 0 (got ${olderThanMs})`, { field: 'olderThanMs' });
     }
+    const { schema } = this.options;
     return this.unavailableOnError('prune markers', () =>
       withPooledClient(this.env, async (client) => {
+        await client.query(sql.recordMarkerHorizon(schema));
         let total = 0;
         for (;;) {
-          const deleted = resultsOf(await client.query(sql.pruneMarkers(this.options.schema), [olderThanMs, PRUNE_BATCH]))[0].rowCount ?? 0;
+          const deleted = resultsOf(await client.query(sql.pruneMarkers(schema), [olderThanMs, PRUNE_BATCH]))[0].rowCount ?? 0;
           total += deleted;
-          if (deleted < PRUNE_BATCH) return total;
+          if (deleted < PRUNE_BATCH) break;
         }
+        await client.query(sql.pruneMarkerHorizons(schema), [olderThanMs]);
+        return total;
       }),
     );
   }

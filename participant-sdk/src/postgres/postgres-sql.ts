@@ -150,11 +150,49 @@ export function oldBackendAlive(): string {
   return `SELECT 1 AS alive FROM pg_stat_activity WHERE ${OLD_BACKEND}`;
 }
 
-/** $1 = age in ms, $2 = batch size. Deletes one batch of markers older than the age; oldest first. */
+// Marker pruning (see PostgresParticipant.pruneMarkers). A marker row is
+// inserted inside its branch, so its created_at is the branch's BEGIN, not its
+// commit, and a branch may stay in doubt for days: the age that matters is the
+// commit's, which PostgreSQL does not keep (track_commit_timestamp is off by
+// default). Each pass therefore records a horizon, the oldest transaction still
+// running (prepared ones included) as of a clock reading: every xid below it had
+// finished by then. A visible marker has committed; if its xid (the row's xmin)
+// is below a horizon taken at least the retention ago, its commit is at least
+// that old. A prepared branch's marker is uncommitted, so no DELETE sees it, and
+// it holds every horizon taken meanwhile at or below its xid.
+const HORIZON = 'twopc_marker_horizon';
+const XID_SPACE = 4294967296;
+
+/** Records the current horizon (pg_snapshot_xmin) with a clock reading taken after it. */
+export function recordMarkerHorizon(schema: string): string {
+  return `INSERT INTO ${schemaName(schema)}.${HORIZON} (taken_at, horizon) SELECT clock_timestamp(), pg_snapshot_xmin(pg_current_snapshot())`;
+}
+
+/**
+ * $1 = retention in ms, $2 = batch size. Deletes one batch of markers whose
+ * commit is provably older than the retention: their xid is below the newest
+ * horizon recorded at least that long ago. The row's xmin is 32 bits; it is
+ * placed below the next xid, which errs on the young side (kept) for a row more
+ * than 2^32 transactions old. created_at (the BEGIN, before the commit) only
+ * narrows the scan to the rows that can qualify.
+ */
 export function pruneMarkers(schema: string): string {
-  const table = `${schemaName(schema)}.${MARKER}`;
-  return `DELETE FROM ${table} WHERE gid IN (
-    SELECT gid FROM ${table} WHERE created_at < now() - $1::float8 * interval '1 millisecond' ORDER BY created_at LIMIT $2)`;
+  const s = schemaName(schema);
+  return `WITH cutoff AS (
+      SELECT taken_at, horizon::text::bigint AS horizon FROM ${s}.${HORIZON}
+      WHERE taken_at <= clock_timestamp() - $1::float8 * interval '1 millisecond' ORDER BY taken_at DESC LIMIT 1),
+    next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xid)
+    DELETE FROM ${s}.${MARKER} WHERE gid IN (
+      SELECT m.gid FROM ${s}.${MARKER} m, cutoff c, next n
+      WHERE m.created_at <= c.taken_at AND (n.xid % ${XID_SPACE} - m.xmin::text::bigint + ${XID_SPACE}) % ${XID_SPACE} > n.xid - c.horizon
+      ORDER BY m.created_at LIMIT $2)`;
+}
+
+/** $1 = retention in ms. Forgets horizons older than the one pruning counts from now (that one and newer ones stay). */
+export function pruneMarkerHorizons(schema: string): string {
+  const s = schemaName(schema);
+  return `DELETE FROM ${s}.${HORIZON} WHERE taken_at < (
+    SELECT max(taken_at) FROM ${s}.${HORIZON} WHERE taken_at <= clock_timestamp() - $1::float8 * interval '1 millisecond')`;
 }
 
 /** $1 = lock key text. Serializes concurrent migrators until their transaction ends. */
@@ -194,4 +232,12 @@ export function createMarkerTable(schema: string): string {
       tx_id uuid NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now());
     CREATE INDEX ${MARKER}_created_at ON ${s}.${MARKER} USING brin (created_at)`;
+}
+
+export function createMarkerHorizonTable(schema: string): string {
+  const s = schemaName(schema);
+  return `CREATE TABLE ${s}.${HORIZON} (
+      taken_at timestamptz NOT NULL,
+      horizon xid8 NOT NULL);
+    CREATE INDEX ${HORIZON}_taken_at ON ${s}.${HORIZON} (taken_at)`;
 }
