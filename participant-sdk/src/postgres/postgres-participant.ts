@@ -15,7 +15,7 @@ import { withState } from './postgres-outcomes';
 import { resultsOf } from './postgres-pool';
 import type { PostgresPoolClient } from './postgres-pool';
 import { prepareHeld } from './postgres-prepare';
-import { branchStatus } from './postgres-status';
+import { branchStatus, recordedState } from './postgres-status';
 import * as sql from './postgres-sql';
 
 const PRUNE_BATCH = 1000;
@@ -146,6 +146,16 @@ export class PostgresParticipant {
     const gid = validateGid(branch.gid);
     if (this.held.has(gid)) return 'active';
     return branchStatus(this.env, gid);
+  }
+
+  /**
+   * What the database records of a branch, reading only: `prepared`,
+   * `committed` (its marker is visible) or `unknown` (never prepared, rolled
+   * back, or read-only). Unlike {@link status} it ends nothing, so a branch
+   * another process still holds reads as `unknown`.
+   */
+  async recordedState(branch: BranchRef): Promise<'prepared' | 'committed' | 'unknown'> {
+    return recordedState(this.env, branch.gid);
   }
 
   /** Prepared transactions of this database whose GID is a valid GID of `prefix`. */

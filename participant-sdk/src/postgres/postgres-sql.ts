@@ -101,10 +101,18 @@ export function isPrepared(): string {
   return 'SELECT 1 AS found FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()';
 }
 
-/** $1 = gid. Is the branch prepared (in this database), and is its marker visible (committed)? */
-export function branchState(schema: string): string {
-  return `SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()) AS prepared,
-    EXISTS (SELECT 1 FROM ${schemaName(schema)}.${MARKER} WHERE gid = $1) AS committed`;
+/**
+ * Is the branch prepared (in this database), and is its marker visible
+ * (committed)? Two statements in one round trip, in this order: each takes its
+ * own snapshot, so a branch found not prepared has its commit, if any, visible
+ * to the marker lookup (COMMIT PREPARED makes the commit visible before it
+ * removes the prepared transaction). In one statement the snapshot would come
+ * first and a COMMIT PREPARED finishing in between would read as neither.
+ */
+export function branchState(schema: string, gid: string): string {
+  const g = gidLiteral(gid);
+  return `SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = ${g} AND database = current_database()) AS prepared;
+    SELECT EXISTS (SELECT 1 FROM ${schemaName(schema)}.${MARKER} WHERE gid = ${g}) AS committed`;
 }
 
 /**

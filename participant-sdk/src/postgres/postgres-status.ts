@@ -4,6 +4,7 @@ import type { ParticipantBranchState } from '../branch-types';
 import { ensureOldBackendGone, withPooledClient } from './postgres-connection';
 import type { BranchEnv } from './postgres-outcomes';
 import { outcomeUnknown } from './postgres-outcomes';
+import type { PostgresPoolClient } from './postgres-pool';
 import { resultsOf } from './postgres-pool';
 import * as sql from './postgres-sql';
 
@@ -29,11 +30,29 @@ export async function branchStatus(env: BranchEnv, gidInput: string): Promise<Pa
       if (running.some((row) => row.gone !== true)) {
         throw new TwopcError('outcome-unknown', `participant "${env.participant}": a statement naming ${gid} is still running after ${env.connectionLossWaitMs} ms`, { participant: env.participant, gid });
       }
-      const state = resultsOf(await client.query(sql.branchState(env.schema), [gid]))[0].rows[0];
-      if (state?.prepared === true) return 'prepared';
-      return state?.committed === true ? 'committed' : 'unknown';
+      return readState(env, client, gid);
     });
   } catch (e) {
     throw outcomeUnknown(env, 'learn the state of', gid, e);
   }
+}
+
+/**
+ * What the database records of a branch, without ending anything: `prepared`,
+ * `committed` (its marker is visible) or `unknown`. Final only when no backend
+ * can still be running a statement of the branch (see branchStatus).
+ */
+export async function recordedState(env: BranchEnv, gidInput: string): Promise<'prepared' | 'committed' | 'unknown'> {
+  const gid = validateGid(gidInput);
+  try {
+    return await withPooledClient(env, (client) => readState(env, client, gid));
+  } catch (e) {
+    throw outcomeUnknown(env, 'learn the state of', gid, e);
+  }
+}
+
+async function readState(env: BranchEnv, client: PostgresPoolClient, gid: string): Promise<'prepared' | 'committed' | 'unknown'> {
+  const [prepared, committed] = resultsOf(await client.query(sql.branchState(env.schema, gid)));
+  if (prepared?.rows[0]?.prepared === true) return 'prepared';
+  return committed?.rows[0]?.committed === true ? 'committed' : 'unknown';
 }
