@@ -127,6 +127,12 @@ export class PostgresParticipant {
     await finishPrepared(this.env, branch, 'commit');
   }
 
+  /**
+   * Rolls the branch back wherever it is: held here (ROLLBACK on its
+   * connection), held by another process (its tagged backend is terminated and
+   * waited for, so it can no longer prepare or commit), or prepared
+   * (ROLLBACK PREPARED). Unknown or already rolled back is success.
+   */
   async rollback(branch: BranchRef): Promise<void> {
     const gid = validateGid(branch.gid);
     const held = this.held.get(gid);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TwopcError } from '../errors';
 import { isTxId, validateGid } from '../gid';
 
@@ -36,16 +37,44 @@ function txIdLiteral(txId: string): string {
 // Inserts the marker only if the branch has an xid, i.e. wrote something: a
 // branch without writes must not get one (it would make it a writer).
 function insertMarker(schema: string, gid: string, txId: string): string {
-  return `INSERT INTO ${schemaName(schema)}.${MARKER} (gid, tx_id) SELECT ${gidLiteral(gid)}, ${txIdLiteral(txId)} WHERE pg_current_xact_id_if_assigned() IS NOT NULL`;
+  return `INSERT INTO ${schemaName(schema)}.${MARKER}${MARKER_VALUES}${gidLiteral(gid)}, ${txIdLiteral(txId)} WHERE pg_current_xact_id_if_assigned() IS NOT NULL`;
+}
+// What every PREPARE and one-phase COMMIT text holds just before the branch's GID literal.
+const MARKER_VALUES = ' (gid, tx_id) SELECT ';
+
+// pg_stat_activity.application_name holds NAMEDATALEN - 1 bytes.
+const APPLICATION_NAME_MAX = 63;
+const TAG_PATTERN = /^[a-z0-9_-]{1,63}$/;
+
+/**
+ * The tag a branch's backend carries in application_name for the branch's
+ * whole life, so any session can find (and end) the backend that holds it:
+ * the GID itself when it fits, else a digest of it (never a GID: it has `-`).
+ */
+export function branchTag(gid: string): string {
+  const valid = validateGid(gid);
+  if (valid.length <= APPLICATION_NAME_MAX) return valid;
+  return `twopc-sha256-${createHash('sha256').update(valid).digest('hex').slice(0, 40)}`;
+}
+
+function tagLiteral(tag: string): string {
+  if (!TAG_PATTERN.test(tag)) throw new TwopcError('invalid-input', `branch tag must match ${TAG_PATTERN} (got ${JSON.stringify(tag)})`, { field: 'tag' });
+  return `'${tag}'`;
 }
 
 /**
- * Opens a branch and reports the backend's pid and the transaction's start
- * time (epoch seconds, exact numeric text): after a lost connection they
- * identify the old backend even if its pid is reused (a new backend starts later).
+ * Opens branch `gid` and tags its backend (one round trip). SET LOCAL: the
+ * tag ends with the transaction (PREPARE, COMMIT or ROLLBACK reset it), so a
+ * pooled connection carries it only while it holds the branch, and
+ * PostgreSQL shows it in pg_stat_activity from here on (even with
+ * track_activities off). `identify` also reports the backend's pid and the
+ * transaction's start time (epoch seconds, exact numeric text): after a lost
+ * connection they identify the old backend even if its pid is reused (a new
+ * backend starts later). Results: BEGIN, SET[, the identity row].
  */
-export function beginBranch(): string {
-  return 'BEGIN; SELECT pg_backend_pid() AS pid, extract(epoch FROM now())::text AS xact_start';
+export function beginBranch(gid: string, identify: boolean): string {
+  const open = `BEGIN; SET LOCAL application_name = ${tagLiteral(branchTag(gid))}`;
+  return identify ? `${open}; SELECT pg_backend_pid() AS pid, extract(epoch FROM now())::text AS xact_start` : open;
 }
 
 export function begin(): string {
@@ -115,15 +144,22 @@ export function branchState(schema: string, gid: string): string {
     SELECT EXISTS (SELECT 1 FROM ${schemaName(schema)}.${MARKER} WHERE gid = ${g}) AS committed`;
 }
 
-/**
- * $1 = gid, $2 = wait ms. Terminates, and waits for, backends of this
- * database still running a statement that names the GID: a PREPARE or
- * one-phase COMMIT whose client is gone (the GID is in their text, always as
- * a quoted literal: matching the quotes too keeps `…_1` from matching `…_10`).
- */
-export function terminateStatementsNaming(): string {
-  return `SELECT pg_terminate_backend(pid, $2::bigint) AS gone FROM pg_stat_activity
-    WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND strpos(query, '''' || $1 || '''') > 0`;
+// $1 = the branch's tag, $2 = its GID. The backends of this database (other
+// than this session) that hold the branch: tagged with it, or running its
+// PREPARE or one-phase COMMIT (a branch begun by a version that did not tag:
+// those texts insert its marker; matching the quotes too keeps `…_1` from
+// matching `…_10`, and a mere lookup of the branch is never matched).
+const BRANCH_HOLDERS = `datname = current_database() AND pid <> pg_backend_pid()
+    AND (application_name = $1 OR (state = 'active' AND strpos(query, '${MARKER}${MARKER_VALUES}''' || $2 || '''') > 0))`;
+
+/** $1 = tag, $2 = gid, $3 = wait ms. Terminates the backends holding the branch and waits (PostgreSQL 14+) for them to exit. */
+export function terminateBranchHolders(): string {
+  return `SELECT pid, pg_terminate_backend(pid, $3::bigint) AS gone FROM pg_stat_activity WHERE ${BRANCH_HOLDERS}`;
+}
+
+/** $1 = tag, $2 = gid. */
+export function branchHolders(): string {
+  return `SELECT pid FROM pg_stat_activity WHERE ${BRANCH_HOLDERS}`;
 }
 
 /** $1 = `<prefix>_`. Prepared transactions of this database whose GID starts with it. */
