@@ -290,7 +290,7 @@ describe.each(stores)('in-process coordinators in two processes on one %s log', 
       databases: [otherParticipant],
       engine: { sweepIntervalMs: 0 },
       instance: { name: 'app-b', leaseMs: LEASE_MS },
-    } as Parameters<typeof Coordinator.start>[0]);
+    });
     return other;
   }
 

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     databases: [participant],
     engine: { sweepIntervalMs: 0, commitWaitMs: 10_000, phaseTwoMaxDelayMs: 200 },
     instance: { name: env.NAME, leaseMs: Number(env.LEASE_MS) },
-  } as Parameters<typeof Coordinator.start>[0]);
+  });
   emit('ready', { pid: process.pid });
   let finish: (() => void) | undefined;
   serveCommands(
