@@ -66,6 +66,7 @@ export class BranchService {
   async rollback(ref: BranchRef, reason = 'the coordinator rolled the branch back'): Promise<void> {
     return this.book.run(ref.gid, async () => {
       const entry = this.book.get(ref.gid);
+      const voted = entry?.vote;
       if (entry) {
         // Set before the first await: an enlist whose BEGIN completes while
         // this runs sees it and ends its branch at once (see enlistment.ts).
@@ -76,7 +77,10 @@ export class BranchService {
         await this.postgres.rollback(ref);
       } catch (e) {
         // Its marker is visible: it committed (a hazard the caller reports), it was not rolled back.
-        if (entry && isTwopcError(e, 'heuristic-hazard')) entry.outcome = { state: 'committed', reason: 'committed, although rolled back was asked' };
+        if (entry && isTwopcError(e, 'heuristic-hazard')) {
+          entry.outcome = { state: 'committed', reason: 'committed, although a rollback was asked' };
+          entry.vote = voted;
+        }
         throw e;
       }
     });

@@ -200,7 +200,9 @@ export class PostgresParticipant {
           total += deleted;
           if (deleted < PRUNE_BATCH) break;
         }
-        await client.query(sql.pruneMarkerHorizons(schema), [olderThanMs]);
+        // By the configured retention at least: a call with a shorter age (by hand) must not
+        // drop the horizons the periodic pruning will count from.
+        await client.query(sql.pruneMarkerHorizons(schema), [Math.max(olderThanMs, this.options.markerRetentionMs)]);
         return total;
       }),
     );
