@@ -1,11 +1,12 @@
 import { CrashPoints } from '../engine/crash-points';
 import { EngineConfigInput, parseEngineConfig } from '../engine/engine-config';
-import type { EngineLogger } from '../engine/engine-logger';
+import { silentLogger, type EngineLogger } from '../engine/engine-logger';
 import type { EngineObserver } from '../engine/engine-observer';
 import { ParticipantRegistry } from '../engine/participant-registry';
 import { BeginOptions, StartReport, TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage, TwopcError } from '../errors';
 import type { DecisionLog } from '../log/decision-log';
+import { InstanceOptions, sharedLogMembership } from './shared-log-lease';
 import { BranchOpener, TransactionScope } from './transaction-scope';
 
 export interface TransactionOptions extends BeginOptions {
@@ -17,8 +18,15 @@ export interface TransactionOptions extends BeginOptions {
 }
 
 export interface CoordinatorOptions {
-  /** The decision log (e.g. `new FileDecisionLog({ dir: './data' })`). The coordinator opens and closes it. */
+  /**
+   * The decision log (e.g. `new FileDecisionLog({ dir: './data' })`). The
+   * coordinator opens and closes it. On a PostgreSQL or Redis log shared with
+   * other processes (other apps, `twopc serve`) it holds a lease like any
+   * instance (see `instance`) and recovers only its own transactions.
+   */
   log: DecisionLog;
+  /** This process's lease on a shared log (ignored on a file log). */
+  instance?: InstanceOptions;
   /** The databases a transaction may touch, by name (e.g. PostgresParticipant instances). */
   databases: BranchOpener[];
   engine?: EngineConfigInput;
@@ -46,7 +54,11 @@ export class Coordinator {
     readonly startReport: StartReport,
   ) {}
 
-  /** Builds the engine, opens the log and runs recovery before returning. */
+  /**
+   * Builds the engine, opens the log (on a shared log: registers this
+   * process's lease and takes over expired ones) and runs recovery before
+   * returning.
+   */
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const config = parseEngineConfig(options.engine);
     const databases = new Map<string, BranchOpener>();
@@ -54,12 +66,16 @@ export class Coordinator {
       if (databases.has(db.name)) throw new TwopcError('invalid-config', `database ${JSON.stringify(db.name)} is configured twice`, { field: 'databases' });
       databases.set(db.name, db);
     }
-    const engine = new TransactionEngine({
+    const logger = options.logger ?? silentLogger;
+    let engine: TransactionEngine | undefined;
+    const membership = sharedLogMembership(options.log, options.instance, config, logger, () => engine);
+    engine = new TransactionEngine({
       log: options.log,
+      ...(membership ? { ownership: membership } : {}),
       participants: new ParticipantRegistry(databases.values()),
       config,
       crash: options.crashPoints ?? CrashPoints.fromEnv(),
-      logger: options.logger,
+      logger,
       observer: options.observer,
     });
     const report = await engine.start();

@@ -1,6 +1,6 @@
 import type { BranchBook, BranchEntry } from './branch-book';
 import type { BranchRef, ParticipantBranchState, Vote } from './branch-types';
-import { TransactionAbortedError } from './errors';
+import { TransactionAbortedError, isTwopcError } from './errors';
 import type { PostgresParticipant } from './postgres';
 
 /**
@@ -18,12 +18,17 @@ export class BranchService {
    * The branch's vote. Waits for the application's work to end first (and,
    * in eager mode, for the PREPARE it triggers), so the vote covers all of it;
    * if the work never ends, the coordinator's timeout aborts and the rollback
-   * cancels it. A repeated call gets the first vote.
+   * cancels it. A repeated call gets the first vote, except that a branch
+   * rolled back since (by the coordinator, the self-sweep, or anyone on the
+   * database) gets no: a yes for it would let its transaction commit
+   * everywhere else.
    */
   async prepare(ref: BranchRef): Promise<Vote> {
     const entry = this.book.get(ref.gid);
     if (entry) await entry.settled;
     return this.book.run(ref.gid, async () => {
+      if (entry?.outcome?.state === 'rolled-back') return noVote(ref, entry.vote, entry.outcome.reason);
+      if (entry?.vote?.vote === 'yes' && !entry.outcome) return this.confirmYes(ref, entry);
       if (entry?.vote) return entry.vote;
       if (entry?.outcome) return { vote: 'no', reason: `branch ${ref.gid} was already ${entry.outcome.state}: ${entry.outcome.reason}` };
       const vote = await this.postgres.prepare(ref);
@@ -46,25 +51,38 @@ export class BranchService {
         if (onePhase) await this.commitOnePhase(ref, entry);
         else await this.postgres.commit(ref);
       } catch (e) {
-        if (e instanceof TransactionAbortedError && entry) entry.outcome = { state: 'rolled-back', reason: e.reason.message };
+        if (e instanceof TransactionAbortedError && entry) markRolledBack(entry, e.reason.message);
         throw e;
       }
       if (entry) entry.outcome = { state: 'committed', reason: onePhase ? 'one-phase commit' : 'commit decision' };
     });
   }
 
-  /** Rolls the branch back, whatever it is (held, prepared, unknown). Cancels work still running. */
-  async rollback(ref: BranchRef): Promise<void> {
+  /**
+   * Rolls the branch back, whatever it is (held, prepared, unknown), here or
+   * in another process (see PostgresParticipant.rollback). Cancels work still
+   * running. Its vote becomes no, whatever it was.
+   */
+  async rollback(ref: BranchRef, reason = 'the coordinator rolled the branch back'): Promise<void> {
     return this.book.run(ref.gid, async () => {
       const entry = this.book.get(ref.gid);
+      const voted = entry?.vote;
       if (entry) {
         // Set before the first await: an enlist whose BEGIN completes while
         // this runs sees it and ends its branch at once (see enlistment.ts).
-        entry.outcome ??= { state: 'rolled-back', reason: 'the coordinator rolled the branch back' };
-        entry.vote ??= { vote: 'no', reason: `branch ${ref.gid} was rolled back by the coordinator` };
+        markRolledBack(entry, reason);
         clearTimeout(entry.timer);
       }
-      await this.postgres.rollback(ref);
+      try {
+        await this.postgres.rollback(ref);
+      } catch (e) {
+        // Its marker is visible: it committed (a hazard the caller reports), it was not rolled back.
+        if (entry && isTwopcError(e, 'heuristic-hazard')) {
+          entry.outcome = { state: 'committed', reason: 'committed, although a rollback was asked' };
+          entry.vote = voted;
+        }
+        throw e;
+      }
     });
   }
 
@@ -92,6 +110,33 @@ export class BranchService {
     if ((await this.postgres.status(ref)) === 'prepared') return this.postgres.commit(ref);
     return this.postgres.commit(ref, { onePhase: true });
   }
+
+  /**
+   * A yes vote given before is repeated only while the database still holds
+   * the branch prepared (or it committed since): anything else (another
+   * replica behind the same publicUrl, an operator, or `twopc orphans
+   * --rollback` ended it on the database) makes it a no from now on.
+   */
+  private async confirmYes(ref: BranchRef, entry: BranchEntry): Promise<Vote> {
+    const state = await this.postgres.recordedState(ref);
+    if (state === 'prepared') return { vote: 'yes' };
+    if (state === 'committed') {
+      entry.outcome = { state: 'committed', reason: 'committed (seen by a repeated prepare)' };
+      return { vote: 'yes' };
+    }
+    markRolledBack(entry, `branch ${ref.gid} is no longer prepared: it was rolled back outside this process`);
+    return noVote(ref, entry.vote, entry.outcome!.reason);
+  }
+}
+
+/** The branch ended rolled back here (unless it is known committed): its vote is no from now on. */
+function markRolledBack(entry: BranchEntry, reason: string): void {
+  entry.outcome ??= { state: 'rolled-back', reason };
+  if (entry.outcome.state === 'rolled-back' && entry.vote?.vote !== 'no') entry.vote = { vote: 'no', reason: `branch ${entry.ref.gid} was rolled back: ${entry.outcome.reason}` };
+}
+
+function noVote(ref: BranchRef, vote: Vote | undefined, reason: string): Vote {
+  return vote?.vote === 'no' ? vote : { vote: 'no', reason: `branch ${ref.gid} was rolled back: ${reason}` };
 }
 
 export function recordVote(entry: BranchEntry, vote: Vote): void {

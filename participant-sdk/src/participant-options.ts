@@ -66,7 +66,7 @@ export interface ParticipantOptions {
   maxHeldMs?: number;
   /** How often old markers are pruned; 0 disables it. Default 1 h. */
   pruneIntervalMs?: number;
-  /** Age after which a marker is pruned. Default 7 days (longer than a branch can stay in doubt). */
+  /** A marker is pruned once its branch's commit is this old. Default 7 days (longer than a coordinator can take to finish phase 2, outages included). */
   markerRetentionMs?: number;
   /** Largest request body the router reads. Default 64 KiB. */
   maxBodyBytes?: number;

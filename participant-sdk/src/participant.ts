@@ -61,7 +61,7 @@ export class TwopcParticipant {
     this.ownsCoordinator = o.coordinator === undefined;
     this.coordinator = o.coordinator ?? new CoordinatorClient({ urls: o.coordinatorUrls, token: o.apiToken, timeoutMs: o.requestTimeoutMs });
     this.service = new BranchService(this.postgres, this.book);
-    this.sweep = new SelfSweep({ ...o, postgres: this.postgres, coordinator: this.coordinator, book: this.book, logger: this.logger });
+    this.sweep = new SelfSweep({ ...o, postgres: this.postgres, service: this.service, coordinator: this.coordinator, book: this.book, logger: this.logger });
     const onError = (what: string) => (e: unknown) => this.logger.warn({ participant: o.name, err: errorMessage(e) }, `twopc: ${what} failed; retrying next interval`);
     this.sweeping = new Periodic(o.sweepIntervalMs, () => this.sweep.sweepOnce(), onError('self-sweep'));
     this.pruning = new Periodic(o.pruneIntervalMs, () => this.postgres.pruneMarkers(), onError('marker pruning'));

@@ -1,4 +1,5 @@
 import type { BranchBook } from './branch-book';
+import type { BranchService } from './branch-service';
 import type { BranchRef } from './branch-types';
 import type { CoordinatorClient } from './coordinator-client';
 import { errorMessage, isTwopcError } from './errors';
@@ -12,7 +13,10 @@ export interface SelfSweepDeps {
   gidPrefix: string;
   sweepGraceMs: number;
   presumeAbortAfterMs: number;
+  /** Lists this database's prepared branches. */
   postgres: PostgresParticipant;
+  /** Ends them, so the branch book learns it (a branch rolled back here is never answered yes again). */
+  service: BranchService;
   coordinator: CoordinatorClient;
   book: BranchBook;
   logger: SdkLogger;
@@ -100,8 +104,11 @@ export class SelfSweep {
         continue;
       }
       try {
-        // Through the book's queue: never at once with a coordinator call on this branch.
-        await deps.book.run(ref.gid, () => (action === 'commit' ? deps.postgres.commit(ref) : deps.postgres.rollback(ref)));
+        // Through the branch service: its per-GID queue keeps this apart from a
+        // coordinator call on the branch, and it records the outcome, so a
+        // prepare arriving later is never answered from a yes given before.
+        if (action === 'commit') await deps.service.commit(ref, false);
+        else await deps.service.rollback(ref, tx ? 'its transaction was decided abort (self-sweep)' : 'the coordinator does not know its transaction: presumed abort (self-sweep)');
         if (action === 'commit') report.committed += 1;
         else report.rolledBack += 1;
         deps.logger.info({ gid: ref.gid, txId: ref.txId, action }, 'twopc self-sweep: ended a prepared branch');

@@ -41,6 +41,12 @@ describe('in-process transactions on real PostgreSQL', () => {
     await cluster.assertNoPrepared('twopc');
   });
 
+  it('validates the instance options once, naming the field (they matter on a shared log only)', async () => {
+    const log = new FileDecisionLog({ dir: fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-scope-opts-')) });
+    await expect(Coordinator.start({ log, databases: [participant], instance: { leaseMs: 5 } })).rejects.toMatchObject({ code: 'invalid-config', details: { field: 'instance.leaseMs' } });
+    await expect(Coordinator.start({ log, databases: [participant], instance: { nom: 'x' } as never })).rejects.toMatchObject({ code: 'invalid-config', details: { field: 'instance.nom' } });
+  });
+
   it('a branch that finishes opening after its transaction timed out is rolled back, not left holding locks', async () => {
     let releaseFirst!: () => void;
     const first = coordinator.transaction(async (tx) => {

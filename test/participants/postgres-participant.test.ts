@@ -366,15 +366,18 @@ describe('PostgresParticipant on PostgreSQL', () => {
     expect((await pg.query('select 1 as ok')).rows).toEqual([{ ok: 1 }]);
   });
 
-  it('prunes old markers in batches', async () => {
+  it('prunes markers whose commit is older than the retention, in batches', async () => {
     await admin.query('delete from twopc_marker');
-    await admin.query(`insert into twopc_marker (gid, tx_id, created_at)
-      select 'old_' || i, gen_random_uuid(), now() - interval '8 days' from generate_series(1, 2500) i`);
+    await admin.query('delete from twopc_marker_horizon');
+    await admin.query(`insert into twopc_marker (gid, tx_id, created_at) select 'old_' || i, gen_random_uuid(), now() - interval '9 days' from generate_series(1, 2500) i`);
+    // A horizon taken after those commits, as if 8 days ago: they are provably that old.
+    await admin.query(`insert into twopc_marker_horizon (taken_at, horizon) select now() - interval '8 days', pg_snapshot_xmin(pg_current_snapshot())`);
     await admin.query(`insert into twopc_marker (gid, tx_id) select 'new_' || i, gen_random_uuid() from generate_series(1, 3) i`);
+    pool.statements.length = 0;
     expect(await participant.pruneMarkers()).toBe(2500);
-    expect(pool.count(/^DELETE FROM/)).toBe(3);
+    expect(pool.count(/^WITH cutoff/)).toBe(3);
     expect(Number((await admin.query('select count(*) from twopc_marker')).rows[0].count)).toBe(3);
-    await new Promise((r) => setTimeout(r, 5));
+    // The horizon this call took proves every commit before it; with a retention of 0 it counts at once.
     expect(await participant.pruneMarkers(0)).toBe(3);
     await expect(participant.pruneMarkers(-1)).rejects.toMatchObject({ code: 'invalid-input' });
   });
@@ -384,7 +387,10 @@ describe('PostgresParticipant on PostgreSQL', () => {
     const starters = Array.from({ length: 4 }, (_, i) => new PostgresParticipant({ name: `p${i}`, pool: pg, schema }));
     await Promise.all(starters.map((p) => p.start()));
     const versions = await admin.query(`select version, name from ${schema}.twopc_marker_migrations`);
-    expect(versions.rows).toEqual([{ version: 1, name: 'create twopc_marker' }]);
+    expect(versions.rows).toEqual([
+      { version: 1, name: 'create twopc_marker' },
+      { version: 2, name: 'create twopc_marker_horizon' },
+    ]);
     const ref = newBranch('p0');
     const branch = await starters[0].openBranch(ref);
     await branch.query('update accounts set balance = 11 where id = 1');

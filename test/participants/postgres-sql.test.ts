@@ -42,10 +42,20 @@ describe('SQL of the PostgreSQL adapter', () => {
     );
     expect(sql.commitPrepared(GID)).toBe(`COMMIT PREPARED '${GID}'`);
     expect(sql.rollbackPrepared(GID)).toBe(`ROLLBACK PREPARED '${GID}'`);
+    expect(sql.beginBranch(GID, false)).toBe(`BEGIN; SET LOCAL application_name = '${GID}'`);
+  });
+
+  it('tags a branch with its GID, or with a digest of a GID too long for application_name', () => {
+    expect(sql.branchTag(GID)).toBe(GID);
+    const long = `${'p'.repeat(60)}_01890a5dac96774bbcceb302099a8057_1`;
+    const tag = sql.branchTag(long);
+    expect(tag).toMatch(/^twopc-sha256-[0-9a-f]{40}$/);
+    expect(sql.branchTag(`${'p'.repeat(60)}_01890a5dac96774bbcceb302099a8057_2`)).not.toBe(tag);
+    expect(sql.beginBranch(long, true)).toMatch(new RegExp(`^BEGIN; SET LOCAL application_name = '${tag}'; SELECT pg_backend_pid\\(\\)`));
   });
 
   it.each(HOSTILE_GIDS)('refuses to build SQL with the GID %j', (gid) => {
-    for (const build of [() => sql.prepareBranch('public', gid, TX), () => sql.commitOnePhase('public', gid, TX), () => sql.commitPrepared(gid), () => sql.rollbackPrepared(gid)]) {
+    for (const build of [() => sql.prepareBranch('public', gid, TX), () => sql.commitOnePhase('public', gid, TX), () => sql.commitPrepared(gid), () => sql.rollbackPrepared(gid), () => sql.beginBranch(gid, true), () => sql.branchState('public', gid)]) {
       expect(build).toThrow(expect.objectContaining({ code: 'invalid-input', details: { field: 'gid' } }));
     }
   });
@@ -85,12 +95,14 @@ describe('SQL of the PostgreSQL adapter', () => {
     }
     await expect(participant.listPrepared("tpg' or 1=1 --")).rejects.toMatchObject({ code: 'invalid-config' });
     expect(sent).toEqual([]);
-    // A valid GID does reach the server: the recorder works. After 42704 the
-    // rollback checks that the branch did not commit (no marker) before calling it done.
+    // A valid GID does reach the server: the recorder works. The rollback first
+    // ends any backend still holding the branch, and after 42704 checks that
+    // the branch did not commit (no marker) before calling it done.
     await participant.rollback(ref);
-    expect(sent[0]).toBe(`ROLLBACK PREPARED '${ref.gid}'`);
-    expect(sent[1]).toMatch(/twopc_marker/);
-    expect(sent).toHaveLength(2);
+    expect(sent[0]).toMatch(/pg_terminate_backend/);
+    expect(sent[1]).toBe(`ROLLBACK PREPARED '${ref.gid}'`);
+    expect(sent[2]).toMatch(/twopc_marker/);
+    expect(sent).toHaveLength(3);
     await participant.close();
   });
 });

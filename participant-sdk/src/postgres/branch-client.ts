@@ -22,6 +22,10 @@ export type BranchQueryResult<R = Record<string, unknown>> = PostgresQueryResult
  * The check reads the first statement of the text only; a COMMIT hidden later
  * in a multi-statement text is caught at PREPARE, which then votes no.
  *
+ * While the branch is open its backend's `application_name` is the branch's
+ * tag (its GID): that is how a rollback or status call reaching another
+ * process finds and ends it. Do not set `application_name` in a branch.
+ *
  * @example
  * const branch = await participant.openBranch(ref);
  * await branch.query('UPDATE accounts SET balance = balance - $1 WHERE id = $2', [100, 7]);

@@ -49,9 +49,10 @@ export class HeldBranch {
   }
 
   /**
-   * BEGINs on `client` and learns the backend's identity in the same round
-   * trip. On failure the connection is destroyed (its state is unknown) and
-   * the driver error is thrown.
+   * BEGINs on `client`, tagging the backend with the branch (so rollback and
+   * status reach it from any process), and learns the backend's identity in
+   * the same round trip. On failure the connection is destroyed (its state is
+   * unknown) and the driver error is thrown.
    */
   static async begin(
     ref: Readonly<BranchRef>,
@@ -75,12 +76,12 @@ export class HeldBranch {
       // A pooled connection is one backend for life, and the start of its first
       // transaction is no earlier than the backend's own start: learned once per
       // connection, it identifies the backend for every later branch on it, so
-      // those send a plain BEGIN.
+      // those only BEGIN and tag.
       let identity = identities.get(client);
       if (identity) {
-        await client.query(sql.begin());
+        await client.query(sql.beginBranch(ref.gid, false));
       } else {
-        const row = resultsOf(await client.query(sql.beginBranch()))[1]?.rows[0];
+        const row = resultsOf(await client.query(sql.beginBranch(ref.gid, true)))[2]?.rows[0];
         if (!row) throw new Error('BEGIN did not report the backend (pid, xact_start)');
         identity = { pid: Number(row.pid), xactStart: String(row.xact_start) };
         identities.set(client, identity);

@@ -2,7 +2,7 @@ import { TwopcError, isTwopcError } from '../errors';
 import { validateGid } from '../gid';
 import type { BranchRef } from '../branch-types';
 import type { HeldBranch } from './held-branch';
-import { ensureOldBackendGone, withPooledClient } from './postgres-connection';
+import { endBranchHolders, ensureOldBackendGone, withPooledClient } from './postgres-connection';
 import { classifyPgError } from './postgres-errors';
 import type { BranchEnv } from './postgres-outcomes';
 import { asError, branchAborted, failureOf, outcomeUnknown } from './postgres-outcomes';
@@ -87,8 +87,9 @@ export async function resolveOnePhase(env: BranchEnv, ref: BranchRef, held?: Hel
 }
 
 /**
- * Phase 2: COMMIT or ROLLBACK PREPARED by GID, from any pool connection. The
- * engine retries until this returns, so "no such prepared transaction"
+ * Phase 2: COMMIT or ROLLBACK PREPARED by GID, from any pool connection (a
+ * rollback first ends any backend, of any process, still holding the branch
+ * unprepared). The engine retries until this returns, so "no such prepared transaction"
  * (42704) must mean success: for a rollback when no marker is visible (never
  * prepared, or already rolled back), for a commit when the marker is visible
  * (an earlier attempt committed and its answer was lost). Otherwise the
@@ -106,6 +107,9 @@ export async function finishPrepared(env: BranchEnv, ref: BranchRef, outcome: 'c
     // backend; a ROLLBACK PREPARED sent before it finishes would find
     // nothing (42704, "done") and leave it prepared behind us.
     if (backend) await ensureOldBackendGone(env, backend, env.connectionLossWaitMs);
+    // The same for a branch another process holds: still open there, it could
+    // yet be prepared or committed in one phase after this "rolled back".
+    if (outcome === 'rollback') await endBranchHolders(env, gid, env.connectionLossWaitMs);
     await withPooledClient(env, (client) => client.query(statement));
   } catch (e) {
     if (isTwopcError(e)) throw e;

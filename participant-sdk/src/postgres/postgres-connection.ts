@@ -99,3 +99,39 @@ export async function ensureOldBackendGone(ctx: ConnectionContext, backend: Back
     );
   });
 }
+
+/**
+ * Ends every backend, of any process, that still holds branch `gid`: the one
+ * tagged with it (from its BEGIN until PREPARE, COMMIT or ROLLBACK), or one
+ * running a statement that names it. Waits for each to exit, so what the
+ * database says of the branch afterwards is final: a held branch was rolled
+ * back by the server, and a PREPARE or one-phase COMMIT it was running either
+ * took effect before the exit (prepared, or committed with its marker) or
+ * never will. Without this, a branch another process holds idle in
+ * transaction reads as unknown, is decided abort, and can still commit.
+ * Throws `outcome-unknown` when one is still there after `waitMs` (e.g. a
+ * backend of another role this one may not signal).
+ */
+export async function endBranchHolders(ctx: ConnectionContext, gid: string, waitMs: number): Promise<void> {
+  const args = [sql.branchTag(gid), gid];
+  const deadline = Date.now() + waitMs;
+  await withPooledClient(ctx, async (client) => {
+    try {
+      const rows = resultsOf(await client.query(sql.terminateBranchHolders(), [...args, waitMs]))[0].rows;
+      if (rows.every((row) => row.gone === true)) return;
+    } catch (e) {
+      // Not allowed to signal it (another role, without pg_signal_backend): wait for it to go by itself.
+      if (classifyPgError(e).kind !== 'permission') throw e;
+    }
+    for (;;) {
+      if (resultsOf(await client.query(sql.branchHolders(), args))[0].rows.length === 0) return;
+      if (Date.now() >= deadline) break;
+      await sleep(POLL_MS);
+    }
+    throw new TwopcError(
+      'outcome-unknown',
+      `participant "${ctx.participant}": a backend still holds branch ${gid} after ${waitMs} ms (a connection of another process this role may not terminate?); its last statement may yet take effect`,
+      { participant: ctx.participant, gid },
+    );
+  });
+}

@@ -11,6 +11,7 @@ interface Migration {
 /** Numbered, append-only: a released migration is never edited, a change is a new version. */
 export const MARKER_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'create twopc_marker', up: sql.createMarkerTable },
+  { version: 2, name: 'create twopc_marker_horizon', up: sql.createMarkerHorizonTable },
 ];
 
 /**

@@ -19,9 +19,10 @@ export interface PostgresParticipantOptions {
   /** Schema of `twopc_marker` (created if missing). Default `public`. */
   schema?: string;
   /**
-   * Default age for `pruneMarkers`. Default 7 days. A marker is how a repeated
-   * COMMIT PREPARED tells "already committed" from a heuristic hazard, so keep
-   * it longer than a branch can stay in doubt plus phase 2's retrying.
+   * Default retention for `pruneMarkers`, counted from the branch's commit.
+   * Default 7 days. A marker is how a repeated COMMIT PREPARED tells "already
+   * committed" from a heuristic hazard, so keep it longer than phase 2 can
+   * take to be acknowledged after the commit (coordinator outages included).
    */
   markerRetentionMs?: number;
   /** How long to wait for the backend of a lost branch connection to go away before answering `outcome-unknown`. Default 5 s. */

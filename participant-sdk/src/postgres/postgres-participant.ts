@@ -15,7 +15,7 @@ import { withState } from './postgres-outcomes';
 import { resultsOf } from './postgres-pool';
 import type { PostgresPoolClient } from './postgres-pool';
 import { prepareHeld } from './postgres-prepare';
-import { branchStatus } from './postgres-status';
+import { branchStatus, recordedState } from './postgres-status';
 import * as sql from './postgres-sql';
 
 const PRUNE_BATCH = 1000;
@@ -127,6 +127,12 @@ export class PostgresParticipant {
     await finishPrepared(this.env, branch, 'commit');
   }
 
+  /**
+   * Rolls the branch back wherever it is: held here (ROLLBACK on its
+   * connection), held by another process (its tagged backend is terminated and
+   * waited for, so it can no longer prepare or commit), or prepared
+   * (ROLLBACK PREPARED). Unknown or already rolled back is success.
+   */
   async rollback(branch: BranchRef): Promise<void> {
     const gid = validateGid(branch.gid);
     const held = this.held.get(gid);
@@ -148,6 +154,16 @@ export class PostgresParticipant {
     return branchStatus(this.env, gid);
   }
 
+  /**
+   * What the database records of a branch, reading only: `prepared`,
+   * `committed` (its marker is visible) or `unknown` (never prepared, rolled
+   * back, or read-only). Unlike {@link status} it ends nothing, so a branch
+   * another process still holds reads as `unknown`.
+   */
+  async recordedState(branch: BranchRef): Promise<'prepared' | 'committed' | 'unknown'> {
+    return recordedState(this.env, branch.gid);
+  }
+
   /** Prepared transactions of this database whose GID is a valid GID of `prefix`. */
   async listPrepared(prefix: string): Promise<PreparedBranch[]> {
     validatePrefix(prefix);
@@ -158,22 +174,36 @@ export class PostgresParticipant {
   }
 
   /**
-   * Deletes markers older than `olderThanMs` (default: markerRetentionMs), in
-   * batches so no statement holds many row locks or a long snapshot.
+   * Deletes the markers of branches that committed more than `olderThanMs`
+   * ago (default: markerRetentionMs), in batches so no statement holds many
+   * row locks or a long snapshot. The age counts from the commit, not from
+   * the branch's BEGIN: each call records the database's transaction horizon
+   * with the time, and a marker goes once a horizon recorded at least
+   * `olderThanMs` ago proves its branch had committed by then (see
+   * postgres-sql.ts). So the first calls after start-up on a fresh schema
+   * delete nothing, and a marker lives up to the retention plus one interval
+   * between calls after its commit. A prepared branch keeps its marker
+   * whatever its age.
    * @returns how many were deleted.
    */
   async pruneMarkers(olderThanMs: number = this.options.markerRetentionMs): Promise<number> {
     if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
       throw new TwopcError('invalid-input', `olderThanMs must be a number >= 0 (got ${olderThanMs})`, { field: 'olderThanMs' });
     }
+    const { schema } = this.options;
     return this.unavailableOnError('prune markers', () =>
       withPooledClient(this.env, async (client) => {
+        await client.query(sql.recordMarkerHorizon(schema));
         let total = 0;
         for (;;) {
-          const deleted = resultsOf(await client.query(sql.pruneMarkers(this.options.schema), [olderThanMs, PRUNE_BATCH]))[0].rowCount ?? 0;
+          const deleted = resultsOf(await client.query(sql.pruneMarkers(schema), [olderThanMs, PRUNE_BATCH]))[0].rowCount ?? 0;
           total += deleted;
-          if (deleted < PRUNE_BATCH) return total;
+          if (deleted < PRUNE_BATCH) break;
         }
+        // By the configured retention at least: a call with a shorter age (by hand) must not
+        // drop the horizons the periodic pruning will count from.
+        await client.query(sql.pruneMarkerHorizons(schema), [Math.max(olderThanMs, this.options.markerRetentionMs)]);
+        return total;
       }),
     );
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TwopcError } from '../errors';
 import { isTxId, validateGid } from '../gid';
 
@@ -36,16 +37,44 @@ function txIdLiteral(txId: string): string {
 // Inserts the marker only if the branch has an xid, i.e. wrote something: a
 // branch without writes must not get one (it would make it a writer).
 function insertMarker(schema: string, gid: string, txId: string): string {
-  return `INSERT INTO ${schemaName(schema)}.${MARKER} (gid, tx_id) SELECT ${gidLiteral(gid)}, ${txIdLiteral(txId)} WHERE pg_current_xact_id_if_assigned() IS NOT NULL`;
+  return `INSERT INTO ${schemaName(schema)}.${MARKER}${MARKER_VALUES}${gidLiteral(gid)}, ${txIdLiteral(txId)} WHERE pg_current_xact_id_if_assigned() IS NOT NULL`;
+}
+// What every PREPARE and one-phase COMMIT text holds just before the branch's GID literal.
+const MARKER_VALUES = ' (gid, tx_id) SELECT ';
+
+// pg_stat_activity.application_name holds NAMEDATALEN - 1 bytes.
+const APPLICATION_NAME_MAX = 63;
+const TAG_PATTERN = /^[a-z0-9_-]{1,63}$/;
+
+/**
+ * The tag a branch's backend carries in application_name for the branch's
+ * whole life, so any session can find (and end) the backend that holds it:
+ * the GID itself when it fits, else a digest of it (never a GID: it has `-`).
+ */
+export function branchTag(gid: string): string {
+  const valid = validateGid(gid);
+  if (valid.length <= APPLICATION_NAME_MAX) return valid;
+  return `twopc-sha256-${createHash('sha256').update(valid).digest('hex').slice(0, 40)}`;
+}
+
+function tagLiteral(tag: string): string {
+  if (!TAG_PATTERN.test(tag)) throw new TwopcError('invalid-input', `branch tag must match ${TAG_PATTERN} (got ${JSON.stringify(tag)})`, { field: 'tag' });
+  return `'${tag}'`;
 }
 
 /**
- * Opens a branch and reports the backend's pid and the transaction's start
- * time (epoch seconds, exact numeric text): after a lost connection they
- * identify the old backend even if its pid is reused (a new backend starts later).
+ * Opens branch `gid` and tags its backend (one round trip). SET LOCAL: the
+ * tag ends with the transaction (PREPARE, COMMIT or ROLLBACK reset it), so a
+ * pooled connection carries it only while it holds the branch, and
+ * PostgreSQL shows it in pg_stat_activity from here on (even with
+ * track_activities off). `identify` also reports the backend's pid and the
+ * transaction's start time (epoch seconds, exact numeric text): after a lost
+ * connection they identify the old backend even if its pid is reused (a new
+ * backend starts later). Results: BEGIN, SET[, the identity row].
  */
-export function beginBranch(): string {
-  return 'BEGIN; SELECT pg_backend_pid() AS pid, extract(epoch FROM now())::text AS xact_start';
+export function beginBranch(gid: string, identify: boolean): string {
+  const open = `BEGIN; SET LOCAL application_name = ${tagLiteral(branchTag(gid))}`;
+  return identify ? `${open}; SELECT pg_backend_pid() AS pid, extract(epoch FROM now())::text AS xact_start` : open;
 }
 
 export function begin(): string {
@@ -101,21 +130,36 @@ export function isPrepared(): string {
   return 'SELECT 1 AS found FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()';
 }
 
-/** $1 = gid. Is the branch prepared (in this database), and is its marker visible (committed)? */
-export function branchState(schema: string): string {
-  return `SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()) AS prepared,
-    EXISTS (SELECT 1 FROM ${schemaName(schema)}.${MARKER} WHERE gid = $1) AS committed`;
+/**
+ * Is the branch prepared (in this database), and is its marker visible
+ * (committed)? Two statements in one round trip, in this order: each takes its
+ * own snapshot, so a branch found not prepared has its commit, if any, visible
+ * to the marker lookup (COMMIT PREPARED makes the commit visible before it
+ * removes the prepared transaction). In one statement the snapshot would come
+ * first and a COMMIT PREPARED finishing in between would read as neither.
+ */
+export function branchState(schema: string, gid: string): string {
+  const g = gidLiteral(gid);
+  return `SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = ${g} AND database = current_database()) AS prepared;
+    SELECT EXISTS (SELECT 1 FROM ${schemaName(schema)}.${MARKER} WHERE gid = ${g}) AS committed`;
 }
 
-/**
- * $1 = gid, $2 = wait ms. Terminates, and waits for, backends of this
- * database still running a statement that names the GID: a PREPARE or
- * one-phase COMMIT whose client is gone (the GID is in their text, always as
- * a quoted literal: matching the quotes too keeps `…_1` from matching `…_10`).
- */
-export function terminateStatementsNaming(): string {
-  return `SELECT pg_terminate_backend(pid, $2::bigint) AS gone FROM pg_stat_activity
-    WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND strpos(query, '''' || $1 || '''') > 0`;
+// $1 = the branch's tag, $2 = its GID. The backends of this database (other
+// than this session) that hold the branch: tagged with it, or running its
+// PREPARE or one-phase COMMIT (a branch begun by a version that did not tag:
+// those texts insert its marker; matching the quotes too keeps `…_1` from
+// matching `…_10`, and a mere lookup of the branch is never matched).
+const BRANCH_HOLDERS = `datname = current_database() AND pid <> pg_backend_pid()
+    AND (application_name = $1 OR (state = 'active' AND strpos(query, '${MARKER}${MARKER_VALUES}''' || $2 || '''') > 0))`;
+
+/** $1 = tag, $2 = gid, $3 = wait ms. Terminates the backends holding the branch and waits (PostgreSQL 14+) for them to exit. */
+export function terminateBranchHolders(): string {
+  return `SELECT pid, pg_terminate_backend(pid, $3::bigint) AS gone FROM pg_stat_activity WHERE ${BRANCH_HOLDERS}`;
+}
+
+/** $1 = tag, $2 = gid. */
+export function branchHolders(): string {
+  return `SELECT pid FROM pg_stat_activity WHERE ${BRANCH_HOLDERS}`;
 }
 
 /** $1 = `<prefix>_`. Prepared transactions of this database whose GID starts with it. */
@@ -150,11 +194,49 @@ export function oldBackendAlive(): string {
   return `SELECT 1 AS alive FROM pg_stat_activity WHERE ${OLD_BACKEND}`;
 }
 
-/** $1 = age in ms, $2 = batch size. Deletes one batch of markers older than the age; oldest first. */
+// Marker pruning (see PostgresParticipant.pruneMarkers). A marker row is
+// inserted inside its branch, so its created_at is the branch's BEGIN, not its
+// commit, and a branch may stay in doubt for days: the age that matters is the
+// commit's, which PostgreSQL does not keep (track_commit_timestamp is off by
+// default). Each pass therefore records a horizon, the oldest transaction still
+// running (prepared ones included) as of a clock reading: every xid below it had
+// finished by then. A visible marker has committed; if its xid (the row's xmin)
+// is below a horizon taken at least the retention ago, its commit is at least
+// that old. A prepared branch's marker is uncommitted, so no DELETE sees it, and
+// it holds every horizon taken meanwhile at or below its xid.
+const HORIZON = 'twopc_marker_horizon';
+const XID_SPACE = 4294967296;
+
+/** Records the current horizon (pg_snapshot_xmin) with a clock reading taken after it. */
+export function recordMarkerHorizon(schema: string): string {
+  return `INSERT INTO ${schemaName(schema)}.${HORIZON} (taken_at, horizon) SELECT clock_timestamp(), pg_snapshot_xmin(pg_current_snapshot())`;
+}
+
+/**
+ * $1 = retention in ms, $2 = batch size. Deletes one batch of markers whose
+ * commit is provably older than the retention: their xid is below the newest
+ * horizon recorded at least that long ago. The row's xmin is 32 bits; it is
+ * placed below the next xid, which errs on the young side (kept) for a row more
+ * than 2^32 transactions old. created_at (the BEGIN, before the commit) only
+ * narrows the scan to the rows that can qualify.
+ */
 export function pruneMarkers(schema: string): string {
-  const table = `${schemaName(schema)}.${MARKER}`;
-  return `DELETE FROM ${table} WHERE gid IN (
-    SELECT gid FROM ${table} WHERE created_at < now() - $1::float8 * interval '1 millisecond' ORDER BY created_at LIMIT $2)`;
+  const s = schemaName(schema);
+  return `WITH cutoff AS (
+      SELECT taken_at, horizon::text::bigint AS horizon FROM ${s}.${HORIZON}
+      WHERE taken_at <= clock_timestamp() - $1::float8 * interval '1 millisecond' ORDER BY taken_at DESC LIMIT 1),
+    next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xid)
+    DELETE FROM ${s}.${MARKER} WHERE gid IN (
+      SELECT m.gid FROM ${s}.${MARKER} m, cutoff c, next n
+      WHERE m.created_at <= c.taken_at AND (n.xid % ${XID_SPACE} - m.xmin::text::bigint + ${XID_SPACE}) % ${XID_SPACE} > n.xid - c.horizon
+      ORDER BY m.created_at LIMIT $2)`;
+}
+
+/** $1 = retention in ms. Forgets horizons older than the one pruning counts from now (that one and newer ones stay). */
+export function pruneMarkerHorizons(schema: string): string {
+  const s = schemaName(schema);
+  return `DELETE FROM ${s}.${HORIZON} WHERE taken_at < (
+    SELECT max(taken_at) FROM ${s}.${HORIZON} WHERE taken_at <= clock_timestamp() - $1::float8 * interval '1 millisecond')`;
 }
 
 /** $1 = lock key text. Serializes concurrent migrators until their transaction ends. */
@@ -194,4 +276,12 @@ export function createMarkerTable(schema: string): string {
       tx_id uuid NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now());
     CREATE INDEX ${MARKER}_created_at ON ${s}.${MARKER} USING brin (created_at)`;
+}
+
+export function createMarkerHorizonTable(schema: string): string {
+  const s = schemaName(schema);
+  return `CREATE TABLE ${s}.${HORIZON} (
+      taken_at timestamptz NOT NULL,
+      horizon xid8 NOT NULL);
+    CREATE INDEX ${HORIZON}_taken_at ON ${s}.${HORIZON} (taken_at)`;
 }

@@ -1,9 +1,9 @@
-import { TwopcError } from '../errors';
 import { validateGid } from '../gid';
 import type { ParticipantBranchState } from '../branch-types';
-import { ensureOldBackendGone, withPooledClient } from './postgres-connection';
+import { endBranchHolders, ensureOldBackendGone, withPooledClient } from './postgres-connection';
 import type { BranchEnv } from './postgres-outcomes';
 import { outcomeUnknown } from './postgres-outcomes';
+import type { PostgresPoolClient } from './postgres-pool';
 import { resultsOf } from './postgres-pool';
 import * as sql from './postgres-sql';
 
@@ -11,29 +11,44 @@ import * as sql from './postgres-sql';
  * What the database says of a branch this process does not hold: `prepared`,
  * `committed` (its marker is visible), or `unknown` (never prepared, rolled
  * back, or read-only: none left a trace). Recovery relies on it to tell a
- * one-phase commit that happened from one that did not, so no statement of
- * the branch may still be running when the answer is read:
+ * one-phase commit that happened from one that did not, so no backend may
+ * still hold the branch when the answer is read:
  * - a connection this process lost: its old backend is waited for (and ended);
- * - a connection lost with an earlier process (a coordinator crash): any
- *   backend still running a statement that names the GID is ended first.
- *   That one depends on track_activities (on by default) and on the backend
- *   belonging to the pool's role; otherwise it is invisible and not waited for.
+ * - a branch another process holds (an SDK replica behind the same publicUrl,
+ *   another coordinator, a process paused or cut off): its tagged backend is
+ *   ended, idle in transaction or in the middle of PREPARE or COMMIT, and
+ *   waited for (see endBranchHolders). A branch another process still holds
+ *   therefore ends here, rolled back: asking its state is only ever done to
+ *   decide it.
  */
 export async function branchStatus(env: BranchEnv, gidInput: string): Promise<ParticipantBranchState> {
   const gid = validateGid(gidInput);
   try {
     const backend = env.inDoubt.get(gid);
     if (backend) await ensureOldBackendGone(env, backend, env.connectionLossWaitMs);
-    return await withPooledClient(env, async (client) => {
-      const running = resultsOf(await client.query(sql.terminateStatementsNaming(), [gid, env.connectionLossWaitMs]))[0].rows;
-      if (running.some((row) => row.gone !== true)) {
-        throw new TwopcError('outcome-unknown', `participant "${env.participant}": a statement naming ${gid} is still running after ${env.connectionLossWaitMs} ms`, { participant: env.participant, gid });
-      }
-      const state = resultsOf(await client.query(sql.branchState(env.schema), [gid]))[0].rows[0];
-      if (state?.prepared === true) return 'prepared';
-      return state?.committed === true ? 'committed' : 'unknown';
-    });
+    await endBranchHolders(env, gid, env.connectionLossWaitMs);
+    return await withPooledClient(env, (client) => readState(env, client, gid));
   } catch (e) {
     throw outcomeUnknown(env, 'learn the state of', gid, e);
   }
+}
+
+/**
+ * What the database records of a branch, without ending anything: `prepared`,
+ * `committed` (its marker is visible) or `unknown`. Final only when no backend
+ * can still be running a statement of the branch (see branchStatus).
+ */
+export async function recordedState(env: BranchEnv, gidInput: string): Promise<'prepared' | 'committed' | 'unknown'> {
+  const gid = validateGid(gidInput);
+  try {
+    return await withPooledClient(env, (client) => readState(env, client, gid));
+  } catch (e) {
+    throw outcomeUnknown(env, 'learn the state of', gid, e);
+  }
+}
+
+async function readState(env: BranchEnv, client: PostgresPoolClient, gid: string): Promise<'prepared' | 'committed' | 'unknown'> {
+  const [prepared, committed] = resultsOf(await client.query(sql.branchState(env.schema, gid)));
+  if (prepared?.rows[0]?.prepared === true) return 'prepared';
+  return committed?.rows[0]?.committed === true ? 'committed' : 'unknown';
 }
