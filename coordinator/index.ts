@@ -7,6 +7,7 @@
  */
 export { Coordinator } from './in-process/coordinator';
 export type { CoordinatorOptions, TransactionOptions } from './in-process/coordinator';
+export type { InstanceOptions } from './in-process/shared-log-lease';
 export { TransactionScope } from './in-process/transaction-scope';
 export type { BranchOpener, BranchQueryable, QueryResultLike } from './in-process/transaction-scope';
 export { TransactionEngine } from './engine/transaction-engine';
