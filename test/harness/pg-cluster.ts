@@ -14,6 +14,8 @@ export interface ClusterOptions {
   maxConnections?: number;
   /** fsync and synchronous_commit on (benchmarks); tests run with them off: a process crash does not lose the page cache. */
   durable?: boolean;
+  /** More server settings (`-c name=value`), e.g. `{ synchronous_standby_names: 'standby1' }`. */
+  settings?: Record<string, string>;
 }
 
 // PostgreSQL refuses to run as root; as root we run it as `nobody`.
@@ -49,6 +51,7 @@ export class PgCluster {
       maxPreparedTransactions: options.maxPreparedTransactions ?? 100,
       maxConnections: options.maxConnections ?? 120,
       durable: options.durable ?? false,
+      settings: options.settings ?? {},
     };
     // Found before the data directory exists, so a missing binary leaves nothing behind.
     const bin = findPostgresBin();
@@ -106,6 +109,7 @@ export class PgCluster {
       '-c', `synchronous_commit=${o.durable ? 'on' : 'off'}`,
       '-c', 'full_page_writes=off',
       '-c', 'shared_buffers=32MB',
+      ...Object.entries(o.settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ];
     const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     const proc = spawn(path.join(this.bin, 'postgres'), args, { ...RUN_AS, stdio: ['ignore', log, log] });

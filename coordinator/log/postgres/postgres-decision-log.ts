@@ -206,8 +206,8 @@ export class PostgresDecisionLog implements DecisionLog {
 
   /**
    * Appends commit with synchronous_commit=off; a commit that writes WAL on a
-   * synchronous_commit=on connection flushes the WAL up to it, and so every
-   * append committed before. Assigning a transaction id is such a write.
+   * synchronous_commit=on connection flushes the WAL up to it (and waits for
+   * the synchronous standbys), and so every append committed before. See flushWal.
    */
   async makeDurable(): Promise<void> {
     await this.read('make durable', sql.flushWal());

@@ -147,9 +147,17 @@ export function writeBatch(schema: string): string {
     SELECT NULL, NULL WHERE NOT (SELECT ok FROM fence)`;
 }
 
-/** A commit that writes WAL (an assigned transaction id), run where synchronous_commit=on: it flushes the WAL up to itself. */
+/**
+ * A commit that writes WAL, run where synchronous_commit=on: it flushes the
+ * WAL up to itself and waits for the synchronous standbys to have it, so
+ * everything committed before is durable and replicated too. The WAL record
+ * is a transactional logical message (no table, no privilege beyond
+ * LOGIN, any wal_level); a transaction that only takes an xid
+ * (pg_current_xact_id) writes no WAL, and PostgreSQL then neither flushes
+ * nor waits at its commit.
+ */
 export function flushWal(): string {
-  return 'SELECT pg_current_xact_id()::text AS xid';
+  return "SELECT pg_logical_emit_message(true, 'twopc', 'flush')::text AS lsn";
 }
 
 /** $1 = tx ids: their decisions, if any. */
