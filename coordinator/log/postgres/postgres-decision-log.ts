@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import { TwopcError } from '../../errors';
 import type { LeaseStore } from '../../cluster/lease-store';
 import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../decision-log';
@@ -109,9 +109,9 @@ export class PostgresDecisionLog implements DecisionLog {
   }
 
   private async load(): Promise<OpenReport> {
-    this.pools = openLogPools(this.o.connectionString, this.o.poolSize);
+    this.pools = openLogPools(this.o.connectionString, this.o.poolSize, this.o.callTimeoutMs);
     await this.withRetry('open', () =>
-      checkedOut(this.pools!.forced, async (client) => {
+      checkedOut(this.pools!, 'forced', async (client) => {
         await this.checkDurability(client);
         await migrateLogSchema(client, this.o.schema, this.where);
       }),
@@ -235,7 +235,12 @@ export class PostgresDecisionLog implements DecisionLog {
   private read(operation: string, text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }> {
     const refusal = operation === 'open' ? undefined : this.life.refusal();
     if (refusal) return Promise.reject(refusal);
-    return this.withRetry(operation, () => this.pools!.forced.query(text, values));
+    return this.query(operation, text, values);
+  }
+
+  /** `read` without the open check: for the batches' own look-ups, which may still run while close() waits for them. */
+  private query(operation: string, text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }> {
+    return this.withRetry(operation, () => checkedOut(this.pools!, 'forced', (client) => client.query(text, values)));
   }
 
   private withRetry<T>(operation: string, attempt: () => Promise<T>): Promise<T> {
@@ -244,12 +249,15 @@ export class PostgresDecisionLog implements DecisionLog {
     );
   }
 
-  /** One attempt at a batch on `pool`: a failure after the statement was sent is marked SentButUnanswered. */
-  private async send(pool: Pool, ops: WriteOp[]): Promise<Array<{ tx_id: string; record: string | null }>> {
+  /**
+   * One attempt at a batch on the `forced` (decisions) or `relaxed` (appends)
+   * pool: a failure after the statement was sent is marked SentButUnanswered.
+   */
+  private async send(pool: 'forced' | 'relaxed', ops: WriteOp[]): Promise<Array<{ tx_id: string; record: string | null }>> {
     // A batch may hold writes made before and after this process changed leases: it goes under the
     // oldest, so a write made under a lease that was taken over is never sent under the new one.
     const token = batchToken(ops);
-    const result = await checkedOut(pool, (client) =>
+    const result = await checkedOut(this.pools!, pool, (client) =>
       client
         .query<{ tx_id: string; record: string | null }>({
           name: 'twopc_log_write',
@@ -274,14 +282,14 @@ export class PostgresDecisionLog implements DecisionLog {
   private async runDecisions(ops: WriteOp[]): Promise<Array<string | undefined>> {
     const sorted = [...ops].sort((a, b) => (a.txId < b.txId ? -1 : a.txId > b.txId ? 1 : 0));
     const winners = new Map<string, string>();
-    const rows = await this.withRetry('decide', () => this.send(this.pools!.forced, sorted));
+    const rows = await this.withRetry('decide', () => this.send('forced', sorted));
     const mine = new Map(ops.map((o) => [o.txId, o.json]));
     for (const r of rows) winners.set(r.tx_id, r.record ?? mine.get(r.tx_id)!);
     // Winners another session committed while our statement ran: invisible to its snapshot, visible to a new one.
     const missing = ops.filter((o) => !winners.has(o.txId)).map((o) => o.txId);
     if (missing.length > 0) {
-      const { rows: late } = await this.withRetry('decide', () => this.pools!.forced.query<{ tx_id: string; record: string }>(sql.readDecisions(this.o.schema), [missing]));
-      for (const r of late) winners.set(r.tx_id, r.record);
+      const { rows: late } = await this.query('decide', sql.readDecisions(this.o.schema), [missing]);
+      for (const r of late) winners.set(r.tx_id as string, r.record as string);
     }
     return ops.map((o) => {
       const w = winners.get(o.txId);
@@ -301,7 +309,7 @@ export class PostgresDecisionLog implements DecisionLog {
     const done = ops.map(() => undefined);
     try {
       await retryWrite(
-        () => this.send(this.pools!.relaxed, ops),
+        () => this.send('relaxed', ops),
         (e) => !(e instanceof SentButUnanswered) && isTransientPgError(e),
         this.retry,
         (e, n) => (e instanceof SentButUnanswered || e instanceof TwopcError ? e : logUnreachable(this.where, 'append', e, n)),
@@ -309,9 +317,7 @@ export class PostgresDecisionLog implements DecisionLog {
       return done;
     } catch (e) {
       if (!(e instanceof SentButUnanswered)) throw e;
-      const { rows } = await this.withRetry('append', () =>
-        this.pools!.forced.query(sql.findAppends(this.o.schema), [[ops[0].txId], [ops[0].opId]]),
-      );
+      const { rows } = await this.query('append', sql.findAppends(this.o.schema), [[ops[0].txId], [ops[0].opId]]);
       if (rows.length > 0) return done;
       throw appendOutcomeUnknown(this.where, e.original);
     }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defaultWarning } from '../log-errors';
 import { fnOption, intOption, parseStoreOptions } from '../store-options';
-import { DEFAULT_RETRY } from '../retry-write';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY } from '../retry-write';
 import { LOG_SCHEMA_PATTERN } from './postgres-log-sql';
 
 /** Options of {@link PostgresDecisionLog}. Only `connectionString` is required. */
@@ -26,6 +26,13 @@ export interface PostgresDecisionLogOptions {
   now?: () => number;
   /** How long a write or read keeps retrying through a lost connection before failing with `log-unavailable`. Default 15 s. */
   retryDeadlineMs?: number;
+  /**
+   * How long one attempt at a call may go unanswered (a connection, a statement, a lock wait):
+   * past it the connection is closed and the attempt fails like a lost connection (retried
+   * until `retryDeadlineMs`). So every call ends within `retryDeadlineMs` plus one attempt,
+   * even when the network drops packets without resetting anything. Default 5 s.
+   */
+  callTimeoutMs?: number;
   /** Told about the allowVolatile warning. Default: `process.emitWarning` (stderr). */
   onWarning?: (message: string) => void;
 }
@@ -42,6 +49,7 @@ export interface ResolvedPostgresLogOptions {
   readonly completedRetentionMs: number;
   readonly now: () => number;
   readonly retryDeadlineMs: number;
+  readonly callTimeoutMs: number;
   readonly onWarning: (message: string) => void;
 }
 
@@ -58,6 +66,7 @@ const schema = z.strictObject({
   completedRetentionMs: intOption('completedRetentionMs', 0).default(10 * 60 * 1000),
   now: fnOption('now').optional(),
   retryDeadlineMs: intOption('retryDeadlineMs', 0).default(DEFAULT_RETRY.deadlineMs),
+  callTimeoutMs: intOption('callTimeoutMs', 10, 3_600_000).default(DEFAULT_CALL_TIMEOUT_MS),
   onWarning: fnOption('onWarning').optional(),
 });
 

@@ -22,6 +22,10 @@ export type { RedisDecisionLogOptions } from './redis-log-options';
 const LAYOUT_VERSION = 1;
 // Transactions per read or compaction script call: bounds how long one script holds the server.
 const CHUNK = 500;
+// An idle connection whose server vanished (a host gone without a FIN) is found by TCP keepalive probes after this.
+const KEEPALIVE_DELAY_MS = 5_000;
+// What ioredis rejects a command with after `commandTimeout`.
+const COMMAND_TIMED_OUT = 'Command timed out';
 
 interface WriteOp {
   txId: string;
@@ -130,6 +134,16 @@ export class RedisDecisionLog implements DecisionLog {
   private async load(): Promise<OpenReport> {
     const redis = new Redis(this.o.url, {
       connectionName: 'twopc-decision-log',
+      // A server that stops answering without closing the connection (a network dropping packets,
+      // a frozen host) would hold every call until the kernel gives up on the socket, if ever:
+      // commands fail after callTimeoutMs (the connection is then made again, see withRetry) and
+      // keepalive probes find dead idle connections. (Not ioredis's socketTimeout: its timer
+      // outlives the connection it was set for and can later destroy the next one.)
+      connectTimeout: this.o.callTimeoutMs,
+      commandTimeout: this.o.callTimeoutMs,
+      keepAlive: KEEPALIVE_DELAY_MS,
+      // How long a closed connection's socket may take to finish closing before it is destroyed.
+      disconnectTimeout: Math.min(this.o.callTimeoutMs, 2_000),
       // Surface errors to the retry loop after a couple of reconnects instead of queueing for ever.
       maxRetriesPerRequest: 2,
       retryStrategy: (times) => Math.min(times * 50, 1000),
@@ -256,8 +270,19 @@ export class RedisDecisionLog implements DecisionLog {
     return this.withRetry(operation, () => fn(this.redis!));
   }
 
+  /**
+   * Retries `attempt` through transient failures. A command that timed out
+   * leaves its connection suspect (an answer may never come on it, and every
+   * later command would queue behind it): the connection is made again, and
+   * what was sent but not answered is resent there — safe, see APPLY_BATCH.
+   */
   private withRetry<T>(operation: string, attempt: () => Promise<T>): Promise<T> {
-    return retryWrite(attempt, isTransient, this.retry, (e, n) => {
+    const reconnectingOnTimeout = () =>
+      attempt().catch((e: unknown) => {
+        if (e instanceof Error && e.message === COMMAND_TIMED_OUT && this.life.isOpen) this.redis?.disconnect(true);
+        throw e;
+      });
+    return retryWrite(reconnectingOnTimeout, isTransient, this.retry, (e, n) => {
       if (e instanceof TwopcError) return e;
       const reason = this.lastConnectionError && e instanceof Error && e.name !== 'ReplyError' ? new Error(`${e.message} (last connection error: ${this.lastConnectionError})`, { cause: e }) : e;
       return logUnreachable(this.where, operation, reason, n);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defaultWarning } from '../log-errors';
 import { fnOption, intOption, parseStoreOptions } from '../store-options';
-import { DEFAULT_RETRY } from '../retry-write';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY } from '../retry-write';
 import { NAMESPACE_PATTERN } from './redis-keys';
 
 /** Options of {@link RedisDecisionLog}. Only `url` is required. */
@@ -24,6 +24,13 @@ export interface RedisDecisionLogOptions {
   now?: () => number;
   /** How long a write or read keeps retrying through a lost connection before failing with `log-unavailable`. Default 15 s. */
   retryDeadlineMs?: number;
+  /**
+   * How long one command may go unanswered: past it the command fails (retried until
+   * `retryDeadlineMs`) and a connection that has answered nothing for that long is closed
+   * and made again. So every call ends within `retryDeadlineMs` plus one attempt, even
+   * when the network drops packets without resetting anything. Default 5 s.
+   */
+  callTimeoutMs?: number;
   /** Told about the allowVolatile warning. Default: `process.emitWarning` (stderr). */
   onWarning?: (message: string) => void;
 }
@@ -39,6 +46,7 @@ export interface ResolvedRedisLogOptions {
   readonly completedRetentionMs: number;
   readonly now: () => number;
   readonly retryDeadlineMs: number;
+  readonly callTimeoutMs: number;
   readonly onWarning: (message: string) => void;
 }
 
@@ -52,6 +60,7 @@ const schema = z.strictObject({
   completedRetentionMs: intOption('completedRetentionMs', 0).default(10 * 60 * 1000),
   now: fnOption('now').optional(),
   retryDeadlineMs: intOption('retryDeadlineMs', 0).default(DEFAULT_RETRY.deadlineMs),
+  callTimeoutMs: intOption('callTimeoutMs', 10, 3_600_000).default(DEFAULT_CALL_TIMEOUT_MS),
   onWarning: fnOption('onWarning').optional(),
 });
 
