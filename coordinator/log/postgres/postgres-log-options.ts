@@ -18,7 +18,11 @@ export interface PostgresDecisionLogOptions {
   maxBatch?: number;
   /** Decision batches committing at once (each on its own connection). Default 2. */
   decisionBatchesInFlight?: number;
-  /** Start even though the server runs with fsync=off (decisions would not survive an OS crash), with a loud warning. Default false. */
+  /**
+   * Start even though a decision this server acknowledges could be lost — it runs with fsync=off
+   * (an OS crash), or standbys stream from it while synchronous_standby_names is empty (a
+   * failover) — with a loud warning. Default false.
+   */
   allowVolatile?: boolean;
   /** Completed transactions are kept (for `get` / `history`) this long before compaction may forget them. Default 10 minutes. */
   completedRetentionMs?: number;
