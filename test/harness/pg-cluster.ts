@@ -102,11 +102,6 @@ export class PgCluster {
     return standby;
   }
 
-  /** The server's process id (for tests that signal it: SIGSTOP freezes a standby without closing its connections). */
-  get pid(): number | undefined {
-    return this.proc?.pid;
-  }
-
   get dataDir(): string {
     return path.join(this.dir, 'data');
   }
