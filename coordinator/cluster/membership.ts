@@ -58,6 +58,11 @@ const PRUNE_EVERY_TICKS = 500;
  *   a margin (it must then assume another instance took over), the process is
  *   fenced: the store refuses its writes under the old token, its live
  *   transactions are no longer its own, and it registers a new lease.
+ * - Renewal and the look at other leases run on their own, and the lease's
+ *   end has a timer of its own: a renewal call that hangs (a store cut off
+ *   without a reset, before the store's own deadline gives up on it) cannot
+ *   hold back fencing, which happens when the lease may have run out, not when
+ *   the call returns; nor can a slow scan hold back renewal.
  */
 export class Membership implements TransactionOwnership {
   private current?: InstanceLease;
@@ -67,7 +72,10 @@ export class Membership implements TransactionOwnership {
   /** Local monotonic time until which the lease is surely ours. */
   private validUntil = 0;
   private timer?: NodeJS.Timeout;
-  private ticking?: Promise<void>;
+  /** Fires when the lease may have run out: fences this process whatever a renewal call in flight is doing. */
+  private expiryTimer?: NodeJS.Timeout;
+  private renewing?: Promise<void>;
+  private scanning?: Promise<void>;
   private ticks = 0;
   private stopped = false;
   private readonly clock: () => number;
@@ -101,7 +109,7 @@ export class Membership implements TransactionOwnership {
   async start(): Promise<number[]> {
     await this.register();
     const taken = await this.scan(true);
-    this.timer = setInterval(() => void this.tick(), Math.max(Math.floor(this.o.leaseMs / 4), 10));
+    this.timer = setInterval(() => this.tick(), Math.max(Math.floor(this.o.leaseMs / 4), 10));
     this.timer.unref();
     return taken;
   }
@@ -110,7 +118,8 @@ export class Membership implements TransactionOwnership {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.ticking;
+    clearTimeout(this.expiryTimer);
+    await Promise.all([this.renewing, this.scanning]);
     const token = this.current?.token;
     if (token !== undefined) await this.o.leases.release(token).catch((e) => this.o.logger.warn({ err: errorMessage(e) }, 'could not release the lease; it expires on its own'));
   }
@@ -161,70 +170,88 @@ export class Membership implements TransactionOwnership {
   private async register(): Promise<void> {
     const startedAt = this.clock();
     const { name, url } = this.o.identity();
-    this.current = await this.o.leases.register(name, url, this.o.leaseMs);
-    this.validUntil = startedAt + this.o.leaseMs - this.margin;
-    this.o.logger.info({ token: this.current.token, name, url, leaseMs: this.o.leaseMs }, 'coordinator lease registered');
+    const lease = await this.o.leases.register(name, url, this.o.leaseMs);
+    // Kept even when stopping meanwhile: stop() waits for this, then gives the lease up.
+    this.current = lease;
+    this.extendUntil(startedAt + this.o.leaseMs - this.margin);
+    this.o.logger.info({ token: lease.token, name, url, leaseMs: this.o.leaseMs }, 'coordinator lease registered');
   }
 
-  private tick(): Promise<void> {
-    this.ticking ??= (async () => {
-      try {
-        await this.renew();
-        if (!this.stopped && this.current) await this.scan(false);
-        if (++this.ticks % PRUNE_EVERY_TICKS === 0) await this.o.leases.prune(PRUNE_AFTER_MS);
-      } catch (e) {
-        this.o.logger.warn({ err: errorMessage(e) }, 'lease check failed; trying again');
-      } finally {
-        this.ticking = undefined;
-      }
-    })();
-    return this.ticking;
+  /** Renewal and the scan each start when the previous one of their kind is done; neither waits for the other. */
+  private tick(): void {
+    this.renewing ??= this.renew()
+      .catch((e: unknown) => this.o.logger.warn({ err: errorMessage(e) }, 'lease renewal failed; trying again'))
+      .finally(() => {
+        this.renewing = undefined;
+      });
+    this.scanning ??= (async () => {
+      if (this.stopped || !this.holdsLease) return;
+      await this.scan(false);
+      if (++this.ticks % PRUNE_EVERY_TICKS === 0) await this.o.leases.prune(PRUNE_AFTER_MS);
+    })()
+      .catch((e: unknown) => this.o.logger.warn({ err: errorMessage(e) }, 'lease check failed; trying again'))
+      .finally(() => {
+        this.scanning = undefined;
+      });
+  }
+
+  /** The lease is surely ours until `until` (local monotonic time); past it, the expiry timer fences. */
+  private extendUntil(until: number): void {
+    this.validUntil = until;
+    clearTimeout(this.expiryTimer);
+    const token = this.current?.token;
+    if (token === undefined || this.stopped) return;
+    this.expiryTimer = setTimeout(() => this.expire(token), Math.max(until - this.clock(), 0));
+    this.expiryTimer.unref();
+  }
+
+  private expire(token: number): void {
+    if (this.stopped || this.current?.token !== token) return;
+    // A timer may fire a little early by the monotonic clock: look again then.
+    if (this.clock() < this.validUntil) return this.extendUntil(this.validUntil);
+    this.o.logger.error({ token, renewalInFlight: this.renewing !== undefined }, 'lease not renewed in time: assuming another instance took it over (fenced)');
+    this.fence(token);
   }
 
   private async renew(): Promise<void> {
     if (this.stopped) return;
-    const lost = this.current?.token;
-    if (lost === undefined) return this.reregister(undefined);
+    const token = this.current?.token;
+    // Fenced (by the expiry timer, or a registration that failed): a new lease.
+    if (token === undefined) return this.register();
     const startedAt = this.clock();
-    let renewed: boolean;
-    try {
-      renewed = await this.o.leases.renew(lost, this.o.leaseMs);
-    } catch (e) {
-      if (this.clock() < this.validUntil) throw e;
-      this.o.logger.error({ token: lost, err: errorMessage(e) }, 'lease not renewed in time: assuming another instance took it over (fenced)');
-      return this.reregister(lost);
-    }
-    if (renewed) {
-      this.validUntil = startedAt + this.o.leaseMs - this.margin;
-      return;
-    }
-    this.o.logger.error({ token: lost }, 'lease taken over by another instance (this process was paused or cut off past its lease, or another process started under the same name): fenced');
-    return this.reregister(lost);
+    // A failure is thrown to the next check, which tries again; the expiry timer fences once the lease may have run out.
+    const renewed = await this.o.leases.renew(token, this.o.leaseMs);
+    // Fenced while the call was out: its answer comes too late to count (a lease renewed this late expires on its own).
+    if (this.stopped || this.current?.token !== token) return;
+    if (renewed) return this.extendUntil(startedAt + this.o.leaseMs - this.margin);
+    this.o.logger.error({ token }, 'lease taken over by another instance (this process was paused or cut off past its lease, or another process started under the same name): fenced');
+    this.fence(token);
+    await this.register();
   }
 
-  /** Drops a lost lease (its transactions are no longer this process's) and registers a new one; a failure is retried on the next check. */
-  private async reregister(lost: number | undefined): Promise<void> {
+  /** Drops a lost lease: its transactions are no longer this process's. A new lease is registered by the next renewal. */
+  private fence(lost: number): void {
     this.current = undefined;
-    if (lost !== undefined) {
-      try {
-        this.o.onFenced?.(lost);
-      } catch (e) {
-        this.o.logger.error({ err: errorMessage(e) }, 'fencing handler failed');
-      }
+    clearTimeout(this.expiryTimer);
+    try {
+      this.o.onFenced?.(lost);
+    } catch (e) {
+      this.o.logger.error({ err: errorMessage(e) }, 'fencing handler failed');
     }
-    await this.register();
   }
 
   /** Reads the leases, takes over the expired ones (and, at start, this name's previous process). */
   private async scan(starting: boolean): Promise<number[]> {
     await this.refresh();
-    const me = this.current!.token;
+    const current = this.current;
+    if (!current) return [];
+    const me = current.token;
     const taken: number[] = [];
     // A restart takes over the newest earlier process of its name at once; any other lease only once expired.
-    const sameName = this.view.leases.filter((l) => l.name === this.current!.name && l.token < me && l.takenOverBy === undefined);
+    const sameName = this.view.leases.filter((l) => l.name === current.name && l.token < me && l.takenOverBy === undefined);
     const previous = sameName.length === 0 ? undefined : Math.max(...sameName.map((l) => l.token));
     if (starting && sameName.filter((l) => l.expiresAt >= this.view.now).length > 1) {
-      this.o.logger.warn({ name: this.current!.name, leases: sameName.map((l) => l.token) }, 'several live leases carry this instance name: give every instance its own TWOPC_INSTANCE_NAME');
+      this.o.logger.warn({ name: current.name, leases: sameName.map((l) => l.token) }, 'several live leases carry this instance name: give every instance its own TWOPC_INSTANCE_NAME');
     }
     for (const lease of this.view.leases) {
       if (lease.token === me || lease.takenOverBy !== undefined) continue;

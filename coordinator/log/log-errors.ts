@@ -86,6 +86,20 @@ export function logNotDurable(where: string, found: string, fix: string, details
   );
 }
 
+/**
+ * A write the store's server took but whose standbys or replicas do not have
+ * it (or would not be waited for): it must not count, because a failover to
+ * one of them would drop it. Nothing is guessed: the register on the server
+ * stays the truth for whoever reads it back once the replicas have caught up.
+ */
+export function notReplicated(where: string, operation: string, found: string, fix: string, details: Record<string, unknown>): TwopcError {
+  return new TwopcError(
+    'log-unavailable',
+    `decision log ${where}: ${operation} not confirmed: ${found}. A decision counts only once every standby or replica a failover could promote has it. Fix: ${fix}.`,
+    { where, operation, ...details },
+  );
+}
+
 /** The loud warning a store started with allowVolatile gives. */
 export function volatileWarning(refusal: TwopcError): string {
   return `STARTING WITHOUT DURABLE DECISIONS (allowVolatile): ${refusal.message.replace(/ Fix: .*$/, '')} Use this for development only.`;

@@ -9,6 +9,9 @@ export interface RetryPolicy {
   capDelayMs: number;
 }
 
+/** How long one attempt at a shared store's call may go unanswered before its connection is given up. */
+export const DEFAULT_CALL_TIMEOUT_MS = 5_000;
+
 export const DEFAULT_RETRY: RetryPolicy = Object.freeze({ deadlineMs: 15_000, baseDelayMs: 25, capDelayMs: 1_000 });
 
 /**

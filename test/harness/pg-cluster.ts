@@ -14,6 +14,8 @@ export interface ClusterOptions {
   maxConnections?: number;
   /** fsync and synchronous_commit on (benchmarks); tests run with them off: a process crash does not lose the page cache. */
   durable?: boolean;
+  /** More server settings (`-c name=value`), e.g. `{ synchronous_standby_names: 'standby1' }`. */
+  settings?: Record<string, string>;
 }
 
 // PostgreSQL refuses to run as root; as root we run it as `nobody`.
@@ -49,6 +51,7 @@ export class PgCluster {
       maxPreparedTransactions: options.maxPreparedTransactions ?? 100,
       maxConnections: options.maxConnections ?? 120,
       durable: options.durable ?? false,
+      settings: options.settings ?? {},
     };
     // Found before the data directory exists, so a missing binary leaves nothing behind.
     const bin = findPostgresBin();
@@ -63,6 +66,40 @@ export class PgCluster {
       throw e;
     }
     return cluster;
+  }
+
+  /**
+   * A streaming standby of `primary` (a real one: WAL streamed over a
+   * replication connection, hot standby for reads), named `applicationName` in
+   * the primary's pg_stat_replication and synchronous_standby_names. It starts
+   * from a cold copy of the primary's data directory: the primary is stopped
+   * cleanly (a checkpoint), copied, and started again, so no pg_basebackup of
+   * the same major version is needed.
+   */
+  static async standbyOf(primary: PgCluster, applicationName: string): Promise<PgCluster> {
+    const bin = findPostgresBin();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `twopc-${applicationName}-`));
+    const conninfo = `host=${primary.host} port=${primary.port} user=postgres application_name=${applicationName}`;
+    const opts: Required<ClusterOptions> = { ...primary.options, name: applicationName, settings: { ...primary.options.settings, primary_conninfo: conninfo, hot_standby: 'on' } };
+    delete opts.settings.synchronous_standby_names;
+    const standby = new PgCluster(await freePort(), dir, bin, opts);
+    live.add(standby);
+    try {
+      await primary.stop();
+      // cp -a keeps the owner (nobody, when running as root) and modes PostgreSQL insists on.
+      const copy = spawnSync('cp', ['-a', primary.dataDir, standby.dataDir], { encoding: 'utf8' });
+      await primary.startServer();
+      if (copy.status !== 0) throw new Error(`copying ${primary.dataDir} failed: ${copy.stderr}`);
+      if (RUN_AS) fs.chownSync(dir, RUN_AS.uid, RUN_AS.gid);
+      fs.rmSync(path.join(standby.dataDir, 'postmaster.pid'), { force: true });
+      fs.writeFileSync(path.join(standby.dataDir, 'standby.signal'), '');
+      if (RUN_AS) fs.chownSync(path.join(standby.dataDir, 'standby.signal'), RUN_AS.uid, RUN_AS.gid);
+      await standby.startServer();
+    } catch (e) {
+      await standby.destroy();
+      throw e;
+    }
+    return standby;
   }
 
   get dataDir(): string {
@@ -106,6 +143,7 @@ export class PgCluster {
       '-c', `synchronous_commit=${o.durable ? 'on' : 'off'}`,
       '-c', 'full_page_writes=off',
       '-c', 'shared_buffers=32MB',
+      ...Object.entries(o.settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ];
     const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     const proc = spawn(path.join(this.bin, 'postgres'), args, { ...RUN_AS, stdio: ['ignore', log, log] });

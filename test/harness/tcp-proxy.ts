@@ -13,6 +13,7 @@ type Direction = 'request' | 'reply';
 export class TcpProxy {
   private readonly sockets = new Set<net.Socket>();
   private armed?: { direction: Direction; fired: () => void };
+  private dropping = new Set<Direction>();
 
   private constructor(
     private readonly server: net.Server,
@@ -35,6 +36,23 @@ export class TcpProxy {
     return new Promise((fired) => {
       this.armed = { direction, fired };
     });
+  }
+
+  /**
+   * Stops forwarding in `direction` (or both) while every connection stays
+   * open and new ones are still accepted: a peer gone without a FIN or RST (a
+   * pulled cable, a firewall dropping packets, a frozen host). Nothing errors;
+   * calls just get no answer — only the client's own timers can end them.
+   * With 'reply', requests still reach the server and run there.
+   */
+  blackHole(direction: Direction | 'both' = 'both'): void {
+    this.dropping = new Set(direction === 'both' ? ['request', 'reply'] : [direction]);
+  }
+
+  /** Forwards again; the connections that lost data while black-holed are cut (their clients reconnect). */
+  heal(): void {
+    this.dropping.clear();
+    this.cutAll();
   }
 
   /** Replaces `:<targetPort>` in a URL by the proxy's port. */
@@ -63,6 +81,7 @@ export class TcpProxy {
   }
 
   private forward(direction: Direction, data: Buffer, to: net.Socket): void {
+    if (this.dropping.has(direction)) return;
     const armed = this.armed;
     if (armed && armed.direction === direction) {
       this.armed = undefined;

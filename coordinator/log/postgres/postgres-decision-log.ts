@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import { TwopcError } from '../../errors';
 import type { LeaseStore } from '../../cluster/lease-store';
 import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../decision-log';
 import { foldTransaction, foldUnfinished } from '../fold-records';
-import { appendOutcomeUnknown, logNotDurable, logUnreachable, volatileWarning } from '../log-errors';
+import { appendOutcomeUnknown, logNotDurable, logUnreachable, notReplicated, volatileWarning } from '../log-errors';
 import { OrderedBatcher } from '../ordered-batcher';
 import { decodeRecord, encodeAppend, encodeDecision } from '../record-text';
 import { redactUrl } from '../redact-url';
@@ -109,9 +109,9 @@ export class PostgresDecisionLog implements DecisionLog {
   }
 
   private async load(): Promise<OpenReport> {
-    this.pools = openLogPools(this.o.connectionString, this.o.poolSize);
+    this.pools = openLogPools(this.o.connectionString, this.o.poolSize, this.o.callTimeoutMs);
     await this.withRetry('open', () =>
-      checkedOut(this.pools!.forced, async (client) => {
+      checkedOut(this.pools!, 'forced', async (client) => {
         await this.checkDurability(client);
         await migrateLogSchema(client, this.o.schema, this.where);
       }),
@@ -122,12 +122,15 @@ export class PostgresDecisionLog implements DecisionLog {
 
   /**
    * Refuses (unless allowVolatile) what would make an acknowledged decision
-   * losable: a server with fsync off, or connections on which our
-   * synchronous_commit=on did not take (a pooler that drops startup options).
+   * losable: a server with fsync off, connections on which our
+   * synchronous_commit=on did not take (a pooler that drops startup options),
+   * or standbys that commits do not wait for (a failover to one drops what it
+   * had not received). Standbys attached later are caught by every decision
+   * statement (see writeBatch).
    */
   private async checkDurability(client: PoolClient): Promise<void> {
-    const { rows } = await client.query<{ fsync: string; synchronous_commit: string }>(sql.durabilitySettings());
-    const { fsync, synchronous_commit: syncCommit } = rows[0];
+    const { rows } = await client.query<{ fsync: string; synchronous_commit: string; unsynced_standbys: number }>(sql.durabilitySettings());
+    const { fsync, synchronous_commit: syncCommit, unsynced_standbys: standbys } = rows[0];
     const refusal =
       syncCommit !== 'on'
         ? logNotDurable(
@@ -138,7 +141,9 @@ export class PostgresDecisionLog implements DecisionLog {
           )
         : fsync !== 'on'
           ? logNotDurable(this.where, `the server runs with fsync=${fsync}, so a commit is not on disk when it returns`, 'set fsync = on in postgresql.conf and reload', { fsync })
-          : undefined;
+          : standbys > 0
+            ? logNotDurable(this.where, `${unsyncedText(standbys)}: a failover to one can drop a decision it had not received yet`, UNSYNCED_FIX, { standbys, synchronous_standby_names: '' })
+            : undefined;
     if (!refusal) return;
     if (!this.o.allowVolatile) throw refusal;
     this.o.onWarning(volatileWarning(refusal));
@@ -206,11 +211,13 @@ export class PostgresDecisionLog implements DecisionLog {
 
   /**
    * Appends commit with synchronous_commit=off; a commit that writes WAL on a
-   * synchronous_commit=on connection flushes the WAL up to it, and so every
-   * append committed before. Assigning a transaction id is such a write.
+   * synchronous_commit=on connection flushes the WAL up to it (and waits for
+   * the synchronous standbys), and so every append committed before. See flushWal.
    */
   async makeDurable(): Promise<void> {
-    await this.read('make durable', sql.flushWal());
+    const { rows } = await this.read('make durable', sql.flushWal());
+    const standbys = Number(rows[0].unsynced_standbys);
+    if (standbys > 0 && !this.o.allowVolatile) throw this.unsynced('make durable', standbys, 'so what it flushed is not durable in that sense');
   }
 
   /** Waits for writes in flight, then closes both pools. */
@@ -235,7 +242,12 @@ export class PostgresDecisionLog implements DecisionLog {
   private read(operation: string, text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }> {
     const refusal = operation === 'open' ? undefined : this.life.refusal();
     if (refusal) return Promise.reject(refusal);
-    return this.withRetry(operation, () => this.pools!.forced.query(text, values));
+    return this.query(operation, text, values);
+  }
+
+  /** `read` without the open check: for the batches' own look-ups, which may still run while close() waits for them. */
+  private query(operation: string, text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }> {
+    return this.withRetry(operation, () => checkedOut(this.pools!, 'forced', (client) => client.query(text, values)));
   }
 
   private withRetry<T>(operation: string, attempt: () => Promise<T>): Promise<T> {
@@ -244,24 +256,48 @@ export class PostgresDecisionLog implements DecisionLog {
     );
   }
 
-  /** One attempt at a batch on `pool`: a failure after the statement was sent is marked SentButUnanswered. */
-  private async send(pool: Pool, ops: WriteOp[]): Promise<Array<{ tx_id: string; record: string | null }>> {
+  /**
+   * One attempt at a batch on the `forced` (decisions) or `relaxed` (appends)
+   * pool: a failure after the statement was sent is marked SentButUnanswered.
+   */
+  private async send(pool: 'forced' | 'relaxed', ops: WriteOp[]): Promise<{ rows: Array<{ tx_id: string; record: string | null }>; warned: boolean }> {
     // A batch may hold writes made before and after this process changed leases: it goes under the
     // oldest, so a write made under a lease that was taken over is never sent under the new one.
     const token = batchToken(ops);
-    const result = await checkedOut(pool, (client) =>
-      client
-        .query<{ tx_id: string; record: string | null }>({
+    let warned = false;
+    const result = await checkedOut(this.pools!, pool, async (client) => {
+      // PostgreSQL reports a commit whose wait for the synchronous standbys was cancelled as a
+      // success, with a WARNING (SQLSTATE 01000, whatever the message language): see runDecisions.
+      const onNotice = (notice: { code?: string }) => {
+        if (notice.code === '01000') warned = true;
+      };
+      client.on('notice', onNotice);
+      try {
+        return await client.query<{ tx_id: string; record: string | null }>({
           name: 'twopc_log_write',
           text: sql.writeBatch(this.o.schema),
-          values: [ops.map((o) => o.txId), ops.map((o) => o.kind), ops.map((o) => o.json), ops.map((o) => o.at), ops.map((o) => o.opId), token],
-        })
-        .catch((e: unknown) => {
-          throw isConnectionLost(e) ? new SentButUnanswered(e) : e;
-        }),
-    );
-    if (result.rows.some((r) => r.tx_id === null)) throw fenced(this.where, token);
-    return result.rows;
+          values: [ops.map((o) => o.txId), ops.map((o) => o.kind), ops.map((o) => o.json), ops.map((o) => o.at), ops.map((o) => o.opId), token, this.guardsStandbys(pool)],
+        });
+      } catch (e) {
+        throw isConnectionLost(e) ? new SentButUnanswered(e) : e;
+      } finally {
+        client.removeListener('notice', onNotice);
+      }
+    });
+    const refused = result.rows.find((r) => r.tx_id === null);
+    if (refused?.record?.startsWith(sql.UNSYNCED_REPLY)) throw this.unsynced('decide', Number(refused.record.slice(sql.UNSYNCED_REPLY.length)), 'so nothing was written');
+    if (refused) throw fenced(this.where, token);
+    return { rows: result.rows, warned };
+  }
+
+  /** Decisions (the forced pool) are refused while standbys stream asynchronously, unless allowVolatile. */
+  private guardsStandbys(pool: 'forced' | 'relaxed'): boolean {
+    return pool === 'forced' && !this.o.allowVolatile;
+  }
+
+  /** `standbys` stream from the server and no commit waits for them: `outcome` says what became of the call's write. */
+  private unsynced(operation: string, standbys: number, outcome: string): TwopcError {
+    return notReplicated(this.where, operation, `${unsyncedText(standbys)}: a failover to one could drop it, ${outcome}`, UNSYNCED_FIX, { standbys });
   }
 
   /**
@@ -270,18 +306,39 @@ export class PostgresDecisionLog implements DecisionLog {
    * returned as the winner — which is why a resend cannot change an outcome.
    * Sorted by transaction, so two coordinators' batches take the unique-index
    * locks in the same order.
+   *
+   * A commit's wait for the synchronous standbys can be cut short: a cancel
+   * (pg_cancel_backend, or a cancel reaching the backend just then) makes
+   * PostgreSQL report the commit as a success with a WARNING; a terminated
+   * backend or a server shutdown commits it locally and drops the connection.
+   * Either way the row is visible on the primary and maybe not on the
+   * standby. So when this batch saw such a warning, needed a retry (what it
+   * reads back may be its own earlier attempt, committed that way), or
+   * returns winners it did not write, one more synchronous commit (flushWal)
+   * runs before it resolves: it waits until the standbys have everything up
+   * to itself, winners included — or fails like any decide that timed out.
    */
   private async runDecisions(ops: WriteOp[]): Promise<Array<string | undefined>> {
     const sorted = [...ops].sort((a, b) => (a.txId < b.txId ? -1 : a.txId > b.txId ? 1 : 0));
     const winners = new Map<string, string>();
-    const rows = await this.withRetry('decide', () => this.send(this.pools!.forced, sorted));
+    let attempts = 0;
+    let warned = false;
+    const rows = await this.withRetry('decide', async () => {
+      attempts += 1;
+      const sent = await this.send('forced', sorted);
+      warned ||= sent.warned;
+      return sent.rows;
+    });
     const mine = new Map(ops.map((o) => [o.txId, o.json]));
     for (const r of rows) winners.set(r.tx_id, r.record ?? mine.get(r.tx_id)!);
     // Winners another session committed while our statement ran: invisible to its snapshot, visible to a new one.
     const missing = ops.filter((o) => !winners.has(o.txId)).map((o) => o.txId);
     if (missing.length > 0) {
-      const { rows: late } = await this.withRetry('decide', () => this.pools!.forced.query<{ tx_id: string; record: string }>(sql.readDecisions(this.o.schema), [missing]));
-      for (const r of late) winners.set(r.tx_id, r.record);
+      const { rows: late } = await this.query('decide', sql.readDecisions(this.o.schema), [missing]);
+      for (const r of late) winners.set(r.tx_id as string, r.record as string);
+    }
+    if (this.guardsStandbys('forced') && (warned || attempts > 1 || missing.length > 0 || rows.some((r) => r.record !== null))) {
+      await this.query('decide', sql.flushWal());
     }
     return ops.map((o) => {
       const w = winners.get(o.txId);
@@ -301,7 +358,7 @@ export class PostgresDecisionLog implements DecisionLog {
     const done = ops.map(() => undefined);
     try {
       await retryWrite(
-        () => this.send(this.pools!.relaxed, ops),
+        () => this.send('relaxed', ops).then(() => undefined),
         (e) => !(e instanceof SentButUnanswered) && isTransientPgError(e),
         this.retry,
         (e, n) => (e instanceof SentButUnanswered || e instanceof TwopcError ? e : logUnreachable(this.where, 'append', e, n)),
@@ -309,9 +366,7 @@ export class PostgresDecisionLog implements DecisionLog {
       return done;
     } catch (e) {
       if (!(e instanceof SentButUnanswered)) throw e;
-      const { rows } = await this.withRetry('append', () =>
-        this.pools!.forced.query(sql.findAppends(this.o.schema), [[ops[0].txId], [ops[0].opId]]),
-      );
+      const { rows } = await this.query('append', sql.findAppends(this.o.schema), [[ops[0].txId], [ops[0].opId]]);
       if (rows.length > 0) return done;
       throw appendOutcomeUnknown(this.where, e.original);
     }
@@ -323,6 +378,13 @@ function batchToken(ops: readonly WriteOp[]): number | null {
   let token: number | null = null;
   for (const o of ops) if (o.token !== null && (token === null || o.token < token)) token = o.token;
   return token;
+}
+
+const UNSYNCED_FIX =
+  "name the standbys a failover may promote in synchronous_standby_names (e.g. 'ANY 1 (standby1, standby2)'), reload, and fail over only to a synchronous standby";
+
+function unsyncedText(standbys: number): string {
+  return `${standbys} standby${standbys === 1 ? '' : 's'} stream${standbys === 1 ? 's' : ''} from this server (pg_stat_replication) but synchronous_standby_names is empty, so no commit waits for ${standbys === 1 ? 'it' : 'them'}`;
 }
 
 function fenced(where: string, token: number | null): TwopcError {

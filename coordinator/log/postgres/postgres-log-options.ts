@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defaultWarning } from '../log-errors';
 import { fnOption, intOption, parseStoreOptions } from '../store-options';
-import { DEFAULT_RETRY } from '../retry-write';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY } from '../retry-write';
 import { LOG_SCHEMA_PATTERN } from './postgres-log-sql';
 
 /** Options of {@link PostgresDecisionLog}. Only `connectionString` is required. */
@@ -18,7 +18,11 @@ export interface PostgresDecisionLogOptions {
   maxBatch?: number;
   /** Decision batches committing at once (each on its own connection). Default 2. */
   decisionBatchesInFlight?: number;
-  /** Start even though the server runs with fsync=off (decisions would not survive an OS crash), with a loud warning. Default false. */
+  /**
+   * Start even though a decision this server acknowledges could be lost — it runs with fsync=off
+   * (an OS crash), or standbys stream from it while synchronous_standby_names is empty (a
+   * failover) — with a loud warning. Default false.
+   */
   allowVolatile?: boolean;
   /** Completed transactions are kept (for `get` / `history`) this long before compaction may forget them. Default 10 minutes. */
   completedRetentionMs?: number;
@@ -26,6 +30,13 @@ export interface PostgresDecisionLogOptions {
   now?: () => number;
   /** How long a write or read keeps retrying through a lost connection before failing with `log-unavailable`. Default 15 s. */
   retryDeadlineMs?: number;
+  /**
+   * How long one attempt at a call may go unanswered (a connection, a statement, a lock wait):
+   * past it the connection is closed and the attempt fails like a lost connection (retried
+   * until `retryDeadlineMs`). So every call ends within `retryDeadlineMs` plus one attempt,
+   * even when the network drops packets without resetting anything. Default 5 s.
+   */
+  callTimeoutMs?: number;
   /** Told about the allowVolatile warning. Default: `process.emitWarning` (stderr). */
   onWarning?: (message: string) => void;
 }
@@ -42,6 +53,7 @@ export interface ResolvedPostgresLogOptions {
   readonly completedRetentionMs: number;
   readonly now: () => number;
   readonly retryDeadlineMs: number;
+  readonly callTimeoutMs: number;
   readonly onWarning: (message: string) => void;
 }
 
@@ -58,6 +70,7 @@ const schema = z.strictObject({
   completedRetentionMs: intOption('completedRetentionMs', 0).default(10 * 60 * 1000),
   now: fnOption('now').optional(),
   retryDeadlineMs: intOption('retryDeadlineMs', 0).default(DEFAULT_RETRY.deadlineMs),
+  callTimeoutMs: intOption('callTimeoutMs', 10, 3_600_000).default(DEFAULT_CALL_TIMEOUT_MS),
   onWarning: fnOption('onWarning').optional(),
 });
 

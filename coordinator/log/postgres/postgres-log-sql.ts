@@ -82,10 +82,32 @@ export function createLogTables(schema: string): string {
     CREATE INDEX twopc_log_transactions_completed ON ${q}.${TRANSACTIONS} (completed_at) WHERE completed_at IS NOT NULL`;
 }
 
-/** The settings the store's durability rests on, as this session sees them. */
+/**
+ * Standbys streaming from this server that no commit waits for: 0 while
+ * synchronous_standby_names names any, else every WAL sender but logical
+ * subscribers (they hold a logical slot) and base backups (pg_basebackup's
+ * application_name; state 'backup'). A failover can promote any of them, and
+ * a commit it had not received yet is gone. The pid of a WAL sender and the
+ * application_name of a backend are visible to every role (the other columns
+ * only to pg_read_all_stats), so an unprivileged log role counts the same.
+ * Cheap enough to run in every decision statement: with standby names set it
+ * is one current_setting(); without, a look at the WAL sender slots.
+ */
+const UNSYNCED_STANDBYS = `CASE WHEN current_setting('synchronous_standby_names') <> '' THEN 0 ELSE (
+    SELECT count(*) FROM pg_stat_get_wal_senders() w
+    WHERE w.state IS DISTINCT FROM 'backup'
+      AND NOT EXISTS (SELECT 1 FROM pg_replication_slots s WHERE s.active_pid = w.pid AND s.slot_type = 'logical')
+      AND NOT EXISTS (SELECT 1 FROM pg_stat_get_activity(w.pid) a WHERE a.application_name = 'pg_basebackup')
+  ) END`;
+
+/** The settings the store's durability rests on, as this session sees them, and the standbys no commit waits for. */
 export function durabilitySettings(): string {
-  return "SELECT current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS synchronous_commit";
+  return `SELECT current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS synchronous_commit,
+    current_setting('synchronous_standby_names') AS synchronous_standby_names, (${UNSYNCED_STANDBYS})::int AS unsynced_standbys`;
 }
+
+/** The reply row of a batch refused because standbys stream asynchronously: tx_id NULL, record this prefix and their count. */
+export const UNSYNCED_REPLY = 'unsynced-standbys:';
 
 /**
  * One batch of writes in one statement (one round trip, one commit), decisions
@@ -112,6 +134,13 @@ export function durabilitySettings(): string {
  * takeover (which locks it FOR UPDATE) waits for the batch, so the instance
  * taking over reads everything the old owner wrote; a batch that waited for a
  * takeover re-reads the row and finds it taken.
+ *
+ * $7 true (decisions, unless allowVolatile): the batch writes nothing while
+ * standbys stream from the server asynchronously (see UNSYNCED_STANDBYS) and
+ * returns one row (NULL, 'unsynced-standbys:<n>'): checked in the statement
+ * itself, so a standby attached after open() is seen by the next decision at
+ * no extra round trip, and no decision is acknowledged that a failover to it
+ * could drop.
  */
 export function writeBatch(schema: string): string {
   const q = s(schema);
@@ -120,10 +149,12 @@ export function writeBatch(schema: string): string {
       SELECT token FROM ${q}.${LEASES} WHERE token = $6::bigint AND taken_over_by IS NULL FOR KEY SHARE
     ), fence AS (
       SELECT $6::bigint IS NULL OR EXISTS (SELECT 1 FROM allowed) AS ok
+    ), standbys AS (
+      SELECT CASE WHEN $7::boolean THEN (${UNSYNCED_STANDBYS})::int ELSE 0 END AS unsynced
     ), input AS (
       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::double precision[], $5::text[])
         WITH ORDINALITY AS i(tx_id, kind, record, at, op_id, ord)
-      WHERE (SELECT ok FROM fence)
+      WHERE (SELECT ok FROM fence) AND (SELECT unsynced FROM standbys) = 0
     ), written AS (
       INSERT INTO ${q}.${RECORDS} (tx_id, kind, op_id, record)
       SELECT tx_id, kind, op_id, record FROM input ORDER BY ord
@@ -144,12 +175,22 @@ export function writeBatch(schema: string): string {
     SELECT tx_id, record FROM ${q}.${RECORDS}
     WHERE kind = 'decision' AND tx_id IN (SELECT tx_id FROM input WHERE kind = 'decision')
     UNION ALL
-    SELECT NULL, NULL WHERE NOT (SELECT ok FROM fence)`;
+    SELECT NULL, NULL WHERE NOT (SELECT ok FROM fence)
+    UNION ALL
+    SELECT NULL, '${UNSYNCED_REPLY}' || unsynced FROM standbys WHERE unsynced > 0 AND (SELECT ok FROM fence)`;
 }
 
-/** A commit that writes WAL (an assigned transaction id), run where synchronous_commit=on: it flushes the WAL up to itself. */
+/**
+ * A commit that writes WAL, run where synchronous_commit=on: it flushes the
+ * WAL up to itself and waits for the synchronous standbys to have it, so
+ * everything committed before is durable and replicated too. The WAL record
+ * is a transactional logical message (no table, no privilege beyond
+ * LOGIN, any wal_level); a transaction that only takes an xid
+ * (pg_current_xact_id) writes no WAL, and PostgreSQL then neither flushes
+ * nor waits at its commit. Also says how many standbys no commit waits for.
+ */
 export function flushWal(): string {
-  return 'SELECT pg_current_xact_id()::text AS xid';
+  return `SELECT pg_logical_emit_message(true, 'twopc', 'flush')::text AS lsn, (${UNSYNCED_STANDBYS})::int AS unsynced_standbys`;
 }
 
 /** $1 = tx ids: their decisions, if any. */

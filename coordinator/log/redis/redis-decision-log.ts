@@ -3,7 +3,7 @@ import Redis from 'ioredis';
 import { TwopcError } from '../../errors';
 import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../decision-log';
 import { foldTransaction, foldUnfinished } from '../fold-records';
-import { logNotDurable, logUnreachable, newerLayout, volatileWarning } from '../log-errors';
+import { logNotDurable, logUnreachable, newerLayout, notReplicated, volatileWarning } from '../log-errors';
 import { OrderedBatcher } from '../ordered-batcher';
 import { decodeRecord, encodeAppend, encodeDecision } from '../record-text';
 import { redactUrl } from '../redact-url';
@@ -14,6 +14,7 @@ import { DECISION_ENTRY, OP_SEPARATOR, logKeys, type LogKeys } from './redis-key
 import { resolveRedisLogOptions, type RedisDecisionLogOptions, type ResolvedRedisLogOptions } from './redis-log-options';
 import { APPLY_BATCH, FENCED_REPLY, FORGET_COMPLETED, READ_TRANSACTIONS, runScript, type LuaScript } from './redis-scripts';
 import { RedisLeaseStore } from './redis-lease-store';
+import { awaitReplicas, countReplicas, replicaAckCommand, type RedisReplication } from './redis-replicas';
 import type { LeaseStore } from '../../cluster/lease-store';
 
 export type { RedisDecisionLogOptions } from './redis-log-options';
@@ -22,6 +23,10 @@ export type { RedisDecisionLogOptions } from './redis-log-options';
 const LAYOUT_VERSION = 1;
 // Transactions per read or compaction script call: bounds how long one script holds the server.
 const CHUNK = 500;
+// An idle connection whose server vanished (a host gone without a FIN) is found by TCP keepalive probes after this.
+const KEEPALIVE_DELAY_MS = 5_000;
+// What ioredis rejects a command with after `commandTimeout`.
+const COMMAND_TIMED_OUT = 'Command timed out';
 
 interface WriteOp {
   txId: string;
@@ -62,10 +67,14 @@ function isTransient(e: unknown): boolean {
  *   `appendonly yes`, `appendfsync always` (see redis-durability-check) —
  *   unless `allowVolatile`, which starts with a loud warning. With
  *   `appendfsync always`, Redis writes and fsyncs the AOF before it sends any
- *   reply, so a resolved decide() is on disk; WAIT/WAITAOF are not needed on
- *   a single master (they matter for replicas: a failover to a replica that
- *   had not received a write would lose it, and this store does not wait for
- *   replicas).
+ *   reply, so a resolved decide() is on disk.
+ * - Replicas: a failover to a replica that had not received a decision would
+ *   drop it. So a decision, and a read that returns one, counts only once
+ *   every replica connected at that moment acknowledged it (WAITAOF on Redis
+ *   7.2+, else WAIT) within `replicaAckTimeoutMs`; otherwise the call fails
+ *   with `log-unavailable` and the decision is only what the register says
+ *   to whoever reads it later. The replicas are counted with each such call,
+ *   so a replica attached after open() is waited for too.
  * - One hash slot: every key starts with `{twopc:<namespace>}` (see redis-keys).
  * - Group commit: concurrent writes go in one script call, which Redis runs
  *   atomically and persists with one AOF write and one fsync.
@@ -100,6 +109,8 @@ export class RedisDecisionLog implements DecisionLog {
   readonly leases: LeaseStore;
   /** What open() found about the server's persistence. */
   durability?: RedisDurability;
+  /** How this store waits for the master's replicas; undefined when it cannot count them (INFO unavailable, allowVolatile). */
+  replication?: RedisReplication;
 
   constructor(options: RedisDecisionLogOptions) {
     this.o = resolveRedisLogOptions(options);
@@ -110,9 +121,16 @@ export class RedisDecisionLog implements DecisionLog {
     this.batcher = new OrderedBatcher<WriteOp, string>([
       { maxBatch: this.o.groupCommit ? this.o.maxBatch : 1, maxInFlight: this.o.batchesInFlight, run: (ops) => this.runBatch(ops) },
     ]);
-    this.leases = new RedisLeaseStore(this.keys, (operation, s, keys, args) => this.script(operation, s, keys, args), (token) => {
-      this.fenceToken = String(token);
-    });
+    // A new token or a takeover that a failover dropped could be issued again, to another process
+    // (a takeover that took nothing answers 0).
+    const replicated = new Set(['lease register', 'lease takeover']);
+    this.leases = new RedisLeaseStore(
+      this.keys,
+      (operation, s, keys, args) => (replicated.has(operation) ? this.scriptReplicated<unknown>(operation, s, keys, args, (r) => r !== 0) : this.script(operation, s, keys, args)),
+      (token) => {
+        this.fenceToken = String(token);
+      },
+    );
   }
 
   /** Batches sent and the writes they carried, since construction. */
@@ -130,6 +148,16 @@ export class RedisDecisionLog implements DecisionLog {
   private async load(): Promise<OpenReport> {
     const redis = new Redis(this.o.url, {
       connectionName: 'twopc-decision-log',
+      // A server that stops answering without closing the connection (a network dropping packets,
+      // a frozen host) would hold every call until the kernel gives up on the socket, if ever:
+      // commands fail after callTimeoutMs (the connection is then made again, see withRetry) and
+      // keepalive probes find dead idle connections. (Not ioredis's socketTimeout: its timer
+      // outlives the connection it was set for and can later destroy the next one.)
+      connectTimeout: this.o.callTimeoutMs,
+      commandTimeout: this.o.callTimeoutMs,
+      keepAlive: KEEPALIVE_DELAY_MS,
+      // How long a closed connection's socket may take to finish closing before it is destroyed.
+      disconnectTimeout: Math.min(this.o.callTimeoutMs, 2_000),
       // Surface errors to the retry loop after a couple of reconnects instead of queueing for ever.
       maxRetriesPerRequest: 2,
       retryStrategy: (times) => Math.min(times * 50, 1000),
@@ -160,6 +188,9 @@ export class RedisDecisionLog implements DecisionLog {
 
   private async checkDurability(redis: Redis): Promise<void> {
     this.durability = await inspectRedisDurability(redis);
+    if (this.durability.replicas !== undefined) {
+      this.replication = { ackCommand: replicaAckCommand(this.durability.version), timeoutMs: this.o.replicaAckTimeoutMs, replicas: this.durability.replicas };
+    }
     const problem = durabilityProblem(this.durability);
     if (!problem) return;
     const refusal = logNotDurable(this.where, problem.found, problem.fix, { ...this.durability });
@@ -237,6 +268,20 @@ export class RedisDecisionLog implements DecisionLog {
     return this.batcher.idle();
   }
 
+  /**
+   * Appends are on the master's disk once resolved (appendfsync always); a
+   * one-phase commit's registration must also be on the replicas, or a
+   * failover could drop it while its COMMIT goes out.
+   */
+  async makeDurable(): Promise<void> {
+    const refusal = this.life.refusal();
+    if (refusal) throw refusal;
+    await this.withRetry('make durable', async () => {
+      const replicas = await this.replicasNow();
+      if (replicas > 0) await this.confirmReplicated('make durable', replicas);
+    });
+  }
+
   /** Waits for writes in flight, then closes the connection. */
   close(): Promise<void> {
     return this.life.close(async () => {
@@ -256,8 +301,19 @@ export class RedisDecisionLog implements DecisionLog {
     return this.withRetry(operation, () => fn(this.redis!));
   }
 
+  /**
+   * Retries `attempt` through transient failures. A command that timed out
+   * leaves its connection suspect (an answer may never come on it, and every
+   * later command would queue behind it): the connection is made again, and
+   * what was sent but not answered is resent there — safe, see APPLY_BATCH.
+   */
   private withRetry<T>(operation: string, attempt: () => Promise<T>): Promise<T> {
-    return retryWrite(attempt, isTransient, this.retry, (e, n) => {
+    const reconnectingOnTimeout = () =>
+      attempt().catch((e: unknown) => {
+        if (e instanceof Error && e.message === COMMAND_TIMED_OUT && this.life.isOpen) this.redis?.disconnect(true);
+        throw e;
+      });
+    return retryWrite(reconnectingOnTimeout, isTransient, this.retry, (e, n) => {
       if (e instanceof TwopcError) return e;
       const reason = this.lastConnectionError && e instanceof Error && e.name !== 'ReplyError' ? new Error(`${e.message} (last connection error: ${this.lastConnectionError})`, { cause: e }) : e;
       return logUnreachable(this.where, operation, reason, n);
@@ -268,12 +324,53 @@ export class RedisDecisionLog implements DecisionLog {
     return this.withRetry(operation, () => runScript(this.redis!, s, keys, args));
   }
 
+  /**
+   * Runs a script (retried through lost connections) and, when `replicated`
+   * says its result holds a decision, lets it count only once every replica
+   * connected now acknowledged it. The replicas are counted in the same round
+   * trip as the script. Lease registrations and takeovers go through it too:
+   * a token or takeover a failover dropped could be issued again.
+   */
+  private scriptReplicated<T>(operation: string, s: LuaScript, keys: string[], args: Array<string | number>, replicated: (result: T) => boolean): Promise<T> {
+    return this.withRetry(operation, async () => {
+      const [result, replicas] = await Promise.all([runScript(this.redis!, s, keys, args) as Promise<T>, this.replicasNow()]);
+      if (replicas > 0 && replicated(result)) await this.confirmReplicated(operation, replicas);
+      return result;
+    });
+  }
+
+  /** Connected replicas now (0 without a way to count them: allowVolatile on a server that denies INFO). */
+  private async replicasNow(): Promise<number> {
+    if (!this.replication) return 0;
+    this.replication.replicas = await countReplicas(this.redis!);
+    return this.replication.replicas;
+  }
+
+  /**
+   * Fails (final, not retried: the wait was the grace) unless `replicas`
+   * replicas acknowledged everything the master did so far. A lost connection
+   * while waiting is retried like any other.
+   */
+  private async confirmReplicated(operation: string, replicas: number): Promise<void> {
+    const replication = this.replication!;
+    const acknowledged = await awaitReplicas(this.redis!, this.keys.replicaFence, replicas, replication);
+    if (acknowledged >= replicas) return;
+    throw notReplicated(
+      this.where,
+      operation,
+      `${acknowledged} of ${replicas} replicas acknowledged it within ${replication.timeoutMs} ms (${replication.ackCommand}), so a failover to one could drop it; it does not count until they have it, and whoever reads the register then gets it`,
+      `find out why the replicas lag (or are frozen); raise replicaAckTimeoutMs if they are only slow${replication.ackCommand === 'WAITAOF' ? '; replicas must run appendonly yes (WAITAOF counts a replica once it fsynced the write)' : ''}`,
+      { replicas, acknowledged, command: replication.ackCommand },
+    );
+  }
+
   /** Every record of each transaction, in order; the `d` entry replaced by the decision it stands for. */
   private async readTransactions(txIds: string[]): Promise<LogRecord[][]> {
     const refusal = this.life.refusal();
     if (refusal) throw refusal;
     const keys = txIds.flatMap((tx) => [this.keys.records(tx), this.keys.decision(tx)]);
-    const replies = (await this.script('read', READ_TRANSACTIONS, keys, [])) as string[][];
+    // A decision read back is acted on (recovery, a sweep, a status answer): it counts only once replicated too.
+    const replies = await this.scriptReplicated<string[][]>('read', READ_TRANSACTIONS, keys, [], (r) => r.some(([decision]) => decision !== ''));
     return replies.map(([decision, ...entries], i) => {
       const list = this.keys.records(txIds[i]);
       return entries.map((entry, at) => {
@@ -297,8 +394,11 @@ export class RedisDecisionLog implements DecisionLog {
       keys.push(this.keys.records(op.txId), this.keys.decision(op.txId));
       args.push(op.mode, op.txId, op.payload, op.type, op.at);
     }
-    const operation = ops.some((o) => o.mode === 'd') ? 'decide' : 'append';
-    return (this.script(operation, APPLY_BATCH, keys, args) as Promise<string[]>).catch((e: unknown) => {
+    const decides = ops.some((o) => o.mode === 'd');
+    const written = decides
+      ? this.scriptReplicated<string[]>('decide', APPLY_BATCH, keys, args, () => true)
+      : (this.script('append', APPLY_BATCH, keys, args) as Promise<string[]>);
+    return written.catch((e: unknown) => {
       const reply = e instanceof TwopcError ? e.cause : e;
       if (reply instanceof Error && reply.message.startsWith(FENCED_REPLY)) {
         throw new TwopcError('fenced', `decision log ${this.where}: this coordinator's lease (token ${fence}) was taken over by another instance; its writes are refused (it must register a new lease)`, { token: Number(fence) });

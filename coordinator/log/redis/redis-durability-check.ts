@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { errorMessage } from '../../errors';
+import { connectedReplicas } from './redis-replicas';
 
 /**
  * What a Redis server says about its persistence, and how it was learned.
@@ -15,6 +16,10 @@ export interface RedisDurability {
   source: 'CONFIG GET' | 'INFO persistence';
   /** `master`, `slave`, … from INFO replication; undefined if INFO is unavailable too. */
   role?: string;
+  /** Replicas connected (INFO replication `connected_slaves`); undefined if INFO is unavailable. */
+  replicas?: number;
+  /** `redis_version` from INFO server (decides WAIT or WAITAOF); undefined if INFO is unavailable. */
+  version?: string;
   appendonly?: string;
   appendfsync?: string;
   noAppendfsyncOnRewrite?: string;
@@ -49,8 +54,13 @@ async function configValue(redis: Redis, name: string): Promise<string | undefin
 /** Asks the server (CONFIG GET, else INFO) how it persists. */
 export async function inspectRedisDurability(redis: Redis): Promise<RedisDurability> {
   let role: string | undefined;
+  let replicas: number | undefined;
+  let version: string | undefined;
   try {
-    role = infoField(await redis.info('replication'), 'role');
+    const replication = await redis.info('replication');
+    role = infoField(replication, 'role');
+    replicas = connectedReplicas(replication);
+    version = infoField(await redis.info('server'), 'redis_version');
   } catch (e) {
     // INFO denied as well: the role stays unknown and the CONFIG answer decides.
     if (!isReplyError(e)) throw e;
@@ -59,6 +69,8 @@ export async function inspectRedisDurability(redis: Redis): Promise<RedisDurabil
     return {
       source: 'CONFIG GET',
       role,
+      replicas,
+      version,
       appendonly: await configValue(redis, 'appendonly'),
       appendfsync: await configValue(redis, 'appendfsync'),
       noAppendfsyncOnRewrite: await configValue(redis, 'no-appendfsync-on-rewrite'),
@@ -71,6 +83,8 @@ export async function inspectRedisDurability(redis: Redis): Promise<RedisDurabil
     return {
       source: 'INFO persistence',
       role,
+      replicas,
+      version,
       aofEnabled: infoField(info, 'aof_enabled'),
       aofLastWriteStatus: infoField(info, 'aof_last_write_status'),
       configError,
@@ -84,12 +98,22 @@ const FIX_AOF = 'set appendonly yes and appendfsync always (in redis.conf, or CO
  * Durable means: a master, with an append-only file fsynced before every
  * reply (`appendfsync always`), also while the AOF is being rewritten
  * (`no-appendfsync-on-rewrite no`). Then a decision the server acknowledged
- * is on disk, and a restart replays it.
+ * is on disk, and a restart replays it. A failover to a replica is covered
+ * by waiting for the replicas (see awaitReplicas), which needs INFO to count them.
  */
 export function durabilityProblem(d: RedisDurability): DurabilityProblem | undefined {
   if (d.role !== undefined && d.role !== 'master') {
     return { found: `the server is a replica (INFO replication shows role:${d.role})`, fix: 'connect to the master' };
   }
+  const persistence = persistenceProblem(d);
+  if (persistence || d.role !== undefined) return persistence;
+  return {
+    found: 'INFO replication is not available, so the replicas a commit decision must reach before it counts cannot be counted',
+    fix: 'let this user run INFO (ACL: +info)',
+  };
+}
+
+function persistenceProblem(d: RedisDurability): DurabilityProblem | undefined {
   if (d.source === 'CONFIG GET') {
     if (d.appendonly !== 'yes' || d.appendfsync !== 'always') {
       return { found: `CONFIG GET shows appendonly ${d.appendonly ?? '(unset)'}, appendfsync ${d.appendfsync ?? '(unset)'}`, fix: FIX_AOF };

@@ -21,6 +21,8 @@ export interface LogKeys {
   readonly leases: string;
   /** Counter issuing lease tokens (fencing tokens). */
   readonly leaseTokens: string;
+  /** Counter written before waiting for replicas, so the wait covers what was read (see awaitReplicas). */
+  readonly replicaFence: string;
   /** Hash: one lease (`name`, `url`, `expiresAt`, `takenOverBy`, `takenOverAt`). */
   lease(token: number | string): string;
   /** List: a transaction's records in order (appends as `<op id>|<json>`, the decision as `d`). */
@@ -52,6 +54,7 @@ export function logKeys(namespace: string): LogKeys {
     meta: `${tag}:meta`,
     leases: `${tag}:leases`,
     leaseTokens: `${tag}:lease-tokens`,
+    replicaFence: `${tag}:replica-fence`,
     lease: (token: number | string) => `${tag}:lease:${token}`,
     records: (txId: string) => `${tag}:tx:${txId}`,
     decision: (txId: string) => `${tag}:decision:${txId}`,

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { defaultWarning } from '../log-errors';
 import { fnOption, intOption, parseStoreOptions } from '../store-options';
-import { DEFAULT_RETRY } from '../retry-write';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY } from '../retry-write';
+
+const DEFAULT_REPLICA_ACK_TIMEOUT_MS = 2_000;
 import { NAMESPACE_PATTERN } from './redis-keys';
 
 /** Options of {@link RedisDecisionLog}. Only `url` is required. */
@@ -24,6 +26,20 @@ export interface RedisDecisionLogOptions {
   now?: () => number;
   /** How long a write or read keeps retrying through a lost connection before failing with `log-unavailable`. Default 15 s. */
   retryDeadlineMs?: number;
+  /**
+   * How long one command may go unanswered: past it the command fails (retried until
+   * `retryDeadlineMs`) and a connection that has answered nothing for that long is closed
+   * and made again. So every call ends within `retryDeadlineMs` plus one attempt, even
+   * when the network drops packets without resetting anything. Default 5 s.
+   */
+  callTimeoutMs?: number;
+  /**
+   * With replicas: how long a decision waits for every connected replica to acknowledge it
+   * (WAIT, or WAITAOF on Redis 7.2+) before the decide fails with `log-unavailable` — the
+   * decision does not count then (a failover could drop it). Less than `callTimeoutMs`.
+   * Default 2 s, or half of `callTimeoutMs` if that is less.
+   */
+  replicaAckTimeoutMs?: number;
   /** Told about the allowVolatile warning. Default: `process.emitWarning` (stderr). */
   onWarning?: (message: string) => void;
 }
@@ -39,21 +55,31 @@ export interface ResolvedRedisLogOptions {
   readonly completedRetentionMs: number;
   readonly now: () => number;
   readonly retryDeadlineMs: number;
+  readonly callTimeoutMs: number;
+  readonly replicaAckTimeoutMs: number;
   readonly onWarning: (message: string) => void;
 }
 
-const schema = z.strictObject({
-  url: z.string({ error: 'url must be a string' }).regex(/^rediss?:\/\//, 'url must start with redis:// or rediss://'),
-  namespace: z.string({ error: 'namespace must be a string' }).regex(NAMESPACE_PATTERN, `namespace must match ${NAMESPACE_PATTERN}`).default('default'),
-  allowVolatile: z.boolean({ error: 'allowVolatile must be a boolean' }).default(false),
-  groupCommit: z.boolean({ error: 'groupCommit must be a boolean' }).default(true),
-  maxBatch: intOption('maxBatch', 1, 10_000).default(512),
-  batchesInFlight: intOption('batchesInFlight', 1, 64).default(2),
-  completedRetentionMs: intOption('completedRetentionMs', 0).default(10 * 60 * 1000),
-  now: fnOption('now').optional(),
-  retryDeadlineMs: intOption('retryDeadlineMs', 0).default(DEFAULT_RETRY.deadlineMs),
-  onWarning: fnOption('onWarning').optional(),
-});
+const schema = z
+  .strictObject({
+    url: z.string({ error: 'url must be a string' }).regex(/^rediss?:\/\//, 'url must start with redis:// or rediss://'),
+    namespace: z.string({ error: 'namespace must be a string' }).regex(NAMESPACE_PATTERN, `namespace must match ${NAMESPACE_PATTERN}`).default('default'),
+    allowVolatile: z.boolean({ error: 'allowVolatile must be a boolean' }).default(false),
+    groupCommit: z.boolean({ error: 'groupCommit must be a boolean' }).default(true),
+    maxBatch: intOption('maxBatch', 1, 10_000).default(512),
+    batchesInFlight: intOption('batchesInFlight', 1, 64).default(2),
+    completedRetentionMs: intOption('completedRetentionMs', 0).default(10 * 60 * 1000),
+    now: fnOption('now').optional(),
+    retryDeadlineMs: intOption('retryDeadlineMs', 0).default(DEFAULT_RETRY.deadlineMs),
+    callTimeoutMs: intOption('callTimeoutMs', 10, 3_600_000).default(DEFAULT_CALL_TIMEOUT_MS),
+    replicaAckTimeoutMs: intOption('replicaAckTimeoutMs', 1).optional(),
+    onWarning: fnOption('onWarning').optional(),
+  })
+  // The WAIT must end (and say how many replicas have the decision) before the command is given up on.
+  .refine((o) => o.replicaAckTimeoutMs === undefined || o.replicaAckTimeoutMs < o.callTimeoutMs, {
+    message: 'replicaAckTimeoutMs must be less than callTimeoutMs',
+    path: ['replicaAckTimeoutMs'],
+  });
 
 /** Validates once, with messages that name the field; throws `invalid-config`. */
 export function resolveRedisLogOptions(options: RedisDecisionLogOptions): ResolvedRedisLogOptions {
@@ -61,6 +87,7 @@ export function resolveRedisLogOptions(options: RedisDecisionLogOptions): Resolv
   return Object.freeze({
     ...o,
     batchesInFlight: o.groupCommit ? o.batchesInFlight : 1,
+    replicaAckTimeoutMs: o.replicaAckTimeoutMs ?? Math.min(DEFAULT_REPLICA_ACK_TIMEOUT_MS, Math.floor(o.callTimeoutMs / 2)),
     now: (o.now as (() => number) | undefined) ?? Date.now,
     onWarning: (o.onWarning as ((message: string) => void) | undefined) ?? defaultWarning,
   });
