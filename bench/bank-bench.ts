@@ -1,4 +1,4 @@
-import { errorMessage } from '../coordinator/errors';
+import { errorMessage } from '../coordinator/engine/ports/protocol';
 import { BankClusters } from './bank-clusters';
 import { parseBenchOptions } from './bench-options';
 import { Cleanup } from './cleanup';

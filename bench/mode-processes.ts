@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NodeProcess, NodeProcessSpec } from '../examples/bank-transfer/node-process';
-import { Reaper } from '../examples/bank-transfer/reaper';
+import { NodeProcess, NodeProcessSpec } from '../coordinator/demo/node-process';
+import { Reaper } from '../coordinator/demo/reaper';
 
 /**
  * The processes a mode runs beside the bench (a coordinator, services):

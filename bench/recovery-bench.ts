@@ -6,13 +6,13 @@ import { Pool } from 'pg';
 import { parseEngineConfig } from '../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../coordinator/engine/participant-registry';
 import { TransactionEngine } from '../coordinator/engine/transaction-engine';
-import { TwopcError } from '../coordinator/errors';
+import { TwopcError } from '../coordinator/engine/ports/protocol';
 import { Coordinator } from '../coordinator/in-process/coordinator';
 import type { BranchOpener, BranchQueryable } from '../coordinator/in-process/transaction-scope';
 import { FileDecisionLog } from '../coordinator/log/file/file-decision-log';
-import type { BranchRef } from '../coordinator/participants/participant';
-import { PostgresParticipant } from '../coordinator/participants/postgres/postgres-participant';
-import { PgCluster } from '../test/harness/pg-cluster';
+import type { BranchRef } from '../coordinator/engine/ports/participant';
+import { PostgresParticipant } from '../participant-sdk/src/postgres/postgres-participant';
+import { PgCluster } from '../harness/pg-cluster';
 import { Cleanup } from './cleanup';
 import { startReaper } from './reaper';
 

@@ -1,4 +1,4 @@
-import { errorMessage } from '../coordinator/errors';
+import { errorMessage } from '../coordinator/engine/ports/protocol';
 import { LatencyRecorder } from './latency-recorder';
 import { CpuSample, cpuMark } from './profile/cpu-meter';
 import type { BankTransfer } from './transfer-plan';

@@ -1,4 +1,4 @@
-import { seededRandom } from '../test/support/bank';
+import { seededRandom } from '../harness/bank';
 
 /** The two databases every mode moves money between, in canonical lock order. */
 export const LEDGERS = ['ledger_a', 'ledger_b'] as const;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort } from '../test/harness/free-port';
-import { PgCluster } from '../test/harness/pg-cluster';
+import { freePort } from '../coordinator/demo/free-port';
+import { PgCluster } from '../harness/pg-cluster';
 import { bankSchemaSql } from './bank-schema';
 import { ChaosProxy } from './chaos-proxy';
 import type { SharedLog } from './shared-log';
@@ -15,7 +15,7 @@ export const GID_PREFIX = 'twopc';
 /** Accounts start with this much: no transfer of the workload can overdraw one. */
 export const INITIAL_BALANCE = 10_000;
 
-/** The test-only switches the coordinator may be started with (coordinator/testing). */
+/** The test-only switches the coordinator may be started with (chaos/test-switches.ts). */
 export const COORDINATOR_TEST_ENV = { NODE_ENV: 'test' } as const;
 
 /** One ledger: its database (on one of the clusters), its service, and the two proxied links of that service. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PROTOCOL_BREAKS } from '../coordinator/testing/test-switches';
+import { PROTOCOL_BREAKS } from './test-switches';
 import { ALL_FAULT_KINDS, faultKindsFor, FILE_LOG_FAULT_KINDS, SHARED_LOG_FAULT_KINDS } from './fault-schedule';
 
 /** Where the coordinators keep their decisions: the file log of one process, or a log several instances share. */

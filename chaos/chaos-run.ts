@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { verifyLog } from '../coordinator/log/file/log-verify';
-import { TEST_BREAK_ENV } from '../coordinator/testing/test-switches';
+import { TEST_BREAK_ENV } from './test-switches';
 import { BankTopology, GID_PREFIX, INITIAL_BALANCE } from './bank-topology';
 import type { ChaosOptions } from './chaos-options';
 import type { ProxyStats } from './chaos-proxy';

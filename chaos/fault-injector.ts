@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { verifyLog } from '../coordinator/log/file/log-verify';
 import { CRASH_ENV } from '../coordinator/engine/crash-points';
-import { TEST_LOG_FAULT_ENV } from '../coordinator/testing/test-switches';
+import { TEST_LOG_FAULT_ENV } from './test-switches';
 import type { BankTopology, CoordinatorNode } from './bank-topology';
 import type { ChaosProxy } from './chaos-proxy';
 import { ALL_FAULT_KINDS, type FaultEvent, type FaultKind, type FaultSchedule } from './fault-schedule';

@@ -1,9 +1,9 @@
 /**
  * `npm run chaos -- [options]`: the same command as `twopc chaos`
- * (coordinator/cli/chaos-command.ts), run on its own. See docs/CHAOS.md.
+ * (chaos/chaos-command.ts), run on its own. See docs/CHAOS.md.
  */
 import { CommanderError } from 'commander';
-import { chaosCommand } from '../coordinator/cli/chaos-command';
+import { chaosCommand } from './chaos-command';
 
 chaosCommand()
   .name('npm run chaos --')

@@ -1,8 +1,8 @@
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { logKeys } from '../coordinator/log/redis/redis-keys';
-import { PgCluster } from '../test/harness/pg-cluster';
-import { RedisServer } from '../test/harness/redis-server';
+import { PgCluster } from '../harness/pg-cluster';
+import { RedisServer } from '../harness/redis-server';
 import type { Teardown } from './teardown';
 
 /** A lease as the store holds it (SPEC §7: one per process start; `takenOverBy` once another instance took it). */

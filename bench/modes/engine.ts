@@ -1,8 +1,8 @@
 import { Coordinator } from '../../coordinator/in-process/coordinator';
 import type { EngineObserver } from '../../coordinator/engine/engine-observer';
-import type { DecisionLog } from '../../coordinator/log/decision-log';
+import type { DecisionLog } from '../../coordinator/engine/ports/decision-log';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import { PostgresParticipant } from '../../coordinator/participants/postgres';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres';
 import type { BenchMode } from '../bench-mode';
 import { TimedDecisionLog } from '../profile/timed-decision-log';
 import { timedLogFs } from '../profile/timed-log-fs';

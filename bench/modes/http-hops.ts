@@ -1,5 +1,5 @@
 import { Pool as HttpPool } from 'undici';
-import { freePort } from '../../test/harness/free-port';
+import { freePort } from '../../coordinator/demo/free-port';
 import type { BenchMode } from '../bench-mode';
 import { ModeProcesses } from '../mode-processes';
 import { ProcessCpuMeter } from '../profile/process-cpu';

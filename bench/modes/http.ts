@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { Pool } from 'pg';
 import { Pool as HttpPool } from 'undici';
-import { RunningCoordinator, startCoordinator } from '../../examples/bank-transfer/coordinator-process';
+import { RunningCoordinator, startCoordinator } from '../../coordinator/demo/coordinator-process';
 import { CoordinatorClient, withTransaction } from '../../participant-sdk/src';
-import { freePort } from '../../test/harness/free-port';
+import { freePort } from '../../coordinator/demo/free-port';
 import type { BenchMode, ModeContext } from '../bench-mode';
 import { ModeProcesses } from '../mode-processes';
 import { coordinatorTimings } from '../profile/coordinator-metrics';

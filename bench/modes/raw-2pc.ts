@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { PoolClient, QueryResult } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
-import { buildGid } from '../../coordinator/participants/gid';
-import { PostgresParticipant } from '../../coordinator/participants/postgres';
-import { prepareBranch } from '../../coordinator/participants/postgres/postgres-sql';
+import { buildGid } from '../../participant-sdk/src/gid';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres';
+import { prepareBranch } from '../../participant-sdk/src/postgres/postgres-sql';
 import type { BenchMode } from '../bench-mode';
 import { GroupCommitFile } from '../group-commit-file';
 import { UPDATE_BALANCE } from '../transfer-plan';

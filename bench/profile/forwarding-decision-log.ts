@@ -1,4 +1,4 @@
-import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../../coordinator/log/decision-log';
+import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../../coordinator/engine/ports/decision-log';
 
 /** A DecisionLog that forwards every call to another; profiling decorators override what they measure or change. */
 export class ForwardingDecisionLog implements DecisionLog {

@@ -1,4 +1,4 @@
-import type { AppendableRecord, DecisionLog } from '../../coordinator/log/decision-log';
+import type { AppendableRecord, DecisionLog } from '../../coordinator/engine/ports/decision-log';
 import { ForwardingDecisionLog } from './forwarding-decision-log';
 
 /**

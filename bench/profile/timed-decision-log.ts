@@ -1,4 +1,4 @@
-import type { AppendableRecord, DecisionLog, DecisionRecord } from '../../coordinator/log/decision-log';
+import type { AppendableRecord, DecisionLog, DecisionRecord } from '../../coordinator/engine/ports/decision-log';
 import { ForwardingDecisionLog } from './forwarding-decision-log';
 import type { Tally } from './tally';
 

@@ -1,14 +1,14 @@
 import type { z } from 'zod';
-import { problemSchema } from '../../participant-sdk/src/wire';
-import { errorFromProblem } from '../../participant-sdk/src/problem';
+import { problemSchema } from '../../participant-sdk/src';
+import { errorFromProblem } from '../../participant-sdk/src';
 import type { OrphanRollback, OrphanScan, ResolveResult } from '../engine/admin-operations';
 import type { RecoveryReport } from '../engine/recovery';
 import type { RetryResult } from '../engine/transaction-engine';
 import type { ListOptions, TransactionList } from '../engine/transaction-listing';
 import type { TransactionStatus } from '../engine/transaction-status';
-import type { Outcome } from '../engine/types';
-import { errorMessage, TwopcError } from '../errors';
-import type { CompactReport } from '../log/decision-log';
+import type { Outcome } from '../engine/ports/types';
+import { errorMessage, TwopcError } from '../engine/ports/protocol';
+import type { CompactReport } from '../engine/ports/decision-log';
 import type { VerifyReport } from '../log/file/log-verify';
 import {
   compactAnswerSchema,

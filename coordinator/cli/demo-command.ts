@@ -38,7 +38,7 @@ export function registerDemoCommand(program: Command, deps: DemoCommandDeps = {}
     .addHelpText('after', '\nProgress goes to stderr; the final balances and the check to stdout (its last line: "check: OK" or "check: FAILED").')
     .action(async (opts: { transfers: number; concurrency: number }) => {
       // Loaded here: the example (clusters, processes) is only needed when the demo runs.
-      const { DemoInterruptedError, runDemo } = await import('../../examples/bank-transfer/demo');
+      const { DemoInterruptedError, runDemo } = await import('../demo/demo');
       try {
         const result = await runDemo({ transfers: opts.transfers, concurrency: opts.concurrency });
         exit(result.ok ? EXIT.ok : EXIT.failure);

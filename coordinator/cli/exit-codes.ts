@@ -1,4 +1,4 @@
-import { isTwopcError } from '../errors';
+import { isTwopcError } from '../engine/ports/protocol';
 import { CliError } from './cli-error';
 
 /** Exit codes scripts can rely on (`twopc --help` and the README list them). */

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { errorMessage, isTwopcError } from '../errors';
-import { loadServiceConfig } from '../service/service-config';
+import { errorMessage, isTwopcError } from '../engine/ports/protocol';
+import { loadServiceConfig } from '../assembly/service-config';
 import { addAdminCommands } from './commands';
-import { registerChaosCommand } from './chaos-command';
+import { registerChaosCommand } from '../../chaos/chaos-command';
 import { registerDemoCommand } from './demo-command';
 import { EXIT, EXIT_CODE_HELP, type ExitCode } from './exit-codes';
 

@@ -1,4 +1,4 @@
-import { errorMessage, isTwopcError } from '../errors';
+import { errorMessage, isTwopcError } from '../engine/ports/protocol';
 import type { ExitCode } from './exit-codes';
 
 /** Where a command writes (process.stdout / process.stderr, or a test's buffers). */

@@ -1,4 +1,4 @@
-import type { CompactReport } from '../log/decision-log';
+import type { CompactReport } from '../engine/ports/decision-log';
 import type { VerifyReport } from '../log/file/log-verify';
 import { renderFields } from './table';
 

@@ -1,4 +1,4 @@
-import { loadServiceConfig } from '../service/service-config';
+import { loadServiceConfig } from '../assembly/service-config';
 import type { AdminBackend } from './admin-backend';
 import { CliError } from './cli-error';
 import { EXIT } from './exit-codes';

@@ -1,4 +1,4 @@
-import type { LeaseView } from './lease-store';
+import type { LeaseView } from '../engine/ports/lease-store';
 
 /** Where the leases are read from: a running instance's membership, or the store itself (offline CLI). */
 export interface LeaseSource {

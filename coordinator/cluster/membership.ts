@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import type { EngineLogger } from '../engine/engine-logger';
-import { errorMessage } from '../errors';
-import type { TxSnapshot } from '../log/decision-log';
+import type { EngineLogger } from '../engine/ports/logger';
+import { errorMessage } from '../engine/ports/protocol';
+import type { TxSnapshot } from '../engine/ports/decision-log';
 import { uuidV7Time } from '../engine/sweeper';
-import type { InstanceLease, LeaseStore, LeaseView } from './lease-store';
-import { ownerOf, type TransactionOwnership } from './ownership';
+import type { InstanceLease, LeaseStore, LeaseView } from '../engine/ports/lease-store';
+import { ownerOf, type TransactionOwnership } from '../engine/ports/ownership';
 
 export interface MembershipOptions {
   leases: LeaseStore;

@@ -1,12 +1,12 @@
-import { errorMessage, TwopcError } from '../errors';
-import type { DecisionRecord, TxSnapshot } from '../log/decision-log';
+import { errorMessage, TwopcError } from './ports/protocol';
+import type { DecisionRecord, TxSnapshot } from './ports/decision-log';
 import { decideUndecided } from './recovery';
 import { unknownTransaction } from './sweeper';
-import { parseGid } from '../participants/gid';
-import { waitAtMost } from './backoff';
+import { parseGid } from './ports/protocol';
+import { waitAtMost } from './ports/backoff';
 import type { PhaseTwoResult } from './phase-two';
 import type { ResolverDeps } from './resolver-deps';
-import type { BranchInfo, Outcome } from './types';
+import type { BranchInfo, Outcome } from './ports/types';
 
 /** A prepared branch of ours that no transaction running here owns. */
 export interface Orphan {

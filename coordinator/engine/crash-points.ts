@@ -1,4 +1,4 @@
-import { TwopcError } from '../errors';
+import { TwopcError } from './ports/protocol';
 
 /**
  * Named points of the protocol where a crash test may kill the process. Each
@@ -19,7 +19,7 @@ export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 /**
  * Environment variable: `<point>` or `<point>:<n>` to crash at the n-th time
- * the point is reached. A test-only switch (see coordinator/testing/test-switches.ts):
+ * the point is reached. A test-only switch (see chaos/test-switches.ts):
  * refused unless NODE_ENV=test.
  */
 export const CRASH_ENV = 'TWOPC_CRASH_AT';

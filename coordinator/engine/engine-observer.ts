@@ -1,4 +1,4 @@
-import type { Outcome } from './types';
+import type { Outcome } from './ports/types';
 
 /** Hooks for metrics. Every method is optional; the engine never depends on an observer's answer. */
 export interface EngineObserver {

@@ -1,6 +1,6 @@
-import type { AbortReason } from '../errors';
-import type { DecisionRecord } from '../log/decision-log';
-import type { BranchInfo, BranchState, TxState } from './types';
+import type { AbortReason } from './ports/protocol';
+import type { DecisionRecord } from './ports/decision-log';
+import type { BranchInfo, BranchState, TxState } from './ports/types';
 
 /** A branch as this process tracks it while its transaction is live. */
 export interface LiveBranch {

@@ -1,5 +1,5 @@
-import { TwopcError } from '../errors';
-import type { Participant } from '../participants/participant';
+import { TwopcError } from './ports/protocol';
+import type { Participant } from './ports/participant';
 
 /** Makes the participant for a branch enlisted with a URL (an HTTP participant service). */
 export type UrlParticipantFactory = (name: string, url: string) => Participant;

@@ -1,10 +1,10 @@
-import { errorMessage, isTwopcError } from '../errors';
-import type { DecisionLog, DecisionRecord } from '../log/decision-log';
-import type { BranchInfo } from './types';
-import { backoffDelay, sleep } from './backoff';
+import { errorMessage, isTwopcError } from './ports/protocol';
+import type { DecisionLog, DecisionRecord } from './ports/decision-log';
+import type { BranchInfo } from './ports/types';
+import { backoffDelay, sleep } from './ports/backoff';
 import type { CrashPoints } from './crash-points';
 import type { EngineConfig } from './engine-config';
-import type { EngineLogger } from './engine-logger';
+import type { EngineLogger } from './ports/logger';
 import type { EngineObserver } from './engine-observer';
 import type { ParticipantRegistry } from './participant-registry';
 

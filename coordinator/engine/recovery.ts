@@ -1,8 +1,8 @@
-import { AbortReason, errorMessage, isTwopcError } from '../errors';
-import type { DecisionRecord, TxSnapshot } from '../log/decision-log';
-import { Semaphore, waitAtMost } from './backoff';
+import { AbortReason, errorMessage, isTwopcError } from './ports/protocol';
+import type { DecisionRecord, TxSnapshot } from './ports/decision-log';
+import { Semaphore, waitAtMost } from './ports/backoff';
 import type { ResolverDeps } from './resolver-deps';
-import type { DecisionSource } from './types';
+import type { DecisionSource } from './ports/types';
 
 export interface RecoveryReport {
   /** Unfinished transactions found in the log. */

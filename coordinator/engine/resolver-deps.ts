@@ -1,10 +1,10 @@
-import type { AbortReason } from '../errors';
-import type { DecisionLog, DecisionRecord, TxSnapshot } from '../log/decision-log';
+import type { AbortReason } from './ports/protocol';
+import type { DecisionLog, DecisionRecord, TxSnapshot } from './ports/decision-log';
 import type { EngineConfig } from './engine-config';
-import type { EngineLogger } from './engine-logger';
+import type { EngineLogger } from './ports/logger';
 import type { ParticipantRegistry } from './participant-registry';
 import type { PhaseTwoDriver } from './phase-two';
-import type { BranchInfo, DecisionSource } from './types';
+import type { BranchInfo, DecisionSource } from './ports/types';
 
 /**
  * What recovery and sweeps need from the engine to end transactions it is not

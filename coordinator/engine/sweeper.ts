@@ -1,9 +1,9 @@
-import { errorMessage } from '../errors';
-import { parseGid } from '../participants/gid';
-import type { TxSnapshot } from '../log/decision-log';
+import { errorMessage } from './ports/protocol';
+import { parseGid } from './ports/protocol';
+import type { TxSnapshot } from './ports/decision-log';
 import { decideUndecided } from './recovery';
 import type { ResolverDeps } from './resolver-deps';
-import type { BranchInfo } from './types';
+import type { BranchInfo } from './ports/types';
 
 export interface SweepReport {
   /** Prepared branches of our prefix seen on reachable participants. */

@@ -1,25 +1,25 @@
-import { AbortReason, errorMessage, isTwopcError, TransactionAbortedError, TwopcError } from '../errors';
-import type { CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../log/decision-log';
-import { buildGid, isTxId } from '../participants/gid';
-import type { BranchRef } from '../participants/participant';
-import type { ProtocolBreak } from '../testing/test-switches';
-import { mintTxId } from '../cluster/owned-tx-id';
-import { soleOwnership, type TransactionOwnership } from '../cluster/ownership';
+import { AbortReason, errorMessage, isTwopcError, TransactionAbortedError, TwopcError } from './ports/protocol';
+import type { CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from './ports/decision-log';
+import { buildGid, isTxId } from './ports/protocol';
+import type { BranchRef } from './ports/participant';
+import type { ProtocolBreak } from '../../chaos/test-switches';
+import { mintTxId } from './ports/owned-tx-id';
+import { soleOwnership, type TransactionOwnership } from './ports/ownership';
 import { CrashPoints } from './crash-points';
 import type { EngineConfig } from './engine-config';
-import { EngineLogger, silentLogger } from './engine-logger';
+import { EngineLogger, silentLogger } from './ports/logger';
 import type { EngineObserver } from './engine-observer';
 import { branchList, CommitResult, LiveBranch, LiveTransaction } from './live-transaction';
 import type { ParticipantRegistry } from './participant-registry';
 import { OrphanRollback, OrphanScan, resolveTransaction, ResolveResult, rollbackOrphans, scanOrphans } from './admin-operations';
-import { backoffDelay, sleep, waitAtMost } from './backoff';
+import { backoffDelay, sleep, waitAtMost } from './ports/backoff';
 import { PhaseTwoDriver } from './phase-two';
 import { decideUndecided, recover, RecoveryOptions, RecoveryReport } from './recovery';
 import type { ResolverDeps } from './resolver-deps';
 import { Sweeper, SweepReport } from './sweeper';
 import { listTransactions, ListOptions, TransactionList } from './transaction-listing';
 import { TransactionStatus, statusFromLive, statusFromSnapshot } from './transaction-status';
-import type { BranchInfo, DecisionSource, Outcome, Vote } from './types';
+import type { BranchInfo, DecisionSource, Outcome, Vote } from './ports/types';
 
 export interface EngineDeps {
   log: DecisionLog;

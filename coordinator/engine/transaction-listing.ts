@@ -1,5 +1,5 @@
-import { TwopcError } from '../errors';
-import type { TxSnapshot } from '../log/decision-log';
+import { TwopcError } from './ports/protocol';
+import type { TxSnapshot } from './ports/decision-log';
 import { statusFromSnapshot, TransactionStatus } from './transaction-status';
 
 /**

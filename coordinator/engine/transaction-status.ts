@@ -1,7 +1,7 @@
-import type { AbortReason } from '../errors';
-import type { TxSnapshot } from '../log/decision-log';
+import type { AbortReason } from './ports/protocol';
+import type { TxSnapshot } from './ports/decision-log';
 import type { LiveTransaction } from './live-transaction';
-import type { BranchState, Outcome, TxState } from './types';
+import type { BranchState, Outcome, TxState } from './ports/types';
 
 export interface BranchStatus {
   branchId: number;

@@ -1,11 +1,11 @@
 import { CrashPoints } from '../engine/crash-points';
 import { EngineConfigInput, parseEngineConfig } from '../engine/engine-config';
-import { silentLogger, type EngineLogger } from '../engine/engine-logger';
+import { silentLogger, type EngineLogger } from '../engine/ports/logger';
 import type { EngineObserver } from '../engine/engine-observer';
 import { ParticipantRegistry } from '../engine/participant-registry';
 import { BeginOptions, StartReport, TransactionEngine } from '../engine/transaction-engine';
-import { errorMessage, TwopcError } from '../errors';
-import type { DecisionLog } from '../log/decision-log';
+import { errorMessage, TwopcError } from '../engine/ports/protocol';
+import type { DecisionLog } from '../engine/ports/decision-log';
 import { InstanceOptions, sharedLogMembership } from './shared-log-lease';
 import { BranchOpener, TransactionScope } from './transaction-scope';
 

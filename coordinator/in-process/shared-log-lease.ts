@@ -2,10 +2,10 @@ import os from 'node:os';
 import { z } from 'zod';
 import { Membership } from '../cluster/membership';
 import type { EngineConfig } from '../engine/engine-config';
-import type { EngineLogger } from '../engine/engine-logger';
+import type { EngineLogger } from '../engine/ports/logger';
 import type { TransactionEngine } from '../engine/transaction-engine';
-import { errorMessage, TwopcError } from '../errors';
-import type { DecisionLog } from '../log/decision-log';
+import { errorMessage, TwopcError } from '../engine/ports/protocol';
+import type { DecisionLog } from '../engine/ports/decision-log';
 
 /** This process's lease on a shared (PostgreSQL or Redis) decision log. */
 export interface InstanceOptions {

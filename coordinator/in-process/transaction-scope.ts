@@ -1,6 +1,6 @@
-import { TwopcError } from '../errors';
+import { TwopcError } from '../engine/ports/protocol';
 import type { TransactionEngine } from '../engine/transaction-engine';
-import type { BranchRef, Participant } from '../participants/participant';
+import type { BranchRef, Participant } from '../engine/ports/participant';
 
 /** What a query returns: the part of `pg`'s QueryResult that twopc promises. */
 export interface QueryResultLike<R = Record<string, unknown>> {

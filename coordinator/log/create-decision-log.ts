@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { TwopcError } from '../errors';
-import type { DecisionLog } from './decision-log';
+import { TwopcError } from '../engine/ports/protocol';
+import type { DecisionLog } from '../engine/ports/decision-log';
 import { FileDecisionLog, type FileDecisionLogOptions } from './file/file-decision-log';
 import { PostgresDecisionLog, type PostgresDecisionLogOptions } from './postgres/postgres-decision-log';
-import { redactUrl } from './redact-url';
+import { redactUrl } from './shared-store/redact-url';
 import { RedisDecisionLog, type RedisDecisionLogOptions } from './redis/redis-decision-log';
 
 /** Options of {@link createDecisionLog}: shared ones, then per store. */

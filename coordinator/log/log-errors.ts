@@ -1,4 +1,4 @@
-import { TwopcError, errorMessage } from '../errors';
+import { TwopcError, errorMessage } from '../engine/ports/protocol';
 
 // Every error a decision log store raises, one function each, so a caller sees
 // the same code, message shape and details whichever store it runs on. `where`

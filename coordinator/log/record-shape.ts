@@ -1,7 +1,7 @@
-import { DECISION_SOURCES, OUTCOMES } from '../engine/types';
-import type { AbortReason } from '../errors';
-import type { BranchInfo } from '../engine/types';
-import type { LogRecord } from './decision-log';
+import { DECISION_SOURCES, OUTCOMES } from '../engine/ports/types';
+import type { AbortReason } from '../engine/ports/protocol';
+import type { BranchInfo } from '../engine/ports/types';
+import type { LogRecord } from '../engine/ports/decision-log';
 
 /** The record types a log holds, as an `as const` array for runtime checks. */
 export const RECORD_TYPES = ['begin', 'enlist', 'decision', 'complete', 'hazard'] as const;

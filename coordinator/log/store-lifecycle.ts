@@ -1,4 +1,4 @@
-import type { TwopcError } from '../errors';
+import type { TwopcError } from '../engine/ports/protocol';
 import { logNotOpen, logOpenedTwice } from './log-errors';
 
 type State = 'new' | 'opening' | 'open' | 'closing' | 'closed';

@@ -1,5 +1,5 @@
-import type { BranchInfo, Outcome } from '../engine/types';
-import type { CompleteRecord, DecisionRecord, HazardRecord, LogRecord, TxSnapshot } from './decision-log';
+import type { BranchInfo, Outcome } from '../engine/ports/types';
+import type { CompleteRecord, DecisionRecord, HazardRecord, LogRecord, TxSnapshot } from '../engine/ports/decision-log';
 import { normalizeRecord } from './record-shape';
 
 /** Sequence number of a record that is queued but not yet written to a segment. */

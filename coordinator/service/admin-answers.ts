@@ -1,4 +1,4 @@
-import type { LogRecord } from '../log/decision-log';
+import type { LogRecord } from '../engine/ports/decision-log';
 import type { HistoryAnswer, HistoryEvent } from './admin-schemas';
 
 const iso = (ms: number): string => new Date(ms).toISOString();

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { TwopcError } from '../errors';
+import { TwopcError } from '../engine/ports/protocol';
 import { sendAnswer } from './answer';
 import { bearerAuth } from './auth';
 import { problemForTwopcError } from './problem';

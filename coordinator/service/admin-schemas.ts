@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BRANCH_STATES, OUTCOMES, TX_STATES } from '../engine/types';
+import { BRANCH_STATES, OUTCOMES, TX_STATES } from '../engine/ports/types';
 
 /**
  * Messages of the admin API (`/v1/admin`, the `twopc` CLI's online mode).

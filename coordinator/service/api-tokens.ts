@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { TwopcError } from '../errors';
-import type { ServiceConfig } from './service-config';
+import { TwopcError } from '../engine/ports/protocol';
+import type { ServiceConfig } from '../assembly/service-config';
 
 export interface ApiAuth {
   /** Tokens accepted on `/v1` (API and admin); empty when authentication is off. */

@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
-import { tokenChecker } from '../../participant-sdk/src/signature';
+import { tokenChecker } from '../../participant-sdk/src';
 import { Answer, sendAnswer } from './answer';
-import { TwopcError } from '../errors';
+import { TwopcError } from '../engine/ports/protocol';
 import { problemForTwopcError } from './problem';
 
 /**

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { EngineLogger } from '../engine/engine-logger';
-import { errorMessage, isTwopcError, TwopcError } from '../errors';
+import type { EngineLogger } from '../engine/ports/logger';
+import { errorMessage, isTwopcError, TwopcError } from '../engine/ports/protocol';
 import { Answer, sendAnswer } from './answer';
 import { problem, problemForTwopcError } from './problem';
 

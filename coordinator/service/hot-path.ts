@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { IDEMPOTENCY_HEADER } from '../../participant-sdk/src/wire';
-import type { EngineLogger } from '../engine/engine-logger';
+import { IDEMPOTENCY_HEADER } from '../../participant-sdk/src';
+import type { EngineLogger } from '../engine/ports/logger';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { Answer, writeAnswer } from './answer';
 import { problemForError } from './error-problems';

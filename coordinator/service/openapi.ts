@@ -7,7 +7,7 @@ import {
   IDEMPOTENCY_HEADER,
   problemSchema,
   transactionAnswerSchema,
-} from '../../participant-sdk/src/wire';
+} from '../../participant-sdk/src';
 import { LIST_STATES, MAX_LIST_LIMIT } from '../engine/transaction-listing';
 import { adminOpenApiComponents, adminOpenApiPaths } from './openapi-admin';
 import { abortAnswerSchema, abortRequestSchema, commitAnswerSchema, healthAnswerSchema, readyAnswerSchema } from './api-schemas';

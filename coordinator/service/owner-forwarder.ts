@@ -1,11 +1,11 @@
 import { Agent, request } from 'undici';
 import type { Membership, OwnerState } from '../cluster/membership';
-import { txIdOwner } from '../cluster/owned-tx-id';
-import type { EngineLogger } from '../engine/engine-logger';
+import { txIdOwner } from '../engine/ports/owned-tx-id';
+import type { EngineLogger } from '../engine/ports/logger';
 import type { TransactionEngine } from '../engine/transaction-engine';
-import { errorMessage } from '../errors';
-import type { DecisionLog } from '../log/decision-log';
-import { isTxId } from '../participants/gid';
+import { errorMessage } from '../engine/ports/protocol';
+import type { DecisionLog } from '../engine/ports/decision-log';
+import { isTxId } from '../engine/ports/protocol';
 import type { ForwardAnswer, ForwardRequest, TransactionForwarder } from './forwarding';
 import { problem } from './problem';
 

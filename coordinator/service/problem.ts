@@ -1,5 +1,5 @@
-import { httpStatusOf } from '../../participant-sdk/src/problem';
-import type { AbortReason, ErrorCode, TwopcError } from '../errors';
+import { httpStatusOf } from '../../participant-sdk/src';
+import type { AbortReason, ErrorCode, TwopcError } from '../engine/ports/protocol';
 import type { Answer } from './answer';
 
 /** Codes of problems the HTTP layer itself raises (the engine's are `ErrorCode`s). */

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import { firstIssue } from '../../participant-sdk/src/wire';
-import { TwopcError } from '../errors';
+import { firstIssue } from '../../participant-sdk/src';
+import { TwopcError } from '../engine/ports/protocol';
 
 /**
  * Validates a body or query with a wire schema; throws `invalid-input` naming

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { IDEMPOTENCY_HEADER } from '../../participant-sdk/src/wire';
-import type { EngineLogger } from '../engine/engine-logger';
+import { IDEMPOTENCY_HEADER } from '../../participant-sdk/src';
+import type { EngineLogger } from '../engine/ports/logger';
 import { Answer, sendAnswer } from './answer';
 import { problemForError } from './error-problems';
 import { bodyDigest, IdempotencyStore, isIdempotencyKey, requestFingerprint } from './idempotency';

@@ -1,7 +1,7 @@
 import type { Express, Request } from 'express';
 import type { InstancesReport } from '../cluster/instances-report';
 import type { TransactionEngine } from '../engine/transaction-engine';
-import { TwopcError } from '../errors';
+import { TwopcError } from '../engine/ports/protocol';
 import { verifyLog } from '../log/file/log-verify';
 import { historyAnswer } from './admin-answers';
 import { emptyRequestSchema, recoverRequestSchema, resolveRequestSchema, retryRequestSchema } from './admin-schemas';

@@ -1,7 +1,7 @@
 import type { Express, Request } from 'express';
-import { beginRequestSchema, enlistRequestSchema } from '../../participant-sdk/src/wire';
+import { beginRequestSchema, enlistRequestSchema } from '../../participant-sdk/src';
 import type { TransactionEngine } from '../engine/transaction-engine';
-import { TwopcError } from '../errors';
+import { TwopcError } from '../engine/ports/protocol';
 import { abortRequestSchema, commitRequestSchema, listQuerySchema, MAX_METADATA_DEPTH } from './api-schemas';
 import { Answer, created, ok } from './answer';
 import { methodNotAllowed } from './error-problems';

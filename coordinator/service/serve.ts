@@ -7,20 +7,20 @@ import { version } from '../../package.json';
 import { CrashPoints } from '../engine/crash-points';
 import { ParticipantRegistry } from '../engine/participant-registry';
 import { TransactionEngine } from '../engine/transaction-engine';
-import { errorMessage } from '../errors';
+import { errorMessage } from '../engine/ports/protocol';
 import { createDecisionLog } from '../log/create-decision-log';
-import type { DecisionLog } from '../log/decision-log';
+import type { DecisionLog } from '../engine/ports/decision-log';
 import { FileDecisionLog } from '../log/file/file-decision-log';
 import { nodeLogFs } from '../log/file/log-fs';
 import { HttpParticipants } from '../participants/http/http-participants';
-import { PostgresParticipant } from '../participants/postgres/postgres-participant';
-import { logFsFor, testSwitchesFromEnv } from '../testing/test-switches';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres';
+import { logFsFor, testSwitchesFromEnv } from '../../chaos/test-switches';
 import { resolveApiAuth } from './api-tokens';
 import { createApp } from './app';
 import { IdempotencyStore } from './idempotency';
 import { OwnerForwarder } from './owner-forwarder';
 import { CoordinatorMetrics } from './metrics';
-import type { ServiceConfig } from './service-config';
+import type { ServiceConfig } from '../assembly/service-config';
 
 export interface RunningService {
   engine: TransactionEngine;

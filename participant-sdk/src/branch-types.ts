@@ -1,7 +1,7 @@
 /**
  * The small vocabulary a branch is described in, shared by the SDK's
  * PostgreSQL branch code and the coordinator's engine (which re-exports it
- * from `coordinator/engine/types.ts` and `coordinator/participants/participant.ts`).
+ * from `coordinator/engine/ports/types.ts` and `coordinator/engine/ports/participant.ts`).
  */
 
 /** One participant's piece of a transaction, as registered before PREPARE. */

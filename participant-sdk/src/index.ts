@@ -21,11 +21,13 @@ export type { CommitOutcome, CoordinatorClientOptions } from './coordinator-clie
 export { transactionIdFrom, withTransaction } from './transaction-header';
 export type { RequestWithHeaders } from './transaction-header';
 export type { SdkLogger } from './sdk-logger';
-export { ERROR_CODES, TransactionAbortedError, TwopcError, isTwopcError } from './errors';
+export { ERROR_CODES, TransactionAbortedError, TwopcError, errorMessage, isTwopcError } from './errors';
 export type { AbortReason, ErrorCode } from './errors';
-export { httpStatusOf, problemOf, PROBLEM_CONTENT_TYPE } from './problem';
+export { errorFromProblem, httpStatusOf, problemOf, PROBLEM_CONTENT_TYPE } from './problem';
 export { BranchClient } from './postgres';
 export type { BranchPhase, BranchQueryResult, PostgresPool, PostgresPoolClient, PostgresQueryResult } from './postgres';
-export type { Vote } from './branch-types';
+export type { BranchInfo, BranchRef, ParticipantBranchState, PreparedBranch, Vote } from './branch-types';
 export * from './wire';
-export { signRequest, verifySignature, SIGNATURE_TOLERANCE_MS } from './signature';
+export { signRequest, tokenChecker, verifySignature, SIGNATURE_TOLERANCE_MS } from './signature';
+export { buildGid, GID_MAX_BYTES, hasPrefix, isTxId, parseGid, validateGid, validatePrefix } from './gid';
+export type { ParsedGid } from './gid';

@@ -3,11 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { Coordinator } from '../../coordinator/in-process/coordinator';
-import { TransactionAbortedError } from '../../coordinator/errors';
+import { TransactionAbortedError } from '../../coordinator/engine/ports/protocol';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
-import { PgCluster } from '../harness/pg-cluster';
-import { checkBank, randomTransfer, seededRandom, setupBank, transfer, Transfer } from '../support/bank';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PgCluster } from '../../harness/pg-cluster';
+import { checkBank, randomTransfer, seededRandom, setupBank, transfer, Transfer } from '../../harness/bank';
 
 const ACCOUNTS = 50;
 const TRANSFERS = 1_200;

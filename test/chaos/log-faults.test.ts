@@ -4,15 +4,15 @@ import path from 'node:path';
 import { parseEngineConfig } from '../../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
-import { isTwopcError } from '../../coordinator/errors';
-import type { DecisionRecord } from '../../coordinator/log/decision-log';
+import { isTwopcError } from '../../coordinator/engine/ports/protocol';
+import type { DecisionRecord } from '../../coordinator/engine/ports/decision-log';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
 import { nodeLogFs } from '../../coordinator/log/file/log-fs';
-import { faultyLogFs, parseLogFault } from '../../coordinator/testing/faulty-log-fs';
-import { logFsFor, TEST_BREAK_ENV, TEST_LOG_FAULT_ENV, testSwitchesFromEnv } from '../../coordinator/testing/test-switches';
+import { faultyLogFs, parseLogFault } from '../../chaos/faulty-log-fs';
+import { logFsFor, TEST_BREAK_ENV, TEST_LOG_FAULT_ENV, testSwitchesFromEnv } from '../../chaos/test-switches';
 
 /**
- * The test-only switches of `twopc serve` (coordinator/testing): refused
+ * The test-only switches of `twopc serve` (chaos/test-switches.ts): refused
  * outside NODE_ENV=test, and the storage faults they inject behave like a
  * real disk: ENOSPC tears the record being written, EIO on fdatasync loses
  * what was written since the last good sync. Either way the log refuses

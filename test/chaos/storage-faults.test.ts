@@ -11,7 +11,7 @@ import { Rng } from '../../chaos/random';
 import { Teardown } from '../../chaos/teardown';
 import { runWorkload } from '../../chaos/workload';
 import { verifyLog } from '../../coordinator/log/file/log-verify';
-import { TEST_LOG_FAULT_ENV } from '../../coordinator/testing/test-switches';
+import { TEST_LOG_FAULT_ENV } from '../../chaos/test-switches';
 
 /**
  * Storage faults of the file log under `twopc serve`: the disk fills up

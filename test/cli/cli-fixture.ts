@@ -2,8 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PgCluster } from '../harness/pg-cluster';
-import { BANK_SCHEMA } from '../support/bank';
+import { PgCluster } from '../../harness/pg-cluster';
+import { BANK_SCHEMA } from '../../harness/bank';
 import { jsonLines, runTs } from '../support/child';
 
 const ROOT = path.resolve(__dirname, '../..');

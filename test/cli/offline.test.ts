@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
-import { buildGid } from '../../coordinator/participants/gid';
+import { buildGid } from '../../participant-sdk/src/gid';
 import { HAVE_SCRIPT, jsonOf, Ledgers, runCli, runCliOnTerminal, strand, tempDir, writeConfig } from './cli-fixture';
 
 /**

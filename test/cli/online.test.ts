@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
-import { buildGid } from '../../coordinator/participants/gid';
+import { buildGid } from '../../participant-sdk/src/gid';
 import { TsProcess } from '../e2e/processes';
-import { freePort } from '../harness/free-port';
+import { freePort } from '../../coordinator/demo/free-port';
 import { TestParticipant } from '../service/test-participant';
 import { jsonOf, Ledgers, runCli, strand, tempDir, writeConfig } from './cli-fixture';
 

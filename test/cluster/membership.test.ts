@@ -3,7 +3,7 @@ import { parseEngineConfig } from '../../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import { PostgresDecisionLog } from '../../coordinator/log/postgres/postgres-decision-log';
-import { PgCluster } from '../harness/pg-cluster';
+import { PgCluster } from '../../harness/pg-cluster';
 import { FakeParticipant } from '../engine/fake-participant';
 import { runCli } from '../cli/cli-fixture';
 

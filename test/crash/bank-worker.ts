@@ -10,9 +10,9 @@
 import { Pool } from 'pg';
 import { Coordinator } from '../../coordinator/in-process/coordinator';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
-import { TransactionAbortedError } from '../../coordinator/errors';
-import { randomTransfer, seededRandom, transfer } from '../support/bank';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { TransactionAbortedError } from '../../coordinator/engine/ports/protocol';
+import { randomTransfer, seededRandom, transfer } from '../../harness/bank';
 
 async function main(): Promise<void> {
   const env = process.env;

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { CRASH_POINTS, CrashPoint } from '../../coordinator/engine/crash-points';
-import { PgCluster } from '../harness/pg-cluster';
-import { checkBank, setupBank } from '../support/bank';
+import { PgCluster } from '../../harness/pg-cluster';
+import { checkBank, setupBank } from '../../harness/bank';
 import { jsonLines, runTs } from '../support/child';
 
 const WORKER = path.join(__dirname, 'bank-worker.ts');

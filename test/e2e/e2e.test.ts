@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../harness/free-port';
-import { PgCluster } from '../harness/pg-cluster';
+import { freePort } from '../../coordinator/demo/free-port';
+import { PgCluster } from '../../harness/pg-cluster';
 import { TsProcess } from './processes';
 
 /**

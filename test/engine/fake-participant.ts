@@ -1,6 +1,6 @@
-import { TransactionAbortedError, TwopcError } from '../../coordinator/errors';
-import type { Vote } from '../../coordinator/engine/types';
-import type { BranchRef, Participant, ParticipantBranchState, PreparedBranch } from '../../coordinator/participants/participant';
+import { TransactionAbortedError, TwopcError } from '../../coordinator/engine/ports/protocol';
+import type { Vote } from '../../coordinator/engine/ports/types';
+import type { BranchRef, Participant, ParticipantBranchState, PreparedBranch } from '../../coordinator/engine/ports/participant';
 
 type Behaviour<T> = (branch: BranchRef) => Promise<T> | T;
 

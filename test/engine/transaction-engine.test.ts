@@ -5,10 +5,10 @@ import { v7 as uuidv7 } from 'uuid';
 import { parseEngineConfig, EngineConfigInput } from '../../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
-import { waitAtMost } from '../../coordinator/engine/backoff';
-import { TransactionAbortedError, TwopcError } from '../../coordinator/errors';
+import { waitAtMost } from '../../coordinator/engine/ports/backoff';
+import { TransactionAbortedError, TwopcError } from '../../coordinator/engine/ports/protocol';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import { buildGid } from '../../coordinator/participants/gid';
+import { buildGid } from '../../participant-sdk/src/gid';
 import { FakeParticipant } from './fake-participant';
 
 describe('TransactionEngine (scripted participants, file log)', () => {

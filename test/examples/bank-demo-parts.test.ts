@@ -1,5 +1,5 @@
-import { BankState, checkBanks } from '../../examples/bank-transfer/bank-check';
-import { BANKS, legsInLockOrder, planTransfers } from '../../examples/bank-transfer/transfer-plan';
+import { BankState, checkBanks } from '../../coordinator/demo/bank-check';
+import { BANKS, legsInLockOrder, planTransfers } from '../../coordinator/demo/transfer-plan';
 
 function bank(name: 'alpha' | 'beta', total: number, txIds: string[], prepared: string[] = []): BankState {
   return { bank: name, balances: [{ account: 1, balance: total }], total, txIds: new Set(txIds), prepared };

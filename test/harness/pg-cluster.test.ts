@@ -1,4 +1,4 @@
-import { PgCluster } from './pg-cluster';
+import { PgCluster } from '../../harness/pg-cluster';
 
 describe('PgCluster harness', () => {
   let cluster: PgCluster;

@@ -1,6 +1,6 @@
-import { isTwopcError } from '../../coordinator/errors';
-import type { BranchInfo } from '../../coordinator/engine/types';
-import type { DecisionLog, DecisionRecord, LogRecord } from '../../coordinator/log/decision-log';
+import { isTwopcError } from '../../coordinator/engine/ports/protocol';
+import type { BranchInfo } from '../../coordinator/engine/ports/types';
+import type { DecisionLog, DecisionRecord, LogRecord } from '../../coordinator/engine/ports/decision-log';
 
 /** What the suite asks of a store beyond the interface: retention and a clock it can move. */
 export interface ConformanceSettings {

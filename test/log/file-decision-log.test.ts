@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isTwopcError, type TwopcError } from '../../coordinator/errors';
-import type { DecisionRecord } from '../../coordinator/log/decision-log';
+import { isTwopcError, type TwopcError } from '../../coordinator/engine/ports/protocol';
+import type { DecisionRecord } from '../../coordinator/engine/ports/decision-log';
 import { crc32Portable } from '../../coordinator/log/file/crc32';
 import { FileDecisionLog, type FileDecisionLogOptions } from '../../coordinator/log/file/file-decision-log';
 import { nodeLogFs, type LogFs } from '../../coordinator/log/file/log-fs';

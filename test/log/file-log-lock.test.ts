@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isTwopcError, type TwopcError } from '../../coordinator/errors';
+import { isTwopcError, type TwopcError } from '../../coordinator/engine/ports/protocol';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
 
 const MODULE = path.resolve(__dirname, '../../coordinator/log/file/file-decision-log.ts');

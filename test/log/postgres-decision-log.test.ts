@@ -1,7 +1,7 @@
 import { PostgresDecisionLog, type PostgresDecisionLogOptions } from '../../coordinator/log/postgres/postgres-decision-log';
-import { freePort } from '../harness/free-port';
-import { PgCluster } from '../harness/pg-cluster';
-import { TcpProxy } from '../harness/tcp-proxy';
+import { freePort } from '../../coordinator/demo/free-port';
+import { PgCluster } from '../../harness/pg-cluster';
+import { TcpProxy } from '../../harness/tcp-proxy';
 import { describeDecisionLogConformance } from './conformance';
 
 const DB = 'twopc_log';

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { crc32, crc32Portable } from '../../coordinator/log/file/crc32';
-import type { LogRecord } from '../../coordinator/log/decision-log';
+import type { LogRecord } from '../../coordinator/engine/ports/decision-log';
 import { encodeFrame, FRAME_HEADER_BYTES, scanFrames } from '../../coordinator/log/file/record-codec';
-import { normalizeRecord, recordJson, recordProblem } from '../../coordinator/log/file/record-shape';
+import { normalizeRecord, recordJson, recordProblem } from '../../coordinator/log/record-shape';
 
 const record = (i: number) => ({ type: 'complete', txId: `tx-${i}-ünïcödé`, at: 1_700_000_000_000 + i });
 

@@ -1,10 +1,10 @@
 import net from 'node:net';
 import Redis from 'ioredis';
-import type { DecisionRecord } from '../../coordinator/log/decision-log';
+import type { DecisionRecord } from '../../coordinator/engine/ports/decision-log';
 import { RedisDecisionLog, type RedisDecisionLogOptions } from '../../coordinator/log/redis/redis-decision-log';
-import { freePort } from '../harness/free-port';
-import { RedisServer, describeIfRedis, describeIfRedisServer } from '../harness/redis-server';
-import { TcpProxy } from '../harness/tcp-proxy';
+import { freePort } from '../../coordinator/demo/free-port';
+import { RedisServer, describeIfRedis, describeIfRedisServer } from '../../harness/redis-server';
+import { TcpProxy } from '../../harness/tcp-proxy';
 import { describeDecisionLogConformance } from './conformance';
 
 const T0 = 1_700_000_000_000;

@@ -1,5 +1,5 @@
 import type { TransferKind } from '../service-crash/bank-traffic';
-import { seededRandom } from '../support/bank';
+import { seededRandom } from '../../harness/bank';
 
 /** What clients were told, by transfer id (= transaction id), across every instance they called. */
 export interface ClusterOutcomes {

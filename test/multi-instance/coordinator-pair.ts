@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PgCluster } from '../harness/pg-cluster';
-import { freePort } from '../harness/free-port';
+import type { PgCluster } from '../../harness/pg-cluster';
+import { freePort } from '../../coordinator/demo/free-port';
 import { ServeProcess } from '../service-crash/serve-process';
 
 export const API_TOKEN = 'multi-api-token-0123456789';

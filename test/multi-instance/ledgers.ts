@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { TsProcess } from '../e2e/processes';
-import { freePort } from '../harness/free-port';
-import type { PgCluster } from '../harness/pg-cluster';
+import { freePort } from '../../coordinator/demo/free-port';
+import type { PgCluster } from '../../harness/pg-cluster';
 import type { TransferKind } from '../service-crash/bank-traffic';
 import type { ClusterOutcomes } from './cluster-traffic';
 import { API_TOKEN, SECRET } from './coordinator-pair';

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { RedisServer, describeIfRedisServer } from '../harness/redis-server';
+import { RedisServer, describeIfRedisServer } from '../../harness/redis-server';
 import { exposedNames, scrapeMetrics } from '../service/metrics-text';
 import { startTestService } from '../service/service-fixture';
 import { allPanels, dashboardExpressions, metricNames, OPS, readDashboard, ruleExpressions, ruleTestSeries } from './ops-files';

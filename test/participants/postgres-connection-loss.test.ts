@@ -1,9 +1,9 @@
 import { Client, Pool } from 'pg';
-import { TransactionAbortedError } from '../../coordinator/errors';
-import type { BranchRef } from '../../coordinator/participants/participant';
-import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
-import * as sqlText from '../../coordinator/participants/postgres/postgres-sql';
-import { PgCluster } from '../harness/pg-cluster';
+import { TransactionAbortedError } from '../../coordinator/engine/ports/protocol';
+import type { BranchRef } from '../../coordinator/engine/ports/participant';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import * as sqlText from '../../participant-sdk/src/postgres/postgres-sql';
+import { PgCluster } from '../../harness/pg-cluster';
 import { PREFIX, TestPool, newBranch, waitFor } from './postgres-fixture';
 
 const DB = 'participant_loss';

@@ -1,7 +1,7 @@
 import { Client, Pool } from 'pg';
-import { TwopcError } from '../../coordinator/errors';
-import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
-import { PgCluster } from '../harness/pg-cluster';
+import { TwopcError } from '../../coordinator/engine/ports/protocol';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PgCluster } from '../../harness/pg-cluster';
 
 async function startError(pool: Pool, name: string): Promise<TwopcError> {
   const participant = new PostgresParticipant({ name, pool });

@@ -1,4 +1,4 @@
-import { classifyPgError } from '../../coordinator/participants/postgres/postgres-errors';
+import { classifyPgError } from '../../participant-sdk/src/postgres/postgres-errors';
 
 /** An error shaped like pg's DatabaseError. */
 function pgError(code: string, message: string): Error {

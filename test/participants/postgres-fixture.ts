@@ -1,8 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
-import { buildGid } from '../../coordinator/participants/gid';
-import type { BranchRef } from '../../coordinator/participants/participant';
-import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from '../../coordinator/participants/postgres/postgres-pool';
+import { buildGid } from '../../participant-sdk/src/gid';
+import type { BranchRef } from '../../coordinator/engine/ports/participant';
+import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from '../../participant-sdk/src/postgres/postgres-pool';
 
 /** GID prefix of these suites; each suite's cluster is checked for leftovers of it after every test. */
 export const PREFIX = 'tpg';

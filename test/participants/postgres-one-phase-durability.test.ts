@@ -1,8 +1,8 @@
 import { Pool } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
-import { buildGid } from '../../coordinator/participants/gid';
-import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
-import { PgCluster } from '../harness/pg-cluster';
+import { buildGid } from '../../participant-sdk/src/gid';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PgCluster } from '../../harness/pg-cluster';
 
 // Found by the long chaos run (seed 42): a one-phase commit is the transaction's decision, and
 // with the database's synchronous_commit off (as on these test clusters) PostgreSQL acknowledged

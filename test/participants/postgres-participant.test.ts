@@ -1,8 +1,8 @@
 import { Client, Pool } from 'pg';
-import { TransactionAbortedError, isTwopcError } from '../../coordinator/errors';
-import type { PostgresPool } from '../../coordinator/participants/postgres/postgres-pool';
-import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
-import { PgCluster } from '../harness/pg-cluster';
+import { TransactionAbortedError, isTwopcError } from '../../coordinator/engine/ports/protocol';
+import type { PostgresPool } from '../../participant-sdk/src/postgres/postgres-pool';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PgCluster } from '../../harness/pg-cluster';
 import { PREFIX, TestPool, newBranch } from './postgres-fixture';
 
 const DB = 'participant_main';

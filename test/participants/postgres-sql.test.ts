@@ -1,10 +1,10 @@
 import fc from 'fast-check';
-import { validateGid } from '../../coordinator/participants/gid';
-import type { BranchRef } from '../../coordinator/participants/participant';
-import { transactionControlVerb } from '../../coordinator/participants/postgres/branch-client';
-import type { PostgresPool, PostgresPoolClient } from '../../coordinator/participants/postgres/postgres-pool';
-import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
-import * as sql from '../../coordinator/participants/postgres/postgres-sql';
+import { validateGid } from '../../participant-sdk/src/gid';
+import type { BranchRef } from '../../coordinator/engine/ports/participant';
+import { transactionControlVerb } from '../../participant-sdk/src/postgres/branch-client';
+import type { PostgresPool, PostgresPoolClient } from '../../participant-sdk/src/postgres/postgres-pool';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import * as sql from '../../participant-sdk/src/postgres/postgres-sql';
 import { newBranch } from './postgres-fixture';
 
 const TX = '01890a5d-ac96-774b-bcce-b302099a8057';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CRASH_ENV, CrashPoints } from '../../coordinator/engine/crash-points';
-import { PgCluster } from '../harness/pg-cluster';
+import { PgCluster } from '../../harness/pg-cluster';
 import { jsonLines, runTs } from '../support/child';
 
 /**

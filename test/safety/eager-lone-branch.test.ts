@@ -2,7 +2,7 @@ import express from 'express';
 import type { Server } from 'node:http';
 import { Pool } from 'pg';
 import { createParticipant, TwopcParticipant } from '../../participant-sdk/src';
-import { PgCluster } from '../harness/pg-cluster';
+import { PgCluster } from '../../harness/pg-cluster';
 import { API_TOKEN, SECRET, startTestService, TestService } from '../service/service-fixture';
 
 /**

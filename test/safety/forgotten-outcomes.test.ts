@@ -5,9 +5,9 @@ import { Pool } from 'pg';
 import { Coordinator } from '../../coordinator/in-process/coordinator';
 import { CrashPoints } from '../../coordinator/engine/crash-points';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import type { BranchRef, Participant, PreparedBranch } from '../../coordinator/participants/participant';
-import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
-import { PgCluster } from '../harness/pg-cluster';
+import type { BranchRef, Participant, PreparedBranch } from '../../coordinator/engine/ports/participant';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PgCluster } from '../../harness/pg-cluster';
 
 /**
  * Finding 5: what a coordinator answers about a transaction that completed.

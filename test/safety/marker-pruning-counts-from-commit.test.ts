@@ -1,6 +1,6 @@
 import { Client, Pool } from 'pg';
 import { PostgresParticipant } from '../../participant-sdk/src/postgres';
-import { PgCluster } from '../harness/pg-cluster';
+import { PgCluster } from '../../harness/pg-cluster';
 import { PREFIX, TestPool, newBranch, waitFor } from '../participants/postgres-fixture';
 
 /**

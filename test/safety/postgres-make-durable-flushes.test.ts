@@ -1,5 +1,5 @@
 import { PostgresDecisionLog } from '../../coordinator/log/postgres/postgres-decision-log';
-import { PgCluster } from '../harness/pg-cluster';
+import { PgCluster } from '../../harness/pg-cluster';
 
 /**
  * Found with issue 10's finding 4 (the same flush is the fence that waits for

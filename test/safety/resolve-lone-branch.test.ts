@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort } from '../harness/free-port';
-import { PgCluster } from '../harness/pg-cluster';
+import { freePort } from '../../coordinator/demo/free-port';
+import { PgCluster } from '../../harness/pg-cluster';
 import { jsonLines, runTs } from '../support/child';
 import { ServeProcess } from '../service-crash/serve-process';
 import { jsonOf, runCli, tempDir } from '../cli/cli-fixture';

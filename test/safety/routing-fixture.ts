@@ -5,7 +5,7 @@ import type Redis from 'ioredis';
 import { Pool } from 'pg';
 import { createParticipant, TwopcParticipant } from '../../participant-sdk/src';
 import { logKeys } from '../../coordinator/log/redis/redis-keys';
-import type { PgCluster } from '../harness/pg-cluster';
+import type { PgCluster } from '../../harness/pg-cluster';
 import { API_TOKEN, SECRET } from '../multi-instance/coordinator-pair';
 
 /**

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { Pool } from 'pg';
 import type { ParticipantOptions, TwopcParticipant } from '../../participant-sdk/src';
-import { PgCluster } from '../harness/pg-cluster';
+import { PgCluster } from '../../harness/pg-cluster';
 import { callParticipant, closeServer, FakeCoordinator, mountParticipant, PREFIX } from '../sdk/sdk-fixture';
 
 /**

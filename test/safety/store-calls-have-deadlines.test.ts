@@ -1,15 +1,15 @@
 import { Membership } from '../../coordinator/cluster/membership';
-import type { LeaseStore } from '../../coordinator/cluster/lease-store';
+import type { LeaseStore } from '../../coordinator/engine/ports/lease-store';
 import { parseEngineConfig } from '../../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
-import type { DecisionRecord } from '../../coordinator/log/decision-log';
+import type { DecisionRecord } from '../../coordinator/engine/ports/decision-log';
 import { PostgresDecisionLog, type PostgresDecisionLogOptions } from '../../coordinator/log/postgres/postgres-decision-log';
 import { RedisDecisionLog } from '../../coordinator/log/redis/redis-decision-log';
 import { FakeParticipant } from '../engine/fake-participant';
-import { PgCluster } from '../harness/pg-cluster';
-import { RedisServer, describeIfRedisServer } from '../harness/redis-server';
-import { TcpProxy } from '../harness/tcp-proxy';
+import { PgCluster } from '../../harness/pg-cluster';
+import { RedisServer, describeIfRedisServer } from '../../harness/redis-server';
+import { TcpProxy } from '../../harness/tcp-proxy';
 
 /**
  * Issue 10, finding 8: waits that can hang. A store connection that is

@@ -1,10 +1,10 @@
 import Redis from 'ioredis';
-import type { DecisionRecord } from '../../coordinator/log/decision-log';
+import type { DecisionRecord } from '../../coordinator/engine/ports/decision-log';
 import { PostgresDecisionLog, type PostgresDecisionLogOptions } from '../../coordinator/log/postgres/postgres-decision-log';
 import { RedisDecisionLog, type RedisDecisionLogOptions } from '../../coordinator/log/redis/redis-decision-log';
 import { replicaAckCommand } from '../../coordinator/log/redis/redis-replicas';
-import { PgCluster } from '../harness/pg-cluster';
-import { RedisServer, describeIfRedisServer } from '../harness/redis-server';
+import { PgCluster } from '../../harness/pg-cluster';
+import { RedisServer, describeIfRedisServer } from '../../harness/redis-server';
 
 /**
  * Issue 10, finding 4: a store failover can lose forced decisions. A

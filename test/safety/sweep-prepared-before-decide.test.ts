@@ -4,10 +4,10 @@ import { parseEngineConfig } from '../../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import { PostgresDecisionLog } from '../../coordinator/log/postgres/postgres-decision-log';
-import { buildGid } from '../../coordinator/participants/gid';
-import type { BranchRef, Participant } from '../../coordinator/participants/participant';
-import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
-import { PgCluster } from '../harness/pg-cluster';
+import { buildGid } from '../../participant-sdk/src/gid';
+import type { BranchRef, Participant } from '../../coordinator/engine/ports/participant';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PgCluster } from '../../harness/pg-cluster';
 
 /**
  * Finding 3: a sweep finds a prepared branch of a transaction the log has no

@@ -3,7 +3,7 @@ import express from 'express';
 import { Pool } from 'pg';
 import { createParticipant, ParticipantOptions, TransactionAbortedError, TwopcParticipant } from '../../participant-sdk/src';
 import { signRequest } from '../../participant-sdk/src/signature';
-import { PgCluster } from '../harness/pg-cluster';
+import { PgCluster } from '../../harness/pg-cluster';
 import { callParticipant, closeServer, FakeCoordinator, listen, mountParticipant, PREFIX, RecordingPool, SECRET, TOKEN } from './sdk-fixture';
 
 const DB = 'sdk_router';

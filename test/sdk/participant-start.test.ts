@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
 import { createParticipant, ParticipantOptions, TwopcError } from '../../participant-sdk/src';
-import { PgCluster } from '../harness/pg-cluster';
+import { PgCluster } from '../../harness/pg-cluster';
 import { PREFIX, SECRET } from './sdk-fixture';
 
 jest.setTimeout(30_000);

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import { Pool } from 'pg';
 import type { ParticipantOptions, TwopcParticipant } from '../../participant-sdk/src';
-import { PgCluster } from '../harness/pg-cluster';
+import { PgCluster } from '../../harness/pg-cluster';
 import { callParticipant, closedPortUrl, closeServer, FakeCoordinator, listen, mountParticipant, PREFIX } from './sdk-fixture';
 
 const DB = 'sdk_sweep';

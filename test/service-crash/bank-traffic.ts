@@ -1,4 +1,4 @@
-import { seededRandom } from '../support/bank';
+import { seededRandom } from '../../harness/bank';
 
 /** A cross-ledger transfer (two branches, 2PC), a local one (one branch: one-phase commit), or a cross one that votes no. */
 export type TransferKind = 'cross' | 'local-a' | 'local-b' | 'vote-no';

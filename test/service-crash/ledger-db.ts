@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { PgCluster } from '../harness/pg-cluster';
+import type { PgCluster } from '../../harness/pg-cluster';
 
 /** The bank of the service tests (ledger-service.ts works on it): accounts per ledger and their starting balance. */
 export const ACCOUNTS = 200;

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { METHODS } from 'node:http';
 import { Agent, Dispatcher, request } from 'undici';
-import { PgCluster } from '../harness/pg-cluster';
-import { freePort } from '../harness/free-port';
+import { PgCluster } from '../../harness/pg-cluster';
+import { freePort } from '../../coordinator/demo/free-port';
 import { API_TOKEN, SECRET, startTestService, TestService } from './service-fixture';
 import { TestParticipant } from './test-participant';
 

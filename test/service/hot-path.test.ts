@@ -7,7 +7,7 @@ import { parseEngineConfig } from '../../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import type { Participant } from '../../coordinator/participants/participant';
+import type { Participant } from '../../coordinator/engine/ports/participant';
 import { createApp } from '../../coordinator/service/app';
 import type { ForwardRequest, TransactionForwarder } from '../../coordinator/service/forwarding';
 import { IdempotencyStore } from '../../coordinator/service/idempotency';

@@ -1,14 +1,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { v7 as uuidv7 } from 'uuid';
-import { TransactionAbortedError, TwopcError } from '../../coordinator/errors';
-import { buildGid } from '../../coordinator/participants/gid';
+import { TransactionAbortedError, TwopcError } from '../../coordinator/engine/ports/protocol';
+import { buildGid } from '../../participant-sdk/src/gid';
 import { HttpParticipants } from '../../coordinator/participants/http/http-participants';
 import { HTTP_PARTICIPANT_DEFAULTS } from '../../coordinator/participants/http/http-participant-options';
 import { checkParticipantUrl } from '../../coordinator/participants/http/participant-url';
-import type { BranchRef } from '../../coordinator/participants/participant';
+import type { BranchRef } from '../../coordinator/engine/ports/participant';
 import { verifySignature } from '../../participant-sdk/src/signature';
-import { freePort } from '../harness/free-port';
+import { freePort } from '../../coordinator/demo/free-port';
 import { SECRET } from './service-fixture';
 import { TestParticipant } from './test-participant';
 

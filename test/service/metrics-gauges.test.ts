@@ -1,4 +1,4 @@
-import { TEST_LOG_FAULT_ENV } from '../../coordinator/testing/test-switches';
+import { TEST_LOG_FAULT_ENV } from '../../chaos/test-switches';
 import { scrapeMetrics } from './metrics-text';
 import { SECRET, startTestService, waitFor, type TestService } from './service-fixture';
 import { TestParticipant } from './test-participant';

@@ -10,7 +10,7 @@ import { resolveApiAuth } from '../../coordinator/service/api-tokens';
 import { createApp } from '../../coordinator/service/app';
 import { IdempotencyStore } from '../../coordinator/service/idempotency';
 import { CoordinatorMetrics } from '../../coordinator/service/metrics';
-import { loadServiceConfig } from '../../coordinator/service/service-config';
+import { loadServiceConfig } from '../../coordinator/assembly/service-config';
 import { SECRET, startTestService } from './service-fixture';
 import { TestParticipant } from './test-participant';
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RunningService, startService } from '../../coordinator/service/serve';
-import { loadServiceConfig } from '../../coordinator/service/service-config';
+import { loadServiceConfig } from '../../coordinator/assembly/service-config';
 
 export const API_TOKEN = 'test-api-token-0123456789';
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';

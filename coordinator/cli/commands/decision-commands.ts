@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import type { Outcome } from '../../engine/types';
-import { isTwopcError } from '../../errors';
+import type { Outcome } from '../../engine/ports/types';
+import { isTwopcError } from '../../engine/ports/protocol';
 import { CliError } from '../cli-error';
 import { confirm } from '../confirm';
 import { EXIT } from '../exit-codes';

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { isTxId } from '../../participants/gid';
+import { isTxId } from '../../engine/ports/protocol';
 import { MAX_ADMIN_WAIT_MS } from '../../service/admin-schemas';
 import { CliError } from '../cli-error';
 import { EXIT } from '../exit-codes';

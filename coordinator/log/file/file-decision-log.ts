@@ -1,4 +1,4 @@
-import { TwopcError, errorMessage } from '../../errors';
+import { TwopcError, errorMessage } from '../../engine/ports/protocol';
 import type {
   AppendableRecord,
   CompactReport,
@@ -7,7 +7,7 @@ import type {
   LogRecord,
   OpenReport,
   TxSnapshot,
-} from '../decision-log';
+} from '../../engine/ports/decision-log';
 import { appendTypeProblem, invalidRecord, logNotOpen, logOpenedTwice } from '../log-errors';
 import { resolveFileLogOptions, type FileDecisionLogOptions, type ResolvedFileLogOptions } from './file-log-options';
 import { acquireLock, type LockHandle } from './lock-file';
@@ -15,10 +15,10 @@ import { errnoCode, fsyncDir } from './log-fs';
 import { inDir, readLayout, segmentName, snapshotName } from './log-layout';
 import { LogWriter } from './log-writer';
 import { frameAt, frameJson } from './record-codec';
-import { normalizeRecord, recordJson, recordProblem } from './record-shape';
+import { normalizeRecord, recordJson, recordProblem } from '../record-shape';
 import { decodeSegment } from './segment-reader';
 import { readSnapshot, writeSnapshot } from './snapshot';
-import { PENDING_SEQ, TxIndex, type StoredRecord, type TxEntry } from './tx-index';
+import { PENDING_SEQ, TxIndex, type StoredRecord, type TxEntry } from '../tx-index';
 
 export type { FileDecisionLogOptions } from './file-log-options';
 

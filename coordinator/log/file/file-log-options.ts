@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { TwopcError } from '../../errors';
+import { TwopcError } from '../../engine/ports/protocol';
 import { nodeLogFs, type LogFs } from './log-fs';
 
 /** Options of {@link FileDecisionLog}. Only `dir` is required. */

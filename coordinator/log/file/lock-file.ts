@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { TwopcError } from '../../errors';
+import { TwopcError } from '../../engine/ports/protocol';
 import { errnoCode, writeFully, type LogFs } from './log-fs';
 import { LOCK_FILE, inDir } from './log-layout';
 

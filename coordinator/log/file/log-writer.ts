@@ -1,7 +1,7 @@
-import { TwopcError, errorMessage } from '../../errors';
+import { TwopcError, errorMessage } from '../../engine/ports/protocol';
 import { fsyncDir, writeFully, type LogFs } from './log-fs';
 import { inDir, segmentName } from './log-layout';
-import type { StoredRecord } from './tx-index';
+import type { StoredRecord } from '../tx-index';
 
 /** The segment records are appended to. */
 export interface ActiveSegment {

@@ -1,4 +1,4 @@
-import { TwopcError } from '../../errors';
+import { TwopcError } from '../../engine/ports/protocol';
 import { crc32 } from './crc32';
 
 /** `[u32 payload length][u32 CRC-32 of payload]`, both big-endian, before every payload. */

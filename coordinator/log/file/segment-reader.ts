@@ -1,6 +1,6 @@
-import type { LogRecord } from '../decision-log';
+import type { LogRecord } from '../../engine/ports/decision-log';
 import { decodePayload, scanFrames, type Damage, type Frame } from './record-codec';
-import { recordProblem } from './record-shape';
+import { recordProblem } from '../record-shape';
 
 /** A record read back, with where its frame starts. */
 export interface ReadRecord {

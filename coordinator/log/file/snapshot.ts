@@ -1,4 +1,4 @@
-import { TwopcError } from '../../errors';
+import { TwopcError } from '../../engine/ports/protocol';
 import { fsyncDir, writeFully, type LogFs } from './log-fs';
 import { inDir, snapshotName, snapshotTempName } from './log-layout';
 import { decodePayload, encodeFrame, scanFrames } from './record-codec';

@@ -1,4 +1,4 @@
-import type { InstanceLease, LeaseStore, LeaseView } from '../../cluster/lease-store';
+import type { InstanceLease, LeaseStore, LeaseView } from '../../engine/ports/lease-store';
 import * as sql from './postgres-log-sql';
 
 type Query = (operation: string, text: string, values?: unknown[]) => Promise<{ rows: Array<Record<string, unknown>> }>;

@@ -1,5 +1,5 @@
-import { TwopcError } from '../../errors';
-import { classifyPgError } from '../../participants/postgres/postgres-errors';
+import { TwopcError } from '../../engine/ports/protocol';
+import { classifyPgError } from '../../../participant-sdk/src/postgres';
 
 /**
  * A statement was sent and its connection broke before the answer came: it

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defaultWarning } from '../log-errors';
-import { fnOption, intOption, parseStoreOptions } from '../store-options';
-import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY } from '../retry-write';
+import { fnOption, intOption, parseStoreOptions } from '../shared-store/store-options';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY } from '../shared-store/retry-write';
 import { LOG_SCHEMA_PATTERN } from './postgres-log-sql';
 
 /** Options of {@link PostgresDecisionLog}. Only `connectionString` is required. */

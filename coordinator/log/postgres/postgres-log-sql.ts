@@ -1,4 +1,4 @@
-import { TwopcError } from '../../errors';
+import { TwopcError } from '../../engine/ports/protocol';
 
 // Every SQL text of the PostgreSQL decision log. The schema is the only value
 // spliced into SQL, validated right here; everything else is a bind parameter.

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { TwopcError } from '../../errors';
-import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../decision-log';
-import { foldTransaction, foldUnfinished } from '../fold-records';
+import { TwopcError } from '../../engine/ports/protocol';
+import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../../engine/ports/decision-log';
+import { foldTransaction, foldUnfinished } from '../shared-store/fold-records';
 import { logNotDurable, logUnreachable, newerLayout, notReplicated, volatileWarning } from '../log-errors';
-import { OrderedBatcher } from '../ordered-batcher';
-import { decodeRecord, encodeAppend, encodeDecision } from '../record-text';
-import { redactUrl } from '../redact-url';
-import { DEFAULT_RETRY, retryWrite, type RetryPolicy } from '../retry-write';
+import { OrderedBatcher } from '../shared-store/ordered-batcher';
+import { decodeRecord, encodeAppend, encodeDecision } from '../shared-store/record-text';
+import { redactUrl } from '../shared-store/redact-url';
+import { DEFAULT_RETRY, retryWrite, type RetryPolicy } from '../shared-store/retry-write';
 import { StoreLifecycle } from '../store-lifecycle';
 import { durabilityProblem, inspectRedisDurability, type RedisDurability } from './redis-durability-check';
 import { DECISION_ENTRY, OP_SEPARATOR, logKeys, type LogKeys } from './redis-keys';
@@ -15,7 +15,7 @@ import { resolveRedisLogOptions, type RedisDecisionLogOptions, type ResolvedRedi
 import { APPLY_BATCH, FENCED_REPLY, FORGET_COMPLETED, READ_TRANSACTIONS, runScript, type LuaScript } from './redis-scripts';
 import { RedisLeaseStore } from './redis-lease-store';
 import { awaitReplicas, countReplicas, replicaAckCommand, type RedisReplication } from './redis-replicas';
-import type { LeaseStore } from '../../cluster/lease-store';
+import type { LeaseStore } from '../../engine/ports/lease-store';
 
 export type { RedisDecisionLogOptions } from './redis-log-options';
 

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { errorMessage } from '../../errors';
+import { errorMessage } from '../../engine/ports/protocol';
 import { connectedReplicas } from './redis-replicas';
 
 /**

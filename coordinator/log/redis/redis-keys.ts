@@ -1,4 +1,4 @@
-import { TwopcError } from '../../errors';
+import { TwopcError } from '../../engine/ports/protocol';
 
 /** Allowed namespaces: no braces (they would move the hash tag) and no spaces. */
 export const NAMESPACE_PATTERN = /^[A-Za-z0-9_.:-]{1,100}$/;

@@ -1,4 +1,4 @@
-import type { InstanceLease, LeaseStore, LeaseView } from '../../cluster/lease-store';
+import type { InstanceLease, LeaseStore, LeaseView } from '../../engine/ports/lease-store';
 import type { LogKeys } from './redis-keys';
 import { PRUNE_LEASES, REGISTER_LEASE, RELEASE_LEASE, RENEW_LEASE, TAKE_OVER_LEASE, VIEW_LEASES, type LuaScript } from './redis-scripts';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defaultWarning } from '../log-errors';
-import { fnOption, intOption, parseStoreOptions } from '../store-options';
-import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY } from '../retry-write';
+import { fnOption, intOption, parseStoreOptions } from '../shared-store/store-options';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY } from '../shared-store/retry-write';
 
 const DEFAULT_REPLICA_ACK_TIMEOUT_MS = 2_000;
 import { NAMESPACE_PATTERN } from './redis-keys';

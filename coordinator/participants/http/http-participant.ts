@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { signRequest } from '../../../participant-sdk/src/signature';
+import { signRequest } from '../../../participant-sdk/src';
 import {
   branchStatusAnswerSchema,
   commitAnswerSchema,
@@ -8,10 +8,10 @@ import {
   rollbackAnswerSchema,
   SIGNATURE_HEADER,
   TRANSACTION_HEADER,
-} from '../../../participant-sdk/src/wire';
-import type { Vote } from '../../engine/types';
-import { errorMessage, TransactionAbortedError, TwopcError } from '../../errors';
-import type { BranchRef, Participant, ParticipantBranchState } from '../participant';
+} from '../../../participant-sdk/src';
+import type { Vote } from '../../engine/ports/types';
+import { errorMessage, TransactionAbortedError, TwopcError } from '../../engine/ports/protocol';
+import type { BranchRef, Participant, ParticipantBranchState } from '../../engine/ports/participant';
 import type { HttpParticipantOptions } from './http-participant-options';
 import type { ParticipantPools, ParticipantResponse } from './participant-pools';
 

@@ -1,4 +1,4 @@
-import type { Participant } from '../participant';
+import type { Participant } from '../../engine/ports/participant';
 import { HttpParticipant } from './http-participant';
 import type { HttpParticipantOptions } from './http-participant-options';
 import { ParticipantPools } from './participant-pools';

@@ -1,4 +1,4 @@
-import { TwopcError } from '../../errors';
+import { TwopcError } from '../../engine/ports/protocol';
 
 /**
  * Checks a participant service URL given at enlistment and returns its

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { EngineConfig, EngineConfigInput, parseEngineConfig } from '../engine/engine-config';
-import { TwopcError } from '../errors';
+import { TwopcError } from '../engine/ports/protocol';
 import { HTTP_PARTICIPANT_DEFAULTS } from '../participants/http/http-participant-options';
 import { allowListEntryProblem } from '../participants/http/participant-url';
 

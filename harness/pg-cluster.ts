@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { freePort } from './free-port';
-import { findPostgresBin } from './postgres-binaries';
+import { freePort } from '../coordinator/demo/free-port';
+import { findPostgresBin } from '../coordinator/demo/postgres-binaries';
 
 export interface ClusterOptions {
   /** Label used in the data directory name and logs. */

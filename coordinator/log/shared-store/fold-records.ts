@@ -1,5 +1,5 @@
-import type { LogRecord, TxSnapshot } from './decision-log';
-import { TxEntry, TxIndex } from './tx-index';
+import type { LogRecord, TxSnapshot } from '../../engine/ports/decision-log';
+import { TxEntry, TxIndex } from '../tx-index';
 
 // The shared stores keep records, not folded state: they fold what they read
 // with the file store's TxEntry, so every store answers get() and

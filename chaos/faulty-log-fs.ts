@@ -1,5 +1,5 @@
-import { TwopcError } from '../errors';
-import type { LogFs } from '../log/file/log-fs';
+import { TwopcError } from '../coordinator/engine/ports/protocol';
+import type { LogFs } from '../coordinator/log/file/log-fs';
 
 export const LOG_FAULT_OPS = ['write', 'fdatasync'] as const;
 export const LOG_FAULT_CODES = ['ENOSPC', 'EIO'] as const;

@@ -1,6 +1,6 @@
-import type { AppendableRecord, DecisionRecord, LogRecord } from './decision-log';
-import { appendTypeProblem, invalidRecord, storedRecordCorrupt } from './log-errors';
-import { normalizeRecord, recordJson, recordProblem } from './record-shape';
+import type { AppendableRecord, DecisionRecord, LogRecord } from '../../engine/ports/decision-log';
+import { appendTypeProblem, invalidRecord, storedRecordCorrupt } from '../log-errors';
+import { normalizeRecord, recordJson, recordProblem } from '../record-shape';
 
 /** A record as a store keeps it: the normalized, frozen copy and its JSON text. */
 export interface EncodedRecord<T extends LogRecord = LogRecord> {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TwopcError } from '../errors';
+import { TwopcError } from '../../engine/ports/protocol';
 
 /** An integer option in [min, max], with messages that name the field. */
 export function intOption(field: string, min: number, max = Number.MAX_SAFE_INTEGER) {

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { freePort } from '../../test/harness/free-port';
-import { PgCluster } from '../../test/harness/pg-cluster';
-import { findPostgresBin } from '../../test/harness/postgres-binaries';
+import { freePort } from './free-port';
+import { PgCluster } from '../../harness/pg-cluster';
+import { findPostgresBin } from './postgres-binaries';
 import { RunningCoordinator, startCoordinator } from './coordinator-process';
 import { NodeProcess } from './node-process';
 import type { Reaper } from './reaper';
@@ -67,7 +67,7 @@ export async function startBankSystem(o: BankSystemOptions): Promise<BankSystem>
     BANKS.map(async (bank, i) => {
       const { proc } = await NodeProcess.start({
         label: bank,
-        entry: 'examples/bank-transfer/account-service',
+        entry: 'coordinator/demo/account-service',
         env: {
           BANK: bank,
           PORT: String(ports[i]),

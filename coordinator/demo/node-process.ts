@@ -12,7 +12,7 @@ const TAIL_LINES = 200;
 export interface NodeProcessSpec {
   /** Name in messages. */
   label: string;
-  /** Entry point relative to the repository root, without extension (`examples/bank-transfer/account-service`). */
+  /** Entry point relative to the repository root, without extension (`coordinator/demo/account-service`). */
   entry: string;
   args?: string[];
   /** Options for node itself (e.g. `--cpu-prof`). */
@@ -29,7 +29,7 @@ export interface NodeProcessSpec {
  * the last lines of its output kept for error messages.
  *
  * @example
- * const { proc, match } = await NodeProcess.start({ label: 'alpha', entry: 'examples/bank-transfer/account-service', env, ready: /"ready":true/ });
+ * const { proc, match } = await NodeProcess.start({ label: 'alpha', entry: 'coordinator/demo/account-service', env, ready: /"ready":true/ });
  * await proc.stop();
  */
 export class NodeProcess {

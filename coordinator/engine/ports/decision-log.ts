@@ -1,6 +1,6 @@
-import type { LeaseStore } from '../cluster/lease-store';
-import type { AbortReason, TwopcError } from '../errors';
-import type { BranchInfo, DecisionSource, Outcome } from '../engine/types';
+import type { LeaseStore } from './lease-store';
+import type { AbortReason, TwopcError } from './protocol';
+import type { BranchInfo, DecisionSource, Outcome } from './types';
 
 /** Transaction begun. Not forced: a lost begin means presumed abort. */
 export interface BeginRecord {

@@ -1,4 +1,4 @@
-import type { TxSnapshot } from '../log/decision-log';
+import type { TxSnapshot } from './decision-log';
 import { txIdOwner } from './owned-tx-id';
 
 /**

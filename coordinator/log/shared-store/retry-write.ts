@@ -1,4 +1,4 @@
-import { backoffDelay, sleep } from '../engine/backoff';
+import { backoffDelay, sleep } from '../../engine/ports/backoff';
 
 /** How long a shared store keeps retrying a write or read through a lost connection. */
 export interface RetryPolicy {

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { Coordinator } from '../../coordinator/in-process/coordinator';
+import type { Coordinator } from '../coordinator/in-process/coordinator';
 
 /** Bank fixture: the same schema in every ledger database; `transfers` records which transfer touched it. */
 export const BANK_SCHEMA = `

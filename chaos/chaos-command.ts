@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { ChaosCliFlags } from '../../chaos/chaos-cli';
-import type { ChaosLog } from '../../chaos/chaos-options';
-import { PROTOCOL_BREAKS } from '../testing/test-switches';
+import type { ChaosCliFlags } from './chaos-cli';
+import type { ChaosLog } from './chaos-options';
+import { PROTOCOL_BREAKS } from './test-switches';
 
 // Spelled out here: the chaos runner (chaos/chaos-options.ts has the list) is loaded only when the command runs.
 const CHAOS_LOGS: readonly ChaosLog[] = ['file', 'postgres', 'redis'];
@@ -59,7 +59,7 @@ export function chaosCommand(exit: (code: number) => void = defaultExit): Comman
     )
     .addHelpText('after', EXAMPLES)
     .action(async (flags: ChaosCliFlags) => {
-      const { runChaosCli } = await import('../../chaos/chaos-cli');
+      const { runChaosCli } = await import('./chaos-cli');
       exit(await runChaosCli(flags));
     });
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './free-port';
+import { freePort } from '../coordinator/demo/free-port';
 
 export interface RedisServerOptions {
   /** Label used in the temp dir name and messages. */

@@ -1,5 +1,5 @@
-import { TwopcError } from '../errors';
-import type { LogFs } from '../log/file/log-fs';
+import { TwopcError } from '../coordinator/engine/ports/protocol';
+import type { LogFs } from '../coordinator/log/file/log-fs';
 import { faultyLogFs, parseLogFault, type LogFaultSpec } from './faulty-log-fs';
 
 // Switches that break twopc ON PURPOSE, for the chaos harness (chaos/) and

@@ -1,5 +1,5 @@
-import type { PostgresParticipant } from '../../../participant-sdk/src/postgres';
-import type { Participant } from '../participant';
+import type { PostgresParticipant } from '../../participant-sdk/src/postgres';
+import type { Participant } from '../engine/ports/participant';
 
 // The SDK cannot name the engine's seam (it never imports the coordinator), so
 // the class no longer says `implements Participant`; this fails to compile if
