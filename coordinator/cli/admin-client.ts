@@ -1,6 +1,5 @@
 import type { z } from 'zod';
-import { problemSchema } from '../../participant-sdk/src';
-import { errorFromProblem } from '../../participant-sdk/src';
+import { errorFromProblem, problemSchema } from '../../participant-sdk/src';
 import type { OrphanRollback, OrphanScan, ResolveResult } from '../engine/admin-operations';
 import type { RecoveryReport } from '../engine/recovery';
 import type { RetryResult } from '../engine/transaction-engine';
@@ -26,8 +25,7 @@ import {
 } from '../service/admin-schemas';
 import type { AdminBackend } from './admin-backend';
 import type { InstancesReport } from '../cluster/instances-report';
-import { CliError } from './cli-error';
-import { EXIT } from './exit-codes';
+import { CliError, EXIT } from './exit-codes';
 
 export interface AdminClientOptions {
   /** Base URL of the coordinator, e.g. `http://127.0.0.1:7070`. */

@@ -1,6 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import { CliError } from './cli-error';
-import { EXIT } from './exit-codes';
+import { CliError, EXIT } from './exit-codes';
 
 /** The terminal a confirmation is asked on (process.stdin / process.stderr, or a test's streams). */
 export interface ConfirmStreams {

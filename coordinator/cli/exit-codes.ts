@@ -1,5 +1,4 @@
 import { isTwopcError } from '../engine/ports/protocol';
-import { CliError } from './cli-error';
 
 /** Exit codes scripts can rely on (`twopc --help` and the README list them). */
 export const EXIT = {
@@ -22,6 +21,21 @@ export const EXIT = {
   incomplete: 8,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/**
+ * A failure of the CLI itself (bad usage, a refusal, no log where one was
+ * expected) that ends the command with a chosen exit code. Engine and API
+ * failures stay TwopcErrors and are mapped by `exitCodeFor`.
+ */
+export class CliError extends Error {
+  constructor(
+    readonly exitCode: ExitCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
 
 /** The exit-code table of `twopc --help`. */
 export const EXIT_CODE_HELP = [

@@ -9,7 +9,7 @@ import type { TransactionStatus } from '../engine/transaction-status';
 import type { Outcome } from '../engine/ports/types';
 import { isTwopcError, TwopcError } from '../engine/ports/protocol';
 import { silentLogger } from '../engine/ports/logger';
-import type { CompactReport } from '../engine/ports/decision-log';
+import type { CompactReport, DecisionLog } from '../engine/ports/decision-log';
 import { FileDecisionLog } from '../log/file/file-decision-log';
 import { verifyLog, type VerifyReport } from '../log/file/log-verify';
 import { HttpParticipants } from '../participants/http/http-participants';
@@ -22,10 +22,8 @@ import { instancesReport, type InstancesReport, type LeaseSource } from '../clus
 import type { LeaseStore } from '../engine/ports/lease-store';
 import { Membership } from '../cluster/membership';
 import { createDecisionLog } from '../log/create-decision-log';
-import type { DecisionLog } from '../engine/ports/decision-log';
 import os from 'node:os';
-import { CliError } from './cli-error';
-import { EXIT } from './exit-codes';
+import { CliError, EXIT } from './exit-codes';
 
 /** What a command needs of a stopped coordinator. */
 export type LocalNeeds =

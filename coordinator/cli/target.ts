@@ -1,7 +1,6 @@
 import { loadServiceConfig } from '../assembly/service-config';
 import type { AdminBackend } from './admin-backend';
-import { CliError } from './cli-error';
-import { EXIT } from './exit-codes';
+import { CliError, EXIT } from './exit-codes';
 import type { LocalNeeds } from './local-admin';
 
 /** The options every operator command takes (see `addTargetOptions`). */

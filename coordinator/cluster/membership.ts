@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { EngineLogger } from '../engine/ports/logger';
-import { errorMessage } from '../engine/ports/protocol';
+import { errorMessage, uuidV7Time } from '../engine/ports/protocol';
 import type { TxSnapshot } from '../engine/ports/decision-log';
-import { uuidV7Time } from '../engine/sweeper';
 import type { InstanceLease, LeaseStore, LeaseView } from '../engine/ports/lease-store';
 import { ownerOf, type TransactionOwnership } from '../engine/ports/ownership';
 

@@ -1,8 +1,7 @@
-import { errorMessage, TwopcError } from './ports/protocol';
+import { errorMessage, parseGid, TwopcError } from './ports/protocol';
 import type { DecisionRecord, TxSnapshot } from './ports/decision-log';
 import { decideUndecided } from './recovery';
 import { unknownTransaction } from './sweeper';
-import { parseGid } from './ports/protocol';
 import { waitAtMost } from './ports/backoff';
 import type { PhaseTwoResult } from './phase-two';
 import type { ResolverDeps } from './resolver-deps';

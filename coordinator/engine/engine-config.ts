@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { TwopcError } from './ports/protocol';
-import { validatePrefix } from './ports/protocol';
+import { TwopcError, validatePrefix } from './ports/protocol';
 
 const ms = (name: string, min: number) => z.number({ error: `${name} must be a number of milliseconds` }).int(`${name} must be an integer`).min(min, `${name} must be >= ${min}`);
 

@@ -1,5 +1,4 @@
-import { errorMessage } from './ports/protocol';
-import { parseGid } from './ports/protocol';
+import { errorMessage, parseGid, uuidV7Time } from './ports/protocol';
 import type { TxSnapshot } from './ports/decision-log';
 import { decideUndecided } from './recovery';
 import type { ResolverDeps } from './resolver-deps';
@@ -21,11 +20,6 @@ export interface SweepReport {
 export interface SweeperDeps extends ResolverDeps {
   /** Recovery of logged transactions that expired undecided (their process died); run with every pass. */
   recoverExpired(): Promise<unknown>;
-}
-
-/** Milliseconds since the epoch encoded in a UUID v7 (its first 48 bits). */
-export function uuidV7Time(txId: string): number {
-  return parseInt(txId.replace(/-/g, '').slice(0, 12), 16);
 }
 
 /** What is assumed of a transaction the log has no record of (found only by a prepared branch): dated by its id. */

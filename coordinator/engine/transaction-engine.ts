@@ -1,6 +1,5 @@
-import { AbortReason, errorMessage, isTwopcError, TransactionAbortedError, TwopcError } from './ports/protocol';
+import { AbortReason, buildGid, errorMessage, isTwopcError, isTxId, TransactionAbortedError, TwopcError } from './ports/protocol';
 import type { CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from './ports/decision-log';
-import { buildGid, isTxId } from './ports/protocol';
 import type { BranchRef } from './ports/participant';
 import type { ProtocolBreak } from '../../chaos/test-switches';
 import { mintTxId } from './ports/owned-tx-id';

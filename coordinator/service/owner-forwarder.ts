@@ -3,9 +3,8 @@ import type { Membership, OwnerState } from '../cluster/membership';
 import { txIdOwner } from '../engine/ports/owned-tx-id';
 import type { EngineLogger } from '../engine/ports/logger';
 import type { TransactionEngine } from '../engine/transaction-engine';
-import { errorMessage } from '../engine/ports/protocol';
+import { errorMessage, isTxId } from '../engine/ports/protocol';
 import type { DecisionLog } from '../engine/ports/decision-log';
-import { isTxId } from '../engine/ports/protocol';
 import type { ForwardAnswer, ForwardRequest, TransactionForwarder } from './forwarding';
 import { problem } from './problem';
 

@@ -55,6 +55,11 @@ export function parseGid(gid: string): ParsedGid | undefined {
   return { prefix: m[1], txId, branchId: Number(m[3]) };
 }
 
+/** Milliseconds since the epoch in a UUID v7 (its first 48 bits): when the coordinator began the transaction. */
+export function uuidV7Time(txId: string): number {
+  return parseInt(txId.replace(/-/g, '').slice(0, 12), 16);
+}
+
 /** True when `gid` is a valid GID of the given prefix (recovery touches only those). */
 export function hasPrefix(gid: string, prefix: string): boolean {
   const parsed = parseGid(gid);

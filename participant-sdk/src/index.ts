@@ -29,5 +29,5 @@ export type { BranchPhase, BranchQueryResult, PostgresPool, PostgresPoolClient, 
 export type { BranchInfo, BranchRef, ParticipantBranchState, PreparedBranch, Vote } from './branch-types';
 export * from './wire';
 export { signRequest, tokenChecker, verifySignature, SIGNATURE_TOLERANCE_MS } from './signature';
-export { buildGid, GID_MAX_BYTES, hasPrefix, isTxId, parseGid, validateGid, validatePrefix } from './gid';
+export { buildGid, GID_MAX_BYTES, hasPrefix, isTxId, parseGid, uuidV7Time, validateGid, validatePrefix } from './gid';
 export type { ParsedGid } from './gid';

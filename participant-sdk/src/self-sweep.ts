@@ -3,7 +3,7 @@ import type { BranchService } from './branch-service';
 import type { BranchRef } from './branch-types';
 import type { CoordinatorClient } from './coordinator-client';
 import { errorMessage, isTwopcError } from './errors';
-import { parseGid } from './gid';
+import { parseGid, uuidV7Time } from './gid';
 import type { PostgresParticipant } from './postgres';
 import type { SdkLogger } from './sdk-logger';
 import type { TransactionAnswer } from './wire';
@@ -34,11 +34,6 @@ export interface SelfSweepReport {
   left: number;
   /** The coordinator could not be asked: the pass stopped there, everything is left for the next one. */
   coordinatorUnreachable: boolean;
-}
-
-/** Milliseconds since the epoch in a UUID v7 (its first 48 bits): when the coordinator began the transaction. */
-export function uuidV7Time(txId: string): number {
-  return parseInt(txId.replace(/-/g, '').slice(0, 12), 16);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { CliError } from '../../coordinator/cli/cli-error';
+import { CliError } from '../../coordinator/cli/exit-codes';
 import { confirm } from '../../coordinator/cli/confirm';
 import { Progress } from '../../coordinator/cli/progress';
 import { renderTable } from '../../coordinator/cli/table';

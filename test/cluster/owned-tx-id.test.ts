@@ -1,10 +1,8 @@
 import { v7 as uuidv7 } from 'uuid';
 import { MAX_OWNER_TOKEN, mintTxId, OWNER_TAG, txIdOwner } from '../../coordinator/engine/ports/owned-tx-id';
 import { ownerOf } from '../../coordinator/engine/ports/ownership';
-import { uuidV7Time } from '../../coordinator/engine/sweeper';
-import { buildGid, isTxId, parseGid } from '../../participant-sdk/src/gid';
-import { isTxId as sdkIsTxId } from '../../participant-sdk/src/gid';
-import { uuidV7Time as sdkUuidV7Time } from '../../participant-sdk/src/self-sweep';
+import { uuidV7Time } from '../../coordinator/engine/ports/protocol';
+import { buildGid, isTxId, isTxId as sdkIsTxId, parseGid, uuidV7Time as sdkUuidV7Time } from '../../participant-sdk/src/gid';
 
 /** Transaction ids that carry their owner's fencing token (issue 10): format, round trip, uniqueness, order. */
 describe('owned transaction ids', () => {

@@ -1,9 +1,8 @@
 import { Command } from 'commander';
 import type { Outcome } from '../../engine/ports/types';
 import { isTwopcError } from '../../engine/ports/protocol';
-import { CliError } from '../cli-error';
+import { CliError, EXIT } from '../exit-codes';
 import { confirm } from '../confirm';
-import { EXIT } from '../exit-codes';
 import { withTicker } from '../progress';
 import { renderResolve, renderRetry } from '../render-operations';
 import type { TargetOptions } from '../target';

@@ -1,8 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { isTxId } from '../../engine/ports/protocol';
 import { MAX_ADMIN_WAIT_MS } from '../../service/admin-schemas';
-import { CliError } from '../cli-error';
-import { EXIT } from '../exit-codes';
+import { CliError, EXIT } from '../exit-codes';
 
 /**
  * Adds the options every operator command shares: which coordinator (online
