@@ -3,7 +3,7 @@ import { runChaos } from './chaos-run';
 import { parseFaultKinds } from './fault-schedule';
 import { renderSummary } from './summary';
 
-/** The flags of `twopc chaos` / `npm run chaos` (see chaos/chaos-command.ts). */
+/** The flags of `npm run chaos` (see chaos/chaos-command.ts). */
 export interface ChaosCliFlags {
   transactions?: number;
   duration?: number;

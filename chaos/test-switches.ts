@@ -1,12 +1,19 @@
+import type { CoordinatorExtensions } from '../coordinator/assembly/extensions';
+import type { EngineLogger } from '../coordinator/engine/ports/logger';
 import { TwopcError } from '../coordinator/engine/ports/protocol';
-import type { LogFs } from '../coordinator/log/file/log-fs';
+import { nodeLogFs, type LogFs } from '../coordinator/log/file/log-fs';
+import type { ServiceHooks } from '../coordinator/service/serve';
 import { faultyLogFs, parseLogFault, type LogFaultSpec } from './faulty-log-fs';
+import { commitOneBeforeDecision } from './protocol-breaks';
 
 // Switches that break twopc ON PURPOSE, for the chaos harness (chaos/) and
 // its tests: a negative control proving the checker catches a broken
-// protocol, and storage faults of the file log. They are read only by
-// `twopc serve`, only from the environment, only when NODE_ENV=test, and
-// every one that is on is logged at error level when the service starts.
+// protocol, and storage faults of the file log. They are read only by the
+// chaos harness's `twopc serve` (chaos/coordinator-entry.ts), only from the
+// environment, only when NODE_ENV=test, and every one that is on is logged at
+// error level when the service starts. They reach the coordinator as
+// CoordinatorExtensions (a file system, a participant wrapper): the product
+// has no test switch.
 
 /** Environment variable: a protocol break from {@link PROTOCOL_BREAKS}. */
 export const TEST_BREAK_ENV = 'TWOPC_TEST_ONLY_BREAK_PROTOCOL';
@@ -65,4 +72,25 @@ export function testSwitchesFromEnv(env: NodeJS.ProcessEnv, shout: (message: str
 /** The file system the file log should use under these switches: `base` itself unless a storage fault is armed. */
 export function logFsFor(switches: TestSwitches, base: LogFs, onFault: (message: string) => void): LogFs {
   return switches.logFault ? faultyLogFs(base, switches.logFault, onFault) : base;
+}
+
+/** The switches as the coordinator's extensions: the file log's file system, and the protocol break as a participant wrapper. */
+export function chaosExtensions(switches: TestSwitches, logger: EngineLogger): CoordinatorExtensions {
+  return {
+    logFs: logFsFor(switches, nodeLogFs(), (message) => logger.error({}, message)),
+    ...(switches.breaks.has('commit-one-before-decision') ? { wrapParticipant: commitOneBeforeDecision() } : {}),
+  };
+}
+
+/**
+ * `startService` hooks that read the switches from `env` when the service
+ * starts: refused there unless NODE_ENV=test, announced on the service's log.
+ *
+ * @example
+ * await startService(config, chaosServiceHooks(process.env));
+ */
+export function chaosServiceHooks(env: NodeJS.ProcessEnv): ServiceHooks {
+  return {
+    extensions: (logger) => chaosExtensions(testSwitchesFromEnv(env, (message, details) => logger.error(details, message)), logger),
+  };
 }

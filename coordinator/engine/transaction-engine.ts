@@ -1,7 +1,6 @@
 import { AbortReason, buildGid, errorMessage, isTwopcError, isTxId, TransactionAbortedError, TwopcError } from './ports/protocol';
 import type { CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from './ports/decision-log';
 import type { BranchRef } from './ports/participant';
-import type { ProtocolBreak } from '../../chaos/test-switches';
 import { mintTxId } from './ports/owned-tx-id';
 import { soleOwnership, type TransactionOwnership } from './ports/ownership';
 import { CrashPoints } from './crash-points';
@@ -27,8 +26,6 @@ export interface EngineDeps {
   crash?: CrashPoints;
   logger?: EngineLogger;
   observer?: EngineObserver;
-  /** TEST ONLY (coordinator/testing): deliberate protocol violations for negative controls. Never set in production. */
-  breaks?: ReadonlySet<ProtocolBreak>;
   /** Several instances on a shared store: which logged transactions are this process's (default: all of them). */
   ownership?: TransactionOwnership;
 }
@@ -74,7 +71,6 @@ export class TransactionEngine {
   private readonly crash: CrashPoints;
   private readonly logger: EngineLogger;
   private readonly observer: EngineObserver;
-  private readonly breaks: ReadonlySet<ProtocolBreak>;
   private readonly ownership: TransactionOwnership;
   private readonly live = new Map<string, LiveTransaction>();
   private readonly stopController = new AbortController();
@@ -90,7 +86,6 @@ export class TransactionEngine {
     this.crash = deps.crash ?? CrashPoints.disarmed();
     this.logger = deps.logger ?? silentLogger;
     this.observer = deps.observer ?? {};
-    this.breaks = deps.breaks ?? new Set();
     this.ownership = deps.ownership ?? soleOwnership;
     this.phaseTwo = new PhaseTwoDriver({
       log: this.log,
@@ -477,14 +472,12 @@ export class TransactionEngine {
     let first = true;
     const votes = branches.map((branch) => {
       const ref: BranchRef = { ...branch.info, txId: tx.id };
-      const vote = this.prepareBranch(ref).then(async (v) => {
+      const vote = this.prepareBranch(ref).then((v) => {
         if (v.vote === 'yes') {
           branch.state = 'prepared';
           if (first) {
             first = false;
             this.crash.hit('after-prepare-one');
-            // TEST ONLY negative control (coordinator/testing): commits a branch before the votes and the decision.
-            if (this.breaks.has('commit-one-before-decision')) await this.participants.forBranch(ref).commit(ref).catch(() => undefined);
           }
         } else if (v.vote === 'read-only') branch.state = 'read-only';
         else branch.state = 'failed';

@@ -14,13 +14,15 @@ import { FileDecisionLog } from '../log/file/file-decision-log';
 import { nodeLogFs } from '../log/file/log-fs';
 import { HttpParticipants } from '../participants/http/http-participants';
 import { PostgresParticipant } from '../../participant-sdk/src/postgres';
-import { logFsFor, testSwitchesFromEnv } from '../../chaos/test-switches';
+import type { Participant } from '../engine/ports/participant';
 import { resolveApiAuth } from './api-tokens';
 import { createApp } from './app';
 import { IdempotencyStore } from './idempotency';
 import { OwnerForwarder } from './owner-forwarder';
 import { CoordinatorMetrics } from './metrics';
+import type { CoordinatorExtensions } from '../assembly/extensions';
 import type { ServiceConfig } from '../assembly/service-config';
+import type { EngineLogger } from '../engine/ports/logger';
 
 export interface RunningService {
   engine: TransactionEngine;
@@ -33,12 +35,18 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
+/** What the host that starts the service adds to it (the chaos harness: its faults). */
+export interface ServiceHooks {
+  /** Called once the service's logger exists, before anything is opened. */
+  extensions?(logger: EngineLogger): CoordinatorExtensions;
+}
+
 /** Starts `twopc serve`: HTTP first (so /healthz answers and /readyz says "not yet"), then recovery. */
-export async function startService(config: ServiceConfig): Promise<RunningService> {
+export async function startService(config: ServiceConfig, hooks: ServiceHooks = {}): Promise<RunningService> {
   const auth = resolveApiAuth(config);
   const logger = pino({ level: config.logLevel, base: { service: 'twopc' } });
-  // Test-only fault switches (chaos harness); refused unless NODE_ENV=test, and logged loudly.
-  const switches = testSwitchesFromEnv(process.env, (msg, details) => logger.error(details, msg));
+  const extensions = hooks.extensions?.(logger) ?? {};
+  const wrap = extensions.wrapParticipant ?? ((p: Participant) => p);
   if (auth.insecure) logger.warn('API authentication is OFF (insecure): anyone who can reach the port can commit and abort transactions');
   if (auth.generated) {
     logger.warn({ apiToken: auth.generated }, 'no API token configured (TWOPC_API_TOKEN): generated one for this run; send it as "Authorization: Bearer <token>"');
@@ -68,7 +76,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
   let engine: TransactionEngine | undefined;
   const log: DecisionLog = config.log
     ? createDecisionLog(config.log, { field: 'TWOPC_LOG', allowVolatile: config.allowVolatile, onWarning: (message) => logger.warn(message) })
-    : new FileDecisionLog({ dir: config.dataDir, fs: logFsFor(switches, nodeLogFs(), (msg) => logger.error(msg)) });
+    : new FileDecisionLog({ dir: config.dataDir, fs: extensions.logFs ?? nodeLogFs() });
   const metrics = new CoordinatorMetrics({
     inDoubt: () => engine?.inDoubtCount ?? 0,
     live: () => engine?.liveCount ?? 0,
@@ -105,10 +113,12 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
   engine = new TransactionEngine({
     log,
     ...(membership ? { ownership: membership } : {}),
-    participants: new ParticipantRegistry(participants, httpParticipants?.forUrl),
+    participants: new ParticipantRegistry(
+      participants.map(wrap),
+      httpParticipants ? (name, url) => wrap(httpParticipants.forUrl(name, url)) : undefined,
+    ),
     config: config.engine,
     crash: CrashPoints.fromEnv(),
-    breaks: switches.breaks,
     logger,
     observer: metrics.observer,
   });

@@ -1,4 +1,4 @@
-import { TEST_LOG_FAULT_ENV } from '../../chaos/test-switches';
+import { chaosServiceHooks, TEST_LOG_FAULT_ENV } from '../../chaos/test-switches';
 import { scrapeMetrics } from './metrics-text';
 import { SECRET, startTestService, waitFor, type TestService } from './service-fixture';
 import { TestParticipant } from './test-participant';
@@ -52,11 +52,11 @@ describe('twopc serve /metrics: the gauges the alerts read', () => {
   });
 
   it('a failing disk flips twopc_decision_log_failed and twopc_ready; the in-doubt age is NaN (unknown), and /metrics still answers', async () => {
-    // The switch is read once, at start, from the environment (NODE_ENV=test under jest).
+    // The switch is read once, at start, from the environment (NODE_ENV=test under jest), as the chaos harness's coordinator reads it.
     process.env[TEST_LOG_FAULT_ENV] = 'write:ENOSPC:3';
     let svc: TestService;
     try {
-      svc = await startTestService();
+      svc = await startTestService({}, {}, chaosServiceHooks(process.env));
     } finally {
       delete process.env[TEST_LOG_FAULT_ENV];
     }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RunningService, startService } from '../../coordinator/service/serve';
+import { RunningService, startService, type ServiceHooks } from '../../coordinator/service/serve';
 import { loadServiceConfig } from '../../coordinator/assembly/service-config';
 
 export const API_TOKEN = 'test-api-token-0123456789';
@@ -22,7 +22,7 @@ export interface TestService {
  * → startService), on a free port with its own temporary file log. Engine
  * timings are shortened so phase-2 retries and timeouts happen within a test.
  */
-export async function startTestService(overrides: Record<string, unknown> = {}, engine: Record<string, unknown> = {}): Promise<TestService> {
+export async function startTestService(overrides: Record<string, unknown> = {}, engine: Record<string, unknown> = {}, hooks: ServiceHooks = {}): Promise<TestService> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-service-'));
   const file = path.join(dir, 'config.json');
   const config = {
@@ -39,7 +39,7 @@ export async function startTestService(overrides: Record<string, unknown> = {}, 
     engine: { sweepIntervalMs: 0, phaseTwoBaseDelayMs: 5, phaseTwoMaxDelayMs: 50, commitWaitMs: 1_000, ...engine },
   };
   fs.writeFileSync(file, JSON.stringify(config));
-  const service = await startService(loadServiceConfig({ file, env: {} }));
+  const service = await startService(loadServiceConfig({ file, env: {} }), hooks);
   const base = `http://127.0.0.1:${service.port}`;
   return {
     service,
