@@ -1,27 +1,21 @@
 import fs from 'node:fs';
-import { Pool } from 'pg';
 import type { OrphanRollback, OrphanScan, ResolveResult } from '../engine/admin-operations';
-import { ParticipantRegistry } from '../engine/participant-registry';
 import type { RecoveryReport } from '../engine/recovery';
 import { RetryResult, TransactionEngine } from '../engine/transaction-engine';
 import type { ListOptions, TransactionList } from '../engine/transaction-listing';
 import type { TransactionStatus } from '../engine/transaction-status';
 import type { Outcome } from '../engine/ports/types';
 import { isTwopcError, TwopcError } from '../engine/ports/protocol';
-import { silentLogger } from '../engine/ports/logger';
 import type { CompactReport, DecisionLog } from '../engine/ports/decision-log';
 import { FileDecisionLog } from '../log/file/file-decision-log';
 import { verifyLog, type VerifyReport } from '../log/file/log-verify';
-import { HttpParticipants } from '../participants/http/http-participants';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres';
 import { historyAnswer } from '../service/admin-answers';
 import type { HistoryAnswer } from '../service/admin-schemas';
 import type { ServiceConfig } from '../assembly/service-config';
 import type { AdminBackend } from './admin-backend';
 import { instancesReport, type InstancesReport, type LeaseSource } from '../cluster/instances-report';
 import type { LeaseStore } from '../engine/ports/lease-store';
-import { Membership } from '../cluster/membership';
-import { createDecisionLog } from '../log/create-decision-log';
+import { assembleCoordinator, decisionLogFromConfig, type AssembledCoordinator } from '../assembly/assemble-coordinator';
 import os from 'node:os';
 import { CliError, EXIT } from './exit-codes';
 
@@ -42,9 +36,6 @@ export interface LocalAdminOptions {
   /** Completed transactions are kept this long before `compactLog` forgets them (default: the file log's 10 minutes). */
   retentionMs?: number;
 }
-
-/** Connections per participant database: a CLI run needs few, and must not crowd out the applications. */
-const POOL_SIZE = 8;
 
 /**
  * The offline backend: works on the log of a stopped coordinator. It builds
@@ -77,9 +68,8 @@ export class LocalAdmin implements AdminBackend {
 
   static async open(options: LocalAdminOptions): Promise<LocalAdmin> {
     const { config } = options;
-    const retention = options.retentionMs === undefined ? {} : { completedRetentionMs: options.retentionMs };
     if (config.log !== undefined) {
-      const log = createDecisionLog(config.log, { field: 'TWOPC_LOG', allowVolatile: config.allowVolatile, onWarning: () => undefined, ...retention });
+      const log = decisionLogFromConfig(config, { onWarning: () => undefined, ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }) });
       if (log.leases) return LocalAdmin.openShared(log, log.leases, options);
       if (log instanceof FileDecisionLog) return LocalAdmin.openFile(log.dir, options);
     }
@@ -103,37 +93,27 @@ export class LocalAdmin implements AdminBackend {
       }
       throw e;
     }
-    const { engine, release } = offlineEngine(log, options);
+    const { engine, close } = await offlineCoordinator(log, options);
     // stop() ends phase-2 retries still running (the next start resumes them), flushes and unlocks the log.
-    return new LocalAdmin(log.dir, engine, release);
+    return new LocalAdmin(log.dir, engine, close);
   }
 
   private static async openShared(log: DecisionLog, leases: LeaseStore, options: LocalAdminOptions): Promise<LocalAdmin> {
     const where = (log as { where?: string }).where ?? log.kind;
     await log.open();
-    let membership: Membership | undefined;
-    if (options.needs === 'participants') {
-      membership = new Membership({
-        leases,
-        leaseMs: options.config.instance.leaseMs,
-        unownedAfterMs: options.config.engine.maxTimeoutMs + options.config.engine.sweepGraceMs,
-        logger: silentLogger,
-        // Not reachable by the running instances: a request for a transaction it holds waits (owner-unavailable) until it is done.
-        identity: () => ({ name: `twopc-cli:${os.hostname()}:${process.pid}`, url: 'http://twopc-cli.invalid' }),
-      });
-      try {
-        await membership.start();
-      } catch (e) {
-        await log.close();
-        throw e;
-      }
+    let coordinator: AssembledCoordinator;
+    try {
+      coordinator = await offlineCoordinator(log, options, options.needs === 'participants');
+    } catch (e) {
+      await log.close();
+      throw e;
     }
-    const { engine, release } = offlineEngine(log, options, membership);
+    const { engine, membership, close } = coordinator;
     const source: LeaseSource & { store: string } = membership
       ? { store: log.kind, refresh: () => membership.refresh(), get token() { return membership.token; } }
       : { store: log.kind, refresh: () => leases.view(), token: undefined };
     // stop() also gives the lease up (ownership.stop), so a running instance takes over what is left.
-    return new LocalAdmin(where, engine, release, source);
+    return new LocalAdmin(where, engine, close, source);
   }
 
   list(options: ListOptions): Promise<TransactionList> {
@@ -199,35 +179,24 @@ export class LocalAdmin implements AdminBackend {
   }
 }
 
-/** The engine an offline command drives (never started: no automatic recovery, no sweeps), and how to let go of it. */
-function offlineEngine(log: DecisionLog, options: LocalAdminOptions, membership?: Membership): { engine: TransactionEngine; release: () => Promise<void> } {
-  const { config, needs } = options;
-  const pools: Pool[] = [];
-  const postgres: PostgresParticipant[] = [];
-  let http: HttpParticipants | undefined;
-  if (needs === 'participants') {
-    for (const [name, connectionString] of Object.entries(config.databases)) {
-      const pool = new Pool({ connectionString, max: POOL_SIZE });
-      // An idle connection that dies must not end the CLI; the next use reports it.
-      pool.on('error', () => undefined);
-      pools.push(pool);
-      postgres.push(new PostgresParticipant({ name, pool }));
-    }
-    if (config.participantSecret) http = new HttpParticipants({ ...config.participantCalls, secret: config.participantSecret });
-  }
-  const engine = new TransactionEngine({
+/**
+ * The engine an offline command drives (never started: no automatic recovery,
+ * no sweeps), and how to let go of it. `join`: on a shared log, this run joins
+ * the instances for its duration (commands that end transactions).
+ */
+function offlineCoordinator(log: DecisionLog, options: LocalAdminOptions, join = false): Promise<AssembledCoordinator> {
+  const { config } = options;
+  return assembleCoordinator({
+    config,
+    role: 'offline',
     log,
-    ...(membership ? { ownership: membership } : {}),
-    participants: new ParticipantRegistry(postgres, http?.forUrl),
-    config: Object.freeze({ ...config.engine, commitWaitMs: options.waitMs }),
+    participants: options.needs === 'participants',
+    engineConfig: Object.freeze({ ...config.engine, commitWaitMs: options.waitMs }),
+    ...(join
+      ? {
+          // Not reachable by the running instances: a request for a transaction it holds waits (owner-unavailable) until it is done.
+          membership: { identity: () => ({ name: `twopc-cli:${os.hostname()}:${process.pid}`, url: 'http://twopc-cli.invalid' }) },
+        }
+      : {}),
   });
-  return {
-    engine,
-    release: async () => {
-      await engine.stop();
-      await http?.close();
-      await Promise.allSettled(postgres.map((p) => p.close()));
-      await Promise.allSettled(pools.map((p) => p.end()));
-    },
-  };
 }

@@ -1,20 +1,11 @@
 import type { Server } from 'node:http';
 import os from 'node:os';
-import { Membership } from '../cluster/membership';
-import { Pool } from 'pg';
 import pino from 'pino';
 import { version } from '../../package.json';
+import { assembleCoordinator, decisionLogFromConfig, type AssembledCoordinator } from '../assembly/assemble-coordinator';
 import { CrashPoints } from '../engine/crash-points';
-import { ParticipantRegistry } from '../engine/participant-registry';
-import { TransactionEngine } from '../engine/transaction-engine';
+import type { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage } from '../engine/ports/protocol';
-import { createDecisionLog } from '../log/create-decision-log';
-import type { DecisionLog } from '../engine/ports/decision-log';
-import { FileDecisionLog } from '../log/file/file-decision-log';
-import { nodeLogFs } from '../log/file/log-fs';
-import { HttpParticipants } from '../participants/http/http-participants';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres';
-import type { Participant } from '../engine/ports/participant';
 import { resolveApiAuth } from './api-tokens';
 import { createApp } from './app';
 import { IdempotencyStore } from './idempotency';
@@ -46,82 +37,54 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
   const auth = resolveApiAuth(config);
   const logger = pino({ level: config.logLevel, base: { service: 'twopc' } });
   const extensions = hooks.extensions?.(logger) ?? {};
-  const wrap = extensions.wrapParticipant ?? ((p: Participant) => p);
   if (auth.insecure) logger.warn('API authentication is OFF (insecure): anyone who can reach the port can commit and abort transactions');
   if (auth.generated) {
     logger.warn({ apiToken: auth.generated }, 'no API token configured (TWOPC_API_TOKEN): generated one for this run; send it as "Authorization: Bearer <token>"');
   }
-  const pools: Pool[] = [];
-  const participants: PostgresParticipant[] = [];
-  for (const [name, connectionString] of Object.entries(config.databases)) {
-    const pool = new Pool({ connectionString, max: 10 });
-    // An idle client's connection dying must not crash the coordinator; the next use reports it.
-    pool.on('error', (e) => logger.warn({ participant: name, err: errorMessage(e) }, 'idle participant connection lost'));
-    pools.push(pool);
-    participants.push(new PostgresParticipant({ name, pool }));
-  }
-  const httpParticipants = config.participantSecret ? new HttpParticipants({ ...config.participantCalls, secret: config.participantSecret }) : undefined;
-  if (!httpParticipants) logger.info('no participant secret (TWOPC_PARTICIPANT_SECRET): branches of participant services (with a url) are refused');
-  const closeParticipants = async () => {
-    await httpParticipants?.close();
-    await Promise.allSettled(participants.map((p) => p.close()));
-    await Promise.allSettled(pools.map((p) => p.end()));
-  };
-  try {
-    await Promise.all(participants.map((p) => p.start()));
-  } catch (e) {
-    await closeParticipants();
-    throw e;
-  }
-  let engine: TransactionEngine | undefined;
-  const log: DecisionLog = config.log
-    ? createDecisionLog(config.log, { field: 'TWOPC_LOG', allowVolatile: config.allowVolatile, onWarning: (message) => logger.warn(message) })
-    : new FileDecisionLog({ dir: config.dataDir, fs: extensions.logFs ?? nodeLogFs() });
+  const log = decisionLogFromConfig(config, { onWarning: (message) => logger.warn(message), ...(extensions.logFs ? { fs: extensions.logFs } : {}) });
+  // Set once assembled; the metrics and the membership's callbacks read it lazily.
+  let coordinator: AssembledCoordinator | undefined;
+  const engineOf = () => coordinator?.engine;
   const metrics = new CoordinatorMetrics({
-    inDoubt: () => engine?.inDoubtCount ?? 0,
-    live: () => engine?.liveCount ?? 0,
-    withHazards: async () => (engine ? engine.hazardousCount() : 0),
-    ...(log.leases ? { holdsLease: () => membership?.holdsLease ?? false } : {}),
-    ready: () => engine?.ready ?? false,
-    logFailed: () => engine?.logFailure !== undefined,
+    inDoubt: () => engineOf()?.inDoubtCount ?? 0,
+    live: () => engineOf()?.liveCount ?? 0,
+    withHazards: async () => engineOf()?.hazardousCount() ?? 0,
+    ...(log.leases ? { holdsLease: () => coordinator?.membership?.holdsLease ?? false } : {}),
+    ready: () => engineOf()?.ready ?? false,
+    logFailed: () => engineOf()?.logFailure !== undefined,
     oldestInDoubtSince: async () => {
       // The listing is oldest first; it reads the log, so only a scrape asks, never a request.
+      const engine = engineOf();
       const oldest = engine ? (await engine.list({ state: 'in-doubt', limit: 1 })).transactions[0] : undefined;
       return oldest ? Date.parse(oldest.createdAt) : undefined;
     },
   });
   // The port is known once listening (config.port 0 picks one); the lease is registered after that.
   let boundPort = config.port;
-  // Several instances share a PostgreSQL or Redis log: each holds a lease and owns the transactions it begins.
-  const membership = log.leases
-    ? new Membership({
-        leases: log.leases,
-        leaseMs: config.instance.leaseMs,
-        unownedAfterMs: config.engine.maxTimeoutMs + config.engine.sweepGraceMs,
-        logger,
-        identity: () => instanceIdentity(config, boundPort),
-        onTakeover: (tokens) => {
-          metrics.cluster.tookOver(tokens.length);
-          engine?.recover().catch((e) => logger.error({ err: errorMessage(e) }, 'recovery of taken-over transactions failed; the sweep tries again'));
-        },
-        onFenced: () => {
-          metrics.cluster.fenced();
-          engine?.handOver();
-        },
-      })
-    : undefined;
-  engine = new TransactionEngine({
+  coordinator = await assembleCoordinator({
+    config,
+    role: 'serve',
     log,
-    ...(membership ? { ownership: membership } : {}),
-    participants: new ParticipantRegistry(
-      participants.map(wrap),
-      httpParticipants ? (name, url) => wrap(httpParticipants.forUrl(name, url)) : undefined,
-    ),
-    config: config.engine,
+    participants: true,
     crash: CrashPoints.fromEnv(),
     logger,
     observer: metrics.observer,
+    extensions,
+    // Several instances share a PostgreSQL or Redis log: each holds a lease and owns the transactions it begins.
+    membership: {
+      identity: () => instanceIdentity(config, boundPort),
+      onTakeover: (tokens) => {
+        metrics.cluster.tookOver(tokens.length);
+        engineOf()?.recover().catch((e) => logger.error({ err: errorMessage(e) }, 'recovery of taken-over transactions failed; the sweep tries again'));
+      },
+      onFenced: () => {
+        metrics.cluster.fenced();
+        engineOf()?.handOver();
+      },
+    },
   });
+  const { engine, membership, httpParticipants } = coordinator;
+  if (!httpParticipants) logger.info('no participant secret (TWOPC_PARTICIPANT_SECRET): branches of participant services (with a url) are refused');
   const forwarder = membership
     ? new OwnerForwarder({ engine, log, membership, logger, observer: metrics.cluster, timeoutMs: config.engine.commitWaitMs + config.participantCalls.prepareTimeoutMs + 5_000 })
     : undefined;
@@ -153,13 +116,13 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
   } catch (e) {
     server.close();
     await forwarder?.close();
-    await closeParticipants();
+    await coordinator.closeParticipants();
     throw e;
   }
-  const running = engine;
+  const running = coordinator;
   let closing: Promise<void> | undefined;
   return {
-    engine: running,
+    engine,
     server,
     port,
     ...(auth.generated ? { generatedApiToken: auth.generated } : {}),
@@ -168,9 +131,9 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
         logger.info('twopc coordinator stopping: no new connections; finishing requests in flight');
         await closeServer(server, config.http.shutdownTimeoutMs);
         // Commits in flight reach their decision; phase-2 retries stop (recovery resumes them); the log is flushed and closed.
-        await running.stop();
+        await running.engine.stop();
         await forwarder?.close();
-        await closeParticipants();
+        await running.closeParticipants();
         logger.info('twopc coordinator stopped');
       })();
       return closing;
