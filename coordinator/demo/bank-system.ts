@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { freePort } from './free-port';
-import { PgCluster } from '../../harness/pg-cluster';
+import { LocalPostgres } from './local-postgres';
 import { findPostgresBin } from './postgres-binaries';
 import { RunningCoordinator, startCoordinator } from './coordinator-process';
 import { NodeProcess } from './node-process';
@@ -38,7 +38,7 @@ export interface BankSystemOptions {
  * as it exists, so a failure half way leaves nothing behind.
  */
 export async function startBankSystem(o: BankSystemOptions): Promise<BankSystem> {
-  // Before anything is created: PgCluster.start makes its directory before it looks for the binaries.
+  // Before anything is created: no cluster, process or directory is left behind when PostgreSQL is missing.
   findPostgresBin();
   const processes: NodeProcess[] = [];
   const track = (proc: NodeProcess, label: string) => {
@@ -93,7 +93,7 @@ export async function startBankSystem(o: BankSystemOptions): Promise<BankSystem>
 }
 
 async function startDatabase(bank: Bank, o: BankSystemOptions): Promise<string> {
-  const cluster = await PgCluster.start({ name: `demo-${bank}` });
+  const cluster = await LocalPostgres.start({ name: `demo-${bank}` });
   o.teardown.add(`stop the ${bank} cluster`, () => cluster.destroy());
   o.reaper.add('pgdata', cluster.dataDir);
   if (process.env.TWOPC_KEEP_CLUSTERS !== '1') o.reaper.add('dir', cluster.dir);

