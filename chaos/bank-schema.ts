@@ -4,6 +4,7 @@
  * `sabotage` table whose deferred unique check makes a branch vote no at
  * PREPARE after its work succeeded.
  */
+import { accountsTableSql } from '../harness/bank';
 
 /** One leg of a transfer: `delta` applied to `account` of ledger number `ledger`. */
 export interface Leg {
@@ -29,7 +30,7 @@ export const SABOTAGE_ROW = 'taken';
 export function bankSchemaSql(accounts: number, initialBalance: number): string {
   if (!Number.isInteger(accounts) || !Number.isInteger(initialBalance)) throw new Error('accounts and initialBalance must be integers');
   return `
-    create table accounts (id int primary key, balance bigint not null check (balance >= 0));
+    ${accountsTableSql({ balance: 'bigint', nonNegative: true })};
     create table transfers (tx_id text not null, leg int not null, account int not null, delta bigint not null, primary key (tx_id, leg));
     create table sabotage (id text, constraint sabotage_once unique (id) deferrable initially deferred);
     insert into sabotage values ('${SABOTAGE_ROW}');

@@ -1,40 +1,32 @@
 /**
- * A participant service of the chaos bank, run as its own process: its own
- * database, the participant SDK's router at /twopc, and `POST /transfer`
- * (a TransferRequest) in the transaction of the `twopc-transaction` header.
- * The coordinator reaches it through a chaos proxy (PUBLIC_URL), and it
- * reaches the coordinator through another (COORDINATOR_URL). Its self-sweep
- * runs every half second, so branches whose phase 2 never arrived end soon
- * after quiescence.
+ * A participant service of the chaos bank, run as its own process (the
+ * demo's participant service module, coordinator/demo/participant-service.ts):
+ * its own database, the participant SDK's router at /twopc, and `POST
+ * /transfer` (a TransferRequest) in the transaction of the
+ * `twopc-transaction` header. The coordinator reaches it through a chaos
+ * proxy (PUBLIC_URL), and it reaches the coordinator through another
+ * (COORDINATOR_URL). Its self-sweep runs every half second, so branches whose
+ * phase 2 never arrived end soon after quiescence.
  *
- * Env: PORT, DATABASE_URL, NAME, PUBLIC_URL, COORDINATOR_URL, API_TOKEN, SECRET,
- * PRESUME_ABORT_AFTER_MS.
+ * Env: that of every participant service (NAME, PORT, DATABASE_URL,
+ * PUBLIC_URL, COORDINATOR_URL, TWOPC_API_TOKEN, TWOPC_PARTICIPANT_SECRET),
+ * and PRESUME_ABORT_AFTER_MS.
  */
-import express from 'express';
-import { Pool } from 'pg';
-import { createParticipant, problemOf, PROBLEM_CONTENT_TYPE, transactionIdFrom } from '../participant-sdk/src';
+import { z } from 'zod';
+import { runParticipantService } from '../coordinator/demo/participant-service';
 import { SABOTAGE_ROW, type TransferRequest } from './bank-schema';
 import { exitWithParent } from './orphan-guard';
 
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is required`);
-  return value;
-}
+const transferSchema: z.ZodType<TransferRequest> = z.object({
+  legs: z.array(z.object({ leg: z.number().int(), account: z.number().int(), delta: z.number().int() })),
+  sabotage: z.boolean().optional(),
+  mode: z.enum(['held', 'eager']),
+});
 
-async function main(): Promise<void> {
-  exitWithParent();
-  const port = Number(required('PORT'));
-  const pool = new Pool({ connectionString: required('DATABASE_URL'), max: 24, connectionTimeoutMillis: 5_000 });
-  // A database crash kills idle connections: the next use reports it, the process must live on.
-  pool.on('error', () => undefined);
-  const participant = createParticipant({
-    name: required('NAME'),
-    pool,
-    coordinatorUrl: required('COORDINATOR_URL'),
-    apiToken: required('API_TOKEN'),
-    secret: required('SECRET'),
-    publicUrl: required('PUBLIC_URL'),
+exitWithParent();
+runParticipantService('ledger service', () => ({
+  pool: { max: 24, connectionTimeoutMillis: 5_000 },
+  participant: {
     sweepIntervalMs: 500,
     sweepGraceMs: 2_000,
     // Longer than the coordinator's longest transaction timeout plus its decision latency.
@@ -44,44 +36,21 @@ async function main(): Promise<void> {
     connectionLossWaitMs: 2_000,
     // Markers stay for the checker: a committed branch without one would be a finding.
     pruneIntervalMs: 0,
-  });
-  await participant.start();
-
-  const app = express();
-  app.use('/twopc', participant.router());
-  app.post('/transfer', express.json(), async (req, res) => {
-    try {
-      const txId = transactionIdFrom(req);
-      if (!txId) throw new Error('twopc-transaction header required');
-      const { legs, sabotage, mode } = req.body as TransferRequest;
-      await participant.enlist(
-        txId,
-        async (db) => {
-          // Accounts in id order: two branches of one database never wait on each other in a cycle.
-          for (const leg of [...legs].sort((a, b) => a.account - b.account)) {
-            await db.query('update accounts set balance = balance + $2 where id = $1', [leg.account, leg.delta]);
-            await db.query('insert into transfers (tx_id, leg, account, delta) values ($1, $2, $3, $4)', [txId, leg.leg, leg.account, leg.delta]);
-          }
-          if (sabotage) await db.query('insert into sabotage (id) values ($1)', [SABOTAGE_ROW]);
-        },
-        { mode },
-      );
-      res.json({ ok: true });
-    } catch (e) {
-      const problem = problemOf(e);
-      res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify({ ...problem, detail: e instanceof Error ? e.message : String(e) }));
-    }
-  });
-  const server = app.listen(port, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ ready: true, port })}\n`));
-  const stop = () => {
-    server.close();
-    void participant.close().then(() => pool.end()).then(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-}
-
-main().catch((e) => {
-  process.stderr.write(`ledger service failed: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+  },
+  routes: [
+    {
+      path: '/transfer',
+      body: transferSchema,
+      async work(db, { legs, sabotage }, txId) {
+        // Accounts in id order: two branches of one database never wait on each other in a cycle.
+        for (const leg of [...legs].sort((a, b) => a.account - b.account)) {
+          await db.query('update accounts set balance = balance + $2 where id = $1', [leg.account, leg.delta]);
+          await db.query('insert into transfers (tx_id, leg, account, delta) values ($1, $2, $3, $4)', [txId, leg.leg, leg.account, leg.delta]);
+        }
+        if (sabotage) await db.query('insert into sabotage (id) values ($1)', [SABOTAGE_ROW]);
+      },
+      enlist: ({ mode }) => ({ mode }),
+    },
+  ],
+  problems: { exposeMessages: true },
+}));

@@ -1,9 +1,29 @@
 import type { Pool } from 'pg';
 import type { Coordinator } from '../coordinator/in-process/coordinator';
 
+export interface AccountsTable {
+  /** `int` comes back from pg as a number; `bigint` as a string (tests compare balances accordingly). */
+  balance: 'int' | 'bigint';
+  /** A CHECK that the balance never goes negative (an overdraft fails in the database). */
+  nonNegative?: boolean;
+  ifNotExists?: boolean;
+}
+
+/**
+ * The `accounts` table of every test, bench and chaos bank:
+ * `create table accounts (id int primary key, balance <type> not null [check (balance >= 0)])`.
+ *
+ * @example
+ * await pool.query(accountsTableSql({ balance: 'int' }));
+ */
+export function accountsTableSql(o: AccountsTable): string {
+  const check = o.nonNegative ? ' check (balance >= 0)' : '';
+  return `create table ${o.ifNotExists ? 'if not exists ' : ''}accounts (id int primary key, balance ${o.balance} not null${check})`;
+}
+
 /** Bank fixture: the same schema in every ledger database; `transfers` records which transfer touched it. */
 export const BANK_SCHEMA = `
-  create table if not exists accounts (id int primary key, balance bigint not null check (balance >= 0));
+  ${accountsTableSql({ balance: 'bigint', nonNegative: true, ifNotExists: true })};
   create table if not exists transfers (id text primary key, account int not null, delta bigint not null);
 `;
 

@@ -35,7 +35,7 @@ async function startProcesses(ctx: ModeContext, processes: ModeProcesses): Promi
         entry: 'bench/http-ledger-service',
         nodeArgs: profile(`${ledger}-service`),
         env: {
-          LEDGER: ledger,
+          NAME: ledger,
           PORT: String(ports[i]),
           DATABASE_URL: connectionString(ctx.pool(ledger)),
           // The same pool size every mode gets per ledger.

@@ -69,7 +69,7 @@ export async function startBankSystem(o: BankSystemOptions): Promise<BankSystem>
         label: bank,
         entry: 'coordinator/demo/account-service',
         env: {
-          BANK: bank,
+          NAME: bank,
           PORT: String(ports[i]),
           DATABASE_URL: databases[bank],
           COORDINATOR_URL: coordinator.url,

@@ -24,6 +24,8 @@ export type { SdkLogger } from './sdk-logger';
 export { ERROR_CODES, TransactionAbortedError, TwopcError, errorMessage, isTwopcError } from './errors';
 export type { AbortReason, ErrorCode } from './errors';
 export { errorFromProblem, httpStatusOf, problemOf, PROBLEM_CONTENT_TYPE } from './problem';
+export { problemMiddleware } from './problem-middleware';
+export type { ProblemMiddlewareOptions } from './problem-middleware';
 export { BranchClient } from './postgres';
 export type { BranchPhase, BranchQueryResult, PostgresPool, PostgresPoolClient, PostgresQueryResult } from './postgres';
 export type { BranchInfo, BranchRef, ParticipantBranchState, PreparedBranch, Vote } from './branch-types';

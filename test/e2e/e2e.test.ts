@@ -4,6 +4,7 @@ import path from 'node:path';
 import { freePort } from '../../coordinator/demo/free-port';
 import { PgCluster } from '../../harness/pg-cluster';
 import { TsProcess } from './processes';
+import { accountsTableSql } from '../../harness/bank';
 
 /**
  * End to end, every party its own process: `twopc serve` (the coordinator),
@@ -37,8 +38,8 @@ describe('end to end: coordinator and SDK participant services as processes', ()
       DATABASE_URL: cluster.connectionString(db),
       NAME: name,
       COORDINATOR_URL: api,
-      API_TOKEN: TOKEN,
-      SECRET,
+      TWOPC_API_TOKEN: TOKEN,
+      TWOPC_PARTICIPANT_SECRET: SECRET,
       ...env,
     });
   }
@@ -53,7 +54,7 @@ describe('end to end: coordinator and SDK participant services as processes', ()
   async function createLedger(db: string): Promise<void> {
     await cluster.createDatabase(db);
     await cluster.withClient(async (c) => {
-      await c.query('create table accounts (id int primary key, balance int not null check (balance >= 0))');
+      await c.query(accountsTableSql({ balance: 'int', nonNegative: true }));
       await c.query('insert into accounts values (1, 100), (2, 100)');
       // Checked at PREPARE, not at the insert: a duplicate ref is a "no" vote of a branch whose work succeeded.
       await c.query('create table transfers (ref text unique deferrable initially deferred)');
@@ -215,7 +216,7 @@ describe('end to end: coordinator and SDK participant services as processes', ()
     expect((await call('POST', '/v1/transactions', {}, { authorization: '' })).status).toBe(401);
     expect((await call('POST', '/v1/transactions', {}, { authorization: 'Bearer not-the-token' })).status).toBe(401);
     // A participant service with the wrong API token cannot enlist.
-    const wrongToken = await startParticipant('ledger_c', 'ledger_c', { API_TOKEN: 'not-the-token-0123456789' });
+    const wrongToken = await startParticipant('ledger_c', 'ledger_c', { TWOPC_API_TOKEN: 'not-the-token-0123456789' });
     extra.push(wrongToken.proc);
     const id = await begin();
     const enlisted = await transfer(wrongToken, id, 1, `t-${id}`);
@@ -226,7 +227,7 @@ describe('end to end: coordinator and SDK participant services as processes', ()
     const unsigned = await fetch(`${a.url}/twopc/prepare`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ txId: id, branchId: 1, gid: `twopc_${id.replace(/-/g, '')}_1` }) });
     expect(unsigned.status).toBe(401);
     // Coordinator → a participant that expects another secret: its PREPARE is refused, so the transaction aborts.
-    const wrongSecret = await startParticipant('ledger_c', 'ledger_c', { SECRET: 'another-participant-secret-012345' });
+    const wrongSecret = await startParticipant('ledger_c', 'ledger_c', { TWOPC_PARTICIPANT_SECRET: 'another-participant-secret-012345' });
     extra.push(wrongSecret.proc);
     const before = await balance('ledger_c');
     const tx = await begin();

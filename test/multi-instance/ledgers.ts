@@ -17,8 +17,8 @@ export async function startLedgerService(cluster: PgCluster, db: string, coordin
     DATABASE_URL: cluster.connectionString(db),
     NAME: db,
     COORDINATOR_URL: coordinatorUrl,
-    API_TOKEN,
-    SECRET,
+    TWOPC_API_TOKEN: API_TOKEN,
+    TWOPC_PARTICIPANT_SECRET: SECRET,
   });
   await proc.start(/"ready":true/);
   return { proc, url: `http://127.0.0.1:${port}` };

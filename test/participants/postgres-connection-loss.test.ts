@@ -5,6 +5,7 @@ import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres
 import * as sqlText from '../../participant-sdk/src/postgres/postgres-sql';
 import { PgCluster } from '../../harness/pg-cluster';
 import { PREFIX, TestPool, newBranch, waitFor } from './postgres-fixture';
+import { accountsTableSql } from '../../harness/bank';
 
 const DB = 'participant_loss';
 jest.setTimeout(30_000);
@@ -46,7 +47,7 @@ describe('PostgresParticipant when connections are lost', () => {
   beforeAll(async () => {
     cluster = await PgCluster.start({ name: 'participant-loss' });
     await cluster.createDatabase(DB);
-    await sql('create table accounts (id int primary key, balance int not null)');
+    await sql(accountsTableSql({ balance: 'int' }));
   });
 
   afterAll(async () => {

@@ -4,6 +4,7 @@ import type { PostgresPool } from '../../participant-sdk/src/postgres/postgres-p
 import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
 import { PgCluster } from '../../harness/pg-cluster';
 import { PREFIX, TestPool, newBranch } from './postgres-fixture';
+import { accountsTableSql } from '../../harness/bank';
 
 const DB = 'participant_main';
 
@@ -25,7 +26,7 @@ describe('PostgresParticipant on PostgreSQL', () => {
     await cluster.createDatabase(DB);
     admin = new Client(cluster.connectionConfig(DB));
     await admin.connect();
-    await admin.query('create table accounts (id int primary key, balance int not null)');
+    await admin.query(accountsTableSql({ balance: 'int' }));
     await admin.query('create table deferred_unique (x int, constraint deferred_u unique (x) deferrable initially deferred)');
   });
 

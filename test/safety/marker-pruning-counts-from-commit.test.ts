@@ -2,6 +2,7 @@ import { Client, Pool } from 'pg';
 import { PostgresParticipant } from '../../participant-sdk/src/postgres';
 import { PgCluster } from '../../harness/pg-cluster';
 import { PREFIX, TestPool, newBranch, waitFor } from '../participants/postgres-fixture';
+import { accountsTableSql } from '../../harness/bank';
 
 /**
  * Issue 10, finding 7: marker pruning counted a marker's age from its
@@ -30,7 +31,7 @@ describe('marker pruning counts from the commit, not from the BEGIN (issue 10, f
     await cluster.createDatabase(DB);
     admin = new Client(cluster.connectionConfig(DB));
     await admin.connect();
-    await admin.query('create table accounts (id int primary key, balance int not null)');
+    await admin.query(accountsTableSql({ balance: 'int' }));
     await admin.query('insert into accounts values (1, 100)');
   });
 

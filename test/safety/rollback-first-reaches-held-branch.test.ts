@@ -11,6 +11,7 @@ import { findRedisServer, RedisServer } from '../../harness/redis-server';
 import { newBranch, PREFIX as PG_PREFIX } from '../participants/postgres-fixture';
 import { callParticipant, closeServer, FakeCoordinator, mountParticipant, PREFIX as SDK_PREFIX, SECRET, TOKEN, waitFor } from '../sdk/sdk-fixture';
 import { WorkerProcess } from './worker-process';
+import { accountsTableSql } from '../../harness/bank';
 
 /**
  * Issue 10, finding 2: roll-back-first could not reach a branch held by
@@ -44,7 +45,7 @@ beforeAll(async () => {
   await cluster.createDatabase('twopc_log');
   admin = new Client(cluster.connectionConfig(DB));
   await admin.connect();
-  await admin.query('create table accounts (id int primary key, balance int not null)');
+  await admin.query(accountsTableSql({ balance: 'int' }));
 });
 
 afterAll(async () => {

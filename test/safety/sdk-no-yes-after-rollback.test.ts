@@ -3,6 +3,7 @@ import { Pool } from 'pg';
 import type { ParticipantOptions, TwopcParticipant } from '../../participant-sdk/src';
 import { PgCluster } from '../../harness/pg-cluster';
 import { callParticipant, closeServer, FakeCoordinator, mountParticipant, PREFIX } from '../sdk/sdk-fixture';
+import { accountsTableSql } from '../../harness/bank';
 
 /**
  * Issue 10, finding 6: the SDK could answer yes for a branch it had rolled
@@ -47,7 +48,7 @@ describe('the SDK never answers yes for a branch that is rolled back (issue 10, 
   beforeAll(async () => {
     cluster = await PgCluster.start({ name: 'safety-sdk-votes' });
     await cluster.createDatabase(DB);
-    await sql('create table accounts (id int primary key, balance int not null)');
+    await sql(accountsTableSql({ balance: 'int' }));
     coordinator = new FakeCoordinator();
     await coordinator.start();
   });

@@ -5,6 +5,7 @@ import { createParticipant, ParticipantOptions, TransactionAbortedError, TwopcPa
 import { signRequest } from '../../participant-sdk/src/signature';
 import { PgCluster } from '../../harness/pg-cluster';
 import { callParticipant, closeServer, FakeCoordinator, listen, mountParticipant, PREFIX, RecordingPool, SECRET, TOKEN } from './sdk-fixture';
+import { accountsTableSql } from '../../harness/bank';
 
 const DB = 'sdk_router';
 jest.setTimeout(30_000);
@@ -40,7 +41,7 @@ describe('participant SDK: router and enlist', () => {
   beforeAll(async () => {
     cluster = await PgCluster.start({ name: 'sdk-router' });
     await cluster.createDatabase(DB);
-    await sql('create table accounts (id int primary key, balance int not null)');
+    await sql(accountsTableSql({ balance: 'int' }));
     await sql('create table deferred (id int, constraint deferred_id unique (id) deferrable initially deferred)');
     coordinator = new FakeCoordinator();
     await coordinator.start();

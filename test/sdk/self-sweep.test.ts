@@ -4,6 +4,7 @@ import { Pool } from 'pg';
 import type { ParticipantOptions, TwopcParticipant } from '../../participant-sdk/src';
 import { PgCluster } from '../../harness/pg-cluster';
 import { callParticipant, closedPortUrl, closeServer, FakeCoordinator, listen, mountParticipant, PREFIX } from './sdk-fixture';
+import { accountsTableSql } from '../../harness/bank';
 
 const DB = 'sdk_sweep';
 jest.setTimeout(30_000);
@@ -40,7 +41,7 @@ describe('participant SDK: self-sweep and marker pruning', () => {
   beforeAll(async () => {
     cluster = await PgCluster.start({ name: 'sdk-sweep' });
     await cluster.createDatabase(DB);
-    await sql('create table accounts (id int primary key, balance int not null)');
+    await sql(accountsTableSql({ balance: 'int' }));
     coordinator = new FakeCoordinator();
     await coordinator.start();
   });

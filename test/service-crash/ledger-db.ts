@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { PgCluster } from '../../harness/pg-cluster';
+import { accountsTableSql } from '../../harness/bank';
 
 /** The bank of the service tests (ledger-service.ts works on it): accounts per ledger and their starting balance. */
 export const ACCOUNTS = 200;
@@ -13,7 +14,7 @@ export const INITIAL = 1_000;
 export async function createLedger(cluster: PgCluster, db: string): Promise<void> {
   await cluster.createDatabase(db);
   await cluster.withClient(async (c) => {
-    await c.query('create table accounts (id int primary key, balance bigint not null check (balance >= 0))');
+    await c.query(accountsTableSql({ balance: 'bigint', nonNegative: true }));
     await c.query('insert into accounts select g, $1 from generate_series(1, $2) g', [INITIAL, ACCOUNTS]);
     await c.query('create table transfers (id text, constraint transfers_id unique (id) deferrable initially deferred)');
     await c.query(`insert into transfers values ('taken')`);

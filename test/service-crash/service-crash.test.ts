@@ -108,8 +108,8 @@ describe('twopc serve SIGKILLed at every crash point under HTTP traffic, then re
         DATABASE_URL: cluster.connectionString(db),
         NAME: name,
         COORDINATOR_URL: api,
-        API_TOKEN,
-        SECRET,
+        TWOPC_API_TOKEN: API_TOKEN,
+        TWOPC_PARTICIPANT_SECRET: SECRET,
       });
       await proc.start(/"ready":true/);
       services.push(proc);

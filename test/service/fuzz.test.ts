@@ -5,6 +5,7 @@ import { PgCluster } from '../../harness/pg-cluster';
 import { freePort } from '../../coordinator/demo/free-port';
 import { API_TOKEN, SECRET, startTestService, TestService } from './service-fixture';
 import { TestParticipant } from './test-participant';
+import { accountsTableSql } from '../../harness/bank';
 
 /**
  * SPEC §5: "No input produces a 500 or a crash." Thousands of random and
@@ -60,7 +61,7 @@ describe('fuzz: random and malformed requests', () => {
     cluster = await PgCluster.start({ name: 'fuzz' });
     db = await cluster.createDatabase('fuzzdb');
     await cluster.withClient(async (c) => {
-      await c.query('create table accounts (id int primary key, balance int not null)');
+      await c.query(accountsTableSql({ balance: 'int' }));
       await c.query('insert into accounts select g, 100 from generate_series(1, 20) g');
     }, 'fuzzdb');
     tp = await new TestParticipant(SECRET).start();

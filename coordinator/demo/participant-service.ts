@@ -1,0 +1,186 @@
+import type { Server } from 'node:http';
+import express, { type Express } from 'express';
+import { Pool } from 'pg';
+import { z } from 'zod';
+import { createParticipant, problemMiddleware, transactionIdFrom, TwopcError } from '../../participant-sdk/src';
+import type { BranchClient, EnlistOptions, ParticipantOptions, ProblemMiddlewareOptions } from '../../participant-sdk/src';
+
+/** One business call of a participant service: its body, and its work in the caller's branch. */
+export interface ServiceRoute<B> {
+  /** `POST <path>`, with a JSON body and the `twopc-transaction` header. */
+  path: string;
+  body: z.ZodType<B>;
+  /** The branch's work: it runs in `participant.enlist(txId, ...)`; a throw rolls the branch back and votes no. */
+  work(db: BranchClient, body: B, txId: string): Promise<unknown>;
+  enlist?(body: B): EnlistOptions;
+  /** The answer once enlisted; default 200 `{"ok":true}`. A status without a body answers empty. */
+  answer?(body: B): { status: number; body?: unknown };
+}
+
+/** The participant options a service may set (timers, mode); the rest comes from the service's own settings. */
+export type ServiceParticipantOptions = Partial<
+  Pick<ParticipantOptions, 'mode' | 'sweepIntervalMs' | 'sweepGraceMs' | 'presumeAbortAfterMs' | 'heldGraceMs' | 'requestTimeoutMs' | 'connectionLossWaitMs' | 'pruneIntervalMs'>
+>;
+
+export interface ParticipantServiceOptions {
+  /** The participant's name at the coordinator. */
+  name: string;
+  port: number;
+  databaseUrl: string;
+  pool?: { max?: number; connectionTimeoutMillis?: number };
+  /** The coordinator's base URL, or several instances' in order of preference. */
+  coordinatorUrls: string[];
+  apiToken?: string;
+  secret: string;
+  /** Where the coordinator calls this participant (default `http://127.0.0.1:<port>/twopc`; a proxy in front of it, say). */
+  publicUrl?: string;
+  participant?: ServiceParticipantOptions;
+  routes: Array<ServiceRoute<any>>;
+  /** Runs once the pool exists, before the participant starts (the service's tables, seed rows). */
+  setup?(pool: Pool): Promise<void>;
+  /** Mounted before the SDK's router (a test's fault hooks). */
+  beforeRouter?(app: Express): void;
+  /** How errors of the routes are answered (see the SDK's problemMiddleware). */
+  problems?: ProblemMiddlewareOptions;
+}
+
+export interface RunningParticipantService {
+  port: number;
+  /** Stops taking requests, rolls back branches still held (prepared ones wait for their decision), ends the pool. */
+  close(): Promise<void>;
+}
+
+/**
+ * A participant service: its own database pool, the participant SDK's router
+ * at `/twopc`, and its business calls, each enlisting the caller's branch of
+ * the global transaction (the `twopc-transaction` header). The demo's bank
+ * accounts, and the tests', chaos runs' and bench's ledgers, are this with
+ * their own routes.
+ *
+ * @example
+ * const service = await startParticipantService({ name: 'ledger', port: 8081, databaseUrl, coordinatorUrls: ['http://127.0.0.1:7070'], secret,
+ *   routes: [{ path: '/transfer', body: z.object({ account: z.number(), delta: z.number() }), work: (db, b) => db.query('update accounts set balance = balance + $2 where id = $1', [b.account, b.delta]) }] });
+ */
+export async function startParticipantService(o: ParticipantServiceOptions): Promise<RunningParticipantService> {
+  const pool = new Pool({ connectionString: o.databaseUrl, max: o.pool?.max ?? 10, ...(o.pool?.connectionTimeoutMillis ? { connectionTimeoutMillis: o.pool.connectionTimeoutMillis } : {}) });
+  // An idle connection whose server went away (a database crash) must not end the service; the next query reports it.
+  pool.on('error', () => undefined);
+  try {
+    await o.setup?.(pool);
+  } catch (e) {
+    await pool.end();
+    throw e;
+  }
+  const participant = createParticipant({
+    name: o.name,
+    pool,
+    coordinatorUrls: o.coordinatorUrls,
+    ...(o.apiToken ? { apiToken: o.apiToken } : {}),
+    secret: o.secret,
+    publicUrl: o.publicUrl ?? `http://127.0.0.1:${o.port}/twopc`,
+    ...o.participant,
+  });
+  await participant.start();
+
+  const app = express();
+  app.disable('etag');
+  o.beforeRouter?.(app);
+  app.use('/twopc', participant.router());
+  for (const route of o.routes) {
+    app.post(route.path, express.json(), async (req, res) => {
+      const txId = transactionIdFrom(req);
+      if (!txId) throw new TwopcError('invalid-input', 'the twopc-transaction header is required', { field: 'twopc-transaction' });
+      const parsed = route.body.safeParse(req.body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new TwopcError('invalid-input', `body.${issue.path.join('.')}: ${issue.message}`, { field: issue.path.join('.') });
+      }
+      const body = parsed.data;
+      await participant.enlist(txId, (db) => route.work(db, body, txId), route.enlist?.(body));
+      const answer = route.answer?.(body) ?? { status: 200, body: { ok: true } };
+      if (answer.body === undefined) res.status(answer.status).end();
+      else res.status(answer.status).json(answer.body);
+    });
+  }
+  app.use(problemMiddleware(o.problems));
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(o.port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    port: o.port,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        // Rolls back branches still held; prepared ones stay for the coordinator's decision.
+        await participant.close();
+        await pool.end();
+        await closed;
+      })();
+      return closing;
+    },
+  };
+}
+
+const count = (min: number) => z.coerce.number().int().min(min);
+/** The environment every participant service process reads (validated once, at start). */
+const envSchema = z.object({
+  NAME: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.-]'),
+  PORT: count(1).max(65535),
+  DATABASE_URL: z.string().min(1),
+  /** One URL, or several instances' comma-separated, in order of preference. */
+  COORDINATOR_URL: z.string().min(1).transform((s) => s.split(',').map((u) => u.trim())),
+  TWOPC_API_TOKEN: z.string().min(1).optional(),
+  TWOPC_PARTICIPANT_SECRET: z.string().min(16),
+  POOL_SIZE: count(1).default(10),
+  PUBLIC_URL: z.string().min(1).optional(),
+});
+export type ParticipantServiceEnv = z.output<typeof envSchema>;
+
+/** What a service's entry adds to the settings of its environment: at least its routes. */
+export type ParticipantServiceSpec = Partial<ParticipantServiceOptions> & Pick<ParticipantServiceOptions, 'routes'>;
+
+/**
+ * Runs a participant service as its process: settings from the environment
+ * (NAME, PORT, DATABASE_URL, COORDINATOR_URL, TWOPC_API_TOKEN,
+ * TWOPC_PARTICIPANT_SECRET, POOL_SIZE = 10, PUBLIC_URL), the rest from
+ * `build`. Prints `{"ready":true,"port":N,"name":X}` once it serves; SIGTERM
+ * or SIGINT close it and exit 0; a failure to start is printed and exits 1.
+ *
+ * @example
+ * runParticipantService('ledger service', () => ({ routes: [transferRoute] }));
+ */
+export function runParticipantService(label: string, build: (env: ParticipantServiceEnv) => ParticipantServiceSpec): void {
+  const main = async () => {
+    const parsed = envSchema.safeParse(process.env);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`${issue.path.join('.')} ${issue.message}`);
+    }
+    const env = parsed.data;
+    const spec = build(env);
+    const service = await startParticipantService({
+      name: env.NAME,
+      port: env.PORT,
+      databaseUrl: env.DATABASE_URL,
+      coordinatorUrls: env.COORDINATOR_URL,
+      ...(env.TWOPC_API_TOKEN ? { apiToken: env.TWOPC_API_TOKEN } : {}),
+      secret: env.TWOPC_PARTICIPANT_SECRET,
+      ...(env.PUBLIC_URL ? { publicUrl: env.PUBLIC_URL } : {}),
+      ...spec,
+      pool: { max: env.POOL_SIZE, ...spec.pool },
+    });
+    // "ready" and "port" first: launchers match /"ready":true,"port":(\d+)/.
+    process.stdout.write(`${JSON.stringify({ ready: true, port: service.port, name: env.NAME })}\n`);
+    const stop = () => void service.close().finally(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  };
+  main().catch((e) => {
+    process.stderr.write(`${label} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}
