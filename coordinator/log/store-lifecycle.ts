@@ -4,18 +4,20 @@ import { logNotOpen, logOpenedTwice } from './log-errors';
 type State = 'new' | 'opening' | 'open' | 'closing' | 'closed';
 
 /**
- * The life of a shared store instance: opened once, used, closed once (a
- * close racing open waits for it, then undoes it). Every refusal is one of
- * the shared log errors, so the PostgreSQL and Redis stores refuse alike.
+ * The life of a store instance: opened once, used, closed once (a close
+ * racing open waits for it, then undoes it). Every refusal is one of the
+ * shared log errors, so the file, PostgreSQL and Redis stores refuse alike.
  */
 export class StoreLifecycle {
   private state: State = 'new';
   private opening?: Promise<unknown>;
   private closing?: Promise<void>;
 
+  /** `details` go on every refusal (default `{ where }`; the file log names its `dir`). */
   constructor(
     private readonly where: string,
     private readonly className: string,
+    private readonly details: Record<string, unknown> = { where },
   ) {}
 
   get isOpen(): boolean {
@@ -24,7 +26,7 @@ export class StoreLifecycle {
 
   /** Runs `load` as the one open(); on failure `undo` releases what it took and the instance is closed. */
   open<T>(load: () => Promise<T>, undo: () => Promise<void>): Promise<T> {
-    if (this.state !== 'new') return Promise.reject(logOpenedTwice(this.where, this.className));
+    if (this.state !== 'new') return Promise.reject(logOpenedTwice(this.where, this.className, this.details));
     this.state = 'opening';
     const run = load().then(
       (v) => {
@@ -44,7 +46,7 @@ export class StoreLifecycle {
   /** The error for a call made now, or undefined when the store is open. */
   refusal(): TwopcError | undefined {
     if (this.state === 'open') return undefined;
-    return logNotOpen(this.where, this.state === 'new' || this.state === 'opening' ? 'not open' : 'closed');
+    return logNotOpen(this.where, this.state === 'new' || this.state === 'opening' ? 'not open' : 'closed', this.details);
   }
 
   /** Runs `shutDown` once; later calls share it. */
@@ -54,6 +56,7 @@ export class StoreLifecycle {
       this.state = 'closed';
       return Promise.resolve();
     }
+    // A close() racing open() waits for it, then undoes it.
     this.closing ??= (this.opening ?? Promise.resolve()).then(
       async () => {
         this.state = 'closing';

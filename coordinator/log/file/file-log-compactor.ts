@@ -1,0 +1,175 @@
+import { TwopcError, errorMessage } from '../../engine/ports/protocol';
+import type { CompactReport } from '../../engine/ports/decision-log';
+import { recordJson } from '../record-shape';
+import type { StoredRecord, TxIndex } from '../tx-index';
+import type { ResolvedFileLogOptions } from './file-log-options';
+import { logCorrupt, type ReplayedLog } from './file-log-replay';
+import { errnoCode } from './log-fs';
+import { inDir, segmentName, snapshotName } from './log-layout';
+import type { LogWriter } from './log-writer';
+import { frameAt, frameJson } from './record-codec';
+import { writeSnapshot } from './snapshot';
+
+// Background compaction starts once this many segments are sealed (and they
+// outweigh the last snapshot, so rewriting the kept records stays amortized).
+const AUTO_COMPACT_SEGMENTS = 2;
+
+/** What a compactor works on: the open log's options, index and writer, and the files open() read back. */
+export interface CompactorDeps {
+  o: ResolvedFileLogOptions;
+  index: TxIndex;
+  writer: LogWriter;
+  /** False once the log is closing: no new background compaction starts then. */
+  isOpen: () => boolean;
+  snapshot: ReplayedLog['snapshot'];
+  sealed: ReplayedLog['sealed'];
+}
+
+/**
+ * Compaction of the file log: forgets completed transactions past the
+ * retention period and replaces every sealed segment by one snapshot, one
+ * compaction at a time, on demand or in the background as segments seal.
+ */
+export class FileLogCompactor {
+  private readonly o: ResolvedFileLogOptions;
+  private readonly index: TxIndex;
+  private readonly writer: LogWriter;
+  private readonly isOpen: () => boolean;
+  private snapshotSeq: number;
+  private snapshotBytes: number;
+  /** Sealed segments after the snapshot: seq -> bytes. */
+  private readonly sealed: Map<number, number>;
+  private tail: Promise<unknown> = Promise.resolve();
+  private autoCompacting = false;
+
+  constructor(deps: CompactorDeps) {
+    this.o = deps.o;
+    this.index = deps.index;
+    this.writer = deps.writer;
+    this.isOpen = deps.isOpen;
+    this.snapshotSeq = deps.snapshot.seq;
+    this.snapshotBytes = deps.snapshot.bytes;
+    this.sealed = deps.sealed;
+  }
+
+  /** Seals the active segment, then compacts through it. */
+  compact(): Promise<CompactReport> {
+    return this.exclusive(async () => this.compactThrough(await this.writer.rotate()));
+  }
+
+  /** Settles once the compactions started so far have finished. */
+  idle(): Promise<unknown> {
+    return this.tail;
+  }
+
+  /** The writer's `onSealed`: counts the segment, and starts a background compaction when enough are sealed. */
+  onSealed(seq: number, bytes: number): void {
+    this.sealed.set(seq, bytes);
+    if (!this.o.autoCompact || this.autoCompacting || !this.isOpen()) return;
+    let sealedBytes = 0;
+    for (const b of this.sealed.values()) sealedBytes += b;
+    if (this.sealed.size < AUTO_COMPACT_SEGMENTS || sealedBytes < this.snapshotBytes) return;
+    this.autoCompacting = true;
+    this.exclusive(() => this.compactThrough(seq))
+      .catch((e) => this.o.onBackgroundError(e))
+      .finally(() => {
+        this.autoCompacting = false;
+      });
+  }
+
+  /** Runs compactions one at a time. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private compactionFailed(e: unknown): TwopcError {
+    if (e instanceof TwopcError) return e;
+    return new TwopcError(
+      'log-unavailable',
+      `decision log ${this.o.dir}: compaction failed (${errorMessage(e)}); the log is intact and still takes writes, and the next open finishes or discards the compaction`,
+      { dir: this.o.dir, operation: 'compact' },
+      { cause: e },
+    );
+  }
+
+  private diskBytes(): number {
+    let n = this.snapshotBytes + this.writer.activeSize;
+    for (const b of this.sealed.values()) n += b;
+    return n;
+  }
+
+  private async compactThrough(through: number): Promise<CompactReport> {
+    try {
+      return await this.compactSealed(through);
+    } catch (e) {
+      throw this.compactionFailed(e);
+    }
+  }
+
+  private async compactSealed(through: number): Promise<CompactReport> {
+    const { fs, dir } = this.o;
+    const bytesBefore = this.diskBytes();
+    if (this.writer.failed) throw this.writer.unavailable();
+    if (through <= this.snapshotSeq) return { forgotten: 0, kept: this.index.size, bytesBefore, bytesAfter: bytesBefore };
+    const cut = this.index.cut(through, this.o.now() - this.o.completedRetentionMs, this.o.maxRetainedCompleted);
+    const frames = await this.framesOf(cut.records);
+    const written = await writeSnapshot(fs, dir, through, frames);
+    // Installed: from here a restart reads this snapshot, and the older one
+    // and segments <= through are superseded (a restart deletes any we miss).
+    const previous = this.snapshotSeq;
+    this.snapshotSeq = through;
+    this.snapshotBytes = written.bytes;
+    cut.records.forEach((s, i) => {
+      s.seq = through;
+      s.offset = written.offsets[i];
+      s.inSnapshot = true;
+    });
+    this.index.forget(cut.forget, through);
+    this.index.reduce(cut.reduce, through);
+    const covered = [...this.sealed.keys()].filter((seq) => seq <= through);
+    for (const seq of covered) this.sealed.delete(seq);
+    const obsolete = covered.map(segmentName);
+    if (previous > 0) obsolete.push(snapshotName(previous));
+    for (const f of obsolete) {
+      await fs.unlink(inDir(dir, f)).catch((e) => {
+        if (errnoCode(e) !== 'ENOENT') throw e;
+      });
+    }
+    return { forgotten: cut.forget.length, kept: this.index.size, bytesBefore, bytesAfter: this.diskBytes() };
+  }
+
+  /**
+   * The frames of `records`, copied from the sealed files that hold them
+   * rather than encoded again, each checked against its CRC on the way: a
+   * frame damaged since it was written stops the compaction with
+   * `log-corrupt` instead of being carried into the snapshot.
+   */
+  private async framesOf(records: StoredRecord[]): Promise<Buffer[]> {
+    // Keyed by seq, negated for the snapshot: a snapshot through N and segment N never coexist in memory's view.
+    const files = new Map<number, Buffer>();
+    const frames: Buffer[] = new Array<Buffer>(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const s = records[i];
+      if (s.offset < 0) {
+        // An outcome record made by this compaction (see TxIndex.cut): nothing on disk to copy yet.
+        frames[i] = frameJson(recordJson(s.record));
+        continue;
+      }
+      const key = s.inSnapshot ? -s.seq : s.seq;
+      let buf = files.get(key);
+      if (!buf) {
+        buf = await this.o.fs.readFile(inDir(this.o.dir, s.inSnapshot ? snapshotName(s.seq) : segmentName(s.seq)));
+        files.set(key, buf);
+      }
+      const frame = frameAt(buf, s.offset);
+      if (typeof frame === 'string') {
+        const file = inDir(this.o.dir, s.inSnapshot ? snapshotName(s.seq) : segmentName(s.seq));
+        throw logCorrupt(file, s.offset, frame, 'found while compacting; compaction stopped and the next open will refuse to start until it is repaired');
+      }
+      frames[i] = frame;
+    }
+    return frames;
+  }
+}
