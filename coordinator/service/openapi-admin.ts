@@ -1,5 +1,4 @@
-import { json, problemResponse, schema } from './openapi-parts';
-import { LIST_STATES, MAX_LIST_LIMIT } from '../engine/transaction-listing';
+import { bodyProblems, idempotencyHeader, idParam, json, listParams, problemResponse, schema } from './openapi-parts';
 import {
   compactAnswerSchema,
   historyAnswerSchema,
@@ -28,14 +27,8 @@ const reads = {
   '401': problemResponse('missing or wrong admin token, or no admin token configured (`unauthorized`)'),
   '503': problemResponse('recovery not finished (`not-ready`), shutting down (`shutting-down`), or the decision log is unavailable'),
 };
-const writes = {
-  ...reads,
-  '413': problemResponse('body over the limit (`payload-too-large`)'),
-  '415': problemResponse('body is not JSON (`unsupported-media-type`)'),
-  '422': problemResponse('Idempotency-Key reused with a different request (`idempotency-key-reused`)'),
-};
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' }, description: 'transaction id (UUID v7)' };
-const idempotencyParam = { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 }, description: 'as on `/v1` (see POST /v1/transactions)' };
+const writes = { ...reads, ...bodyProblems };
+const idempotencyParam = idempotencyHeader('as on `/v1` (see POST /v1/transactions)');
 const notFound = problemResponse('unknown id (`not-found`)');
 const emptyBody = { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } };
 
@@ -69,10 +62,7 @@ export function adminOpenApiPaths(): Record<string, object> {
       get: {
         summary: 'Admin: list transactions live here or unfinished in the log, oldest first (`heuristic`: those with a heuristic hazard)',
         security,
-        parameters: [
-          { name: 'state', in: 'query', required: false, schema: { type: 'string', enum: [...LIST_STATES] } },
-          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: 100 } },
-        ],
+        parameters: listParams,
         responses: { '200': answer('transactions', 'AdminTransactionList'), ...reads },
       },
     },

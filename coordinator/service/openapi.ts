@@ -1,4 +1,4 @@
-import { json, problemResponse, ref, schema } from './openapi-parts';
+import { bodyProblems, idempotencyHeader, idParam, json, listParams, problemResponse, ref, schema } from './openapi-parts';
 import {
   beginAnswerSchema,
   beginRequestSchema,
@@ -8,7 +8,6 @@ import {
   problemSchema,
   transactionAnswerSchema,
 } from '../../participant-sdk/src';
-import { LIST_STATES, MAX_LIST_LIMIT } from '../engine/transaction-listing';
 import { adminOpenApiComponents, adminOpenApiPaths } from './openapi-admin';
 import { abortAnswerSchema, abortRequestSchema, commitAnswerSchema, healthAnswerSchema, readyAnswerSchema } from './api-schemas';
 
@@ -19,22 +18,11 @@ const common = {
   '401': problemResponse('missing or wrong bearer token (`unauthorized`)'),
   '503': problemResponse('recovery not finished (`not-ready`) or shutting down (`shutting-down`)'),
 };
-const writes = {
-  ...common,
-  '413': problemResponse('body over the limit (`payload-too-large`)'),
-  '415': problemResponse('body is not JSON (`unsupported-media-type`)'),
-  '422': problemResponse('Idempotency-Key reused with a different request (`idempotency-key-reused`)'),
-};
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' }, description: 'transaction id (UUID v7)' };
-const idempotencyParam = {
-  name: 'Idempotency-Key',
-  in: 'header',
-  required: false,
-  schema: { type: 'string', minLength: 1, maxLength: 255 },
-  description:
-    `Repeating a call with the same key (same method, path and body) answers the first answer again, with header \`Idempotent-Replayed: true\`; ` +
+const writes = { ...common, ...bodyProblems };
+const idempotencyParam = idempotencyHeader(
+  `Repeating a call with the same key (same method, path and body) answers the first answer again, with header \`Idempotent-Replayed: true\`; ` +
     `a different request with the same key is refused with 422. Keys are kept in memory (default 24 h, 10,000 keys) and forgotten on restart. Header name: \`${IDEMPOTENCY_HEADER}\`.`,
-};
+);
 
 /**
  * The coordinator API as OpenAPI 3.1 (served at `/openapi.json`). Message
@@ -82,10 +70,7 @@ export function openApiDocument(version: string): object {
         },
         get: {
           summary: 'List transactions live here or unfinished in the log, oldest first',
-          parameters: [
-            { name: 'state', in: 'query', required: false, schema: { type: 'string', enum: [...LIST_STATES] } },
-            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: 100 } },
-          ],
+          parameters: listParams,
           responses: { '200': { description: 'transactions', content: json('TransactionList') }, ...common },
         },
       },

@@ -20,6 +20,7 @@ export { CoordinatorClient } from './coordinator-client';
 export type { CommitOutcome, CoordinatorClientOptions } from './coordinator-client';
 export { transactionIdFrom, withTransaction } from './transaction-header';
 export type { RequestWithHeaders } from './transaction-header';
+export { silentLogger } from './sdk-logger';
 export type { SdkLogger } from './sdk-logger';
 export { ERROR_CODES, TransactionAbortedError, TwopcError, errorMessage, isTwopcError } from './errors';
 export type { AbortReason, ErrorCode } from './errors';

@@ -1,14 +1,6 @@
-/** The subset of a pino logger the engine uses; pass `pino()` or anything shaped like it. */
-export interface EngineLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+import type { SdkLogger } from '../../../participant-sdk/src';
 
-export const silentLogger: EngineLogger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
+/** The subset of a pino logger the engine uses, the same as the SDK's; pass `pino()` or anything shaped like it. */
+export type EngineLogger = SdkLogger;
+
+export { silentLogger } from '../../../participant-sdk/src';
