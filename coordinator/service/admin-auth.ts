@@ -1,8 +1,7 @@
 import type { RequestHandler } from 'express';
 import { TwopcError } from '../engine/ports/protocol';
-import { sendAnswer } from './answer';
+import { problemForTwopcError, sendAnswer } from './answers';
 import { bearerAuth } from './auth';
-import { problemForTwopcError } from './problem';
 
 /**
  * Guards `/v1/admin`: only the admin token opens it (the API token does not).

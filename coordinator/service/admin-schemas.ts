@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { LogRecord } from '../engine/ports/decision-log';
 import { BRANCH_STATES, OUTCOMES, TX_STATES } from '../engine/ports/types';
 
 /**
@@ -84,6 +85,27 @@ export type HistoryEvent = z.infer<typeof historyEventSchema>;
 /** `GET /v1/admin/transactions/:id/history`: the audit trail. */
 export const historyAnswerSchema = z.object({ id: z.string(), events: z.array(historyEventSchema) });
 export type HistoryAnswer = z.infer<typeof historyAnswerSchema>;
+
+const isoTime = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * A transaction's audit trail as the admin API and the CLI show it: every
+ * logged record in order, its times in ISO 8601, without the repeated txId.
+ * Shared by the HTTP route and the CLI's offline mode so both print the same.
+ *
+ * @example
+ * historyAnswer(id, await engine.history(id)) // { id, events: [{ type: 'begin', at: '2025-…', expiresAt: '…' }, …] }
+ */
+export function historyAnswer(txId: string, records: readonly LogRecord[]): HistoryAnswer {
+  return { id: txId, events: records.map(historyEvent) };
+}
+
+function historyEvent(record: LogRecord): HistoryEvent {
+  const { txId: _txId, at, ...rest } = record;
+  const event = { ...rest, at: isoTime(at) } as HistoryEvent;
+  if (record.type === 'begin') event.expiresAt = isoTime(record.expiresAt);
+  return event;
+}
 
 /** What one recovery pass did (the engine's RecoveryReport). */
 export const recoveryReportSchema = z.object({

@@ -1,26 +1,20 @@
 import type { Membership } from '../cluster/membership';
 import { instancesReport } from '../cluster/instances-report';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { Express, RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import type { EngineLogger } from '../engine/ports/logger';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { TwopcError } from '../engine/ports/protocol';
 import { checkParticipantUrl } from '../participants/http/participant-url';
 import { adminAuth } from './admin-auth';
-import { sendAnswer } from './answer';
+import { Answer, problem, problemForError, sendAnswer } from './answers';
 import { bearerCheck } from './auth';
-import { errorHandler, routeNotFound } from './error-problems';
 import type { TransactionForwarder } from './forwarding';
 import { createHotPath } from './hot-path';
-import type { IdempotencyStore } from './idempotency';
+import { createResponder, RAW_BODY_LOCAL, type IdempotencyStore, type Responder } from './idempotency';
 import { JsonBodyReader } from './json-body';
 import type { CoordinatorMetrics } from './metrics';
 import { openApiDocument } from './openapi';
-import { notReadyAnswer } from './readiness';
-import { createResponder, RAW_BODY_LOCAL } from './responder';
-import { adminRoutes } from './routes-admin';
-import { opsRoutes } from './routes-ops';
-import { transactionHandlers, transactionRoutes } from './routes-transactions';
+import { OWNED_PATHS, routeTable, type Route, type RouteCall } from './routes';
 
 export interface AppDeps {
   engine: TransactionEngine;
@@ -47,64 +41,79 @@ export interface AppDeps {
   membership?: Membership;
 }
 
-/** The coordinator's HTTP app (SPEC §5): thin handlers over the engine. */
+/** The coordinator's HTTP app (SPEC §5): the route table (routes.ts) behind the `/v1` gates, thin handlers over the engine. */
 export function createApp(deps: AppDeps): Express {
+  const bodyLimit = `${deps.bodyLimitBytes} bytes`;
+  const authorize = bearerCheck(deps.apiTokens);
+  const body = new JsonBodyReader(deps.bodyLimitBytes);
+  const respond = createResponder({ idempotency: deps.idempotency, logger: deps.logger, bodyLimit });
+  const routes = routeTable({
+    engine: deps.engine,
+    metrics: deps.metrics,
+    openapi: openApiDocument(deps.version),
+    participantUrl: participantUrlCheck(deps.participantUrls),
+    instances: () => instancesReport(deps.engine.logKind, deps.membership),
+    ...(deps.logDir === undefined ? {} : { logDir: deps.logDir }),
+  });
+  const hot = createHotPath({ ...deps, routes, respond, body, authorize, notReady: () => notReadyAnswer(deps.engine), bodyLimit });
+
   const app = express();
   app.disable('x-powered-by');
   // Answers are per call (and POST answers are never cacheable): no ETags.
   app.set('etag', false);
+  // The hot routes are answered here, before every other layer, by the same steps as the layers below (hot-path.ts).
+  app.use((req, res, next) => {
+    if (!hot(req, res)) next();
+  });
   app.use(deps.metrics.httpMiddleware);
-  opsRoutes(app, { engine: deps.engine, metrics: deps.metrics, openapi: openApiDocument(deps.version) });
 
   // Authentication before the body is read: an unauthenticated caller cannot make us parse anything.
-  const authorize = bearerCheck(deps.apiTokens);
   app.use('/v1', (req, res, next) => {
     const refused = authorize(req.headers.authorization);
     if (refused) return sendAnswer(res, refused);
     next();
   });
   app.use('/v1/admin', adminAuth(deps.adminToken, deps.apiTokens.length === 0));
-  app.use('/v1', notReadyGate(deps.engine));
-  const body = new JsonBodyReader(deps.bodyLimitBytes);
-  app.use('/v1', ...body.middleware);
-  // Admin calls on one transaction too (show, history, retry, resolve): acted on here, an operator's
-  // resolve could record a decision under a transaction its live owner is running.
-  if (deps.forwarder) app.use(['/v1/transactions/:id', '/v1/admin/transactions/:id'], forwardToOwner(deps.forwarder));
-
-  const bodyLimit = `${deps.bodyLimitBytes} bytes`;
-  const respond = createResponder({ idempotency: deps.idempotency, logger: deps.logger, bodyLimit });
-  const routeDeps = { engine: deps.engine, respond, participantUrl: participantUrlCheck(deps.participantUrls) };
-  const handlers = transactionHandlers(routeDeps);
-  transactionRoutes(app, routeDeps, handlers);
-  adminRoutes(app, {
-    engine: deps.engine,
-    respond,
-    instances: () => instancesReport(deps.engine.logKind, deps.membership),
-    ...(deps.logDir === undefined ? {} : { logDir: deps.logDir }),
+  app.use('/v1', (_req, res, next) => {
+    const refused = notReadyAnswer(deps.engine);
+    if (refused) return sendAnswer(res, refused);
+    next();
   });
+  app.use('/v1', ...body.middleware);
+  if (deps.forwarder) app.use([...OWNED_PATHS], forwardToOwner(deps.forwarder));
 
+  registerRoutes(app, routes, respond);
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger, bodyLimit));
-
-  // The hot routes skip express altogether (hot-path.ts), with the same steps as above. Every way
-  // of serving the app (app.listen, http.createServer(app), a test's server) calls app.handle.
-  const hot = createHotPath({ ...deps, handlers, respond, body, authorize, bodyLimit });
-  const expressApp = app as unknown as { handle(req: IncomingMessage, res: ServerResponse, next?: unknown): void };
-  const handle = expressApp.handle.bind(app);
-  expressApp.handle = (req, res, next) => {
-    if (next === undefined && hot(req, res)) return;
-    handle(req, res, next);
-  };
   return app;
 }
 
-/** Until recovery has decided every logged transaction (and once stopping, or once the log failed), the API answers 503. */
-function notReadyGate(engine: TransactionEngine): RequestHandler {
-  return (_req, res, next) => {
-    const refused = notReadyAnswer(engine);
-    if (refused) return sendAnswer(res, refused);
-    next();
-  };
+/** Each path once, with its methods from the table; any other method on it is a 405 naming the ones it has. */
+function registerRoutes(app: Express, routes: readonly Route[], respond: Responder): void {
+  for (const path of new Set(routes.map((r) => r.path))) {
+    const here = routes.filter((r) => r.path === path);
+    const route = app.route(path);
+    for (const r of here) route[r.method === 'GET' ? 'get' : 'post']('raw' in r ? r.raw : respond[r.kind]((req) => r.run(callOf(req))));
+    route.all(methodNotAllowed(here.map((r) => r.method).sort().join(', ')));
+  }
+}
+
+function callOf(req: Request): RouteCall {
+  const id: unknown = req.params.id;
+  return { id: id === undefined ? '' : String(id), body: req.body, query: { ...req.query } };
+}
+
+/**
+ * Until recovery has decided every logged transaction (and once stopping, or
+ * once the log failed), the API answers 503: undefined when the engine is
+ * ready, else the problem to send.
+ */
+function notReadyAnswer(engine: TransactionEngine): Answer | undefined {
+  if (engine.ready) return undefined;
+  const failure = engine.logFailure;
+  // The log refuses every write until a restart: say so, rather than "retry shortly".
+  if (failure) return problem(503, 'log-unavailable', `${failure.message}; restart the coordinator once the disk is healthy`);
+  return problem(503, 'not-ready', 'the coordinator is recovering or stopping; retry shortly', {}, { 'retry-after': '1' });
 }
 
 /** A request for a transaction that another live instance owns is answered by that instance (or refused: owner-unavailable). */
@@ -133,5 +142,24 @@ function participantUrlCheck(policy: AppDeps['participantUrls']): (url: string) 
       throw new TwopcError('invalid-input', 'url: this coordinator has no participant secret (participantSecret / TWOPC_PARTICIPANT_SECRET), so it cannot call participant services', { field: 'url' });
     }
     return checkParticipantUrl(url, policy.allowList);
+  };
+}
+
+/** Unknown routes: a 404 problem, so clients see the same shape everywhere. */
+const routeNotFound: RequestHandler = (req, res) => {
+  sendAnswer(res, problem(404, 'route-not-found', `no route ${req.method} ${req.path.slice(0, 200)}`));
+};
+
+/** A route that exists, called with a method it does not have. */
+function methodNotAllowed(allow: string): RequestHandler {
+  return (req, res) => sendAnswer(res, problem(405, 'method-not-allowed', `${req.method} is not allowed here; use ${allow}`, {}, { allow }));
+}
+
+/** The app's last error handler. */
+function errorHandler(logger: EngineLogger, bodyLimit: string): ErrorRequestHandler {
+  return (e, _req, res, next) => {
+    // Too late for a problem: let express end the connection.
+    if (res.headersSent) return next(e);
+    sendAnswer(res, problemForError(e, logger, bodyLimit));
   };
 }

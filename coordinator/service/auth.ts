@@ -1,8 +1,7 @@
 import type { RequestHandler } from 'express';
 import { tokenChecker } from '../../participant-sdk/src';
-import { Answer, sendAnswer } from './answer';
+import { Answer, problemForTwopcError, sendAnswer } from './answers';
 import { TwopcError } from '../engine/ports/protocol';
-import { problemForTwopcError } from './problem';
 
 /**
  * The bearer-token check of the `/v1` API (SPEC §5), free of any HTTP

@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { RequestHandler, Response } from 'express';
-import { Answer, sendAnswer } from './answer';
-import { problem } from './problem';
-import { RAW_BODY_LOCAL } from './responder';
+import { Answer, problem, sendAnswer } from './answers';
+import { RAW_BODY_LOCAL } from './idempotency';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
 

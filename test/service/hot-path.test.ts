@@ -66,6 +66,8 @@ interface Harness {
   base: string;
   gate: EnlistGate;
   forwarded: ForwardRequest[];
+  /** `METHOD url` of each request that reached express's layers (the hot path answers before them). */
+  reachedExpress: string[];
   call(method: string, p: string, init?: { body?: string | Buffer; headers?: Record<string, string> }): Promise<Answer>;
   close(): Promise<void>;
 }
@@ -94,9 +96,16 @@ async function start(options: { forwardIds?: Set<string>; forwardThrows?: boolea
       return { status: 299, headers: { 'content-type': 'application/json; charset=utf-8', 'x-owner': 'other' }, body: Buffer.from('{"relayed":true}') };
     },
   };
+  const metrics = new CoordinatorMetrics({ inDoubt: () => 0, live: () => 0 });
+  const reachedExpress: string[] = [];
+  const countRequests = metrics.httpMiddleware;
+  (metrics as { httpMiddleware: typeof countRequests }).httpMiddleware = (req, res, next) => {
+    reachedExpress.push(`${req.method} ${req.url}`);
+    countRequests(req, res, next);
+  };
   const app = createApp({
     engine,
-    metrics: new CoordinatorMetrics({ inDoubt: () => 0, live: () => 0 }),
+    metrics,
     logger: { debug() {}, info() {}, warn() {}, error() {} },
     apiTokens: [TOKEN],
     idempotency: new IdempotencyStore({ ttlMs: 60_000, maxKeys: 100 }),
@@ -112,6 +121,7 @@ async function start(options: { forwardIds?: Set<string>; forwardThrows?: boolea
     base,
     gate,
     forwarded,
+    reachedExpress,
     async call(method, p, init = {}) {
       const res = await fetch(`${base}${p}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers }, ...(init.body === undefined ? {} : { body: init.body }) });
       const text = await res.text();
@@ -199,6 +209,31 @@ describe('coordinator hot path', () => {
     const viaExpress = await h.call('POST', `/v1/transactions/${other}/commit/`);
     expect(comparable(hot)).toEqual(comparable(viaExpress));
     expect(hot.body).toMatchObject({ id, state: 'committed' });
+  });
+
+  it('answers the canonical spelling before express, and everything else through express', async () => {
+    h = await start();
+    const id = (await h.call('POST', '/v1/transactions')).body.id as string;
+    await h.call('POST', `/v1/transactions/${id}/branches`, json({ participant: 'p', url: 'http://127.0.0.1:1/p' }));
+    await h.call('GET', `/v1/transactions/${id}`);
+    await h.call('GET', `/v1/transactions/${id}`, { headers: { authorization: 'Bearer wrong' } });
+    await h.call('POST', `/v1/transactions/${id}/commit`);
+    expect(h.reachedExpress).toEqual([]);
+    // Another spelling, a conditional GET, another method or route: express's.
+    await h.call('GET', `/v1/transactions/${id}/`);
+    await h.call('GET', `/v1/transactions/${id}`, { headers: { 'if-none-match': '"x"' } });
+    await h.call('HEAD', `/v1/transactions/${id}`);
+    await h.call('GET', `/v1/transactions/${id.toUpperCase()}`);
+    await h.call('POST', `/v1/transactions/${id}/abort`);
+    await h.call('GET', '/v1/transactions');
+    expect(h.reachedExpress).toEqual([
+      `GET /v1/transactions/${id}/`,
+      `GET /v1/transactions/${id}`,
+      `HEAD /v1/transactions/${id}`,
+      `GET /v1/transactions/${id.toUpperCase()}`,
+      `POST /v1/transactions/${id}/abort`,
+      'GET /v1/transactions',
+    ]);
   });
 
   it('replays an Idempotency-Key answer and refuses the key for another body, like express', async () => {
