@@ -50,6 +50,10 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
       semaphore.run(async () => {
         if (deps.isLive(snapshot.txId) || phaseTwo.isDriving(snapshot.txId) || !deps.mayRecover(snapshot)) return;
         if (options.onlyExpired && !snapshot.decision && now < snapshot.expiresAt + config.sweepGraceMs) return;
+        // Begun under this process's current lease and not expired: its begin may still be on its way
+        // into memory here (or its client about to commit it). Deciding abort for it now could contradict
+        // a one-phase commit that never reads the register; once expired, the periodic pass ends it.
+        if (!snapshot.decision && now < snapshot.expiresAt && deps.beganUnderThisLease(snapshot)) return;
         if (snapshot.hazards.length > 0) {
           report.leftForLater += 1;
           options.onProgress?.(report);

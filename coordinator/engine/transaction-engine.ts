@@ -4,7 +4,7 @@ import { buildGid, isTxId } from '../participants/gid';
 import type { BranchRef } from '../participants/participant';
 import type { ProtocolBreak } from '../testing/test-switches';
 import { mintTxId } from '../cluster/owned-tx-id';
-import { soleOwnership, type TransactionOwnership } from '../cluster/ownership';
+import { ownerOf, soleOwnership, type TransactionOwnership } from '../cluster/ownership';
 import { CrashPoints } from './crash-points';
 import type { EngineConfig } from './engine-config';
 import { EngineLogger, silentLogger } from './engine-logger';
@@ -110,6 +110,7 @@ export class TransactionEngine {
       phaseTwo: this.phaseTwo,
       isLive: (txId) => this.live.has(txId),
       mayRecover: (snapshot) => this.ownership.mayRecover(snapshot),
+      beganUnderThisLease: (snapshot) => this.ownership.token !== undefined && ownerOf(snapshot) === this.ownership.token,
       decide: (txId, branches, source, reason) => this.decideAbort(txId, branches, source, reason),
       decideCommitted: (txId, branches) => this.log.decide({ txId, at: Date.now(), outcome: 'commit', source: 'recovery', branches }),
     };
@@ -171,6 +172,10 @@ export class TransactionEngine {
       nextBranchId: 1,
       enlistWrites: [],
     };
+    // Live before its begin record can be seen: once it is stored, a recovery pass here (a takeover's,
+    // an operator's) finds it unfinished and would decide abort for it, while its client goes on to
+    // commit it, possibly in one phase, which never reads the register back.
+    this.live.set(id, tx);
     const begun = this.log.append({ type: 'begin', txId: id, at: createdAt, expiresAt: createdAt + timeoutMs, metadata: options.metadata, ...(owner === undefined ? {} : { owner }) });
     if (owner === undefined) {
       // Not forced and not waited for: the first enlist's append follows it, and a lost begin is presumed abort.
@@ -178,13 +183,20 @@ export class TransactionEngine {
     } else {
       // Several instances: any of them may get the next call for this transaction and must find
       // its owner in the store, so the begin is stored (not forced) before the id is handed out.
-      await begun;
-      // Stored under a lease this process lost meanwhile: the transaction is the new owner's (it aborts it).
-      if (this.ownership.token !== owner) throw new TwopcError('fenced', 'this coordinator instance lost its lease while beginning the transaction; retry', { txId: id });
+      try {
+        await begun;
+      } catch (e) {
+        this.live.delete(id);
+        throw e;
+      }
+      // Stored under a lease this process lost meanwhile (handOver dropped it): the transaction is the new owner's (it aborts it).
+      if (this.ownership.token !== owner || this.live.get(id) !== tx) {
+        this.live.delete(id);
+        throw new TwopcError('fenced', 'this coordinator instance lost its lease while beginning the transaction; retry', { txId: id });
+      }
     }
     tx.timer = setTimeout(() => void this.expire(tx), timeoutMs);
     tx.timer.unref();
-    this.live.set(id, tx);
     return statusFromLive(tx);
   }
 
