@@ -116,8 +116,10 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
  * longer write one.)
  *
  * Resolves with the winning decision, or undefined when the only branch's
- * state cannot be learned now (deciding abort could contradict a one-phase
- * commit that happened: ask again later).
+ * state cannot be learned now — its participant does not answer, or is not
+ * configured in this process at all (deciding abort could contradict a
+ * one-phase commit that happened: ask again later, from a process that can
+ * reach it).
  */
 export async function decideUndecided(
   deps: RecoveryDeps,
@@ -125,26 +127,32 @@ export async function decideUndecided(
   source: DecisionSource = 'recovery',
   reason?: AbortReason,
 ): Promise<DecisionRecord | undefined> {
-  if (snapshot.branches.length === 1 && deps.config.onePhaseCommit) {
+  // Whatever this process's own onePhaseCommit setting: the process that ran the transaction may have had it on.
+  if (snapshot.branches.length === 1) {
     const branch = snapshot.branches[0];
     const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
-    if (participant?.status) {
-      const ref = { ...branch, txId: snapshot.txId };
-      try {
-        if ((await participant.status(ref)) !== 'prepared') {
-          // A heuristic hazard here means it committed (its marker is there): the state below says so.
-          await participant.rollback(ref).catch((e: unknown) => {
-            if (!isTwopcError(e, 'heuristic-hazard')) throw e;
-          });
-          const state = await participant.status(ref);
-          if (state === 'committed') return deps.decideCommitted(snapshot.txId, snapshot.branches);
-        }
-      } catch (e) {
-        // Deciding abort now could contradict a one-phase commit that happened; ask again on the next pass.
-        deps.logger.warn({ txId: snapshot.txId, participant: branch.participant, err: errorMessage(e) }, 'cannot learn the only branch state yet');
-        return undefined;
+    if (!participant?.status) {
+      // Not configured here (another kind of process ran it, or an operator's config lacks it): its
+      // state cannot be learned, and deciding abort could contradict a one-phase commit that happened.
+      deps.logger.warn({ txId: snapshot.txId, participant: branch.participant }, 'cannot ask the only branch participant from this process; left undecided');
+      return undefined;
+    }
+    const ref = { ...branch, txId: snapshot.txId };
+    try {
+      if ((await participant.status(ref)) !== 'prepared') {
+        // A heuristic hazard here means it committed (its marker is there): the state below says so.
+        await participant.rollback(ref).catch((e: unknown) => {
+          if (!isTwopcError(e, 'heuristic-hazard')) throw e;
+        });
+        const state = await participant.status(ref);
+        if (state === 'committed') return deps.decideCommitted(snapshot.txId, snapshot.branches);
       }
+    } catch (e) {
+      // Deciding abort now could contradict a one-phase commit that happened; ask again on the next pass.
+      deps.logger.warn({ txId: snapshot.txId, participant: branch.participant, err: errorMessage(e) }, 'cannot learn the only branch state yet');
+      return undefined;
     }
   }
+  // No branch (nothing can have committed), or several (only a commit decision commits them).
   return deps.decide(snapshot.txId, snapshot.branches, source, reason);
 }
