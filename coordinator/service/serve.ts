@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import os from 'node:os';
+import { servesRequests } from '../cluster/lease-kind';
 import { Membership } from '../cluster/membership';
 import { Pool } from 'pg';
 import pino from 'pino';
@@ -92,6 +93,9 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
         unownedAfterMs: config.engine.maxTimeoutMs + config.engine.sweepGraceMs,
         logger,
         identity: () => instanceIdentity(config, boundPort),
+        // Only other serve instances' (and operators' CLI runs'): an in-process coordinator's transactions
+        // are on databases this instance may not have, and they are left to the processes of its group.
+        mayTakeOver: (lease) => servesRequests(lease.url),
         onTakeover: (tokens) => {
           metrics.cluster.tookOver(tokens.length);
           engine?.recover().catch((e) => logger.error({ err: errorMessage(e) }, 'recovery of taken-over transactions failed; the sweep tries again'));
