@@ -235,11 +235,20 @@ export class RedisDecisionLog implements DecisionLog {
     return records;
   }
 
+  /**
+   * In pages by first-seen order (the scores are unique), each page's ids and
+   * records a command of their own under `callTimeoutMs`: one command for the
+   * whole backlog would take longer the more transactions are in doubt.
+   */
   async unfinished(): Promise<TxSnapshot[]> {
-    const txIds = await this.command('unfinished', (r) => r.zrange(this.keys.unfinished, 0, -1));
     const all: LogRecord[] = [];
-    for (let i = 0; i < txIds.length; i += CHUNK) {
-      for (const records of await this.readTransactions(txIds.slice(i, i + CHUNK))) all.push(...records);
+    let after = '-inf';
+    for (;;) {
+      const page = await this.command('unfinished', (r) => r.zrangebyscore(this.keys.unfinished, after, '+inf', 'WITHSCORES', 'LIMIT', 0, CHUNK));
+      const txIds = page.filter((_, i) => i % 2 === 0);
+      if (txIds.length > 0) for (const records of await this.readTransactions(txIds)) all.push(...records);
+      if (txIds.length < CHUNK) break;
+      after = `(${page[page.length - 1]}`;
     }
     return foldUnfinished(all);
   }
