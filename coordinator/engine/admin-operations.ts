@@ -199,11 +199,11 @@ export async function rollbackOrphans(deps: ResolverDeps, waitMs: number): Promi
     [...byTx].map(async ([txId, txOrphans]) => {
       const snapshot = await deps.log.get(txId);
       if (snapshot?.completed) {
-        // Never driven again (see Sweeper): an aborted transaction's prepared branch its decision does not
-        // list is covered by the abort and rolled back alone; anything else is left.
+        // Never driven again (see Sweeper): an aborted transaction's prepared branch, listed by its decision
+        // or not, is covered by the abort and rolled back alone; anything else is left.
         for (const o of txOrphans) {
-          const stray = snapshot.outcome === 'abort' && !(snapshot.decision?.branches.some((b) => b.gid === o.gid) ?? false);
-          const done = stray && (await deps.phaseTwo.rollbackStray(txId, { branchId: o.branchId, gid: o.gid, participant: o.participant }));
+          const found = snapshot.branches.find((b) => b.gid === o.gid) ?? { branchId: o.branchId, gid: o.gid, participant: o.participant };
+          const done = snapshot.outcome === 'abort' && (await deps.phaseTwo.rollbackStray(txId, found));
           results.push(done ? { gid: o.gid, txId, participant: o.participant, outcome: 'rolled-back' } : { gid: o.gid, txId, participant: o.participant, outcome: 'left', detail: 'its transaction is completed; left for an operator' });
         }
         return;
