@@ -251,6 +251,8 @@ export class TransactionEngine {
     const full: AbortReason = { cause: reason.cause ?? 'application', message: reason.message ?? 'aborted by the application', ...reason };
     const tx = this.live.get(txId);
     if (tx) {
+      // Committed without a decision record (read-only, no branch, or one phase), its `complete` still on its way.
+      if (tx.state === 'completed') throw new TwopcError('state-conflict', `transaction ${txId} is committed; it cannot be aborted`, { txId, state: 'committed' });
       if (tx.onePhase) throw new TwopcError('state-conflict', `transaction ${txId} is committing (one phase); it cannot be aborted`, { txId, state: tx.state });
       await this.abortLive(tx, full, 'engine');
       return { txId, state: 'aborted' };
@@ -604,10 +606,15 @@ export class TransactionEngine {
   private async finishWithoutDecision(tx: LiveTransaction, kind: 'read-only' | 'one-phase'): Promise<CommitResult> {
     clearTimeout(tx.timer);
     tx.state = 'completed';
-    this.live.delete(tx.id);
     // Not waited for: nothing is left to finish, and a lost `complete` is repaired by recovery.
     // Its `outcome` is the proof that this transaction, which has no decision record, committed.
-    this.log.append({ type: 'complete', txId: tx.id, at: Date.now(), outcome: 'commit' }).catch((e) => this.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log completion'));
+    // Until it is stored the log shows the transaction undecided and unfinished: it stays in memory
+    // (completed) so that no recovery pass, sweep or abort judges it by recovery's rule meanwhile
+    // (which decides abort for one with no branch, or only read-only ones).
+    this.log
+      .append({ type: 'complete', txId: tx.id, at: Date.now(), outcome: 'commit' })
+      .catch((e) => this.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log completion'))
+      .finally(() => this.live.delete(tx.id));
     this.observer.transactionEnded?.(kind, Date.now() - tx.createdAt);
     return { txId: tx.id, state: 'committed', phaseTwoPending: false };
   }
