@@ -156,17 +156,25 @@ export async function resolveTransaction(deps: ResolverDeps, txId: string, outco
  * prepared ones of a transaction with a branch that never prepared would be a
  * partial commit. Anything short of that, or a branch whose state cannot be
  * asked, refuses the commit.
+ *
+ * The states are read without side effects (`recordedState`): `status` ends
+ * a branch another process still holds, so a commit refused at a later branch
+ * would have rolled an earlier one back. Read that way, a branch held
+ * elsewhere reads `unknown` or `active`, which refuses the commit too: the
+ * check can only err towards refusing. A participant adapter without
+ * `recordedState` is asked `status` (with its side effect).
  */
 async function assertAllPrepared(deps: ResolverDeps, txId: string, branches: BranchInfo[]): Promise<void> {
   if (branches.length === 0) throw new TwopcError('state-conflict', `transaction ${txId} has no branch to commit`, { txId });
   for (const branch of branches) {
     const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
-    if (!participant?.status) {
+    const read = participant?.recordedState?.bind(participant) ?? participant?.status?.bind(participant);
+    if (!read) {
       throw new TwopcError('participant-unavailable', `cannot verify branch ${branch.gid} on ${branch.participant} is prepared; refusing to commit`, { txId, gid: branch.gid });
     }
     let state;
     try {
-      state = await participant.status({ ...branch, txId });
+      state = await read({ ...branch, txId });
     } catch (e) {
       throw new TwopcError('participant-unavailable', `cannot verify branch ${branch.gid} on ${branch.participant} is prepared (${errorMessage(e)}); refusing to commit`, { txId, gid: branch.gid });
     }

@@ -106,14 +106,15 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
  * sweep may not know the whole transaction, and its owner's commit decision
  * may still land: one branch would then be rolled back under a commit).
  *
- * Any other only branch is rolled back *before* its state is asked: a
+ * Any other only branch is rolled back *before* its state is judged: a
  * one-phase COMMIT still on its way (from a process that died, or lost its
  * lease while paused) then reaches a branch that is rolled back and is
  * refused, so the state read next is final and the decision cannot
  * contradict what the participant does. (Nothing else can commit a lone
  * branch: a commit decision is only ever written for prepared branches whose
  * registrations are in the log, and a process that lost its lease can no
- * longer write one.)
+ * longer write one.) One found committed already (its marker is there) is
+ * recorded committed at once: nothing can undo that commit.
  *
  * Resolves with the winning decision, or undefined when the only branch's
  * state cannot be learned now — its participant does not answer, or is not
@@ -139,7 +140,11 @@ export async function decideUndecided(
     }
     const ref = { ...branch, txId: snapshot.txId };
     try {
-      if ((await participant.status(ref)) !== 'prepared') {
+      const first = await participant.status(ref);
+      // Its marker proves the commit: a rollback now could only meet it (a heuristic hazard for nothing),
+      // and one failing otherwise would leave a transaction proven committed undecided.
+      if (first === 'committed') return deps.decideCommitted(snapshot.txId, snapshot.branches);
+      if (first !== 'prepared') {
         // A heuristic hazard here means it committed (its marker is there): the state below says so.
         await participant.rollback(ref).catch((e: unknown) => {
           if (!isTwopcError(e, 'heuristic-hazard')) throw e;
