@@ -3,6 +3,7 @@ import type { CrashPoints } from '../engine/crash-points';
 import type { EngineConfig } from '../engine/engine-config';
 import type { EngineObserver } from '../engine/engine-observer';
 import type { DecisionLog } from '../engine/ports/decision-log';
+import type { InstanceLease } from '../engine/ports/lease-store';
 import { silentLogger, type EngineLogger } from '../engine/ports/logger';
 import { errorMessage } from '../engine/ports/protocol';
 import { TransactionEngine } from '../engine/transaction-engine';
@@ -46,6 +47,8 @@ export interface AssemblyOptions {
     onTakeover?(tokens: number[]): void;
     /** This process lost its lease to another instance. */
     onFenced?(): void;
+    /** Which expired leases this process may take over (default: any; see Membership). */
+    mayTakeOver?(lease: InstanceLease): boolean;
   };
   extensions?: CoordinatorExtensions;
 }
@@ -88,6 +91,7 @@ export async function assembleCoordinator(o: AssemblyOptions): Promise<Assembled
           identity: o.membership.identity,
           ...(o.membership.onTakeover ? { onTakeover: o.membership.onTakeover } : {}),
           ...(o.membership.onFenced ? { onFenced: o.membership.onFenced } : {}),
+          ...(o.membership.mayTakeOver ? { mayTakeOver: o.membership.mayTakeOver } : {}),
         })
       : undefined;
   // Offline, nothing starts the engine: the lease is taken now, before any participant is reached.

@@ -16,6 +16,13 @@ export interface MembershipOptions {
   /** How long a lease lasts without renewal: an instance that dies is taken over this long after its last renewal (plus one check). */
   leaseMs: number;
   logger: EngineLogger;
+  /**
+   * Whose leases this instance may take over (expired ones, and its own
+   * name's previous process): only those whose transactions it can finish,
+   * i.e. whose participants it reaches (see lease-kind.ts). Default: any.
+   * Transactions of a lease it may not take over are left alone here.
+   */
+  mayTakeOver?(lease: InstanceLease): boolean;
   /** Leases this instance just took over: their transactions are its own now (run recovery). */
   onTakeover?(tokens: number[]): void;
   /** This process lost its lease (taken over, or not renewed in time): its live transactions are no longer its own. A new lease follows. */
@@ -156,10 +163,11 @@ export class Membership implements TransactionOwnership {
   async takeOverNow(token: number): Promise<boolean> {
     const me = this.current?.token;
     if (me === undefined || !this.holdsLease) return false;
+    const lease = this.byToken.get(token);
+    if (lease && !this.mayTakeOver(lease)) return false;
     const won = await this.o.leases.takeOver(token, me);
     await this.refresh();
     if (won) {
-      const lease = this.byToken.get(token);
       this.o.logger.warn({ token, name: lease?.name, url: lease?.url, restart: false, onRequest: true }, 'took over the transactions of an instance whose lease expired');
       this.tookOver([token]);
     }
@@ -253,7 +261,7 @@ export class Membership implements TransactionOwnership {
       this.o.logger.warn({ name: current.name, leases: sameName.map((l) => l.token) }, 'several live leases carry this instance name: give every instance its own TWOPC_INSTANCE_NAME');
     }
     for (const lease of this.view.leases) {
-      if (lease.token === me || lease.takenOverBy !== undefined) continue;
+      if (lease.token === me || lease.takenOverBy !== undefined || !this.mayTakeOver(lease)) continue;
       const restart = starting && lease.token === previous;
       if (!restart && lease.expiresAt >= this.view.now) continue;
       if (await this.o.leases.takeOver(lease.token, me, { evenIfLive: restart })) {
@@ -266,6 +274,10 @@ export class Membership implements TransactionOwnership {
       if (!starting) this.tookOver(taken);
     }
     return taken;
+  }
+
+  private mayTakeOver(lease: InstanceLease): boolean {
+    return this.o.mayTakeOver?.(lease) ?? true;
   }
 
   private tookOver(tokens: number[]): void {

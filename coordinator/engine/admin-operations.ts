@@ -155,17 +155,25 @@ export async function resolveTransaction(deps: ResolverDeps, txId: string, outco
  * prepared ones of a transaction with a branch that never prepared would be a
  * partial commit. Anything short of that, or a branch whose state cannot be
  * asked, refuses the commit.
+ *
+ * The states are read without side effects (`recordedState`): `status` ends
+ * a branch another process still holds, so a commit refused at a later branch
+ * would have rolled an earlier one back. Read that way, a branch held
+ * elsewhere reads `unknown` or `active`, which refuses the commit too: the
+ * check can only err towards refusing. A participant adapter without
+ * `recordedState` is asked `status` (with its side effect).
  */
 async function assertAllPrepared(deps: ResolverDeps, txId: string, branches: BranchInfo[]): Promise<void> {
   if (branches.length === 0) throw new TwopcError('state-conflict', `transaction ${txId} has no branch to commit`, { txId });
   for (const branch of branches) {
     const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
-    if (!participant?.status) {
+    const read = participant?.recordedState?.bind(participant) ?? participant?.status?.bind(participant);
+    if (!read) {
       throw new TwopcError('participant-unavailable', `cannot verify branch ${branch.gid} on ${branch.participant} is prepared; refusing to commit`, { txId, gid: branch.gid });
     }
     let state;
     try {
-      state = await participant.status({ ...branch, txId });
+      state = await read({ ...branch, txId });
     } catch (e) {
       throw new TwopcError('participant-unavailable', `cannot verify branch ${branch.gid} on ${branch.participant} is prepared (${errorMessage(e)}); refusing to commit`, { txId, gid: branch.gid });
     }
@@ -198,11 +206,11 @@ export async function rollbackOrphans(deps: ResolverDeps, waitMs: number): Promi
     [...byTx].map(async ([txId, txOrphans]) => {
       const snapshot = await deps.log.get(txId);
       if (snapshot?.completed) {
-        // Never driven again (see Sweeper): an aborted transaction's prepared branch its decision does not
-        // list is covered by the abort and rolled back alone; anything else is left.
+        // Never driven again (see Sweeper): an aborted transaction's prepared branch, listed by its decision
+        // or not, is covered by the abort and rolled back alone; anything else is left.
         for (const o of txOrphans) {
-          const stray = snapshot.outcome === 'abort' && !(snapshot.decision?.branches.some((b) => b.gid === o.gid) ?? false);
-          const done = stray && (await deps.phaseTwo.rollbackStray(txId, { branchId: o.branchId, gid: o.gid, participant: o.participant }));
+          const found = snapshot.branches.find((b) => b.gid === o.gid) ?? { branchId: o.branchId, gid: o.gid, participant: o.participant };
+          const done = snapshot.outcome === 'abort' && (await deps.phaseTwo.rollbackStray(txId, found));
           results.push(done ? { gid: o.gid, txId, participant: o.participant, outcome: 'rolled-back' } : { gid: o.gid, txId, participant: o.participant, outcome: 'left', detail: 'its transaction is completed; left for an operator' });
         }
         return;

@@ -148,8 +148,10 @@ export class PhaseTwoDriver {
 
   /**
    * One attempt at rolling back a prepared branch of a completed, aborted
-   * transaction that its decision does not list (a sweep found it on its own
-   * after phase 2 had finished the listed ones). Abort covers every branch,
+   * transaction: one its decision does not list (a sweep found it on its own
+   * after phase 2 had finished the listed ones), or a listed one that
+   * prepared after phase 2's rollback found nothing (an eager branch whose
+   * PREPARE came late). Abort covers every branch,
    * so it is rolled back; nothing else is written (the transaction is
    * complete already, and a second `complete` could outlive its forgotten
    * history). Resolves false when it must be tried again (the next pass does).

@@ -50,6 +50,10 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
       semaphore.run(async () => {
         if (deps.isLive(snapshot.txId) || phaseTwo.isDriving(snapshot.txId) || !deps.mayRecover(snapshot)) return;
         if (options.onlyExpired && !snapshot.decision && now < snapshot.expiresAt + config.sweepGraceMs) return;
+        // Begun under this process's current lease and not expired: its begin may still be on its way
+        // into memory here (or its client about to commit it). Deciding abort for it now could contradict
+        // a one-phase commit that never reads the register; once expired, the periodic pass ends it.
+        if (!snapshot.decision && now < snapshot.expiresAt && deps.beganUnderThisLease(snapshot)) return;
         if (snapshot.hazards.length > 0) {
           report.leftForLater += 1;
           options.onProgress?.(report);
@@ -102,18 +106,21 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
  * sweep may not know the whole transaction, and its owner's commit decision
  * may still land: one branch would then be rolled back under a commit).
  *
- * Any other only branch is rolled back *before* its state is asked: a
+ * Any other only branch is rolled back *before* its state is judged: a
  * one-phase COMMIT still on its way (from a process that died, or lost its
  * lease while paused) then reaches a branch that is rolled back and is
  * refused, so the state read next is final and the decision cannot
  * contradict what the participant does. (Nothing else can commit a lone
  * branch: a commit decision is only ever written for prepared branches whose
  * registrations are in the log, and a process that lost its lease can no
- * longer write one.)
+ * longer write one.) One found committed already (its marker is there) is
+ * recorded committed at once: nothing can undo that commit.
  *
  * Resolves with the winning decision, or undefined when the only branch's
- * state cannot be learned now (deciding abort could contradict a one-phase
- * commit that happened: ask again later).
+ * state cannot be learned now — its participant does not answer, or is not
+ * configured in this process at all (deciding abort could contradict a
+ * one-phase commit that happened: ask again later, from a process that can
+ * reach it).
  */
 export async function decideUndecided(
   deps: RecoveryDeps,
@@ -121,26 +128,36 @@ export async function decideUndecided(
   source: DecisionSource = 'recovery',
   reason?: AbortReason,
 ): Promise<DecisionRecord | undefined> {
-  if (snapshot.branches.length === 1 && deps.config.onePhaseCommit) {
+  // Whatever this process's own onePhaseCommit setting: the process that ran the transaction may have had it on.
+  if (snapshot.branches.length === 1) {
     const branch = snapshot.branches[0];
     const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
-    if (participant?.status) {
-      const ref = { ...branch, txId: snapshot.txId };
-      try {
-        if ((await participant.status(ref)) !== 'prepared') {
-          // A heuristic hazard here means it committed (its marker is there): the state below says so.
-          await participant.rollback(ref).catch((e: unknown) => {
-            if (!isTwopcError(e, 'heuristic-hazard')) throw e;
-          });
-          const state = await participant.status(ref);
-          if (state === 'committed') return deps.decideCommitted(snapshot.txId, snapshot.branches);
-        }
-      } catch (e) {
-        // Deciding abort now could contradict a one-phase commit that happened; ask again on the next pass.
-        deps.logger.warn({ txId: snapshot.txId, participant: branch.participant, err: errorMessage(e) }, 'cannot learn the only branch state yet');
-        return undefined;
+    if (!participant?.status) {
+      // Not configured here (another kind of process ran it, or an operator's config lacks it): its
+      // state cannot be learned, and deciding abort could contradict a one-phase commit that happened.
+      deps.logger.warn({ txId: snapshot.txId, participant: branch.participant }, 'cannot ask the only branch participant from this process; left undecided');
+      return undefined;
+    }
+    const ref = { ...branch, txId: snapshot.txId };
+    try {
+      const first = await participant.status(ref);
+      // Its marker proves the commit: a rollback now could only meet it (a heuristic hazard for nothing),
+      // and one failing otherwise would leave a transaction proven committed undecided.
+      if (first === 'committed') return deps.decideCommitted(snapshot.txId, snapshot.branches);
+      if (first !== 'prepared') {
+        // A heuristic hazard here means it committed (its marker is there): the state below says so.
+        await participant.rollback(ref).catch((e: unknown) => {
+          if (!isTwopcError(e, 'heuristic-hazard')) throw e;
+        });
+        const state = await participant.status(ref);
+        if (state === 'committed') return deps.decideCommitted(snapshot.txId, snapshot.branches);
       }
+    } catch (e) {
+      // Deciding abort now could contradict a one-phase commit that happened; ask again on the next pass.
+      deps.logger.warn({ txId: snapshot.txId, participant: branch.participant, err: errorMessage(e) }, 'cannot learn the only branch state yet');
+      return undefined;
     }
   }
+  // No branch (nothing can have committed), or several (only a commit decision commits them).
   return deps.decide(snapshot.txId, snapshot.branches, source, reason);
 }

@@ -20,6 +20,8 @@ export interface ResolverDeps {
   isLive(txId: string): boolean;
   /** Several instances on a shared store: false for a transaction another live instance owns (left to it). */
   mayRecover(snapshot: TxSnapshot): boolean;
+  /** Began under this process's current lease (false on a single-instance log): it may be running here still. */
+  beganUnderThisLease(snapshot: TxSnapshot): boolean;
   /** Decides abort through the register; resolves with the winner (which may be a commit). */
   decide(txId: string, branches: BranchInfo[], source: DecisionSource, reason?: AbortReason): Promise<DecisionRecord>;
   /** Records a commit for a transaction whose only branch committed in one phase. */

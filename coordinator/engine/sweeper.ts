@@ -105,12 +105,13 @@ export class Sweeper {
     }
     if (snapshot?.completed) {
       // Never driven again: that would only log a second `complete`, possibly after compaction forgot
-      // the transaction. A branch its decision lists was finished since the listing was read. One it
-      // does not list, of an aborted transaction (found on its own after phase 2 finished the
-      // others), is covered by the abort: rolled back alone.
-      const listed = snapshot.decision?.branches.some((b) => b.gid === gid) ?? false;
+      // the transaction. A prepared branch of an aborted one is covered by the abort and rolled back
+      // alone, whether its decision lists it or not: one not listed was found on its own after phase 2
+      // finished the others; a listed one may have prepared after phase 2's rollback found nothing
+      // (an eager branch whose PREPARE came late). Rolling back writes nothing and is always safe.
+      // A prepared branch of a committed one was committed since the listing was read.
       const found = snapshot.branches.find((b) => b.gid === gid) ?? { branchId, gid, participant };
-      if (snapshot.outcome === 'abort' && !listed && (await phaseTwo.rollbackStray(txId, found))) report.resolved += 1;
+      if (snapshot.outcome === 'abort' && (await phaseTwo.rollbackStray(txId, found))) report.resolved += 1;
       else report.skipped += 1;
       return;
     }

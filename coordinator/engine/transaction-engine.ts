@@ -2,7 +2,7 @@ import { AbortReason, buildGid, errorMessage, isTwopcError, isTxId, TransactionA
 import type { CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from './ports/decision-log';
 import type { BranchRef } from './ports/participant';
 import { mintTxId } from './ports/owned-tx-id';
-import { soleOwnership, type TransactionOwnership } from './ports/ownership';
+import { ownerOf, soleOwnership, type TransactionOwnership } from './ports/ownership';
 import { CrashPoints } from './crash-points';
 import type { EngineConfig } from './engine-config';
 import { EngineLogger, silentLogger } from './ports/logger';
@@ -104,6 +104,7 @@ export class TransactionEngine {
       phaseTwo: this.phaseTwo,
       isLive: (txId) => this.live.has(txId),
       mayRecover: (snapshot) => this.ownership.mayRecover(snapshot),
+      beganUnderThisLease: (snapshot) => this.ownership.token !== undefined && ownerOf(snapshot) === this.ownership.token,
       decide: (txId, branches, source, reason) => this.decideAbort(txId, branches, source, reason),
       decideCommitted: (txId, branches) => this.log.decide({ txId, at: Date.now(), outcome: 'commit', source: 'recovery', branches }),
     };
@@ -165,6 +166,10 @@ export class TransactionEngine {
       nextBranchId: 1,
       enlistWrites: [],
     };
+    // Live before its begin record can be seen: once it is stored, a recovery pass here (a takeover's,
+    // an operator's) finds it unfinished and would decide abort for it, while its client goes on to
+    // commit it, possibly in one phase, which never reads the register back.
+    this.live.set(id, tx);
     const begun = this.log.append({ type: 'begin', txId: id, at: createdAt, expiresAt: createdAt + timeoutMs, metadata: options.metadata, ...(owner === undefined ? {} : { owner }) });
     if (owner === undefined) {
       // Not forced and not waited for: the first enlist's append follows it, and a lost begin is presumed abort.
@@ -172,13 +177,20 @@ export class TransactionEngine {
     } else {
       // Several instances: any of them may get the next call for this transaction and must find
       // its owner in the store, so the begin is stored (not forced) before the id is handed out.
-      await begun;
-      // Stored under a lease this process lost meanwhile: the transaction is the new owner's (it aborts it).
-      if (this.ownership.token !== owner) throw new TwopcError('fenced', 'this coordinator instance lost its lease while beginning the transaction; retry', { txId: id });
+      try {
+        await begun;
+      } catch (e) {
+        this.live.delete(id);
+        throw e;
+      }
+      // Stored under a lease this process lost meanwhile (handOver dropped it): the transaction is the new owner's (it aborts it).
+      if (this.ownership.token !== owner || this.live.get(id) !== tx) {
+        this.live.delete(id);
+        throw new TwopcError('fenced', 'this coordinator instance lost its lease while beginning the transaction; retry', { txId: id });
+      }
     }
     tx.timer = setTimeout(() => void this.expire(tx), timeoutMs);
     tx.timer.unref();
-    this.live.set(id, tx);
     return statusFromLive(tx);
   }
 
@@ -233,6 +245,8 @@ export class TransactionEngine {
     const full: AbortReason = { cause: reason.cause ?? 'application', message: reason.message ?? 'aborted by the application', ...reason };
     const tx = this.live.get(txId);
     if (tx) {
+      // Committed without a decision record (read-only, no branch, or one phase), its `complete` still on its way.
+      if (tx.state === 'completed') throw new TwopcError('state-conflict', `transaction ${txId} is committed; it cannot be aborted`, { txId, state: 'committed' });
       if (tx.onePhase) throw new TwopcError('state-conflict', `transaction ${txId} is committing (one phase); it cannot be aborted`, { txId, state: tx.state });
       await this.abortLive(tx, full, 'engine');
       return { txId, state: 'aborted' };
@@ -584,10 +598,15 @@ export class TransactionEngine {
   private async finishWithoutDecision(tx: LiveTransaction, kind: 'read-only' | 'one-phase'): Promise<CommitResult> {
     clearTimeout(tx.timer);
     tx.state = 'completed';
-    this.live.delete(tx.id);
     // Not waited for: nothing is left to finish, and a lost `complete` is repaired by recovery.
     // Its `outcome` is the proof that this transaction, which has no decision record, committed.
-    this.log.append({ type: 'complete', txId: tx.id, at: Date.now(), outcome: 'commit' }).catch((e) => this.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log completion'));
+    // Until it is stored the log shows the transaction undecided and unfinished: it stays in memory
+    // (completed) so that no recovery pass, sweep or abort judges it by recovery's rule meanwhile
+    // (which decides abort for one with no branch, or only read-only ones).
+    this.log
+      .append({ type: 'complete', txId: tx.id, at: Date.now(), outcome: 'commit' })
+      .catch((e) => this.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log completion'))
+      .finally(() => this.live.delete(tx.id));
     this.observer.transactionEnded?.(kind, Date.now() - tx.createdAt);
     return { txId: tx.id, state: 'committed', phaseTwoPending: false };
   }

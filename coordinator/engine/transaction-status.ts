@@ -28,7 +28,8 @@ export function statusFromLive(tx: LiveTransaction): TransactionStatus {
   return {
     id: tx.id,
     state: tx.state,
-    decision: tx.decision?.outcome ?? null,
+    // Completed here means committed (an abort ends as aborted), also without a decision record.
+    decision: tx.decision?.outcome ?? (tx.state === 'completed' ? 'commit' : null),
     createdAt: new Date(tx.createdAt).toISOString(),
     expiresAt: new Date(tx.expiresAt).toISOString(),
     branches: [...tx.branches.values()].map((b) => ({ ...b.info, url: b.info.url ?? null, state: b.state })),

@@ -1,4 +1,6 @@
 import { Agent, request } from 'undici';
+import type { InstanceLease } from '../engine/ports/lease-store';
+import { servesRequests } from '../cluster/lease-kind';
 import type { Membership, OwnerState } from '../cluster/membership';
 import { txIdOwner } from '../engine/ports/owned-tx-id';
 import type { EngineLogger } from '../engine/ports/logger';
@@ -6,7 +8,7 @@ import type { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage, isTxId } from '../engine/ports/protocol';
 import type { DecisionLog } from '../engine/ports/decision-log';
 import type { ForwardAnswer, ForwardRequest, TransactionForwarder } from './forwarding';
-import { problem } from './problem';
+import { problem } from './answers';
 
 /** Marks a relayed request: the instance that gets it answers it itself (one hop, never a loop). */
 export const FORWARDED_HEADER = 'twopc-forwarded-by';
@@ -47,11 +49,17 @@ export class OwnerForwarder implements TransactionForwarder {
   async forward(req: ForwardRequest): Promise<ForwardAnswer | undefined> {
     if (!isTxId(req.txId) || this.o.engine.runsHere(req.txId)) return undefined;
     const where = await this.owner(req.txId);
+    // An in-process coordinator's (its lease's URL says so, see lease-kind.ts), live or not: it serves no
+    // requests, and this instance never takes it over (it may lack its databases). Only a process of its
+    // group finishes it; answering from the log here could abort it under its owner.
+    if ((where?.kind === 'live' || where?.kind === 'expired') && !servesRequests(where.lease.url)) {
+      return this.unavailable(req, where.lease, 'cannot be relayed: its owner is an in-process coordinator, which serves no requests', 'once a process of its group has finished it');
+    }
     if (where?.kind !== 'live') return undefined;
     // Relayed here, yet another live instance owns it (views of the leases differ for a moment, or the
     // header was forged): one hop only, and answering from the log here could abort it under its owner.
-    if (req.headers[FORWARDED_HEADER] !== undefined) return this.unavailable(req, where.lease.url, where.lease.token, where.lease.expiresAt, 'relayed here from another instance');
-    return this.relay(req, where.lease.url, where.lease.token, where.lease.expiresAt);
+    if (req.headers[FORWARDED_HEADER] !== undefined) return this.unavailable(req, where.lease, 'relayed here from another instance');
+    return this.relay(req, where.lease);
   }
 
   close(): Promise<void> {
@@ -86,7 +94,8 @@ export class OwnerForwarder implements TransactionForwarder {
     return this.o.membership.locate(token);
   }
 
-  private async relay(req: ForwardRequest, base: string, token: number, expiresAt: number): Promise<ForwardAnswer> {
+  private async relay(req: ForwardRequest, lease: InstanceLease): Promise<ForwardAnswer> {
+    const { url: base, token } = lease;
     const headers: Record<string, string> = { [FORWARDED_HEADER]: String(this.o.membership.token ?? '') };
     for (const name of RELAYED_REQUEST_HEADERS) {
       const value = req.headers[name];
@@ -109,19 +118,19 @@ export class OwnerForwarder implements TransactionForwarder {
       return { status: answer.statusCode, headers: relayed, body };
     } catch (e) {
       this.o.logger.warn({ txId: req.txId, owner: token, url: base, err: errorMessage(e) }, 'owner instance unreachable');
-      return this.unavailable(req, base, token, expiresAt, 'cannot be reached');
+      return this.unavailable(req, lease, 'cannot be reached');
     }
   }
 
   /** 503 `owner-unavailable`: retry once the owner answers or its lease expired (another instance then takes it over). */
-  private unavailable(req: ForwardRequest, base: string, token: number, expiresAt: number, why: string): ForwardAnswer {
+  private unavailable(req: ForwardRequest, lease: InstanceLease, why: string, retryWhen = 'once its lease expires another instance takes it over'): ForwardAnswer {
     this.o.observer?.relayed('owner-unavailable');
-    const retryAfter = Math.max(1, Math.ceil((expiresAt - Date.now()) / 1000));
+    const retryAfter = Math.max(1, Math.ceil((lease.expiresAt - Date.now()) / 1000));
     const answer = problem(
       503,
       'owner-unavailable',
-      `transaction ${req.txId} is owned by coordinator instance ${base} (lease ${token}), and this request ${why}; retry: once its lease expires another instance takes it over`,
-      { owner: base },
+      `transaction ${req.txId} is owned by coordinator instance ${lease.url} (lease ${lease.token}), and this request ${why}; retry: ${retryWhen}`,
+      { owner: lease.url },
       { 'retry-after': String(retryAfter) },
     );
     return { status: answer.status, headers: { 'content-type': 'application/problem+json; charset=utf-8', ...answer.headers }, body: Buffer.from(JSON.stringify(answer.body)) };

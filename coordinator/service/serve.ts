@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import os from 'node:os';
+import { servesRequests } from '../cluster/lease-kind';
 import pino from 'pino';
 import { version } from '../../package.json';
 import { assembleCoordinator, decisionLogFromConfig, type AssembledCoordinator } from '../assembly/assemble-coordinator';
@@ -73,6 +74,9 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     // Several instances share a PostgreSQL or Redis log: each holds a lease and owns the transactions it begins.
     membership: {
       identity: () => instanceIdentity(config, boundPort),
+      // Only other serve instances' (and operators' CLI runs'): an in-process coordinator's transactions
+      // are on databases this instance may not have, and they are left to the processes of its group.
+      mayTakeOver: (lease) => servesRequests(lease.url),
       onTakeover: (tokens) => {
         metrics.cluster.tookOver(tokens.length);
         engineOf()?.recover().catch((e) => logger.error({ err: errorMessage(e) }, 'recovery of taken-over transactions failed; the sweep tries again'));

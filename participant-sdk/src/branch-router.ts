@@ -64,7 +64,9 @@ export function createBranchRouter(deps: BranchRouterDeps): Router {
     const parsed = parseGid(gid.data);
     if (!parsed) throw new TwopcError('invalid-input', 'gid: not a valid GID', { field: 'gid' });
     const ref = branchRef(deps, { txId: parsed.txId, branchId: parsed.branchId, gid: gid.data });
-    return [200, { state: await deps.service.status(ref) }];
+    // `observe=1`: read only, ending nothing (an operator's commit check; see BranchService.recordedState).
+    const observe = req.query.observe === '1';
+    return [200, { state: await (observe ? deps.service.recordedState(ref) : deps.service.status(ref)) }];
   }));
 
   return router;

@@ -96,6 +96,19 @@ export class BranchService {
     });
   }
 
+  /**
+   * Like `status`, reading only: a branch held by another process is not
+   * ended (it reads `unknown`), one held here reads `active`.
+   */
+  async recordedState(ref: BranchRef): Promise<ParticipantBranchState> {
+    return this.book.run(ref.gid, async () => {
+      const entry = this.book.get(ref.gid);
+      if (entry?.outcome?.state === 'committed' || entry?.vote?.vote === 'read-only') return 'committed';
+      if (entry?.client?.phase === 'active') return 'active';
+      return this.postgres.recordedState(ref);
+    });
+  }
+
   private async commitOnePhase(ref: BranchRef, entry: BranchEntry | undefined): Promise<void> {
     const vote = entry?.vote;
     if (vote?.vote === 'read-only') return; // committed locally when it voted

@@ -54,6 +54,8 @@ export interface SelfSweepReport {
  *   transaction may be live in another coordinator instance whose records are
  *   not yet visible to this one, and it could still decide commit; after its
  *   longest timeout it cannot any more, so no record means no commit decision;
+ * - the transaction's owner cannot answer (503 `owner-unavailable`) → left,
+ *   asked again; the pass goes on with the other branches;
  * - the coordinator unreachable (or any other answer) → left, asked again.
  */
 export class SelfSweep {
@@ -86,6 +88,13 @@ export class SelfSweep {
       try {
         tx = await deps.coordinator.get(ref.txId);
       } catch (e) {
+        if (isTwopcError(e, 'owner-unavailable')) {
+          // This transaction's owner cannot be reached (or serves no requests: an in-process
+          // coordinator); the coordinator answers for others: go on with them.
+          deps.logger.warn({ gid: ref.gid, err: errorMessage(e) }, 'twopc self-sweep: the coordinator instance owning this transaction cannot answer now; retrying next pass');
+          report.left += 1;
+          continue;
+        }
         if (!isTwopcError(e, 'not-found')) {
           deps.logger.warn({ gid: ref.gid, err: errorMessage(e) }, 'twopc self-sweep: cannot ask the coordinator; retrying next pass');
           report.coordinatorUnreachable = true;

@@ -227,9 +227,12 @@ describe('the operator CLI offline on a shared log (--log postgres://…)', () =
     try {
       await live.engine.start();
       await dead.engine.start();
+      // Two branches each: a lone branch whose participant the CLI cannot ask would be left undecided (it may have committed in one phase).
       const mine = await live.engine.begin();
       await live.engine.enlist(mine.id, 'db');
+      await live.engine.enlist(mine.id, 'db');
       const stranded = await dead.engine.begin();
+      await dead.engine.enlist(stranded.id, 'db');
       await dead.engine.enlist(stranded.id, 'db');
       const deadToken = dead.membership.token!;
       die(dead);

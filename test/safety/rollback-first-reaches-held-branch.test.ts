@@ -272,7 +272,7 @@ describe.each(stores)('in-process coordinators in two processes on one %s log', 
 
   /** The application process A: an in-process coordinator holding one transaction open. */
   async function startApp(pauseCommit: boolean): Promise<{ txId: string }> {
-    app = new WorkerProcess('in-process-app.ts', { LOG: logSpec, DATABASE_URL: cluster.connectionString(DB), NAME: 'app-a', LEASE_MS: String(LEASE_MS) });
+    app = new WorkerProcess('in-process-app.ts', { LOG: logSpec, DATABASE_URL: cluster.connectionString(DB), NAME: 'app-a', GROUP: 'app', LEASE_MS: String(LEASE_MS) });
     await app.waitFor('ready');
     if (pauseCommit) app.send({ cmd: 'pause-commit' });
     app.send({ cmd: 'hold' });
@@ -290,7 +290,8 @@ describe.each(stores)('in-process coordinators in two processes on one %s log', 
       log: createDecisionLog(logSpec, { allowVolatile: true, onWarning: () => undefined }),
       databases: [otherParticipant],
       engine: { sweepIntervalMs: 0 },
-      instance: { name: 'app-b', leaseMs: LEASE_MS },
+      // Of app-a's group: it may take app-a's transactions over (it has the same database).
+      instance: { name: 'app-b', group: 'app', leaseMs: LEASE_MS },
     });
     return other;
   }

@@ -31,5 +31,13 @@ export interface Participant {
    * and its branch must not be reported aborted when it committed.
    */
   status?(branch: BranchRef): Promise<ParticipantBranchState>;
+  /**
+   * What the participant records of a branch, reading only: unlike `status`
+   * it ends nothing, so a branch another process holds is left alone (it
+   * reads `active` or `unknown`). For checks that must not change what they
+   * look at: an operator's commit checks that every branch is prepared, and
+   * a refused commit must leave every branch as it was.
+   */
+  recordedState?(branch: BranchRef): Promise<ParticipantBranchState>;
   close(): Promise<void>;
 }

@@ -34,6 +34,8 @@ const APPENDS = 0;
 const DECISIONS = 1;
 // Forgotten per statement: bounds each DELETE's locks and WAL.
 const COMPACT_CHUNK = 5_000;
+// Unfinished transactions per statement: bounds how long one read takes, whatever the backlog.
+const UNFINISHED_PAGE = 1_000;
 
 /**
  * The decision log in a PostgreSQL database, for several coordinator
@@ -179,9 +181,25 @@ export class PostgresDecisionLog implements DecisionLog {
     return foldTransaction(txId, await this.history(txId));
   }
 
+  /**
+   * Read in pages, each its own statement under `callTimeoutMs`: one
+   * statement for the whole backlog would take longer the more transactions
+   * are in doubt, and fail on every attempt exactly when recovery is needed
+   * most. Not one snapshot, which a listing never needed: a transaction
+   * completed or begun meanwhile is judged on the next pass either way.
+   */
   async unfinished(): Promise<TxSnapshot[]> {
-    const { rows } = await this.read('unfinished', sql.unfinishedRecords(this.o.schema));
-    return foldUnfinished(rows.map((r) => this.decode(r.record as string, `seq ${r.seq}`)));
+    const records: Array<{ seq: number; record: LogRecord }> = [];
+    let after = '';
+    for (;;) {
+      const { rows } = await this.read('unfinished', sql.unfinishedPage(this.o.schema), [after, UNFINISHED_PAGE]);
+      for (const r of rows) if (r.record !== null) records.push({ seq: Number(r.seq), record: this.decode(r.record as string, `seq ${r.seq}`) });
+      if (Number(rows[0].n) < UNFINISHED_PAGE) break;
+      after = rows[0].last as string;
+    }
+    // In `seq` order across pages, as one statement read them: transactions in the order first seen.
+    records.sort((x, y) => x.seq - y.seq);
+    return foldUnfinished(records.map((r) => r.record));
   }
 
   async history(txId: string): Promise<LogRecord[]> {

@@ -208,10 +208,24 @@ export function history(schema: string): string {
   return `SELECT seq, record FROM ${s(schema)}.${RECORDS} WHERE tx_id = $1 ORDER BY seq`;
 }
 
-/** Every record of every transaction not completed, in `seq` order (so transactions come in the order first seen). */
-export function unfinishedRecords(schema: string): string {
+/**
+ * $1 = the last tx id of the previous page ('' for the first), $2 = page size:
+ * the next page of unfinished transactions by tx id (keyset, on the partial
+ * index) and their records in `seq` order. Each row carries the page's size
+ * (`n`, so a short page is known to be the last) and last tx id (the next
+ * page's key), also when the page's transactions have no records (compacted
+ * meanwhile: one row of nulls). The records are found by their index with
+ * `= ANY(array)`, never by a scan of the whole table.
+ */
+export function unfinishedPage(schema: string): string {
   const q = s(schema);
-  return `SELECT r.seq, r.tx_id, r.record FROM ${q}.${TRANSACTIONS} t JOIN ${q}.${RECORDS} r ON r.tx_id = t.tx_id WHERE t.completed_at IS NULL ORDER BY r.seq`;
+  return `
+    WITH page AS (
+      SELECT tx_id FROM ${q}.${TRANSACTIONS} WHERE completed_at IS NULL AND tx_id > $1 ORDER BY tx_id LIMIT $2
+    ), ids AS (
+      SELECT array_agg(tx_id) AS ids, count(*)::int AS n, max(tx_id) AS last FROM page
+    )
+    SELECT ids.n, ids.last, r.seq, r.record FROM ids LEFT JOIN ${q}.${RECORDS} r ON r.tx_id = ANY(ids.ids) ORDER BY r.seq`;
 }
 
 /**

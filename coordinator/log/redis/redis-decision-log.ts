@@ -14,7 +14,7 @@ import { DECISION_ENTRY, OP_SEPARATOR, logKeys, type LogKeys } from './redis-key
 import { resolveRedisLogOptions, type RedisDecisionLogOptions, type ResolvedRedisLogOptions } from './redis-log-options';
 import { APPLY_BATCH, FENCED_REPLY, FORGET_COMPLETED, READ_TRANSACTIONS, runScript, type LuaScript } from './redis-scripts';
 import { RedisLeaseStore } from './redis-lease-store';
-import { awaitReplicas, countReplicas, replicaAckCommand, type RedisReplication } from './redis-replicas';
+import { countReplicas, ReplicaWaiter, replicaAckCommand, type RedisReplication } from './redis-replicas';
 import type { LeaseStore } from '../../engine/ports/lease-store';
 
 export type { RedisDecisionLogOptions } from './redis-log-options';
@@ -70,11 +70,13 @@ function isTransient(e: unknown): boolean {
  *   reply, so a resolved decide() is on disk.
  * - Replicas: a failover to a replica that had not received a decision would
  *   drop it. So a decision, and a read that returns one, counts only once
- *   every replica connected at that moment acknowledged it (WAITAOF on Redis
+ *   every replica online at that moment acknowledged it (WAITAOF on Redis
  *   7.2+, else WAIT) within `replicaAckTimeoutMs`; otherwise the call fails
  *   with `log-unavailable` and the decision is only what the register says
- *   to whoever reads it later. The replicas are counted with each such call,
- *   so a replica attached after open() is waited for too.
+ *   to whoever reads it later. The replicas online are counted with each
+ *   such call, so a replica attached after open() is waited for too, once
+ *   its full resync is done. The waits block a connection of their own, not
+ *   the one every other call (lease renewals among them) goes through.
  * - One hash slot: every key starts with `{twopc:<namespace>}` (see redis-keys).
  * - Group commit: concurrent writes go in one script call, which Redis runs
  *   atomically and persists with one AOF write and one fsync.
@@ -98,6 +100,9 @@ export class RedisDecisionLog implements DecisionLog {
   private readonly life: StoreLifecycle;
   private readonly retry: RetryPolicy;
   private redis?: Redis;
+  /** The connection the waits for replicas block, made when first needed (see ReplicaWaiter). */
+  private waitConnection?: Redis;
+  private waiter?: ReplicaWaiter;
   private readonly batcher: OrderedBatcher<WriteOp, string>;
   private readonly deciding = new Map<string, Promise<DecisionRecord>>();
   private readonly instance = randomBytes(6).toString('base64url');
@@ -141,7 +146,10 @@ export class RedisDecisionLog implements DecisionLog {
   open(): Promise<OpenReport> {
     return this.life.open(
       () => this.load(),
-      async () => this.redis?.disconnect(),
+      async () => {
+        this.redis?.disconnect();
+        this.waitConnection?.disconnect();
+      },
     );
   }
 
@@ -235,11 +243,20 @@ export class RedisDecisionLog implements DecisionLog {
     return records;
   }
 
+  /**
+   * In pages by first-seen order (the scores are unique), each page's ids and
+   * records a command of their own under `callTimeoutMs`: one command for the
+   * whole backlog would take longer the more transactions are in doubt.
+   */
   async unfinished(): Promise<TxSnapshot[]> {
-    const txIds = await this.command('unfinished', (r) => r.zrange(this.keys.unfinished, 0, -1));
     const all: LogRecord[] = [];
-    for (let i = 0; i < txIds.length; i += CHUNK) {
-      for (const records of await this.readTransactions(txIds.slice(i, i + CHUNK))) all.push(...records);
+    let after = '-inf';
+    for (;;) {
+      const page = await this.command('unfinished', (r) => r.zrangebyscore(this.keys.unfinished, after, '+inf', 'WITHSCORES', 'LIMIT', 0, CHUNK));
+      const txIds = page.filter((_, i) => i % 2 === 0);
+      if (txIds.length > 0) for (const records of await this.readTransactions(txIds)) all.push(...records);
+      if (txIds.length < CHUNK) break;
+      after = `(${page[page.length - 1]}`;
     }
     return foldUnfinished(all);
   }
@@ -286,6 +303,7 @@ export class RedisDecisionLog implements DecisionLog {
   close(): Promise<void> {
     return this.life.close(async () => {
       await this.batcher.idle();
+      await this.waitConnection?.quit().catch(() => this.waitConnection?.disconnect());
       await this.redis?.quit().catch(() => this.redis?.disconnect());
     });
   }
@@ -327,7 +345,7 @@ export class RedisDecisionLog implements DecisionLog {
   /**
    * Runs a script (retried through lost connections) and, when `replicated`
    * says its result holds a decision, lets it count only once every replica
-   * connected now acknowledged it. The replicas are counted in the same round
+   * online now acknowledged it. The replicas are counted in the same round
    * trip as the script. Lease registrations and takeovers go through it too:
    * a token or takeover a failover dropped could be issued again.
    */
@@ -353,7 +371,12 @@ export class RedisDecisionLog implements DecisionLog {
    */
   private async confirmReplicated(operation: string, replicas: number): Promise<void> {
     const replication = this.replication!;
-    const acknowledged = await awaitReplicas(this.redis!, this.keys.replicaFence, replicas, replication);
+    this.waiter ??= new ReplicaWaiter(() => this.waitingConnection(), this.keys.replicaFence, replication);
+    const acknowledged = await this.waiter.wait(replicas).catch((e: unknown) => {
+      // As on the main connection (see withRetry): one that timed out is made again.
+      if (e instanceof Error && e.message === COMMAND_TIMED_OUT && this.life.isOpen) this.waitConnection?.disconnect(true);
+      throw e;
+    });
     if (acknowledged >= replicas) return;
     throw notReplicated(
       this.where,
@@ -362,6 +385,21 @@ export class RedisDecisionLog implements DecisionLog {
       `find out why the replicas lag (or are frozen); raise replicaAckTimeoutMs if they are only slow${replication.ackCommand === 'WAITAOF' ? '; replicas must run appendonly yes (WAITAOF counts a replica once it fsynced the write)' : ''}`,
       { replicas, acknowledged, command: replication.ackCommand },
     );
+  }
+
+  /**
+   * A second connection, for the waits alone: a WAIT blocks its connection,
+   * and the main one carries everything else (lease renewals among it).
+   */
+  private waitingConnection(): Redis {
+    if (!this.waitConnection) {
+      const connection = this.redis!.duplicate({ connectionName: 'twopc-decision-log-replica-wait' });
+      connection.on('error', (e: Error) => {
+        this.lastConnectionError = e.message;
+      });
+      this.waitConnection = connection;
+    }
+    return this.waitConnection;
   }
 
   /** Every record of each transaction, in order; the `d` entry replaced by the decision it stands for. */

@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { errorMessage } from '../../engine/ports/protocol';
-import { connectedReplicas } from './redis-replicas';
+import { onlineReplicas } from './redis-replicas';
 
 /**
  * What a Redis server says about its persistence, and how it was learned.
@@ -16,7 +16,7 @@ export interface RedisDurability {
   source: 'CONFIG GET' | 'INFO persistence';
   /** `master`, `slave`, … from INFO replication; undefined if INFO is unavailable too. */
   role?: string;
-  /** Replicas connected (INFO replication `connected_slaves`); undefined if INFO is unavailable. */
+  /** Replicas online (INFO replication `slaveN:…,state=online`); undefined if INFO is unavailable. */
   replicas?: number;
   /** `redis_version` from INFO server (decides WAIT or WAITAOF); undefined if INFO is unavailable. */
   version?: string;
@@ -59,7 +59,7 @@ export async function inspectRedisDurability(redis: Redis): Promise<RedisDurabil
   try {
     const replication = await redis.info('replication');
     role = infoField(replication, 'role');
-    replicas = connectedReplicas(replication);
+    replicas = onlineReplicas(replication);
     version = infoField(await redis.info('server'), 'redis_version');
   } catch (e) {
     // INFO denied as well: the role stays unknown and the CONFIG answer decides.

@@ -34,7 +34,7 @@ export interface RedisDecisionLogOptions {
    */
   callTimeoutMs?: number;
   /**
-   * With replicas: how long a decision waits for every connected replica to acknowledge it
+   * With replicas: how long a decision waits for every online replica (one past its initial sync) to acknowledge it
    * (WAIT, or WAITAOF on Redis 7.2+) before the decide fails with `log-unavailable` — the
    * decision does not count then (a failover could drop it). Less than `callTimeoutMs`.
    * Default 2 s, or half of `callTimeoutMs` if that is less.

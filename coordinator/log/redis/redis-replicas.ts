@@ -9,7 +9,7 @@ export interface RedisReplication {
   readonly ackCommand: ReplicaAckCommand;
   /** How long a write waits for its replicas before it fails. */
   readonly timeoutMs: number;
-  /** Replicas connected when last asked (INFO replication, `connected_slaves`). */
+  /** Replicas online when last asked (INFO replication: `slaveN:…,state=online`). */
   replicas: number;
 }
 
@@ -25,15 +25,23 @@ export function replicaAckCommand(version: string | undefined): ReplicaAckComman
   return major > 7 || (major === 7 && minor >= 2) ? 'WAITAOF' : 'WAIT';
 }
 
-/** `connected_slaves` of an INFO replication reply (0 when absent). */
-export function connectedReplicas(info: string): number {
-  const m = /^connected_slaves:(\d+)/m.exec(info);
-  return m ? Number(m[1]) : 0;
+/**
+ * Replicas of an INFO replication reply whose state is `online`. Not
+ * `connected_slaves`: that also counts a replica still in its full
+ * resynchronization (`wait_bgsave`, `send_bulk`), which acknowledges nothing
+ * until it is done, so every decision would wait for it and fail for the
+ * whole resync. Such a replica has no consistent copy to fail over to yet;
+ * the writes made meanwhile reach it after its snapshot, in order.
+ */
+export function onlineReplicas(info: string): number {
+  let online = 0;
+  for (const m of info.matchAll(/^slave\d+:(.*)$/gm)) if (/(^|,)state=online(,|$)/.test(m[1].trim())) online += 1;
+  return online;
 }
 
-/** Asks the master how many replicas are connected now. */
+/** Asks the master how many replicas are online now. */
 export async function countReplicas(redis: Redis): Promise<number> {
-  return connectedReplicas(await redis.info('replication'));
+  return onlineReplicas(await redis.info('replication'));
 }
 
 /**
@@ -58,4 +66,52 @@ export async function awaitReplicas(redis: Redis, fenceKey: string, replicas: nu
       : redis.wait(replicas, replication.timeoutMs);
   const [, acked] = await Promise.all([fence, wait]);
   return acked;
+}
+
+/**
+ * The waits for replicas, on a connection of their own. A WAIT blocks its
+ * connection until the replicas answer or its timeout ends; on the store's
+ * one connection it held back every other call, lease renewals included,
+ * for up to the timeout each, and queued waits pushed later calls past their
+ * deadline.
+ *
+ * Why a wait on another connection still covers a caller's write: the
+ * caller asks only once its write (or its read of a winner) was answered, so
+ * the master executed it before it executes the fence write sent here next;
+ * the replicas apply the master's writes in that one order; and the wait
+ * measures this connection's own last write, the fence (see awaitReplicas).
+ *
+ * One wait runs at a time. Callers that come while one runs share the next
+ * one, which is sent only after they came (so its fence follows their
+ * writes): waits never queue up behind each other on the connection.
+ */
+export class ReplicaWaiter {
+  private tail?: Promise<number>;
+  private next?: { replicas: number; result: Promise<number> };
+
+  constructor(
+    private readonly connection: () => Redis,
+    private readonly fenceKey: string,
+    private readonly replication: RedisReplication,
+  ) {}
+
+  /** How many of `replicas` acknowledged everything the master executed before this call, within the timeout. */
+  wait(replicas: number): Promise<number> {
+    if (this.next) {
+      this.next.replicas = Math.max(this.next.replicas, replicas);
+      return this.next.result;
+    }
+    const entry: { replicas: number; result: Promise<number> } = { replicas, result: Promise.resolve(0) };
+    const previous = this.tail ?? Promise.resolve(0);
+    entry.result = previous
+      .catch(() => 0)
+      .then(() => {
+        // Sent from here on: a caller coming now waits for the next one.
+        if (this.next === entry) this.next = undefined;
+        return awaitReplicas(this.connection(), this.fenceKey, entry.replicas, this.replication);
+      });
+    this.next = entry;
+    this.tail = entry.result;
+    return entry.result;
+  }
 }

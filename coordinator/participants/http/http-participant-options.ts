@@ -6,7 +6,7 @@ export interface HttpParticipantOptions {
   prepareTimeoutMs: number;
   /** One commit or rollback attempt; phase 2 retries with backoff after it. */
   phaseTwoTimeoutMs: number;
-  /** `GET {url}/branches/{gid}` (recovery asks it of an undecided transaction's only branch). */
+  /** `GET {url}/branches/{gid}` (recovery asks it of an undecided transaction's only branch; an operator's commit check adds `?observe=1`). */
   statusTimeoutMs: number;
   /** TCP (and TLS) connection set-up. */
   connectTimeoutMs: number;

@@ -89,6 +89,18 @@ export class HttpParticipant implements Participant {
     throw this.unknown('status', answer);
   }
 
+  /**
+   * The state without side effects (`?observe=1`): the service ends nothing to
+   * answer. A service of an SDK version before that ignores the query and
+   * answers as `status` does.
+   */
+  async recordedState(branch: BranchRef): Promise<ParticipantBranchState> {
+    const answer = await this.call('GET', `/branches/${encodeURIComponent(branch.gid)}?observe=1`, undefined, this.options.statusTimeoutMs, branch.txId);
+    const status = answer.status === 200 ? validated(branchStatusAnswerSchema, answer.text) : undefined;
+    if (status) return status.state;
+    throw this.unknown('status', answer);
+  }
+
   /** Connections are shared per origin and closed by the owner of the pools. */
   async close(): Promise<void> {}
 

@@ -11,7 +11,7 @@ import { codeOf, emit, serveCommands } from './worker-io';
  * to account 1 and waits for `finish`; then it commits (one phase). With
  * `pause-commit` armed, that COMMIT waits for `release-commit` before it
  * reaches the database: a process stopped between its lease check and its
- * COMMIT. Env: LOG, DATABASE_URL, NAME, LEASE_MS.
+ * COMMIT. Env: LOG, DATABASE_URL, NAME, GROUP, LEASE_MS.
  */
 async function main(): Promise<void> {
   const env = process.env as Record<string, string>;
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     log: createDecisionLog(env.LOG, { allowVolatile: true }),
     databases: [participant],
     engine: { sweepIntervalMs: 0, commitWaitMs: 10_000, phaseTwoMaxDelayMs: 200 },
-    instance: { name: env.NAME, leaseMs: Number(env.LEASE_MS) },
+    instance: { name: env.NAME, group: env.GROUP, leaseMs: Number(env.LEASE_MS) },
   });
   emit('ready', { pid: process.pid });
   let finish: (() => void) | undefined;
