@@ -26,6 +26,8 @@ function kindOf(e: unknown): string {
  */
 export class ClientCycle {
   private readonly headers: Record<string, string>;
+  /** The client's first request (it opens the connection) is also recorded as `first <op> <status>`. */
+  private first = true;
 
   constructor(
     private readonly pool: Pool,
@@ -97,6 +99,8 @@ export class ClientCycle {
 
   private async call(phase: string, op: string, method: 'POST' | 'GET', path: string, body?: object): Promise<Answer> {
     const started = performance.now();
+    const first = this.first;
+    this.first = false;
     let answer: Answer;
     try {
       const res = await this.pool.request({
@@ -111,10 +115,12 @@ export class ClientCycle {
     } catch (e) {
       const kind = kindOf(e);
       this.recorder.latency(phase, `${op} ${kind}`, (performance.now() - started) * 1000);
+      if (first) this.recorder.latency(phase, `first ${op} ${kind}`, (performance.now() - started) * 1000);
       this.recorder.error(phase, kind);
       throw new TransportError(kind, e instanceof Error ? e.message : String(e));
     }
     this.recorder.latency(phase, `${op} ${answer.status}`, (performance.now() - started) * 1000);
+    if (first) this.recorder.latency(phase, `first ${op} ${answer.status}`, (performance.now() - started) * 1000);
     if (answer.status >= 400 && this.config.leakNeedles.some((n) => answer.text.includes(n))) this.recorder.leak(phase, `${op} ${answer.status}: ${answer.text}`);
     return answer;
   }

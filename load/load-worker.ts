@@ -86,7 +86,7 @@ async function runProgram(runId: number, startAt: number, steps: LoadStep[]): Pr
     await closedLoop(steps.slice(i, j), cycles);
     i = j;
   }
-  send({ type: 'done', runId });
+  send({ type: 'done', runId, held: held.length });
 }
 
 /** Starts `rate` cycles per second whatever their latency; one that finds every client busy is skipped and counted. */

@@ -91,7 +91,9 @@ export class LoadWorkers {
           ...(s.quota === undefined ? {} : { quota: split(s.quota, this.children.length)[i] }),
           ...(s.rate === undefined ? {} : { rate: s.rate / this.children.length }),
         }));
-        const done = nextMessage(child, `load worker ${i + 1}`, (m: FromWorker) => (m.type === 'done' && m.runId === runId ? true : undefined), 24 * 3600_000);
+        const done = nextMessage(child, `load worker ${i + 1}`, (m: FromWorker) => (m.type === 'done' && m.runId === runId ? m : undefined), 24 * 3600_000).then((m) => {
+          this.state[i].held = m.held;
+        });
         child.send({ type: 'run', runId, startAt, steps: own } satisfies ToWorker);
         return done;
       }),

@@ -124,11 +124,13 @@ export class Rig {
     // Phase marks follow the planned step ends; a quota step ends when the workers say so.
     const marks: NodeJS.Timeout[] = [];
     let at = startInMs ?? 100;
-    for (let i = 1; i < steps.length; i++) {
+    for (let i = 1; i <= steps.length; i++) {
       const prev = steps[i - 1].seconds;
       if (prev === undefined) break;
       at += prev * 1000;
-      const name = steps[i].phase;
+      // After the last step: clients finish the cycles in flight. Those seconds are not the load's (its throughput
+      // is per planned second), but the cycles still count in the load's latency table.
+      const name = i < steps.length ? steps[i].phase : 'drain';
       marks.push(setTimeout(() => this.timeline.phase(name), at));
     }
     try {

@@ -13,7 +13,7 @@ import { table } from './summary';
 
 function checksText(report: ScenarioReport): string[] {
   if (report.checks.length === 0) return [];
-  return ['', 'issue 16 targets:', table(['', 'measured', 'target', ''], report.checks.map((c) => [c.what, c.value, c.target, c.ok ? 'ok' : 'NOT MET']))];
+  return ['', 'issue 16 targets:', table(['what', 'measured', 'target', ''], report.checks.map((c) => [c.what, c.value, c.target, c.ok ? 'ok' : 'NOT MET']))];
 }
 
 async function main(): Promise<number> {

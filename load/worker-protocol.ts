@@ -60,4 +60,4 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'tick'; ticks: PhaseTick[]; held: number; inFlight: number; lagMaxMs: number }
-  | { type: 'done'; runId: number };
+  | { type: 'done'; runId: number; held: number };

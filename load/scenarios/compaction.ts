@@ -103,13 +103,14 @@ export const compaction: Scenario = {
     for (const a of admin) for (let e = Math.floor(a.start / 1000); e <= Math.floor(a.end / 1000) + 1; e++) adminSeconds.add(e);
     const events: CompactionEvent[] = [
       ...admin.map((a) => {
-        const answer = a.answer as { bytesAfter?: number };
+        const second = Math.floor(a.end / 1000);
+        const snapshot = (tl.seconds.get(second + 1) ?? tl.seconds.get(second))?.logDir?.snapshot;
         return {
-          second: Math.floor(a.end / 1000),
+          second,
           kind: 'admin' as const,
-          snapshotMiB: round(tl.seconds.get(Math.floor(a.end / 1000) + 1)?.logDir?.snapshot?.bytes !== undefined ? tl.seconds.get(Math.floor(a.end / 1000) + 1)!.logDir!.snapshot!.bytes / 2 ** 20 : (answer.bytesAfter ?? NaN) / 2 ** 20),
+          ...(snapshot ? { snapshotMiB: round(snapshot.bytes / 2 ** 20) } : {}),
           durationMs: round(a.ms),
-          ...impact(tl, Math.floor(a.start / 1000), Math.floor(a.end / 1000)),
+          ...impact(tl, Math.floor(a.start / 1000), second),
         };
       }),
       ...autoCompactions(tl, tl.phaseSeconds('load'), adminSeconds),
@@ -124,7 +125,7 @@ export const compaction: Scenario = {
         `compactions during the load (${events.length}):`,
         table(
           ['at s', 'kind', 'snapshot MiB', 'took ms', 'probe max ms', 'prom lag max ms', 'tx/s dip'],
-          events.map((e) => [String(e.second - t0), e.kind, fmt(e.snapshotMiB), fmt(e.durationMs, 0), fmt(e.probeMaxMs, 0), fmt(e.promLagMaxMs, 0), e.dip === undefined ? '-' : `${Math.round(e.dip * 100)}%`]),
+          events.map((e) => [String(e.second - t0), e.kind, fmt(e.snapshotMiB), fmt(e.durationMs, 0), fmt(e.probeMaxMs, 0), fmt(e.promLagMaxMs, 0), e.dip === undefined ? '-' : e.dip <= 0 ? 'none' : `${Math.round(e.dip * 100)}%`]),
         )
           .split('\n')
           .map((l) => `  ${l}`)
