@@ -34,6 +34,8 @@ export class CoordinatorProcess {
   /** `<level> <msg>` → lines logged. */
   readonly logCounts = new Map<string, number>();
   port = 0;
+  /** Set when it exited on its own (a crash, out of memory), not because it was stopped. */
+  unexpectedExit?: { code: number | null; signal: string | null; at: number };
 
   private constructor(
     private readonly child: ChildProcess,
@@ -45,6 +47,9 @@ export class CoordinatorProcess {
     };
     child.stdout?.on('data', take);
     child.stderr?.on('data', take);
+    child.once('exit', (code, signal) => {
+      if (!this.stopping) this.unexpectedExit = { code, signal, at: Date.now() };
+    });
   }
 
   static async start(s: CoordinatorSettings, timeoutMs = 60_000): Promise<CoordinatorProcess> {

@@ -9,7 +9,7 @@ import type { ScenarioReport } from './scenarios/scenario';
 import { writeSeries } from './series';
 import { table } from './summary';
 
-// `npm run load -- --scenario <name> …`: see load/README.md and `--help`.
+// `npm run load -- --scenario <name> …`: see BENCHMARKS.md ("Under load") and `--help`.
 
 function checksText(report: ScenarioReport): string[] {
   if (report.checks.length === 0) return [];
@@ -55,10 +55,15 @@ async function main(): Promise<number> {
     throw new Error(`${e instanceof Error ? e.message : String(e)}${tails ? `\n${tails}` : ''}`);
   }
   const generatorLagMs = Math.max(0, ...rigs.map((r) => r.workers.maxLagMs));
+  // A coordinator that died mid-run (out of memory) makes every number after it meaningless: say so first.
+  const crashes = rigs
+    .filter((r) => r.coordinator.unexpectedExit)
+    .map((r) => ({ rig: r.spec.label, ...r.coordinator.unexpectedExit!, atS: Math.round((r.coordinator.unexpectedExit!.at - r.timeline.startedAt) / 1000), tail: r.coordinator.tailText(10) }));
   await finish();
   const machine = { cores: os.cpus().length, node: process.version, load1Start: load1, load1End: loadAverage() };
   const out = [
     `scenario ${scenario.name} (${options.clients} clients); machine: ${machine.cores} cores, load average ${machine.load1Start} at the start, ${machine.load1End} at the end; load generator's worst event-loop delay ${generatorLagMs.toFixed(0)} ms`,
+    ...crashes.map((c) => `THE COORDINATOR (${c.rig}) EXITED ON ITS OWN after ${c.atS} s (${c.signal ?? `exit code ${c.code}`}):\n${c.tail}`),
     '',
     ...report.text,
     ...checksText(report),
@@ -68,11 +73,13 @@ async function main(): Promise<number> {
       options: { clients: options.clients, seconds: options.seconds, idleSeconds: options.idleSeconds, branches: options.branches, prepare: options.prepare, rate: options.rate ?? null, active: options.active, coordinatorEnv: Object.keys(options.coordinatorEnv) },
       machine,
       generatorLagMaxMs: Math.round(generatorLagMs),
+      coordinatorExits: crashes.map(({ tail: _tail, ...c }) => c),
       ...report.json,
       checks: report.checks,
     }),
   ];
   process.stdout.write(`${out.join('\n')}\n`);
+  if (crashes.length > 0) return 2;
   return report.checks.every((c) => c.ok) ? 0 : 1;
 }
 

@@ -44,5 +44,3 @@ export function warnings(rig: Rig, top = 5): { total: number; top: Array<{ msg: 
   const list = [...rig.coordinator.logCounts].filter(([k]) => /^(warn|error|fatal|text) /.test(k)).sort((a, b) => b[1] - a[1]);
   return { total: list.reduce((n, [, c]) => n + c, 0), top: list.slice(0, top).map(([msg, count]) => ({ msg, count })) };
 }
-
-export const phaseSecondsOf = (rig: Rig, phase: string) => rig.timeline.phaseSeconds(phase);
