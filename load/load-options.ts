@@ -51,7 +51,7 @@ const BASE_DEFAULTS = {
   delayMs: 5000,
   compactEvery: 30,
   warmupSeconds: 10,
-  scrapeSeconds: 5,
+  scrapeSeconds: 15,
   probeMs: 10,
   requestTimeoutMs: 120_000,
   connectTimeoutMs: 10_000,
@@ -90,7 +90,7 @@ export function parseLoadOptions(argv: string[], scenarios: ReadonlyArray<{ name
     .option('--delay-ms <ms>', `slow-participant: the delay (default ${BASE_DEFAULTS.delayMs})`)
     .option('--compact-every <s>', `compaction: admin compaction every this many seconds, 0 = only the log's own (default ${BASE_DEFAULTS.compactEvery})`)
     .option('--warmup-seconds <s>', `left out of the event-loop lag summary at the start of the load (default ${BASE_DEFAULTS.warmupSeconds})`)
-    .option('--scrape-seconds <s>', `/metrics scrape interval, 0 = none (default ${BASE_DEFAULTS.scrapeSeconds})`)
+    .option('--scrape-seconds <s>', `/metrics scrape interval, 0 = none (default ${BASE_DEFAULTS.scrapeSeconds}, Prometheus's default; each scrape costs the coordinator O(live transactions))`)
     .option('--probe-ms <ms>', `pause between GET /healthz probes (default ${BASE_DEFAULTS.probeMs})`)
     .option('--tx-timeout-ms <ms>', 'timeoutMs of each begin (default: the coordinator\'s; active scenarios: 600000)')
     .option('--request-timeout-ms <ms>', `client-side timeout of one API request (default ${BASE_DEFAULTS.requestTimeoutMs})`)

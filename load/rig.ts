@@ -138,14 +138,12 @@ export class Rig {
     } finally {
       marks.forEach(clearTimeout);
     }
-    this.sampler.sample();
   }
 
   /** No load for `seconds` (memory should come back down). */
   async idle(seconds: number, phase = 'idle'): Promise<void> {
     this.timeline.phase(phase);
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-    this.sampler.sample();
   }
 
   /** An admin API call (e.g. POST /v1/admin/log/compact): status, parsed body, time taken. */

@@ -34,8 +34,8 @@ export class Sampler {
     this.timer = setTimeout(tick, 1000 - (Date.now() % 1000) + 5);
   }
 
-  /** Samples now (also called at the end of a phase, so its last second is known). */
-  sample(): void {
+  /** Just after a second ends: what the coordinator looked like at the end of it. */
+  private sample(): void {
     const now = Date.now();
     const s = this.timeline.second(Math.floor(now / 1000) - 1);
     const mem = readMemory(this.pid);
