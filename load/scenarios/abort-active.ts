@@ -30,6 +30,8 @@ export const abortActive: Scenario = {
     const abortSeconds = round((Date.now() - abortStarted) / 1000);
     await rig.idle(options.idleSeconds, 'idle');
     const logBefore = tl.phaseSeconds('idle').at(-1)?.logDir;
+    // Its own phase: the idle phase's numbers must not include the compaction's.
+    tl.phase('compaction');
     const compact = await rig.adminCall('POST', '/v1/admin/log/compact');
     const afterRss = await settledRss(rig, 5, 'after-compaction');
     const logAfter = tl.phaseSeconds('after-compaction').at(-1)?.logDir;
