@@ -23,7 +23,7 @@ export const commitThenAbort: Scenario = {
     await rig.idle(options.idleSeconds, 'idle');
     const tl = rig.timeline;
     const commit = loadSection(rig, ['commit'], options, 'commit phase');
-    const abort = loadSection(rig, ['abort'], options, 'abort phase');
+    const abort = loadSection(rig, ['abort'], options, 'abort phase', 'tx aborted-by-client');
     const rss = {
       baseline: rssOf(tl.phaseSeconds('baseline')).endMiB,
       commitEnd: rssOf(tl.phaseSeconds('commit')).endMiB,

@@ -14,17 +14,17 @@ export function warmupOf(options: LoadOptions, loadSeconds: number): number {
 }
 
 /** A load phase's standard report: throughput, latency by status, errors, lag outside warm-up, RSS, 5xx, leaks. */
-export function loadSection(rig: Rig, phases: string[], options: LoadOptions, title: string): { text: string[]; json: Record<string, unknown> } {
+export function loadSection(rig: Rig, phases: string[], options: LoadOptions, title: string, outcome = 'tx committed'): { text: string[]; json: Record<string, unknown> } {
   const seconds = secondsOf(rig.timeline, phases);
   const totals = mergeTotals(phases.map((p) => rig.timeline.phaseTotals.get(p)));
-  const tput = throughput(seconds);
+  const tput = throughput(seconds, outcome);
   const warmup = warmupOf(options, seconds.length);
   const lag = lagOf(secondsOf(rig.timeline, phases, warmup));
   const rss = rssOf(seconds);
   const fivexx = count5xx(totals);
   const text = [
     `${title}: ${seconds.length} s, ${rig.spec.clients} clients`,
-    `  committed tx/s: mean ${fmt(tput.mean)}, median ${fmt(tput.median, 0)}, min ${fmt(tput.min, 0)}, max ${fmt(tput.max, 0)} (${tput.total} committed)`,
+    `  ${outcome.replace(/^tx /, '')} tx/s: mean ${fmt(tput.mean)}, median ${fmt(tput.median, 0)}, min ${fmt(tput.min, 0)}, max ${fmt(tput.max, 0)} (${tput.total} in those seconds)`,
     `  coordinator RSS: ${fmt(rss.startMiB)} → max ${fmt(rss.maxMiB)} → ${fmt(rss.endMiB)} MiB`,
     `  event-loop lag after the first ${warmup} s: probe p50 ${fmt(lag.probeP50Ms, 2)} / p99 ${fmt(lag.probeP99Ms)} / max ${fmt(lag.probeMaxMs)} ms; prom-client p99 worst ${fmt(lag.promP99WorstMs)} (median ${fmt(lag.promP99MedianMs)}) / max ${fmt(lag.promMaxMs)} ms; /metrics scrape up to ${fmt(lag.scrapeMaxMs)} ms`,
     `  5xx: ${fivexx}; client errors: ${JSON.stringify(errorsJson(totals))}; answers naming a participant address: ${totals.leaks}`,
