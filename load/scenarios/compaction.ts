@@ -51,7 +51,8 @@ function autoCompactions(tl: Timeline, seconds: Second[], adminSeconds: Set<numb
   for (const s of seconds) {
     if (s.logDir?.compacting && tmpSince === undefined) tmpSince = s.epoch;
     const name = s.logDir?.snapshot?.name;
-    if (name && name !== prev && prev !== undefined && !adminSeconds.has(s.epoch)) {
+    // The log starts empty (a fresh directory): its first snapshot is a compaction too.
+    if (name && name !== prev && !adminSeconds.has(s.epoch)) {
       out.push({
         second: s.epoch,
         kind: 'auto',
