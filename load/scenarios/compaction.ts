@@ -20,16 +20,16 @@ interface CompactionEvent {
 const WINDOW_BEFORE_S = 10;
 
 /** The worst second around an event (from `from` to `to`, inclusive) against the seconds before. */
-function impact(tl: Timeline, from: number, to: number): Pick<CompactionEvent, 'probeMaxMs' | 'promLagMaxMs' | 'dip'> {
+function impact(tl: Timeline, from: number, to: number, scrapeSeconds: number): Pick<CompactionEvent, 'probeMaxMs' | 'promLagMaxMs' | 'dip'> {
   const during: Second[] = [];
   for (let e = from; e <= to; e++) if (tl.seconds.has(e)) during.push(tl.seconds.get(e)!);
   const before: number[] = [];
   for (let e = from - WINDOW_BEFORE_S; e < from; e++) if (tl.seconds.has(e)) before.push(Timeline.count(tl.seconds.get(e)!, 'tx committed'));
   const base = median(before);
   const worst = during.length ? Math.min(...during.map((s) => Timeline.count(s, 'tx committed'))) : undefined;
-  // prom-client's max covers the scrape interval that ends at the next scrape.
+  // prom-client's max covers the scrape interval that ends at the next scrape after the event.
   const prom: number[] = [];
-  for (let e = from; e <= to + 5; e++) {
+  for (let e = from; e <= to + scrapeSeconds + 1; e++) {
     const lag = tl.seconds.get(e)?.prom?.lagMaxMs;
     if (lag !== undefined) {
       prom.push(lag);
@@ -44,7 +44,7 @@ function impact(tl: Timeline, from: number, to: number): Pick<CompactionEvent, '
 }
 
 /** Snapshots that appeared in the log directory, by second; those during an admin call are the admin's. */
-function autoCompactions(tl: Timeline, seconds: Second[], adminSeconds: Set<number>): CompactionEvent[] {
+function autoCompactions(tl: Timeline, seconds: Second[], adminSeconds: Set<number>, scrapeSeconds: number): CompactionEvent[] {
   const out: CompactionEvent[] = [];
   let prev: string | undefined;
   let tmpSince: number | undefined;
@@ -58,7 +58,7 @@ function autoCompactions(tl: Timeline, seconds: Second[], adminSeconds: Set<numb
         kind: 'auto',
         snapshotMiB: round(s.logDir!.snapshot!.bytes / 2 ** 20),
         ...(tmpSince === undefined ? {} : { durationMs: (s.epoch - tmpSince) * 1000 }),
-        ...impact(tl, (tmpSince ?? s.epoch) - 1, s.epoch),
+        ...impact(tl, (tmpSince ?? s.epoch) - 1, s.epoch, scrapeSeconds),
       });
     }
     if (!s.logDir?.compacting) tmpSince = undefined;
@@ -111,10 +111,10 @@ export const compaction: Scenario = {
           kind: 'admin' as const,
           ...(snapshot ? { snapshotMiB: round(snapshot.bytes / 2 ** 20) } : {}),
           durationMs: round(a.ms),
-          ...impact(tl, Math.floor(a.start / 1000), second),
+          ...impact(tl, Math.floor(a.start / 1000), second, options.scrapeSeconds),
         };
       }),
-      ...autoCompactions(tl, tl.phaseSeconds('load'), adminSeconds),
+      ...autoCompactions(tl, tl.phaseSeconds('load'), adminSeconds, options.scrapeSeconds),
     ].sort((x, y) => x.second - y.second);
     const load = loadSection(rig, ['load'], options, 'load');
     const t0 = Math.floor((tl.span('load')?.start ?? 0) / 1000);
