@@ -1,6 +1,6 @@
 import type { OrphanRollback, OrphanScan, ResolveResult } from '../engine/admin-operations';
 import type { RecoveryReport } from '../engine/recovery';
-import type { RetryResult } from '../engine/transaction-engine';
+import type { RetryResult } from '../engine/engine-admin';
 import type { ListOptions, TransactionList } from '../engine/transaction-listing';
 import type { TransactionStatus } from '../engine/transaction-status';
 import type { Outcome } from '../engine/ports/types';

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import type { OrphanRollback, OrphanScan, ResolveResult } from '../engine/admin-operations';
 import type { RecoveryReport } from '../engine/recovery';
-import { RetryResult, TransactionEngine } from '../engine/transaction-engine';
+import type { RetryResult } from '../engine/engine-admin';
+import { TransactionEngine } from '../engine/transaction-engine';
 import type { ListOptions, TransactionList } from '../engine/transaction-listing';
 import type { TransactionStatus } from '../engine/transaction-status';
 import type { Outcome } from '../engine/ports/types';
@@ -116,7 +117,7 @@ export class LocalAdmin implements AdminBackend {
   }
 
   list(options: ListOptions): Promise<TransactionList> {
-    return this.need().list(options);
+    return this.need().admin.list(options);
   }
 
   async show(txId: string): Promise<TransactionStatus> {
@@ -126,33 +127,33 @@ export class LocalAdmin implements AdminBackend {
   }
 
   async history(txId: string): Promise<HistoryAnswer> {
-    return historyAnswer(txId, await this.need().history(txId));
+    return historyAnswer(txId, await this.need().admin.history(txId));
   }
 
   recover(options: { waitMs?: number; onProgress?(report: Readonly<RecoveryReport>): void }): Promise<RecoveryReport> {
     const engine = this.need();
-    return engine.recover({ waitMs: options.waitMs ?? engine.config.commitWaitMs, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    return engine.admin.recover({ waitMs: options.waitMs ?? engine.config.commitWaitMs, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   }
 
   retry(txId: string, waitMs?: number): Promise<RetryResult> {
     const engine = this.need();
-    return engine.retry(txId, waitMs ?? engine.config.commitWaitMs);
+    return engine.admin.retry(txId, waitMs ?? engine.config.commitWaitMs);
   }
 
   resolve(txId: string, outcome: Outcome): Promise<ResolveResult> {
-    return this.need().resolve(txId, outcome);
+    return this.need().admin.resolve(txId, outcome);
   }
 
   orphans(): Promise<OrphanScan> {
-    return this.need().orphans();
+    return this.need().admin.orphans();
   }
 
   rollbackOrphans(): Promise<OrphanRollback[]> {
-    return this.need().rollbackOrphans();
+    return this.need().admin.rollbackOrphans();
   }
 
   compactLog(): Promise<CompactReport> {
-    return this.need().compactLog();
+    return this.need().admin.compactLog();
   }
 
   verifyLog(): Promise<VerifyReport> {

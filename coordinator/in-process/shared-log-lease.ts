@@ -79,7 +79,7 @@ export function sharedLogMembership(
     // Only its group's processes (its own name's previous ones included): they have its databases.
     mayTakeOver: (lease) => lease.url === url,
     onTakeover: () => {
-      engine()?.recover().catch((e) => logger.error({ err: errorMessage(e) }, 'recovery of taken-over transactions failed; the sweep tries again'));
+      engine()?.admin.recover().catch((e) => logger.error({ err: errorMessage(e) }, 'recovery of taken-over transactions failed; the sweep tries again'));
     },
     onFenced: () => {
       engine()?.handOver();

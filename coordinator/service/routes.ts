@@ -77,7 +77,7 @@ export const OWNED_PATHS = ['/v1/transactions/:id', '/v1/admin/transactions/:id'
  */
 export function routeTable(deps: RouteDeps): readonly Route[] {
   const { engine } = deps;
-  const list = async ({ query }: RouteCall): Promise<Answer> => ok(await engine.list(parseWith(listQuerySchema, query)));
+  const list = async ({ query }: RouteCall): Promise<Answer> => ok(await engine.admin.list(parseWith(listQuerySchema, query)));
   return [
     { method: 'GET', path: '/healthz', kind: 'read', run: async () => ok({ status: 'ok' }) },
     // Ready only once recovery has decided every transaction in the log (and not while stopping).
@@ -133,14 +133,14 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
 
     { method: 'GET', path: '/v1/admin/transactions', kind: 'read', run: list },
     { method: 'GET', path: '/v1/admin/transactions/:id', kind: 'read', run: async ({ id }) => ok(found(id, await engine.status(id))) },
-    { method: 'GET', path: '/v1/admin/transactions/:id/history', kind: 'read', run: async ({ id }) => ok(historyAnswer(id, await engine.history(id))) },
+    { method: 'GET', path: '/v1/admin/transactions/:id/history', kind: 'read', run: async ({ id }) => ok(historyAnswer(id, await engine.admin.history(id))) },
     {
       method: 'POST',
       path: '/v1/admin/transactions/:id/retry',
       kind: 'write',
       run: async ({ id, body }) => {
         const { waitMs } = parseWith(retryRequestSchema, body ?? {});
-        return ok(await engine.retry(id, waitMs ?? engine.config.commitWaitMs));
+        return ok(await engine.admin.retry(id, waitMs ?? engine.config.commitWaitMs));
       },
     },
     {
@@ -150,7 +150,7 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
       run: async ({ id, body }) => {
         // Goes through the decision register: a contradiction is a 409 `state-conflict`, never a second decision.
         const { outcome } = parseWith(resolveRequestSchema, body ?? {});
-        return ok(await engine.resolve(id, outcome));
+        return ok(await engine.admin.resolve(id, outcome));
       },
     },
     {
@@ -159,17 +159,17 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
       kind: 'write',
       run: async ({ body }) => {
         const { waitMs } = parseWith(recoverRequestSchema, body ?? {});
-        return ok(await engine.recover(waitMs === undefined ? {} : { waitMs }));
+        return ok(await engine.admin.recover(waitMs === undefined ? {} : { waitMs }));
       },
     },
-    { method: 'GET', path: '/v1/admin/orphans', kind: 'read', run: async () => ok(await engine.orphans()) },
+    { method: 'GET', path: '/v1/admin/orphans', kind: 'read', run: async () => ok(await engine.admin.orphans()) },
     {
       method: 'POST',
       path: '/v1/admin/orphans/rollback',
       kind: 'write',
       run: async ({ body }) => {
         parseWith(emptyRequestSchema, body ?? {});
-        return ok({ results: await engine.rollbackOrphans() });
+        return ok({ results: await engine.admin.rollbackOrphans() });
       },
     },
     {
@@ -178,7 +178,7 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
       kind: 'write',
       run: async ({ body }) => {
         parseWith(emptyRequestSchema, body ?? {});
-        return ok(await engine.compactLog());
+        return ok(await engine.admin.compactLog());
       },
     },
     { method: 'GET', path: '/v1/admin/instances', kind: 'read', run: async () => ok(await deps.instances()) },

@@ -49,14 +49,14 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
   const metrics = new CoordinatorMetrics({
     inDoubt: () => engineOf()?.inDoubtCount ?? 0,
     live: () => engineOf()?.liveCount ?? 0,
-    withHazards: async () => engineOf()?.hazardousCount() ?? 0,
+    withHazards: async () => engineOf()?.admin.hazardousCount() ?? 0,
     ...(log.leases ? { holdsLease: () => coordinator?.membership?.holdsLease ?? false } : {}),
     ready: () => engineOf()?.ready ?? false,
     logFailed: () => engineOf()?.logFailure !== undefined,
     oldestInDoubtSince: async () => {
       // The listing is oldest first; it reads the log, so only a scrape asks, never a request.
       const engine = engineOf();
-      const oldest = engine ? (await engine.list({ state: 'in-doubt', limit: 1 })).transactions[0] : undefined;
+      const oldest = engine ? (await engine.admin.list({ state: 'in-doubt', limit: 1 })).transactions[0] : undefined;
       return oldest ? Date.parse(oldest.createdAt) : undefined;
     },
   });
@@ -79,7 +79,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
       mayTakeOver: (lease) => servesRequests(lease.url),
       onTakeover: (tokens) => {
         metrics.cluster.tookOver(tokens.length);
-        engineOf()?.recover().catch((e) => logger.error({ err: errorMessage(e) }, 'recovery of taken-over transactions failed; the sweep tries again'));
+        engineOf()?.admin.recover().catch((e) => logger.error({ err: errorMessage(e) }, 'recovery of taken-over transactions failed; the sweep tries again'));
       },
       onFenced: () => {
         metrics.cluster.fenced();

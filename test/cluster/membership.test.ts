@@ -52,7 +52,7 @@ function instance(schema: string, name: string, participant = new FakeParticipan
     identity: () => ({ name, url: `http://${name}.invalid:7070` }),
     onTakeover: (tokens) => {
       takeovers.push(tokens);
-      void engine?.recover();
+      void engine?.admin.recover();
     },
     onFenced: (lost) => {
       fenced.push(lost);
@@ -116,7 +116,7 @@ describe('Membership: several engines on one PostgreSQL log', () => {
     expect((await b.log.get(tx.id))?.owner).toBe(a.membership.token);
 
     // b's recovery passes leave it alone while a holds its lease.
-    const report = await b.engine.recover();
+    const report = await b.engine.admin.recover();
     expect(report.decidedAbort).toBe(0);
     expect((await b.log.get(tx.id))?.decision).toBeUndefined();
 
@@ -166,7 +166,7 @@ describe('Membership: several engines on one PostgreSQL log', () => {
     expect(a.engine.runsHere(tx.id)).toBe(false);
     // (b took the lease by hand, not through its own check: it learns so from the leases.)
     await b.membership.refresh();
-    await b.engine.recover();
+    await b.engine.admin.recover();
     expect((await b.log.get(tx.id))?.decision?.outcome).toBe('abort');
     // And it takes new work under its new token.
     const next = await a.engine.begin();

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     engine: { sweepIntervalMs: 0, sweepGraceMs: 0, defaultTimeoutMs: 10_000, phaseTwoBaseDelayMs: 10, phaseTwoMaxDelayMs: 200 },
   });
   if (mode === 'recover') {
-    const sweep = await coordinator.engine.sweep();
+    const sweep = await coordinator.engine.admin.sweep();
     process.stdout.write(JSON.stringify({ recovery: coordinator.startReport.recovery, sweep }) + '\n');
   } else {
     const count = Number(env.COUNT ?? 200);

@@ -218,7 +218,7 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     await expect(engine.commit(id)).resolves.toEqual({ txId: id, state: 'committed', phaseTwoPending: true });
     expect((await engine.status(id))?.state).toBe('committed');
     down = false;
-    await engine.retry(id);
+    await engine.admin.retry(id);
     await new Promise((r) => setTimeout(r, 50));
     expect(b.committed.has(gb)).toBe(true);
     expect((await engine.status(id))?.state).toBe('completed');
@@ -291,7 +291,7 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     a.prepared.set(oldGid, Date.now());
     a.prepared.set(youngGid, Date.now());
     a.prepared.set(foreign, Date.now());
-    const report = await engine.sweep();
+    const report = await engine.admin.sweep();
     await new Promise((r) => setTimeout(r, 20));
     expect(report).toMatchObject({ decidedAbort: 1, skipped: 1 });
     expect(a.rolledBack.has(oldGid)).toBe(true);
@@ -328,12 +328,12 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     it('resolve records the operator decision through the register and never contradicts it', async () => {
       const { id: txId, ga, gb, other, cleanup } = await strandedPrepared();
       const tx = { id: txId, ga, gb };
-      const resolved = await other.resolve(tx.id, 'commit');
+      const resolved = await other.admin.resolve(tx.id, 'commit');
       expect(resolved).toMatchObject({ decision: 'commit', alreadyDecided: false, completed: true });
       expect(a.committed.has(tx.ga) && b.committed.has(tx.gb)).toBe(true);
-      await expect(other.resolve(tx.id, 'abort')).rejects.toMatchObject({ code: 'state-conflict', details: { decision: 'commit' } });
-      await expect(other.resolve(tx.id, 'commit')).resolves.toMatchObject({ alreadyDecided: true });
-      const history = await other.history(tx.id);
+      await expect(other.admin.resolve(tx.id, 'abort')).rejects.toMatchObject({ code: 'state-conflict', details: { decision: 'commit' } });
+      await expect(other.admin.resolve(tx.id, 'commit')).resolves.toMatchObject({ alreadyDecided: true });
+      const history = await other.admin.history(tx.id);
       expect(history.map((r) => r.type)).toEqual(['begin', 'enlist', 'enlist', 'decision', 'complete']);
       expect(history.find((r) => r.type === 'decision')).toMatchObject({ outcome: 'commit', source: 'admin' });
       await other.stop();
@@ -343,9 +343,9 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     it('refuses an operator commit when a branch never prepared (it would be partial)', async () => {
       const { id, ga, gb, other, cleanup } = await strandedPrepared();
       b.prepared.delete(gb);
-      await expect(other.resolve(id, 'commit')).rejects.toMatchObject({ code: 'state-conflict', details: { gid: gb, state: 'unknown' } });
+      await expect(other.admin.resolve(id, 'commit')).rejects.toMatchObject({ code: 'state-conflict', details: { gid: gb, state: 'unknown' } });
       expect(a.committed.has(ga)).toBe(false);
-      await expect(other.resolve(id, 'abort')).resolves.toMatchObject({ decision: 'abort' });
+      await expect(other.admin.resolve(id, 'abort')).resolves.toMatchObject({ decision: 'abort' });
       expect(a.rolledBack.has(ga)).toBe(true);
       await other.stop();
       cleanup();
@@ -353,9 +353,9 @@ describe('TransactionEngine (scripted participants, file log)', () => {
 
     it('an operator abort of a stranded transaction rolls back its prepared branches', async () => {
       const { id, ga, gb, other, cleanup } = await strandedPrepared();
-      await expect(other.resolve(id, 'abort')).resolves.toMatchObject({ decision: 'abort', completed: true });
+      await expect(other.admin.resolve(id, 'abort')).resolves.toMatchObject({ decision: 'abort', completed: true });
       expect(a.rolledBack.has(ga) && b.rolledBack.has(gb)).toBe(true);
-      await expect(other.resolve(id, 'commit')).rejects.toMatchObject({ code: 'state-conflict' });
+      await expect(other.admin.resolve(id, 'commit')).rejects.toMatchObject({ code: 'state-conflict' });
       await other.stop();
       cleanup();
     });
@@ -371,15 +371,15 @@ describe('TransactionEngine (scripted participants, file log)', () => {
       engine = await startEngine({ commitWaitMs: 10 });
       await engine.commit(id).catch(() => undefined);
       void gb;
-      const scan = await engine.orphans();
+      const scan = await engine.admin.orphans();
       expect(scan.orphans.map((o) => o.gid)).toContain(aborted);
       const orphan = scan.orphans.find((o) => o.gid === aborted)!;
       expect(orphan).toMatchObject({ participant: 'a', known: false, decision: null });
       b.onCommit = () => undefined;
-      const done = await engine.rollbackOrphans();
+      const done = await engine.admin.rollbackOrphans();
       expect(done.find((r) => r.gid === aborted)).toMatchObject({ outcome: 'rolled-back' });
       expect(a.rolledBack.has(aborted)).toBe(true);
-      expect((await engine.orphans()).orphans).toEqual([]);
+      expect((await engine.admin.orphans()).orphans).toEqual([]);
     });
   });
 });

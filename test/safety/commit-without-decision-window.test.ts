@@ -88,7 +88,7 @@ describe('a commit without a decision record stays visible until its complete is
   }
 
   const recovery = async () => {
-    const report = await engine.recover({ waitMs: 1_000 });
+    const report = await engine.admin.recover({ waitMs: 1_000 });
     return { decidedAbort: report.decidedAbort, decidedCommit: report.decidedCommit };
   };
 

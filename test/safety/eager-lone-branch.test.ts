@@ -71,7 +71,7 @@ describe('an eager lone branch is committed under a forced decision, never in on
     const id = begun.body.id as string;
     await participant.enlist(id, (db) => db.query('insert into items (id) values ($1)', [id]), { mode });
     const commit = await svc.call('POST', `/v1/transactions/${id}/commit`, {});
-    const history = (await svc.service.engine.history(id)).map((r) => (r.type === 'decision' ? `decision:${r.outcome}` : r.type));
+    const history = (await svc.service.engine.admin.history(id)).map((r) => (r.type === 'decision' ? `decision:${r.outcome}` : r.type));
     return { id, commit, history };
   }
 

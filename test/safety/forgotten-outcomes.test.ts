@@ -123,7 +123,7 @@ describe('outcomes of completed transactions are kept for the retention period a
     await run('aborted', [insert('ledger_a', ''), insert('ledger_b', '')], true);
     await run('onePhase', [insert('ledger_a', '')]);
     for (let i = 0; i < 3; i++) await run(`later${i}`, [insert('ledger_a', ''), insert('ledger_b', '')]);
-    const report = await coordinator.engine.compactLog();
+    const report = await coordinator.engine.admin.compactLog();
     expect(report.forgotten).toBe(0);
 
     const check = async () => {
@@ -135,7 +135,7 @@ describe('outcomes of completed transactions are kept for the retention period a
       await expect(engine.commit(ids.onePhase)).resolves.toMatchObject({ state: 'committed' });
       await expect(engine.commit(ids.aborted)).rejects.toMatchObject({ code: 'transaction-aborted' });
       await expect(engine.abort(ids.onePhase)).rejects.toMatchObject({ code: 'state-conflict' });
-      await expect(engine.resolve(ids.aborted, 'commit')).rejects.toMatchObject({ code: 'state-conflict' });
+      await expect(engine.admin.resolve(ids.aborted, 'commit')).rejects.toMatchObject({ code: 'state-conflict' });
     };
     await check();
     await coordinator.close();
@@ -170,9 +170,9 @@ describe('outcomes of completed transactions are kept for the retention period a
     a.stale = [{ gid: gidA, preparedAt: Date.now() - 60_000 }];
     // If the sweep drives phase 2 again, compaction forgets the transaction (retention 0) before that drive logs `complete`.
     a.onRollback = async () => {
-      await coordinator.engine.compactLog();
+      await coordinator.engine.admin.compactLog();
     };
-    expect(await coordinator.engine.sweep()).toMatchObject({ seen: 1 });
+    expect(await coordinator.engine.admin.sweep()).toMatchObject({ seen: 1 });
     a.stale = undefined;
     const deadline = Date.now() + 10_000;
     while (coordinator.engine.inDoubtCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

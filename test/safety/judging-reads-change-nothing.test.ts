@@ -143,7 +143,7 @@ describe('reads that judge a transaction change nothing', () => {
   }
 
   async function refusedCommitLeavesHeldBranch(engine: TransactionEngine, txId: string, holder: PostgresParticipant, first: BranchInfo) {
-    const refusal = await engine.resolve(txId, 'commit').then(
+    const refusal = await engine.admin.resolve(txId, 'commit').then(
       () => 'committed',
       (e: unknown) => (isTwopcError(e) ? e.code : String(e)),
     );

@@ -75,13 +75,13 @@ describe('a branch that prepared after its aborted transaction completed is roll
 
   it('by the sweep', async () => {
     await lateBranch();
-    const report = await engine.sweep();
+    const report = await engine.admin.sweep();
     expect({ resolved: report.resolved, prepared: await cluster.preparedGids(PREFIX) }).toEqual({ resolved: 1, prepared: [] });
   });
 
   it('by an orphan rollback', async () => {
     const { txId, gid } = await lateBranch();
-    const results = await engine.rollbackOrphans();
+    const results = await engine.admin.rollbackOrphans();
     expect({ results, prepared: await cluster.preparedGids(PREFIX) }).toEqual({ results: [{ gid, txId, participant: 'ledger', outcome: 'rolled-back' }], prepared: [] });
   });
 });

@@ -93,7 +93,7 @@ describe('an undecided only branch is never decided abort by a process that cann
     const txId = await leftBehind('recover', 1, true);
     // start() runs recovery: nothing may be decided here.
     const { engine, log: l } = await coordinator('recover', []);
-    const again = await engine.recover({ waitMs: 1_000 });
+    const again = await engine.admin.recover({ waitMs: 1_000 });
     expect({ again: { decidedAbort: again.decidedAbort, leftForLater: again.leftForLater }, decision: (await l.get(txId))?.decision, present: await rows(txId) }).toEqual({
       again: { decidedAbort: 0, leftForLater: 1 },
       decision: undefined,
@@ -108,7 +108,7 @@ describe('an undecided only branch is never decided abort by a process that cann
   it("an operator's resolve --abort without the branch's participant is refused and records nothing", async () => {
     const txId = await leftBehind('resolve', 1, true);
     const { engine, log: l } = await coordinator('resolve', []);
-    const refusal = await engine.resolve(txId, 'abort').then(
+    const refusal = await engine.admin.resolve(txId, 'abort').then(
       () => 'resolved',
       (e: unknown) => (isTwopcError(e) ? e.code : String(e)),
     );

@@ -67,11 +67,11 @@ describe('a one-phase commit that meets a heuristic hazard stops and surfaces it
     const status = await svc.call('GET', `/v1/transactions/${id}`);
     expect(status.body).toMatchObject({ id, decision: null, hazards: [{ branchId: 1, participant: 'orders' }] });
     expect(status.body.hazards[0].detail).toMatch(/heuristic hazard/);
-    const heuristic = await svc.service.engine.list({ state: 'heuristic' });
+    const heuristic = await svc.service.engine.admin.list({ state: 'heuristic' });
     expect(heuristic.transactions.map((t) => t.id)).toEqual([id]);
     // A client asking again gets the same answer; recovery leaves it to an operator.
     expect(await svc.call('POST', `/v1/transactions/${id}/commit`, {})).toMatchObject({ status: 503, body: { code: 'outcome-unknown' } });
-    expect(await svc.service.engine.recover({ waitMs: 0 })).toMatchObject({ leftForLater: 1, decidedAbort: 0, decidedCommit: 0 });
-    expect(await svc.service.engine.hazardousCount()).toBe(1);
+    expect(await svc.service.engine.admin.recover({ waitMs: 0 })).toMatchObject({ leftForLater: 1, decidedAbort: 0, decidedCommit: 0 });
+    expect(await svc.service.engine.admin.hazardousCount()).toBe(1);
   });
 });

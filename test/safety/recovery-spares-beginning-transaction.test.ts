@@ -93,7 +93,7 @@ describe("a full recovery never decides a transaction this instance is beginning
     await holdBegin.reached;
     // The begin record is in the store; its answer has not reached begin() yet. The transaction runs here already.
     const runsHere = engine.runsHere(stored!);
-    const report = await engine.recover({ waitMs: 2_000 });
+    const report = await engine.admin.recover({ waitMs: 2_000 });
     holdBegin.open();
     const tx = await beginning;
 
@@ -125,11 +125,11 @@ describe("a full recovery never decides a transaction this instance is beginning
     const expiresAt = Date.now() + 1_500;
     await inner.append({ type: 'begin', txId, at: Date.now(), expiresAt, owner: membership.token! });
 
-    const early = await engine.recover({ waitMs: 1_000 });
+    const early = await engine.admin.recover({ waitMs: 1_000 });
     expect({ decidedAbort: early.decidedAbort, decision: (await inner.get(txId))?.decision }).toEqual({ decidedAbort: 0, decision: undefined });
 
     while (Date.now() <= expiresAt) await new Promise((r) => setTimeout(r, 50));
-    const late = await engine.recover({ waitMs: 2_000 });
+    const late = await engine.admin.recover({ waitMs: 2_000 });
     expect({ decidedAbort: late.decidedAbort, decision: (await inner.get(txId))?.decision?.outcome }).toEqual({ decidedAbort: 1, decision: 'abort' });
   });
 });

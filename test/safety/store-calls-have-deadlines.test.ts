@@ -139,7 +139,7 @@ describe('PostgreSQL decision log and membership behind a black-holed connection
 
     proxy.heal();
     expect((await log.get(tx.id))?.decision?.outcome).toBe('commit');
-    const report = await engine.recover();
+    const report = await engine.admin.recover();
     expect(report).toMatchObject({ resumedCommit: 1, decidedAbort: 0 });
     await waitFor('phase 2 to commit both branches', () => participant.committed.size === 2);
     expect(participant.rolledBack.size).toBe(0);

@@ -130,15 +130,15 @@ describe('a sweep never rolls back a prepared branch before decide(abort) has wo
     await sweeper.start();
     closers.push(() => sweeper.stop());
 
-    const report = await sweeper.sweep();
+    const report = await sweeper.admin.sweep();
     expect(report.seen).toBe(2);
     // Whatever the owner wrote, the owner now finishes what the register holds.
     const deadline = Date.now() + 20_000;
     while (ownersDecision === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await owner.retry(txId, 10_000);
+    await owner.admin.retry(txId, 10_000);
     // Later passes end whatever the first one's phase 2 did not reach yet (each branch was found on its own).
     while ((await cluster.preparedGids(PREFIX)).length > 0 && Date.now() < deadline) {
-      await sweeper.sweep();
+      await sweeper.admin.sweep();
       await new Promise((r) => setTimeout(r, 20));
     }
 

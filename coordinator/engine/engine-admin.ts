@@ -1,0 +1,94 @@
+import { isTxId, TwopcError } from './ports/protocol';
+import type { CompactReport, LogRecord } from './ports/decision-log';
+import { waitAtMost } from './ports/backoff';
+import { OrphanRollback, OrphanScan, resolveTransaction, ResolveResult, rollbackOrphans, scanOrphans } from './admin-operations';
+import type { EngineContext } from './engine-context';
+import { snapshotOrThrow } from './engine-errors';
+import { recover, RecoveryOptions, RecoveryReport } from './recovery';
+import type { SweepReport } from './sweeper';
+import { listTransactions, ListOptions, TransactionList } from './transaction-listing';
+import { statusFromLive } from './transaction-status';
+import type { Outcome } from './ports/types';
+
+/** What `retry` did. */
+export interface RetryResult {
+  txId: string;
+  /** Phase 2 was started or woken; false when there is nothing to retry (no decision yet, or completed). */
+  retried: boolean;
+  decision: Outcome | null;
+  /** Every branch acknowledged (within the wait). */
+  completed: boolean;
+  /** Branches left with a heuristic hazard. */
+  hazards: number;
+}
+
+/** An operator's operations on the engine (`engine.admin`): what the admin API and the `twopc` command call. */
+export class EngineAdmin {
+  constructor(private readonly ctx: EngineContext) {}
+
+  /** One recovery pass over the log: every unfinished transaction is decided and phase 2 resumed. */
+  recover(options: RecoveryOptions = {}): Promise<RecoveryReport> {
+    return recover(this.ctx.resolver, options);
+  }
+
+  /** One sweep of the participants' prepared transactions now. */
+  sweep(): Promise<SweepReport> {
+    return this.ctx.sweeper.sweepOnce();
+  }
+
+  /** Transactions live here or unfinished in the log, oldest first, optionally of one state (see `LIST_STATES`). */
+  async list(options: ListOptions = {}): Promise<TransactionList> {
+    const live = [...this.ctx.live.values()].map(statusFromLive);
+    return listTransactions(live, await this.ctx.log.unfinished(), options);
+  }
+
+  /** Every logged event of a transaction, in order: the audit trail. */
+  async history(txId: string): Promise<LogRecord[]> {
+    const snapshot = await snapshotOrThrow(this.ctx, txId);
+    return this.ctx.log.history(snapshot.txId);
+  }
+
+  /** An operator's decision through the register; never contradicts a recorded one (`state-conflict`). */
+  resolve(txId: string, outcome: 'commit' | 'abort'): Promise<ResolveResult> {
+    if (!isTxId(txId)) throw new TwopcError('invalid-input', 'id must be a transaction id (UUID)', { field: 'id' });
+    return resolveTransaction(this.ctx.resolver, txId, outcome, this.ctx.config.commitWaitMs);
+  }
+
+  /** Prepared branches of ours on the direct participants that no transaction running here owns. */
+  orphans(): Promise<OrphanScan> {
+    return scanOrphans(this.ctx.resolver);
+  }
+
+  /** Ends every orphan through the register (abort, unless its transaction was decided commit). */
+  rollbackOrphans(): Promise<OrphanRollback[]> {
+    return rollbackOrphans(this.ctx.resolver, this.ctx.config.commitWaitMs);
+  }
+
+  /** Forgets completed transactions past retention. */
+  compactLog(): Promise<CompactReport> {
+    return this.ctx.log.compact();
+  }
+
+  /**
+   * Starts phase 2 of an unfinished transaction now instead of after its
+   * backoff (joining the drive in progress, if any), and waits up to `waitMs`
+   * for it to finish. Nothing to retry (undecided, or completed): `retried` false.
+   */
+  async retry(txId: string, waitMs = 0): Promise<RetryResult> {
+    const snapshot = await snapshotOrThrow(this.ctx, txId);
+    const decision = snapshot.decision;
+    const result: RetryResult = { txId, retried: false, decision: decision?.outcome ?? null, completed: snapshot.completed, hazards: snapshot.hazards.length };
+    if (!decision || snapshot.completed) return result;
+    this.ctx.phaseTwo.retryNow(txId);
+    const done = await waitAtMost(this.ctx.phaseTwo.drive(decision), waitMs);
+    return { ...result, retried: true, completed: done?.completed ?? false, hazards: done?.hazards ?? snapshot.hazards.length };
+  }
+
+  /** Unfinished transactions with a heuristic hazard (a gauge for operators); 0 unless ready. */
+  async hazardousCount(): Promise<number> {
+    if (this.ctx.state !== 'ready') return 0;
+    let n = 0;
+    for (const snapshot of await this.ctx.log.unfinished()) if (snapshot.hazards.length > 0) n += 1;
+    return n;
+  }
+}

@@ -1,0 +1,85 @@
+import type { AbortReason } from './ports/protocol';
+import type { DecisionLog, DecisionRecord } from './ports/decision-log';
+import { ownerOf, soleOwnership, type TransactionOwnership } from './ports/ownership';
+import { CrashPoints } from './crash-points';
+import type { EngineConfig } from './engine-config';
+import { EngineLogger, silentLogger } from './ports/logger';
+import type { EngineObserver } from './engine-observer';
+import type { LiveTransaction } from './live-transaction';
+import type { ParticipantRegistry } from './participant-registry';
+import { PhaseTwoDriver } from './phase-two';
+import { recover } from './recovery';
+import type { ResolverDeps } from './resolver-deps';
+import { Sweeper } from './sweeper';
+import type { BranchInfo, DecisionSource } from './ports/types';
+
+export interface EngineDeps {
+  log: DecisionLog;
+  participants: ParticipantRegistry;
+  config: EngineConfig;
+  crash?: CrashPoints;
+  logger?: EngineLogger;
+  observer?: EngineObserver;
+  /** Several instances on a shared store: which logged transactions are this process's (default: all of them). */
+  ownership?: TransactionOwnership;
+}
+
+export type EngineState = 'new' | 'starting' | 'ready' | 'stopping' | 'stopped';
+
+/** What every part of the engine shares: its dependencies, the transactions live here, and its state. */
+export interface EngineContext {
+  readonly config: EngineConfig;
+  readonly log: DecisionLog;
+  readonly participants: ParticipantRegistry;
+  readonly crash: CrashPoints;
+  readonly logger: EngineLogger;
+  readonly observer: EngineObserver;
+  readonly ownership: TransactionOwnership;
+  readonly live: Map<string, LiveTransaction>;
+  /** Aborted by `stop`: ends phase-2 retries and the asking of a one-phase commit's outcome. */
+  readonly stopController: AbortController;
+  readonly phaseTwo: PhaseTwoDriver;
+  readonly sweeper: Sweeper;
+  readonly resolver: ResolverDeps;
+  state: EngineState;
+}
+
+export function createEngineContext(deps: EngineDeps): EngineContext {
+  const config = deps.config;
+  const log = deps.log;
+  const participants = deps.participants;
+  const crash = deps.crash ?? CrashPoints.disarmed();
+  const logger = deps.logger ?? silentLogger;
+  const observer = deps.observer ?? {};
+  const ownership = deps.ownership ?? soleOwnership;
+  const live = new Map<string, LiveTransaction>();
+  const stopController = new AbortController();
+  const phaseTwo = new PhaseTwoDriver({
+    log,
+    participants,
+    config,
+    crash,
+    logger,
+    observer,
+    stopSignal: stopController.signal,
+  });
+  const resolver: ResolverDeps = {
+    log,
+    participants,
+    config,
+    logger,
+    phaseTwo,
+    isLive: (txId) => live.has(txId),
+    mayRecover: (snapshot) => ownership.mayRecover(snapshot),
+    beganUnderThisLease: (snapshot) => ownership.token !== undefined && ownerOf(snapshot) === ownership.token,
+    decide: (txId, branches, source, reason) => decideAbort(log, txId, branches, source, reason),
+    decideCommitted: (txId, branches) => log.decide({ txId, at: Date.now(), outcome: 'commit', source: 'recovery', branches }),
+  };
+  const sweeper = new Sweeper({ ...resolver, recoverExpired: () => recover(resolver, { onlyExpired: true, waitMs: 0 }) });
+  return { config, log, participants, crash, logger, observer, ownership, live, stopController, phaseTwo, sweeper, resolver, state: 'new' };
+}
+
+/** Decides abort through the register; resolves with the winner (which may be a commit). */
+export function decideAbort(log: DecisionLog, txId: string, branches: BranchInfo[], source: DecisionSource, reason?: AbortReason): Promise<DecisionRecord> {
+  return log.decide({ txId, at: Date.now(), outcome: 'abort', source, branches, ...(reason ? { reason } : {}) });
+}
