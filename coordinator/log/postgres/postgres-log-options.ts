@@ -1,11 +1,9 @@
 import { z } from 'zod';
-import { defaultWarning } from '../log-errors';
-import { fnOption, intOption, parseStoreOptions } from '../shared-store/store-options';
-import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY } from '../shared-store/retry-write';
+import { intOption, parseStoreOptions, sharedStoreDefaults, sharedStoreOptionShape, type ResolvedSharedStoreOptions, type SharedStoreOptions } from '../shared-store/store-options';
 import { LOG_SCHEMA_PATTERN } from './postgres-log-sql';
 
 /** Options of {@link PostgresDecisionLog}. Only `connectionString` is required. */
-export interface PostgresDecisionLogOptions {
+export interface PostgresDecisionLogOptions extends SharedStoreOptions {
   /** `postgres://user:password@host:port/database`; the store opens its own pool on it. */
   connectionString: string;
   /** Schema of the log's tables; created (with its tables) by open() if missing. Default `twopc`. */
@@ -14,8 +12,6 @@ export interface PostgresDecisionLogOptions {
   poolSize?: number;
   /** Share one round trip and one commit among concurrent decisions. Default true; false sends each decision alone, one at a time (for measurement). */
   groupCommit?: boolean;
-  /** Most writes in one batch. Default 512. */
-  maxBatch?: number;
   /** Decision batches committing at once (each on its own connection). Default 2. */
   decisionBatchesInFlight?: number;
   /**
@@ -24,12 +20,6 @@ export interface PostgresDecisionLogOptions {
    * failover) — with a loud warning. Default false.
    */
   allowVolatile?: boolean;
-  /** Completed transactions are kept (for `get` / `history`) this long before compaction may forget them. Default 10 minutes. */
-  completedRetentionMs?: number;
-  /** Clock for retention decisions; defaults to `Date.now`. */
-  now?: () => number;
-  /** How long a write or read keeps retrying through a lost connection before failing with `log-unavailable`. Default 15 s. */
-  retryDeadlineMs?: number;
   /**
    * How long one attempt at a call may go unanswered (a connection, a statement, a lock wait):
    * past it the connection is closed and the attempt fails like a lost connection (retried
@@ -37,24 +27,14 @@ export interface PostgresDecisionLogOptions {
    * even when the network drops packets without resetting anything. Default 5 s.
    */
   callTimeoutMs?: number;
-  /** Told about the allowVolatile warning. Default: `process.emitWarning` (stderr). */
-  onWarning?: (message: string) => void;
 }
 
 /** Options after validation and defaults, frozen. */
-export interface ResolvedPostgresLogOptions {
+export interface ResolvedPostgresLogOptions extends ResolvedSharedStoreOptions {
   readonly connectionString: string;
   readonly schema: string;
   readonly poolSize: number;
-  readonly groupCommit: boolean;
-  readonly maxBatch: number;
   readonly decisionBatchesInFlight: number;
-  readonly allowVolatile: boolean;
-  readonly completedRetentionMs: number;
-  readonly now: () => number;
-  readonly retryDeadlineMs: number;
-  readonly callTimeoutMs: number;
-  readonly onWarning: (message: string) => void;
 }
 
 const schema = z.strictObject({
@@ -63,15 +43,8 @@ const schema = z.strictObject({
     .regex(/^postgres(ql)?:\/\//, 'connectionString must start with postgres:// or postgresql://'),
   schema: z.string({ error: 'schema must be a string' }).regex(LOG_SCHEMA_PATTERN, `schema must match ${LOG_SCHEMA_PATTERN}`).default('twopc'),
   poolSize: intOption('poolSize', 1, 1000).default(8),
-  groupCommit: z.boolean({ error: 'groupCommit must be a boolean' }).default(true),
-  maxBatch: intOption('maxBatch', 1, 10_000).default(512),
   decisionBatchesInFlight: intOption('decisionBatchesInFlight', 1, 64).default(2),
-  allowVolatile: z.boolean({ error: 'allowVolatile must be a boolean' }).default(false),
-  completedRetentionMs: intOption('completedRetentionMs', 0).default(10 * 60 * 1000),
-  now: fnOption('now').optional(),
-  retryDeadlineMs: intOption('retryDeadlineMs', 0).default(DEFAULT_RETRY.deadlineMs),
-  callTimeoutMs: intOption('callTimeoutMs', 10, 3_600_000).default(DEFAULT_CALL_TIMEOUT_MS),
-  onWarning: fnOption('onWarning').optional(),
+  ...sharedStoreOptionShape,
 });
 
 /** Validates once, with messages that name the field; throws `invalid-config`. */
@@ -80,7 +53,6 @@ export function resolvePostgresLogOptions(options: PostgresDecisionLogOptions): 
   return Object.freeze({
     ...o,
     decisionBatchesInFlight: o.groupCommit ? o.decisionBatchesInFlight : 1,
-    now: (o.now as (() => number) | undefined) ?? Date.now,
-    onWarning: (o.onWarning as ((message: string) => void) | undefined) ?? defaultWarning,
+    ...sharedStoreDefaults(o),
   });
 }

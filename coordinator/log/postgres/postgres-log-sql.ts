@@ -1,16 +1,15 @@
 import { TwopcError } from '../../engine/ports/protocol';
 
-// Every SQL text of the PostgreSQL decision log. The schema is the only value
-// spliced into SQL, validated right here; everything else is a bind parameter.
+// Every SQL text of the PostgreSQL decision log but its migrations table's (the
+// SDK's migrations runner has those, see postgres-log-migrations). The schema is
+// the only value spliced into SQL, validated right here; everything else is a
+// bind parameter.
 
 /** Allowed schema names: a plain lower-case identifier, so it needs no quoting rules beyond double quotes. */
 export const LOG_SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
 const RECORDS = 'twopc_log_records';
 const TRANSACTIONS = 'twopc_log_transactions';
-// Distinct from the participant marker's twopc_marker_migrations: the log and
-// a marker table may share a schema, and each is migrated on its own.
-const MIGRATIONS = 'twopc_log_migrations';
 const LEASES = 'twopc_log_leases';
 const LEASE_TOKENS = 'twopc_log_lease_tokens';
 
@@ -19,36 +18,6 @@ function s(schema: string): string {
     throw new TwopcError('invalid-config', `schema must match ${LOG_SCHEMA_PATTERN} (got ${JSON.stringify(schema)})`, { field: 'schema' });
   }
   return `"${schema}"`;
-}
-
-/** $1 = lock key text. Held until the migrating transaction ends, so concurrent starters take turns. */
-export function migrationLock(): string {
-  return 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))';
-}
-
-/** $1 = schema name. */
-export function schemaExists(): string {
-  return 'SELECT 1 AS found FROM pg_namespace WHERE nspname = $1';
-}
-
-export function createSchema(schema: string): string {
-  return `CREATE SCHEMA IF NOT EXISTS ${s(schema)}`;
-}
-
-export function createMigrationsTable(schema: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${s(schema)}.${MIGRATIONS} (
-    version int PRIMARY KEY,
-    name text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now())`;
-}
-
-export function currentMigration(schema: string): string {
-  return `SELECT coalesce(max(version), 0) AS version FROM ${s(schema)}.${MIGRATIONS}`;
-}
-
-/** $1 = version, $2 = name. */
-export function recordMigration(schema: string): string {
-  return `INSERT INTO ${s(schema)}.${MIGRATIONS} (version, name) VALUES ($1, $2)`;
 }
 
 /**

@@ -1,21 +1,18 @@
-import { randomBytes } from 'node:crypto';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { TwopcError } from '../../engine/ports/protocol';
-import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../../engine/ports/decision-log';
-import { foldTransaction, foldUnfinished } from '../shared-store/fold-records';
-import { logNotDurable, logUnreachable, newerLayout, notReplicated, volatileWarning } from '../log-errors';
-import { OrderedBatcher } from '../shared-store/ordered-batcher';
-import { decodeRecord, encodeAppend, encodeDecision } from '../shared-store/record-text';
+import type { LeaseStore } from '../../engine/ports/lease-store';
+import type { CompactReport, LogRecord, OpenReport } from '../../engine/ports/decision-log';
+import { logNotDurable, logUnreachable, newerLayout } from '../log-errors';
 import { redactUrl } from '../shared-store/redact-url';
-import { DEFAULT_RETRY, retryWrite, type RetryPolicy } from '../shared-store/retry-write';
-import { StoreLifecycle } from '../store-lifecycle';
+import { oldestToken, SharedDecisionLog, type SharedWrite, type WriteLane } from '../shared-store/shared-decision-log';
 import { durabilityProblem, inspectRedisDurability, type RedisDurability } from './redis-durability-check';
 import { DECISION_ENTRY, OP_SEPARATOR, logKeys, type LogKeys } from './redis-keys';
+import { openLogConnection } from './redis-log-connection';
+import { isCommandTimeout, isTransientRedisError } from './redis-log-failures';
 import { resolveRedisLogOptions, type RedisDecisionLogOptions, type ResolvedRedisLogOptions } from './redis-log-options';
 import { APPLY_BATCH, FENCED_REPLY, FORGET_COMPLETED, READ_TRANSACTIONS, runScript, type LuaScript } from './redis-scripts';
 import { RedisLeaseStore } from './redis-lease-store';
-import { countReplicas, ReplicaWaiter, replicaAckCommand, type RedisReplication } from './redis-replicas';
-import type { LeaseStore } from '../../engine/ports/lease-store';
+import { ReplicaGate, replicaAckCommand, type RedisReplication } from './redis-replicas';
 
 export type { RedisDecisionLogOptions } from './redis-log-options';
 
@@ -23,38 +20,6 @@ export type { RedisDecisionLogOptions } from './redis-log-options';
 const LAYOUT_VERSION = 1;
 // Transactions per read or compaction script call: bounds how long one script holds the server.
 const CHUNK = 500;
-// An idle connection whose server vanished (a host gone without a FIN) is found by TCP keepalive probes after this.
-const KEEPALIVE_DELAY_MS = 5_000;
-// What ioredis rejects a command with after `commandTimeout`.
-const COMMAND_TIMED_OUT = 'Command timed out';
-
-interface WriteOp {
-  txId: string;
-  mode: 'a' | 'd';
-  type: LogRecord['type'];
-  /** Decision JSON, or `<op id>|<json>`. */
-  payload: string;
-  at: number;
-  /** The fencing token of the lease this write was made under ('' when none), fixed when it is made, not when it is sent. */
-  token: string;
-}
-
-// Reply errors that mean "not now" rather than "never": the server is loading
-// its AOF after a restart, busy with a script, a replica during failover, or
-// refusing writes until its disk recovers (MISCONF).
-const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|READONLY|MASTERDOWN|CLUSTERDOWN|MISCONF|NOREPLICAS)\b/;
-
-/**
- * Whether an attempt may be made again. Anything that is not an answer from
- * the server (connection closed, reconnect attempts exhausted, a command
- * timeout) is; of the server's answers, only the transient ones above. Every
- * write is compare-and-set, so a retry of one that did run changes nothing.
- */
-function isTransient(e: unknown): boolean {
-  if (!(e instanceof Error) || e instanceof TwopcError) return false;
-  if (e.name !== 'ReplyError') return true;
-  return TRANSIENT_REPLY.test(e.message);
-}
 
 /**
  * The decision log in Redis, for several coordinator instances that want
@@ -91,87 +56,38 @@ function isTransient(e: unknown): boolean {
  * const log = new RedisDecisionLog({ url: 'redis://redis:6379', namespace: 'prod' });
  * await log.open(); // refuses a server without appendonly yes + appendfsync always
  */
-export class RedisDecisionLog implements DecisionLog {
+export class RedisDecisionLog extends SharedDecisionLog<ResolvedRedisLogOptions> {
   readonly kind = 'redis';
-  /** The server (without password) and namespace, as messages name it. */
-  readonly where: string;
-  private readonly o: ResolvedRedisLogOptions;
-  private readonly keys: LogKeys;
-  private readonly life: StoreLifecycle;
-  private readonly retry: RetryPolicy;
-  private redis?: Redis;
-  /** The connection the waits for replicas block, made when first needed (see ReplicaWaiter). */
-  private waitConnection?: Redis;
-  private waiter?: ReplicaWaiter;
-  private readonly batcher: OrderedBatcher<WriteOp, string>;
-  private readonly deciding = new Map<string, Promise<DecisionRecord>>();
-  private readonly instance = randomBytes(6).toString('base64url');
-  private ops = 0;
-  private lastConnectionError?: string;
-  /** The fencing token every write carries once this process holds a lease (see `leases`). */
-  private fenceToken = '';
-  /** Coordinator instances sharing this log: their leases, whose tokens fence this log's writes. */
   readonly leases: LeaseStore;
   /** What open() found about the server's persistence. */
   durability?: RedisDurability;
-  /** How this store waits for the master's replicas; undefined when it cannot count them (INFO unavailable, allowVolatile). */
-  replication?: RedisReplication;
+  private readonly keys: LogKeys;
+  private redis?: Redis;
+  /** The waits for replicas; undefined when the store cannot count them (INFO unavailable, allowVolatile). */
+  private gate?: ReplicaGate;
+  private lastConnectionError?: string;
 
   constructor(options: RedisDecisionLogOptions) {
-    this.o = resolveRedisLogOptions(options);
-    this.keys = logKeys(this.o.namespace);
-    this.where = `${redactUrl(this.o.url)} (namespace ${this.o.namespace})`;
-    this.life = new StoreLifecycle(this.where, 'RedisDecisionLog');
-    this.retry = { ...DEFAULT_RETRY, deadlineMs: this.o.retryDeadlineMs };
-    this.batcher = new OrderedBatcher<WriteOp, string>([
-      { maxBatch: this.o.groupCommit ? this.o.maxBatch : 1, maxInFlight: this.o.batchesInFlight, run: (ops) => this.runBatch(ops) },
-    ]);
+    const o = resolveRedisLogOptions(options);
+    super({ options: o, where: `${redactUrl(o.url)} (namespace ${o.namespace})`, className: 'RedisDecisionLog', inFlight: { both: o.batchesInFlight } });
+    this.keys = logKeys(o.namespace);
     // A new token or a takeover that a failover dropped could be issued again, to another process
     // (a takeover that took nothing answers 0).
     const replicated = new Set(['lease register', 'lease takeover']);
     this.leases = new RedisLeaseStore(
       this.keys,
       (operation, s, keys, args) => (replicated.has(operation) ? this.scriptReplicated<unknown>(operation, s, keys, args, (r) => r !== 0) : this.script(operation, s, keys, args)),
-      (token) => {
-        this.fenceToken = String(token);
-      },
+      (token) => this.fenceWith(token),
     );
   }
 
-  /** Batches sent and the writes they carried, since construction. */
-  get writeCounts(): { batches: number; writes: number } {
-    return { batches: this.batcher.counts.batches, writes: this.batcher.counts.items };
+  /** How this store waits for the master's replicas; undefined when it cannot count them (INFO unavailable, allowVolatile). */
+  get replication(): RedisReplication | undefined {
+    return this.gate?.replication;
   }
 
-  open(): Promise<OpenReport> {
-    return this.life.open(
-      () => this.load(),
-      async () => {
-        this.redis?.disconnect();
-        this.waitConnection?.disconnect();
-      },
-    );
-  }
-
-  private async load(): Promise<OpenReport> {
-    const redis = new Redis(this.o.url, {
-      connectionName: 'twopc-decision-log',
-      // A server that stops answering without closing the connection (a network dropping packets,
-      // a frozen host) would hold every call until the kernel gives up on the socket, if ever:
-      // commands fail after callTimeoutMs (the connection is then made again, see withRetry) and
-      // keepalive probes find dead idle connections. (Not ioredis's socketTimeout: its timer
-      // outlives the connection it was set for and can later destroy the next one.)
-      connectTimeout: this.o.callTimeoutMs,
-      commandTimeout: this.o.callTimeoutMs,
-      keepAlive: KEEPALIVE_DELAY_MS,
-      // How long a closed connection's socket may take to finish closing before it is destroyed.
-      disconnectTimeout: Math.min(this.o.callTimeoutMs, 2_000),
-      // Surface errors to the retry loop after a couple of reconnects instead of queueing for ever.
-      maxRetriesPerRequest: 2,
-      retryStrategy: (times) => Math.min(times * 50, 1000),
-      // Commands sent but unanswered when a connection drops are resent on the next one: safe, see APPLY_BATCH.
-      autoResendUnfulfilledCommands: true,
-    });
+  protected async connect(): Promise<OpenReport> {
+    const redis = openLogConnection(this.o.url, this.o.callTimeoutMs);
     // Connection errors reach callers through their commands (as "max retries per
     // request" once reconnecting gave up, which hides the reason: kept here for the message).
     redis.on('error', (e: Error) => {
@@ -197,45 +113,19 @@ export class RedisDecisionLog implements DecisionLog {
   private async checkDurability(redis: Redis): Promise<void> {
     this.durability = await inspectRedisDurability(redis);
     if (this.durability.replicas !== undefined) {
-      this.replication = { ackCommand: replicaAckCommand(this.durability.version), timeoutMs: this.o.replicaAckTimeoutMs, replicas: this.durability.replicas };
+      const replication = { ackCommand: replicaAckCommand(this.durability.version), timeoutMs: this.o.replicaAckTimeoutMs, replicas: this.durability.replicas };
+      this.gate = new ReplicaGate(replication, {
+        where: this.where,
+        fenceKey: this.keys.replicaFence,
+        main: () => this.redis!,
+        isOpen: () => this.life.isOpen,
+        onConnectionError: (e) => {
+          this.lastConnectionError = e.message;
+        },
+      });
     }
     const problem = durabilityProblem(this.durability);
-    if (!problem) return;
-    const refusal = logNotDurable(this.where, problem.found, problem.fix, { ...this.durability });
-    if (!this.o.allowVolatile) throw refusal;
-    this.o.onWarning(volatileWarning(refusal));
-  }
-
-  // Async, so a refusal or a malformed record is a rejection; nothing before `submit` awaits, so
-  // writes issued in one synchronous run still go in one batch.
-  async append(record: AppendableRecord): Promise<void> {
-    const refusal = this.life.refusal();
-    if (refusal) throw refusal;
-    const encoded = encodeAppend(record);
-    const r = encoded.record;
-    // Unique per append: what lets a resent append find itself already stored.
-    const opId = `${this.instance}:${++this.ops}`;
-    await this.batcher.submit(0, { txId: r.txId, mode: 'a', type: r.type, payload: `${opId}${OP_SEPARATOR}${encoded.json}`, at: r.at, token: this.fenceToken });
-  }
-
-  async decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {
-    const refusal = this.life.refusal();
-    if (refusal) throw refusal;
-    const encoded = encodeDecision(decision);
-    const txId = encoded.record.txId;
-    const pending = this.deciding.get(txId);
-    if (pending) return pending;
-    const winner = this.batcher
-      .submit(0, { txId, mode: 'd', type: 'decision', payload: encoded.json, at: encoded.record.at, token: this.fenceToken })
-      // '' means this decision won; otherwise the reply is the one that was there first.
-      .then((json) => (json === '' || json === encoded.json ? encoded.record : (this.decode(json, this.keys.decision(txId)) as DecisionRecord)))
-      .finally(() => this.deciding.delete(txId));
-    this.deciding.set(txId, winner);
-    return winner;
-  }
-
-  async get(txId: string): Promise<TxSnapshot | undefined> {
-    return foldTransaction(txId, await this.history(txId));
+    this.refuseIfVolatile(problem ? logNotDurable(this.where, problem.found, problem.fix, { ...this.durability }) : undefined);
   }
 
   async history(txId: string): Promise<LogRecord[]> {
@@ -248,7 +138,7 @@ export class RedisDecisionLog implements DecisionLog {
    * records a command of their own under `callTimeoutMs`: one command for the
    * whole backlog would take longer the more transactions are in doubt.
    */
-  async unfinished(): Promise<TxSnapshot[]> {
+  protected async unfinishedRecords(): Promise<LogRecord[]> {
     const all: LogRecord[] = [];
     let after = '-inf';
     for (;;) {
@@ -258,7 +148,7 @@ export class RedisDecisionLog implements DecisionLog {
       if (txIds.length < CHUNK) break;
       after = `(${page[page.length - 1]}`;
     }
-    return foldUnfinished(all);
+    return all;
   }
 
   /** Forgets completed transactions past retention; bytes are those of the records held (tracked by the scripts). */
@@ -281,10 +171,6 @@ export class RedisDecisionLog implements DecisionLog {
     return { forgotten, kept: unfinished + completed, bytesBefore, bytesAfter: Number(bytesAfter) };
   }
 
-  idle(): Promise<void> {
-    return this.batcher.idle();
-  }
-
   /**
    * Appends are on the master's disk once resolved (appendfsync always); a
    * one-phase commit's registration must also be on the replicas, or a
@@ -295,21 +181,41 @@ export class RedisDecisionLog implements DecisionLog {
     if (refusal) throw refusal;
     await this.withRetry('make durable', async () => {
       const replicas = await this.replicasNow();
-      if (replicas > 0) await this.confirmReplicated('make durable', replicas);
+      if (replicas > 0) await this.gate!.confirm('make durable', replicas);
     });
   }
 
-  /** Waits for writes in flight, then closes the connection. */
-  close(): Promise<void> {
-    return this.life.close(async () => {
-      await this.batcher.idle();
-      await this.waitConnection?.quit().catch(() => this.waitConnection?.disconnect());
-      await this.redis?.quit().catch(() => this.redis?.disconnect());
-    });
+  /** Closes the replica waits' connection, then the main one. */
+  protected async disconnect(): Promise<void> {
+    await this.gate?.close();
+    await this.redis?.quit().catch(() => this.redis?.disconnect());
   }
 
-  private decode(json: string, location: string): LogRecord {
-    return decodeRecord(json, this.where, location);
+  protected override async abandon(): Promise<void> {
+    this.redis?.disconnect();
+    this.gate?.drop();
+  }
+
+  protected decisionLocation(txId: string): string {
+    return this.keys.decision(txId);
+  }
+
+  protected isTransient(e: unknown): boolean {
+    return isTransientRedisError(e);
+  }
+
+  /**
+   * A command that timed out leaves its connection suspect (an answer may
+   * never come on it, and every later command would queue behind it): the
+   * connection is made again, and what was sent but not answered is resent
+   * there — safe, see APPLY_BATCH.
+   */
+  protected override attemptFailed(e: unknown): void {
+    if (isCommandTimeout(e) && this.life.isOpen) this.redis?.disconnect(true);
+  }
+
+  protected override failureReason(e: unknown): unknown {
+    return this.lastConnectionError && e instanceof Error && e.name !== 'ReplyError' ? new Error(`${e.message} (last connection error: ${this.lastConnectionError})`, { cause: e }) : e;
   }
 
   /** Runs `fn` on the connection, retried through lost connections; refuses when the store is not open. */
@@ -317,25 +223,6 @@ export class RedisDecisionLog implements DecisionLog {
     const refusal = this.life.refusal();
     if (refusal) return Promise.reject(refusal);
     return this.withRetry(operation, () => fn(this.redis!));
-  }
-
-  /**
-   * Retries `attempt` through transient failures. A command that timed out
-   * leaves its connection suspect (an answer may never come on it, and every
-   * later command would queue behind it): the connection is made again, and
-   * what was sent but not answered is resent there — safe, see APPLY_BATCH.
-   */
-  private withRetry<T>(operation: string, attempt: () => Promise<T>): Promise<T> {
-    const reconnectingOnTimeout = () =>
-      attempt().catch((e: unknown) => {
-        if (e instanceof Error && e.message === COMMAND_TIMED_OUT && this.life.isOpen) this.redis?.disconnect(true);
-        throw e;
-      });
-    return retryWrite(reconnectingOnTimeout, isTransient, this.retry, (e, n) => {
-      if (e instanceof TwopcError) return e;
-      const reason = this.lastConnectionError && e instanceof Error && e.name !== 'ReplyError' ? new Error(`${e.message} (last connection error: ${this.lastConnectionError})`, { cause: e }) : e;
-      return logUnreachable(this.where, operation, reason, n);
-    });
   }
 
   private script(operation: string, s: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
@@ -352,54 +239,14 @@ export class RedisDecisionLog implements DecisionLog {
   private scriptReplicated<T>(operation: string, s: LuaScript, keys: string[], args: Array<string | number>, replicated: (result: T) => boolean): Promise<T> {
     return this.withRetry(operation, async () => {
       const [result, replicas] = await Promise.all([runScript(this.redis!, s, keys, args) as Promise<T>, this.replicasNow()]);
-      if (replicas > 0 && replicated(result)) await this.confirmReplicated(operation, replicas);
+      if (replicas > 0 && replicated(result)) await this.gate!.confirm(operation, replicas);
       return result;
     });
   }
 
   /** Connected replicas now (0 without a way to count them: allowVolatile on a server that denies INFO). */
   private async replicasNow(): Promise<number> {
-    if (!this.replication) return 0;
-    this.replication.replicas = await countReplicas(this.redis!);
-    return this.replication.replicas;
-  }
-
-  /**
-   * Fails (final, not retried: the wait was the grace) unless `replicas`
-   * replicas acknowledged everything the master did so far. A lost connection
-   * while waiting is retried like any other.
-   */
-  private async confirmReplicated(operation: string, replicas: number): Promise<void> {
-    const replication = this.replication!;
-    this.waiter ??= new ReplicaWaiter(() => this.waitingConnection(), this.keys.replicaFence, replication);
-    const acknowledged = await this.waiter.wait(replicas).catch((e: unknown) => {
-      // As on the main connection (see withRetry): one that timed out is made again.
-      if (e instanceof Error && e.message === COMMAND_TIMED_OUT && this.life.isOpen) this.waitConnection?.disconnect(true);
-      throw e;
-    });
-    if (acknowledged >= replicas) return;
-    throw notReplicated(
-      this.where,
-      operation,
-      `${acknowledged} of ${replicas} replicas acknowledged it within ${replication.timeoutMs} ms (${replication.ackCommand}), so a failover to one could drop it; it does not count until they have it, and whoever reads the register then gets it`,
-      `find out why the replicas lag (or are frozen); raise replicaAckTimeoutMs if they are only slow${replication.ackCommand === 'WAITAOF' ? '; replicas must run appendonly yes (WAITAOF counts a replica once it fsynced the write)' : ''}`,
-      { replicas, acknowledged, command: replication.ackCommand },
-    );
-  }
-
-  /**
-   * A second connection, for the waits alone: a WAIT blocks its connection,
-   * and the main one carries everything else (lease renewals among it).
-   */
-  private waitingConnection(): Redis {
-    if (!this.waitConnection) {
-      const connection = this.redis!.duplicate({ connectionName: 'twopc-decision-log-replica-wait' });
-      connection.on('error', (e: Error) => {
-        this.lastConnectionError = e.message;
-      });
-      this.waitConnection = connection;
-    }
-    return this.waitConnection;
+    return this.gate ? this.gate.replicasNow() : 0;
   }
 
   /** Every record of each transaction, in order; the `d` entry replaced by the decision it stands for. */
@@ -419,29 +266,32 @@ export class RedisDecisionLog implements DecisionLog {
     });
   }
 
-  /** One script call for the whole batch: one AOF write and one fsync on the server. */
-  private runBatch(ops: WriteOp[]): Promise<string[]> {
+  /** One script call for the whole batch (appends and decisions alike): one AOF write and one fsync on the server. */
+  protected writeBatch(_lane: WriteLane, ops: SharedWrite[]): Promise<string[]> {
     // A batch may hold writes made before and after this process changed leases: it goes under the
     // oldest, so a write made under a lease that was taken over is never sent under the new one.
-    const tokens = ops.map((o) => o.token).filter((t) => t !== '').map(Number);
-    const fence = tokens.length === 0 ? '' : String(Math.min(...tokens));
+    const token = oldestToken(ops);
+    const fence = token === null ? '' : String(token);
     // Without a lease the fence key is only a placeholder in the slot (never read).
     const keys = [this.keys.unfinished, this.keys.completed, this.keys.firstSeen, this.keys.stats, this.keys.lease(fence === '' ? 'none' : fence)];
     const args: Array<string | number> = [fence];
     for (const op of ops) {
       keys.push(this.keys.records(op.txId), this.keys.decision(op.txId));
-      args.push(op.mode, op.txId, op.payload, op.type, op.at);
+      const decision = op.type === 'decision';
+      // An append's entry carries its op id: what lets a resent append find itself already stored.
+      args.push(decision ? 'd' : 'a', op.txId, decision ? op.json : `${op.opId}${OP_SEPARATOR}${op.json}`, op.type, op.at);
     }
-    const decides = ops.some((o) => o.mode === 'd');
-    const written = decides
+    const written = ops.some((o) => o.type === 'decision')
       ? this.scriptReplicated<string[]>('decide', APPLY_BATCH, keys, args, () => true)
       : (this.script('append', APPLY_BATCH, keys, args) as Promise<string[]>);
-    return written.catch((e: unknown) => {
-      const reply = e instanceof TwopcError ? e.cause : e;
-      if (reply instanceof Error && reply.message.startsWith(FENCED_REPLY)) {
-        throw new TwopcError('fenced', `decision log ${this.where}: this coordinator's lease (token ${fence}) was taken over by another instance; its writes are refused (it must register a new lease)`, { token: Number(fence) });
-      }
-      throw e;
-    });
+    return written.then(
+      // '' means the write's own record stands (a decision that won, an append); otherwise the reply is the decision that was there first.
+      (replies) => replies.map((reply, i) => (reply === '' ? ops[i].json : reply)),
+      (e: unknown) => {
+        const reply = e instanceof TwopcError ? e.cause : e;
+        if (reply instanceof Error && reply.message.startsWith(FENCED_REPLY)) throw this.fenced(token);
+        throw e;
+      },
+    );
   }
 }

@@ -1,13 +1,11 @@
 import { z } from 'zod';
-import { defaultWarning } from '../log-errors';
-import { fnOption, intOption, parseStoreOptions } from '../shared-store/store-options';
-import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY } from '../shared-store/retry-write';
-
-const DEFAULT_REPLICA_ACK_TIMEOUT_MS = 2_000;
+import { intOption, parseStoreOptions, sharedStoreDefaults, sharedStoreOptionShape, type ResolvedSharedStoreOptions, type SharedStoreOptions } from '../shared-store/store-options';
 import { NAMESPACE_PATTERN } from './redis-keys';
 
+const DEFAULT_REPLICA_ACK_TIMEOUT_MS = 2_000;
+
 /** Options of {@link RedisDecisionLog}. Only `url` is required. */
-export interface RedisDecisionLogOptions {
+export interface RedisDecisionLogOptions extends SharedStoreOptions {
   /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
   url: string;
   /** Keys live under the hash tag `{twopc:<namespace>}`; coordinators sharing a log use the same one. Default `default`. */
@@ -20,12 +18,6 @@ export interface RedisDecisionLogOptions {
   maxBatch?: number;
   /** Script calls in flight at once (pipelined on the one connection). Default 2. */
   batchesInFlight?: number;
-  /** Completed transactions are kept (for `get` / `history`) this long before compaction may forget them. Default 10 minutes. */
-  completedRetentionMs?: number;
-  /** Clock for retention decisions; defaults to `Date.now`. */
-  now?: () => number;
-  /** How long a write or read keeps retrying through a lost connection before failing with `log-unavailable`. Default 15 s. */
-  retryDeadlineMs?: number;
   /**
    * How long one command may go unanswered: past it the command fails (retried until
    * `retryDeadlineMs`) and a connection that has answered nothing for that long is closed
@@ -40,40 +32,23 @@ export interface RedisDecisionLogOptions {
    * Default 2 s, or half of `callTimeoutMs` if that is less.
    */
   replicaAckTimeoutMs?: number;
-  /** Told about the allowVolatile warning. Default: `process.emitWarning` (stderr). */
-  onWarning?: (message: string) => void;
 }
 
 /** Options after validation and defaults, frozen. */
-export interface ResolvedRedisLogOptions {
+export interface ResolvedRedisLogOptions extends ResolvedSharedStoreOptions {
   readonly url: string;
   readonly namespace: string;
-  readonly allowVolatile: boolean;
-  readonly groupCommit: boolean;
-  readonly maxBatch: number;
   readonly batchesInFlight: number;
-  readonly completedRetentionMs: number;
-  readonly now: () => number;
-  readonly retryDeadlineMs: number;
-  readonly callTimeoutMs: number;
   readonly replicaAckTimeoutMs: number;
-  readonly onWarning: (message: string) => void;
 }
 
 const schema = z
   .strictObject({
     url: z.string({ error: 'url must be a string' }).regex(/^rediss?:\/\//, 'url must start with redis:// or rediss://'),
     namespace: z.string({ error: 'namespace must be a string' }).regex(NAMESPACE_PATTERN, `namespace must match ${NAMESPACE_PATTERN}`).default('default'),
-    allowVolatile: z.boolean({ error: 'allowVolatile must be a boolean' }).default(false),
-    groupCommit: z.boolean({ error: 'groupCommit must be a boolean' }).default(true),
-    maxBatch: intOption('maxBatch', 1, 10_000).default(512),
     batchesInFlight: intOption('batchesInFlight', 1, 64).default(2),
-    completedRetentionMs: intOption('completedRetentionMs', 0).default(10 * 60 * 1000),
-    now: fnOption('now').optional(),
-    retryDeadlineMs: intOption('retryDeadlineMs', 0).default(DEFAULT_RETRY.deadlineMs),
-    callTimeoutMs: intOption('callTimeoutMs', 10, 3_600_000).default(DEFAULT_CALL_TIMEOUT_MS),
     replicaAckTimeoutMs: intOption('replicaAckTimeoutMs', 1).optional(),
-    onWarning: fnOption('onWarning').optional(),
+    ...sharedStoreOptionShape,
   })
   // The WAIT must end (and say how many replicas have the decision) before the command is given up on.
   .refine((o) => o.replicaAckTimeoutMs === undefined || o.replicaAckTimeoutMs < o.callTimeoutMs, {
@@ -88,7 +63,6 @@ export function resolveRedisLogOptions(options: RedisDecisionLogOptions): Resolv
     ...o,
     batchesInFlight: o.groupCommit ? o.batchesInFlight : 1,
     replicaAckTimeoutMs: o.replicaAckTimeoutMs ?? Math.min(DEFAULT_REPLICA_ACK_TIMEOUT_MS, Math.floor(o.callTimeoutMs / 2)),
-    now: (o.now as (() => number) | undefined) ?? Date.now,
-    onWarning: (o.onWarning as ((message: string) => void) | undefined) ?? defaultWarning,
+    ...sharedStoreDefaults(o),
   });
 }

@@ -1,4 +1,6 @@
 import type Redis from 'ioredis';
+import { notReplicated } from '../log-errors';
+import { isCommandTimeout } from './redis-log-failures';
 
 /** How a master is asked whether its replicas have a write. */
 export type ReplicaAckCommand = 'WAIT' | 'WAITAOF';
@@ -113,5 +115,81 @@ export class ReplicaWaiter {
     this.next = entry;
     this.tail = entry.result;
     return entry.result;
+  }
+}
+
+/**
+ * Lets a write, or a read that returns a decision, count only once every
+ * replica online at that moment acknowledged it. The replicas are counted
+ * with each call, so a replica attached after open() is waited for too, once
+ * its full resync is done; the waits block a connection of their own (see
+ * ReplicaWaiter), made when first needed.
+ */
+export class ReplicaGate {
+  private connection?: Redis;
+  private waiter?: ReplicaWaiter;
+
+  constructor(
+    readonly replication: RedisReplication,
+    private readonly log: {
+      readonly where: string;
+      readonly fenceKey: string;
+      /** The connection every other call goes through. */
+      main(): Redis;
+      isOpen(): boolean;
+      onConnectionError(e: Error): void;
+    },
+  ) {}
+
+  /** Connected replicas now. */
+  async replicasNow(): Promise<number> {
+    this.replication.replicas = await countReplicas(this.log.main());
+    return this.replication.replicas;
+  }
+
+  /**
+   * Fails (final, not retried: the wait was the grace) unless `replicas`
+   * replicas acknowledged everything the master did so far. A lost connection
+   * while waiting is retried like any other.
+   */
+  async confirm(operation: string, replicas: number): Promise<void> {
+    const replication = this.replication;
+    this.waiter ??= new ReplicaWaiter(() => this.waitingConnection(), this.log.fenceKey, replication);
+    const acknowledged = await this.waiter.wait(replicas).catch((e: unknown) => {
+      // As on the main connection (see the log's attemptFailed): one that timed out is made again.
+      if (isCommandTimeout(e) && this.log.isOpen()) this.connection?.disconnect(true);
+      throw e;
+    });
+    if (acknowledged >= replicas) return;
+    throw notReplicated(
+      this.log.where,
+      operation,
+      `${acknowledged} of ${replicas} replicas acknowledged it within ${replication.timeoutMs} ms (${replication.ackCommand}), so a failover to one could drop it; it does not count until they have it, and whoever reads the register then gets it`,
+      `find out why the replicas lag (or are frozen); raise replicaAckTimeoutMs if they are only slow${replication.ackCommand === 'WAITAOF' ? '; replicas must run appendonly yes (WAITAOF counts a replica once it fsynced the write)' : ''}`,
+      { replicas, acknowledged, command: replication.ackCommand },
+    );
+  }
+
+  /** Closes the waits' connection, if one was made. */
+  async close(): Promise<void> {
+    await this.connection?.quit().catch(() => this.connection?.disconnect());
+  }
+
+  /** Drops the waits' connection at once (a failed open). */
+  drop(): void {
+    this.connection?.disconnect();
+  }
+
+  /**
+   * A second connection, for the waits alone: a WAIT blocks its connection,
+   * and the main one carries everything else (lease renewals among it).
+   */
+  private waitingConnection(): Redis {
+    if (!this.connection) {
+      const connection = this.log.main().duplicate({ connectionName: 'twopc-decision-log-replica-wait' });
+      connection.on('error', (e: Error) => this.log.onConnectionError(e));
+      this.connection = connection;
+    }
+    return this.connection;
   }
 }

@@ -7,3 +7,5 @@ export type { BranchPhase } from './held-branch';
 export type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from './postgres-pool';
 export { classifyPgError, PG_ERROR_KINDS } from './postgres-errors';
 export type { PgErrorClass, PgErrorKind } from './postgres-errors';
+export { applyMigrations } from './schema-migrations';
+export type { MigrationSet, SchemaMigration } from './schema-migrations';

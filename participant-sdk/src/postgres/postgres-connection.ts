@@ -77,26 +77,17 @@ export async function cancelRunningStatement(ctx: ConnectionContext, backend: Ba
  * retries later); throws the driver error when the server cannot be asked.
  */
 export async function ensureOldBackendGone(ctx: ConnectionContext, backend: BackendIdentity, waitMs: number): Promise<void> {
-  const args = [backend.pid, backend.xactStart];
-  const deadline = Date.now() + waitMs;
-  await withPooledClient(ctx, async (client) => {
-    try {
-      const rows = resultsOf(await client.query(sql.terminateOldBackend(), [...args, waitMs]))[0].rows;
-      if (rows.every((row) => row.gone === true)) return;
-    } catch (e) {
-      // Not allowed to signal it (a role without pg_signal_backend): wait for it to go by itself.
-      if (classifyPgError(e).kind !== 'permission') throw e;
-    }
-    for (;;) {
-      if (resultsOf(await client.query(sql.oldBackendAlive(), args))[0].rows.length === 0) return;
-      if (Date.now() >= deadline) break;
-      await sleep(POLL_MS);
-    }
-    throw new TwopcError(
-      'outcome-unknown',
-      `participant "${ctx.participant}": backend ${backend.pid} of a lost branch connection is still running after ${waitMs} ms; its last statement may yet take effect`,
-      { participant: ctx.participant, pid: backend.pid },
-    );
+  await endBackends(ctx, {
+    terminate: sql.terminateOldBackend(),
+    alive: sql.oldBackendAlive(),
+    args: [backend.pid, backend.xactStart],
+    waitMs,
+    stillThere: () =>
+      new TwopcError(
+        'outcome-unknown',
+        `participant "${ctx.participant}": backend ${backend.pid} of a lost branch connection is still running after ${waitMs} ms; its last statement may yet take effect`,
+        { participant: ctx.participant, pid: backend.pid },
+      ),
   });
 }
 
@@ -113,25 +104,43 @@ export async function ensureOldBackendGone(ctx: ConnectionContext, backend: Back
  * backend of another role this one may not signal).
  */
 export async function endBranchHolders(ctx: ConnectionContext, gid: string, waitMs: number): Promise<void> {
-  const args = [sql.branchTag(gid), gid];
-  const deadline = Date.now() + waitMs;
+  await endBackends(ctx, {
+    terminate: sql.terminateBranchHolders(),
+    alive: sql.branchHolders(),
+    args: [sql.branchTag(gid), gid],
+    waitMs,
+    stillThere: () =>
+      new TwopcError(
+        'outcome-unknown',
+        `participant "${ctx.participant}": a backend still holds branch ${gid} after ${waitMs} ms (a connection of another process this role may not terminate?); its last statement may yet take effect`,
+        { participant: ctx.participant, gid },
+      ),
+  });
+}
+
+/**
+ * Terminates the backends `terminate` finds (it takes `args` and `waitMs`,
+ * and answers `gone` per backend), then polls `alive` (with `args`) until
+ * none is left; throws `stillThere()` once `waitMs` has passed.
+ */
+async function endBackends(
+  ctx: ConnectionContext,
+  what: { terminate: string; alive: string; args: unknown[]; waitMs: number; stillThere: () => TwopcError },
+): Promise<void> {
+  const deadline = Date.now() + what.waitMs;
   await withPooledClient(ctx, async (client) => {
     try {
-      const rows = resultsOf(await client.query(sql.terminateBranchHolders(), [...args, waitMs]))[0].rows;
+      const rows = resultsOf(await client.query(what.terminate, [...what.args, what.waitMs]))[0].rows;
       if (rows.every((row) => row.gone === true)) return;
     } catch (e) {
-      // Not allowed to signal it (another role, without pg_signal_backend): wait for it to go by itself.
+      // Not allowed to signal it (another role's backend, and no pg_signal_backend): wait for it to go by itself.
       if (classifyPgError(e).kind !== 'permission') throw e;
     }
     for (;;) {
-      if (resultsOf(await client.query(sql.branchHolders(), args))[0].rows.length === 0) return;
+      if (resultsOf(await client.query(what.alive, what.args))[0].rows.length === 0) return;
       if (Date.now() >= deadline) break;
       await sleep(POLL_MS);
     }
-    throw new TwopcError(
-      'outcome-unknown',
-      `participant "${ctx.participant}": a backend still holds branch ${gid} after ${waitMs} ms (a connection of another process this role may not terminate?); its last statement may yet take effect`,
-      { participant: ctx.participant, gid },
-    );
+    throw what.stillThere();
   });
 }

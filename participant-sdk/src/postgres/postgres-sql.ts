@@ -11,7 +11,8 @@ import { isTxId, validateGid } from '../gid';
 
 export const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 const MARKER = 'twopc_marker';
-const MIGRATIONS = 'twopc_marker_migrations';
+/** The table recording the marker schema's migrations (see schema-migrations). */
+export const MARKER_MIGRATIONS_TABLE = 'twopc_marker_migrations';
 // Savepoints are refused outside a transaction block (25P01). Prefixed to the
 // statements that end a branch, they make a branch whose transaction the
 // application already ended (a COMMIT sent through the branch client) fail
@@ -253,20 +254,27 @@ export function createSchema(schema: string): string {
   return `CREATE SCHEMA IF NOT EXISTS ${schemaName(schema)}`;
 }
 
-export function createMigrationsTable(schema: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${schemaName(schema)}.${MIGRATIONS} (
+// A migrations table (the marker's, the decision log's) is named by code, not config: held to
+// the schema's pattern all the same, since it is spliced too.
+function migrationsTable(schema: string, table: string): string {
+  if (!SCHEMA_PATTERN.test(table)) throw new TwopcError('invalid-config', `migrations table must match ${SCHEMA_PATTERN} (got ${JSON.stringify(table)})`, { field: 'table' });
+  return `${schemaName(schema)}."${table}"`;
+}
+
+export function createMigrationsTable(schema: string, table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${migrationsTable(schema, table)} (
     version int PRIMARY KEY,
     name text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now())`;
 }
 
-export function currentMigration(schema: string): string {
-  return `SELECT coalesce(max(version), 0) AS version FROM ${schemaName(schema)}.${MIGRATIONS}`;
+export function currentMigration(schema: string, table: string): string {
+  return `SELECT coalesce(max(version), 0) AS version FROM ${migrationsTable(schema, table)}`;
 }
 
 /** $1 = version, $2 = name. */
-export function recordMigration(schema: string): string {
-  return `INSERT INTO ${schemaName(schema)}.${MIGRATIONS} (version, name) VALUES ($1, $2)`;
+export function recordMigration(schema: string, table: string): string {
+  return `INSERT INTO ${migrationsTable(schema, table)} (version, name) VALUES ($1, $2)`;
 }
 
 export function createMarkerTable(schema: string): string {
