@@ -39,14 +39,21 @@ describe('applyMigrations (the SDK runner the marker schema and the PostgreSQL d
   it('applies each migration once with concurrent starters, and two sets in one schema each on their own', async () => {
     const a = { schema: 'shared_a', table: 'a_migrations', lockKey: 'test:a:shared_a', migrations: [table('a1', 1), table('a2', 2)] };
     const b = { schema: 'shared_a', table: 'b_migrations', lockKey: 'test:b:shared_a', migrations: [table('b1', 1)] };
-    // Sets race each other only once the schema exists: two sets creating one schema at once can
-    // collide on CREATE SCHEMA IF NOT EXISTS (each holds only its own lock), as they always could.
     expect((await Promise.all([run(a), run(a), run(a)])).flat().sort()).toEqual([1, 2]);
     expect((await Promise.all([run(b), run(b)])).flat()).toEqual([1]);
     expect(await versions('shared_a', 'a_migrations')).toEqual([1, 2]);
     expect(await versions('shared_a', 'b_migrations')).toEqual([1]);
     // A later release adds a version: only it is applied.
     expect(await run({ ...a, migrations: [...a.migrations, table('a3', 3)] })).toEqual([3]);
+  });
+
+  it('two sets creating the same new schema at once both succeed (they take turns on the schema first)', async () => {
+    for (let round = 0; round < 5; round += 1) {
+      const schema = `fresh_${round}`;
+      const x = { schema, table: 'x_migrations', lockKey: `test:x:${schema}`, migrations: [table('x1', 1)] };
+      const y = { schema, table: 'y_migrations', lockKey: `test:y:${schema}`, migrations: [table('y1', 1)] };
+      expect((await Promise.all([run(x), run(y), run(x), run(y)])).flat()).toEqual([1, 1]);
+    }
   });
 
   it('leaves a newer schema as is, unless the set refuses it (then nothing is applied)', async () => {

@@ -44,6 +44,9 @@ export async function applyMigrations(client: PostgresPoolClient, set: Migration
   const applied: number[] = [];
   await client.query(sql.begin());
   try {
+    // Every set creating the same schema takes turns on it first (two sets' starters could otherwise both
+    // see it missing, and one CREATE SCHEMA fail on the other's); then this set's own lock.
+    await client.query(sql.migrationLock(), [`twopc:schema:${schema}`]);
     await client.query(sql.migrationLock(), [set.lockKey]);
     // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the database even when the
     // schema exists (always, for 'public'): checking first lets a pre-created schema do without it.
