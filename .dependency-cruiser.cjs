@@ -3,10 +3,10 @@
 // Layers: engine core (coordinator/engine, except ports/) -> its ports
 // (coordinator/engine/ports) <- adapters (log, participants, cluster) <- hosts
 // (assembly, service, cli, in-process, demo, index.ts). The SDK stands alone.
-// Tooling (test, bench, chaos, harness, examples) imports the product, never
+// Tooling (test, bench, chaos, harness, examples, load) imports the product, never
 // the other way.
 const PRODUCT = '^(coordinator|participant-sdk)/';
-const TOOLING = '^(test|bench|chaos|harness|examples)/';
+const TOOLING = '^(test|bench|chaos|harness|examples|load)/';
 const NPM_OR_NODE = { dependencyTypesNot: ['core', 'npm', 'npm-peer', 'npm-optional', 'npm-no-pkg', 'npm-unknown'] };
 
 /** @type {import('dependency-cruiser').IConfiguration} */
