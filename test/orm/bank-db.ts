@@ -29,10 +29,15 @@ export interface BankState {
 
 export async function bankState(cluster: PgCluster, db: string, txId: string): Promise<BankState> {
   return cluster.withClient(async (c) => {
-    const balances = await c.query<{ balance: number }>('select balance from accounts order by id');
     const entries = await c.query<{ e: string }>(`select account_id || ':' || delta as e from entries where tx_id = $1 order by id`, [txId]);
-    return { balances: balances.rows.map((r) => r.balance), entries: entries.rows.map((r) => r.e) };
+    return { balances: await balances(cluster, db), entries: entries.rows.map((r) => r.e) };
   }, db);
+}
+
+/** Balances of accounts 1..ACCOUNTS, in order. */
+export async function balances(cluster: PgCluster, db: string): Promise<number[]> {
+  const r = await cluster.withClient((c) => c.query<{ balance: number }>('select balance from accounts order by id'), db);
+  return r.rows.map((row) => row.balance);
 }
 
 /** The balances after `deltas` (account → delta) were applied to a fresh bank, or to `before`. */
