@@ -225,6 +225,27 @@ describe('ORM adapters over a branch, on real PostgreSQL', () => {
       });
       expect(await balances(cluster, 'bank_a')).toEqual(balancesAfter({ 4: 7 }, before));
     });
+
+    it('a $transaction that gave up waiting for its turn (maxWait) is undone when it gets it; the branch goes on', async () => {
+      const before = await balances(cluster, 'bank_a');
+      await transaction(async (tx) => {
+        const prisma = newPrisma(tx.db('bank_a'));
+        const long = prisma.$transaction(
+          async (t: any) => {
+            await t.account.update({ where: { id: 1 }, data: { balance: { increment: 1 } } });
+            await new Promise((r) => setTimeout(r, 600));
+          },
+          { timeout: 10_000 },
+        );
+        await new Promise((r) => setTimeout(r, 50));
+        await expect(prisma.$transaction(async (t: any) => t.account.update({ where: { id: 2 }, data: { balance: { increment: 100 } } }), { maxWait: 100 })).rejects.toThrow(/Unable to start a transaction/);
+        await long;
+        await prisma.account.update({ where: { id: 3 }, data: { balance: { increment: 3 } } });
+        await prisma.$disconnect();
+      });
+      expect(sent(/twopc_prisma_2/)).toEqual(['SAVEPOINT twopc_prisma_2', 'ROLLBACK TO SAVEPOINT twopc_prisma_2', 'RELEASE SAVEPOINT twopc_prisma_2']);
+      expect(await balances(cluster, 'bank_a')).toEqual(balancesAfter({ 1: 1, 3: 3 }, before));
+    });
   });
 
   describe('over the in-process tx.db(name), an ORM opens no branch before its first statement', () => {

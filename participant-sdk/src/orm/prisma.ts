@@ -121,7 +121,7 @@ class BranchPrismaPg extends PrismaPg {
     return adapter;
   }
 
-  override connectToShadowDb(): never {
+  override async connectToShadowDb(): Promise<never> {
     throw refusedInBranch('Prisma', 'migrate (shadow database)');
   }
 }
