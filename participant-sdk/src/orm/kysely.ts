@@ -7,8 +7,8 @@ import { refusedInBranch } from './refused';
  * connection is the branch's (released, it stays the branch's; `destroy()`
  * leaves the branch open). `transaction()` and `startTransaction()` are
  * refused (`invalid-input`) before anything is sent; `stream()` needs a
- * cursor, which a branch does not offer. A failed statement throws pg's error,
- * and the branch then votes no with its SQLSTATE.
+ * cursor, which a branch does not offer. A failed statement throws pg's error
+ * and fails the branch: it votes no, whether the work throws or catches it.
  *
  * @example
  * const db = new Kysely<Database>({ dialect: new KyselyBranchDialect(branch), plugins: [new CamelCasePlugin()] });

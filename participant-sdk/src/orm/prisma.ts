@@ -134,8 +134,9 @@ class BranchPrismaPg extends PrismaPg {
  * Prisma's own transactions (nested writes, `$transaction`) become savepoints
  * of the branch; `$transaction` with an `isolationLevel` is refused
  * (`invalid-input`). A failed statement throws Prisma's
- * `PrismaClientKnownRequestError`, and the branch then votes no with pg's
- * SQLSTATE.
+ * `PrismaClientKnownRequestError` and fails the branch (it votes no), unless
+ * it ran in one of Prisma's own transactions: that one is undone to its
+ * savepoint, and the branch goes on.
  *
  * One shared PrismaClient cannot serve several branches: Prisma batches
  * requests and does not keep the caller's async context down to the adapter.
