@@ -1,18 +1,17 @@
 import { TwopcError } from '../engine/ports/protocol';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import type { BranchRef, Participant } from '../engine/ports/participant';
+import type { BranchQueryable, BranchQueryResult } from '../../participant-sdk/src';
+
+/**
+ * A connection inside a branch: statements run in the branch's transaction.
+ * The SDK's type, so that its ORM adapters (`drizzleBranch(tx.db('orders'))`,
+ * Kysely's dialect, Prisma's adapter) take `tx.db(name)` as they take an SDK branch.
+ */
+export type { BranchQueryable };
 
 /** What a query returns: the part of `pg`'s QueryResult that twopc promises. */
-export interface QueryResultLike<R = Record<string, unknown>> {
-  rows: R[];
-  rowCount: number | null;
-  command: string;
-}
-
-/** A connection inside a branch: statements run in the branch's transaction. */
-export interface BranchQueryable {
-  query<R = Record<string, unknown>>(text: string, values?: unknown[]): Promise<QueryResultLike<R>>;
-}
+export type QueryResultLike<R = Record<string, unknown>> = BranchQueryResult<R>;
 
 /** A participant that can hold a branch's connection for in-process work (the direct PostgreSQL adapter). */
 export interface BranchOpener extends Participant {
@@ -34,7 +33,11 @@ export class TransactionScope {
     private readonly databases: ReadonlyMap<string, BranchOpener>,
   ) {}
 
-  /** The branch on database `name` (as configured in `databases`). */
+  /**
+   * The branch on database `name` (as configured in `databases`). Nothing
+   * opens until its first statement, so an ORM may be put over a database
+   * the work then never touches (it gets no branch).
+   */
   db(name: string): BranchQueryable {
     if (!this.databases.has(name)) {
       throw new TwopcError('invalid-input', `no database ${JSON.stringify(name)} is configured (have: ${[...this.databases.keys()].join(', ')})`, { field: 'db' });

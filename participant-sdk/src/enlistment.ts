@@ -92,11 +92,27 @@ async function endAfterFailedWork(deps: EnlistmentDeps, entry: BranchEntry, err:
   const { ref } = entry;
   await deps.book
     .run(ref.gid, async () => {
-      if (!entry.vote) recordVote(entry, { vote: 'no', reason: `the work of branch ${ref.gid} on participant "${deps.name}" failed: ${errorMessage(err)}` });
+      if (!entry.vote) recordVote(entry, { vote: 'no', reason: `the work of branch ${ref.gid} on participant "${deps.name}" failed: ${messageWithCauses(err)}` });
       // Never prepared (a vote would be recorded), so a plain ROLLBACK of the held connection ends it.
       await deps.postgres.rollback(ref);
     })
     .catch((e: unknown) => deps.logger.warn({ gid: ref.gid, err: errorMessage(e) }, 'twopc: rollback after failed work failed; the connection was discarded'));
+}
+
+/**
+ * The error's message and its causes': an ORM's error may wrap the driver's
+ * (Drizzle's "Failed query: …" has pg's "… violates check constraint …" as
+ * its cause), and the vote's reason is what tells the application why.
+ */
+function messageWithCauses(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 5; depth += 1) {
+    const message = errorMessage(e);
+    if (!parts.some((p) => p.includes(message))) parts.push(message);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return parts.join(': ');
 }
 
 async function prepareEagerly(deps: EnlistmentDeps, entry: BranchEntry): Promise<void> {

@@ -28,7 +28,7 @@ export { errorFromProblem, httpStatusOf, problemOf, PROBLEM_CONTENT_TYPE } from 
 export { problemMiddleware } from './problem-middleware';
 export type { ProblemMiddlewareOptions } from './problem-middleware';
 export { BranchClient } from './postgres';
-export type { BranchPhase, BranchQueryResult, PostgresPool, PostgresPoolClient, PostgresQueryResult } from './postgres';
+export type { BranchPhase, BranchQueryable, BranchQueryResult, PostgresPool, PostgresPoolClient, PostgresQueryConfig, PostgresQueryResult } from './postgres';
 export type { BranchInfo, BranchRef, ParticipantBranchState, PreparedBranch, Vote } from './branch-types';
 export * from './wire';
 export { signRequest, tokenChecker, verifySignature, SIGNATURE_TOLERANCE_MS } from './signature';

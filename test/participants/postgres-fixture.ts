@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { buildGid } from '../../participant-sdk/src/gid';
 import type { BranchRef } from '../../coordinator/engine/ports/participant';
-import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from '../../participant-sdk/src/postgres/postgres-pool';
+import type { PostgresPool, PostgresPoolClient, PostgresQueryConfig, PostgresQueryResult } from '../../participant-sdk/src/postgres/postgres-pool';
 
 /** GID prefix of these suites; each suite's cluster is checked for leftovers of it after every test. */
 export const PREFIX = 'tpg';
@@ -57,10 +57,11 @@ export class TestPool implements PostgresPool {
     };
   }
 
-  private async query(client: PoolClient, text: string, values?: readonly unknown[]): Promise<PostgresQueryResult | PostgresQueryResult[]> {
+  private async query(client: PoolClient, textOrConfig: string | PostgresQueryConfig, values?: readonly unknown[]): Promise<PostgresQueryResult | PostgresQueryResult[]> {
+    const text = typeof textOrConfig === 'string' ? textOrConfig : textOrConfig.text;
     this.statements.push(text);
     const index = this.faults.findIndex((f) => f.match.test(text));
-    const run = client.query(text, values as unknown[]) as Promise<PostgresQueryResult | PostgresQueryResult[]>;
+    const run = client.query(textOrConfig as string, values as unknown[]) as Promise<PostgresQueryResult | PostgresQueryResult[]>;
     if (index < 0) return run;
     const [fault] = this.faults.splice(index, 1);
     if (fault.mode === 'lose-answer') {

@@ -23,7 +23,8 @@ const HOSTILE_GIDS = [
 function recordingPool(): { pool: PostgresPool; sent: string[] } {
   const sent: string[] = [];
   const client: PostgresPoolClient = {
-    query: async (text) => {
+    query: async (textOrConfig) => {
+      const text = typeof textOrConfig === 'string' ? textOrConfig : textOrConfig.text;
       sent.push(text);
       if (/^(COMMIT|ROLLBACK) PREPARED/.test(text)) throw Object.assign(new Error('no such prepared transaction'), { code: '42704' });
       return { command: 'SELECT', rowCount: 0, rows: [] };

@@ -197,8 +197,8 @@ export class RecordingPool implements PostgresPool {
     const client = await this.pg.connect();
     return {
       query: (text, values) => {
-        this.statements.push(text);
-        return client.query(text, values as unknown[]) as Promise<PostgresQueryResult | PostgresQueryResult[]>;
+        this.statements.push(typeof text === 'string' ? text : text.text);
+        return client.query(text as string, values as unknown[]) as Promise<PostgresQueryResult | PostgresQueryResult[]>;
       },
       release: (err) => client.release(err),
       on: (event, listener) => client.on(event, listener),

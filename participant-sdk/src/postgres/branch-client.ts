@@ -1,9 +1,20 @@
 import { TwopcError } from '../errors';
 import type { BranchPhase, HeldBranch } from './held-branch';
-import type { PostgresQueryResult } from './postgres-pool';
+import type { PostgresQueryConfig, PostgresQueryResult } from './postgres-pool';
 
-/** A statement result as pg returns it. */
+/** A statement result as pg returns it (with `rowMode: 'array'`, each row is an array). */
 export type BranchQueryResult<R = Record<string, unknown>> = PostgresQueryResult<R>;
+
+/**
+ * What runs statements inside one branch, as the ORM adapters take it
+ * (`@twopc/participant-sdk/drizzle`, `/kysely`, `/prisma`): the
+ * `BranchClient` that `enlist` hands to its work, or the in-process
+ * coordinator's `tx.db(name)`. Shaped like pg's `client.query`: a text and
+ * its values, or a query config.
+ */
+export interface BranchQueryable {
+  query<R = Record<string, unknown>>(textOrConfig: string | PostgresQueryConfig, values?: readonly unknown[]): Promise<BranchQueryResult<R>>;
+}
 
 /**
  * The branch's held connection, handed to application code between
@@ -26,11 +37,15 @@ export type BranchQueryResult<R = Record<string, unknown>> = PostgresQueryResult
  * tag (its GID): that is how a rollback or status call reaching another
  * process finds and ends it. Do not set `application_name` in a branch.
  *
+ * `query` takes what pg's `client.query` takes: `(text, values)`, or a
+ * query config `{ text, values, rowMode, types, name }` (what Drizzle and
+ * Prisma send), passed to the driver untouched.
+ *
  * @example
  * const branch = await participant.openBranch(ref);
  * await branch.query('UPDATE accounts SET balance = balance - $1 WHERE id = $2', [100, 7]);
  */
-export class BranchClient {
+export class BranchClient implements BranchQueryable {
   constructor(private readonly branch: HeldBranch) {}
 
   get txId(): string {
@@ -50,15 +65,19 @@ export class BranchClient {
     return this.branch.phase;
   }
 
-  async query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<BranchQueryResult<R>> {
+  async query<R = Record<string, unknown>>(textOrConfig: string | PostgresQueryConfig, values?: readonly unknown[]): Promise<BranchQueryResult<R>> {
     this.branch.assertOpen();
+    const text = typeof textOrConfig === 'string' ? textOrConfig : textOrConfig?.text;
+    if (typeof text !== 'string') {
+      throw new TwopcError('invalid-input', 'a branch statement needs its SQL text: query(text, values) or query({ text, values })', { field: 'text' });
+    }
     const verb = transactionControlVerb(text);
     if (verb) {
       throw new TwopcError('invalid-input', `branch statements must not control the transaction (${verb}): the coordinator prepares, commits or rolls back the branch`, { field: 'text' });
     }
     // Sent synchronously after the check: a PREPARE or ROLLBACK the adapter
     // issues from now on is queued behind this statement by the driver.
-    const pending = this.branch.connection().query(text, values);
+    const pending = this.branch.connection().query(textOrConfig, values);
     this.branch.running += 1;
     try {
       const result = await pending;

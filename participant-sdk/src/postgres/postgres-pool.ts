@@ -14,9 +14,29 @@ export interface PostgresPool {
   removeListener?(event: 'error', listener: (err: Error) => void): unknown;
 }
 
-/** One checked-out connection. `query` without values uses the simple protocol, so a text may hold several statements. */
+/**
+ * pg's query config, as ORMs send it: Drizzle and Prisma read rows as arrays
+ * (`rowMode: 'array'`, so that two columns of one name both survive a join)
+ * with their own type parsers (`types`). pg merges `values` given beside it.
+ */
+export interface PostgresQueryConfig {
+  text: string;
+  values?: readonly unknown[];
+  rowMode?: 'array';
+  /** pg's `{ getTypeParser(oid, format) }`, passed through untouched. */
+  types?: unknown;
+  /** A named (server-side prepared) statement. */
+  name?: string;
+}
+
+/**
+ * One checked-out connection. `query` without values uses the simple
+ * protocol, so a text may hold several statements. The SDK itself sends only
+ * texts; a query config comes from application code in a branch (an ORM),
+ * and goes to the driver as it is.
+ */
 export interface PostgresPoolClient {
-  query(text: string, values?: readonly unknown[]): Promise<PostgresQueryResult | PostgresQueryResult[]>;
+  query(text: string | PostgresQueryConfig, values?: readonly unknown[]): Promise<PostgresQueryResult | PostgresQueryResult[]>;
   /** `release(err)` destroys the connection instead of returning it to the pool. */
   release(err?: Error | boolean): void;
   on(event: 'error', listener: (err: Error) => void): unknown;

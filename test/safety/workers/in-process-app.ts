@@ -26,11 +26,11 @@ async function main(): Promise<void> {
       const client = await pg.connect();
       return {
         query: async (text, values) => {
-          if (commitGate && /;\s*COMMIT$/.test(text)) {
+          if (commitGate && typeof text === 'string' && /;\s*COMMIT$/.test(text)) {
             emit('commit-pending');
             await commitGate;
           }
-          return client.query(text, values as unknown[]) as never;
+          return client.query(text as string, values as unknown[]) as never;
         },
         release: (err) => client.release(err),
         on: (event, listener) => client.on(event, listener),
