@@ -45,8 +45,9 @@ export function twopcProgram(deps: TwopcProgramDeps = {}): Command {
     .addHelpText(
       'after',
       '\nThe API needs a bearer token: TWOPC_API_TOKEN (or apiToken in the config). Without one, a loopback-only\n' +
-        'listener (the default 127.0.0.1) generates a token for the run and logs it; any other listener refuses to start\n' +
-        'unless --insecure. Participant services are called only when TWOPC_PARTICIPANT_SECRET is set.',
+        'listener (the default 127.0.0.1) generates an API token and an admin token (for twopc <command> --url, unless\n' +
+        'TWOPC_ADMIN_TOKEN is set) for the run and logs them; any other listener refuses to start unless --insecure.\n' +
+        'Participant services are called only when TWOPC_PARTICIPANT_SECRET is set.',
     )
     .action(async (opts: { config?: string; host?: string; port?: string; dataDir?: string; insecure?: boolean; log?: string; allowVolatile?: boolean; instanceName?: string; instanceUrl?: string; leaseMs?: string }) => {
       const env = { ...process.env };
