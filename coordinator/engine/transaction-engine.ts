@@ -525,7 +525,10 @@ export class TransactionEngine {
         await this.finishWithoutDecision(tx, 'one-phase');
       } else if (outcome.kind === 'aborted') {
         branch.state = 'failed';
-        await this.abortLive(tx, outcome.reason, 'engine').catch((e) => this.abandon(tx, e));
+        // The outcome is known once abort is decided: waiting for the branch's rollback too (commitWaitMs,
+        // the wait of onePhaseAnswer as well) answered outcome-unknown for a commit that never reached an
+        // unreachable participant. Phase 2 retries that rollback in the background.
+        await this.abortLive(tx, outcome.reason, 'engine', 0).catch((e) => this.abandon(tx, e));
       } else if (outcome.kind === 'hazard') {
         // Retrying cannot change what the participant reports: recorded (before the transaction
         // leaves memory, so a status read or a repeated commit finds it), left to an operator.
@@ -597,12 +600,12 @@ export class TransactionEngine {
    * `state-conflict` if commit won. One abort per transaction: `aborting` is
    * set before anything is awaited, which is what keeps a racing commit out.
    */
-  private abortLive(tx: LiveTransaction, reason: AbortReason, source: DecisionSource): Promise<void> {
-    tx.aborting ??= this.runAbort(tx, reason, source);
+  private abortLive(tx: LiveTransaction, reason: AbortReason, source: DecisionSource, rollbackWaitMs = this.config.commitWaitMs): Promise<void> {
+    tx.aborting ??= this.runAbort(tx, reason, source, rollbackWaitMs);
     return tx.aborting;
   }
 
-  private async runAbort(tx: LiveTransaction, reason: AbortReason, source: DecisionSource): Promise<void> {
+  private async runAbort(tx: LiveTransaction, reason: AbortReason, source: DecisionSource, rollbackWaitMs: number): Promise<void> {
     let decision: DecisionRecord;
     try {
       decision = await this.decideAbort(tx.id, branchList(tx), source, reason);
@@ -613,7 +616,7 @@ export class TransactionEngine {
     if (decision.outcome === 'commit') {
       throw new TwopcError('state-conflict', `transaction ${tx.id} is committed; it cannot be aborted`, { txId: tx.id, state: 'committed' });
     }
-    await this.applyAbort(tx, decision);
+    await this.applyAbort(tx, decision, rollbackWaitMs);
   }
 
   /** Hands a transaction whose decision could not be written or confirmed to recovery and sweeps. */
@@ -623,7 +626,7 @@ export class TransactionEngine {
     this.logger.error({ txId: tx.id, err: errorMessage(error) }, 'decision not confirmed; recovery and sweeps will finish the transaction');
   }
 
-  private async applyAbort(tx: LiveTransaction, decision: DecisionRecord): Promise<void> {
+  private async applyAbort(tx: LiveTransaction, decision: DecisionRecord, rollbackWaitMs = this.config.commitWaitMs): Promise<void> {
     clearTimeout(tx.timer);
     tx.decision = decision;
     tx.abortReason ??= decision.reason ?? { cause: 'aborted', message: 'transaction aborted' };
@@ -641,7 +644,7 @@ export class TransactionEngine {
     });
     // The abort is settled once decided (presumed abort); a participant that stays down must not
     // hold the caller (an HTTP request) forever: phase 2 keeps retrying its rollback in the background.
-    await waitAtMost(rolledBack, this.config.commitWaitMs);
+    if (rollbackWaitMs > 0) await waitAtMost(rolledBack, rollbackWaitMs);
   }
 
   private decideAbort(txId: string, branches: BranchInfo[], source: DecisionSource, reason?: AbortReason): Promise<DecisionRecord> {
