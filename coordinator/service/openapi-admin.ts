@@ -11,8 +11,6 @@ import {
   resolveRequestSchema,
   retryAnswerSchema,
   retryRequestSchema,
-  transactionListSchema,
-  transactionStatusSchema,
   verifyAnswerSchema,
 } from './admin-schemas';
 
@@ -32,13 +30,11 @@ const idempotencyParam = idempotencyHeader('as on `/v1` (see POST /v1/transactio
 const notFound = problemResponse('unknown id (`not-found`)');
 const emptyBody = { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } };
 
-/** Security scheme and component schemas of the admin API. */
+/** Security scheme and component schemas of the admin API (a transaction and the list are openapi.ts's `Transaction` and `TransactionList`). */
 export function adminOpenApiComponents(): { securitySchemes: object; schemas: Record<string, object> } {
   return {
     securitySchemes: { adminBearer: { type: 'http', scheme: 'bearer', description: 'the admin token (TWOPC_ADMIN_TOKEN); the API token does not open `/v1/admin`' } },
     schemas: {
-      TransactionStatus: schema(transactionStatusSchema),
-      AdminTransactionList: schema(transactionListSchema),
       HistoryAnswer: schema(historyAnswerSchema),
       RecoverRequest: schema(recoverRequestSchema, 'input'),
       RecoveryReport: schema(recoveryReportSchema),
@@ -64,11 +60,11 @@ export function adminOpenApiPaths(): Record<string, object> {
         summary: 'Admin: list transactions live here or unfinished in the log, oldest first (`heuristic`: those with a heuristic hazard)',
         security,
         parameters: listParams,
-        responses: { '200': answer('transactions', 'AdminTransactionList'), ...reads },
+        responses: { '200': answer('transactions', 'TransactionList'), ...reads },
       },
     },
     '/v1/admin/transactions/{id}': {
-      get: { operationId: 'adminGetTransaction', summary: 'Admin: a transaction, with its branches, abort reason and heuristic hazards', security, parameters: [idParam], responses: { '200': answer('the transaction', 'TransactionStatus'), '404': notFound, ...reads } },
+      get: { operationId: 'adminGetTransaction', summary: 'Admin: a transaction, with its branches, abort reason and heuristic hazards', security, parameters: [idParam], responses: { '200': answer('the transaction', 'Transaction'), '404': notFound, ...reads } },
     },
     '/v1/admin/transactions/{id}/history': {
       get: { operationId: 'adminGetHistory', summary: 'Admin: every logged event of a transaction, in order (the audit trail)', security, parameters: [idParam], responses: { '200': answer('the events', 'HistoryAnswer'), '404': notFound, ...reads } },

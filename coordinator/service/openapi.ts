@@ -6,10 +6,10 @@ import {
   enlistRequestSchema,
   IDEMPOTENCY_HEADER,
   problemSchema,
-  transactionAnswerSchema,
 } from '../../participant-sdk/src';
 import { adminOpenApiComponents, adminOpenApiPaths } from './openapi-admin';
 import { abortAnswerSchema, abortRequestSchema, commitAnswerSchema, healthAnswerSchema, readyAnswerSchema } from './api-schemas';
+import { transactionStatusSchema } from './admin-schemas';
 
 
 /** Problems any `/v1` call may answer. */
@@ -54,8 +54,16 @@ export function openApiDocument(version: string): object {
         BeginAnswer: schema(beginAnswerSchema),
         EnlistRequest: schema(enlistRequestSchema, 'input'),
         EnlistAnswer: schema(enlistAnswerSchema),
-        Transaction: schema(transactionAnswerSchema),
-        TransactionList: { type: 'object', properties: { transactions: { type: 'array', items: ref('Transaction') }, truncated: { type: 'boolean' } }, required: ['transactions', 'truncated'] },
+        // What GET /v1/transactions/{id} and the lists answer (the admin API too): the engine's
+        // TransactionStatus, with the abort reason, heuristic hazards and metadata. (The SDK reads a
+        // subset of it, transactionAnswerSchema, and ignores the rest.)
+        Transaction: schema(transactionStatusSchema),
+        TransactionList: {
+          type: 'object',
+          properties: { transactions: { type: 'array', items: ref('Transaction'), description: 'oldest first' }, truncated: { type: 'boolean', description: 'more transactions matched than `limit`' } },
+          required: ['transactions', 'truncated'],
+          additionalProperties: false,
+        },
         CommitAnswer: schema(commitAnswerSchema),
         AbortRequest: schema(abortRequestSchema, 'input'),
         AbortAnswer: schema(abortAnswerSchema),

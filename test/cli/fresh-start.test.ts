@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import { TsProcess } from '../e2e/processes';
+import { ContractCheck } from '../support/contract-check';
+import { ContractProxy } from '../support/contract-proxy';
 import { jsonOf, runCli, tempDir } from './cli-fixture';
 
 /**
@@ -7,11 +9,14 @@ import { jsonOf, runCli, tempDir } from './cli-fixture';
  * configured) the coordinator generates its tokens and logs them: the API
  * token for services, and an admin token of its own for `twopc --url`. The
  * operator copies the admin token from the log and the CLI works; the API
- * token still does not open the admin API.
+ * token still does not open the admin API. Every answer is held to the
+ * coordinator's own /openapi.json (through a proxy).
  */
 describe('twopc --url right after npm start (no token configured, loopback)', () => {
   let dir: string;
   let coordinator: TsProcess;
+  let contract: ContractCheck;
+  let proxy: ContractProxy;
   let url: string;
   let tokens: { level: number; msg: string; apiToken: string; adminToken: string };
 
@@ -25,15 +30,19 @@ describe('twopc --url right after npm start (no token configured, loopback)', ()
       TWOPC_ADMIN_TOKEN: '',
     });
     const ready = await coordinator.start(/"port":(\d+).*"msg":"twopc coordinator ready"/);
-    url = `http://127.0.0.1:${ready[1]}`;
+    contract = await ContractCheck.of(`http://127.0.0.1:${ready[1]}`);
+    proxy = await ContractProxy.start(`http://127.0.0.1:${ready[1]}`, contract);
+    url = proxy.url;
     const warning = coordinator.log.split('\n').find((line) => line.includes('"apiToken":'));
     if (!warning) throw new Error(`no generated tokens in the log:\n${coordinator.log}`);
     tokens = JSON.parse(warning);
   }, 60_000);
 
   afterAll(async () => {
+    await proxy?.close();
     await coordinator?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    contract?.assertHeld({ minChecked: 6 });
   });
 
   it('logs an API token and a distinct admin token, each with what it opens', () => {
