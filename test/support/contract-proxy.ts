@@ -17,13 +17,11 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 export class ContractProxy {
   private constructor(
     private readonly server: http.Server,
-    private readonly agent: http.Agent,
     readonly url: string,
   ) {}
 
   static async start(upstream: string, check: ContractCheck): Promise<ContractProxy> {
     const target = new URL(upstream);
-    const agent = new http.Agent({ keepAlive: true });
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (d: Buffer) => chunks.push(d));
@@ -32,7 +30,9 @@ export class ContractProxy {
         const headers = withoutHopByHop(req.headers);
         headers.host = target.host;
         if (body.length > 0 || req.headers['content-length'] !== undefined) headers['content-length'] = String(body.length);
-        const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, (answer) => {
+        // A connection per request (agent: false): a kept-alive one that the coordinator closes as it is
+        // reused would fail a request the coordinator never saw, and the proxy must not retry a POST.
+        const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: false }, (answer) => {
           const parts: Buffer[] = [];
           answer.on('data', (d: Buffer) => parts.push(d));
           answer.on('end', () => {
@@ -50,13 +50,12 @@ export class ContractProxy {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    return new ContractProxy(server, agent, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    return new ContractProxy(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   }
 
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.agent.destroy();
   }
 }
 
