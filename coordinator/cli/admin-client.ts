@@ -152,7 +152,7 @@ export class AdminClient implements AdminBackend {
     // Codes of the HTTP layer itself, which are not engine error codes.
     if (p.code === 'not-ready') return new TwopcError('coordinator-unavailable', `the coordinator at ${this.base} is not ready: ${detail}`, { url: this.base });
     if (p.code === 'route-not-found') return new TwopcError('coordinator-unavailable', `the coordinator at ${this.base} has no admin API at ${new URL(url).pathname} (an older twopc?)`, { url: this.base });
-    if (p.code === 'not-supported') return new CliError(EXIT.failure, detail);
+    if (p.code === 'not-supported') return new CliError(EXIT.failure, detail, 'not-supported');
     return errorFromProblem(p, 'coordinator-unavailable', { url: this.base });
   }
 }

@@ -1,4 +1,4 @@
-import { isTwopcError } from '../engine/ports/protocol';
+import { isTwopcError, type ErrorCode } from '../engine/ports/protocol';
 
 /** Exit codes scripts can rely on (`twopc --help` and the README list them). */
 export const EXIT = {
@@ -23,17 +23,30 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /**
+ * The stable `code` of a CLI failure in `--json` output: an error code of the
+ * API where one means the same (bad usage is `invalid-input`, exit 2), or one
+ * of the CLI's own.
+ */
+export type CliErrorCode = ErrorCode | 'not-confirmed' | 'not-supported' | 'failed';
+
+const CODE_OF_EXIT: Partial<Record<ExitCode, CliErrorCode>> = { [EXIT.usage]: 'invalid-input', [EXIT.config]: 'invalid-config', [EXIT.conflict]: 'not-confirmed' };
+
+/**
  * A failure of the CLI itself (bad usage, a refusal, no log where one was
  * expected) that ends the command with a chosen exit code. Engine and API
  * failures stay TwopcErrors and are mapped by `exitCodeFor`.
  */
 export class CliError extends Error {
+  readonly code: CliErrorCode;
+
   constructor(
     readonly exitCode: ExitCode,
     message: string,
+    code?: CliErrorCode,
   ) {
     super(message);
     this.name = 'CliError';
+    this.code = code ?? CODE_OF_EXIT[exitCode] ?? 'failed';
   }
 }
 

@@ -1,5 +1,5 @@
 import { errorMessage, isTwopcError } from '../engine/ports/protocol';
-import type { ExitCode } from './exit-codes';
+import { CliError, type ExitCode } from './exit-codes';
 
 /** Where a command writes (process.stdout / process.stderr, or a test's buffers). */
 export interface OutputStreams {
@@ -30,8 +30,18 @@ export class Output {
   }
 
   error(e: unknown, exitCode: ExitCode): void {
-    const code = isTwopcError(e) ? e.code : undefined;
+    const code = errorCode(e);
     this.streams.stderr.write(`twopc: ${errorMessage(e)}${code ? ` [${code}]` : ''}\n`);
-    if (this.json) this.streams.stdout.write(`${JSON.stringify({ error: { ...(code ? { code } : {}), message: errorMessage(e), exitCode } })}\n`);
+    if (this.json) this.jsonError(e, exitCode);
   }
+
+  /** The `--json` line of an error alone, for one whose text is already on stderr (commander's usage errors). */
+  jsonError(e: unknown, exitCode: ExitCode): void {
+    const code = errorCode(e);
+    this.streams.stdout.write(`${JSON.stringify({ error: { ...(code ? { code } : {}), message: errorMessage(e), exitCode } })}\n`);
+  }
+}
+
+function errorCode(e: unknown): string | undefined {
+  return isTwopcError(e) || e instanceof CliError ? e.code : undefined;
 }

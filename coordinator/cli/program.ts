@@ -1,10 +1,12 @@
 import { Command, CommanderError } from 'commander';
+import { version } from '../../package.json';
 import { errorMessage, isTwopcError } from '../engine/ports/protocol';
 import { loadServiceConfig } from '../assembly/service-config';
 import type { ServiceHooks } from '../service/serve';
 import { addAdminCommands } from './commands';
 import { registerDemoCommand } from './demo-command';
-import { EXIT, EXIT_CODE_HELP, type ExitCode } from './exit-codes';
+import { CliError, EXIT, EXIT_CODE_HELP, type ExitCode } from './exit-codes';
+import { Output } from './output';
 
 /** What a host adds to the `twopc` program (the chaos harness: faults injected into `twopc serve`). */
 export interface TwopcProgramDeps {
@@ -22,6 +24,7 @@ export function twopcProgram(deps: TwopcProgramDeps = {}): Command {
   program
     .name('twopc')
     .description('two-phase commit coordinator for PostgreSQL')
+    .version(version, '-V, --version', 'print the version of twopc')
     .showHelpAfterError()
     // Usage errors end with exit code 2 (not commander's 1), help with 0: see runTwopc.
     .exitOverride();
@@ -42,8 +45,9 @@ export function twopcProgram(deps: TwopcProgramDeps = {}): Command {
     .addHelpText(
       'after',
       '\nThe API needs a bearer token: TWOPC_API_TOKEN (or apiToken in the config). Without one, a loopback-only\n' +
-        'listener (the default 127.0.0.1) generates a token for the run and logs it; any other listener refuses to start\n' +
-        'unless --insecure. Participant services are called only when TWOPC_PARTICIPANT_SECRET is set.',
+        'listener (the default 127.0.0.1) generates an API token and an admin token (for twopc <command> --url, unless\n' +
+        'TWOPC_ADMIN_TOKEN is set) for the run and logs them; any other listener refuses to start unless --insecure.\n' +
+        'Participant services are called only when TWOPC_PARTICIPANT_SECRET is set.',
     )
     .action(async (opts: { config?: string; host?: string; port?: string; dataDir?: string; insecure?: boolean; log?: string; allowVolatile?: boolean; instanceName?: string; instanceUrl?: string; leaseMs?: string }) => {
       const env = { ...process.env };
@@ -106,13 +110,48 @@ export function twopcProgram(deps: TwopcProgramDeps = {}): Command {
 
 /** Runs `twopc` on `argv` (process.argv's shape) and exits with the code of EXIT. */
 export function runTwopc(argv: string[], deps: TwopcProgramDeps = {}): void {
+  dropOutputToClosedPipes();
   twopcProgram(deps).parseAsync(argv).catch((e) => {
     if (e instanceof CommanderError) {
       // Help and version end with commander's own code (0); any other commander error is bad usage.
-      process.exit(e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? e.exitCode : e.exitCode === 0 ? EXIT.ok : EXIT.usage);
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) process.exit(EXIT.ok);
+      // Commander has written the message (and the help) to stderr; a script reading stdout under --json still gets its JSON line.
+      if (jsonAsked(argv)) new Output(true, { stdout: process.stdout, stderr: process.stderr }).jsonError(usageError(e), EXIT.usage);
+      process.stdout.write('', () => process.exit(EXIT.usage));
+      return;
     }
     const code = isTwopcError(e) ? ` [${e.code}]` : '';
     process.stderr.write(`twopc: ${errorMessage(e)}${code}\n`);
     process.exit(isTwopcError(e, 'invalid-config') ? EXIT.config : EXIT.failure);
   });
+}
+
+/** A commander usage error (unknown option, missing argument, invalid value) as the CLI's own. */
+function usageError(e: CommanderError): CliError {
+  const message = e.code === 'commander.help' ? 'no command given: see twopc --help' : e.message.replace(/^error: /, '');
+  return new CliError(EXIT.usage, message);
+}
+
+// Asked before commander could parse (the usage error may be what stopped it): any `--json` before `--`.
+function jsonAsked(argv: string[]): boolean {
+  const args = argv.slice(2);
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).includes('--json');
+}
+
+/**
+ * A reader that stops early (`twopc --help | head -1`, `twopc list | head`)
+ * closes the pipe: the next write fails with EPIPE, emitted on the stream,
+ * and unheard that event crashes the process with a stack trace. The reader
+ * asked for no more output, nothing else: the rest is dropped and the
+ * command ends as it would have (help with 0, a command with its own code),
+ * so work under way (a recovery pass writing progress to a closed stderr) is
+ * never cut short. Any other stream error still crashes.
+ */
+function dropOutputToClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+  }
 }

@@ -55,12 +55,12 @@ export async function finishWithoutDecision(ctx: EngineContext, tx: LiveTransact
  * `state-conflict` if commit won. One abort per transaction: `aborting` is
  * set before anything is awaited, which is what keeps a racing commit out.
  */
-export function abortLive(ctx: EngineContext, tx: LiveTransaction, reason: AbortReason, source: DecisionSource): Promise<void> {
-  tx.aborting ??= runAbort(ctx, tx, reason, source);
+export function abortLive(ctx: EngineContext, tx: LiveTransaction, reason: AbortReason, source: DecisionSource, rollbackWaitMs = ctx.config.commitWaitMs): Promise<void> {
+  tx.aborting ??= runAbort(ctx, tx, reason, source, rollbackWaitMs);
   return tx.aborting;
 }
 
-async function runAbort(ctx: EngineContext, tx: LiveTransaction, reason: AbortReason, source: DecisionSource): Promise<void> {
+async function runAbort(ctx: EngineContext, tx: LiveTransaction, reason: AbortReason, source: DecisionSource, rollbackWaitMs: number): Promise<void> {
   let decision: DecisionRecord;
   try {
     decision = await decideAbort(ctx.log, tx.id, branchList(tx), source, reason);
@@ -71,7 +71,7 @@ async function runAbort(ctx: EngineContext, tx: LiveTransaction, reason: AbortRe
   if (decision.outcome === 'commit') {
     throw new TwopcError('state-conflict', `transaction ${tx.id} is committed; it cannot be aborted`, { txId: tx.id, state: 'committed' });
   }
-  await applyAbort(ctx, tx, decision);
+  await applyAbort(ctx, tx, decision, rollbackWaitMs);
 }
 
 /** Hands a transaction whose decision could not be written or confirmed to recovery and sweeps. */
@@ -81,7 +81,7 @@ export function abandon(ctx: EngineContext, tx: LiveTransaction, error: unknown)
   ctx.logger.error({ txId: tx.id, err: errorMessage(error) }, 'decision not confirmed; recovery and sweeps will finish the transaction');
 }
 
-export async function applyAbort(ctx: EngineContext, tx: LiveTransaction, decision: DecisionRecord): Promise<void> {
+export async function applyAbort(ctx: EngineContext, tx: LiveTransaction, decision: DecisionRecord, rollbackWaitMs = ctx.config.commitWaitMs): Promise<void> {
   clearTimeout(tx.timer);
   tx.decision = decision;
   tx.abortReason ??= decision.reason ?? { cause: 'aborted', message: 'transaction aborted' };
@@ -99,7 +99,7 @@ export async function applyAbort(ctx: EngineContext, tx: LiveTransaction, decisi
   });
   // The abort is settled once decided (presumed abort); a participant that stays down must not
   // hold the caller (an HTTP request) forever: phase 2 keeps retrying its rollback in the background.
-  await waitAtMost(rolledBack, ctx.config.commitWaitMs);
+  if (rollbackWaitMs > 0) await waitAtMost(rolledBack, rollbackWaitMs);
 }
 
 /** The transaction's timer: before the decision, a timeout allows abort. */

@@ -25,7 +25,10 @@ export function commitOnePhase(ctx: EngineContext, tx: LiveTransaction, branch: 
       await finishWithoutDecision(ctx, tx, 'one-phase');
     } else if (outcome.kind === 'aborted') {
       branch.state = 'failed';
-      await abortLive(ctx, tx, outcome.reason, 'engine').catch((e) => abandon(ctx, tx, e));
+      // The outcome is known once abort is decided: waiting for the branch's rollback too (commitWaitMs,
+      // the wait of onePhaseAnswer as well) answered outcome-unknown for a commit that never reached an
+      // unreachable participant. Phase 2 retries that rollback in the background.
+      await abortLive(ctx, tx, outcome.reason, 'engine', 0).catch((e) => abandon(ctx, tx, e));
     } else if (outcome.kind === 'hazard') {
       // Retrying cannot change what the participant reports: recorded (before the transaction
       // leaves memory, so a status read or a repeated commit finds it), left to an operator.

@@ -5,7 +5,8 @@ import { bearerAuth } from './auth';
 
 /**
  * Guards `/v1/admin`: only the admin token opens it (the API token does not).
- * With no admin token configured the admin API is off, except when
+ * With no admin token (configured, or generated with the API token on a
+ * loopback listener: see `resolveApiAuth`) the admin API is off, except when
  * authentication is off altogether (`insecure`, development only), where it
  * is as open as the rest of `/v1`.
  *

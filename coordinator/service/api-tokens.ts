@@ -5,8 +5,10 @@ import type { ServiceConfig } from '../assembly/service-config';
 export interface ApiAuth {
   /** Tokens accepted on `/v1` (API and admin); empty when authentication is off. */
   tokens: string[];
-  /** Set when no token was configured and one was generated for this run (loopback listener only). */
-  generated?: string;
+  /** The token that opens `/v1/admin` (configured, or generated); none: the admin API is off (open when `insecure`). */
+  adminToken?: string;
+  /** The tokens generated for this run when no API token was configured (loopback listener only). */
+  generated?: { apiToken: string; adminToken?: string };
   /** Authentication explicitly switched off. */
   insecure: boolean;
 }
@@ -18,17 +20,27 @@ const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i;
  * or environment). With no API token configured:
  * - `insecure` → no authentication, said loudly in the log;
  * - a loopback-only listener (the default `127.0.0.1`, what `npm start` uses)
- *   → a random token for this run, printed once, so a fresh checkout works
- *   and is still never open;
+ *   → random tokens for this run, printed once, so a fresh checkout works
+ *   (the API and `twopc --url` alike) and is still never open: an API token,
+ *   and an admin token of its own unless one is configured, so the token
+ *   handed to services still cannot resolve transactions or read the log;
  * - any other listener → refuse to start, naming the settings.
+ * A configured API token turns generation off entirely: a deployment that
+ * chose its tokens gets the admin API only with an admin token it chose.
  */
 export function resolveApiAuth(config: Pick<ServiceConfig, 'apiToken' | 'adminToken' | 'insecure' | 'host'>): ApiAuth {
-  const configured = [config.apiToken, config.adminToken].filter((t): t is string => t !== undefined);
-  if (config.apiToken !== undefined) return { tokens: configured, insecure: false };
-  if (config.insecure) return { tokens: [], insecure: true };
+  const admin = config.adminToken === undefined ? {} : { adminToken: config.adminToken };
+  if (config.apiToken !== undefined) return { tokens: [config.apiToken, ...(config.adminToken === undefined ? [] : [config.adminToken])], ...admin, insecure: false };
+  if (config.insecure) return { tokens: [], ...admin, insecure: true };
   if (LOOPBACK.test(config.host)) {
-    const generated = randomBytes(24).toString('base64url');
-    return { tokens: [generated, ...configured], generated, insecure: false };
+    const apiToken = newToken();
+    const adminToken = config.adminToken ?? newToken();
+    return {
+      tokens: [apiToken, adminToken],
+      adminToken,
+      generated: { apiToken, ...(config.adminToken === undefined ? { adminToken } : {}) },
+      insecure: false,
+    };
   }
   throw new TwopcError(
     'invalid-config',
@@ -37,3 +49,5 @@ export function resolveApiAuth(config: Pick<ServiceConfig, 'apiToken' | 'adminTo
     { field: 'apiToken' },
   );
 }
+
+const newToken = () => randomBytes(24).toString('base64url');

@@ -11,8 +11,6 @@ import {
   resolveRequestSchema,
   retryAnswerSchema,
   retryRequestSchema,
-  transactionListSchema,
-  transactionStatusSchema,
   verifyAnswerSchema,
 } from './admin-schemas';
 
@@ -32,13 +30,11 @@ const idempotencyParam = idempotencyHeader('as on `/v1` (see POST /v1/transactio
 const notFound = problemResponse('unknown id (`not-found`)');
 const emptyBody = { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } };
 
-/** Security scheme and component schemas of the admin API. */
+/** Security scheme and component schemas of the admin API (a transaction and the list are openapi.ts's `Transaction` and `TransactionList`). */
 export function adminOpenApiComponents(): { securitySchemes: object; schemas: Record<string, object> } {
   return {
     securitySchemes: { adminBearer: { type: 'http', scheme: 'bearer', description: 'the admin token (TWOPC_ADMIN_TOKEN); the API token does not open `/v1/admin`' } },
     schemas: {
-      TransactionStatus: schema(transactionStatusSchema),
-      AdminTransactionList: schema(transactionListSchema),
       HistoryAnswer: schema(historyAnswerSchema),
       RecoverRequest: schema(recoverRequestSchema, 'input'),
       RecoveryReport: schema(recoveryReportSchema),
@@ -60,20 +56,22 @@ export function adminOpenApiPaths(): Record<string, object> {
   return {
     '/v1/admin/transactions': {
       get: {
+        operationId: 'adminListTransactions',
         summary: 'Admin: list transactions live here or unfinished in the log, oldest first (`heuristic`: those with a heuristic hazard)',
         security,
         parameters: listParams,
-        responses: { '200': answer('transactions', 'AdminTransactionList'), ...reads },
+        responses: { '200': answer('transactions', 'TransactionList'), ...reads },
       },
     },
     '/v1/admin/transactions/{id}': {
-      get: { summary: 'Admin: a transaction, with its branches, abort reason and heuristic hazards', security, parameters: [idParam], responses: { '200': answer('the transaction', 'TransactionStatus'), '404': notFound, ...reads } },
+      get: { operationId: 'adminGetTransaction', summary: 'Admin: a transaction, with its branches, abort reason and heuristic hazards', security, parameters: [idParam], responses: { '200': answer('the transaction', 'Transaction'), '404': notFound, ...reads } },
     },
     '/v1/admin/transactions/{id}/history': {
-      get: { summary: 'Admin: every logged event of a transaction, in order (the audit trail)', security, parameters: [idParam], responses: { '200': answer('the events', 'HistoryAnswer'), '404': notFound, ...reads } },
+      get: { operationId: 'adminGetHistory', summary: 'Admin: every logged event of a transaction, in order (the audit trail)', security, parameters: [idParam], responses: { '200': answer('the events', 'HistoryAnswer'), '404': notFound, ...reads } },
     },
     '/v1/admin/transactions/{id}/retry': {
       post: {
+        operationId: 'adminRetry',
         summary: 'Admin: run phase 2 of a decided, unfinished transaction now instead of after its backoff, and wait up to `waitMs` for it',
         security,
         parameters: [idParam, idempotencyParam],
@@ -83,6 +81,7 @@ export function adminOpenApiPaths(): Record<string, object> {
     },
     '/v1/admin/transactions/{id}/resolve': {
       post: {
+        operationId: 'adminResolve',
         summary: "Admin: record an operator's decision through the decision register and apply it; it can never contradict a recorded decision",
         security,
         parameters: [idParam, idempotencyParam],
@@ -97,6 +96,7 @@ export function adminOpenApiPaths(): Record<string, object> {
     },
     '/v1/admin/recover': {
       post: {
+        operationId: 'adminRecover',
         summary: 'Admin: one recovery pass now over every unfinished transaction of the log',
         security,
         parameters: [idempotencyParam],
@@ -105,10 +105,11 @@ export function adminOpenApiPaths(): Record<string, object> {
       },
     },
     '/v1/admin/orphans': {
-      get: { summary: 'Admin: prepared branches of our GID prefix on the direct participant databases that no transaction running here owns', security, responses: { '200': answer('orphans', 'OrphanScan'), ...reads } },
+      get: { operationId: 'adminListOrphans', summary: 'Admin: prepared branches of our GID prefix on the direct participant databases that no transaction running here owns', security, responses: { '200': answer('orphans', 'OrphanScan'), ...reads } },
     },
     '/v1/admin/orphans/rollback': {
       post: {
+        operationId: 'adminRollbackOrphans',
         summary: 'Admin: end every orphan through the decision register (rolled back, or committed when its transaction was decided commit)',
         security,
         parameters: [idempotencyParam],
@@ -118,16 +119,18 @@ export function adminOpenApiPaths(): Record<string, object> {
     },
     '/v1/admin/instances': {
       get: {
+        operationId: 'adminListInstances',
         summary: 'Admin: the coordinator instances sharing the decision log, their leases (fencing tokens) and who took over whom; empty on a file log',
         security,
         responses: { '200': answer('the leases, read now', 'InstancesReport'), ...reads },
       },
     },
     '/v1/admin/log/compact': {
-      post: { summary: 'Admin: forget completed transactions past retention and reclaim log space', security, parameters: [idempotencyParam], requestBody: emptyBody, responses: { '200': answer('compacted', 'CompactAnswer'), ...writes } },
+      post: { operationId: 'adminCompactLog', summary: 'Admin: forget completed transactions past retention and reclaim log space', security, parameters: [idempotencyParam], requestBody: emptyBody, responses: { '200': answer('compacted', 'CompactAnswer'), ...writes } },
     },
     '/v1/admin/log/verify': {
       get: {
+        operationId: 'adminVerifyLog',
         summary: 'Admin: check every record of the file decision log (read-only, no lock); a write in flight can show as a torn tail',
         security,
         responses: {

@@ -6,10 +6,10 @@ import {
   enlistRequestSchema,
   IDEMPOTENCY_HEADER,
   problemSchema,
-  transactionAnswerSchema,
 } from '../../participant-sdk/src';
 import { adminOpenApiComponents, adminOpenApiPaths } from './openapi-admin';
 import { abortAnswerSchema, abortRequestSchema, commitAnswerSchema, healthAnswerSchema, readyAnswerSchema } from './api-schemas';
+import { transactionStatusSchema } from './admin-schemas';
 
 
 /** Problems any `/v1` call may answer. */
@@ -19,6 +19,8 @@ const common = {
   '503': problemResponse('recovery not finished (`not-ready`) or shutting down (`shutting-down`)'),
 };
 const writes = { ...common, ...bodyProblems };
+/** The only client errors of the operations endpoints: Node's HTTP server answers them before any route runs, without a body. */
+const refusedByServer = { '4XX': { description: 'refused by the HTTP server before any route runs: a malformed request (400) or headers over the limit (431); no body' } };
 const idempotencyParam = idempotencyHeader(
   `Repeating a call with the same key (same method, path and body) answers the first answer again, with header \`Idempotent-Replayed: true\`; ` +
     `a different request with the same key is refused with 422. Keys are kept in memory (default 24 h, 10,000 keys) and forgotten on restart. Header name: \`${IDEMPOTENCY_HEADER}\`.`,
@@ -37,10 +39,13 @@ export function openApiDocument(version: string): object {
     info: {
       title: 'twopc coordinator',
       version,
+      license: { name: 'MIT', identifier: 'MIT' },
       description:
         'Two-phase commit coordinator (SPEC §5). Errors are RFC 9457 problems with a stable `code`. ' +
         '`/v1` needs `Authorization: Bearer <token>` (`/v1/admin` the admin token); `/healthz`, `/readyz`, `/metrics` and `/openapi.json` need none.',
     },
+    // Relative: the coordinator that served this document, at whatever address it listens on.
+    servers: [{ url: '/', description: 'the coordinator that serves this document' }],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, ...admin.securitySchemes },
       schemas: {
@@ -49,8 +54,16 @@ export function openApiDocument(version: string): object {
         BeginAnswer: schema(beginAnswerSchema),
         EnlistRequest: schema(enlistRequestSchema, 'input'),
         EnlistAnswer: schema(enlistAnswerSchema),
-        Transaction: schema(transactionAnswerSchema),
-        TransactionList: { type: 'object', properties: { transactions: { type: 'array', items: ref('Transaction') }, truncated: { type: 'boolean' } }, required: ['transactions', 'truncated'] },
+        // What GET /v1/transactions/{id} and the lists answer (the admin API too): the engine's
+        // TransactionStatus, with the abort reason, heuristic hazards and metadata. (The SDK reads a
+        // subset of it, transactionAnswerSchema, and ignores the rest.)
+        Transaction: schema(transactionStatusSchema),
+        TransactionList: {
+          type: 'object',
+          properties: { transactions: { type: 'array', items: ref('Transaction'), description: 'oldest first' }, truncated: { type: 'boolean', description: 'more transactions matched than `limit`' } },
+          required: ['transactions', 'truncated'],
+          additionalProperties: false,
+        },
         CommitAnswer: schema(commitAnswerSchema),
         AbortRequest: schema(abortRequestSchema, 'input'),
         AbortAnswer: schema(abortAnswerSchema),
@@ -63,12 +76,14 @@ export function openApiDocument(version: string): object {
     paths: {
       '/v1/transactions': {
         post: {
+          operationId: 'beginTransaction',
           summary: 'Begin a transaction',
           parameters: [idempotencyParam],
           requestBody: { required: false, content: json('BeginRequest') },
           responses: { '201': { description: 'begun', content: json('BeginAnswer') }, ...writes },
         },
         get: {
+          operationId: 'listTransactions',
           summary: 'List transactions live here or unfinished in the log, oldest first',
           parameters: listParams,
           responses: { '200': { description: 'transactions', content: json('TransactionList') }, ...common },
@@ -76,6 +91,7 @@ export function openApiDocument(version: string): object {
       },
       '/v1/transactions/{id}': {
         get: {
+          operationId: 'getTransaction',
           summary: 'A transaction: state, decision, branches',
           parameters: [idParam],
           responses: { '200': { description: 'the transaction', content: json('Transaction') }, '404': problemResponse('unknown id (`not-found`)'), ...common },
@@ -83,6 +99,7 @@ export function openApiDocument(version: string): object {
       },
       '/v1/transactions/{id}/branches': {
         post: {
+          operationId: 'enlistBranch',
           summary: 'Enlist a branch of a participant service; the coordinator assigns its GID',
           parameters: [idParam, idempotencyParam],
           requestBody: { required: true, content: json('EnlistRequest') },
@@ -100,6 +117,7 @@ export function openApiDocument(version: string): object {
       },
       '/v1/transactions/{id}/commit': {
         post: {
+          operationId: 'commitTransaction',
           summary: 'Run two-phase commit',
           parameters: [idParam, idempotencyParam],
           requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } },
@@ -117,6 +135,7 @@ export function openApiDocument(version: string): object {
       },
       '/v1/transactions/{id}/abort': {
         post: {
+          operationId: 'abortTransaction',
           summary: 'Abort a transaction that has no commit decision',
           parameters: [idParam, idempotencyParam],
           requestBody: { required: false, content: json('AbortRequest') },
@@ -129,16 +148,31 @@ export function openApiDocument(version: string): object {
         },
       },
       ...adminOpenApiPaths(),
-      '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'alive', content: json('Health') } } } },
+      '/healthz': { get: { operationId: 'getHealth', summary: 'Liveness', security: [], responses: { '200': { description: 'alive', content: json('Health') }, ...refusedByServer } } },
       '/readyz': {
         get: {
+          operationId: 'getReadiness',
           summary: 'Readiness: 200 once recovery has decided every logged transaction',
           security: [],
-          responses: { '200': { description: 'ready', content: json('Ready') }, '503': { description: 'recovering or stopping', content: json('Ready') } },
+          responses: { '200': { description: 'ready', content: json('Ready') }, '503': { description: 'recovering or stopping', content: json('Ready') }, ...refusedByServer },
         },
       },
-      '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-      '/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } } } } },
+      '/metrics': {
+        get: {
+          operationId: 'getMetrics',
+          summary: 'Prometheus metrics',
+          security: [],
+          responses: { '200': { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } }, ...refusedByServer },
+        },
+      },
+      '/openapi.json': {
+        get: {
+          operationId: 'getOpenApiDocument',
+          summary: 'This document',
+          security: [],
+          responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } }, ...refusedByServer },
+        },
+      },
     },
   };
 }

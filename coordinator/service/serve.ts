@@ -21,8 +21,8 @@ export interface RunningService {
   server: Server;
   /** The port actually bound (config.port 0 picks a free one). */
   port: number;
-  /** The API token generated for this run when none was configured (loopback listener only). */
-  generatedApiToken?: string;
+  /** The tokens generated for this run when no API token was configured (loopback listener only). */
+  generatedTokens?: { apiToken: string; adminToken?: string };
   /** Graceful: stop accepting, let requests and decisions in flight finish, flush and close the log. */
   close(): Promise<void>;
 }
@@ -40,7 +40,8 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
   const extensions = hooks.extensions?.(logger) ?? {};
   if (auth.insecure) logger.warn('API authentication is OFF (insecure): anyone who can reach the port can commit and abort transactions');
   if (auth.generated) {
-    logger.warn({ apiToken: auth.generated }, 'no API token configured (TWOPC_API_TOKEN): generated one for this run; send it as "Authorization: Bearer <token>"');
+    const admin = auth.generated.adminToken ? '; adminToken opens /v1/admin and `twopc <command> --url` (TWOPC_ADMIN_TOKEN)' : '';
+    logger.warn(auth.generated, `no API token configured (TWOPC_API_TOKEN): generated tokens for this run (loopback listener only): apiToken for /v1 ("Authorization: Bearer <apiToken>")${admin}`);
   }
   const log = decisionLogFromConfig(config, { onWarning: (message) => logger.warn(message), ...(extensions.logFs ? { fs: extensions.logFs } : {}) });
   // Set once assembled; the metrics and the membership's callbacks read it lazily.
@@ -101,7 +102,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     bodyLimitBytes: config.http.bodyLimitBytes,
     participantUrls: { enabled: httpParticipants !== undefined, allowList: config.participantUrlAllowList },
     version,
-    ...(config.adminToken === undefined ? {} : { adminToken: config.adminToken }),
+    ...(auth.adminToken === undefined ? {} : { adminToken: auth.adminToken }),
     // `log verify` reads the file log's directory; other stores have none.
     ...(config.log ? {} : { logDir: config.dataDir }),
     ...(forwarder ? { forwarder } : {}),
@@ -129,7 +130,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     engine,
     server,
     port,
-    ...(auth.generated ? { generatedApiToken: auth.generated } : {}),
+    ...(auth.generated ? { generatedTokens: auth.generated } : {}),
     close() {
       closing ??= (async () => {
         logger.info('twopc coordinator stopping: no new connections; finishing requests in flight');

@@ -5,13 +5,17 @@ import { buildGid } from '../../participant-sdk/src/gid';
 import { TsProcess } from '../e2e/processes';
 import { freePort } from '../../coordinator/demo/free-port';
 import { TestParticipant } from '../service/test-participant';
+import { ContractCheck } from '../support/contract-check';
+import { ContractProxy } from '../support/contract-proxy';
 import { jsonOf, Ledgers, runCli, strand, tempDir, writeConfig } from './cli-fixture';
 
 /**
  * `twopc` operator commands online: through the admin API of a running
  * `twopc serve` process, on real PostgreSQL. The coordinator starts on a log
  * holding a committed transaction one of whose branches was rolled back by
- * hand, so its recovery meets a heuristic hazard.
+ * hand, so its recovery meets a heuristic hazard. The CLI (and this test)
+ * reach it through a proxy that holds every answer to the coordinator's own
+ * /openapi.json.
  */
 
 const API_TOKEN = 'cli-api-token-0123456789';
@@ -24,6 +28,8 @@ describe('twopc operator commands, online (through a running coordinator)', () =
   let dir: string;
   let config: { file: string; dataDir: string };
   let coordinator: TsProcess;
+  let contract: ContractCheck;
+  let proxy: ContractProxy;
   let url: string;
   let hazardous: string;
   const services: TestParticipant[] = [];
@@ -45,18 +51,23 @@ describe('twopc operator commands, online (through a running coordinator)', () =
       TWOPC_LOG_LEVEL: 'info',
     });
     const ready = await coordinator.start(/"port":(\d+).*"msg":"twopc coordinator ready"/);
-    url = `http://127.0.0.1:${ready[1]}`;
+    contract = await ContractCheck.of(`http://127.0.0.1:${ready[1]}`);
+    proxy = await ContractProxy.start(`http://127.0.0.1:${ready[1]}`, contract);
+    url = proxy.url;
   }, 120_000);
 
   afterAll(async () => {
+    await proxy?.close();
     await coordinator?.stop();
     await Promise.all(services.map((s) => s.stop()));
     await ledgers?.destroy();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    contract?.assertHeld({ minChecked: 20 });
   });
 
   afterEach(async () => {
     expect(await ledgers.prepared(PREFIX)).toEqual([]);
+    contract.assertHeld();
   });
 
   it('list --state heuristic, show and history surface the hazard; the metrics count it', async () => {

@@ -5,12 +5,16 @@ import { freePort } from '../../coordinator/demo/free-port';
 import { PgCluster } from '../../harness/pg-cluster';
 import { TsProcess } from './processes';
 import { accountsTableSql } from '../../harness/bank';
+import { ContractCheck } from '../support/contract-check';
+import { ContractProxy } from '../support/contract-proxy';
 
 /**
  * End to end, every party its own process: `twopc serve` (the coordinator),
  * and participant services built on the SDK, each on its own database.
  * A client (this test) begins and commits over the coordinator's API and
- * calls the services with the `twopc-transaction` header.
+ * calls the services with the `twopc-transaction` header. The test and the
+ * services reach the coordinator through a proxy that holds every answer to
+ * the coordinator's own /openapi.json.
  */
 
 const TOKEN = 'e2e-api-token-0123456789';
@@ -27,6 +31,8 @@ describe('end to end: coordinator and SDK participant services as processes', ()
   let cluster: PgCluster;
   let dir: string;
   let coordinator: TsProcess;
+  let contract: ContractCheck;
+  let proxy: ContractProxy;
   let api: string;
   let a: Service;
   let b: Service;
@@ -112,20 +118,25 @@ describe('end to end: coordinator and SDK participant services as processes', ()
       TWOPC_LOG_LEVEL: 'info',
     });
     const ready = await coordinator.start(/"port":(\d+).*"msg":"twopc coordinator ready"/);
-    api = `http://127.0.0.1:${ready[1]}`;
+    contract = await ContractCheck.of(`http://127.0.0.1:${ready[1]}`);
+    proxy = await ContractProxy.start(`http://127.0.0.1:${ready[1]}`, contract);
+    api = proxy.url;
     [a, b] = await Promise.all([startParticipant('ledger_a', 'ledger_a'), startParticipant('ledger_b', 'ledger_b')]);
   }, 120_000);
 
   afterAll(async () => {
     await Promise.allSettled([a?.proc.stop(), b?.proc.stop(), ...extra.map((p) => p.stop())]);
+    await proxy?.close();
     await coordinator?.stop();
     await cluster?.destroy();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    contract?.assertHeld({ minChecked: 30 });
   });
 
   afterEach(async () => {
     // Every scenario ends with nothing of ours prepared (the coordinator finishes phase 2 first).
     await waitFor('no prepared transactions', async () => (await cluster.preparedGids('twopc')).length === 0);
+    contract.assertHeld();
   });
 
   it('commits a transfer across two services', async () => {

@@ -6,12 +6,14 @@ import { freePort } from '../../coordinator/demo/free-port';
 import { API_TOKEN, SECRET, startTestService, TestService } from './service-fixture';
 import { TestParticipant } from './test-participant';
 import { accountsTableSql } from '../../harness/bank';
+import { ContractCheck } from '../support/contract-check';
 
 /**
  * SPEC §5: "No input produces a 500 or a crash." Thousands of random and
  * malformed requests against a running coordinator (with a real PostgreSQL
  * database configured for recovery and sweeps, and an in-test participant
- * service): no 5xx, every /v1 error a problem document, the service healthy
+ * service): no 5xx, every /v1 error a problem document, every answer to a
+ * documented operation as its /openapi.json says, the service healthy
  * afterwards, and the database untouched.
  */
 
@@ -52,6 +54,7 @@ describe('fuzz: random and malformed requests', () => {
   let svc: TestService;
   let tp: TestParticipant;
   let deadUrl: string;
+  let contract: ContractCheck;
   const ids: string[] = [];
 
   const checksum = () =>
@@ -70,6 +73,7 @@ describe('fuzz: random and malformed requests', () => {
       { databases: { fuzzdb: db }, participantUrlAllowList: [tp.url, deadUrl] },
       { sweepIntervalMs: 200, sweepGraceMs: 0, commitWaitMs: 100, phaseTwoMaxDelayMs: 500, defaultTimeoutMs: 5_000 },
     );
+    contract = await ContractCheck.of(svc.base);
     for (let i = 0; i < 10; i += 1) {
       const id = (await svc.call('POST', '/v1/transactions')).body.id;
       if (i % 2 === 0) await svc.call('POST', `/v1/transactions/${id}/branches`, { participant: 'p', url: tp.url });
@@ -158,6 +162,8 @@ describe('fuzz: random and malformed requests', () => {
         }
         const text = await res.body.text();
         sent += 1;
+        const contentType = res.headers['content-type'];
+        contract.record({ method: r.method, target: r.path, status: res.statusCode, ...(typeof contentType === 'string' ? { contentType } : {}), body: text });
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
         if (res.statusCode >= 500) throw new Error(`${r.method} ${r.path.slice(0, 100)} → ${res.statusCode} ${text.slice(0, 300)}`);
         // Node's HTTP parser itself answers a bare 400 to methods it does not know, before any app code.
@@ -173,6 +179,8 @@ describe('fuzz: random and malformed requests', () => {
     expect(sent).toBeGreaterThanOrEqual(2000);
     // Something of everything was exercised.
     for (const status of [200, 201, 400, 401, 404, 405, 409, 413, 415]) expect([status, (statuses.get(status) ?? 0) > 0]).toEqual([status, true]);
+    // Every answer to an operation the document describes is as it says.
+    contract.assertHeld({ minChecked: Math.floor(RUNS / 4) });
 
     // Healthy afterwards: probes, and a normal transaction end to end.
     expect((await svc.call('GET', '/healthz')).status).toBe(200);

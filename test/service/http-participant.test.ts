@@ -3,8 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { v7 as uuidv7 } from 'uuid';
 import { TransactionAbortedError, TwopcError } from '../../coordinator/engine/ports/protocol';
 import { buildGid } from '../../participant-sdk/src/gid';
+import { HttpParticipant } from '../../coordinator/participants/http/http-participant';
 import { HttpParticipants } from '../../coordinator/participants/http/http-participants';
 import { HTTP_PARTICIPANT_DEFAULTS } from '../../coordinator/participants/http/http-participant-options';
+import type { ParticipantPools } from '../../coordinator/participants/http/participant-pools';
 import { checkParticipantUrl } from '../../coordinator/participants/http/participant-url';
 import type { BranchRef } from '../../coordinator/engine/ports/participant';
 import { verifySignature } from '../../participant-sdk/src/signature';
@@ -161,6 +163,43 @@ describe('HTTP participant adapter (wire protocol, SPEC §6)', () => {
     expect(onePhase.reason.message).toMatch(/unreachable.*ECONNREFUSED/);
     await expect(p.commit(branch())).rejects.toMatchObject({ code: 'outcome-unknown' });
     await expect(p.prepare(branch())).rejects.toMatchObject({ code: 'outcome-unknown' });
+  });
+
+  it('only a failure to connect proves a one-phase commit never reached the participant; the same codes once the request went out leave it unknown', async () => {
+    const failing = (error: unknown) => new HttpParticipant('p', 'http://127.0.0.1:9/p', { send: () => Promise.reject(error) } as unknown as ParticipantPools, { ...HTTP_PARTICIPANT_DEFAULTS, secret: SECRET });
+    const sys = (code: string, syscall: string) => Object.assign(new Error(`${syscall} ${code}`), { code, syscall });
+    const aggregate = (...errors: Error[]) => Object.assign(new AggregateError(errors), { code: (errors[0] as { code?: string }).code });
+    const outcome = async (error: unknown) => {
+      const e = await failing(error).commit(branch(), { onePhase: true }).catch((x) => x);
+      return e instanceof TransactionAbortedError ? 'aborted' : e instanceof TwopcError ? e.code : String(e);
+    };
+    const definite = {
+      'connect ECONNREFUSED': sys('ECONNREFUSED', 'connect'),
+      'connect EHOSTUNREACH': sys('EHOSTUNREACH', 'connect'),
+      'getaddrinfo ENOTFOUND': sys('ENOTFOUND', 'getaddrinfo'),
+      'undici connect timeout': Object.assign(new Error('Connect Timeout Error'), { code: 'UND_ERR_CONNECT_TIMEOUT' }),
+      'every address refused (happy eyeballs)': aggregate(sys('ECONNREFUSED', 'connect'), sys('ENETUNREACH', 'connect')),
+    };
+    const unknown = {
+      'read EHOSTUNREACH (after the request was written)': sys('EHOSTUNREACH', 'read'),
+      'read ECONNRESET': sys('ECONNRESET', 'read'),
+      'write EPIPE': sys('EPIPE', 'write'),
+      'ECONNREFUSED without its syscall': Object.assign(new Error('refused?'), { code: 'ECONNREFUSED' }),
+      'one address refused, another reset': aggregate(sys('ECONNREFUSED', 'connect'), sys('ECONNRESET', 'read')),
+      'undici socket error over a reset': Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET', cause: sys('ECONNRESET', 'read') }),
+      'no code at all': new Error('boom'),
+    };
+    for (const [name, error] of Object.entries(definite)) expect([name, await outcome(error)]).toEqual([name, 'aborted']);
+    for (const [name, error] of Object.entries(unknown)) expect([name, await outcome(error)]).toEqual([name, 'outcome-unknown']);
+
+    // And on real sockets: the participant got the one-phase COMMIT, then the connection was cut.
+    const server = await rawServer(() => 'reset');
+    try {
+      await expect(participants.forUrl('p', server.url).commit(branch(), { onePhase: true })).rejects.toMatchObject({ code: 'outcome-unknown' });
+      expect(server.seen).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
   });
 
   it('keeps connections alive per origin', async () => {

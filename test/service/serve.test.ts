@@ -45,11 +45,18 @@ describe('twopc serve: configuration, tokens, readiness, shutdown', () => {
     expect(Object.isFrozen(config) && Object.isFrozen(config.participantCalls)).toBe(true);
   });
 
-  it('API tokens: configured, generated for a loopback listener, refused elsewhere unless insecure', () => {
-    expect(resolveApiAuth({ host: '0.0.0.0', apiToken: 'a'.repeat(16), adminToken: 'b'.repeat(16), insecure: false })).toEqual({ tokens: ['a'.repeat(16), 'b'.repeat(16)], insecure: false });
+  it('API tokens: configured, generated for a loopback listener (with an admin token of its own), refused elsewhere unless insecure', () => {
+    const [a, b] = ['a'.repeat(16), 'b'.repeat(16)];
+    expect(resolveApiAuth({ host: '0.0.0.0', apiToken: a, adminToken: b, insecure: false })).toEqual({ tokens: [a, b], adminToken: b, insecure: false });
+    // A deployment that chose its API token gets the admin API only with an admin token it chose.
+    expect(resolveApiAuth({ host: '127.0.0.1', apiToken: a, insecure: false })).toEqual({ tokens: [a], insecure: false });
     const generated = resolveApiAuth({ host: '127.0.0.1', insecure: false });
-    expect(generated.generated).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    expect(generated.tokens).toEqual([generated.generated]);
+    const { apiToken, adminToken } = generated.generated!;
+    expect([apiToken, adminToken]).toEqual([expect.stringMatching(/^[A-Za-z0-9_-]{32}$/), expect.stringMatching(/^[A-Za-z0-9_-]{32}$/)]);
+    expect(adminToken).not.toBe(apiToken);
+    expect(generated).toEqual({ tokens: [apiToken, adminToken], adminToken, generated: { apiToken, adminToken }, insecure: false });
+    // A configured admin token is kept; only the API token is generated.
+    expect(resolveApiAuth({ host: '::1', adminToken: b, insecure: false })).toEqual({ tokens: [expect.any(String), b], adminToken: b, generated: { apiToken: expect.any(String) }, insecure: false });
     expect(() => resolveApiAuth({ host: '0.0.0.0', insecure: false })).toThrow(/TWOPC_API_TOKEN.*--insecure/);
     expect(resolveApiAuth({ host: '0.0.0.0', insecure: true })).toEqual({ tokens: [], insecure: true });
   });

@@ -15,8 +15,17 @@ import type { BranchRef, Participant, ParticipantBranchState } from '../../engin
 import type { HttpParticipantOptions } from './http-participant-options';
 import type { ParticipantPools, ParticipantResponse } from './participant-pools';
 
-/** Errors that prove the request never left this process: no connection was made. */
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+/**
+ * Failures of setting up a connection, which prove no byte of the request was
+ * sent: undici writes a request only on a connected socket. The same codes
+ * raised by an established connection (EHOSTUNREACH on a read, after the
+ * request went out) prove nothing, so each must come from `connect` itself
+ * (or the name lookup before it).
+ */
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+const LOOKUP_FAILURES = new Set(['ENOTFOUND', 'EAI_AGAIN']);
+/** undici's connect timeout: raised by its connector before the socket is handed to the request. */
+const CONNECT_TIMEOUT = 'UND_ERR_CONNECT_TIMEOUT';
 
 /**
  * A participant service reached over HTTP (SPEC §6 wire protocol): the engine's
@@ -190,9 +199,25 @@ function errorCodes(e: unknown): string[] {
   return codes;
 }
 
+/**
+ * True only when every failure under `e` is one of connecting: the call never
+ * reached the participant. A reset, a timeout or an unreachable host after the
+ * request was written leaves the outcome unknown.
+ */
 function notConnected(e: unknown): boolean {
-  const codes = errorCodes(transportCause(e));
-  return codes.length > 0 && codes.every((c) => NOT_CONNECTED.has(c));
+  const failures: boolean[] = [];
+  const visit = (x: unknown, depth: number) => {
+    if (!x || typeof x !== 'object' || depth > 3) return;
+    const { code, syscall, errors } = x as { code?: unknown; syscall?: unknown; errors?: unknown[] };
+    // Node's happy-eyeballs connect reports one error per address tried, under a summary code of its own.
+    if (Array.isArray(errors) && errors.length > 0) for (const inner of errors) visit(inner, depth + 1);
+    else if (typeof code === 'string') {
+      failures.push(code === CONNECT_TIMEOUT || (CONNECT_FAILURES.has(code) && syscall === 'connect') || (LOOKUP_FAILURES.has(code) && syscall === 'getaddrinfo'));
+    }
+    visit((x as { cause?: unknown }).cause, depth + 1);
+  };
+  visit(transportCause(e), 0);
+  return failures.length > 0 && failures.every(Boolean);
 }
 
 function isTimeout(e: unknown): boolean {
