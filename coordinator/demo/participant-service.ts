@@ -5,16 +5,16 @@ import { z } from 'zod';
 import { createParticipant, problemMiddleware, transactionIdFrom, TwopcError } from '../../participant-sdk/src';
 import type { BranchClient, EnlistOptions, ParticipantOptions, ProblemMiddlewareOptions } from '../../participant-sdk/src';
 
-/** One business call of a participant service: its body, and its work in the caller's branch. */
-export interface ServiceRoute<B> {
+/** One business call of a participant service: its body, its work in the caller's branch, and its answer. */
+export interface ServiceRoute<B, R = unknown> {
   /** `POST <path>`, with a JSON body and the `twopc-transaction` header. */
   path: string;
   body: z.ZodType<B>;
   /** The branch's work: it runs in `participant.enlist(txId, ...)`; a throw rolls the branch back and votes no. */
-  work(db: BranchClient, body: B, txId: string): Promise<unknown>;
+  work(db: BranchClient, body: B, txId: string): Promise<R>;
   enlist?(body: B): EnlistOptions;
-  /** The answer once enlisted; default 200 `{"ok":true}`. A status without a body answers empty. */
-  answer?(body: B): { status: number; body?: unknown };
+  /** The answer once enlisted, from the body and what the work returned; default 200 `{"ok":true}`. A status without a body answers empty. */
+  answer?(body: B, result: R): { status: number; body?: unknown };
 }
 
 /** The participant options a service may set (timers, mode); the rest comes from the service's own settings. */
@@ -35,7 +35,7 @@ export interface ParticipantServiceOptions {
   /** Where the coordinator calls this participant (default `http://127.0.0.1:<port>/twopc`; a proxy in front of it, say). */
   publicUrl?: string;
   participant?: ServiceParticipantOptions;
-  routes: Array<ServiceRoute<any>>;
+  routes: Array<ServiceRoute<any, any>>;
   /** Runs once the pool exists, before the participant starts (the service's tables, seed rows). */
   setup?(pool: Pool): Promise<void>;
   /** Mounted before the SDK's router (a test's fault hooks). */
@@ -54,8 +54,8 @@ export interface RunningParticipantService {
  * A participant service: its own database pool, the participant SDK's router
  * at `/twopc`, and its business calls, each enlisting the caller's branch of
  * the global transaction (the `twopc-transaction` header). The demo's bank
- * accounts, and the tests', chaos runs' and bench's ledgers, are this with
- * their own routes.
+ * accounts, the shop example's services (their work written with ORMs), and
+ * the tests', chaos runs' and bench's ledgers, are this with their own routes.
  *
  * @example
  * const service = await startParticipantService({ name: 'ledger', port: 8081, databaseUrl, coordinatorUrls: ['http://127.0.0.1:7070'], secret,
@@ -96,8 +96,8 @@ export async function startParticipantService(o: ParticipantServiceOptions): Pro
         throw new TwopcError('invalid-input', `body.${issue.path.join('.')}: ${issue.message}`, { field: issue.path.join('.') });
       }
       const body = parsed.data;
-      await participant.enlist(txId, (db) => route.work(db, body, txId), route.enlist?.(body));
-      const answer = route.answer?.(body) ?? { status: 200, body: { ok: true } };
+      const result = await participant.enlist(txId, (db) => route.work(db, body, txId), route.enlist?.(body));
+      const answer = route.answer?.(body, result) ?? { status: 200, body: { ok: true } };
       if (answer.body === undefined) res.status(answer.status).end();
       else res.status(answer.status).json(answer.body);
     });
