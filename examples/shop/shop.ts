@@ -129,8 +129,10 @@ export async function runShop(input: ShopOptions = {}): Promise<ShopResult> {
     if (!check.ok) progress.note(`what the processes said last:\n${logTails()}`);
     return { ok: check.ok, counts, check };
   } catch (e) {
+    // Ctrl-C reaches the whole process group: a service that it stopped while starting failed because of it.
+    if (stop.signal.aborted) throw stop.signal.reason;
     // The caller reports the error itself; what the processes printed last is only known here.
-    const tails = e instanceof ShopInterruptedError ? '' : logTails();
+    const tails = logTails();
     if (tails) progress.note(`what the processes said last:\n${tails}`);
     throw e;
   } finally {
