@@ -89,9 +89,8 @@ export class BranchService {
   /** `active` while held here; otherwise what the database says (prepared, committed by its marker, or unknown). */
   async status(ref: BranchRef): Promise<ParticipantBranchState> {
     return this.book.run(ref.gid, async () => {
-      const entry = this.book.get(ref.gid);
       // A read-only branch committed here leaves no marker; this process still knows.
-      if (entry?.outcome?.state === 'committed' || entry?.vote?.vote === 'read-only') return 'committed';
+      if (committedHere(this.book.get(ref.gid))) return 'committed';
       return this.postgres.status(ref);
     });
   }
@@ -103,7 +102,7 @@ export class BranchService {
   async recordedState(ref: BranchRef): Promise<ParticipantBranchState> {
     return this.book.run(ref.gid, async () => {
       const entry = this.book.get(ref.gid);
-      if (entry?.outcome?.state === 'committed' || entry?.vote?.vote === 'read-only') return 'committed';
+      if (committedHere(entry)) return 'committed';
       if (entry?.client?.phase === 'active') return 'active';
       return this.postgres.recordedState(ref);
     });
@@ -162,4 +161,9 @@ export function recordVote(entry: BranchEntry, vote: Vote): void {
 
 function aborted(ref: BranchRef, reason: string, sqlState?: string): TransactionAbortedError {
   return new TransactionAbortedError(ref.txId, { cause: 'vote-no', message: reason, branchId: ref.branchId, participant: ref.participant, ...(sqlState ? { sqlState } : {}) });
+}
+
+/** Committed by this process, or read-only (which leaves no marker): known without asking the database. */
+function committedHere(entry: BranchEntry | undefined): boolean {
+  return entry?.outcome?.state === 'committed' || entry?.vote?.vote === 'read-only';
 }

@@ -92,10 +92,7 @@ export class HttpParticipant implements Participant {
   }
 
   async status(branch: BranchRef): Promise<ParticipantBranchState> {
-    const answer = await this.call('GET', `/branches/${encodeURIComponent(branch.gid)}`, undefined, this.options.statusTimeoutMs, branch.txId);
-    const status = answer.status === 200 ? validated(branchStatusAnswerSchema, answer.text) : undefined;
-    if (status) return status.state;
-    throw this.unknown('status', answer);
+    return this.branchState(branch, '');
   }
 
   /**
@@ -104,7 +101,11 @@ export class HttpParticipant implements Participant {
    * answers as `status` does.
    */
   async recordedState(branch: BranchRef): Promise<ParticipantBranchState> {
-    const answer = await this.call('GET', `/branches/${encodeURIComponent(branch.gid)}?observe=1`, undefined, this.options.statusTimeoutMs, branch.txId);
+    return this.branchState(branch, '?observe=1');
+  }
+
+  private async branchState(branch: BranchRef, query: string): Promise<ParticipantBranchState> {
+    const answer = await this.call('GET', `/branches/${encodeURIComponent(branch.gid)}${query}`, undefined, this.options.statusTimeoutMs, branch.txId);
     const status = answer.status === 200 ? validated(branchStatusAnswerSchema, answer.text) : undefined;
     if (status) return status.state;
     throw this.unknown('status', answer);
