@@ -16,6 +16,14 @@ export interface HttpParticipantOptions {
   keepAliveTimeoutMs: number;
   /** Answers longer than this are treated as invalid (and not read further). */
   maxAnswerBytes: number;
+  /** Batch prepare, commit and rollback calls to participants that accept it (docs/protocol.md); off: always the per-call form. */
+  batching: boolean;
+  /** Calls in one batch, at most (≤ 64, what a participant must take). */
+  batchMaxCalls: number;
+  /** Batches in flight per participant URL before calls queue for the next one. */
+  batchesInFlight: number;
+  /** A batch in flight longer than this stops holding back the next one, so a slow call does not stall the calls behind it. */
+  batchSlowAfterMs: number;
 }
 
 export const HTTP_PARTICIPANT_DEFAULTS: Omit<HttpParticipantOptions, 'secret'> = Object.freeze({
@@ -26,4 +34,8 @@ export const HTTP_PARTICIPANT_DEFAULTS: Omit<HttpParticipantOptions, 'secret'> =
   connectionsPerOrigin: 32,
   keepAliveTimeoutMs: 10_000,
   maxAnswerBytes: 64 * 1024,
+  batching: true,
+  batchMaxCalls: 64,
+  batchesInFlight: 1,
+  batchSlowAfterMs: 50,
 });

@@ -16,6 +16,8 @@ export interface ParticipantRequest {
 export interface ParticipantResponse {
   status: number;
   text: string | undefined;
+  /** The body already parsed (one result of a batch answer); `text` is then ''. */
+  json?: unknown;
 }
 
 /** Pools kept at once; beyond it the least recently used is closed (its calls in flight finish first). */
