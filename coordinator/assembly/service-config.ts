@@ -68,6 +68,8 @@ export const serviceConfigSchema = z
         statusTimeoutMs: ms('participantCalls.statusTimeoutMs', 1).default(d.statusTimeoutMs),
         connectTimeoutMs: ms('participantCalls.connectTimeoutMs', 1).default(d.connectTimeoutMs),
         connectionsPerOrigin: count('participantCalls.connectionsPerOrigin', 1).default(d.connectionsPerOrigin),
+        unresponsiveAfterFailures: count('participantCalls.unresponsiveAfterFailures', 1).default(d.unresponsiveAfterFailures),
+        unresponsiveProbes: count('participantCalls.unresponsiveProbes', 1).default(d.unresponsiveProbes),
         keepAliveTimeoutMs: ms('participantCalls.keepAliveTimeoutMs', 1).default(d.keepAliveTimeoutMs),
         maxAnswerBytes: count('participantCalls.maxAnswerBytes', 1024).default(d.maxAnswerBytes),
         batching: z.boolean({ error: 'participantCalls.batching must be true or false' }).default(d.batching),

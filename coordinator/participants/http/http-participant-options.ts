@@ -10,8 +10,17 @@ export interface HttpParticipantOptions {
   statusTimeoutMs: number;
   /** TCP (and TLS) connection set-up. */
   connectTimeoutMs: number;
-  /** Kept-alive connections per participant origin, at most. */
+  /**
+   * Connections per participant origin, at most. Large on purpose: a call
+   * holds its connection until answered, so a cap near the number of calls
+   * in flight makes slow calls hold back fast ones (head-of-line blocking).
+   * An origin that stops answering gets far fewer (`unresponsiveProbes`).
+   */
   connectionsPerOrigin: number;
+  /** Calls in a row without an answer after which an origin counts as unresponsive. */
+  unresponsiveAfterFailures: number;
+  /** Calls in flight to an unresponsive origin, at most; the others fail at once, unsent (outcome unknown). */
+  unresponsiveProbes: number;
   /** An idle kept-alive connection is closed after this (the participant's keep-alive hint may shorten it). */
   keepAliveTimeoutMs: number;
   /** Answers longer than this are treated as invalid (and not read further). */
@@ -31,7 +40,9 @@ export const HTTP_PARTICIPANT_DEFAULTS: Omit<HttpParticipantOptions, 'secret'> =
   phaseTwoTimeoutMs: 10_000,
   statusTimeoutMs: 5_000,
   connectTimeoutMs: 5_000,
-  connectionsPerOrigin: 32,
+  connectionsPerOrigin: 256,
+  unresponsiveAfterFailures: 3,
+  unresponsiveProbes: 2,
   keepAliveTimeoutMs: 10_000,
   maxAnswerBytes: 64 * 1024,
   batching: true,
