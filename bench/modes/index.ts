@@ -1,7 +1,7 @@
 import type { BenchMode } from '../bench-mode';
 import { noWaitAppends } from '../profile/no-wait-appends';
 import { engineMode } from './engine';
-import { httpMode } from './http';
+import { httpMode, httpNoBatchMode } from './http';
 import { httpHopsMode } from './http-hops';
 import { httpLocalMode } from './http-local';
 import { localMode } from './local';
@@ -20,4 +20,5 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   rawTwoPhaseMode('raw-engine-sql', { serialBegin: true, marker: true }),
   engineMode('engine-nowait', noWaitAppends),
   httpHopsMode,
+  httpNoBatchMode,
 ];
