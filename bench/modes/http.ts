@@ -1,4 +1,4 @@
-import { withTransaction } from '../../participant-sdk/src';
+import { withTransaction, type CommitOptions } from '../../participant-sdk/src';
 import type { BenchMode, ModeContext, ModeRunner } from '../bench-mode';
 import { ServiceRig } from '../service-rig';
 
@@ -14,14 +14,23 @@ import { ServiceRig } from '../service-rig';
 export const httpMode: BenchMode = httpModeWith('http', 'twopc serve + one SDK participant service per ledger, each its own process; the bench begins, calls both services, commits over HTTP');
 
 /** What-if: `http` with the coordinator's batching of participant calls off (every prepare, commit, rollback its own request). */
-export const httpNoBatchMode: BenchMode = httpModeWith('http-nobatch', 'http with participantCalls.batching off: the per-call protocol only', { participantCalls: { batching: false } });
+export const httpNoBatchMode: BenchMode = httpModeWith('http-nobatch', 'http with participantCalls.batching off: the per-call protocol only', { coordinator: { participantCalls: { batching: false } } });
 
-function httpModeWith(name: string, summary: string, coordinatorConfig?: Record<string, unknown>): BenchMode {
-  return { name, summary, setup: (ctx) => setupHttp(ctx, name, coordinatorConfig) };
+/** What-if: `http` whose commits are answered at the decision (`answerAt: 'decided'`), phase 2 after the answer. */
+export const httpDecidedMode: BenchMode = httpModeWith('http-decided', "http with commit answered at the decision (answerAt 'decided')", { commit: { answerAt: 'decided' } });
+
+interface Variant {
+  /** The `twopc serve` config file's contents. */
+  coordinator?: Record<string, unknown>;
+  commit?: CommitOptions;
 }
 
-async function setupHttp(ctx: ModeContext, name: string, coordinatorConfig?: Record<string, unknown>): Promise<ModeRunner> {
-  const rig = await ServiceRig.start(ctx, name, coordinatorConfig);
+function httpModeWith(name: string, summary: string, variant: Variant = {}): BenchMode {
+  return { name, summary, setup: (ctx) => setupHttp(ctx, name, variant) };
+}
+
+async function setupHttp(ctx: ModeContext, name: string, variant: Variant): Promise<ModeRunner> {
+  const rig = await ServiceRig.start(ctx, name, variant.coordinator);
   const tally = ctx.tally;
   const step = <T>(kind: string, run: () => Promise<T>): Promise<T> => (tally ? tally.time(`${name}: ${kind}`, run) : run());
   const headers = (id: string) => withTransaction(id, {});
@@ -37,7 +46,7 @@ async function setupHttp(ctx: ModeContext, name: string, coordinatorConfig?: Rec
         await rig.twopc.abort(id).catch(() => undefined);
         throw e;
       }
-      await step('4 commit (prepare x2, decide, commit x2)', () => rig.twopc.commit(id));
+      await step('4 commit (prepare x2, decide, commit x2)', () => rig.twopc.commit(id, variant.commit));
       rig.completed();
     },
     profileNotes: () => rig.notes(),

@@ -1,7 +1,7 @@
 import type { BenchMode } from '../bench-mode';
 import { noWaitAppends } from '../profile/no-wait-appends';
 import { engineMode } from './engine';
-import { httpMode, httpNoBatchMode } from './http';
+import { httpDecidedMode, httpMode, httpNoBatchMode } from './http';
 import { httpHopsMode } from './http-hops';
 import { httpLocalMode } from './http-local';
 import { localMode } from './local';
@@ -21,4 +21,5 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   engineMode('engine-nowait', noWaitAppends),
   httpHopsMode,
   httpNoBatchMode,
+  httpDecidedMode,
 ];
