@@ -1,7 +1,7 @@
-import type { BranchRef, ParticipantBranchState, PreparedBranch, Vote } from '../../../participant-sdk/src';
+import type { BranchRef, ParticipantBranchState, PreparedBranch, Vote } from '../../../participant-sdk/src/client';
 
 // Defined in the participant SDK, which runs the same PostgreSQL branch code (and never imports the coordinator).
-export type { BranchRef, ParticipantBranchState, PreparedBranch } from '../../../participant-sdk/src';
+export type { BranchRef, ParticipantBranchState, PreparedBranch } from '../../../participant-sdk/src/client';
 
 /**
  * The seam between the engine and whatever holds a branch's data. The direct

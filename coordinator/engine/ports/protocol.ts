@@ -1,4 +1,4 @@
 // The protocol vocabulary the coordinator shares with the participant SDK, which defines it (the SDK never
 // imports the coordinator): errors and their codes, GIDs and transaction ids, branch types. Taken from the SDK's public entry.
-export { buildGid, ERROR_CODES, errorMessage, GID_MAX_BYTES, hasPrefix, isTwopcError, isTxId, parseGid, TransactionAbortedError, TwopcError, uuidV7Time, validateGid, validatePrefix } from '../../../participant-sdk/src';
-export type { AbortReason, BranchInfo, BranchRef, ErrorCode, ParsedGid, ParticipantBranchState, PreparedBranch, Vote } from '../../../participant-sdk/src';
+export { buildGid, ERROR_CODES, errorMessage, GID_MAX_BYTES, hasPrefix, isTwopcError, isTxId, parseGid, TransactionAbortedError, TwopcError, uuidV7Time, validateGid, validatePrefix } from '../../../participant-sdk/src/client';
+export type { AbortReason, BranchInfo, BranchRef, ErrorCode, ParsedGid, ParticipantBranchState, PreparedBranch, Vote } from '../../../participant-sdk/src/client';

@@ -14,4 +14,4 @@ export const BRANCH_STATES = ['active', 'prepared', 'read-only', 'committed', 'r
 export type BranchState = (typeof BRANCH_STATES)[number];
 
 // Shared with the participant SDK, where they are defined (the SDK never imports the coordinator).
-export type { BranchInfo, Vote } from '../../../participant-sdk/src';
+export type { BranchInfo, Vote } from '../../../participant-sdk/src/client';
