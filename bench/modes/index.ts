@@ -16,7 +16,10 @@ export const MODES: readonly BenchMode[] = [localMode, rawTwoPhaseMode(), engine
 export const WHAT_IF_MODES: readonly BenchMode[] = [
   rawTwoPhaseMode('raw-serial-begin', { serialBegin: true }),
   rawTwoPhaseMode('raw-marker', { marker: true }),
+  rawTwoPhaseMode('raw-xid', { xid: true }),
   rawTwoPhaseMode('raw-engine-sql', { serialBegin: true, marker: true }),
   engineMode('engine-nowait', noWaitAppends),
+  // The engine with the previous default proof: a marker row inserted with every PREPARE.
+  engineMode('engine-marker', undefined, 'marker'),
   httpHopsMode,
 ];
