@@ -19,7 +19,10 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   rawTwoPhaseMode('raw-xid', { xid: true }),
   rawTwoPhaseMode('raw-engine-sql', { serialBegin: true, marker: true }),
   engineMode('engine-nowait', noWaitAppends),
-  // The engine with the previous default proof: a marker row inserted with every PREPARE.
-  engineMode('engine-marker', undefined, 'marker'),
+  // One change of issue 12 taken back each: the marker proof (a row inserted with every PREPARE),
+  // a second checkout for phase 2, and both (the engine as it was before).
+  engineMode('engine-marker', undefined, { commitProof: 'marker' }),
+  engineMode('engine-nokeep', undefined, { keepPreparedConnectionMs: 0 }),
+  engineMode('engine-before', undefined, { commitProof: 'marker', keepPreparedConnectionMs: 0 }),
   httpHopsMode,
 ];
