@@ -1,4 +1,5 @@
 import type { BenchMode } from '../bench-mode';
+import { noBeginRecords } from '../profile/no-begin-records';
 import { noWaitAppends } from '../profile/no-wait-appends';
 import { engineMode } from './engine';
 import { httpMode } from './http';
@@ -19,6 +20,7 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   rawTwoPhaseMode('raw-xid', { xid: true }),
   rawTwoPhaseMode('raw-engine-sql', { serialBegin: true, marker: true }),
   engineMode('engine-nowait', noWaitAppends),
+  engineMode('engine-nobegin', noBeginRecords),
   // One change of issue 12 taken back each: the marker proof (a row inserted with every PREPARE),
   // a second checkout for phase 2, and both (the engine as it was before).
   engineMode('engine-marker', undefined, { commitProof: 'marker' }),
