@@ -2,7 +2,7 @@ import type { BenchMode } from '../bench-mode';
 import { noBeginRecords } from '../profile/no-begin-records';
 import { noWaitAppends } from '../profile/no-wait-appends';
 import { engineMode } from './engine';
-import { httpMode } from './http';
+import { httpDecidedMode, httpMode, httpNoBatchMode } from './http';
 import { httpHopsMode } from './http-hops';
 import { httpLocalMode } from './http-local';
 import { localMode } from './local';
@@ -28,4 +28,6 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   engineMode('engine-nokeep', undefined, { keepPreparedConnectionMs: 0 }),
   engineMode('engine-before', undefined, { commitProof: 'marker', keepPreparedConnectionMs: 0 }),
   httpHopsMode,
+  httpNoBatchMode,
+  httpDecidedMode,
 ];
