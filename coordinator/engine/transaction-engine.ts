@@ -4,6 +4,7 @@ import type { OpenReport } from './ports/decision-log';
 import type { EngineConfig } from './engine-config';
 import { EngineAdmin } from './engine-admin';
 import { createEngineContext, type EngineContext, type EngineDeps } from './engine-context';
+import { admissionRefusal } from './admission';
 import { abortLive, abortTransaction } from './live-endings';
 import { BeginOptions, EnlistedBranch, LiveProtocol } from './live-protocol';
 import type { CommitResult } from './live-transaction';
@@ -77,7 +78,10 @@ export class TransactionEngine {
     return { log: logReport, recovery };
   }
 
+  /** Refused with `over-capacity` (503) past the memory caps (see admissionRefusal). */
   begin(options: BeginOptions = {}): Promise<TransactionStatus> {
+    const refused = admissionRefusal(this.ctx);
+    if (refused) return Promise.reject(refused);
     return this.protocol.begin(options);
   }
 
