@@ -100,6 +100,9 @@ export class TxEntry {
       case 'hazard':
         this.hazards = [...this.hazards, r];
         return;
+      case 'action':
+        // The audit trail only: it changes nothing of the transaction's state.
+        return;
     }
   }
 
@@ -123,6 +126,15 @@ export class TxEntry {
   outcomeRecord(): CompleteRecord {
     const outcome = this.outcome;
     return { type: 'complete', txId: this.txId, at: this.completedAt!, ...(outcome ? { outcome } : {}) };
+  }
+
+  /**
+   * Only operator action records (the audit trail), no state: they are appended
+   * to unfinished transactions only, so this is one forgotten by compaction
+   * between an operator's read and the action's record. It does not exist.
+   */
+  get auditOnly(): boolean {
+    return this.stored.every((s) => s.record.type === 'action');
   }
 
   /** Nothing is held of the transaction but its outcome record. */
@@ -199,7 +211,7 @@ export class TxIndex {
 
   unfinished(): TxSnapshot[] {
     const open: TxEntry[] = [];
-    for (const e of this.txs.values()) if (e.completedAt === undefined) open.push(e);
+    for (const e of this.txs.values()) if (e.completedAt === undefined && !e.auditOnly) open.push(e);
     // Array.prototype.sort is stable: equal createdAt keep first-seen order.
     open.sort((a, b) => a.createdAt - b.createdAt);
     return open.map((e) => e.snapshot());
@@ -207,7 +219,7 @@ export class TxIndex {
 
   unfinishedCount(): number {
     let n = 0;
-    for (const e of this.txs.values()) if (e.completedAt === undefined) n++;
+    for (const e of this.txs.values()) if (e.completedAt === undefined && !e.auditOnly) n++;
     return n;
   }
 
@@ -227,10 +239,14 @@ export class TxIndex {
     const candidates: TxEntry[] = [];
     let completed = 0;
     for (const e of this.txs.values()) {
-      if (e.completedAt === undefined) continue;
       // A transaction with records after the cut is kept whole, so no record of
       // it can be replayed later without the ones before it.
       const sealed = e.sealedThrough(through);
+      if (e.auditOnly) {
+        if (sealed) forgetting.add(e);
+        continue;
+      }
+      if (e.completedAt === undefined) continue;
       if (sealed && e.completedAt <= forgetCompletedAtOrBefore) {
         forgetting.add(e);
         continue;
