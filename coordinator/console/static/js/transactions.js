@@ -25,7 +25,7 @@ export function transactionsPage({ main, params }) {
     select('state', 'State', STATES.map((s) => [s, s || 'any state']), filters.state),
     select('minAgeMs', 'Age', AGES, filters.minAgeMs),
     text('participant', 'Participant', filters.participant),
-    text('idPrefix', 'Id starts with', filters.idPrefix, { pattern: '[0-9a-fA-F-]{1,36}', spellcheck: 'false' }),
+    text('idPrefix', 'Id starts with', filters.idPrefix, { pattern: '[0-9a-fA-F\\-]{1,36}', spellcheck: 'false' }),
     h('button', { type: 'submit' }, 'Apply'),
   );
   form.addEventListener('submit', (event) => {
