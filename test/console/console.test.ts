@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { ADMIN_TOKEN, startTestService, SECRET, type TestService } from '../service/service-fixture';
+import { ADMIN_TOKEN, startTestService, SECRET, waitFor, type TestService } from '../service/service-fixture';
 import { TestParticipant } from '../service/test-participant';
 import { describeIfChromium, launchChromium, seriousViolations, type Browser } from './browser';
 
@@ -65,6 +65,13 @@ describeIfChromium('operator console in Chromium', () => {
     return id;
   }
 
+  /** A transaction with two branches on ledger_a's service, committed. */
+  async function commitOnLedgerA(n: number): Promise<void> {
+    const id: string = (await svc.call('POST', '/v1/transactions', { metadata: { order: `traffic-${n}` } })).body.id;
+    for (const name of ['ledger_a', 'ledger_a2']) await svc.call('POST', `/v1/transactions/${id}/branches`, { participant: name, url: ledgerA.url });
+    expect((await svc.call('POST', `/v1/transactions/${id}/commit`)).status).toBe(200);
+  }
+
   async function signIn(token: string): Promise<Page> {
     const page = await browser.newPage();
     const res = await page.goto(`${svc.base}/ui`);
@@ -98,8 +105,12 @@ describeIfChromium('operator console in Chromium', () => {
     expect(await page.textContent('#oldest')).toContain(inDoubt);
     expect(await page.textContent('#who')).toContain('admin');
     expect(await page.evaluate('[document.cookie, Object.keys(sessionStorage)]')).toEqual(['', ['twopc.console.token']]);
-    // The overview's decision rate needs two samples of /metrics (it polls every 2 s).
-    await page.waitForSelector('#decision-rate:not(:text-is("–"))', { timeout: 10_000 });
+    // Traffic while the page watches: its decision rate and phase latencies come from the service's /metrics.
+    await page.waitForSelector('#decision-rate');
+    for (let i = 0; i < 12; i++) await commitOnLedgerA(i);
+    // (Polled from here: the page's CSP forbids the string evaluation waitForFunction would use.)
+    await waitFor('a decision rate above 0', async () => Number(await page.textContent('#decision-rate')) > 0);
+    expect(await page.textContent('#rates')).toMatch(/prepare\s*\d+/);
     await expectAccessible(page);
     if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'console-overview.png'), fullPage: true });
     await page.close();

@@ -58,22 +58,40 @@ export class MetricsWindow {
     return Math.max(0, sum(b.samples, 'twopc_transactions_total') - sum(a.samples, 'twopc_transactions_total')) / ((b.at - a.at) / 1000);
   }
 
-  /** Per phase over the window: { phase, count, meanMs, p95Ms } (p95 as the upper bound of its histogram bucket). */
+  /**
+   * Per phase: over the window { count, meanMs, p95Ms } (p95 as the upper bound of its histogram bucket), and
+   * since the coordinator started { totalCount, totalMeanMs }.
+   */
   phaseLatencies() {
-    if (this.points.length < 2) return [];
-    const first = this.points[0].samples;
     const last = this.latest;
+    const first = this.points.length > 1 ? this.points[0].samples : last;
     const phases = [...new Set(last.filter((s) => s.name === 'twopc_phase_seconds_count').map((s) => s.labels.phase))].sort();
     return phases.map((phase) => {
       const of = (samples, name) => sum(samples, name, (l) => l.phase === phase);
-      const count = of(last, 'twopc_phase_seconds_count') - of(first, 'twopc_phase_seconds_count');
-      const total = of(last, 'twopc_phase_seconds_sum') - of(first, 'twopc_phase_seconds_sum');
+      const totalCount = of(last, 'twopc_phase_seconds_count');
+      const totalSum = of(last, 'twopc_phase_seconds_sum');
+      const count = totalCount - of(first, 'twopc_phase_seconds_count');
+      const windowSum = totalSum - of(first, 'twopc_phase_seconds_sum');
       const bucket = (samples) =>
         samples.filter((s) => s.name === 'twopc_phase_seconds_bucket' && s.labels.phase === phase).map((s) => ({ le: s.labels.le === '+Inf' ? Infinity : Number(s.labels.le), value: s.value }));
       const before = new Map(bucket(first).map((b) => [b.le, b.value]));
       const buckets = bucket(last).map((b) => ({ le: b.le, n: b.value - (before.get(b.le) ?? 0) })).sort((x, y) => x.le - y.le);
       const p95 = count > 0 ? buckets.find((b) => b.n >= 0.95 * count)?.le : undefined;
-      return { phase, count, meanMs: count > 0 ? (total / count) * 1000 : null, p95Ms: p95 === undefined ? null : p95 * 1000 };
+      return {
+        phase,
+        count,
+        meanMs: count > 0 ? (windowSum / count) * 1000 : null,
+        p95Ms: p95 === undefined ? null : p95 * 1000,
+        totalCount,
+        totalMeanMs: totalCount > 0 ? (totalSum / totalCount) * 1000 : null,
+      };
     });
+  }
+
+  /** Transactions ended since the coordinator started, by outcome. */
+  endedByOutcome() {
+    const out = {};
+    for (const s of this.latest) if (s.name === 'twopc_transactions_total') out[s.labels.outcome] = (out[s.labels.outcome] ?? 0) + s.value;
+    return out;
   }
 }

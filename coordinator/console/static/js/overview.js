@@ -50,7 +50,7 @@ export function overviewPage({ main }) {
     fill(
       counts,
       STATES.map((s, i) =>
-        h('a', { class: `card count${s === 'heuristic' && totals[i] > 0 ? ' alarm' : ''}`, href: `#/transactions?state=${s}`, id: `count-${s}` },
+        h('a', { class: `card count${(s === 'heuristic' || s === 'in-doubt') && totals[i] > 0 ? ' alarm' : ''}`, href: `#/transactions?state=${s}`, id: `count-${s}` },
           h('span', { class: 'number' }, String(totals[i])), h('span', { class: 'label' }, s), h('span', { class: 'help' }, STATE_HELP[s]))),
     );
     const first = inDoubt.transactions[0];
@@ -77,8 +77,15 @@ function renderRates(el, metrics) {
     el,
     h('p', {}, h('span', { class: 'big', id: 'decision-rate' }, rate === null ? '–' : rate.toFixed(1)), ' decisions per second', rate === null ? ' (needs two samples)' : ''),
     sparkline(series),
-    table('Phase latencies from twopc_phase_seconds', ['phase', 'count', 'mean', 'p95 (bucket bound)'], phases, (p) => [p.phase, String(p.count), ms(p.meanMs), ms(p.p95Ms)]),
-    h('p', { class: 'muted' }, `Hazards recorded: ${metrics.gauge('twopc_heuristic_hazards_total')}; phase-2 retries: ${metrics.gauge('twopc_phase_two_retries_total')}; driving phase 2 here: ${metrics.gauge('twopc_in_doubt')}.`),
+    table('Phase latencies (twopc_phase_seconds): since this page opened, up to 5 minutes, and since the coordinator started', ['phase', 'count', 'mean', 'p95 (bucket bound)', 'count since start', 'mean since start'], phases, (p) => [
+      p.phase,
+      String(p.count),
+      ms(p.meanMs),
+      ms(p.p95Ms),
+      String(p.totalCount),
+      ms(p.totalMeanMs),
+    ]),
+    h('p', { class: 'muted', id: 'ended' }, `Ended since start: ${Object.entries(metrics.endedByOutcome()).map(([o, n]) => `${n} ${o}`).join(', ') || 'none'}. Hazards recorded: ${metrics.gauge('twopc_heuristic_hazards_total')}; phase-2 attempts not acknowledged: ${metrics.gauge('twopc_phase_two_retries_total')}; driving phase 2 here: ${metrics.gauge('twopc_in_doubt')}.`),
   );
 }
 
