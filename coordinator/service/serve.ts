@@ -101,7 +101,11 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     apiTokens: auth.tokens,
     idempotency: new IdempotencyStore(config.idempotency),
     bodyLimitBytes: config.http.bodyLimitBytes,
-    participantUrls: { enabled: httpParticipants !== undefined, allowList: config.participantUrlAllowList },
+    participantUrls: {
+      enabled: httpParticipants !== undefined,
+      allowList: config.participantUrlAllowList,
+      ...(httpParticipants ? { accepts: (url: string, accepts: readonly string[] | undefined) => httpParticipants.noteAccepts(url, accepts) } : {}),
+    },
     version,
     operators,
     // `log verify` reads the file log's directory; other stores have none.

@@ -6,7 +6,7 @@ import { TransactionAbortedError, TwopcError } from './errors';
 import { parseGid } from './gid';
 import { PROBLEM_CONTENT_TYPE, problemOf } from './problem';
 import { verifySignature } from './signature';
-import { BranchCall, SIGNATURE_HEADER, branchCallSchema, commitCallSchema, firstIssue, gidSchema } from './wire';
+import { BatchCall, BranchCall, CommitCall, SIGNATURE_HEADER, batchRequestSchema, branchCallSchema, commitCallSchema, firstIssue, gidSchema } from './wire';
 
 export interface BranchRouterDeps {
   name: string;
@@ -22,7 +22,8 @@ export interface BranchRouterDeps {
 type CallAnswer = [status: number, body: object];
 
 /**
- * The coordinator's calls (SPEC §6 "Participant wire protocol"): thin
+ * The coordinator's calls (SPEC §6 "Participant wire protocol", and the
+ * batched form of docs/protocol.md): thin
  * handlers over BranchService. Each route is one handler that reads the raw
  * body, checks the signature over it, and only then parses and runs the call
  * (one handler rather than a middleware chain: these calls are on every
@@ -35,27 +36,22 @@ export function createBranchRouter(deps: BranchRouterDeps): Router {
   const readBody = express.raw({ type: () => true, limit: deps.maxBodyBytes });
   const signed = (run: (body: string, req: Request) => Promise<CallAnswer>): RequestHandler => signedCall(deps, readBody, run);
 
-  router.post('/prepare', signed(async (body) => {
-    const vote = await deps.service.prepare(branchRef(deps, parseBody(body, branchCallSchema)));
-    return [vote.vote === 'no' ? 409 : 200, vote];
-  }));
+  router.post('/prepare', signed(async (body) => prepareCall(deps, parseBody(body, branchCallSchema))));
+  router.post('/commit', signed(async (body) => commitCall(deps, parseBody(body, commitCallSchema))));
+  router.post('/rollback', signed(async (body) => rollbackCall(deps, parseBody(body, branchCallSchema))));
 
-  router.post('/commit', signed(async (body) => {
-    const call = parseBody(body, commitCallSchema);
-    const ref = branchRef(deps, call);
-    try {
-      await deps.service.commit(ref, call.onePhase === true);
-    } catch (e) {
-      // Only a one-phase commit can end in "did not commit"; a two-phase one is retried until it does.
-      if (call.onePhase && e instanceof TransactionAbortedError) return [409, { state: 'rolled-back', reason: e.reason.message }];
-      throw e;
-    }
-    return [200, { state: 'committed' }];
-  }));
-
-  router.post('/rollback', signed(async (body) => {
-    await deps.service.rollback(branchRef(deps, parseBody(body, branchCallSchema)));
-    return [200, { state: 'rolled-back' }];
+  // The batched form: each call runs as its per-call route would (concurrently, each through its
+  // branch's queue), and its answer, a refusal included, is that route's status and body.
+  router.post('/batch', signed(async (body) => {
+    const { calls } = parseBody(body, batchRequestSchema);
+    const results = await Promise.all(calls.map((call) => batchedCall(deps, call).then(
+      ([status, answer]) => ({ status, body: answer }),
+      (e: unknown) => {
+        const problem = problemOf(e);
+        return { status: problem.status, body: problem };
+      },
+    )));
+    return [200, { results }];
   }));
 
   router.get('/branches/:gid', signed(async (_body, req) => {
@@ -70,6 +66,34 @@ export function createBranchRouter(deps: BranchRouterDeps): Router {
   }));
 
   return router;
+}
+
+async function prepareCall(deps: BranchRouterDeps, call: BranchCall): Promise<CallAnswer> {
+  const vote = await deps.service.prepare(branchRef(deps, call));
+  return [vote.vote === 'no' ? 409 : 200, vote];
+}
+
+async function commitCall(deps: BranchRouterDeps, call: CommitCall): Promise<CallAnswer> {
+  const ref = branchRef(deps, call);
+  try {
+    await deps.service.commit(ref, call.onePhase === true);
+  } catch (e) {
+    // Only a one-phase commit can end in "did not commit"; a two-phase one is retried until it does.
+    if (call.onePhase && e instanceof TransactionAbortedError) return [409, { state: 'rolled-back', reason: e.reason.message }];
+    throw e;
+  }
+  return [200, { state: 'committed' }];
+}
+
+async function rollbackCall(deps: BranchRouterDeps, call: BranchCall): Promise<CallAnswer> {
+  await deps.service.rollback(branchRef(deps, call));
+  return [200, { state: 'rolled-back' }];
+}
+
+function batchedCall(deps: BranchRouterDeps, { op, ...call }: BatchCall): Promise<CallAnswer> {
+  if (op === 'prepare') return prepareCall(deps, call);
+  if (op === 'commit') return commitCall(deps, call);
+  return rollbackCall(deps, call);
 }
 
 /** Body, then signature, then "is the participant open", then the call: each refusal is a problem answer. */
