@@ -3,6 +3,7 @@ import type { CompactReport, LogRecord } from './ports/decision-log';
 import { waitAtMost } from './ports/backoff';
 import { OrphanRollback, OrphanScan, resolveTransaction, ResolveResult, rollbackOrphans, scanOrphans } from './admin-operations';
 import type { EngineContext } from './engine-context';
+import type { BranchRetries } from './phase-two-progress';
 import { snapshotOrThrow } from './engine-errors';
 import { recover, RecoveryOptions, RecoveryReport } from './recovery';
 import type { SweepReport } from './sweeper';
@@ -20,6 +21,14 @@ export interface RetryResult {
   completed: boolean;
   /** Branches left with a heuristic hazard. */
   hazards: number;
+}
+
+/** What `phaseTwo` answers. */
+export interface PhaseTwoReport {
+  txId: string;
+  /** Phase 2 is running here (or its completion being written). */
+  driving: boolean;
+  branches: BranchRetries[];
 }
 
 /** An operator's operations on the engine (`engine.admin`): what the admin API and the `twopc` command call. */
@@ -107,6 +116,16 @@ export class EngineAdmin {
     this.ctx.phaseTwo.retryNow(txId);
     const done = await waitAtMost(this.ctx.phaseTwo.drive(decision), waitMs);
     return { ...result, retried: true, completed: done?.completed ?? false, hazards: done?.hazards ?? snapshot.hazards.length };
+  }
+
+  /**
+   * Phase 2 of a transaction as this process drives it: whether it is being
+   * driven here, and each branch whose attempts failed (how often, why, when
+   * next). In memory only: nothing once the drive ended or on another instance.
+   */
+  async phaseTwo(txId: string): Promise<PhaseTwoReport> {
+    const snapshot = await snapshotOrThrow(this.ctx, txId);
+    return { txId: snapshot.txId, driving: this.ctx.phaseTwo.isDriving(snapshot.txId), branches: this.ctx.phaseTwo.progress.of(snapshot.txId) };
   }
 
   /** Unfinished transactions with a heuristic hazard (a gauge for operators); 0 unless ready. */

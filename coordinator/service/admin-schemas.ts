@@ -176,6 +176,26 @@ export const orphanRollbackAnswerSchema = z.object({
   ),
 });
 
+/** `GET /v1/admin/transactions/:id/phase-two`: phase 2 as the instance that drives it sees it. */
+export const phaseTwoAnswerSchema = z.object({
+  txId: z.string(),
+  driving: z.boolean().describe('phase 2 of it is running on this instance'),
+  branches: z
+    .array(
+      z.object({
+        branchId: z.number().int(),
+        gid: z.string(),
+        participant: z.string(),
+        failedAttempts: z.number().int().describe('attempts not acknowledged so far'),
+        lastError: z.string(),
+        lastAttemptAt: iso,
+        nextAttemptAt: iso.optional().describe('when the next attempt is due (a retry brings it forward); absent once acknowledged'),
+        acknowledgedAt: iso.optional(),
+      }),
+    )
+    .describe('branches whose phase 2 failed at least once during the drive in progress (kept in memory, not in the log)'),
+});
+
 /** `GET /v1/admin/whoami`: the operator a token belongs to. */
 export const whoAmISchema = z.object({ name: z.string(), role: z.enum(['viewer', 'admin']) });
 

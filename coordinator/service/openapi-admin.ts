@@ -13,6 +13,7 @@ import {
   retryRequestSchema,
   verifyAnswerSchema,
   whoAmISchema,
+  phaseTwoAnswerSchema,
 } from './admin-schemas';
 
 // The admin part of the OpenAPI document (openapi.ts merges it in). Message
@@ -54,6 +55,7 @@ export function adminOpenApiComponents(): { securitySchemes: object; schemas: Re
       OrphanRollbackAnswer: schema(orphanRollbackAnswerSchema),
       CompactAnswer: schema(compactAnswerSchema),
       WhoAmI: schema(whoAmISchema),
+      PhaseTwoAnswer: schema(phaseTwoAnswerSchema),
       VerifyReport: schema(verifyAnswerSchema),
     },
   };
@@ -76,6 +78,15 @@ export function adminOpenApiPaths(): Record<string, object> {
     },
     '/v1/admin/transactions/{id}/history': {
       get: { operationId: 'adminGetHistory', summary: 'Admin: every logged event of a transaction, in order (the audit trail)', security, parameters: [idParam], responses: { '200': answer('the events', 'HistoryAnswer'), '404': notFound, ...reads } },
+    },
+    '/v1/admin/transactions/{id}/phase-two': {
+      get: {
+        operationId: 'adminGetPhaseTwo',
+        summary: "Admin: phase 2 of a transaction as its owner drives it: each branch whose attempts failed, how often, the last error and when the next attempt is due (memory only; empty once the drive ended)",
+        security,
+        parameters: [idParam],
+        responses: { '200': answer('phase 2 here', 'PhaseTwoAnswer'), '404': notFound, ...reads },
+      },
     },
     '/v1/admin/transactions/{id}/retry': {
       post: {

@@ -142,6 +142,7 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
     { method: 'GET', path: '/v1/admin/transactions', kind: 'read', run: list },
     { method: 'GET', path: '/v1/admin/transactions/:id', kind: 'read', run: async ({ id }) => ok(found(id, await engine.status(id))) },
     { method: 'GET', path: '/v1/admin/transactions/:id/history', kind: 'read', run: async ({ id }) => ok(historyAnswer(id, await engine.admin.history(id))) },
+    { method: 'GET', path: '/v1/admin/transactions/:id/phase-two', kind: 'read', run: async ({ id }) => ok(await engine.admin.phaseTwo(id)) },
     {
       method: 'POST',
       path: '/v1/admin/transactions/:id/retry',

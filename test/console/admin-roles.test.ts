@@ -72,6 +72,10 @@ describe('admin API roles and the operators history', () => {
     expect(history.body.events.map((e: { type: string }) => e.type)).toEqual(['begin', 'enlist', 'enlist', 'decision']);
     expect((await svc.call('GET', `/v1/admin/transactions/${id}`, undefined, as(VIEWER))).body.state).toBe('committed');
     expect((await svc.call('GET', '/v1/admin/orphans', undefined, as(VIEWER))).status).toBe(200);
+    // Why it is stuck, as the instance driving its phase 2 sees it (memory only).
+    const phaseTwo = (await svc.call('GET', `/v1/admin/transactions/${id}/phase-two`, undefined, as(VIEWER))).body;
+    expect(phaseTwo).toMatchObject({ txId: id, driving: true, branches: [{ branchId: 2, participant: 'ledger_b', failedAttempts: 1, lastError: expect.any(String) }] });
+    expect(Date.parse(phaseTwo.branches[0].nextAttemptAt) - Date.now()).toBeGreaterThan(500_000);
   });
 
   it("records each admin action in the transaction's history, with the token's name and the time, before it runs", async () => {

@@ -166,7 +166,11 @@ describeIfChromium('operator console in Chromium', () => {
     await page.waitForSelector('#timeline');
     const types = await page.locator('#timeline li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-type')));
     expect(types).toEqual(['begin', 'enlist', 'enlist', 'decision']);
-    expect(await page.textContent('#timeline')).toContain('Decided COMMIT by engine');
+    expect(await page.textContent('#timeline')).toContain('Decided COMMIT by engine; every branch voted yes (2)');
+    // Why it is stuck: ledger_b's COMMIT was not acknowledged, and when the next attempt is due.
+    const phaseTwo = await page.textContent('section[aria-labelledby="h-phase-two"]');
+    expect(phaseTwo).toMatch(/2\s*ledger_b\s*1\s*\S/);
+    expect(phaseTwo).toMatch(/\(in \d+ min \d+ s\)/);
     expect(await page.textContent('#detail')).toContain('console-1');
     await expectAccessible(page);
 
@@ -178,6 +182,8 @@ describeIfChromium('operator console in Chromium', () => {
     await page.click('#confirm-ok');
     await page.waitForSelector('#action-status .refusal');
     expect(await page.textContent('#action-status')).toMatch(/Refused \(state-conflict\): .*already decided commit/);
+    await page.waitForSelector('#timeline li[data-type="action"]');
+    if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'console-detail.png'), fullPage: true });
 
     // ledger_b is back; the admin resolves commit: phase 2 runs now and the transaction completes.
     await ledgerB.start(portB);
@@ -193,7 +199,6 @@ describeIfChromium('operator console in Chromium', () => {
     expect(timeline).toContain('admin asked to resolve: commit');
     expect(await page.locator('#actions button').count()).toBe(0);
     await expectAccessible(page);
-    if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'console-detail.png'), fullPage: true });
     // The overview has nothing in doubt any more.
     await page.goto(`${svc.base}/ui/#/overview`);
     await page.waitForSelector('#count-in-doubt .number:text-is("0")');

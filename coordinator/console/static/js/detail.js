@@ -1,7 +1,7 @@
 // One transaction: its branches, its history as a timeline (with who decided and every operator action), its
 // abort reason, metadata and raw JSON, and, for an admin, the actions on it. Refreshed every 3 s.
 import { api, ApiError } from './api.js';
-import { ageOf, badge, fill, h, table, time } from './dom.js';
+import { age, ageOf, badge, fill, h, table, time } from './dom.js';
 import { actionButton } from './confirm.js';
 import { poll } from './poll.js';
 
@@ -16,8 +16,10 @@ export function detailPage({ main, operator }, id) {
   const refresh = async () => {
     let tx;
     let history;
+    let phaseTwo;
     try {
-      [tx, history] = await Promise.all([api.get(`/v1/admin/transactions/${encodeURIComponent(id)}`), api.get(`/v1/admin/transactions/${encodeURIComponent(id)}/history`)]);
+      const base = `/v1/admin/transactions/${encodeURIComponent(id)}`;
+      [tx, history, phaseTwo] = await Promise.all([api.get(base), api.get(`${base}/history`), api.get(`${base}/phase-two`)]);
     } catch (e) {
       fill(body, h('p', { class: 'error', role: 'alert' }, e instanceof ApiError && e.status === 404 ? `No transaction ${id}: ${e.message}` : `Could not load it: ${e.message}`));
       return;
@@ -28,7 +30,7 @@ export function detailPage({ main, operator }, id) {
       shownFor = offer;
       fill(actions, operator.role === 'admin' ? actionsView(tx, status, refresh) : h('p', { class: 'muted', id: 'viewer-note' }, `Signed in as a viewer (${operator.name}): actions need an admin token.`));
     }
-    fill(body, summary(tx), branches(tx), timeline(history.events), rawJson(tx, history));
+    fill(body, summary(tx), branches(tx), phaseTwoView(phaseTwo), timeline(history.events), rawJson(tx, history, phaseTwo));
   };
   return poll(refresh, 3000);
 }
@@ -57,6 +59,15 @@ function branches(tx) {
 
 const ACTION_TEXT = { retry: 'retry phase 2 now', 'resolve-commit': 'resolve: commit', 'resolve-abort': 'resolve: abort', 'orphan-rollback': 'orphan rollback' };
 
+/** What the decision proves of the votes: a commit needs every branch's yes (or read-only); an abort names a no. */
+function votes(decision, events) {
+  const enlisted = events.filter((x) => x.type === 'enlist').length;
+  if (decision.outcome === 'commit') return decision.source === 'engine' ? `every branch voted yes (${decision.branches.length}) or read-only (${Math.max(0, enlisted - decision.branches.length)})` : 'every branch found prepared';
+  const r = decision.reason;
+  if (r?.cause === 'vote-no') return `branch ${r.branchId ?? '?'}${r.participant ? ` on ${r.participant}` : ''} voted no`;
+  return `before every branch voted yes (${r?.cause ?? 'presumed abort'})`;
+}
+
 /** What one history event says, in words. */
 function eventText(e, events, i) {
   switch (e.type) {
@@ -68,7 +79,7 @@ function eventText(e, events, i) {
       // An operator's decision follows the action record that asked for it: name the operator.
       const asked = e.source === 'admin' ? events.slice(0, i).reverse().find((x) => x.type === 'action' && x.action !== 'retry') : undefined;
       const who = e.source === 'admin' ? `an operator${asked ? ` (${asked.by})` : ''}` : e.source;
-      return [h('strong', {}, `Decided ${e.outcome.toUpperCase()}`), ` by ${who}; ${e.branches.length} branch(es) to finish`, e.reason ? `; reason ${e.reason.cause}: ${e.reason.message}` : ''];
+      return [h('strong', {}, `Decided ${e.outcome.toUpperCase()}`), ` by ${who}; ${votes(e, events)}; ${e.branches.length} branch(es) to finish`, e.reason ? `; reason ${e.reason.cause}: ${e.reason.message}` : ''];
     }
     case 'complete':
       return [h('strong', {}, 'Completed'), ': every branch acknowledged phase 2', e.outcome ? ` (${e.outcome})` : ''];
@@ -89,12 +100,33 @@ function timeline(events) {
     events.length === 0
       ? h('p', { class: 'muted' }, 'No records (forgotten by compaction, or never logged).')
       : h('ol', { class: 'timeline', id: 'timeline' }, events.map((e, i) => h('li', { class: `ev ev-${e.type}`, 'data-type': e.type }, time(e.at), ' ', eventText(e, events, i)))),
-    h('p', { class: 'muted' }, 'Phase-2 attempts that were not acknowledged are counted in twopc_phase_two_retries_total (overview); each decision, completion and hazard is a record here.'),
+    h('p', { class: 'muted' }, 'Every record of the decision log for it. Phase-2 attempts are not records: the ones not acknowledged are under "Phase 2 in progress" while it runs, and counted in twopc_phase_two_retries_total.'),
   );
 }
 
-function rawJson(tx, history) {
-  return h('details', { class: 'raw' }, h('summary', {}, 'Raw JSON'), h('pre', { id: 'raw' }, JSON.stringify({ transaction: tx, history }, null, 2)));
+function rawJson(tx, history, phaseTwo) {
+  return h('details', { class: 'raw' }, h('summary', {}, 'Raw JSON'), h('pre', { id: 'raw' }, JSON.stringify({ transaction: tx, history, phaseTwo }, null, 2)));
+}
+
+/** The drive in progress: each branch that did not acknowledge, why, and when the next attempt is due. */
+function phaseTwoView(p) {
+  if (!p.driving && p.branches.length === 0) return null;
+  const next = (b) => (b.acknowledgedAt ? ['acknowledged ', time(b.acknowledgedAt)] : b.nextAttemptAt ? [time(b.nextAttemptAt), ` (in ${age(Date.parse(b.nextAttemptAt) - Date.now())})`] : '–');
+  return h(
+    'section',
+    { 'aria-labelledby': 'h-phase-two' },
+    h('h2', { id: 'h-phase-two' }, 'Phase 2 in progress'),
+    p.branches.length === 0
+      ? h('p', {}, 'Running on this instance; no attempt has failed.')
+      : table('Attempts not acknowledged (kept in memory while phase 2 runs; Retry now brings the next one forward)', ['branch', 'participant', 'failed attempts', 'last error', 'last attempt', 'next attempt'], p.branches, (b) => [
+          String(b.branchId),
+          b.participant,
+          String(b.failedAttempts),
+          h('span', { class: 'error' }, b.lastError),
+          time(b.lastAttemptAt),
+          next(b),
+        ]),
+  );
 }
 
 function actionsView(tx, status, refresh) {
