@@ -172,6 +172,12 @@ describeIfChromium('operator console in Chromium', () => {
     expect(phaseTwo).toMatch(/2\s*ledger_b\s*1\s*\S/);
     expect(phaseTwo).toMatch(/\(in \d+ min \d+ s\)/);
     expect(await page.textContent('#detail')).toContain('console-1');
+    // The raw JSON, opened, stays open across the page's refreshes (every 3 s).
+    await page.click('details.raw summary');
+    await page.waitForTimeout(3_500);
+    expect(await page.locator('details.raw[open] #raw').isVisible()).toBe(true);
+    expect(JSON.parse((await page.textContent('#raw'))!)).toMatchObject({ transaction: { id: inDoubt, state: 'committed' }, history: { id: inDoubt }, phaseTwo: { driving: true } });
+    await page.click('details.raw summary');
     await expectAccessible(page);
 
     // Abort against a recorded commit: the confirmation says what cannot be undone, the register refuses.

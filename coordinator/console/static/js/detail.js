@@ -30,7 +30,9 @@ export function detailPage({ main, operator }, id) {
       shownFor = offer;
       fill(actions, operator.role === 'admin' ? actionsView(tx, status, refresh) : h('p', { class: 'muted', id: 'viewer-note' }, `Signed in as a viewer (${operator.name}): actions need an admin token.`));
     }
-    fill(body, summary(tx), branches(tx), phaseTwoView(phaseTwo), timeline(history.events), rawJson(tx, history, phaseTwo));
+    // Refreshing must not close what the operator opened.
+    const rawOpen = body.querySelector('details.raw')?.open ?? false;
+    fill(body, summary(tx), branches(tx), phaseTwoView(phaseTwo), timeline(history.events), rawJson(tx, history, phaseTwo, rawOpen));
   };
   return poll(refresh, 3000);
 }
@@ -104,8 +106,8 @@ function timeline(events) {
   );
 }
 
-function rawJson(tx, history, phaseTwo) {
-  return h('details', { class: 'raw' }, h('summary', {}, 'Raw JSON'), h('pre', { id: 'raw' }, JSON.stringify({ transaction: tx, history, phaseTwo }, null, 2)));
+function rawJson(tx, history, phaseTwo, open) {
+  return h('details', { class: 'raw', open }, h('summary', {}, 'Raw JSON'), h('pre', { id: 'raw', tabindex: 0, 'aria-label': 'raw JSON of the transaction, its history and phase 2' }, JSON.stringify({ transaction: tx, history, phaseTwo }, null, 2)));
 }
 
 /** The drive in progress: each branch that did not acknowledge, why, and when the next attempt is due. */

@@ -12,7 +12,11 @@ const who = document.getElementById('who');
 let operator = null;
 let stopPage = () => {};
 
-whenUnauthorized((detail) => signOut(`Signed out: the coordinator refused the token (${detail}).`));
+// A token that stops working while signed in (the coordinator restarted with new tokens): back to sign-in.
+// A refusal at sign-in itself is shown by the form.
+whenUnauthorized((detail) => {
+  if (operator) signOut(`Signed out: the coordinator refused the token (${detail}).`);
+});
 
 function signOut(message) {
   session.clear();
@@ -77,7 +81,11 @@ function route() {
   else stopPage = overviewPage(ctx);
 }
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => {
+  route();
+  // A new page: screen readers and keyboards start at its content.
+  main.focus();
+});
 
 (async () => {
   if (!session.token()) return showSignIn();
