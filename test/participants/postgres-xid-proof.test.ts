@@ -167,6 +167,22 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
     expect(await balance(4)).toBe(40);
   });
 
+  it('several branches prepared back to back: asked again (no held state), each votes yes with its own xid', async () => {
+    // Nothing completes between these PREPAREs, so each prepared xid is at or above the snapshot's
+    // xmax (last completed + 1): the full xid must be placed from xmin (the oldest running, prepared
+    // ones included), not below xmax.
+    const refs = [];
+    for (let id = 10; id < 14; id += 1) refs.push(await preparedBranch(id, id));
+    const again = new PostgresParticipant({ name: 'accounts', pool, commitProof: 'xid' });
+    for (const ref of refs) {
+      expect(await again.prepare(ref)).toEqual({ vote: 'yes', xid: ref.xid });
+      expect(await participant.prepare(ref)).toEqual({ vote: 'yes', xid: ref.xid });
+    }
+    for (const ref of refs) await again.commit(ref);
+    for (let id = 10; id < 14; id += 1) expect(await balance(id)).toBe(id);
+    await again.close();
+  });
+
   it('xid status unavailable: an xid the server has not reached is a heuristic hazard, never a guess', async () => {
     const ref = newBranch('accounts');
     const future = { ...ref, xid: '999999999999' };
