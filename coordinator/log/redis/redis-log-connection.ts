@@ -1,11 +1,13 @@
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { loadIoredis } from './load-ioredis';
 
 // An idle connection whose server vanished (a host gone without a FIN) is found by TCP keepalive probes after this.
 const KEEPALIVE_DELAY_MS = 5_000;
 
 /** The log's connection to `url`; it connects at once, and again after it is lost. */
 export function openLogConnection(url: string, callTimeoutMs: number): Redis {
-  return new Redis(url, {
+  const RedisClient = loadIoredis();
+  return new RedisClient(url, {
     connectionName: 'twopc-decision-log',
     // A server that stops answering without closing the connection (a network dropping packets,
     // a frozen host) would hold every call until the kernel gives up on the socket, if ever:
