@@ -126,7 +126,7 @@ export class TxIndex {
 
   unfinished(): TxSnapshot[] {
     const open: TxEntry[] = [];
-    for (const e of this.txs.values()) if (e.completedAt === undefined) open.push(e);
+    for (const e of this.txs.values()) if (e.completedAt === undefined && !e.auditOnly) open.push(e);
     // Array.prototype.sort is stable: equal createdAt keep first-seen order.
     open.sort((a, b) => a.createdAt - b.createdAt);
     return open.map((e) => e.snapshot());
@@ -134,7 +134,7 @@ export class TxIndex {
 
   unfinishedCount(): number {
     let n = 0;
-    for (const e of this.txs.values()) if (e.completedAt === undefined) n++;
+    for (const e of this.txs.values()) if (e.completedAt === undefined && !e.auditOnly) n++;
     return n;
   }
 
@@ -154,10 +154,14 @@ export class TxIndex {
     const candidates: TxEntry[] = [];
     let completed = 0;
     for (const e of this.txs.values()) {
-      if (e.completedAt === undefined) continue;
       // A transaction with records after the cut is kept whole, so no record of
       // it can be replayed later without the ones before it.
       const sealed = e.sealedThrough(through);
+      if (e.auditOnly) {
+        if (sealed) forgetting.add(e);
+        continue;
+      }
+      if (e.completedAt === undefined) continue;
       if (sealed && e.completedAt <= forgetCompletedAtOrBefore) {
         forgetting.add(e);
         continue;
