@@ -148,6 +148,7 @@ describeIfChromium('operator console in Chromium', () => {
     await page.goto(`${svc.base}/ui/#/maintenance`);
     await page.waitForSelector('#orphans table');
     expect(await page.locator('#orphan-rollback, #log-compact, #recover').count()).toBe(0);
+    await expectAccessible(page);
     // The page's own token, sent as the page sends it: the API refuses, whatever the page shows.
     const refused = await page.evaluate(`fetch('/v1/admin/transactions/${inDoubt}/resolve', {
         method: 'POST',
