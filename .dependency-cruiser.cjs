@@ -56,10 +56,10 @@ module.exports = {
     },
     {
       name: 'ports-are-a-leaf',
-      comment: "The ports import only each other and the SDK's public entry (the protocol vocabulary both sides share).",
+      comment: "The ports import only each other and the SDK's public entries (the protocol vocabulary both sides share; its client entry carries it without express).",
       severity: 'error',
       from: { path: '^coordinator/engine/ports/' },
-      to: { pathNot: ['^coordinator/engine/ports/', '^participant-sdk/src/index\\.ts$'], ...NPM_OR_NODE },
+      to: { pathNot: ['^coordinator/engine/ports/', '^participant-sdk/src/(index|client)\\.ts$'], ...NPM_OR_NODE },
     },
     {
       name: 'adapters-import-ports-not-engine-internals',
@@ -84,10 +84,10 @@ module.exports = {
     },
     {
       name: 'coordinator-uses-sdk-entry-points',
-      comment: "The coordinator takes the SDK only through its public entry points (what @twopc/participant-sdk and its /postgres subpath export).",
+      comment: "The coordinator takes the SDK only through its public entry points (what @twopc/participant-sdk and its /client and /postgres subpaths export).",
       severity: 'error',
       from: { path: '^coordinator/' },
-      to: { path: '^participant-sdk/', pathNot: '^participant-sdk/src/(index|postgres/index)\\.ts$' },
+      to: { path: '^participant-sdk/', pathNot: '^participant-sdk/src/(index|client|postgres/index)\\.ts$' },
     },
     {
       name: 'engine-knows-no-http',

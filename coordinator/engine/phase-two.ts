@@ -58,6 +58,11 @@ export class PhaseTwoDriver {
     return this.running.size;
   }
 
+  /** The transactions being driven now, in the order their drive started. */
+  driving(): IterableIterator<string> {
+    return this.running.keys();
+  }
+
   /**
    * Drives `decision` to completion. `before` holds per-branch promises (PREPAREs
    * still in flight) that must settle first, so a rollback never overtakes them.

@@ -1,7 +1,7 @@
 import { TwopcError } from '../engine/ports/protocol';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import type { BranchRef, Participant } from '../engine/ports/participant';
-import type { BranchQueryable, BranchQueryResult } from '../../participant-sdk/src';
+import type { BranchQueryable, BranchQueryResult } from '../../participant-sdk/src/postgres';
 
 /**
  * A connection inside a branch: statements run in the branch's transaction.

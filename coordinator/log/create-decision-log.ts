@@ -4,7 +4,8 @@ import type { DecisionLog } from '../engine/ports/decision-log';
 import { FileDecisionLog, type FileDecisionLogOptions } from './file/file-decision-log';
 import { PostgresDecisionLog, type PostgresDecisionLogOptions } from './postgres/postgres-decision-log';
 import { redactUrl } from './shared-store/redact-url';
-import { RedisDecisionLog, type RedisDecisionLogOptions } from './redis/redis-decision-log';
+import { RedisDecisionLog } from './redis/redis-decision-log';
+import type { RedisDecisionLogOptions } from './redis/redis-log-options';
 
 /** Options of {@link createDecisionLog}: shared ones, then per store. */
 export interface CreateDecisionLogOptions {

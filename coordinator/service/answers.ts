@@ -95,6 +95,7 @@ const TITLES: Partial<Record<ProblemCode, string>> = {
   'unsupported-media-type': 'Unsupported media type',
   'idempotency-key-reused': 'Idempotency-Key reused for a different request',
   'not-ready': 'Coordinator not ready',
+  'over-capacity': 'Coordinator at capacity',
   'bad-request': 'Bad request',
   'not-supported': 'Not supported by this coordinator',
   forbidden: 'Not allowed for this role',

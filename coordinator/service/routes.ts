@@ -122,8 +122,8 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
       kind: 'write',
       hot: true,
       run: async ({ id, body }) => {
-        parseWith(commitRequestSchema, body ?? {});
-        const result = await engine.commit(id);
+        const { answerAt } = parseWith(commitRequestSchema, body ?? {});
+        const result = await engine.commit(id, answerAt ? { answerAt } : {});
         // 202: the commit decision is durable, and phase 2 keeps retrying the branches that have not acknowledged.
         return { status: result.phaseTwoPending ? 202 : 200, body: { id: result.txId, state: result.state, phaseTwoPending: result.phaseTwoPending } };
       },

@@ -20,7 +20,7 @@ export type OperatorAction = (typeof OPERATOR_ACTIONS)[number];
 export const BRANCH_STATES = ['active', 'prepared', 'read-only', 'committed', 'rolled-back', 'failed', 'heuristic-hazard'] as const;
 export type BranchState = (typeof BRANCH_STATES)[number];
 
-import type { BranchInfo as SdkBranchInfo, Vote as SdkVote } from '../../../participant-sdk/src';
+import type { BranchInfo as SdkBranchInfo, Vote as SdkVote } from '../../../participant-sdk/src/client';
 
 /**
  * One participant's piece of a transaction (the SDK's shape, where it is

@@ -67,15 +67,16 @@ export class HttpParticipant implements Participant {
     throw this.unknown('prepare', answer);
   }
 
-  async commit(branch: BranchRef, options: { onePhase?: boolean } = {}): Promise<void> {
+  async commit(branch: BranchRef, options: { onePhase?: boolean; retry?: boolean } = {}): Promise<void> {
     const body = options.onePhase ? { ...callBody(branch), onePhase: true } : callBody(branch);
     let answer: ParticipantResponse;
     try {
       answer = await this.call('POST', '/commit', body, this.options.phaseTwoTimeoutMs, branch.txId);
     } catch (e) {
       // A one-phase commit that never reached the participant did not commit: the
-      // engine may decide abort (its rollback is retried until acknowledged).
-      if (options.onePhase && notConnected(e)) throw this.aborted(branch, `participant unreachable: ${causeMessage(e)}`, e);
+      // engine may decide abort (its rollback is retried until acknowledged). Not so
+      // on a retry: the earlier attempt may have committed before its answer was lost.
+      if (options.onePhase && !options.retry && notConnected(e)) throw this.aborted(branch, `participant unreachable: ${causeMessage(e)}`, e);
       throw e;
     }
     const state = answer.status === 200 || answer.status === 409 ? validated(commitAnswerSchema, answer) : undefined;
