@@ -11,16 +11,20 @@
  *   service:     POST /transfer → POST {COORDINATOR_URL}/v1/transactions/:id/branches → 204;
  *                POST /twopc/prepare, /twopc/commit → 200
  *
+ * Each answers GET /bench/served, the count of requests it served (--profile).
+ *
  * Env: ROLE, PORT, COORDINATOR_URL (service), SERVICE_URLS (coordinator, comma-separated).
  */
 import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { Pool } from 'undici';
+import { countServed } from './profile/served-counter';
 
 const env = process.env;
 const port = Number(env.PORT);
 const app = express();
 app.disable('etag');
+countServed(app);
 
 async function post(pool: Pool, path: string, body: unknown): Promise<void> {
   const res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

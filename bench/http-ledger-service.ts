@@ -1,9 +1,13 @@
 /**
- * The `http` bench mode's participant service, run as its own process
+ * The services bench modes' participant service, run as its own process
  * (coordinator/demo/participant-service.ts): one ledger database behind the
- * participant SDK, and one business call, `POST /transfer {account, delta}`
- * in the transaction of the `twopc-transaction` header, whose branch runs
- * exactly the statement every bench mode runs on a ledger (UPDATE_BALANCE).
+ * participant SDK, and two business calls running exactly the statement
+ * every bench mode runs on a ledger (UPDATE_BALANCE):
+ *
+ *   POST /transfer {account, delta}        in the branch of the `twopc-transaction` header (`http`)
+ *   POST /transfer-local {account, delta}  committed locally, no twopc (`http-local`)
+ *
+ * and GET /bench/served, the count of requests it served (--profile).
  *
  * Env: that of every participant service (NAME, PORT, DATABASE_URL,
  * POOL_SIZE, COORDINATOR_URL, TWOPC_API_TOKEN, TWOPC_PARTICIPANT_SECRET).
@@ -11,17 +15,15 @@
  */
 import { z } from 'zod';
 import { runParticipantService } from '../coordinator/demo/participant-service';
+import { countServed } from './profile/served-counter';
 import { UPDATE_BALANCE } from './transfer-plan';
 
 const bodySchema = z.object({ account: z.number().int().min(1), delta: z.number().int() }).strict();
+type Leg = z.output<typeof bodySchema>;
+const work = (db: { query(text: string, values: unknown[]): Promise<unknown> }, { account, delta }: Leg) => db.query(UPDATE_BALANCE, [delta, account]);
 
 runParticipantService('ledger service', () => ({
-  routes: [
-    {
-      path: '/transfer',
-      body: bodySchema,
-      work: (db, { account, delta }) => db.query(UPDATE_BALANCE, [delta, account]),
-      answer: () => ({ status: 204 }),
-    },
-  ],
+  routes: [{ path: '/transfer', body: bodySchema, work: (db, leg: Leg) => work(db, leg), answer: () => ({ status: 204 }) }],
+  localRoutes: [{ path: '/transfer-local', body: bodySchema, work: (db, leg: Leg) => work(db, leg), answer: () => ({ status: 204 }) }],
+  beforeRouter: countServed,
 }));

@@ -1,6 +1,8 @@
 import type { ModeSession, ModeTotals } from './mode-session';
 
 const BASELINES = ['raw', 'local'] as const;
+/** The services modes' own baseline: the same processes and client, each service committing locally. */
+const SERVICES_BASELINE = 'http-local';
 
 export interface ModeSummary {
   tps: number;
@@ -19,7 +21,8 @@ function summary(t: ModeTotals): ModeSummary {
 
 /**
  * The last line of output: every mode's summary, then `<mode>_vs_raw` and
- * `<mode>_vs_local` (tps ratios) for every mode that is not a baseline.
+ * `<mode>_vs_local` (tps ratios) for every mode that is not a baseline, and
+ * `<mode>_vs_http_local` for every services mode (`http`, `http-hops`).
  */
 export function resultJson(totals: ModeTotals[]): Record<string, ModeSummary | number> {
   const out: Record<string, ModeSummary | number> = {};
@@ -31,6 +34,8 @@ export function resultJson(totals: ModeTotals[]): Record<string, ModeSummary | n
       const b = summaries.get(base);
       if (b && b.tps > 0) out[`${name}_vs_${base}`] = round(s.tps / b.tps, 3);
     }
+    const services = summaries.get(SERVICES_BASELINE);
+    if (name.startsWith('http') && name !== SERVICES_BASELINE && services && services.tps > 0) out[`${name}_vs_http_local`] = round(s.tps / services.tps, 3);
   }
   return out;
 }

@@ -35,3 +35,5 @@ export type { FileDecisionLogOptions } from './log/file/file-decision-log';
 export type { BranchRef, Participant, ParticipantBranchState, PreparedBranch } from './engine/ports/participant';
 export { buildGid, parseGid, validateGid, validatePrefix } from './engine/ports/protocol';
 export * from '../participant-sdk/src/postgres';
+// The coordinator's direct PostgreSQL participant: the SDK's, with commitProof 'xid' by default (shadows the SDK's name above).
+export { DEFAULT_COMMIT_PROOF, PostgresParticipant } from './participants/postgres/postgres-participant';

@@ -3,6 +3,7 @@ import { freePort } from '../../coordinator/demo/free-port';
 import type { BenchMode } from '../bench-mode';
 import { ModeProcesses } from '../mode-processes';
 import { ProcessCpuMeter } from '../profile/process-cpu';
+import { ServedMeter } from '../profile/served-counter';
 import { LEDGERS } from '../transfer-plan';
 
 async function post(pool: HttpPool, path: string, body: unknown, headers: Record<string, string> = {}): Promise<string> {
@@ -38,6 +39,11 @@ export const httpHopsMode: BenchMode = {
       throw e;
     });
     const meter = new ProcessCpuMeter(processes.pids());
+    const served = new ServedMeter([
+      { label: 'coordinator stub', url: coordinatorUrl, kind: 'bench' },
+      ...LEDGERS.map((ledger, i) => ({ label: `${ledger} service stub`, url: serviceUrls[i], kind: 'bench' as const })),
+    ]);
+    if (ctx.tally) await served.start();
     const coordinator = new HttpPool(coordinatorUrl, { connections: ctx.options.concurrency });
     const services = serviceUrls.map((url) => new HttpPool(url, { connections: ctx.options.concurrency }));
     const tally = ctx.tally;
@@ -48,12 +54,14 @@ export const httpHopsMode: BenchMode = {
         await post(services[0], '/transfer', { account: t.accountA, delta: t.delta }, { 'twopc-transaction': id });
         await post(services[1], '/transfer', { account: t.accountB, delta: -t.delta }, { 'twopc-transaction': id });
         await post(coordinator, `/v1/transactions/${id}/commit`, {});
+        served.count();
         if (meter.on) meter.count();
       },
-      profileNotes: () => meter.notes(),
+      profileNotes: () => [...served.notes(), ...meter.notes()],
       async close() {
         if (follow) clearInterval(follow);
         meter.setOn(false);
+        if (tally) await served.finish().catch(() => undefined);
         await Promise.allSettled([coordinator.close(), ...services.map((s) => s.close())]);
         await processes.stopAll();
       },

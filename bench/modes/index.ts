@@ -3,11 +3,12 @@ import { noWaitAppends } from '../profile/no-wait-appends';
 import { engineMode } from './engine';
 import { httpMode } from './http';
 import { httpHopsMode } from './http-hops';
+import { httpLocalMode } from './http-local';
 import { localMode } from './local';
 import { rawTwoPhaseMode } from './raw-2pc';
 
 /** The modes `npm run bench` runs, in order. A new mode is one file in this folder plus one line here. */
-export const MODES: readonly BenchMode[] = [localMode, rawTwoPhaseMode(), engineMode(), httpMode];
+export const MODES: readonly BenchMode[] = [localMode, rawTwoPhaseMode(), engineMode(), httpMode, httpLocalMode];
 
 /**
  * Profiling aids, run only when named in --modes: each adds one engine cost to

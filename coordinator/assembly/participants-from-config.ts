@@ -1,5 +1,5 @@
 import { Pool } from 'pg';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres';
+import { PostgresParticipant } from '../participants/postgres/postgres-participant';
 import { ParticipantRegistry } from '../engine/participant-registry';
 import type { Participant } from '../engine/ports/participant';
 import { HttpParticipants } from '../participants/http/http-participants';

@@ -1,9 +1,9 @@
 import type { Server } from 'node:http';
-import express, { type Express } from 'express';
+import express, { type Express, type Response } from 'express';
 import { Pool } from 'pg';
 import { z } from 'zod';
 import { createParticipant, problemMiddleware, transactionIdFrom, TwopcError } from '../../participant-sdk/src';
-import type { BranchClient, EnlistOptions, ParticipantOptions, ProblemMiddlewareOptions } from '../../participant-sdk/src';
+import type { BranchClient, BranchQueryable, EnlistOptions, ParticipantOptions, ProblemMiddlewareOptions } from '../../participant-sdk/src';
 
 /** One business call of a participant service: its body, its work in the caller's branch, and its answer. */
 export interface ServiceRoute<B, R = unknown> {
@@ -14,6 +14,19 @@ export interface ServiceRoute<B, R = unknown> {
   work(db: BranchClient, body: B, txId: string): Promise<R>;
   enlist?(body: B): EnlistOptions;
   /** The answer once enlisted, from the body and what the work returned; default 200 `{"ok":true}`. A status without a body answers empty. */
+  answer?(body: B, result: R): { status: number; body?: unknown };
+}
+
+/**
+ * A business call that commits on its own: the work runs in a local
+ * transaction of the service's pool (BEGIN; work; COMMIT) and takes no part
+ * in any global transaction. What the same service does without twopc: the
+ * bench's `http-local` baseline (not atomic across services).
+ */
+export interface LocalRoute<B, R = unknown> {
+  path: string;
+  body: z.ZodType<B>;
+  work(db: BranchQueryable, body: B): Promise<R>;
   answer?(body: B, result: R): { status: number; body?: unknown };
 }
 
@@ -36,6 +49,8 @@ export interface ParticipantServiceOptions {
   publicUrl?: string;
   participant?: ServiceParticipantOptions;
   routes: Array<ServiceRoute<any, any>>;
+  /** Business calls outside any global transaction, each committed locally. */
+  localRoutes?: Array<LocalRoute<any, any>>;
   /** Runs once the pool exists, before the participant starts (the service's tables, seed rows). */
   setup?(pool: Pool): Promise<void>;
   /** Mounted before the SDK's router (a test's fault hooks). */
@@ -90,16 +105,15 @@ export async function startParticipantService(o: ParticipantServiceOptions): Pro
     app.post(route.path, express.json(), async (req, res) => {
       const txId = transactionIdFrom(req);
       if (!txId) throw new TwopcError('invalid-input', 'the twopc-transaction header is required', { field: 'twopc-transaction' });
-      const parsed = route.body.safeParse(req.body);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new TwopcError('invalid-input', `body.${issue.path.join('.')}: ${issue.message}`, { field: issue.path.join('.') });
-      }
-      const body = parsed.data;
+      const body = parseRouteBody(route.body, req.body);
       const result = await participant.enlist(txId, (db) => route.work(db, body, txId), route.enlist?.(body));
-      const answer = route.answer?.(body, result) ?? { status: 200, body: { ok: true } };
-      if (answer.body === undefined) res.status(answer.status).end();
-      else res.status(answer.status).json(answer.body);
+      sendAnswer(res, route.answer?.(body, result));
+    });
+  }
+  for (const route of o.localRoutes ?? []) {
+    app.post(route.path, express.json(), async (req, res) => {
+      const body = parseRouteBody(route.body, req.body);
+      sendAnswer(res, route.answer?.(body, await inLocalTransaction(pool, (db) => route.work(db, body))));
     });
   }
   app.use(problemMiddleware(o.problems));
@@ -123,6 +137,37 @@ export async function startParticipantService(o: ParticipantServiceOptions): Pro
       return closing;
     },
   };
+}
+
+function parseRouteBody<B>(schema: z.ZodType<B>, raw: unknown): B {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new TwopcError('invalid-input', `body.${issue.path.join('.')}: ${issue.message}`, { field: issue.path.join('.') });
+}
+
+/** The route's answer; default 200 `{"ok":true}`. A status without a body answers empty. */
+function sendAnswer(res: Response, answer: { status: number; body?: unknown } = { status: 200, body: { ok: true } }): void {
+  if (answer.body === undefined) res.status(answer.status).end();
+  else res.status(answer.status).json(answer.body);
+}
+
+/** BEGIN; work; COMMIT on a connection of the pool (ROLLBACK if the work throws). */
+async function inLocalTransaction<R>(pool: Pool, work: (db: BranchQueryable) => Promise<R>): Promise<R> {
+  const client = await pool.connect();
+  let broken: unknown;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    broken = await client.query('ROLLBACK').then(() => undefined, (err: unknown) => err);
+    throw e;
+  } finally {
+    // A connection whose ROLLBACK failed is in an unknown state: destroyed, not reused.
+    client.release(broken instanceof Error ? broken : undefined);
+  }
 }
 
 const count = (min: number) => z.coerce.number().int().min(min);

@@ -230,6 +230,9 @@ export class LiveProtocol {
       const vote = this.prepareBranch(ref).then((v) => {
         if (v.vote === 'yes') {
           branch.state = 'prepared';
+          // The participant's proof of what the branch will have done (its xid): it goes into the
+          // commit decision, so phase 2 can tell "already committed" from a hazard without a marker.
+          if (v.xid !== undefined) branch.info = { ...branch.info, xid: v.xid };
           if (first) {
             first = false;
             this.ctx.crash.hit('after-prepare-one');

@@ -16,12 +16,16 @@ function nonEmptyString(v: unknown): boolean {
   return typeof v === 'string' && v.length > 0;
 }
 
+// A PostgreSQL xid8 in decimal (below 2^64: at most 20 digits).
+const XID_PATTERN = /^[0-9]{1,20}$/;
+
 function branchProblem(b: unknown, field: string): string | undefined {
   if (!isObject(b)) return `${field} must be an object`;
   if (!Number.isInteger(b.branchId) || (b.branchId as number) < 0) return `${field}.branchId must be an integer >= 0`;
   if (!nonEmptyString(b.gid)) return `${field}.gid must be a non-empty string`;
   if (!nonEmptyString(b.participant)) return `${field}.participant must be a non-empty string`;
   if (b.url !== undefined && typeof b.url !== 'string') return `${field}.url must be a string when present`;
+  if (b.xid !== undefined && (typeof b.xid !== 'string' || !XID_PATTERN.test(b.xid))) return `${field}.xid must be a transaction id in decimal when present`;
   return undefined;
 }
 
@@ -76,6 +80,7 @@ const num = (n: number): number => (n === 0 ? 0 : n);
 function copyBranch(b: BranchInfo): BranchInfo {
   const c: BranchInfo = { branchId: num(b.branchId), gid: b.gid, participant: b.participant };
   if (b.url !== undefined) c.url = b.url;
+  if (b.xid !== undefined) c.xid = b.xid;
   return Object.freeze(c);
 }
 
@@ -136,7 +141,7 @@ export function normalizeRecord(r: LogRecord, type: LogRecord['type'] = r.type):
 const q = JSON.stringify;
 
 function branchJson(b: BranchInfo): string {
-  return `{"branchId":${b.branchId},"gid":${q(b.gid)},"participant":${q(b.participant)}${b.url === undefined ? '' : `,"url":${q(b.url)}`}}`;
+  return `{"branchId":${b.branchId},"gid":${q(b.gid)},"participant":${q(b.participant)}${b.url === undefined ? '' : `,"url":${q(b.url)}`}${b.xid === undefined ? '' : `,"xid":"${b.xid}"`}}`;
 }
 
 /**

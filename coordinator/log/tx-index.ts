@@ -1,162 +1,13 @@
-import type { BranchInfo, Outcome } from '../engine/ports/types';
-import type { CompleteRecord, DecisionRecord, HazardRecord, LogRecord, TxSnapshot } from '../engine/ports/decision-log';
+import type { LogRecord, TxSnapshot } from '../engine/ports/decision-log';
+import { OutcomeTable, unpackOutcome } from './outcome-table';
 import { normalizeRecord } from './record-shape';
+import { TxEntry, type StoredRecord } from './tx-entry';
 
-/** Sequence number of a record that is queued but not yet written to a segment. */
-export const PENDING_SEQ = Number.MAX_SAFE_INTEGER;
-
-/**
- * A record as the index holds it, and where its frame is on disk: segment
- * `seq` at `offset`, or, when `inSnapshot`, the snapshot through `seq`.
- * Compaction copies frames from there instead of encoding records again.
- */
-export interface StoredRecord {
-  readonly record: LogRecord;
-  seq: number;
-  offset: number;
-  inSnapshot: boolean;
-}
-
-// Shared, frozen placeholders until a transaction has branches or hazards: two
-// arrays fewer per transaction, which the garbage collector notices at tens of
-// thousands of transactions a second.
-const NO_BRANCHES: readonly BranchInfo[] = Object.freeze([]);
-const NO_HAZARDS: readonly HazardRecord[] = Object.freeze([]);
-
-/** One transaction folded from its records. Mutable only through `append`. */
-export class TxEntry {
-  private list?: StoredRecord[];
-  createdAt = 0;
-  expiresAt = 0;
-  metadata?: Record<string, unknown>;
-  owner?: number;
-  branches: readonly BranchInfo[] = NO_BRANCHES;
-  decision?: DecisionRecord;
-  /** Settles when the winning decision is written (and synced, for a commit); unset for decisions read back from disk. */
-  decisionDone?: Promise<void>;
-  completedAt?: number;
-  /** The outcome a `complete` record proves (see CompleteRecord). */
-  completedOutcome?: Outcome;
-  /** A `complete` without `outcome` was seen (an older version's, or one written after the transaction was forgotten). */
-  private unprovenComplete = false;
-  hazards: readonly HazardRecord[] = NO_HAZARDS;
-  private begun = false;
-
-  constructor(readonly txId: string) {}
-
-  /** Every record of the transaction, in append order. */
-  get stored(): readonly StoredRecord[] {
-    return this.list ?? [];
-  }
-
-  /** Adds a record (`seq` PENDING_SEQ until the writer writes it) and folds it in. */
-  append(record: LogRecord, seq: number, offset = -1, inSnapshot = false): StoredRecord {
-    const stored: StoredRecord = { record, seq, offset, inSnapshot };
-    this.apply(stored);
-    return stored;
-  }
-
-  apply(stored: StoredRecord): void {
-    const r = stored.record;
-    if (!this.list) {
-      // Exactly one slot: most transactions hold a handful of records.
-      this.list = [stored];
-      // A transaction first seen through a decision (a sweep found a prepared
-      // branch nobody registered) has no begin: date it by its first record.
-      this.createdAt = r.at;
-      this.expiresAt = r.at;
-    } else {
-      this.list.push(stored);
-    }
-    switch (r.type) {
-      case 'begin':
-        if (this.begun) return;
-        this.begun = true;
-        this.createdAt = r.at;
-        this.expiresAt = r.expiresAt;
-        this.metadata = r.metadata;
-        this.owner = r.owner;
-        return;
-      case 'enlist': {
-        if (this.branches === NO_BRANCHES) {
-          this.branches = [r.branch];
-          return;
-        }
-        const branches = this.branches as BranchInfo[];
-        const at = branches.findIndex((b) => b.branchId >= r.branch.branchId);
-        if (at === -1) branches.push(r.branch);
-        else if (branches[at].branchId !== r.branch.branchId) branches.splice(at, 0, r.branch);
-        return;
-      }
-      case 'decision':
-        // First decision wins, on disk as in memory: replay keeps the register's answer.
-        if (!this.decision) this.decision = r;
-        return;
-      case 'complete':
-        if (this.completedAt === undefined) this.completedAt = r.at;
-        if (r.outcome === undefined) this.unprovenComplete = true;
-        else this.completedOutcome ??= r.outcome;
-        return;
-      case 'hazard':
-        this.hazards = [...this.hazards, r];
-        return;
-    }
-  }
-
-  /**
-   * How the transaction ended or will end, as far as its records prove it:
-   * the decision; else what a `complete` says; else (a log of an older
-   * version, whose one-phase commits and read-only finishes wrote a bare
-   * `complete`) a bare `complete` in a transaction whose begin is logged and
-   * that has no decision: compaction forgets a transaction's records all
-   * together, so such a history is whole, and nothing else wrote that. A
-   * bare `complete` alone (written after its transaction was forgotten)
-   * proves nothing.
-   */
-  get outcome(): Outcome | undefined {
-    if (this.decision) return this.decision.outcome;
-    if (this.completedOutcome) return this.completedOutcome;
-    return this.unprovenComplete && this.begun ? 'commit' : undefined;
-  }
-
-  /** The record compaction keeps of a completed transaction once its full records go: its outcome record. */
-  outcomeRecord(): CompleteRecord {
-    const outcome = this.outcome;
-    return { type: 'complete', txId: this.txId, at: this.completedAt!, ...(outcome ? { outcome } : {}) };
-  }
-
-  /** Nothing is held of the transaction but its outcome record. */
-  get outcomeOnly(): boolean {
-    return this.stored.length === 1 && this.stored[0].record.type === 'complete';
-  }
-
-  snapshot(): TxSnapshot {
-    const s: TxSnapshot = {
-      txId: this.txId,
-      createdAt: this.createdAt,
-      expiresAt: this.expiresAt,
-      branches: this.branches.slice(),
-      completed: this.completedAt !== undefined,
-      hazards: this.hazards.slice(),
-    };
-    if (this.metadata !== undefined) s.metadata = this.metadata;
-    if (this.owner !== undefined) s.owner = this.owner;
-    if (this.decision) s.decision = this.decision;
-    const outcome = this.outcome;
-    if (outcome) s.outcome = outcome;
-    if (this.completedAt !== undefined) s.completedAt = this.completedAt;
-    return s;
-  }
-
-  /** True when every record of the transaction is in segments <= `through` (or an older snapshot). */
-  sealedThrough(through: number): boolean {
-    return this.stored.every((s) => s.seq <= through);
-  }
-}
+export { PENDING_SEQ, TxEntry, type StoredRecord } from './tx-entry';
 
 /** What a compaction writes and forgets, taken in one synchronous pass so it is a consistent cut. */
 export interface CompactionCut {
-  /** Records of kept transactions that lie in segments <= the cut, transaction by transaction, each in append order. */
+  /** Records of transactions kept in full that lie in segments <= the cut, transaction by transaction, each in append order. */
   records: StoredRecord[];
   /** Completed transactions past retention: forgotten. */
   forget: string[];
@@ -167,26 +18,56 @@ export interface CompactionCut {
    * disk (`offset` -1): the snapshot encodes it.
    */
   reduce: Array<{ txId: string; stored: StoredRecord }>;
+  /** Transactions already held as outcomes and kept: the snapshot encodes their outcome records from these, a chunk at a time. */
+  outcomes: { ids: string[]; packed: number[] };
   kept: number;
 }
 
-/** The in-memory fold of the log: every retained transaction, in the order first seen. */
+/**
+ * The in-memory fold of the log: every retained transaction. Those still
+ * running, and the completed ones kept in full, as a TxEntry each (in the
+ * order first seen); completed ones reduced to their outcome record in the
+ * OutcomeTable, so memory grows with in-flight work, not with history.
+ */
 export class TxIndex {
   private readonly txs = new Map<string, TxEntry>();
+  private readonly outcomes = new OutcomeTable();
 
   get size(): number {
-    return this.txs.size;
+    return this.txs.size + this.outcomes.size;
   }
 
+  /** Completed transactions held only as their outcome record. */
+  get outcomeCount(): number {
+    return this.outcomes.size;
+  }
+
+  /**
+   * The entry of `txId`. One held only as its outcome comes back as a fresh
+   * entry of that one record, to read: changing it changes nothing (entryFor
+   * is the way to add to a transaction).
+   */
   entry(txId: string): TxEntry | undefined {
-    return this.txs.get(txId);
+    const entry = this.txs.get(txId);
+    if (entry) return entry;
+    const outcome = this.outcomes.get(txId);
+    if (!outcome) return undefined;
+    const read = new TxEntry(txId);
+    read.append(outcome, 0);
+    return read;
   }
 
-  /** The entry of `txId`, created (empty) if there is none. */
+  /** The entry of `txId`, created (empty) if there is none; one held as its outcome is brought back in full, to be added to. */
   entryFor(txId: string): TxEntry {
     let entry = this.txs.get(txId);
     if (!entry) {
       entry = new TxEntry(txId);
+      const outcome = this.outcomes.get(txId);
+      if (outcome) {
+        this.outcomes.delete(txId);
+        // Offset -1 and seq 0: lies before any cut, and the next snapshot encodes it again.
+        entry.append(outcome, 0);
+      }
       this.txs.set(txId, entry);
     }
     return entry;
@@ -194,7 +75,23 @@ export class TxIndex {
 
   /** Folds a record in (replay and append). */
   add(record: LogRecord, seq: number, offset = -1, inSnapshot = false): StoredRecord {
+    // A snapshot's outcome record of a transaction not seen yet: held as an outcome, as when it was written.
+    if (inSnapshot && record.type === 'complete' && !this.txs.has(record.txId) && !this.outcomes.has(record.txId) && this.outcomes.set(record)) {
+      return { record, seq, offset, inSnapshot };
+    }
     return this.entryFor(record.txId).append(record, seq, offset, inSnapshot);
+  }
+
+  /**
+   * Whether some completed transaction's retention ended at or before
+   * `completedAtOrBefore`: the oldest outcome (about the first one held), or
+   * any completed in full. Cheap: a timer asks.
+   */
+  holdsExpired(completedAtOrBefore: number): boolean {
+    const oldest = this.outcomes.oldestAt();
+    if (oldest !== undefined && oldest <= completedAtOrBefore) return true;
+    for (const e of this.txs.values()) if (e.completedAt !== undefined && e.completedAt <= completedAtOrBefore) return true;
+    return false;
   }
 
   unfinished(): TxSnapshot[] {
@@ -235,9 +132,14 @@ export class TxIndex {
         forgetting.add(e);
         continue;
       }
-      if (e.outcomeOnly) continue;
+      if (e.outcomeOnly) {
+        // Nothing but an outcome record (say, brought back by a record since forgotten): held as one.
+        if (sealed) reducing.add(e);
+        continue;
+      }
       completed++;
-      if (sealed) candidates.push(e);
+      // A hazard waits for an operator, who needs the whole story: kept in full until retention ends.
+      if (sealed && e.hazards.length === 0) candidates.push(e);
     }
     if (completed > maxCompleted) {
       candidates.sort((a, b) => a.completedAt! - b.completedAt!);
@@ -259,20 +161,28 @@ export class TxIndex {
       }
       for (const s of e.stored) if (s.seq <= through) records.push(s);
     }
-    return { records, forget, reduce, kept: this.txs.size - forget.length };
+    const split = this.outcomes.partition(forgetCompletedAtOrBefore);
+    forget.push(...split.forget);
+    return { records, forget, reduce, outcomes: { ids: split.keptIds, packed: split.keptPacked }, kept: this.size - forget.length };
   }
 
   /**
    * Replaces reduced transactions by their outcome record once the snapshot
    * holding it is installed. A record appended for one of them since the cut
-   * lives in a later segment and is replayed after it, so memory keeps it too.
+   * lives in a later segment and is replayed after it, so memory keeps it too
+   * (in full, behind the outcome record).
    */
   reduce(reduced: CompactionCut['reduce'], through: number): void {
     for (const { txId, stored } of reduced) {
       const old = this.txs.get(txId);
+      const later = old ? old.stored.filter((s) => s.seq > through) : [];
+      if (later.length === 0 && stored.record.type === 'complete' && this.outcomes.set(stored.record)) {
+        this.txs.delete(txId);
+        continue;
+      }
       const e = new TxEntry(txId);
       e.apply(stored);
-      for (const s of old?.stored ?? []) if (s.seq > through) e.apply(s);
+      for (const s of later) e.apply(s);
       this.txs.set(txId, e);
     }
   }
@@ -284,6 +194,7 @@ export class TxIndex {
    */
   forget(txIds: string[], through: number): void {
     for (const txId of txIds) {
+      if (this.outcomes.delete(txId)) continue;
       const e = this.txs.get(txId);
       if (!e) continue;
       this.txs.delete(txId);
@@ -295,4 +206,9 @@ export class TxIndex {
       this.txs.set(txId, rest);
     }
   }
+}
+
+/** The outcome record of a kept outcome entry, for the snapshot (see CompactionCut.outcomes). */
+export function keptOutcomeRecord(cut: CompactionCut, i: number): LogRecord {
+  return unpackOutcome(cut.outcomes.ids[i], cut.outcomes.packed[i]);
 }

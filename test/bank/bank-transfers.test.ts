@@ -5,7 +5,8 @@ import { Pool } from 'pg';
 import { Coordinator } from '../../coordinator/in-process/coordinator';
 import { TransactionAbortedError } from '../../coordinator/engine/ports/protocol';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
+import { COMMIT_PROOFS } from '../../participant-sdk/src/postgres';
 import { PgCluster } from '../../harness/pg-cluster';
 import { checkBank, randomTransfer, seededRandom, setupBank, transfer, Transfer } from '../../harness/bank';
 
@@ -13,7 +14,7 @@ const ACCOUNTS = 50;
 const TRANSFERS = 1_200;
 const CONCURRENCY = 16;
 
-describe('bank transfers across two PostgreSQL clusters, in process', () => {
+describe.each(COMMIT_PROOFS)('bank transfers across two PostgreSQL clusters, in process (commitProof %s)', (commitProof) => {
   let a: PgCluster;
   let b: PgCluster;
   let pools: { a: Pool; b: Pool };
@@ -29,7 +30,7 @@ describe('bank transfers across two PostgreSQL clusters, in process', () => {
     admin = { a: new Pool({ ...a.connectionConfig('bank'), max: 2 }), b: new Pool({ ...b.connectionConfig('bank'), max: 2 }) };
     for (const pool of [pools.a, pools.b]) pool.on('error', () => undefined);
     await Promise.all([setupBank(admin.a, ACCOUNTS), setupBank(admin.b, ACCOUNTS)]);
-    participants = [new PostgresParticipant({ name: 'ledger_a', pool: pools.a }), new PostgresParticipant({ name: 'ledger_b', pool: pools.b })];
+    participants = [new PostgresParticipant({ name: 'ledger_a', pool: pools.a, commitProof }), new PostgresParticipant({ name: 'ledger_b', pool: pools.b, commitProof })];
     await Promise.all(participants.map((p) => p.start()));
     logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-bank-'));
     coordinator = await Coordinator.start({ log: new FileDecisionLog({ dir: logDir }), databases: participants, engine: { sweepIntervalMs: 0 } });

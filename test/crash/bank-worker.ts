@@ -2,7 +2,8 @@
  * A child process for crash tests: runs bank transfers through the in-process
  * coordinator (MODE=run, usually with TWOPC_CRASH_AT set so it SIGKILLs itself
  * at a named point), or starts a coordinator on the same log, lets recovery and
- * one sweep finish, and exits (MODE=recover).
+ * one sweep finish, and exits (MODE=recover). COMMIT_PROOF picks the
+ * participants' commit proof (default: the coordinator's, `xid`).
  *
  * Every acknowledged outcome is written to stdout as a JSON line *after* the
  * coordinator answered, so the parent knows which commits a client saw.
@@ -10,7 +11,8 @@
 import { Pool } from 'pg';
 import { Coordinator } from '../../coordinator/in-process/coordinator';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
+import type { CommitProof } from '../../participant-sdk/src/postgres';
 import { TransactionAbortedError } from '../../coordinator/engine/ports/protocol';
 import { randomTransfer, seededRandom, transfer } from '../../harness/bank';
 
@@ -19,7 +21,9 @@ async function main(): Promise<void> {
   const mode = env.MODE ?? 'run';
   const pools = { ledger_a: new Pool({ connectionString: env.PG_A, max: 12 }), ledger_b: new Pool({ connectionString: env.PG_B, max: 12 }) };
   for (const pool of Object.values(pools)) pool.on('error', () => undefined);
-  const participants = Object.entries(pools).map(([name, pool]) => new PostgresParticipant({ name, pool }));
+  // COMMIT_PROOF: the proof under test (default: the coordinator's).
+  const commitProof = env.COMMIT_PROOF as CommitProof | undefined;
+  const participants = Object.entries(pools).map(([name, pool]) => new PostgresParticipant({ name, pool, ...(commitProof ? { commitProof } : {}) }));
   await Promise.all(participants.map((p) => p.start()));
   const coordinator = await Coordinator.start({
     log: new FileDecisionLog({ dir: env.LOG_DIR! }),

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { CRASH_POINTS, CrashPoint } from '../../coordinator/engine/crash-points';
+import { COMMIT_PROOFS } from '../../participant-sdk/src/postgres';
 import { PgCluster } from '../../harness/pg-cluster';
 import { checkBank, setupBank } from '../../harness/bank';
 import { jsonLines, runTs } from '../support/child';
@@ -55,11 +56,12 @@ describe('SIGKILL at every named crash point, then recovery', () => {
     for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(CRASH_POINTS.map((p) => [p]))('%s', async (point) => {
+  // Every point under both commit proofs: recovery finishes phase 2 from the decision's xids, or from markers.
+  it.each(COMMIT_PROOFS.flatMap((proof) => CRASH_POINTS.map((p) => [p, proof])))('%s (commitProof %s)', async (point, proof) => {
     await Promise.all([setupBank(pools.a, ACCOUNTS), setupBank(pools.b, ACCOUNTS)]);
     const logDir = fs.mkdtempSync(path.join(os.tmpdir(), `twopc-crash-${point}-`));
     dirs.push(logDir);
-    const env = { LOG_DIR: logDir, PG_A: a.connectionString('bank'), PG_B: b.connectionString('bank'), COUNT: '400', SEED: String(point.length) };
+    const env = { LOG_DIR: logDir, PG_A: a.connectionString('bank'), PG_B: b.connectionString('bank'), COUNT: '400', SEED: String(point.length), COMMIT_PROOF: proof };
 
     const run = await runTs(WORKER, { ...env, TWOPC_CRASH_AT: `${point}:${HIT[point as CrashPoint]}` });
     expect({ signal: run.signal, stderr: run.stderr }).toEqual({ signal: 'SIGKILL', stderr: '' });

@@ -203,6 +203,19 @@ export function describeDecisionLogConformance(name: string, factory: () => Prom
       expect((await log.decide(decision('tx-c', 'abort'))).outcome).toBe('commit');
     });
 
+    it('a commit decision keeps the xid each branch voted with; a branch without one (an older record) reads back without', async () => {
+      let log = await start();
+      await begin(log, 'tx-x');
+      const branches = [{ ...branch('tx-x', 1, 'ledger_a'), xid: '18446744073709551615' }, branch('tx-x', 2, 'ledger_b')];
+      const d = await log.decide(decision('tx-x', 'commit', branches));
+      expect(d.branches).toEqual(branches);
+      log = await reopen(log);
+      const snap = await log.get('tx-x');
+      expect(snap!.decision!.branches).toEqual(branches);
+      expect(snap!.decision!.branches[1]).not.toHaveProperty('xid');
+      await expect(log.decide({ ...decision('tx-y', 'commit'), branches: [{ ...branch('tx-y', 1), xid: '12a' }] })).rejects.toMatchObject({ code: 'invalid-input', message: expect.stringContaining('branches[0].xid') });
+    });
+
     it('records, history and unfinished (oldest first) survive reopen', async () => {
       let log = await start();
       await begin(log, 'tx-2', clock + 2000);

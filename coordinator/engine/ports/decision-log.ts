@@ -106,6 +106,12 @@ export interface OpenReport {
   unfinished: number;
 }
 
+/** See DecisionLog.held. */
+export interface HeldCounts {
+  inFull: number;
+  outcomes: number;
+}
+
 export interface CompactReport {
   /** Transactions forgotten (completed and past retention). */
   forgotten: number;
@@ -167,6 +173,13 @@ export interface DecisionLog {
    * with `appendfsync always`).
    */
   makeDurable?(): Promise<void>;
+  /**
+   * What the store holds in this process's memory: transactions with their
+   * full records (running, or completed and kept in full) and completed ones
+   * held only as their outcome. Absent on stores that hold nothing in memory
+   * (PostgreSQL, Redis). The engine refuses new transactions past its caps on them.
+   */
+  held?(): HeldCounts;
   /**
    * Shared stores (PostgreSQL, Redis): leases of the coordinator instances
    * sharing the log. Once this process registers one, every write carries its

@@ -1,7 +1,13 @@
-import type { BranchRef, ParticipantBranchState, PreparedBranch, Vote } from '../../../participant-sdk/src/client';
+import type { ParticipantBranchState, PreparedBranch } from '../../../participant-sdk/src/client';
+import type { BranchInfo, Vote } from './types';
 
 // Defined in the participant SDK, which runs the same PostgreSQL branch code (and never imports the coordinator).
-export type { BranchRef, ParticipantBranchState, PreparedBranch } from '../../../participant-sdk/src/client';
+export type { ParticipantBranchState, PreparedBranch } from '../../../participant-sdk/src/client';
+
+/** A branch as a participant adapter sees it (with the xid its yes vote carried, once it voted). */
+export interface BranchRef extends BranchInfo {
+  txId: string;
+}
 
 /**
  * The seam between the engine and whatever holds a branch's data. The direct

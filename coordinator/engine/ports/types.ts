@@ -13,5 +13,23 @@ export type DecisionSource = (typeof DECISION_SOURCES)[number];
 export const BRANCH_STATES = ['active', 'prepared', 'read-only', 'committed', 'rolled-back', 'failed', 'heuristic-hazard'] as const;
 export type BranchState = (typeof BRANCH_STATES)[number];
 
-// Shared with the participant SDK, where they are defined (the SDK never imports the coordinator).
-export type { BranchInfo, Vote } from '../../../participant-sdk/src/client';
+import type { BranchInfo as SdkBranchInfo, Vote as SdkVote } from '../../../participant-sdk/src/client';
+
+/**
+ * One participant's piece of a transaction (the SDK's shape, where it is
+ * defined: the SDK never imports the coordinator), plus what the engine
+ * learns of it at PREPARE.
+ */
+export interface BranchInfo extends SdkBranchInfo {
+  /**
+   * The branch's own transaction id at its participant (PostgreSQL's xid8, in
+   * decimal), when its yes vote carried one (a direct PostgreSQL participant
+   * with commitProof `xid`). Kept with the branch in the commit decision, so
+   * phase 2 can ask the participant's commit log what became of the branch
+   * when its prepared transaction is gone. Absent in records of older versions.
+   */
+  xid?: string;
+}
+
+/** A participant's answer to prepare; a yes may carry the branch's xid (see BranchInfo.xid). */
+export type Vote = Exclude<SdkVote, { vote: 'yes' }> | { vote: 'yes'; xid?: string };

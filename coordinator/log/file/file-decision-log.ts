@@ -3,6 +3,7 @@ import type {
   AppendableRecord,
   CompactReport,
   DecisionLog,
+  HeldCounts,
   DecisionRecord,
   LogRecord,
   OpenReport,
@@ -89,6 +90,7 @@ export class FileDecisionLog implements DecisionLog {
     );
     this.writer = writer;
     this.compactor = new FileLogCompactor({ o: this.o, index: this.index, writer, isOpen: () => this.life.isOpen, snapshot: replayed.snapshot, sealed: replayed.sealed });
+    this.compactor.startTimer();
     return replayed.report;
   }
 
@@ -120,6 +122,10 @@ export class FileDecisionLog implements DecisionLog {
     if (problem) return Promise.reject(invalidRecord('decide', problem));
     const existing = this.index.entry(decision.txId);
     if (existing?.decision) return this.winner(existing);
+    // Completed and held as its outcome record (its decision record reduced
+    // away): the register still has that winner. Answered, never replaced.
+    const ended = existing?.completedAt !== undefined ? existing.outcome : undefined;
+    if (ended) return Promise.resolve(Object.freeze({ type: 'decision', txId: decision.txId, at: existing!.completedAt!, outcome: ended, source: 'engine', branches: [] }));
     let encoded: { frame: Buffer; record: DecisionRecord };
     try {
       encoded = encode(decision as DecisionRecord, 'decision');
@@ -128,7 +134,8 @@ export class FileDecisionLog implements DecisionLog {
     }
     // Taken in memory before anything is awaited: a racing decide() in this
     // same turn finds it and gets this record back, whatever it proposed.
-    const entry = existing ?? this.index.entryFor(decision.txId);
+    // entryFor, not `existing`: a transaction held as its outcome comes back in full to take the record.
+    const entry = this.index.entryFor(decision.txId);
     const stored = entry.append(encoded.record, PENDING_SEQ);
     const done = this.writer!.enqueue(encoded.frame, stored, encoded.record.outcome === 'commit');
     // Kept (settled or not): the batch promise is shared, so this costs nothing per transaction.
@@ -164,6 +171,11 @@ export class FileDecisionLog implements DecisionLog {
     return this.index.entry(txId)?.stored.map((s) => s.record) ?? [];
   }
 
+  /** Transactions held in memory: in full, and as outcome records only (about 120 bytes each). */
+  held(): HeldCounts {
+    return { inFull: this.index.size - this.index.outcomeCount, outcomes: this.index.outcomeCount };
+  }
+
   /**
    * Seals the active segment, then forgets completed transactions past the
    * retention period and replaces every sealed segment by one snapshot.
@@ -181,6 +193,7 @@ export class FileDecisionLog implements DecisionLog {
   private async shutDown(): Promise<void> {
     // A compaction in flight finishes first: it may be between installing its
     // snapshot and deleting what it covers, and the writer must outlive it.
+    this.compactor?.stopTimer();
     await this.compactor?.idle();
     try {
       await this.writer?.close();

@@ -1,7 +1,7 @@
 import { TwopcError, errorMessage } from '../../engine/ports/protocol';
 import type { CompactReport } from '../../engine/ports/decision-log';
 import { recordJson } from '../record-shape';
-import type { StoredRecord, TxIndex } from '../tx-index';
+import { keptOutcomeRecord, type StoredRecord, type TxIndex } from '../tx-index';
 import type { ResolvedFileLogOptions } from './file-log-options';
 import { logCorrupt, type ReplayedLog } from './file-log-replay';
 import { errnoCode } from './log-fs';
@@ -41,6 +41,7 @@ export class FileLogCompactor {
   private readonly sealed: Map<number, number>;
   private tail: Promise<unknown> = Promise.resolve();
   private autoCompacting = false;
+  private timer?: NodeJS.Timeout;
 
   constructor(deps: CompactorDeps) {
     this.o = deps.o;
@@ -60,6 +61,36 @@ export class FileLogCompactor {
   /** Settles once the compactions started so far have finished. */
   idle(): Promise<unknown> {
     return this.tail;
+  }
+
+  /**
+   * Compacts every `compactIntervalMs` as well (with autoCompact), when
+   * anything was written since the last compaction or a retention ended: so
+   * an idle coordinator, whose segments no longer seal, still reduces the
+   * completed transactions of its last burst to outcomes, forgets them when
+   * their retention ends, and gives the memory and the disk back.
+   */
+  startTimer(): void {
+    if (!this.o.autoCompact || this.o.compactIntervalMs === 0 || this.timer) return;
+    this.timer = setInterval(() => this.onTimer(), this.o.compactIntervalMs);
+    this.timer.unref();
+  }
+
+  stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private onTimer(): void {
+    if (this.autoCompacting || !this.isOpen() || this.writer.failed) return;
+    const written = this.writer.activeSize > 0 || this.sealed.size > 0;
+    if (!written && !this.index.holdsExpired(this.o.now() - this.o.completedRetentionMs)) return;
+    this.autoCompacting = true;
+    this.compact()
+      .catch((e) => this.o.onBackgroundError(e))
+      .finally(() => {
+        this.autoCompacting = false;
+      });
   }
 
   /** The writer's `onSealed`: counts the segment, and starts a background compaction when enough are sealed. */
@@ -112,10 +143,14 @@ export class FileLogCompactor {
     const { fs, dir } = this.o;
     const bytesBefore = this.diskBytes();
     if (this.writer.failed) throw this.writer.unavailable();
-    if (through <= this.snapshotSeq) return { forgotten: 0, kept: this.index.size, bytesBefore, bytesAfter: bytesBefore };
+    const unchanged = { forgotten: 0, kept: this.index.size, bytesBefore, bytesAfter: bytesBefore };
+    if (through < this.snapshotSeq) return unchanged;
     const cut = this.index.cut(through, this.o.now() - this.o.completedRetentionMs, this.o.maxRetainedCompleted);
+    // Nothing sealed since the snapshot: it is rewritten (under the same name) only when it would shrink.
+    if (through === this.snapshotSeq && cut.forget.length === 0 && cut.reduce.length === 0) return unchanged;
     const frames = await this.framesOf(cut.records);
-    const written = await writeSnapshot(fs, dir, through, frames);
+    const outcomes = { count: cut.outcomes.ids.length, frame: (i: number) => frameJson(recordJson(keptOutcomeRecord(cut, i))) };
+    const written = await writeSnapshot(fs, dir, through, frames, outcomes);
     // Installed: from here a restart reads this snapshot, and the older one
     // and segments <= through are superseded (a restart deletes any we miss).
     const previous = this.snapshotSeq;
@@ -131,7 +166,7 @@ export class FileLogCompactor {
     const covered = [...this.sealed.keys()].filter((seq) => seq <= through);
     for (const seq of covered) this.sealed.delete(seq);
     const obsolete = covered.map(segmentName);
-    if (previous > 0) obsolete.push(snapshotName(previous));
+    if (previous > 0 && previous !== through) obsolete.push(snapshotName(previous));
     for (const f of obsolete) {
       await fs.unlink(inDir(dir, f)).catch((e) => {
         if (errnoCode(e) !== 'ENOENT') throw e;

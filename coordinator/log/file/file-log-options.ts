@@ -18,11 +18,17 @@ export interface FileDecisionLogOptions {
    * it, compaction reduces the oldest to their outcome record (how they
    * ended, when), which is kept until `completedRetentionMs` is over: a status
    * read or a retried commit gets its answer for the whole retention period.
-   * Default 100,000.
+   * Default 1,000 (about 3 MiB of full histories; a held outcome costs about 120 bytes).
    */
   maxRetainedCompleted?: number;
   /** Compact in the background when sealed segments accumulate, so disk use follows in-flight work. Default true. */
   autoCompact?: boolean;
+  /**
+   * With autoCompact, also compact this often when anything was written since
+   * the last compaction or a retention ended, so an idle log gives memory and
+   * disk back. Default 30,000; 0 turns the timer off.
+   */
+  compactIntervalMs?: number;
   /** Share one fdatasync among concurrent forced records. Default true; false writes and syncs each record alone (for measurement). */
   groupCommit?: boolean;
   /** The file-system seam; defaults to node's `fs`. Tests pass one that fails on cue. */
@@ -40,6 +46,7 @@ export interface ResolvedFileLogOptions {
   readonly completedRetentionMs: number;
   readonly maxRetainedCompleted: number;
   readonly autoCompact: boolean;
+  readonly compactIntervalMs: number;
   readonly groupCommit: boolean;
   readonly fs: LogFs;
   readonly now: () => number;
@@ -48,7 +55,8 @@ export interface ResolvedFileLogOptions {
 
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_COMPLETED_RETENTION_MS = 10 * 60 * 1000;
-export const DEFAULT_MAX_RETAINED_COMPLETED = 100_000;
+export const DEFAULT_MAX_RETAINED_COMPLETED = 1_000;
+export const DEFAULT_COMPACT_INTERVAL_MS = 30_000;
 
 const FS_METHODS = ['mkdir', 'readdir', 'readFile', 'stat', 'open', 'read', 'write', 'fdatasync', 'fsync', 'fstat', 'ftruncate', 'close', 'rename', 'link', 'unlink'] as const;
 
@@ -73,6 +81,11 @@ const schema = z.strictObject({
     .min(0, 'maxRetainedCompleted must be >= 0')
     .default(DEFAULT_MAX_RETAINED_COMPLETED),
   autoCompact: z.boolean({ error: 'autoCompact must be a boolean' }).default(true),
+  compactIntervalMs: z
+    .number({ error: 'compactIntervalMs must be a number' })
+    .int('compactIntervalMs must be an integer')
+    .min(0, 'compactIntervalMs must be >= 0')
+    .default(DEFAULT_COMPACT_INTERVAL_MS),
   groupCommit: z.boolean({ error: 'groupCommit must be a boolean' }).default(true),
   fs: z
     .custom<LogFs>((v) => typeof v === 'object' && v !== null && FS_METHODS.every((m) => typeof (v as Record<string, unknown>)[m] === 'function'), {
@@ -99,6 +112,7 @@ export function resolveFileLogOptions(options: FileDecisionLogOptions): Resolved
     completedRetentionMs: o.completedRetentionMs,
     maxRetainedCompleted: o.maxRetainedCompleted,
     autoCompact: o.autoCompact,
+    compactIntervalMs: o.compactIntervalMs,
     groupCommit: o.groupCommit,
     fs: o.fs ?? nodeLogFs(),
     now: (o.now as (() => number) | undefined) ?? Date.now,

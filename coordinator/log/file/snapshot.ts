@@ -19,10 +19,18 @@ const CHUNK_BYTES = 1024 * 1024;
 
 const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
 
+/** Frames made while the snapshot is written, one chunk at a time (outcome records: see TxIndex.cut). */
+export interface LazyFrames {
+  count: number;
+  frame(i: number): Buffer;
+}
+
+const NO_FRAMES: LazyFrames = { count: 0, frame: () => Buffer.alloc(0) };
+
 /** A snapshot written and installed. */
 export interface WrittenSnapshot {
   bytes: number;
-  /** Where each frame landed, in the order given. */
+  /** Where each of `frames` landed, in the order given (the lazy frames after them are not tracked). */
   offsets: number[];
 }
 
@@ -34,13 +42,13 @@ export interface WrittenSnapshot {
  * before leaves the old state whole; after the directory fsync the snapshot
  * stands in for those segments.
  */
-export async function writeSnapshot(fs: LogFs, dir: string, through: number, frames: readonly Buffer[]): Promise<WrittenSnapshot> {
+export async function writeSnapshot(fs: LogFs, dir: string, through: number, frames: readonly Buffer[], lazy: LazyFrames = NO_FRAMES): Promise<WrittenSnapshot> {
   const tmp = inDir(dir, snapshotTempName(through));
   const fd = await fs.open(tmp, 'w');
   const offsets: number[] = new Array<number>(frames.length);
   let size = 0;
   try {
-    const header: SnapshotHeader = { snapshot: 1, through, records: frames.length };
+    const header: SnapshotHeader = { snapshot: 1, through, records: frames.length + lazy.count };
     let chunk: Buffer[] = [encodeFrame(header)];
     let chunkBytes = chunk[0].length;
     const flush = async () => {
@@ -53,6 +61,16 @@ export async function writeSnapshot(fs: LogFs, dir: string, through: number, fra
       offsets[i] = size + chunkBytes;
       chunk.push(frames[i]);
       chunkBytes += frames[i].length;
+      if (chunkBytes >= CHUNK_BYTES) {
+        await flush();
+        await yieldTurn();
+      }
+    }
+    // Encoded here, a chunk at a time, so neither the work nor the frames pile up on one turn.
+    for (let i = 0; i < lazy.count; i++) {
+      const frame = lazy.frame(i);
+      chunk.push(frame);
+      chunkBytes += frame.length;
       if (chunkBytes >= CHUNK_BYTES) {
         await flush();
         await yieldTurn();

@@ -1,5 +1,7 @@
 export { PostgresParticipant } from './postgres-participant';
-export type { PostgresParticipantOptions } from './postgres-options';
+export type { PostgresParticipantOptions, CommitProof } from './postgres-options';
+export { COMMIT_PROOFS } from './postgres-options';
+export type { PostgresVote, ProvenBranchRef } from './commit-proof';
 export { BranchClient } from './branch-client';
 export type { BranchQueryable, BranchQueryResult } from './branch-client';
 export { BRANCH_PHASES } from './held-branch';

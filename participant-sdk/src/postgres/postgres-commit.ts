@@ -2,6 +2,8 @@ import { TwopcError, isTwopcError } from '../errors';
 import { validateGid } from '../gid';
 import type { BranchRef } from '../branch-types';
 import type { HeldBranch } from './held-branch';
+import { committedByXid } from './commit-proof';
+import type { ProvenBranchRef } from './commit-proof';
 import { endBranchHolders, ensureOldBackendGone, withPooledClient } from './postgres-connection';
 import { classifyPgError } from './postgres-errors';
 import type { BranchEnv } from './postgres-outcomes';
@@ -96,8 +98,10 @@ export async function resolveOnePhase(env: BranchEnv, ref: BranchRef, held?: Hel
  * branch ended the other way than the decision (a commit without a marker, or
  * a rollback of a branch that committed, e.g. an operator's abort of a
  * branch someone committed by hand): a heuristic hazard, reported, never guessed.
+ * With the xid the branch's yes vote carried (commitProof `xid`), the commit
+ * log answers instead of the marker (see committedByXid).
  */
-export async function finishPrepared(env: BranchEnv, ref: BranchRef, outcome: 'commit' | 'rollback'): Promise<void> {
+export async function finishPrepared(env: BranchEnv, ref: ProvenBranchRef, outcome: 'commit' | 'rollback'): Promise<void> {
   const gid = validateGid(ref.gid);
   const statement = outcome === 'commit' ? sql.commitPrepared(gid) : sql.rollbackPrepared(gid);
   const verb = outcome === 'commit' ? 'COMMIT PREPARED' : 'ROLLBACK PREPARED';
@@ -115,11 +119,12 @@ export async function finishPrepared(env: BranchEnv, ref: BranchRef, outcome: 'c
     if (isTwopcError(e)) throw e;
     const c = classifyPgError(e);
     if (c.kind !== 'no-such-prepared') throw outcomeUnknown(env, verb, gid, e);
-    const committed = await markerVisibleOrUnknown(env, gid);
+    const committed = ref.xid === undefined ? await markerVisibleOrUnknown(env, gid) : await committedByXid(env, gid, ref.xid, verb, e);
     if (outcome === 'commit' && !committed) {
+      const proof = ref.xid === undefined ? 'no marker row' : `its transaction ${ref.xid} aborted`;
       throw new TwopcError(
         'heuristic-hazard',
-        `participant "${env.participant}": ${verb} ${gid}: no such prepared transaction and no marker row, although the decision is commit: the branch was rolled back or never prepared here`,
+        `participant "${env.participant}": ${verb} ${gid}: no such prepared transaction and ${proof}, although the decision is commit: the branch was rolled back or never prepared here`,
         { participant: env.participant, gid, sqlState: c.sqlState },
         { cause: e },
       );
@@ -127,7 +132,7 @@ export async function finishPrepared(env: BranchEnv, ref: BranchRef, outcome: 'c
     if (outcome === 'rollback' && committed) {
       throw new TwopcError(
         'heuristic-hazard',
-        `participant "${env.participant}": ${verb} ${gid}: the branch is committed (its marker row is visible), although the decision is abort`,
+        `participant "${env.participant}": ${verb} ${gid}: the branch is committed (${ref.xid === undefined ? 'its marker row is visible' : `its transaction ${ref.xid} committed`}), although the decision is abort`,
         { participant: env.participant, gid, sqlState: c.sqlState },
         { cause: e },
       );

@@ -6,6 +6,16 @@ import { SCHEMA_PATTERN } from './postgres-sql';
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
+ * How a repeated COMMIT/ROLLBACK PREPARED that finds nothing (42704) learns
+ * what the branch did. `marker`: a row inserted in the branch with its PREPARE
+ * (visible = committed). `xid`: the branch's transaction id, read in PREPARE's
+ * round trip and carried with the yes vote into the decision, asked of
+ * `pg_xact_status` (no extra write per branch).
+ */
+export const COMMIT_PROOFS = ['marker', 'xid'] as const;
+export type CommitProof = (typeof COMMIT_PROOFS)[number];
+
+/**
  * Options of {@link PostgresParticipant}.
  *
  * @example
@@ -25,6 +35,13 @@ export interface PostgresParticipantOptions {
    * take to be acknowledged after the commit (coordinator outages included).
    */
   markerRetentionMs?: number;
+  /**
+   * The proof phase 2 decides "no such prepared transaction" with (see
+   * {@link CommitProof}). Default `marker`. With `xid` a two-phase branch
+   * writes no marker row; a one-phase commit still does (its answer can be
+   * lost before the xid is known).
+   */
+  commitProof?: CommitProof;
   /** How long to wait for the backend of a lost branch connection to go away before answering `outcome-unknown`. Default 5 s. */
   connectionLossWaitMs?: number;
   /** Called with errors of idle or held connections (e.g. the server went away); they never crash the process. */
@@ -42,6 +59,7 @@ const optionsSchema = z.object({
   schema: z.string().regex(SCHEMA_PATTERN, `must match ${SCHEMA_PATTERN}`).default('public'),
   markerRetentionMs: z.number().int('must be an integer').positive('must be > 0').default(7 * DAY_MS),
   connectionLossWaitMs: z.number().int('must be an integer').positive('must be > 0').default(5000),
+  commitProof: z.enum(COMMIT_PROOFS, { error: `must be one of ${COMMIT_PROOFS.join(', ')}` }).default('marker'),
   onConnectionError: z.custom<(err: Error) => void>((f) => typeof f === 'function', { message: 'must be a function' }).optional(),
 });
 

@@ -3,11 +3,13 @@ import type { BranchRef } from '../branch-types';
 import type { BackendIdentity, ConnectionContext } from './postgres-connection';
 import type { PgErrorClass } from './postgres-errors';
 import { classifyPgError } from './postgres-errors';
+import type { CommitProof } from './postgres-options';
 
 /** What the phase functions share with the participant that owns them. */
 export interface BranchEnv extends ConnectionContext {
   schema: string;
   connectionLossWaitMs: number;
+  commitProof: CommitProof;
   /**
    * Branches whose connection was lost while PREPARE or a one-phase COMMIT
    * may have been on the wire: until that backend is gone, the statement may

@@ -1,7 +1,9 @@
 import { TwopcError, isTwopcError } from '../errors';
 import { hasPrefix, isTxId, parseGid, validateGid, validatePrefix } from '../gid';
-import type { BranchRef, ParticipantBranchState, PreparedBranch, Vote } from '../branch-types';
+import type { BranchRef, ParticipantBranchState, PreparedBranch } from '../branch-types';
 import { BranchClient } from './branch-client';
+import { preparedXid } from './commit-proof';
+import type { PostgresVote, ProvenBranchRef } from './commit-proof';
 import { HeldBranch } from './held-branch';
 import { commitHeldOnePhase, finishPrepared, resolveOnePhase } from './postgres-commit';
 import { cancelRunningStatement, connect, withPooledClient } from './postgres-connection';
@@ -49,8 +51,8 @@ export class PostgresParticipant {
   constructor(options: PostgresParticipantOptions) {
     this.options = parsePostgresOptions(options);
     this.name = this.options.name;
-    const { pool, schema, connectionLossWaitMs, onConnectionError } = this.options;
-    this.env = { pool, participant: this.name, onConnectionError, schema, connectionLossWaitMs, inDoubt: new Map() };
+    const { pool, schema, connectionLossWaitMs, onConnectionError, commitProof } = this.options;
+    this.env = { pool, participant: this.name, onConnectionError, schema, connectionLossWaitMs, commitProof, inDoubt: new Map() };
     // pg's Pool emits `error` when an idle client's server goes away; unheard, that crashes the process.
     this.options.pool.on?.('error', this.onPoolError);
   }
@@ -107,7 +109,8 @@ export class PostgresParticipant {
     return new BranchClient(held);
   }
 
-  async prepare(branch: BranchRef): Promise<Vote> {
+  /** Under commitProof `xid`, a yes carries the branch's xid: pass it back with commit / rollback (see {@link ProvenBranchRef}). */
+  async prepare(branch: BranchRef): Promise<PostgresVote> {
     const held = this.held.get(branch.gid);
     if (!held) return this.voteForUnheld(branch);
     // A repeated call while the first is in flight gets the same answer.
@@ -118,7 +121,7 @@ export class PostgresParticipant {
     return held.preparing;
   }
 
-  async commit(branch: BranchRef, options: { onePhase?: boolean } = {}): Promise<void> {
+  async commit(branch: ProvenBranchRef, options: { onePhase?: boolean } = {}): Promise<void> {
     const gid = validateGid(branch.gid);
     const held = this.held.get(gid);
     if (options.onePhase) return this.commitOnePhase(branch, held);
@@ -133,7 +136,7 @@ export class PostgresParticipant {
    * waited for, so it can no longer prepare or commit), or prepared
    * (ROLLBACK PREPARED). Unknown or already rolled back is success.
    */
-  async rollback(branch: BranchRef): Promise<void> {
+  async rollback(branch: ProvenBranchRef): Promise<void> {
     const gid = validateGid(branch.gid);
     const held = this.held.get(gid);
     if (held?.phase === 'active') return this.rollbackHeld(held);
@@ -148,20 +151,21 @@ export class PostgresParticipant {
    * transaction's only branch, which may have committed in one phase).
    * `active` while this process holds it; otherwise see {@link branchStatus}.
    */
-  async status(branch: BranchRef): Promise<ParticipantBranchState> {
+  async status(branch: ProvenBranchRef): Promise<ParticipantBranchState> {
     const gid = validateGid(branch.gid);
     if (this.held.has(gid)) return 'active';
-    return branchStatus(this.env, gid);
+    return branchStatus(this.env, gid, branch.xid);
   }
 
   /**
    * What the database records of a branch, reading only: `prepared`,
-   * `committed` (its marker is visible) or `unknown` (never prepared, rolled
-   * back, or read-only). Unlike {@link status} it ends nothing, so a branch
-   * another process still holds reads as `unknown`.
+   * `committed` (its marker is visible, or the commit log says its `xid`
+   * committed) or `unknown` (never prepared, rolled back, or read-only).
+   * Unlike {@link status} it ends nothing, so a branch another process still
+   * holds reads as `unknown`.
    */
-  async recordedState(branch: BranchRef): Promise<'prepared' | 'committed' | 'unknown'> {
-    return recordedState(this.env, branch.gid);
+  async recordedState(branch: ProvenBranchRef): Promise<'prepared' | 'committed' | 'unknown'> {
+    return recordedState(this.env, branch.gid, branch.xid);
   }
 
   /** Prepared transactions of this database whose GID is a valid GID of `prefix`. */
@@ -228,15 +232,20 @@ export class PostgresParticipant {
     if (this.held.has(gid)) throw new TwopcError('state-conflict', `branch ${gid} is already open (a GID is never reused)`, { gid });
   }
 
-  private async voteForUnheld(branch: BranchRef): Promise<Vote> {
+  private async voteForUnheld(branch: BranchRef): Promise<PostgresVote> {
     try {
       const gid = validateGid(branch.gid);
       // Its PREPARE was cut off and answered "no"; the answer stays "no" even
       // if the old backend has completed that PREPARE since: the abort removes it.
       if (this.env.inDoubt.has(gid)) return { vote: 'no', reason: `the connection of branch ${gid} was lost during PREPARE` };
-      // Already prepared (an earlier prepare call of this branch answered yes): say so again.
-      const found = await withPooledClient(this.env, async (client) => resultsOf(await client.query(sql.isPrepared(), [gid]))[0].rows.length > 0);
-      if (found) return { vote: 'yes' };
+      // Already prepared (an earlier prepare call of this branch answered yes): say so again, with its xid.
+      if (this.env.commitProof === 'xid') {
+        const xid = await preparedXid(this.env, gid);
+        if (xid !== undefined) return { vote: 'yes', xid };
+      } else {
+        const found = await withPooledClient(this.env, async (client) => resultsOf(await client.query(sql.isPrepared(), [gid]))[0].rows.length > 0);
+        if (found) return { vote: 'yes' };
+      }
       return { vote: 'no', reason: `branch ${gid} is not open on participant "${this.name}" (never opened, already ended, or its connection was lost)` };
     } catch (e) {
       const c = classifyPgError(e);

@@ -1,4 +1,5 @@
 import type { Vote } from '../branch-types';
+import type { PostgresVote } from './commit-proof';
 import type { HeldBranch } from './held-branch';
 import { classifyPgError } from './postgres-errors';
 import type { BranchEnv } from './postgres-outcomes';
@@ -14,7 +15,7 @@ import * as sql from './postgres-sql';
  * (marker + PREPARE). A branch of reads only needs two (is there an xid?
  * then COMMIT) and leaves no prepared state and no WAL flush behind.
  */
-export async function prepareHeld(env: BranchEnv, held: HeldBranch): Promise<Vote> {
+export async function prepareHeld(env: BranchEnv, held: HeldBranch): Promise<PostgresVote> {
   if (held.connectionLost) {
     // Nothing was sent, so nothing can have been prepared; the server rolls
     // the branch back when it notices the connection is gone.
@@ -30,17 +31,21 @@ export async function prepareHeld(env: BranchEnv, held: HeldBranch): Promise<Vot
       const wrote = resultsOf(await client.query(sql.probeWrites()))[2]?.rows[0]?.wrote;
       if (wrote === false) return await commitReadOnly(held);
     }
-    // One round trip: marker (only if the branch wrote) + PREPARE. In a failed
-    // block the guard fails first; PREPARE's own tag is checked anyway, since
-    // PostgreSQL answers a PREPARE in a failed block with ROLLBACK, no error.
-    const [, , insert, prepare] = resultsOf(await client.query(sql.prepareBranch(env.schema, held.gid, held.ref.txId)));
+    // One round trip: marker (only if the branch wrote) or the branch's xid,
+    // then PREPARE. In a failed block the guard fails first; PREPARE's own tag
+    // is checked anyway, since PostgreSQL answers a PREPARE in a failed block
+    // with ROLLBACK, no error.
+    const byXid = env.commitProof === 'xid';
+    const text = byXid ? sql.prepareBranchXid(held.gid) : sql.prepareBranch(env.schema, held.gid, held.ref.txId);
+    const [, , proof, prepare] = resultsOf(await client.query(text));
     if (prepare?.command !== 'PREPARE') {
       const message = `PREPARE answered ${prepare?.command ?? 'nothing'}: the transaction block had failed`;
       await held.rollbackAndRelease();
       held.end('rolled-back', message);
       return { vote: 'no', ...failureOf({ kind: 'wrong-state', message }, held.lastStatementError, true) };
     }
-    if (insert?.rowCount === 0) {
+    const xid: unknown = byXid ? proof?.rows[0]?.xid : undefined;
+    if (byXid ? xid === null || xid === undefined : proof?.rowCount === 0) {
       // Prepared without an xid before it (write statements that changed no
       // row): finish it at once on the same connection; it stays out of phase 2.
       await client.query(sql.commitPrepared(held.gid));
@@ -50,7 +55,8 @@ export async function prepareHeld(env: BranchEnv, held: HeldBranch): Promise<Vot
     }
     held.release();
     held.end('prepared');
-    return { vote: 'yes' };
+    // The xid goes with the vote into the commit decision: phase 2 asks pg_xact_status with it.
+    return byXid ? { vote: 'yes', xid: String(xid) } : { vote: 'yes' };
   } catch (e) {
     return prepareFailed(env, held, e);
   }

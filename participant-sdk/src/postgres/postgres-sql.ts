@@ -105,6 +105,43 @@ export function prepareBranch(schema: string, gid: string, txId: string): string
   return `${IN_BLOCK_GUARD}; ${insertMarker(schema, gid, txId)}; PREPARE TRANSACTION ${gidLiteral(gid)}`;
 }
 
+/**
+ * Phase 1 under commitProof `xid`, in one round trip: the branch's transaction
+ * id (null when it wrote nothing) and PREPARE. No row is written. Four
+ * results: guard x2, SELECT, PREPARE.
+ */
+export function prepareBranchXid(gid: string): string {
+  return `${IN_BLOCK_GUARD}; SELECT pg_current_xact_id_if_assigned()::text AS xid; PREPARE TRANSACTION ${gidLiteral(gid)}`;
+}
+
+const XID_PATTERN = /^[0-9]{1,20}$/;
+
+function xidLiteral(xid: string): string {
+  if (!XID_PATTERN.test(xid)) throw new TwopcError('invalid-input', `xid must be a transaction id in decimal (got ${JSON.stringify(xid)})`, { field: 'xid' });
+  return `'${xid}'::xid8`;
+}
+
+/**
+ * $1 = xid (decimal xid8). `committed`, `aborted`, `in progress` (running, or
+ * prepared), or null once the commit log no longer holds it; an error for an
+ * xid not yet assigned ("in the future").
+ */
+export function xactStatus(): string {
+  return 'SELECT pg_xact_status($1::text::xid8) AS status';
+}
+
+/**
+ * $1 = gid. The full (xid8) transaction id of a prepared branch:
+ * pg_prepared_xacts shows 32 bits, placed here below the next xid (a prepared
+ * transaction is never 2^31 transactions old: wraparound protection stops the
+ * server first).
+ */
+export function preparedXid(): string {
+  return `SELECT (n - (n % ${XID_SPACE} - x + ${XID_SPACE}) % ${XID_SPACE})::text AS xid
+    FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS n, transaction::text::bigint AS x
+      FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()) s`;
+}
+
 /** One-phase commit in one round trip: marker (if the branch wrote) and a durable COMMIT. Five results: guard x2, SET, INSERT, COMMIT. */
 export function commitOnePhase(schema: string, gid: string, txId: string): string {
   // The plain COMMIT is the transaction's decision, so it must be durable when acknowledged
@@ -139,10 +176,12 @@ export function isPrepared(): string {
  * removes the prepared transaction). In one statement the snapshot would come
  * first and a COMMIT PREPARED finishing in between would read as neither.
  */
-export function branchState(schema: string, gid: string): string {
+export function branchState(schema: string, gid: string, xid?: string): string {
   const g = gidLiteral(gid);
+  // With the xid its yes vote carried (commitProof `xid`: no marker for a two-phase branch), the commit log tells too.
+  const byXid = xid === undefined ? '' : ` OR pg_xact_status(${xidLiteral(xid)}) = 'committed'`;
   return `SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = ${g} AND database = current_database()) AS prepared;
-    SELECT EXISTS (SELECT 1 FROM ${schemaName(schema)}.${MARKER} WHERE gid = ${g}) AS committed`;
+    SELECT EXISTS (SELECT 1 FROM ${schemaName(schema)}.${MARKER} WHERE gid = ${g})${byXid} AS committed`;
 }
 
 // $1 = the branch's tag, $2 = its GID. The backends of this database (other

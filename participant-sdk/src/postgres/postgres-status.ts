@@ -21,13 +21,13 @@ import * as sql from './postgres-sql';
  *   therefore ends here, rolled back: asking its state is only ever done to
  *   decide it.
  */
-export async function branchStatus(env: BranchEnv, gidInput: string): Promise<ParticipantBranchState> {
+export async function branchStatus(env: BranchEnv, gidInput: string, xid?: string): Promise<ParticipantBranchState> {
   const gid = validateGid(gidInput);
   try {
     const backend = env.inDoubt.get(gid);
     if (backend) await ensureOldBackendGone(env, backend, env.connectionLossWaitMs);
     await endBranchHolders(env, gid, env.connectionLossWaitMs);
-    return await withPooledClient(env, (client) => readState(env, client, gid));
+    return await withPooledClient(env, (client) => readState(env, client, gid, xid));
   } catch (e) {
     throw outcomeUnknown(env, 'learn the state of', gid, e);
   }
@@ -38,17 +38,17 @@ export async function branchStatus(env: BranchEnv, gidInput: string): Promise<Pa
  * `committed` (its marker is visible) or `unknown`. Final only when no backend
  * can still be running a statement of the branch (see branchStatus).
  */
-export async function recordedState(env: BranchEnv, gidInput: string): Promise<'prepared' | 'committed' | 'unknown'> {
+export async function recordedState(env: BranchEnv, gidInput: string, xid?: string): Promise<'prepared' | 'committed' | 'unknown'> {
   const gid = validateGid(gidInput);
   try {
-    return await withPooledClient(env, (client) => readState(env, client, gid));
+    return await withPooledClient(env, (client) => readState(env, client, gid, xid));
   } catch (e) {
     throw outcomeUnknown(env, 'learn the state of', gid, e);
   }
 }
 
-async function readState(env: BranchEnv, client: PostgresPoolClient, gid: string): Promise<'prepared' | 'committed' | 'unknown'> {
-  const [prepared, committed] = resultsOf(await client.query(sql.branchState(env.schema, gid)));
+async function readState(env: BranchEnv, client: PostgresPoolClient, gid: string, xid?: string): Promise<'prepared' | 'committed' | 'unknown'> {
+  const [prepared, committed] = resultsOf(await client.query(sql.branchState(env.schema, gid, xid)));
   if (prepared?.rows[0]?.prepared === true) return 'prepared';
   return committed?.rows[0]?.committed === true ? 'committed' : 'unknown';
 }

@@ -1,0 +1,56 @@
+import { TwopcError } from '../errors';
+import type { BranchRef, Vote } from '../branch-types';
+import { withPooledClient } from './postgres-connection';
+import { classifyPgError } from './postgres-errors';
+import type { BranchEnv } from './postgres-outcomes';
+import { outcomeUnknown } from './postgres-outcomes';
+import { resultsOf } from './postgres-pool';
+import * as sql from './postgres-sql';
+
+/** A vote of this adapter: under commitProof `xid`, a yes carries the branch's transaction id (decimal xid8). */
+export type PostgresVote = Vote | { vote: 'yes'; xid: string };
+
+/** A branch as phase 2 names it: with the xid its yes vote carried, when the caller has it (commitProof `xid`). */
+export type ProvenBranchRef = BranchRef & { xid?: string };
+
+/**
+ * What the commit log says of a branch whose COMMIT/ROLLBACK PREPARED found
+ * no prepared transaction (42704): true committed, false rolled back. Never a
+ * guess: `in progress` (a PREPARE still running in some backend: it cannot be
+ * finished yet) is `outcome-unknown`, so the engine retries; no status (the
+ * xid is older than the commit log keeps) or an xid the server refuses (in
+ * the future: not this server's branch) is a heuristic hazard.
+ */
+export async function committedByXid(env: BranchEnv, gid: string, xid: string, verb: string, cause: unknown): Promise<boolean> {
+  let status: unknown;
+  try {
+    status = await withPooledClient(env, async (client) => resultsOf(await client.query(sql.xactStatus(), [xid]))[0].rows[0]?.status);
+  } catch (e) {
+    const c = classifyPgError(e);
+    if (c.kind === 'connection-lost' || c.kind === 'resources' || c.kind === 'permission') throw outcomeUnknown(env, `look up the transaction status (xid ${xid}) of`, gid, e);
+    throw hazard(env, gid, `${verb} ${gid}: no such prepared transaction, and PostgreSQL cannot say what became of its transaction ${xid}: ${c.message}`, c.sqlState, e);
+  }
+  if (status === 'committed') return true;
+  if (status === 'aborted') return false;
+  if (status === 'in progress') {
+    throw new TwopcError(
+      'outcome-unknown',
+      `participant "${env.participant}": ${verb} ${gid}: no such prepared transaction yet, and its transaction ${xid} is still in progress (its PREPARE has not finished); retry`,
+      { participant: env.participant, gid, xid },
+      { cause },
+    );
+  }
+  throw hazard(env, gid, `${verb} ${gid}: no such prepared transaction, and the commit log no longer holds the status of its transaction ${xid} (too old)`, undefined, cause);
+}
+
+/** The full xid of a prepared branch, or undefined when it is not prepared here (see sql.preparedXid). */
+export async function preparedXid(env: BranchEnv, gid: string): Promise<string | undefined> {
+  return withPooledClient(env, async (client) => {
+    const xid = resultsOf(await client.query(sql.preparedXid(), [gid]))[0].rows[0]?.xid;
+    return xid === undefined || xid === null ? undefined : String(xid);
+  });
+}
+
+function hazard(env: BranchEnv, gid: string, detail: string, sqlState: string | undefined, cause: unknown): TwopcError {
+  return new TwopcError('heuristic-hazard', `participant "${env.participant}": ${detail}`, { participant: env.participant, gid, ...(sqlState ? { sqlState } : {}) }, { cause });
+}

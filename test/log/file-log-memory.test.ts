@@ -1,0 +1,139 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { FileDecisionLog, type FileDecisionLogOptions } from '../../coordinator/log/file/file-decision-log';
+import { snapshotName } from '../../coordinator/log/file/log-layout';
+
+/**
+ * Issue 16, item 1: the file log's memory follows in-flight work, not
+ * history. Completed transactions are held as outcome records of about 120
+ * bytes (not as folded records of a few KiB), and a timer compacts an idle
+ * log, so its memory and its directory shrink without an admin call.
+ */
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-log-memory-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const T0 = 1_700_000_000_000;
+const uuid = (i: number) => `0190a1b2-c3d4-7e5f-8a9b-${i.toString(16).padStart(12, '0')}`;
+
+async function completeMany(log: FileDecisionLog, from: number, count: number, at: (i: number) => number): Promise<void> {
+  const writes: Array<Promise<unknown>> = [];
+  for (let i = from; i < from + count; i++) {
+    const txId = uuid(i);
+    const branches = [{ branchId: 1, gid: `twopc_${i}_1`, participant: 'ledger', url: 'http://127.0.0.1:9/twopc' }, { branchId: 2, gid: `twopc_${i}_2`, participant: 'stock', url: 'http://127.0.0.1:9/twopc' }];
+    writes.push(
+      (async () => {
+        await log.append({ type: 'begin', txId, at: at(i), expiresAt: at(i) + 30_000, metadata: { order: i } });
+        for (const branch of branches) await log.append({ type: 'enlist', txId, at: at(i), branch });
+        const outcome = i % 3 === 0 ? 'abort' : 'commit';
+        await log.decide({ txId, at: at(i), outcome, source: 'engine', branches });
+        await log.append({ type: 'complete', txId, at: at(i), outcome });
+      })(),
+    );
+    if (writes.length >= 500) await Promise.all(writes.splice(0));
+  }
+  await Promise.all(writes);
+}
+
+function gcNow(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+}
+
+describe('FileDecisionLog memory', () => {
+  it('holds a completed transaction as its outcome record, within the documented budget (at most 200 heap bytes each)', async () => {
+    const gc = gcNow();
+    const dir = tempDir();
+    const options: FileDecisionLogOptions = { dir, autoCompact: false, maxRetainedCompleted: 0, completedRetentionMs: 3_600_000, now: () => T0 + 1000 };
+    const N = 40_000;
+    const writer = new FileDecisionLog(options);
+    await writer.open();
+    await completeMany(writer, 0, N, () => T0);
+    await writer.compact();
+    expect(writer.held()).toEqual({ inFull: 0, outcomes: N });
+    await writer.close();
+
+    // A reopen reads N outcome records back from the snapshot: the heap grows by what holding them costs.
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const log = new FileDecisionLog(options);
+    await log.open();
+    gc();
+    const perOutcome = (process.memoryUsage().heapUsed - before) / N;
+    expect(log.held()).toEqual({ inFull: 0, outcomes: N });
+    expect(perOutcome).toBeLessThan(200);
+    // What a status read or a retried commit needs is all there.
+    expect(await log.get(uuid(7))).toMatchObject({ txId: uuid(7), completed: true, completedAt: T0, outcome: 'commit' });
+    expect(await log.get(uuid(9))).toMatchObject({ completed: true, outcome: 'abort' });
+    await log.close();
+  });
+
+  it('brings an outcome back in full when a record is added to its transaction, and keeps both across compaction and reopen', async () => {
+    const dir = tempDir();
+    const options: FileDecisionLogOptions = { dir, autoCompact: false, maxRetainedCompleted: 0, completedRetentionMs: 3_600_000, now: () => T0 + 1000 };
+    let log = new FileDecisionLog(options);
+    await log.open();
+    await completeMany(log, 0, 10, () => T0);
+    await log.compact();
+    expect(log.held()).toEqual({ inFull: 0, outcomes: 10 });
+    // The register still answers the decision it took, though its record was reduced away: nothing replaces it.
+    expect(await log.decide({ txId: uuid(1), at: T0 + 5, outcome: 'abort', source: 'recovery', branches: [] })).toMatchObject({ outcome: 'commit' });
+    expect(await log.decide({ txId: uuid(3), at: T0 + 5, outcome: 'commit', source: 'recovery', branches: [] })).toMatchObject({ outcome: 'abort' });
+    expect(log.held()).toEqual({ inFull: 0, outcomes: 10 });
+    // A record added to one (a second `complete`, a hazard) brings it back in full.
+    await log.append({ type: 'complete', txId: uuid(2), at: T0 + 6, outcome: 'commit' });
+    await log.append({ type: 'hazard', txId: uuid(1), at: T0 + 7, branchId: 1, gid: 'twopc_1_1', participant: 'ledger', detail: 'found rolled back' });
+    expect(log.held()).toEqual({ inFull: 2, outcomes: 8 });
+    expect(await log.history(uuid(2))).toEqual([
+      { type: 'complete', txId: uuid(2), at: T0, outcome: 'commit' },
+      { type: 'complete', txId: uuid(2), at: T0 + 6, outcome: 'commit' },
+    ]);
+    const expected = [await log.get(uuid(1)), await log.get(uuid(2)), await log.get(uuid(3))];
+    await log.compact();
+    expect([await log.get(uuid(1)), await log.get(uuid(2)), await log.get(uuid(3))]).toEqual(expected);
+    await log.close();
+    log = new FileDecisionLog(options);
+    await log.open();
+    expect([await log.get(uuid(1)), await log.get(uuid(2)), await log.get(uuid(3))]).toEqual(expected);
+    await log.close();
+  });
+
+  it('compacts an idle log on a timer: completed transactions become outcomes, then go when retention ends, and the directory shrinks', async () => {
+    const dir = tempDir();
+    let now = T0;
+    const log = new FileDecisionLog({ dir, segmentBytes: 1 << 20, compactIntervalMs: 50, maxRetainedCompleted: 100, completedRetentionMs: 60_000, now: () => now });
+    await log.open();
+    await completeMany(log, 0, 2_000, () => T0);
+    const waitFor = async (what: () => boolean) => {
+      for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(what()).toBe(true);
+    };
+    // No segment sealed (1 MiB segments), no compaction asked for: the timer reduces them.
+    await waitFor(() => log.held().outcomes === 1_900);
+    expect(log.held().inFull).toBe(100);
+    const snapshots = () => fs.readdirSync(dir).filter((f) => f.startsWith('snapshot-'));
+    expect(snapshots().length).toBe(1);
+    // Retention over: the timer forgets them all, though nothing was written since.
+    now = T0 + 61_000;
+    await waitFor(() => log.held().outcomes === 0 && log.held().inFull === 0);
+    await waitFor(() => fs.statSync(path.join(dir, snapshots()[0])).size < 100);
+    expect(await log.get(uuid(5))).toBeUndefined();
+    await log.close();
+    // The rewritten snapshot (under the same name) reads back.
+    const again = new FileDecisionLog({ dir, autoCompact: false });
+    expect((await again.open()).unfinished).toBe(0);
+    expect(again.held()).toEqual({ inFull: 0, outcomes: 0 });
+    expect(snapshots()).toEqual([snapshotName(Number(snapshots()[0].match(/\d+/)![0]))]);
+    await again.close();
+  });
+});

@@ -1,0 +1,228 @@
+import { Client, Pool } from 'pg';
+import { isTwopcError } from '../../coordinator/engine/ports/protocol';
+import type { PostgresPoolClient, PostgresQueryResult } from '../../participant-sdk/src/postgres/postgres-pool';
+import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PgCluster } from '../../harness/pg-cluster';
+import { accountsTableSql } from '../../harness/bank';
+import { PREFIX, TestPool, newBranch } from './postgres-fixture';
+
+const DB = 'xid_proof';
+
+/** The error code `p` rejects with (fails the test if it resolves). */
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (isTwopcError(e)) return e.code;
+    throw e;
+  }
+  throw new Error('expected a rejection');
+}
+
+/**
+ * commitProof 'xid': PREPARE reads the branch's xid in its own round trip, no
+ * marker row is written, and a COMMIT/ROLLBACK PREPARED that finds nothing
+ * (42704) is decided from pg_xact_status(xid): committed = acknowledged,
+ * aborted = heuristic hazard (for a commit), in progress = retry, no status
+ * = heuristic hazard.
+ */
+describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
+  let cluster: PgCluster;
+  let admin: Client;
+  let pg: Pool;
+  let pool: TestPool;
+  let participant: PostgresParticipant;
+
+  const balance = async (id: number): Promise<number | undefined> => (await admin.query<{ balance: number }>('select balance from accounts where id = $1', [id])).rows[0]?.balance;
+  const markers = async (): Promise<number> => Number((await admin.query('select count(*) from twopc_marker')).rows[0].count);
+  const xactStatus = async (xid: string): Promise<string | null> => (await admin.query<{ s: string | null }>('select pg_xact_status($1::text::xid8) as s', [xid])).rows[0].s;
+
+  /** A branch that wrote, prepared; returns its ref with the xid its yes vote carried. */
+  async function preparedBranch(id: number, amount: number) {
+    const ref = newBranch('accounts');
+    const branch = await participant.openBranch(ref);
+    await branch.query('insert into accounts values ($1, $2)', [id, amount]);
+    const vote = await participant.prepare(ref);
+    if (vote.vote !== 'yes' || !('xid' in vote)) throw new Error(`expected a yes with an xid, got ${JSON.stringify(vote)}`);
+    return { ...ref, xid: vote.xid };
+  }
+
+  beforeAll(async () => {
+    cluster = await PgCluster.start({ name: 'xid-proof' });
+    await cluster.createDatabase(DB);
+    admin = new Client(cluster.connectionConfig(DB));
+    await admin.connect();
+    await admin.query(accountsTableSql({ balance: 'int' }));
+  });
+
+  afterAll(async () => {
+    await admin?.end();
+    await cluster?.destroy();
+  });
+
+  beforeEach(async () => {
+    await admin.query('truncate accounts');
+    pg = new Pool({ ...cluster.connectionConfig(DB), max: 6 });
+    pool = new TestPool(pg);
+    participant = new PostgresParticipant({ name: 'accounts', pool, commitProof: 'xid', connectionLossWaitMs: 3000 });
+    await participant.start();
+    pool.statements.length = 0;
+  });
+
+  afterEach(async () => {
+    await participant.close();
+    await pg.end();
+    const left = await cluster.preparedGids(PREFIX);
+    for (const gid of left) await admin.query(`rollback prepared '${gid}'`);
+    expect(left).toEqual([]);
+  });
+
+  it('refuses an unknown commitProof, naming the field', () => {
+    expect(() => new PostgresParticipant({ name: 'x', pool, commitProof: 'both' as never })).toThrow(/commitProof must be one of marker, xid/);
+  });
+
+  it('prepares with the xid in the same round trip, writes no marker, and commits', async () => {
+    const ref = await preparedBranch(2, 50);
+    expect(ref.xid).toMatch(/^[0-9]+$/);
+    expect(await xactStatus(ref.xid)).toBe('in progress');
+    await participant.commit(ref);
+    expect(await balance(2)).toBe(50);
+    expect(await markers()).toBe(0);
+    expect(await xactStatus(ref.xid)).toBe('committed');
+    // BEGIN, xid + PREPARE, COMMIT PREPARED: the same round trips as the marker proof, one row fewer.
+    const adapterStatements = pool.statements.filter((s) => !s.startsWith('insert into accounts'));
+    expect(adapterStatements).toHaveLength(3);
+    expect(pool.count(/twopc_marker/)).toBe(0);
+  });
+
+  it('42704 after its commit: already committed, so acknowledged (commit repeated after a lost answer)', async () => {
+    const ref = await preparedBranch(2, 50);
+    pool.inject({ match: /^COMMIT PREPARED/, mode: 'lose-answer' });
+    expect(await codeOf(participant.commit(ref))).toBe('outcome-unknown');
+    // The engine retries: no such prepared transaction, and the xid committed.
+    await participant.commit(ref);
+    expect(await balance(2)).toBe(50);
+    expect(await participant.recordedState(ref)).toBe('committed');
+    expect(await participant.status(ref)).toBe('committed');
+    // A rollback now would contradict what happened.
+    expect(await codeOf(participant.rollback(ref))).toBe('heuristic-hazard');
+  });
+
+  it('42704 after a rollback: a commit is a heuristic hazard, a repeated rollback is done', async () => {
+    const ref = await preparedBranch(2, 50);
+    // Someone (an operator) rolled it back by hand.
+    await admin.query(`rollback prepared '${ref.gid}'`);
+    expect(await xactStatus(ref.xid)).toBe('aborted');
+    const err = await participant.commit(ref).catch((e: unknown) => e);
+    expect(isTwopcError(err) && err.code).toBe('heuristic-hazard');
+    expect(String((err as Error).message)).toMatch(new RegExp(`transaction ${ref.xid} aborted`));
+    await participant.rollback(ref);
+    expect(await balance(2)).toBeUndefined();
+    expect(await participant.recordedState(ref)).toBe('unknown');
+  });
+
+  it('42704 while the branch transaction is still in progress (its PREPARE not finished): retry, then it commits', async () => {
+    // The state "no such prepared transaction, xid in progress": the branch's transaction has its xid but
+    // its PREPARE has not completed (in flight on its backend; PostgreSQL skips a not-yet-valid GID).
+    const ref = newBranch('accounts');
+    const holder = new Client(cluster.connectionConfig(DB));
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('insert into accounts values (3, 30)');
+      const xid = String((await holder.query('select pg_current_xact_id()::text as xid')).rows[0].xid);
+      const proven = { ...ref, xid };
+      expect(await codeOf(participant.commit(proven))).toBe('outcome-unknown');
+      expect(await codeOf(participant.rollback(proven))).toBe('outcome-unknown');
+      await holder.query(`prepare transaction '${ref.gid}'`);
+      // Now prepared: the retry commits it.
+      await participant.commit(proven);
+      expect(await balance(3)).toBe(30);
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('a prepared branch survives an immediate stop: after the restart its xid reads in progress and the commit completes', async () => {
+    const ref = await preparedBranch(4, 40);
+    await participant.close();
+    await pg.end();
+    await admin.end();
+    await cluster.crash();
+    await cluster.startServer();
+    admin = new Client(cluster.connectionConfig(DB));
+    await admin.connect();
+    pg = new Pool({ ...cluster.connectionConfig(DB), max: 6 });
+    pool = new TestPool(pg);
+    participant = new PostgresParticipant({ name: 'accounts', pool, commitProof: 'xid' });
+    await participant.start();
+    // Recovery restored the prepared transaction before the server took connections: the commit
+    // log has its xid in progress, and it is prepared again.
+    expect(await xactStatus(ref.xid)).toBe('in progress');
+    expect(await cluster.preparedGids(PREFIX)).toEqual([ref.gid]);
+    // Asked again after a restart (no held state), the vote is yes with the same xid.
+    expect(await participant.prepare(ref)).toEqual({ vote: 'yes', xid: ref.xid });
+    await participant.commit(ref);
+    await participant.commit(ref);
+    expect(await balance(4)).toBe(40);
+  });
+
+  it('xid status unavailable: an xid the server has not reached is a heuristic hazard, never a guess', async () => {
+    const ref = newBranch('accounts');
+    const future = { ...ref, xid: '999999999999' };
+    const err = await participant.commit(future).catch((e: unknown) => e);
+    expect(isTwopcError(err) && err.code).toBe('heuristic-hazard');
+    expect(String((err as Error).message)).toMatch(/cannot say what became of its transaction 999999999999/);
+    expect(await codeOf(participant.rollback(future))).toBe('heuristic-hazard');
+  });
+
+  it('xid status unavailable: a status the commit log no longer holds (null) is a heuristic hazard', async () => {
+    // PostgreSQL answers null for an xid older than its commit log keeps; truncating pg_xact takes
+    // billions of transactions, so the answer is put in place of the real one here.
+    const nullStatus = new PostgresParticipant({ name: 'accounts', pool: withNullXactStatus(pg), commitProof: 'xid' });
+    const ref = { ...newBranch('accounts'), xid: '5' };
+    const err = await nullStatus.commit(ref).catch((e: unknown) => e);
+    expect(isTwopcError(err) && err.code).toBe('heuristic-hazard');
+    expect(String((err as Error).message)).toMatch(/no longer holds the status of its transaction 5/);
+    expect(await codeOf(nullStatus.rollback(ref))).toBe('heuristic-hazard');
+    await nullStatus.close();
+  });
+
+  it('a branch that wrote nothing votes read-only and leaves nothing prepared', async () => {
+    const ref = newBranch('accounts');
+    const branch = await participant.openBranch(ref);
+    // A write tag that changed no row: the branch has no xid.
+    await branch.query('delete from accounts where id = -1');
+    expect(await participant.prepare(ref)).toEqual({ vote: 'read-only' });
+    expect(await cluster.preparedGids(PREFIX)).toEqual([]);
+  });
+
+  it('a one-phase commit still writes its marker (its answer may be lost before any xid is known)', async () => {
+    const ref = newBranch('accounts');
+    const branch = await participant.openBranch(ref);
+    await branch.query('insert into accounts values (5, 5)');
+    pool.inject({ match: /; COMMIT$/, mode: 'lose-answer' });
+    await participant.commit(ref, { onePhase: true });
+    expect(await balance(5)).toBe(5);
+    expect(await markers()).toBe(1);
+  });
+});
+
+/** pg's pool, with pg_xact_status answering null (an xid older than the commit log keeps). */
+function withNullXactStatus(pg: Pool) {
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      const client = await pg.connect();
+      return {
+        query: async (text, values) => {
+          const sqlText = typeof text === 'string' ? text : text.text;
+          if (sqlText.includes('pg_xact_status')) return { command: 'SELECT', rowCount: 1, rows: [{ status: null }] } satisfies PostgresQueryResult;
+          return (await client.query(text as string, values as unknown[])) as unknown as PostgresQueryResult;
+        },
+        release: (err) => client.release(err),
+        on: (event, listener) => client.on(event, listener),
+        removeListener: (event, listener) => client.removeListener(event, listener),
+      };
+    },
+  };
+}
