@@ -6,6 +6,7 @@ import { TransactionAbortedError, TwopcError } from './errors';
 import { parseGid } from './gid';
 import { PROBLEM_CONTENT_TYPE, problemOf } from './problem';
 import { verifySignature } from './signature';
+import { tracedCall } from './traced-call';
 import { BranchCall, SIGNATURE_HEADER, branchCallSchema, commitCallSchema, firstIssue, gidSchema } from './wire';
 
 export interface BranchRouterDeps {
@@ -82,7 +83,7 @@ function signedCall(deps: BranchRouterDeps, readBody: RequestHandler, run: (body
       const check = verifySignature(deps.secret, req.headers[SIGNATURE_HEADER] as string | undefined, req.method, req.originalUrl, body);
       if (!check.ok) return sendProblem(res, new TwopcError('unauthorized', `${SIGNATURE_HEADER} ${check.reason}: calls must be signed by the coordinator`, { field: SIGNATURE_HEADER }));
       if (!deps.isOpen()) return sendProblem(res, new TwopcError('shutting-down', `participant "${deps.name}" is not serving (closed or not started)`));
-      run(body, req).then(
+      tracedCall(deps.name, body, req, () => run(body, req)).then(
         ([status, answer]) => sendJson(res, status, answer),
         (e: unknown) => sendProblem(res, e),
       );

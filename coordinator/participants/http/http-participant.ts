@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { signRequest } from '../../../participant-sdk/src';
+import { signRequest, withTraceQuery } from '../../../participant-sdk/src';
 import {
   branchStatusAnswerSchema,
   commitAnswerSchema,
@@ -116,9 +116,11 @@ export class HttpParticipant implements Participant {
 
   /** One signed call; transport failures become `outcome-unknown` (keeping the cause). */
   private async call(method: 'GET' | 'POST', suffix: string, body: object | undefined, timeoutMs: number, txId: string): Promise<ParticipantResponse> {
-    const path = `${this.basePath}${suffix}`;
+    // The trace context rides in the signed query (and the standard header): see withTraceQuery.
+    const { path, headers: trace } = withTraceQuery(`${this.basePath}${suffix}`);
     const text = body === undefined ? '' : JSON.stringify(body);
     const headers: Record<string, string> = {
+      ...trace,
       [SIGNATURE_HEADER]: signRequest(this.options.secret, method, path, text),
       [TRANSACTION_HEADER]: txId,
       accept: 'application/json',
