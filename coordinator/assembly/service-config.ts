@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { z } from 'zod';
+import { MAX_BATCH_CALLS } from '../../participant-sdk/src';
 import { EngineConfig, EngineConfigInput, parseEngineConfig } from '../engine/engine-config';
 import { TwopcError } from '../engine/ports/protocol';
 import { HTTP_PARTICIPANT_DEFAULTS } from '../participants/http/http-participant-options';
@@ -67,8 +68,14 @@ export const serviceConfigSchema = z
         statusTimeoutMs: ms('participantCalls.statusTimeoutMs', 1).default(d.statusTimeoutMs),
         connectTimeoutMs: ms('participantCalls.connectTimeoutMs', 1).default(d.connectTimeoutMs),
         connectionsPerOrigin: count('participantCalls.connectionsPerOrigin', 1).default(d.connectionsPerOrigin),
+        unresponsiveAfterFailures: count('participantCalls.unresponsiveAfterFailures', 1).default(d.unresponsiveAfterFailures),
+        unresponsiveProbes: count('participantCalls.unresponsiveProbes', 1).default(d.unresponsiveProbes),
         keepAliveTimeoutMs: ms('participantCalls.keepAliveTimeoutMs', 1).default(d.keepAliveTimeoutMs),
         maxAnswerBytes: count('participantCalls.maxAnswerBytes', 1024).default(d.maxAnswerBytes),
+        batching: z.boolean({ error: 'participantCalls.batching must be true or false' }).default(d.batching),
+        batchMaxCalls: count('participantCalls.batchMaxCalls', 1).max(MAX_BATCH_CALLS, `participantCalls.batchMaxCalls must be <= ${MAX_BATCH_CALLS}`).default(d.batchMaxCalls),
+        batchesInFlight: count('participantCalls.batchesInFlight', 1).default(d.batchesInFlight),
+        batchSlowAfterMs: ms('participantCalls.batchSlowAfterMs', 1).default(d.batchSlowAfterMs),
       })
       .strict()
       .default({ ...d }),
@@ -78,9 +85,15 @@ export const serviceConfigSchema = z
         bodyLimitBytes: count('http.bodyLimitBytes', 1024).max(16 * 1024 * 1024, 'http.bodyLimitBytes must be <= 16 MiB').default(64 * 1024),
         /** Graceful shutdown waits this long for requests in flight before cutting connections. */
         shutdownTimeoutMs: ms('http.shutdownTimeoutMs', 0).default(15_000),
+        /**
+         * Connections the kernel queues before the server accepts them: sized
+         * for a burst of clients connecting at once (the kernel caps it at
+         * net.core.somaxconn). Node's default, 511, drops SYNs when 1,000 connect.
+         */
+        listenBacklog: count('http.listenBacklog', 1).max(65535, 'http.listenBacklog must be <= 65535').default(4096),
       })
       .strict()
-      .default({ bodyLimitBytes: 64 * 1024, shutdownTimeoutMs: 15_000 }),
+      .default({ bodyLimitBytes: 64 * 1024, shutdownTimeoutMs: 15_000, listenBacklog: 4096 }),
     idempotency: z
       .object({
         /** How long an Idempotency-Key's first answer is replayed. */
@@ -147,6 +160,9 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
   if (env.TWOPC_PARTICIPANT_SECRET) raw.participantSecret = env.TWOPC_PARTICIPANT_SECRET;
   if (env.TWOPC_PARTICIPANT_URL_ALLOW_LIST) raw.participantUrlAllowList = env.TWOPC_PARTICIPANT_URL_ALLOW_LIST.split(',').map((s) => s.trim()).filter(Boolean);
   if (env.TWOPC_GID_PREFIX) engine.gidPrefix = env.TWOPC_GID_PREFIX;
+  if (env.TWOPC_MAX_ACTIVE_TRANSACTIONS) engine.maxActiveTransactions = numberFromEnv('TWOPC_MAX_ACTIVE_TRANSACTIONS', env.TWOPC_MAX_ACTIVE_TRANSACTIONS);
+  if (env.TWOPC_MAX_REMEMBERED_OUTCOMES) engine.maxRememberedOutcomes = numberFromEnv('TWOPC_MAX_REMEMBERED_OUTCOMES', env.TWOPC_MAX_REMEMBERED_OUTCOMES);
+  if (env.TWOPC_LISTEN_BACKLOG) raw.http = { ...((raw.http as object | undefined) ?? {}), listenBacklog: numberFromEnv('TWOPC_LISTEN_BACKLOG', env.TWOPC_LISTEN_BACKLOG) };
   if (env.TWOPC_INSTANCE_NAME || env.TWOPC_INSTANCE_URL || env.TWOPC_LEASE_MS) {
     const instance = { ...((raw.instance as object | undefined) ?? {}) } as Record<string, unknown>;
     if (env.TWOPC_INSTANCE_NAME) instance.name = env.TWOPC_INSTANCE_NAME;

@@ -85,6 +85,7 @@ export function exitCodeFor(e: unknown): ExitCode {
     case 'log-locked':
     case 'coordinator-unavailable':
     case 'owner-unavailable':
+    case 'over-capacity':
     case 'participant-unavailable':
     case 'shutting-down':
       return EXIT.unavailable;

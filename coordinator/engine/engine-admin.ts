@@ -1,3 +1,4 @@
+import { oldestInDoubtSince } from './in-doubt-age';
 import { isTxId, TwopcError } from './ports/protocol';
 import type { CompactReport, LogRecord } from './ports/decision-log';
 import { waitAtMost } from './ports/backoff';
@@ -88,9 +89,16 @@ export class EngineAdmin {
     return { ...result, retried: true, completed: done?.completed ?? false, hazards: done?.hazards ?? snapshot.hazards.length };
   }
 
+  /** When the oldest transaction in doubt here began (epoch ms; see oldestInDoubtSince), or undefined when none is. */
+  oldestInDoubtSince(): Promise<number | undefined> {
+    return oldestInDoubtSince(this.ctx);
+  }
+
   /** Unfinished transactions with a heuristic hazard (a gauge for operators); 0 unless ready. */
   async hazardousCount(): Promise<number> {
     if (this.ctx.state !== 'ready') return 0;
+    // The file log counts them without listing every unfinished transaction (a scrape asks, and must stay cheap).
+    if (this.ctx.log.unfinishedWithHazards) return this.ctx.log.unfinishedWithHazards();
     let n = 0;
     for (const snapshot of await this.ctx.log.unfinished()) if (snapshot.hazards.length > 0) n += 1;
     return n;

@@ -66,7 +66,8 @@ async function onePhaseUntilKnown(
     // transaction (it rolls the branch back first, so a COMMIT sent earlier cannot land after).
     if (tx.handedOver || !ctx.ownership.holdsLease) return { kind: 'stopped' };
     try {
-      await ctx.participants.forBranch(ref).commit(ref, { onePhase: true });
+      // After an unknown outcome, `retry`: a retry that does not arrive no longer proves "not committed".
+      await ctx.participants.forBranch(ref).commit(ref, { onePhase: true, ...(attempt > 0 ? { retry: true } : {}) });
       return { kind: 'committed' };
     } catch (e) {
       if (isTwopcError(e, 'transaction-aborted')) {

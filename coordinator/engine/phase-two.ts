@@ -7,6 +7,10 @@ import type { EngineConfig } from './engine-config';
 import type { EngineLogger } from './ports/logger';
 import type { EngineObserver } from './engine-observer';
 import type { ParticipantRegistry } from './participant-registry';
+import { WarningLimiter } from './warning-limiter';
+
+/** Phase-2 retry warnings: at most one per participant per this interval (the retries themselves are counted in metrics). */
+const RETRY_WARNING_INTERVAL_MS = 30_000;
 
 export interface PhaseTwoResult {
   /** Every branch acknowledged and `complete` was written. */
@@ -39,6 +43,7 @@ export class PhaseTwoDriver {
   /** Finished transactions whose `complete` record is still being written. */
   private readonly completing = new Set<string>();
   private readonly wakeups = new Map<string, AbortController>();
+  private readonly retryWarnings = new WarningLimiter(RETRY_WARNING_INTERVAL_MS);
 
   constructor(private readonly deps: PhaseTwoDeps) {}
 
@@ -48,6 +53,11 @@ export class PhaseTwoDriver {
 
   get inFlight(): number {
     return this.running.size;
+  }
+
+  /** The transactions being driven now, in the order their drive started. */
+  driving(): IterableIterator<string> {
+    return this.running.keys();
   }
 
   /**
@@ -129,7 +139,9 @@ export class PhaseTwoDriver {
         }
         this.deps.observer.phaseTwoRetry?.(branch.participant);
         const delay = backoffDelay(attempt, config.phaseTwoBaseDelayMs, config.phaseTwoMaxDelayMs);
-        logger.warn({ txId: decision.txId, gid: branch.gid, participant: branch.participant, attempt, delay, err: errorMessage(e) }, `phase 2 ${decision.outcome} not acknowledged; retrying`);
+        this.retryWarnings.warn(branch.participant, (heldBack) =>
+          logger.warn({ txId: decision.txId, gid: branch.gid, participant: branch.participant, attempt, delay, heldBack, err: errorMessage(e) }, `phase 2 ${decision.outcome} not acknowledged; retrying`),
+        );
         if (!(await this.wait(decision.txId, delay))) return 'stopped';
       }
     }
@@ -165,7 +177,9 @@ export class PhaseTwoDriver {
         await this.recordHazard(txId, branch, errorMessage(e));
         return true;
       }
-      this.deps.logger.warn({ txId, gid: branch.gid, participant: branch.participant, err: errorMessage(e) }, 'rollback of a stray prepared branch not acknowledged; the next pass retries');
+      this.retryWarnings.warn(branch.participant, (heldBack) =>
+        this.deps.logger.warn({ txId, gid: branch.gid, participant: branch.participant, heldBack, err: errorMessage(e) }, 'rollback of a stray prepared branch not acknowledged; the next pass retries'),
+      );
       return false;
     }
   }

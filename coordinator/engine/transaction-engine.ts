@@ -1,8 +1,10 @@
+import type { CommitOptions } from './live-protocol';
 import { AbortReason, TwopcError } from './ports/protocol';
 import type { OpenReport } from './ports/decision-log';
 import type { EngineConfig } from './engine-config';
 import { EngineAdmin } from './engine-admin';
 import { createEngineContext, type EngineContext, type EngineDeps } from './engine-context';
+import { admissionRefusal } from './admission';
 import { abortLive, abortTransaction } from './live-endings';
 import { BeginOptions, EnlistedBranch, LiveProtocol } from './live-protocol';
 import type { CommitResult } from './live-transaction';
@@ -77,7 +79,10 @@ export class TransactionEngine {
     return { log: logReport, recovery };
   }
 
+  /** Refused with `over-capacity` (503) past the memory caps (see admissionRefusal). */
   begin(options: BeginOptions = {}): Promise<TransactionStatus> {
+    const refused = admissionRefusal(this.ctx);
+    if (refused) return Promise.reject(refused);
     return this.ctx.tracer.span('twopc.begin', {}, async (annotate) => {
       const status = await this.protocol.begin(options);
       annotate({ [A.txId]: status.id });
@@ -94,10 +99,14 @@ export class TransactionEngine {
     });
   }
 
-  /** Runs two-phase commit. Throws `TransactionAbortedError` (with the reason) if the transaction aborted. */
-  commit(txId: string): Promise<CommitResult> {
+  /**
+   * Runs two-phase commit. Throws `TransactionAbortedError` (with the reason) if the transaction aborted.
+   * `answerAt: 'decided'` resolves once the commit decision is durable (phaseTwoPending, as a
+   * 202) instead of waiting up to `commitWaitMs` for phase 2; phase 2 goes on either way.
+   */
+  commit(txId: string, options: CommitOptions = {}): Promise<CommitResult> {
     return this.ctx.tracer.span('twopc.commit', { [A.txId]: txId }, async (annotate) => {
-      const result = await this.protocol.commit(txId);
+      const result = await this.protocol.commit(txId, options);
       annotate({ [A.outcome]: result.state });
       return result;
     });

@@ -32,6 +32,8 @@ export interface CompactionCut {
 export class TxIndex {
   private readonly txs = new Map<string, TxEntry>();
   private readonly outcomes = new OutcomeTable();
+  /** Transactions that had a hazard record (few: each waits for an operator), so counting them never walks the index. */
+  private readonly hazardous = new Set<string>();
 
   get size(): number {
     return this.txs.size + this.outcomes.size;
@@ -79,7 +81,19 @@ export class TxIndex {
     if (inSnapshot && record.type === 'complete' && !this.txs.has(record.txId) && !this.outcomes.has(record.txId) && this.outcomes.set(record)) {
       return { record, seq, offset, inSnapshot };
     }
+    if (record.type === 'hazard') this.hazardous.add(record.txId);
     return this.entryFor(record.txId).append(record, seq, offset, inSnapshot);
+  }
+
+  /** Unfinished transactions with a hazard: O(transactions that ever had one). */
+  unfinishedWithHazards(): number {
+    let n = 0;
+    for (const txId of this.hazardous) {
+      const e = this.txs.get(txId);
+      if (e && e.completedAt === undefined && e.hazards.length > 0) n++;
+      else if (!e || e.completedAt !== undefined) this.hazardous.delete(txId);
+    }
+    return n;
   }
 
   /**

@@ -42,7 +42,13 @@ export const resolveRequestSchema = z
 export const emptyRequestSchema = z.object({}).strict();
 
 const iso = z.string().describe('ISO 8601 time');
-const branchSchema = z.object({ branchId: z.number().int(), gid: z.string(), participant: z.string(), url: z.string().optional() });
+const branchSchema = z.object({
+  branchId: z.number().int(),
+  gid: z.string(),
+  participant: z.string(),
+  url: z.string().optional(),
+  xid: z.string().optional().describe("in a decision: the branch's PostgreSQL transaction id its yes vote carried (commitProof xid)"),
+});
 const reasonSchema = z.object({ cause: z.string(), message: z.string(), branchId: z.number().int().optional(), participant: z.string().optional(), sqlState: z.string().optional() });
 
 /** A transaction as the admin API shows it (the engine's TransactionStatus): with its abort reason and heuristic hazards. */

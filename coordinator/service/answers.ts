@@ -94,6 +94,7 @@ const TITLES: Partial<Record<ProblemCode, string>> = {
   'unsupported-media-type': 'Unsupported media type',
   'idempotency-key-reused': 'Idempotency-Key reused for a different request',
   'not-ready': 'Coordinator not ready',
+  'over-capacity': 'Coordinator at capacity',
   'bad-request': 'Bad request',
   'not-supported': 'Not supported by this coordinator',
   'internal-error': 'Internal error',

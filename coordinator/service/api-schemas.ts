@@ -22,8 +22,15 @@ export const listQuerySchema = z
   })
   .strict();
 
-/** Commit takes no parameters; a body, if sent, must be an empty object. */
-export const commitRequestSchema = z.object({}).strict();
+/** A commit's body is optional; without it (or `answerAt` absent) the answer waits for phase 2, up to the coordinator's commitWaitMs. */
+export const commitRequestSchema = z
+  .object({
+    answerAt: z
+      .enum(['completed', 'decided'])
+      .optional()
+      .describe('When to answer: `completed` (default) once every branch acknowledged phase 2, or 202 after commitWaitMs; `decided` as soon as the commit decision is durable (202, phaseTwoPending: true, unless already completed), phase 2 going on in the background.'),
+  })
+  .strict();
 
 export const abortRequestSchema = z
   .object({

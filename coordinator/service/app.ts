@@ -30,6 +30,8 @@ export interface AppDeps {
     enabled: boolean;
     /** URL prefixes participant services may enlist with; empty allows any http(s) URL. */
     allowList: readonly string[];
+    /** Told what each enlisting participant service serves beyond the per-call protocol. */
+    accepts?(url: string, accepts: readonly string[] | undefined): void;
   };
   version: string;
   /** Token of the admin API (`/v1/admin`). Without one the admin API is refused, unless authentication is off. */
@@ -53,6 +55,7 @@ export function createApp(deps: AppDeps): Express {
     metrics: deps.metrics,
     openapi: openApiDocument(deps.version),
     participantUrl: participantUrlCheck(deps.participantUrls),
+    ...(deps.participantUrls.accepts ? { participantAccepts: deps.participantUrls.accepts } : {}),
     instances: () => instancesReport(deps.engine.logKind, deps.membership),
     ...(deps.logDir === undefined ? {} : { logDir: deps.logDir }),
   });

@@ -80,7 +80,13 @@ export function openApiDocument(version: string): object {
           summary: 'Begin a transaction',
           parameters: [idempotencyParam],
           requestBody: { required: false, content: json('BeginRequest') },
-          responses: { '201': { description: 'begun', content: json('BeginAnswer') }, ...writes },
+          responses: {
+            '201': { description: 'begun', content: json('BeginAnswer') },
+            ...writes,
+            '503': problemResponse(
+              'the coordinator is at a memory cap (`over-capacity`: `maxActiveTransactions` running, or `maxRememberedOutcomes` outcomes held for their retention period; retry later), recovery not finished (`not-ready`) or shutting down (`shutting-down`)',
+            ),
+          },
         },
         get: {
           operationId: 'listTransactions',

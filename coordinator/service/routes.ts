@@ -51,6 +51,8 @@ export interface RouteDeps {
   openapi: object;
   /** Checks and normalizes an enlisted participant URL; throws `invalid-input` naming `url`. */
   participantUrl(url: string): string;
+  /** What a participant service said, enlisting, of the protocol forms it serves (batching). */
+  participantAccepts?(url: string, accepts: readonly string[] | undefined): void;
   /** The instances sharing the decision log (one, on a file log). */
   instances(): Promise<InstancesReport>;
   /** Directory of the file decision log, for `log/verify`; absent when the coordinator runs on another store. */
@@ -100,11 +102,14 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
       kind: 'write',
       hot: true,
       run: async ({ id, body }) => {
-        const { participant, url, prepare } = parseWith(enlistRequestSchema, body);
+        const { participant, url, prepare, accepts } = parseWith(enlistRequestSchema, body);
+        const checkedUrl = deps.participantUrl(url);
+        // Before the branch exists, so its prepare can already be batched if the participant accepts it.
+        deps.participantAccepts?.(checkedUrl, accepts);
         // A held branch is prepared only through commit, which waits for every registration write
         // before its first PREPARE; an eager one prepares as soon as it has this answer, so its
         // registration must be written first (SPEC §3). Absent means eager: the safe default.
-        const branch = await engine.enlist(id, participant, { url: deps.participantUrl(url), awaitWrite: prepare !== 'held', prepare: prepare ?? 'eager' });
+        const branch = await engine.enlist(id, participant, { url: checkedUrl, awaitWrite: prepare !== 'held', prepare: prepare ?? 'eager' });
         return created({ branchId: branch.branchId, gid: branch.gid, expiresAt: new Date(branch.expiresAt).toISOString() });
       },
     },
@@ -114,8 +119,8 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
       kind: 'write',
       hot: true,
       run: async ({ id, body }) => {
-        parseWith(commitRequestSchema, body ?? {});
-        const result = await engine.commit(id);
+        const { answerAt } = parseWith(commitRequestSchema, body ?? {});
+        const result = await engine.commit(id, answerAt ? { answerAt } : {});
         // 202: the commit decision is durable, and phase 2 keeps retrying the branches that have not acknowledged.
         return { status: result.phaseTwoPending ? 202 : 200, body: { id: result.txId, state: result.state, phaseTwoPending: result.phaseTwoPending } };
       },

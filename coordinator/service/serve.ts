@@ -54,12 +54,8 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     ...(log.leases ? { holdsLease: () => coordinator?.membership?.holdsLease ?? false } : {}),
     ready: () => engineOf()?.ready ?? false,
     logFailed: () => engineOf()?.logFailure !== undefined,
-    oldestInDoubtSince: async () => {
-      // The listing is oldest first; it reads the log, so only a scrape asks, never a request.
-      const engine = engineOf();
-      const oldest = engine ? (await engine.admin.list({ state: 'in-doubt', limit: 1 })).transactions[0] : undefined;
-      return oldest ? Date.parse(oldest.createdAt) : undefined;
-    },
+    // Cheap whatever the load (no listing of every live transaction): a scrape must not stall the event loop.
+    oldestInDoubtSince: async () => engineOf()?.admin.oldestInDoubtSince(),
   });
   // The port is known once listening (config.port 0 picks one); the lease is registered after that.
   let boundPort = config.port;
@@ -100,7 +96,11 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     apiTokens: auth.tokens,
     idempotency: new IdempotencyStore(config.idempotency),
     bodyLimitBytes: config.http.bodyLimitBytes,
-    participantUrls: { enabled: httpParticipants !== undefined, allowList: config.participantUrlAllowList },
+    participantUrls: {
+      enabled: httpParticipants !== undefined,
+      allowList: config.participantUrlAllowList,
+      ...(httpParticipants ? { accepts: (url: string, accepts: readonly string[] | undefined) => httpParticipants.noteAccepts(url, accepts) } : {}),
+    },
     version,
     ...(auth.adminToken === undefined ? {} : { adminToken: auth.adminToken }),
     // `log verify` reads the file log's directory; other stores have none.
@@ -109,7 +109,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     ...(membership ? { membership } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
+    const s = app.listen(config.port, config.host, config.http.listenBacklog, () => resolve(s));
     s.once('error', reject);
   });
   const address = server.address();

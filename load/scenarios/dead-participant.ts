@@ -5,9 +5,10 @@ import { healthyStubs, loadSection, warnings } from './common';
 import type { Scenario } from './scenario';
 
 const DEAD = 'stub-dead';
-// The coordinator's default connections per participant origin (participantCalls.connectionsPerOrigin), plus
-// two: a connection the coordinator has cut is counted until the stub sees it close, while its replacement is open.
-const POOL_BOUND = 32 + 2;
+// Before the coordinator sees that it does not answer, each call in flight to it holds a connection (at most the
+// clients' transactions, below participantCalls.connectionsPerOrigin); after, only participantCalls.unresponsiveProbes
+// (2). Plus two: a connection the coordinator has cut is counted until the stub sees it close.
+const probesBound = (clients: number) => Math.min(clients, 256) + 2;
 const TAIL_S = 10;
 
 function stubIn(s: Second, name: string) {
@@ -79,7 +80,9 @@ export const deadParticipant: Scenario = {
         leakSample: leakSample ?? null,
       },
       checks: [
-        { what: `connections open to the dead participant at once`, value: String(totals.maxOpen), target: `≤ ${POOL_BOUND}`, ok: totals.maxOpen <= POOL_BOUND },
+        { what: `connections open to the dead participant at once`, value: String(totals.maxOpen), target: `≤ ${probesBound(options.clients)}`, ok: totals.maxOpen <= probesBound(options.clients) },
+        // Once it is known unresponsive, only the probes reach it: about 2 new connections per call timeout (10 s).
+        { what: 'new connections per second to the dead participant, end of idle', value: String(acceptedPerS.idleTail ?? '-'), target: '≤ 1', ok: (acceptedPerS.idleTail ?? 0) <= 1 },
         { what: 'abort reasons naming the participant address', value: String(leaks), target: '0', ok: leaks === 0 },
       ],
     };

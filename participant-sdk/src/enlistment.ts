@@ -7,6 +7,7 @@ import { isTxId, parseGid } from './gid';
 import type { BranchClient, PostgresParticipant } from './postgres';
 import type { EnlistMode } from './participant-options';
 import type { SdkLogger } from './sdk-logger';
+import { BATCH_FEATURE } from './wire';
 
 export interface EnlistmentDeps {
   name: string;
@@ -33,7 +34,8 @@ export async function runEnlisted<T>(deps: EnlistmentDeps, txId: string, work: (
   if (!isTxId(txId)) throw new TwopcError('invalid-input', `txId must be a lower-case UUID (got ${JSON.stringify(txId)})`, { field: 'txId' });
   // The mode tells the coordinator whether it must write the registration before answering:
   // an eager branch prepares right after, a held one only when the coordinator asks.
-  const answer = await deps.coordinator.enlist(txId, { participant: deps.name, url: deps.publicUrl, prepare: mode });
+  // `accepts`: the router serves the batched form too, so the coordinator may batch its calls to this branch.
+  const answer = await deps.coordinator.enlist(txId, { participant: deps.name, url: deps.publicUrl, prepare: mode, accepts: [BATCH_FEATURE] });
   const ref = checkAssigned(deps, txId, answer.branchId, answer.gid);
   const stated = answer.expiresAt === undefined ? NaN : Date.parse(answer.expiresAt);
   const expiresAt = Number.isFinite(stated) ? stated : undefined;

@@ -1,19 +1,19 @@
-import type { Request } from 'express';
 import { inSpan, SDK_TRACE_SCOPE, TRACE_ATTRIBUTES, TRACEPARENT_HEADER } from './tracing';
-import { TRANSACTION_HEADER } from './wire';
-
-const GID_IN_BODY = /"gid"\s*:\s*"([^"]{1,200})"/;
 
 /**
  * A coordinator's call (prepare, commit, rollback, status) as a server span,
- * a child of the coordinator's span for that branch: its `traceparent` comes
- * in the call's query, which the coordinator signed (the router checked the
- * signature before this runs), so a forged one never parents our spans.
+ * a child of the coordinator's span for that branch. Its `traceparent` comes
+ * signed: in the call's query (the coordinator signs the path with its
+ * query), or in a batched call's body, and the handler checked the signature
+ * before this runs, so a forged one never parents our spans.
  */
-export function tracedCall<T>(participant: string, body: string, req: Request, run: () => Promise<T>): Promise<T> {
-  const step = req.method === 'GET' ? 'status' : req.path.replace(/^\/+/, '');
-  const traceparent = typeof req.query[TRACEPARENT_HEADER] === 'string' ? req.query[TRACEPARENT_HEADER] : undefined;
-  const gid = req.method === 'GET' ? String(req.params.gid) : GID_IN_BODY.exec(body)?.[1];
-  const attributes = { [TRACE_ATTRIBUTES.txId]: req.header(TRANSACTION_HEADER), [TRACE_ATTRIBUTES.gid]: gid, [TRACE_ATTRIBUTES.participant]: participant };
+export function branchSpan<T>(participant: string, step: string, ids: { txId?: string; gid?: string }, traceparent: string | undefined, run: () => Promise<T>): Promise<T> {
+  const attributes = { [TRACE_ATTRIBUTES.txId]: ids.txId, [TRACE_ATTRIBUTES.gid]: ids.gid, [TRACE_ATTRIBUTES.participant]: participant };
   return inSpan(`twopc.participant.${step}`, attributes, run, { kind: 'server', scope: SDK_TRACE_SCOPE, ...(traceparent ? { parent: traceparent } : {}) });
+}
+
+/** The signed `traceparent` of a call's query (`withTraceQuery`), if any. */
+export function traceparentOfQuery(url: string): string | undefined {
+  const q = url.indexOf('?');
+  return q === -1 ? undefined : (new URLSearchParams(url.slice(q + 1)).get(TRACEPARENT_HEADER) ?? undefined);
 }

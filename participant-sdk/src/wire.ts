@@ -25,6 +25,28 @@ export type BranchCall = z.infer<typeof branchCallSchema>;
 export const commitCallSchema = branchCallSchema.extend({ onePhase: z.boolean().optional() }).strict();
 export type CommitCall = z.infer<typeof commitCallSchema>;
 
+/**
+ * The batched form (docs/protocol.md): several prepare, commit and rollback
+ * calls in one signed `POST {url}/batch`, answered with one result per call,
+ * in order, each the status and body the per-call route would have answered.
+ * Offered only to participants that said at enlistment they accept it.
+ */
+export const BATCH_FEATURE = 'batch';
+export const MAX_BATCH_CALLS = 64;
+// The W3C traceparent of the coordinator's span for one batched call (signed with the body): the parent of the participant's span.
+const traceparentSchema = z.string().regex(/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, 'must be a W3C traceparent').optional();
+export const batchCallSchema = z.discriminatedUnion('op', [
+  branchCallSchema.extend({ op: z.literal('prepare'), traceparent: traceparentSchema }).strict(),
+  commitCallSchema.extend({ op: z.literal('commit'), traceparent: traceparentSchema }).strict(),
+  branchCallSchema.extend({ op: z.literal('rollback'), traceparent: traceparentSchema }).strict(),
+]);
+export type BatchCall = z.infer<typeof batchCallSchema>;
+export const batchRequestSchema = z.object({ calls: z.array(batchCallSchema).min(1, 'must hold a call').max(MAX_BATCH_CALLS, `must hold at most ${MAX_BATCH_CALLS} calls`) }).strict();
+export type BatchRequest = z.infer<typeof batchRequestSchema>;
+export const batchResultSchema = z.object({ status: z.number().int().min(100).max(599), body: z.unknown() });
+export const batchAnswerSchema = z.object({ results: z.array(batchResultSchema) });
+export type BatchAnswer = z.infer<typeof batchAnswerSchema>;
+
 export const prepareAnswerSchema = z.discriminatedUnion('vote', [
   z.object({ vote: z.literal('yes') }),
   z.object({ vote: z.literal('read-only') }),
@@ -87,6 +109,11 @@ export const enlistRequestSchema = z
       .describe(
         'When the branch is prepared. `held`: only when the coordinator asks (the coordinator may answer before the registration is written; commit waits for it). `eager` (default): right after enlisting (the answer waits for the registration to be written).',
       ),
+    /**
+     * Forms of the participant protocol this participant serves beyond the
+     * per-call one (`batch`); a coordinator ignores the names it does not know.
+     */
+    accepts: z.array(z.string().max(64)).max(16).optional().describe('Protocol forms the participant serves beyond the per-call one (`batch`); unknown names are ignored.'),
   })
   .strict();
 export type EnlistRequest = z.infer<typeof enlistRequestSchema>;

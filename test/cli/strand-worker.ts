@@ -9,7 +9,7 @@
 import { Pool } from 'pg';
 import { Coordinator } from '../../coordinator/in-process/coordinator';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
 
 async function main(): Promise<void> {
   const env = process.env;

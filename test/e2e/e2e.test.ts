@@ -7,6 +7,7 @@ import { TsProcess } from './processes';
 import { accountsTableSql } from '../../harness/bank';
 import { ContractCheck } from '../support/contract-check';
 import { ContractProxy } from '../support/contract-proxy';
+import { TestParticipant } from '../service/test-participant';
 
 /**
  * End to end, every party its own process: `twopc serve` (the coordinator),
@@ -87,11 +88,11 @@ describe('end to end: coordinator and SDK participant services as processes', ()
     return res.body.id;
   }
 
-  async function transfer(svc: Service, txId: string, amount: number, ref: string): Promise<{ status: number; body: any }> {
+  async function transfer(svc: Service, txId: string, amount: number, ref: string, account = 1): Promise<{ status: number; body: any }> {
     const res = await fetch(`${svc.url}/transfer`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'twopc-transaction': txId },
-      body: JSON.stringify({ account: 1, amount, ref }),
+      body: JSON.stringify({ account, amount, ref }),
     });
     return { status: res.status, body: await res.json() };
   }
@@ -153,6 +154,31 @@ describe('end to end: coordinator and SDK participant services as processes', ()
       ['ledger_a', `${a.url}/twopc`],
       ['ledger_b', `${b.url}/twopc`],
     ]);
+  });
+
+  it('commits with a participant that speaks only the per-call protocol beside SDK services that accept batches', async () => {
+    // A participant written from SPEC §6 alone: no /batch route, and it says nothing of batches when enlisted.
+    const perCall = await new TestParticipant(SECRET).start();
+    perCall.delay = (op) => (op === 'prepare' ? 50 : 0);
+    try {
+      // An account per transaction: they run at once, and held branches keep their row locks (and connections: 10 per service) until commit.
+      for (const db of [a.db, b.db]) await cluster.withClient((c) => c.query('insert into accounts select g, 100 from generate_series(101, 108) g on conflict do nothing'), db);
+      const total = (db: string) => cluster.withClient(async (c) => Number((await c.query('select sum(balance) as s from accounts where id > 100')).rows[0].s), db);
+      const [beforeA, beforeB] = [await total(a.db), await total(b.db)];
+      const ids = await Promise.all(Array.from({ length: 8 }, () => begin()));
+      await Promise.all(ids.map(async (id, i) => {
+        expect(await transfer(a, id, -1, `p-${id}`, 101 + i)).toMatchObject({ status: 200 });
+        expect((await transfer(b, id, 1, `p-${id}`, 101 + i)).status).toBe(200);
+        expect((await call('POST', `/v1/transactions/${id}/branches`, { participant: 'per_call', url: perCall.url, prepare: 'held' })).status).toBe(201);
+      }));
+      const results = await Promise.all(ids.map((id) => call('POST', `/v1/transactions/${id}/commit`)));
+      expect(results.map((r) => r.status)).toEqual(ids.map(() => 200));
+      expect([await total(a.db), await total(b.db)]).toEqual([beforeA - 8, beforeB + 8]);
+      expect(perCall.calls.filter((c) => c.signature === 'ok').map((c) => c.op).sort()).toEqual([...ids.map(() => 'commit'), ...ids.map(() => 'prepare')]);
+      expect([...perCall.states.values()]).toEqual(ids.map(() => 'committed'));
+    } finally {
+      await perCall.stop();
+    }
   });
 
   it('aborts when a branch votes no at PREPARE, and says which and why', async () => {

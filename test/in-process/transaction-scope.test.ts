@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import { Coordinator } from '../../coordinator/in-process/coordinator';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
 import { PgCluster } from '../../harness/pg-cluster';
 
 describe('in-process transactions on real PostgreSQL', () => {

@@ -6,7 +6,7 @@ import { Coordinator } from '../../coordinator/in-process/coordinator';
 import { CrashPoints } from '../../coordinator/engine/crash-points';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
 import type { BranchRef, Participant, PreparedBranch } from '../../coordinator/engine/ports/participant';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
 import { PgCluster } from '../../harness/pg-cluster';
 
 /**

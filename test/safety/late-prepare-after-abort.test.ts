@@ -3,7 +3,7 @@ import { parseEngineConfig } from '../../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import { PostgresDecisionLog } from '../../coordinator/log/postgres/postgres-decision-log';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
 import { PgCluster } from '../../harness/pg-cluster';
 
 /**

@@ -6,7 +6,7 @@ import { ParticipantRegistry } from '../../coordinator/engine/participant-regist
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import { PostgresDecisionLog } from '../../coordinator/log/postgres/postgres-decision-log';
 import { buildGid } from '../../participant-sdk/src/gid';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
 import { PgCluster } from '../../harness/pg-cluster';
 
 /**

@@ -7,7 +7,7 @@ import { ParticipantRegistry } from '../../coordinator/engine/participant-regist
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import type { AppendableRecord } from '../../coordinator/engine/ports/decision-log';
 import { PostgresDecisionLog } from '../../coordinator/log/postgres/postgres-decision-log';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
 import { PgCluster } from '../../harness/pg-cluster';
 import { Gate, interceptedLog } from './intercepted-log';
 

@@ -6,7 +6,7 @@ import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import { PostgresDecisionLog } from '../../coordinator/log/postgres/postgres-decision-log';
 import { buildGid } from '../../participant-sdk/src/gid';
 import type { BranchRef, Participant } from '../../coordinator/engine/ports/participant';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
 import { PgCluster } from '../../harness/pg-cluster';
 
 /**
@@ -106,7 +106,7 @@ describe('a sweep never rolls back a prepared branch before decide(abort) has wo
       const ref = { ...branches[i], txId };
       const client = await p.openBranch(ref);
       await client.query('insert into items (id) values ($1)', [txId]);
-      expect(await p.prepare(ref)).toEqual({ vote: 'yes' });
+      expect(await p.prepare(ref)).toMatchObject({ vote: 'yes' });
     }
 
     // The owner: alive, about to write its commit decision with both branches, then finish phase 2.

@@ -9,7 +9,7 @@ import { Coordinator } from '../../coordinator/in-process/coordinator';
 import { createDecisionLog } from '../../coordinator/log/create-decision-log';
 import type { DecisionLog } from '../../coordinator/engine/ports/decision-log';
 import { buildGid } from '../../participant-sdk/src/gid';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
 import { createParticipant, type TwopcParticipant } from '../../participant-sdk/src';
 import { PgCluster } from '../../harness/pg-cluster';
 import { API_TOKEN, SECRET, startTestService, waitFor, type TestService } from '../service/service-fixture';

@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Pool } from 'pg';
 import { createParticipant, ParticipantOptions, TransactionAbortedError, TwopcParticipant } from '../../participant-sdk/src';
@@ -107,6 +108,30 @@ describe('participant SDK: router and enlist', () => {
     });
   });
 
+  describe('plain handler', () => {
+    it('serves the same calls from a bare node:http server, below publicUrl\'s path, handing anything else to next', async () => {
+      let handler: ReturnType<TwopcParticipant['handler']> | undefined;
+      server = http.createServer((req, res) => handler!(req, res, () => void res.writeHead(418).end('app')));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/deep/twopc`;
+      participant = createParticipant({ name: 'orders', pool, coordinatorUrl: coordinator.url, apiToken: TOKEN, secret: SECRET, publicUrl: base, gidPrefix: PREFIX, sweepIntervalMs: 0, pruneIntervalMs: 0 });
+      handler = participant.handler();
+      await participant.start();
+      const txId = coordinator.begin();
+      await participant.enlist(txId, (db) => db.query('update accounts set balance = 5 where id = 1'));
+      const branch = coordinator.branch(txId);
+      expect(await post('/batch', { calls: [{ op: 'prepare', ...branch }] })).toMatchObject({ status: 200, body: { results: [{ status: 200, body: { vote: 'yes' } }] } });
+      expect(await status(branch.gid)).toBe('prepared');
+      expect(await post('/commit', branch)).toMatchObject({ status: 200, body: { state: 'committed' } });
+      expect(await balance(1)).toBe(5);
+      expect(await post('/rollback', branch)).toMatchObject({ status: 409, body: { code: 'heuristic-hazard' } });
+      // Unsigned, or not one of its routes: refused, or left to the app.
+      expect((await callParticipant(base, 'POST', '/rollback', branch, { signature: null })).status).toBe(401);
+      expect((await callParticipant(base, 'POST', '/orders', {})).status).toBe(418);
+      expect((await callParticipant(base.replace('/deep/twopc', ''), 'POST', '/prepare', branch)).status).toBe(418);
+    });
+  });
+
   describe('held mode (default)', () => {
     it('holds the connection until prepare, then commits; every call repeated gets the same answer', async () => {
       await setup();
@@ -131,6 +156,42 @@ describe('participant SDK: router and enlist', () => {
       // A rollback after the commit contradicts it: reported, never acknowledged.
       expect(await post('/rollback', branch)).toMatchObject({ status: 409, body: { code: 'heuristic-hazard' } });
       expect(await balance(1)).toBe(7);
+    });
+
+    it('serves the batched form: one result per call, in order, each what its per-call route answers; says so at enlistment', async () => {
+      await setup();
+      const txs = [coordinator.begin(), coordinator.begin(), coordinator.begin()];
+      await participant.enlist(txs[0], (db) => db.query('update accounts set balance = balance + 1 where id = 1'));
+      await participant.enlist(txs[1], (db) => db.query('insert into deferred values (5)'));
+      await participant.enlist(txs[2], (db) => db.query('insert into deferred values (5)'));
+      expect(coordinator.seenAccepts.slice(-3)).toEqual([['batch'], ['batch'], ['batch']]);
+      const [a, b, c] = txs.map((id) => coordinator.branch(id));
+      const stranger = coordinator.branch(coordinator.begin());
+      const prepared = await post('/batch', {
+        calls: [{ op: 'prepare', ...a }, { op: 'prepare', ...b }, { op: 'prepare', ...stranger }, { op: 'prepare', ...a, gid: b.gid }],
+      });
+      expect(prepared.status).toBe(200);
+      expect(prepared.body.results).toEqual([
+        { status: 200, body: { vote: 'yes' } },
+        { status: 200, body: { vote: 'yes' } },
+        { status: 409, body: expect.objectContaining({ vote: 'no' }) },
+        { status: 400, body: expect.objectContaining({ code: 'invalid-input', field: 'gid' }) },
+      ]);
+      // c's unique key waits at PREPARE on b's prepared one; b's rollback, in the same batch, lets it through.
+      const ended = await post('/batch', { calls: [{ op: 'commit', ...a }, { op: 'rollback', ...b }, { op: 'prepare', ...c }, { op: 'commit', ...a }] });
+      expect(ended.body.results.map((r: { status: number; body: unknown }) => [r.status, r.body])).toEqual([
+        [200, { state: 'committed' }],
+        [200, { state: 'rolled-back' }],
+        [200, { vote: 'yes' }],
+        [200, { state: 'committed' }],
+      ]);
+      expect(await post('/batch', { calls: [{ op: 'commit', ...c }] })).toMatchObject({ status: 200, body: { results: [{ status: 200, body: { state: 'committed' } }] } });
+      expect(await balance(1)).toBe(101);
+      expect(await sql('select id from deferred')).toEqual([{ id: 5 }]);
+      expect(await cluster.preparedGids(PREFIX)).toEqual([]);
+      // A malformed batch is refused as a whole, naming the field, with no call run.
+      expect(await post('/batch', { calls: [] })).toMatchObject({ status: 400, body: { code: 'invalid-input', field: 'calls' } });
+      expect(await post('/batch', { calls: [{ op: 'vote', ...a }] })).toMatchObject({ status: 400, body: { code: 'invalid-input' } });
     });
 
     it('rolls back, repeatedly, and then votes no', async () => {

@@ -57,6 +57,8 @@ export class FakeCoordinator {
   readonly seenAuth: string[] = [];
   /** The `prepare` field of each enlist, in order (undefined when absent). */
   readonly seenPrepare: unknown[] = [];
+  /** The `accepts` field of each enlist, in order (undefined when absent). */
+  readonly seenAccepts: unknown[] = [];
   url = '';
   private server?: Server;
 
@@ -70,6 +72,7 @@ export class FakeCoordinator {
       const gid = buildGid(PREFIX, String(req.params.id), branchId);
       tx.branches.push({ branchId, gid, participant: req.body.participant, url: req.body.url });
       this.seenPrepare.push(req.body.prepare);
+      this.seenAccepts.push(req.body.accepts);
       res.status(201).json({ branchId, gid, ...(this.sendExpiresAt ? { expiresAt: new Date(tx.expiresAt).toISOString() } : {}) });
     });
     app.get('/v1/transactions/:id', (req, res) => {

@@ -180,6 +180,8 @@ export interface DecisionLog {
    * (PostgreSQL, Redis). The engine refuses new transactions past its caps on them.
    */
   held?(): HeldCounts;
+  /** How many unfinished transactions have a hazard, without listing them (what a metrics scrape asks). Absent: the engine counts `unfinished()`. */
+  unfinishedWithHazards?(): Promise<number>;
   /**
    * Shared stores (PostgreSQL, Redis): leases of the coordinator instances
    * sharing the log. Once this process registers one, every write carries its

@@ -26,8 +26,12 @@ export interface BranchRef extends BranchInfo {
 export interface Participant {
   readonly name: string;
   prepare(branch: BranchRef): Promise<Vote>;
-  /** `onePhase`: the branch was never prepared and is its transaction's only one: commit it directly. */
-  commit(branch: BranchRef, options?: { onePhase?: boolean }): Promise<void>;
+  /**
+   * `onePhase`: the branch was never prepared and is its transaction's only one: commit it directly.
+   * `retry`: an earlier one-phase attempt's outcome is unknown (it may have committed), so a retry
+   * that cannot reach the participant proves nothing and is `outcome-unknown`, never `transaction-aborted`.
+   */
+  commit(branch: BranchRef, options?: { onePhase?: boolean; retry?: boolean }): Promise<void>;
   rollback(branch: BranchRef): Promise<void>;
   /** Prepared transactions whose GID starts with `prefix_`, for sweeps. Absent when the participant cannot be queried directly. */
   listPrepared?(prefix: string): Promise<PreparedBranch[]>;

@@ -171,6 +171,11 @@ export class FileDecisionLog implements DecisionLog {
     return this.index.entry(txId)?.stored.map((s) => s.record) ?? [];
   }
 
+  async unfinishedWithHazards(): Promise<number> {
+    this.assertReadable();
+    return this.index.unfinishedWithHazards();
+  }
+
   /** Transactions held in memory: in full, and as outcome records only (about 120 bytes each). */
   held(): HeldCounts {
     return { inFull: this.index.size - this.index.outcomeCount, outcomes: this.index.outcomeCount };

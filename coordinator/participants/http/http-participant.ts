@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { signRequest, withTraceQuery } from '../../../participant-sdk/src';
+import { currentTraceparent, signRequest, withTraceQuery } from '../../../participant-sdk/src';
 import {
   branchStatusAnswerSchema,
   commitAnswerSchema,
@@ -13,6 +13,7 @@ import type { Vote } from '../../engine/ports/types';
 import { errorMessage, TransactionAbortedError, TwopcError } from '../../engine/ports/protocol';
 import type { BranchRef, Participant, ParticipantBranchState } from '../../engine/ports/participant';
 import type { HttpParticipantOptions } from './http-participant-options';
+import type { ParticipantBatcher } from './participant-batcher';
 import type { ParticipantPools, ParticipantResponse } from './participant-pools';
 
 /**
@@ -47,6 +48,8 @@ export class HttpParticipant implements Participant {
     readonly url: string,
     private readonly pools: ParticipantPools,
     private readonly options: HttpParticipantOptions,
+    /** This URL's batcher, once the participant said it accepts batches (looked up per call: it may say so after this adapter was made). */
+    private readonly batcher: (url: string) => ParticipantBatcher | undefined = () => undefined,
   ) {
     // The URL was checked at enlistment; one that no longer parses (an old log) fails each call instead of recovery.
     const parsed = URL.canParse(url) ? new URL(url) : undefined;
@@ -56,7 +59,7 @@ export class HttpParticipant implements Participant {
 
   async prepare(branch: BranchRef): Promise<Vote> {
     const answer = await this.call('POST', '/prepare', callBody(branch), this.options.prepareTimeoutMs, branch.txId);
-    const vote = answer.status === 200 || answer.status === 409 ? validated(prepareAnswerSchema, answer.text) : undefined;
+    const vote = answer.status === 200 || answer.status === 409 ? validated(prepareAnswerSchema, answer) : undefined;
     if (vote && (answer.status === 409) === (vote.vote === 'no')) {
       if (vote.vote !== 'no') return { vote: vote.vote };
       return { vote: 'no', reason: vote.reason.slice(0, 1000), ...(vote.sqlState ? { sqlState: vote.sqlState.slice(0, 16) } : {}) };
@@ -64,18 +67,19 @@ export class HttpParticipant implements Participant {
     throw this.unknown('prepare', answer);
   }
 
-  async commit(branch: BranchRef, options: { onePhase?: boolean } = {}): Promise<void> {
+  async commit(branch: BranchRef, options: { onePhase?: boolean; retry?: boolean } = {}): Promise<void> {
     const body = options.onePhase ? { ...callBody(branch), onePhase: true } : callBody(branch);
     let answer: ParticipantResponse;
     try {
       answer = await this.call('POST', '/commit', body, this.options.phaseTwoTimeoutMs, branch.txId);
     } catch (e) {
       // A one-phase commit that never reached the participant did not commit: the
-      // engine may decide abort (its rollback is retried until acknowledged).
-      if (options.onePhase && notConnected(e)) throw this.aborted(branch, `participant unreachable: ${causeMessage(e)}`, e);
+      // engine may decide abort (its rollback is retried until acknowledged). Not so
+      // on a retry: the earlier attempt may have committed before its answer was lost.
+      if (options.onePhase && !options.retry && notConnected(e)) throw this.aborted(branch, `participant unreachable: ${causeMessage(e)}`, e);
       throw e;
     }
-    const state = answer.status === 200 || answer.status === 409 ? validated(commitAnswerSchema, answer.text) : undefined;
+    const state = answer.status === 200 || answer.status === 409 ? validated(commitAnswerSchema, answer) : undefined;
     if (answer.status === 200 && state?.state === 'committed') return;
     if (answer.status === 409 && state?.state === 'rolled-back') {
       if (options.onePhase) throw this.aborted(branch, state.reason.slice(0, 1000));
@@ -87,7 +91,7 @@ export class HttpParticipant implements Participant {
 
   async rollback(branch: BranchRef): Promise<void> {
     const answer = await this.call('POST', '/rollback', callBody(branch), this.options.phaseTwoTimeoutMs, branch.txId);
-    if (answer.status === 200 && validated(rollbackAnswerSchema, answer.text)) return;
+    if (answer.status === 200 && validated(rollbackAnswerSchema, answer)) return;
     throw this.hazardReported('rollback', branch, answer) ?? this.unknown('rollback', answer);
   }
 
@@ -106,7 +110,7 @@ export class HttpParticipant implements Participant {
 
   private async branchState(branch: BranchRef, query: string): Promise<ParticipantBranchState> {
     const answer = await this.call('GET', `/branches/${encodeURIComponent(branch.gid)}${query}`, undefined, this.options.statusTimeoutMs, branch.txId);
-    const status = answer.status === 200 ? validated(branchStatusAnswerSchema, answer.text) : undefined;
+    const status = answer.status === 200 ? validated(branchStatusAnswerSchema, answer) : undefined;
     if (status) return status.state;
     throw this.unknown('status', answer);
   }
@@ -114,27 +118,39 @@ export class HttpParticipant implements Participant {
   /** Connections are shared per origin and closed by the owner of the pools. */
   async close(): Promise<void> {}
 
-  /** One signed call; transport failures become `outcome-unknown` (keeping the cause). */
+  /**
+   * One signed call (batched with others to the same URL when the participant
+   * accepts batches); transport failures become `outcome-unknown` (keeping the cause).
+   */
   private async call(method: 'GET' | 'POST', suffix: string, body: object | undefined, timeoutMs: number, txId: string): Promise<ParticipantResponse> {
+    if (!this.origin) throw new TwopcError('outcome-unknown', `${this.where(suffix)}: the enlisted URL is not valid`, { participant: this.name });
+    try {
+      const batcher = method === 'POST' && body !== undefined ? this.batcher(this.url) : undefined;
+      // A batched call carries its span's traceparent in the (signed) body; a single call, in its query (send).
+      const traceparent = currentTraceparent();
+      if (batcher) return await batcher.call({ op: suffix.slice(1) as 'prepare' | 'commit' | 'rollback', ...(body as { txId: string; branchId: number; gid: string }), ...(traceparent ? { traceparent } : {}) }, timeoutMs);
+      return await this.send(method, suffix, body, timeoutMs, txId);
+    } catch (e) {
+      const why = isTimeout(e) ? `no answer within ${timeoutMs} ms` : causeMessage(e);
+      throw new TwopcError('outcome-unknown', `${this.where(`${method} ${suffix}`)}: ${why}`, { participant: this.name }, { cause: e });
+    }
+  }
+
+  /** Sends one signed request as is; throws the transport error. */
+  readonly send = (method: 'GET' | 'POST', suffix: string, body: object | undefined, timeoutMs: number, txId?: string): Promise<ParticipantResponse> => {
     // The trace context rides in the signed query (and the standard header): see withTraceQuery.
     const { path, headers: trace } = withTraceQuery(`${this.basePath}${suffix}`);
     const text = body === undefined ? '' : JSON.stringify(body);
     const headers: Record<string, string> = {
       ...trace,
       [SIGNATURE_HEADER]: signRequest(this.options.secret, method, path, text),
-      [TRANSACTION_HEADER]: txId,
       accept: 'application/json',
       'user-agent': 'twopc-coordinator',
     };
+    if (txId) headers[TRANSACTION_HEADER] = txId;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (!this.origin) throw new TwopcError('outcome-unknown', `${this.where(suffix)}: ${JSON.stringify(this.url)} is not a valid URL`, { participant: this.name });
-    try {
-      return await this.pools.send({ origin: this.origin, path, method, headers, body: body === undefined ? undefined : text, timeoutMs });
-    } catch (e) {
-      const why = isTimeout(e) ? `no answer within ${timeoutMs} ms` : causeMessage(e);
-      throw new TwopcError('outcome-unknown', `${this.where(`${method} ${suffix}`)}: ${why}`, { participant: this.name, url: this.url }, { cause: e });
-    }
-  }
+    return this.pools.send({ origin: this.origin, path, method, headers, body: body === undefined ? undefined : text, timeoutMs });
+  };
 
   /**
    * A participant that finds its branch ended the other way than the decision
@@ -143,7 +159,7 @@ export class HttpParticipant implements Participant {
    */
   private hazardReported(op: string, branch: BranchRef, answer: ParticipantResponse): TwopcError | undefined {
     if (answer.status !== 409) return undefined;
-    const problem = validated(problemSchema, answer.text);
+    const problem = validated(problemSchema, answer);
     if (problem?.code !== 'heuristic-hazard') return undefined;
     return new TwopcError('heuristic-hazard', `${this.where(op)}: participant reports a heuristic hazard on ${branch.gid}: ${(problem.detail ?? problem.title).slice(0, 500)}`, { participant: this.name, gid: branch.gid });
   }
@@ -154,16 +170,21 @@ export class HttpParticipant implements Participant {
    * read internal services through the coordinator (SSRF).
    */
   private unknown(op: string, answer: ParticipantResponse): TwopcError {
-    const what = answer.text === undefined ? 'an answer over the size limit' : `an answer that is not the protocol's (${Buffer.byteLength(answer.text)} bytes)`;
-    return new TwopcError('outcome-unknown', `${this.where(op)}: HTTP ${answer.status} with ${what}`, { participant: this.name, url: this.url, status: answer.status });
+    const what = answer.text === undefined ? 'an answer over the size limit' : "an answer that is not the protocol's";
+    return new TwopcError('outcome-unknown', `${this.where(op)}: HTTP ${answer.status} with ${what}`, { participant: this.name, status: answer.status });
   }
 
   private aborted(branch: BranchRef, message: string, cause?: unknown): TransactionAbortedError {
     return new TransactionAbortedError(branch.txId, { cause: 'vote-no', message, branchId: branch.branchId, participant: this.name }, { cause });
   }
 
+  /**
+   * Names the participant, never its URL: these messages reach API clients
+   * (as abort reasons), and a participant's address is internal. Operators
+   * find the URL in the transaction's branches (admin API, `twopc show`).
+   */
   private where(op: string): string {
-    return `participant ${this.name} at ${this.url}: ${op}`;
+    return `participant ${this.name}: ${op}`;
   }
 }
 
@@ -171,13 +192,15 @@ function callBody(branch: BranchRef): { txId: string; branchId: number; gid: str
   return { txId: branch.txId, branchId: branch.branchId, gid: branch.gid };
 }
 
-function validated<T extends z.ZodType>(schema: T, text: string | undefined): z.output<T> | undefined {
-  if (text === undefined) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return undefined;
+function validated<T extends z.ZodType>(schema: T, answer: ParticipantResponse): z.output<T> | undefined {
+  if (answer.text === undefined) return undefined;
+  let json: unknown = answer.json;
+  if (json === undefined) {
+    try {
+      json = JSON.parse(answer.text);
+    } catch {
+      return undefined;
+    }
   }
   const parsed = schema.safeParse(json);
   return parsed.success ? parsed.data : undefined;
@@ -230,6 +253,14 @@ function isTimeout(e: unknown): boolean {
 
 function causeMessage(e: unknown): string {
   const codes = errorCodes(transportCause(e));
-  const message = errorMessage(transportCause(e)) || 'connection failed';
+  const message = scrubAddresses(errorMessage(transportCause(e)) || 'connection failed');
   return codes.length > 0 && !message.includes(codes[0]) ? `${message} (${codes[0]})` : message;
+}
+
+/** Transport errors name the address they failed on (`connect ECONNREFUSED 10.0.0.7:4001`); abort reasons must not. */
+function scrubAddresses(message: string): string {
+  return message
+    .replace(/\bhttps?:\/\/\S+/g, '<participant address>')
+    .replace(/\b(ENOTFOUND|EAI_AGAIN)\s+\S+/g, '$1 <participant address>')
+    .replace(/\[[0-9a-f:.]+\](:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?/gi, '<participant address>');
 }

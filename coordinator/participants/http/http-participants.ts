@@ -1,6 +1,8 @@
+import { BATCH_FEATURE } from '../../../participant-sdk/src';
 import type { Participant } from '../../engine/ports/participant';
 import { HttpParticipant } from './http-participant';
 import type { HttpParticipantOptions } from './http-participant-options';
+import { ParticipantBatcher } from './participant-batcher';
 import { ParticipantPools } from './participant-pools';
 
 /**
@@ -19,6 +21,8 @@ const MAX_CACHED = 10_000;
 export class HttpParticipants {
   private readonly pools: ParticipantPools;
   private readonly cache = new Map<string, HttpParticipant>();
+  /** Batchers of the URLs whose participants said at enlistment that they accept batches (BATCH_FEATURE). */
+  private readonly batchers = new Map<string, ParticipantBatcher>();
 
   constructor(private readonly options: HttpParticipantOptions) {
     this.pools = new ParticipantPools(options);
@@ -29,12 +33,27 @@ export class HttpParticipants {
     const key = `${name}\n${url}`;
     let participant = this.cache.get(key);
     if (!participant) {
-      participant = new HttpParticipant(name, url, this.pools, this.options);
+      participant = new HttpParticipant(name, url, this.pools, this.options, this.batcherOf);
       if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(key, participant);
     }
     return participant;
   };
+
+  /**
+   * The participant at `url` said, enlisting, which protocol forms it serves
+   * (`accepts`). Kept in memory only: after a restart the coordinator uses
+   * the per-call form, which every participant serves, until it enlists again.
+   */
+  noteAccepts(url: string, accepts: readonly string[] | undefined): void {
+    if (!this.options.batching || !accepts?.includes(BATCH_FEATURE) || this.batchers.has(url)) return;
+    const sender = new HttpParticipant('(batch)', url, this.pools, this.options);
+    if (this.batchers.size >= MAX_CACHED) this.batchers.delete(this.batchers.keys().next().value!);
+    const o = this.options;
+    this.batchers.set(url, new ParticipantBatcher((suffix, body, timeoutMs, txId) => sender.send('POST', suffix, body, timeoutMs, txId), { maxCalls: o.batchMaxCalls, inFlight: o.batchesInFlight, slowAfterMs: o.batchSlowAfterMs }));
+  }
+
+  private readonly batcherOf = (url: string): ParticipantBatcher | undefined => this.batchers.get(url);
 
   /** Participant services seen so far (name and url). */
   get size(): number {
@@ -43,6 +62,7 @@ export class HttpParticipants {
 
   async close(): Promise<void> {
     this.cache.clear();
+    this.batchers.clear();
     await this.pools.close();
   }
 }

@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { HttpParticipantOptions } from './http-participant-options';
+import { OriginHealth } from './origin-health';
 
 /** One HTTP call to a participant service. */
 export interface ParticipantRequest {
@@ -16,6 +17,8 @@ export interface ParticipantRequest {
 export interface ParticipantResponse {
   status: number;
   text: string | undefined;
+  /** The body already parsed (one result of a batch answer); `text` is then ''. */
+  json?: unknown;
 }
 
 /** Pools kept at once; beyond it the least recently used is closed (its calls in flight finish first). */
@@ -29,36 +32,56 @@ const MAX_ORIGINS = 256;
  * cannot make the coordinator hold connections to all of them.
  */
 export class ParticipantPools {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, { pool: Pool; health: OriginHealth }>();
   private closed = false;
 
-  constructor(private readonly options: Pick<HttpParticipantOptions, 'connectTimeoutMs' | 'connectionsPerOrigin' | 'keepAliveTimeoutMs' | 'maxAnswerBytes'>) {}
+  constructor(
+    private readonly options: Pick<HttpParticipantOptions, 'connectTimeoutMs' | 'connectionsPerOrigin' | 'keepAliveTimeoutMs' | 'maxAnswerBytes' | 'unresponsiveAfterFailures' | 'unresponsiveProbes'>,
+  ) {}
 
-  private pool(origin: string): Pool {
-    let pool = this.pools.get(origin);
-    if (pool) {
+  private pool(origin: string): { pool: Pool; health: OriginHealth } {
+    let entry = this.pools.get(origin);
+    if (entry) {
       // Map order is recency order: move it to the end.
       this.pools.delete(origin);
     } else {
-      pool = new Pool(origin, {
+      const pool = new Pool(origin, {
         connections: this.options.connectionsPerOrigin,
         keepAliveTimeout: this.options.keepAliveTimeoutMs,
         connect: { timeout: this.options.connectTimeoutMs },
       });
+      entry = { pool, health: new OriginHealth(this.options.unresponsiveAfterFailures, this.options.unresponsiveProbes) };
       const oldest = this.pools.size >= MAX_ORIGINS ? this.pools.keys().next().value : undefined;
       if (oldest !== undefined) {
-        void this.pools.get(oldest)?.close().catch(() => undefined);
+        void this.pools.get(oldest)?.pool.close().catch(() => undefined);
         this.pools.delete(oldest);
       }
     }
-    this.pools.set(origin, pool);
-    return pool;
+    this.pools.set(origin, entry);
+    return entry;
   }
 
-  /** Sends one request; throws undici's (or the timeout's) error when no complete answer came. */
+  /**
+   * Sends one request; throws undici's (or the timeout's) error when no
+   * complete answer came, or OriginUnresponsiveError, unsent, when the origin
+   * is not answering and its probes are out (origin-health.ts).
+   */
   async send(request: ParticipantRequest): Promise<ParticipantResponse> {
     if (this.closed) throw new Error('participant connections are closed');
-    const response = await this.pool(request.origin).request({
+    const { pool, health } = this.pool(request.origin);
+    health.begin();
+    let answered = false;
+    try {
+      const answer = await this.request(pool, request);
+      answered = true;
+      return answer;
+    } finally {
+      health.done(answered);
+    }
+  }
+
+  private async request(pool: Pool, request: ParticipantRequest): Promise<ParticipantResponse> {
+    const response = await pool.request({
       path: request.path,
       method: request.method,
       headers: request.headers,
@@ -78,7 +101,7 @@ export class ParticipantPools {
    */
   async close(graceMs = 1_000): Promise<void> {
     this.closed = true;
-    const pools = [...this.pools.values()];
+    const pools = [...this.pools.values()].map((e) => e.pool);
     this.pools.clear();
     await Promise.allSettled(
       pools.map((pool) => {

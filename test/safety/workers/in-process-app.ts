@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 import { Coordinator } from '../../../coordinator/in-process/coordinator';
 import { createDecisionLog } from '../../../coordinator/log/create-decision-log';
-import { PostgresParticipant } from '../../../participant-sdk/src/postgres';
+import { PostgresParticipant } from '../../../coordinator/participants/postgres/postgres-participant';
 import type { PostgresPool, PostgresPoolClient } from '../../../participant-sdk/src/postgres';
 import { codeOf, emit, serveCommands } from './worker-io';
 

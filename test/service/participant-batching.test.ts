@@ -1,0 +1,173 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { v7 as uuidv7 } from 'uuid';
+import type { BranchRef } from '../../coordinator/engine/ports/participant';
+import { HttpParticipants } from '../../coordinator/participants/http/http-participants';
+import { HTTP_PARTICIPANT_DEFAULTS } from '../../coordinator/participants/http/http-participant-options';
+import { buildGid } from '../../participant-sdk/src/gid';
+import { verifySignature } from '../../participant-sdk/src/signature';
+import { batchRequestSchema, type BatchCall } from '../../participant-sdk/src/wire';
+import { SECRET } from './service-fixture';
+import { ChaosProxy } from '../../chaos/chaos-proxy';
+
+function branch(): BranchRef {
+  const txId = uuidv7();
+  return { txId, branchId: 1, gid: buildGid('twopc', txId, 1), participant: 'p' };
+}
+
+type BatchAnswer = (calls: BatchCall[], res: http.ServerResponse) => void;
+
+/**
+ * A participant speaking both forms, whose batch answers the test scripts:
+ * every request is checked for its signature; per-call requests answer yes /
+ * committed / rolled-back after `delayMs`.
+ */
+async function participantServer(batchAnswer: BatchAnswer, delayMs = 30, onBatch: () => void = () => undefined) {
+  const seen: Array<{ path: string; calls: number }> = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      if (!verifySignature(SECRET, req.headers['twopc-signature'] as string, req.method!, req.url!, body).ok) return void res.writeHead(401).end();
+      const path = req.url!.replace('/base', '');
+      if (path === '/batch') {
+        const { calls } = batchRequestSchema.parse(JSON.parse(body));
+        seen.push({ path, calls: calls.length });
+        onBatch();
+        return void setTimeout(() => batchAnswer(calls, res), delayMs);
+      }
+      seen.push({ path, calls: 1 });
+      const answer = path === '/prepare' ? { vote: 'yes' } : path === '/commit' ? { state: 'committed' } : { state: 'rolled-back' };
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer)), delayMs);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/base`,
+    seen,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+const answerEach = (results: (call: BatchCall) => { status: number; body: unknown }): BatchAnswer => (calls, res) =>
+  void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ results: calls.map(results) }));
+
+describe('batched calls to participant services (docs/protocol.md)', () => {
+  let participants: HttpParticipants;
+  let server: Awaited<ReturnType<typeof participantServer>> | undefined;
+
+  beforeEach(() => {
+    participants = new HttpParticipants({ ...HTTP_PARTICIPANT_DEFAULTS, secret: SECRET, prepareTimeoutMs: 1_000, phaseTwoTimeoutMs: 1_000 });
+  });
+  afterEach(async () => {
+    await participants.close();
+    await server?.close();
+    server = undefined;
+  });
+
+  it('sends a lone call in the per-call form, and calls that queue behind it as one batch with one result each, in order', async () => {
+    server = await participantServer(answerEach((c) => (c.op === 'prepare' && c.gid.endsWith('_1') && c.txId.endsWith('0') ? { status: 409, body: { vote: 'no', reason: 'refused' } } : { status: 200, body: { vote: 'yes' } })));
+    participants.noteAccepts(server.url, ['batch', 'some-future-form']);
+    const p = participants.forUrl('p', server.url);
+    const branches = Array.from({ length: 12 }, branch);
+    const votes = await Promise.all(branches.map((b) => p.prepare(b)));
+    // The first went alone; the other eleven queued while it was in flight and left together.
+    expect(server.seen).toEqual([{ path: '/prepare', calls: 1 }, { path: '/batch', calls: 11 }]);
+    branches.forEach((b, i) => {
+      const refused = i > 0 && b.txId.endsWith('0');
+      expect(votes[i]).toEqual(refused ? { vote: 'no', reason: 'refused' } : { vote: 'yes' });
+    });
+  });
+
+  it('keeps the per-call form for a participant that did not say it accepts batches', async () => {
+    server = await participantServer(() => {
+      throw new Error('no batch may reach a per-call participant');
+    });
+    participants.noteAccepts(server.url, undefined);
+    participants.noteAccepts(server.url, ['something-else']);
+    const p = participants.forUrl('p', server.url);
+    await Promise.all(Array.from({ length: 8 }, branch).map((b) => p.commit(b)));
+    expect(server.seen.every((s) => s.path === '/commit')).toBe(true);
+    expect(server.seen).toHaveLength(8);
+  });
+
+  it('fails every call of a batch whose answer is cut mid-message, or is not one result per call, with outcome-unknown', async () => {
+    let cut = true;
+    server = await participantServer((calls, res) => {
+      const text = JSON.stringify({ results: calls.map(() => ({ status: 200, body: { state: 'committed' } })) });
+      if (cut) {
+        // Headers and half the body, then the connection ends: a batch cut mid-message.
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.write(text.slice(0, text.length / 2));
+        setTimeout(() => res.socket?.destroy(), 5);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ results: calls.slice(1).map(() => ({ status: 200, body: { state: 'committed' } })) }));
+    });
+    participants.noteAccepts(server.url, ['batch']);
+    const p = participants.forUrl('p', server.url);
+    for (const mode of ['cut', 'short'] as const) {
+      cut = mode === 'cut';
+      server.seen.length = 0;
+      const outcomes = await Promise.allSettled(Array.from({ length: 6 }, branch).map((b) => p.commit(b)));
+      expect(server.seen.map((s) => s.path)).toEqual(['/commit', '/batch']);
+      // The lone first call was answered; each call of the failed batch is unknown, none is taken as done.
+      expect(outcomes[0].status).toBe('fulfilled');
+      for (const o of outcomes.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'outcome-unknown' } });
+      for (const o of outcomes.slice(1)) expect(String((o as PromiseRejectedResult).reason.message)).not.toContain('127.0.0.1');
+    }
+  });
+
+  it('a batch answer cut mid-message by the chaos proxy, after the participant ran the calls: each call unknown, then acknowledged when repeated', async () => {
+    let proxy: ChaosProxy | undefined;
+    let cutNextBatch = false;
+    server = await participantServer(answerEach(() => ({ status: 200, body: { state: 'committed' } })), 30, () => {
+      // The batch arrived whole: its answer, on the same kept-alive connection, is cut 20 bytes in.
+      if (cutNextBatch) proxy!.setMode({ kind: 'cut', afterBytes: 20 });
+    });
+    const port = Number(new URL(server.url).port);
+    proxy = await ChaosProxy.start('coordinator>p', { host: '127.0.0.1', port });
+    try {
+      const url = `${proxy.url}/base`;
+      participants.noteAccepts(url, ['batch']);
+      const p = participants.forUrl('p', url);
+      await Promise.all(Array.from({ length: 4 }, branch).map((b) => p.commit(b)));
+      cutNextBatch = true;
+      const branches = Array.from({ length: 8 }, branch);
+      const outcomes = await Promise.allSettled(branches.map((b) => p.commit(b)));
+      expect(proxy.stats.cut).toBeGreaterThanOrEqual(1);
+      expect(outcomes[0].status).toBe('fulfilled');
+      for (const o of outcomes.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'outcome-unknown' } });
+      // Phase 2 repeats an unknown commit until acknowledged; the participant's commit is idempotent.
+      cutNextBatch = false;
+      proxy.setMode({ kind: 'pass' });
+      await Promise.all(branches.slice(1).map((b) => p.commit(b)));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a batch that never answers fails each of its calls at the call deadline, and does not hold back the calls behind it', async () => {
+    let hang = true;
+    server = await participantServer((calls, res) => {
+      if (hang) return; // never answers
+      answerEach(() => ({ status: 200, body: { state: 'rolled-back' } }))(calls, res);
+    }, 0);
+    participants = new HttpParticipants({ ...HTTP_PARTICIPANT_DEFAULTS, secret: SECRET, phaseTwoTimeoutMs: 800, batchSlowAfterMs: 50 });
+    participants.noteAccepts(server.url, ['batch']);
+    const p = participants.forUrl('p', server.url);
+    const first = [branch(), branch(), branch()].map((b) => p.rollback(b));
+    await new Promise((r) => setTimeout(r, 100));
+    hang = false;
+    // Queued after a batch that hangs: sent once it has been in flight batchSlowAfterMs, answered long before its deadline.
+    const started = Date.now();
+    await Promise.all([branch(), branch()].map((b) => p.rollback(b)));
+    expect(Date.now() - started).toBeLessThan(600);
+    const settled = await Promise.allSettled(first);
+    expect(settled[0].status).toBe('fulfilled');
+    for (const o of settled.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'outcome-unknown', message: expect.stringMatching(/no answer within 800 ms/) } });
+  });
+});
