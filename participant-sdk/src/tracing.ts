@@ -117,14 +117,13 @@ export function withRemoteParent<T>(traceparent: string | undefined, fn: () => T
 }
 
 /**
- * A call's path with the active span's `traceparent` added to its query,
+ * A call's path with a `traceparent` (default: the active span's) added to its query,
  * and the same `traceparent` as a header. The coordinator signs the path
  * with its query, so the participant can trust the query's copy (the SDK
  * parents its spans on it); the header is the standard one, for a
  * participant's own HTTP instrumentation, and a proxy may rewrite it.
  */
-export function withTraceQuery(path: string): { path: string; headers: Record<string, string> } {
-  const traceparent = currentTraceparent();
+export function withTraceQuery(path: string, traceparent = currentTraceparent()): { path: string; headers: Record<string, string> } {
   if (!traceparent) return { path, headers: {} };
   return { path: `${path}${path.includes('?') ? '&' : '?'}${TRACEPARENT_HEADER}=${traceparent}`, headers: { [TRACEPARENT_HEADER]: traceparent } };
 }

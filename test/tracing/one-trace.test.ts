@@ -56,7 +56,7 @@ async function stopAll(): Promise<SpanRecord[]> {
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-tracing-'));
   exporter = startTracing();
-  cluster = await PgCluster.start({ name: 'tracing', maxPreparedTransactions: 10 });
+  cluster = await PgCluster.start({ name: 'tracing', maxPreparedTransactions: 40 });
 }, 120_000);
 
 afterAll(async () => {
@@ -77,17 +77,20 @@ describe('one trace per global transaction', () => {
 
     // The client: its transaction inside one span of its own, as the README shows.
     const twopc = new CoordinatorClient({ url: coordinatorUrl, token: API_TOKEN });
-    let txId = '';
-    await trace.getTracer('shop').startActiveSpan('place-order', async (span) => {
-      const { id } = await twopc.begin();
-      txId = id;
-      for (const service of services) {
-        const res = await fetch(`${service}/entries`, { method: 'POST', headers: withTraceparent(withTransaction(id, { 'content-type': 'application/json' })), body: JSON.stringify({ amount: 5 }) });
-        expect(res.status).toBe(201);
-      }
-      await twopc.commit(id);
-      span.end();
-    });
+    const placeOrder = (name: string): Promise<string> =>
+      trace.getTracer('shop').startActiveSpan(name, async (span) => {
+        const { id } = await twopc.begin();
+        for (const service of services) {
+          const res = await fetch(`${service}/entries`, { method: 'POST', headers: withTraceparent(withTransaction(id, { 'content-type': 'application/json' })), body: JSON.stringify({ amount: 5 }) });
+          expect(res.status).toBe(201);
+        }
+        await twopc.commit(id);
+        span.end();
+        return id;
+      });
+    const txId = await placeOrder('place-order');
+    // Concurrent ones, whose calls to a service the coordinator batches: each batched call carries its own parent.
+    const concurrent = await Promise.all(Array.from({ length: 8 }, (_, i) => placeOrder(`concurrent-order-${i}`)));
     await twopc.close();
     await cluster.assertNoPrepared('twopc');
 
@@ -138,5 +141,15 @@ describe('one trace per global transaction', () => {
       expectChild(one(service, 'twopc.participant.commit', (s) => s.attributes['twopc.branch.gid'] === gid), phaseTwo);
     }
     expect(ofTx.filter((s) => s.failed)).toEqual([]);
+
+    for (const [i, id] of concurrent.entries()) {
+      const rootOf = spans.find((s) => s.name === `concurrent-order-${i}`)!;
+      for (const service of ['ledger_a', 'ledger_b']) {
+        const prepare = spans.filter((s) => s.process === 'coordinator' && s.name === 'twopc.prepare' && s.attributes['twopc.transaction.id'] === id && s.attributes['twopc.participant'] === service);
+        expect(prepare.map((s) => s.traceId)).toEqual([rootOf.traceId]);
+        const served = spans.filter((s) => s.process === service && s.name === 'twopc.participant.prepare' && s.attributes['twopc.branch.gid'] === prepare[0].attributes['twopc.branch.gid']);
+        expect(served.map((s) => [s.traceId, s.parentSpanId])).toEqual([[rootOf.traceId, prepare[0].spanId]]);
+      }
+    }
   }, 300_000);
 });

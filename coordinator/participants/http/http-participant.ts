@@ -137,9 +137,9 @@ export class HttpParticipant implements Participant {
   }
 
   /** Sends one signed request as is; throws the transport error. */
-  readonly send = (method: 'GET' | 'POST', suffix: string, body: object | undefined, timeoutMs: number, txId?: string): Promise<ParticipantResponse> => {
+  readonly send = (method: 'GET' | 'POST', suffix: string, body: object | undefined, timeoutMs: number, txId?: string, traceparent?: string): Promise<ParticipantResponse> => {
     // The trace context rides in the signed query (and the standard header): see withTraceQuery.
-    const { path, headers: trace } = withTraceQuery(`${this.basePath}${suffix}`);
+    const { path, headers: trace } = withTraceQuery(`${this.basePath}${suffix}`, traceparent);
     const text = body === undefined ? '' : JSON.stringify(body);
     const headers: Record<string, string> = {
       ...trace,
