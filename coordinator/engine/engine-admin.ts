@@ -38,7 +38,11 @@ export class EngineAdmin {
 
   /** One recovery pass over the log: every unfinished transaction is decided and phase 2 resumed. */
   recover(options: RecoveryOptions = {}): Promise<RecoveryReport> {
-    return recover(this.ctx.resolver, options);
+    return this.ctx.tracer.span('twopc.recovery', {}, async (annotate) => {
+      const report = await recover(this.ctx.resolver, options);
+      annotate({ 'twopc.recovery.unfinished': report.unfinished, 'twopc.recovery.pending': report.pending });
+      return report;
+    });
   }
 
   /** One sweep of the participants' prepared transactions now. */
