@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { runParticipantService } from '../coordinator/demo/participant-service';
-import { countServed } from './profile/served-counter';
+import { servedCounter } from './profile/served-counter';
 import { UPDATE_BALANCE } from './transfer-plan';
 
 const bodySchema = z.object({ account: z.number().int().min(1), delta: z.number().int() }).strict();
@@ -25,5 +25,5 @@ const work = (db: { query(text: string, values: unknown[]): Promise<unknown> }, 
 runParticipantService('ledger service', () => ({
   routes: [{ path: '/transfer', body: bodySchema, work: (db, leg: Leg) => work(db, leg), answer: () => ({ status: 204 }) }],
   localRoutes: [{ path: '/transfer-local', body: bodySchema, work: (db, leg: Leg) => work(db, leg), answer: () => ({ status: 204 }) }],
-  beforeRouter: countServed,
+  onRequest: servedCounter(),
 }));

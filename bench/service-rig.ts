@@ -41,13 +41,19 @@ export class ServiceRig {
     private readonly served: ServedMeter,
   ) {}
 
-  static async start(ctx: ModeContext, prefix: string): Promise<ServiceRig> {
+  /** `coordinatorConfig`: the `twopc serve` config file's contents (a what-if mode's settings). */
+  static async start(ctx: ModeContext, prefix: string, coordinatorConfig?: Record<string, unknown>): Promise<ServiceRig> {
     const processes = ModeProcesses.create();
     try {
       const profile = (name: string) => (ctx.options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ctx.options.cpuProfile, `${prefix}-${name}`)}`] : []);
       const ports = await Promise.all(LEDGERS.map(() => freePort()));
       const urls = new Map(LEDGERS.map((ledger, i) => [ledger, `http://127.0.0.1:${ports[i]}`]));
-      const coordinator = await startCoordinator({ dir: ctx.tempDir('coordinator'), participantUrls: [...urls.values()].map((u) => `${u}/twopc`), nodeArgs: profile('coordinator') });
+      const coordinator = await startCoordinator({
+        dir: ctx.tempDir('coordinator'),
+        participantUrls: [...urls.values()].map((u) => `${u}/twopc`),
+        nodeArgs: profile('coordinator'),
+        ...(coordinatorConfig ? { config: coordinatorConfig } : {}),
+      });
       processes.adopt(coordinator.process);
       await Promise.all(
         LEDGERS.map((ledger, i) =>

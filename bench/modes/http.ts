@@ -1,5 +1,5 @@
-import { withTransaction } from '../../participant-sdk/src';
-import type { BenchMode } from '../bench-mode';
+import { withTransaction, type CommitOptions } from '../../participant-sdk/src';
+import type { BenchMode, ModeContext, ModeRunner } from '../bench-mode';
 import { ServiceRig } from '../service-rig';
 
 /**
@@ -11,31 +11,45 @@ import { ServiceRig } from '../service-rig';
  * `commit`, which the coordinator runs as prepare on both services, a forced
  * decision, and commit on both.
  */
-export const httpMode: BenchMode = {
-  name: 'http',
-  summary: 'twopc serve + one SDK participant service per ledger, each its own process; the bench begins, calls both services, commits over HTTP',
-  async setup(ctx) {
-    const rig = await ServiceRig.start(ctx, 'http');
-    const tally = ctx.tally;
-    const step = <T>(kind: string, run: () => Promise<T>): Promise<T> => (tally ? tally.time(`http: ${kind}`, run) : run());
-    const headers = (id: string) => withTransaction(id, {});
-    return {
-      async transfer(t) {
-        const { id } = await step('1 begin', () => rig.twopc.begin());
-        try {
-          // ledger_a first: the canonical lock order every mode keeps.
-          await step('2 ledger_a service (enlist, BEGIN, UPDATE)', () => rig.call('ledger_a', '/transfer', { account: t.accountA, delta: t.delta }, headers(id)));
-          await step('3 ledger_b service (enlist, BEGIN, UPDATE)', () => rig.call('ledger_b', '/transfer', { account: t.accountB, delta: -t.delta }, headers(id)));
-        } catch (e) {
-          // Releases the other branch's row lock now rather than at the transaction's timeout.
-          await rig.twopc.abort(id).catch(() => undefined);
-          throw e;
-        }
-        await step('4 commit (prepare x2, decide, commit x2)', () => rig.twopc.commit(id));
-        rig.completed();
-      },
-      profileNotes: () => rig.notes(),
-      close: () => rig.close(),
-    };
-  },
-};
+export const httpMode: BenchMode = httpModeWith('http', 'twopc serve + one SDK participant service per ledger, each its own process; the bench begins, calls both services, commits over HTTP');
+
+/** What-if: `http` with the coordinator's batching of participant calls off (every prepare, commit, rollback its own request). */
+export const httpNoBatchMode: BenchMode = httpModeWith('http-nobatch', 'http with participantCalls.batching off: the per-call protocol only', { coordinator: { participantCalls: { batching: false } } });
+
+/** What-if: `http` whose commits are answered at the decision (`answerAt: 'decided'`), phase 2 after the answer. */
+export const httpDecidedMode: BenchMode = httpModeWith('http-decided', "http with commit answered at the decision (answerAt 'decided')", { commit: { answerAt: 'decided' } });
+
+interface Variant {
+  /** The `twopc serve` config file's contents. */
+  coordinator?: Record<string, unknown>;
+  commit?: CommitOptions;
+}
+
+function httpModeWith(name: string, summary: string, variant: Variant = {}): BenchMode {
+  return { name, summary, setup: (ctx) => setupHttp(ctx, name, variant) };
+}
+
+async function setupHttp(ctx: ModeContext, name: string, variant: Variant): Promise<ModeRunner> {
+  const rig = await ServiceRig.start(ctx, name, variant.coordinator);
+  const tally = ctx.tally;
+  const step = <T>(kind: string, run: () => Promise<T>): Promise<T> => (tally ? tally.time(`${name}: ${kind}`, run) : run());
+  const headers = (id: string) => withTransaction(id, {});
+  return {
+    async transfer(t) {
+      const { id } = await step('1 begin', () => rig.twopc.begin());
+      try {
+        // ledger_a first: the canonical lock order every mode keeps.
+        await step('2 ledger_a service (enlist, BEGIN, UPDATE)', () => rig.call('ledger_a', '/transfer', { account: t.accountA, delta: t.delta }, headers(id)));
+        await step('3 ledger_b service (enlist, BEGIN, UPDATE)', () => rig.call('ledger_b', '/transfer', { account: t.accountB, delta: -t.delta }, headers(id)));
+      } catch (e) {
+        // Releases the other branch's row lock now rather than at the transaction's timeout.
+        await rig.twopc.abort(id).catch(() => undefined);
+        throw e;
+      }
+      await step('4 commit (prepare x2, decide, commit x2)', () => rig.twopc.commit(id, variant.commit));
+      rig.completed();
+    },
+    profileNotes: () => rig.notes(),
+    close: () => rig.close(),
+  };
+}

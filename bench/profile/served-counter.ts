@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express } from 'express';
 import { request } from 'undici';
 
@@ -5,17 +6,29 @@ import { request } from 'undici';
 export const SERVED_PATH = '/bench/served';
 
 /**
- * Counts the HTTP requests an express app serves, and answers the count at
+ * Counts the HTTP requests a server serves, and answers the count at
  * SERVED_PATH: each of a mode's processes reports the exchanges it served,
  * so "exchanges per transfer" is counted by the processes, not computed
- * from what the protocol should send.
+ * from what the protocol should send. Call it first on every request; it
+ * returns true when it answered (the count itself).
  */
-export function countServed(app: Express): void {
+export function servedCounter(): (req: IncomingMessage, res: ServerResponse) => boolean {
   let served = 0;
-  app.get(SERVED_PATH, (_req, res) => void res.json({ served }));
-  app.use((_req, _res, next) => {
+  return (req, res) => {
+    if (req.method === 'GET' && req.url === SERVED_PATH) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ served }));
+      return true;
+    }
     served += 1;
-    next();
+    return false;
+  };
+}
+
+/** servedCounter in front of an express app's routes. */
+export function countServed(app: Express): void {
+  const count = servedCounter();
+  app.use((req, res, next) => {
+    if (!count(req, res)) next();
   });
 }
 

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import express, { type Express, type Response } from 'express';
 import { Pool } from 'pg';
 import { z } from 'zod';
@@ -53,8 +53,10 @@ export interface ParticipantServiceOptions {
   localRoutes?: Array<LocalRoute<any, any>>;
   /** Runs once the pool exists, before the participant starts (the service's tables, seed rows). */
   setup?(pool: Pool): Promise<void>;
-  /** Mounted before the SDK's router (a test's fault hooks). */
+  /** Mounted before the SDK's calls (a test's fault hooks); with it, the SDK's handler runs inside express, behind them. */
   beforeRouter?(app: Express): void;
+  /** Sees every request first, before the SDK's handler and express; answering one (returning true) ends it (a bench's counters). */
+  onRequest?(req: IncomingMessage, res: ServerResponse): boolean;
   /** How errors of the routes are answered (see the SDK's problemMiddleware). */
   problems?: ProblemMiddlewareOptions;
 }
@@ -66,8 +68,8 @@ export interface RunningParticipantService {
 }
 
 /**
- * A participant service: its own database pool, the participant SDK's router
- * at `/twopc`, and its business calls, each enlisting the caller's branch of
+ * A participant service: its own database pool, the participant SDK's
+ * handler at its public URL's path (`/twopc`), and its business calls, each enlisting the caller's branch of
  * the global transaction (the `twopc-transaction` header). The demo's bank
  * accounts, the shop example's services (their work written with ORMs), and
  * the tests', chaos runs' and bench's ledgers, are this with their own routes.
@@ -99,8 +101,10 @@ export async function startParticipantService(o: ParticipantServiceOptions): Pro
 
   const app = express();
   app.disable('etag');
+  // The SDK's plain handler answers the coordinator's calls in front of express, unless hooks must see them first.
+  const handler = participant.handler();
   o.beforeRouter?.(app);
-  app.use('/twopc', participant.router());
+  if (o.beforeRouter) app.use(handler);
   for (const route of o.routes) {
     app.post(route.path, express.json(), async (req, res) => {
       const txId = transactionIdFrom(req);
@@ -118,9 +122,13 @@ export async function startParticipantService(o: ParticipantServiceOptions): Pro
   }
   app.use(problemMiddleware(o.problems));
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(o.port, '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
+  const serve = o.beforeRouter ? app : (req: IncomingMessage, res: ServerResponse) => handler(req, res, () => app(req, res));
+  const server = createServer((req, res) => {
+    if (!o.onRequest?.(req, res)) serve(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, '127.0.0.1', () => resolve());
   });
   let closing: Promise<void> | undefined;
   return {

@@ -91,15 +91,17 @@ export async function scanOrphans(deps: ResolverDeps): Promise<OrphanScan> {
  * call reaching another instance is relayed to the owner before it gets here).
  */
 export async function resolveTransaction(deps: ResolverDeps, txId: string, outcome: Outcome, waitMs: number): Promise<ResolveResult> {
-  if (deps.isLive(txId)) {
-    throw new TwopcError('state-conflict', `transaction ${txId} is running in this coordinator; commit or abort it instead`, { txId, state: 'active' });
-  }
   const snapshot = await deps.log.get(txId);
   const recorded = snapshot?.decision;
   const known = snapshot?.outcome ?? recorded?.outcome;
-  // The register already answers a contradicting request, whoever owns the transaction.
+  // The register already answers a contradicting request, whoever owns the transaction and whether it runs here.
   if (known !== undefined && known !== outcome) {
     throw new TwopcError('state-conflict', `transaction ${txId} is already decided ${known}; an operator cannot record ${outcome} against it`, { txId, decision: known });
+  }
+  // Undecided and running here: its decision is its own to make. Decided (phase 2 still retrying, e.g. a
+  // participant that voted yes went away), the recorded outcome is applied now below, joining its drive.
+  if (deps.isLive(txId) && !recorded) {
+    throw new TwopcError('state-conflict', `transaction ${txId} is running in this coordinator; commit or abort it instead`, { txId, state: 'active' });
   }
   if (snapshot?.completed) {
     if (known === undefined) throw new TwopcError('state-conflict', `transaction ${txId} is completed and its outcome is not recorded; nothing to resolve`, { txId });
@@ -144,7 +146,11 @@ export async function resolveTransaction(deps: ResolverDeps, txId: string, outco
   // A prepared branch the decision does not list: an abort covers it; under a commit it was never voted in.
   const drive = won.outcome === 'abort' && missing.length > 0 ? { ...won, branches: [...won.branches, ...missing] } : won;
   const ours = recorded === undefined && won.source === 'admin';
-  const result = await waitAtMost(deps.phaseTwo.drive(drive), waitMs);
+  const running = deps.phaseTwo.drive(drive);
+  // An operator resolving a decided transaction wants it applied now: a drive waiting out its backoff
+  // (a branch that went away and came back) retries at once, as `retry` does. The decision is unchanged.
+  deps.phaseTwo.retryNow(txId);
+  const result = await waitAtMost(running, waitMs);
   return { txId, decision: won.outcome, alreadyDecided: !ours, completed: result?.completed ?? false, hazards: result?.hazards ?? 0 };
 }
 

@@ -12,6 +12,12 @@ import { decideUndecided } from './recovery';
 import { TransactionStatus, statusFromLive, statusFromSnapshot } from './transaction-status';
 import type { BranchInfo, Vote } from './ports/types';
 
+/** Options of a commit call. */
+export interface CommitOptions {
+  /** `completed` (default): answer once phase 2 completed, or after commitWaitMs. `decided`: answer once the commit decision is durable. */
+  answerAt?: 'completed' | 'decided';
+}
+
 export interface BeginOptions {
   timeoutMs?: number;
   metadata?: Record<string, unknown>;
@@ -104,7 +110,7 @@ export class LiveProtocol {
   }
 
   /** Runs two-phase commit. Throws `TransactionAbortedError` (with the reason) if the transaction aborted. */
-  async commit(txId: string): Promise<CommitResult> {
+  async commit(txId: string, options: CommitOptions = {}): Promise<CommitResult> {
     const tx = this.ctx.live.get(txId);
     if (!tx) return this.commitResultFromLog(txId);
     if (tx.onePhaseOutcome) return onePhaseAnswer(this.ctx, tx);
@@ -116,7 +122,7 @@ export class LiveProtocol {
     if (tx.state === 'aborted') throw abortedError(tx);
     if (tx.state !== 'active') throw stateError(tx, 'commit');
     assertAccepting(this.ctx);
-    tx.committing = this.runCommit(tx);
+    tx.committing = this.runCommit(tx, options.answerAt === 'decided' ? 0 : this.ctx.config.commitWaitMs);
     return tx.committing;
   }
 
@@ -139,7 +145,7 @@ export class LiveProtocol {
     return tx !== undefined && tx.state === 'active' && !tx.aborting;
   }
 
-  private async runCommit(tx: LiveTransaction): Promise<CommitResult> {
+  private async runCommit(tx: LiveTransaction, phaseTwoWaitMs: number): Promise<CommitResult> {
     const branches = [...tx.branches.values()];
     if (Date.now() >= tx.expiresAt) {
       await abortLive(this.ctx, tx, { cause: 'timeout', message: 'transaction timed out before commit' }, 'timeout');
@@ -213,7 +219,7 @@ export class LiveProtocol {
       this.ctx.live.delete(tx.id);
       return result.completed;
     });
-    const completed = await waitAtMost(phaseTwo, this.ctx.config.commitWaitMs);
+    const completed = phaseTwoWaitMs > 0 ? await waitAtMost(phaseTwo, phaseTwoWaitMs) : false;
     return { txId: tx.id, state: 'committed', phaseTwoPending: completed !== true };
   }
 

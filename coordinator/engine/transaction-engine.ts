@@ -1,8 +1,10 @@
+import type { CommitOptions } from './live-protocol';
 import { AbortReason, TwopcError } from './ports/protocol';
 import type { OpenReport } from './ports/decision-log';
 import type { EngineConfig } from './engine-config';
 import { EngineAdmin } from './engine-admin';
 import { createEngineContext, type EngineContext, type EngineDeps } from './engine-context';
+import { admissionRefusal } from './admission';
 import { abortLive, abortTransaction } from './live-endings';
 import { BeginOptions, EnlistedBranch, LiveProtocol } from './live-protocol';
 import type { CommitResult } from './live-transaction';
@@ -76,7 +78,10 @@ export class TransactionEngine {
     return { log: logReport, recovery };
   }
 
+  /** Refused with `over-capacity` (503) past the memory caps (see admissionRefusal). */
   begin(options: BeginOptions = {}): Promise<TransactionStatus> {
+    const refused = admissionRefusal(this.ctx);
+    if (refused) return Promise.reject(refused);
     return this.protocol.begin(options);
   }
 
@@ -85,9 +90,13 @@ export class TransactionEngine {
     return this.protocol.enlist(txId, participant, options);
   }
 
-  /** Runs two-phase commit. Throws `TransactionAbortedError` (with the reason) if the transaction aborted. */
-  commit(txId: string): Promise<CommitResult> {
-    return this.protocol.commit(txId);
+  /**
+   * Runs two-phase commit. Throws `TransactionAbortedError` (with the reason) if the transaction aborted.
+   * `answerAt: 'decided'` resolves once the commit decision is durable (phaseTwoPending, as a
+   * 202) instead of waiting up to `commitWaitMs` for phase 2; phase 2 goes on either way.
+   */
+  commit(txId: string, options: CommitOptions = {}): Promise<CommitResult> {
+    return this.protocol.commit(txId, options);
   }
 
   /** Aborts a transaction that has no commit decision. Idempotent; `state-conflict` if it committed. */

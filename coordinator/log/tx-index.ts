@@ -32,6 +32,8 @@ export interface CompactionCut {
 export class TxIndex {
   private readonly txs = new Map<string, TxEntry>();
   private readonly outcomes = new OutcomeTable();
+  /** Transactions that had a hazard record (few: each waits for an operator), so counting them never walks the index. */
+  private readonly hazardous = new Set<string>();
 
   get size(): number {
     return this.txs.size + this.outcomes.size;
@@ -79,7 +81,19 @@ export class TxIndex {
     if (inSnapshot && record.type === 'complete' && !this.txs.has(record.txId) && !this.outcomes.has(record.txId) && this.outcomes.set(record)) {
       return { record, seq, offset, inSnapshot };
     }
+    if (record.type === 'hazard') this.hazardous.add(record.txId);
     return this.entryFor(record.txId).append(record, seq, offset, inSnapshot);
+  }
+
+  /** Unfinished transactions with a hazard: O(transactions that ever had one). */
+  unfinishedWithHazards(): number {
+    let n = 0;
+    for (const txId of this.hazardous) {
+      const e = this.txs.get(txId);
+      if (e && e.completedAt === undefined && e.hazards.length > 0) n++;
+      else if (!e || e.completedAt !== undefined) this.hazardous.delete(txId);
+    }
+    return n;
   }
 
   /**
@@ -96,7 +110,7 @@ export class TxIndex {
 
   unfinished(): TxSnapshot[] {
     const open: TxEntry[] = [];
-    for (const e of this.txs.values()) if (e.completedAt === undefined) open.push(e);
+    for (const e of this.txs.values()) if (e.completedAt === undefined && !e.auditOnly) open.push(e);
     // Array.prototype.sort is stable: equal createdAt keep first-seen order.
     open.sort((a, b) => a.createdAt - b.createdAt);
     return open.map((e) => e.snapshot());
@@ -104,7 +118,7 @@ export class TxIndex {
 
   unfinishedCount(): number {
     let n = 0;
-    for (const e of this.txs.values()) if (e.completedAt === undefined) n++;
+    for (const e of this.txs.values()) if (e.completedAt === undefined && !e.auditOnly) n++;
     return n;
   }
 
@@ -124,10 +138,14 @@ export class TxIndex {
     const candidates: TxEntry[] = [];
     let completed = 0;
     for (const e of this.txs.values()) {
-      if (e.completedAt === undefined) continue;
       // A transaction with records after the cut is kept whole, so no record of
       // it can be replayed later without the ones before it.
       const sealed = e.sealedThrough(through);
+      if (e.auditOnly) {
+        if (sealed) forgetting.add(e);
+        continue;
+      }
+      if (e.completedAt === undefined) continue;
       if (sealed && e.completedAt <= forgetCompletedAtOrBefore) {
         forgetting.add(e);
         continue;

@@ -19,11 +19,22 @@ export const listQuerySchema = z
       .transform(Number)
       .pipe(z.number().min(1, 'must be >= 1').max(MAX_LIST_LIMIT, `must be <= ${MAX_LIST_LIMIT}`))
       .optional(),
+    offset: z.string().regex(/^[0-9]{1,9}$/, 'must be an integer >= 0').transform(Number).optional(),
+    participant: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
+    idPrefix: z.string().regex(/^[0-9a-fA-F-]{1,36}$/, 'must be the start of a transaction id (hex digits and dashes)').optional(),
+    minAgeMs: z.string().regex(/^[0-9]{1,12}$/, 'must be a number of milliseconds').transform(Number).optional(),
   })
   .strict();
 
-/** Commit takes no parameters; a body, if sent, must be an empty object. */
-export const commitRequestSchema = z.object({}).strict();
+/** A commit's body is optional; without it (or `answerAt` absent) the answer waits for phase 2, up to the coordinator's commitWaitMs. */
+export const commitRequestSchema = z
+  .object({
+    answerAt: z
+      .enum(['completed', 'decided'])
+      .optional()
+      .describe('When to answer: `completed` (default) once every branch acknowledged phase 2, or 202 after commitWaitMs; `decided` as soon as the commit decision is durable (202, phaseTwoPending: true, unless already completed), phase 2 going on in the background.'),
+  })
+  .strict();
 
 export const abortRequestSchema = z
   .object({

@@ -19,7 +19,8 @@ export interface EngineGauges {
   /**
    * When the oldest in-doubt transaction (preparing, or decided with phase 2
    * not finished) began, in epoch ms; undefined when there is none. Rejects
-   * when the log cannot be read. Called only when scraped: it reads the log.
+   * when the log cannot be read. Called when scraped, so it must be cheap:
+   * never a listing of every live transaction.
    */
   oldestInDoubtSince?(): Promise<number | undefined>;
 }

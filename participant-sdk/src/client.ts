@@ -12,7 +12,7 @@
  * await twopc.commit(id); // throws TransactionAbortedError if a branch voted no
  */
 export { CoordinatorClient } from './coordinator-client';
-export type { CommitOutcome, CoordinatorClientOptions } from './coordinator-client';
+export type { CommitOptions, CommitOutcome, CoordinatorClientOptions } from './coordinator-client';
 export { transactionIdFrom, withTransaction } from './transaction-header';
 export type { RequestWithHeaders } from './transaction-header';
 export { silentLogger } from './sdk-logger';

@@ -64,6 +64,17 @@ export interface CoordinatorClientOptions {
   connections?: number;
 }
 
+/** Options of {@link CoordinatorClient.commit}. */
+export interface CommitOptions {
+  /**
+   * `completed` (default): the answer waits for phase 2 (up to the
+   * coordinator's commitWaitMs). `decided`: answered as soon as the commit
+   * decision is durable (`phaseTwoPending: true`); every branch then commits,
+   * but a read right after the answer may not see it yet on every participant.
+   */
+  answerAt?: 'completed' | 'decided';
+}
+
 /** What `commit` answers when the transaction committed. */
 export interface CommitOutcome {
   id: string;
@@ -131,15 +142,16 @@ export class CoordinatorClient {
   }
 
   /**
-   * Runs two-phase commit. Idempotent by transaction id: a retry after a lost
+   * Runs two-phase commit (`options.answerAt`: when to be answered). Idempotent by transaction id: a retry after a lost
    * answer or a 503 (done here, on the next URL) gets the first outcome.
    * Throws TransactionAbortedError (with the coordinator's reason) when the
    * transaction aborted, `outcome-unknown` when no answer came
    * (`coordinator-unavailable` when it was never reached: not committed).
    */
-  async commit(id: string): Promise<CommitOutcome> {
+  async commit(id: string, options: CommitOptions = {}): Promise<CommitOutcome> {
     const path = `/v1/transactions/${checkId(id)}/commit`;
-    const answer = await this.http.call('POST', path, 'by-id', undefined, { transportCode: 'outcome-unknown' });
+    const body = options.answerAt ? { answerAt: options.answerAt } : undefined;
+    const answer = await this.http.call('POST', path, 'by-id', body, { transportCode: 'outcome-unknown' });
     if (answer.status === 200 || answer.status === 202) {
       this.parse(committedAnswerSchema, answer, 'commit');
       return { id, state: 'committed', phaseTwoPending: answer.status === 202 };

@@ -1,6 +1,8 @@
 import type { Router } from 'express';
 import { BranchBook } from './branch-book';
 import { createBranchRouter } from './branch-router';
+import type { ProtocolDeps } from './protocol-calls';
+import { createProtocolHandler, type ProtocolHandler } from './protocol-handler';
 import { BranchService } from './branch-service';
 import { CoordinatorClient } from './coordinator-client';
 import { runEnlisted } from './enlistment';
@@ -120,14 +122,33 @@ export class TwopcParticipant {
    * app.use('/twopc', orders.router()); // publicUrl: 'http://orders:8080/twopc'
    */
   router(): Router {
-    return createBranchRouter({
+    return createBranchRouter(this.protocolDeps());
+  }
+
+  /**
+   * The same calls as `router()`, as one plain `node:http` handler (no
+   * express router on the path the coordinator calls on every transaction):
+   * it answers paths below `publicUrl`'s path and hands anything else to
+   * `next` (404 without one). Mount it on a bare server, in front of an app,
+   * or as express or fastify middleware at the root.
+   *
+   * @example
+   * const handler = orders.handler(); // publicUrl: 'http://orders:8080/twopc'
+   * http.createServer((req, res) => handler(req, res, () => app(req, res))).listen(8080);
+   */
+  handler(): ProtocolHandler {
+    return createProtocolHandler(this.protocolDeps(), new URL(this.options.publicUrl).pathname.replace(/\/+$/, ''));
+  }
+
+  private protocolDeps(): ProtocolDeps {
+    return {
       name: this.name,
       gidPrefix: this.options.gidPrefix,
       secret: this.options.secret,
       maxBodyBytes: this.options.maxBodyBytes,
       service: this.service,
       isOpen: () => this.lifecycle === 'started',
-    });
+    };
   }
 
   /** One self-sweep pass now (it also runs every `sweepIntervalMs`). */

@@ -204,6 +204,30 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
     await nullStatus.close();
   });
 
+  it('keepPreparedConnectionMs: phase 2 runs on the connection that prepared; one not asked for goes back to the pool', async () => {
+    let checkouts = 0;
+    const counting = { connect: () => ((checkouts += 1), pool.connect()) };
+    const keeping = new PostgresParticipant({ name: 'accounts', pool: counting, commitProof: 'xid', keepPreparedConnectionMs: 300 });
+    const ref = newBranch('accounts');
+    await (await keeping.openBranch(ref)).query('insert into accounts values (16, 6)');
+    const vote = await keeping.prepare(ref);
+    await keeping.commit({ ...ref, ...vote });
+    expect({ checkouts, balance: await balance(16) }).toEqual({ checkouts: 1, balance: 6 });
+    expect(pool.count(/^COMMIT PREPARED/)).toBe(1);
+
+    const late = newBranch('accounts');
+    await (await keeping.openBranch(late)).query('insert into accounts values (17, 7)');
+    const lateVote = await keeping.prepare(late);
+    const idle = pg.idleCount;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(pg.idleCount).toBe(idle + 1);
+    await keeping.rollback({ ...late, ...lateVote });
+    // The rollback found nothing kept: it checked a connection out (and another to end any holder of the branch).
+    expect(checkouts).toBeGreaterThanOrEqual(3);
+    expect(await balance(17)).toBeUndefined();
+    await keeping.close();
+  });
+
   it.each<[string, LookupFault]>([
     ['connection refused', { connect: () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' }) }],
     ['too many clients (53300)', { connect: () => Object.assign(pgError('53300', 'sorry, too many clients already'), { severity: 'FATAL' }) }],

@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Pool } from 'pg';
 import { createParticipant, ParticipantOptions, TransactionAbortedError, TwopcParticipant } from '../../participant-sdk/src';
@@ -104,6 +105,30 @@ describe('participant SDK: router and enlist', () => {
       const own = await callParticipant(base, 'POST', '/orders', { item: 1 }, { signature: null });
       expect(own).toMatchObject({ status: 201, body: { got: { item: 1 } } });
       expect((await callParticipant(base, 'POST', '/rollback', coordinator.branch(coordinator.begin()))).status).toBe(200);
+    });
+  });
+
+  describe('plain handler', () => {
+    it('serves the same calls from a bare node:http server, below publicUrl\'s path, handing anything else to next', async () => {
+      let handler: ReturnType<TwopcParticipant['handler']> | undefined;
+      server = http.createServer((req, res) => handler!(req, res, () => void res.writeHead(418).end('app')));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/deep/twopc`;
+      participant = createParticipant({ name: 'orders', pool, coordinatorUrl: coordinator.url, apiToken: TOKEN, secret: SECRET, publicUrl: base, gidPrefix: PREFIX, sweepIntervalMs: 0, pruneIntervalMs: 0 });
+      handler = participant.handler();
+      await participant.start();
+      const txId = coordinator.begin();
+      await participant.enlist(txId, (db) => db.query('update accounts set balance = 5 where id = 1'));
+      const branch = coordinator.branch(txId);
+      expect(await post('/batch', { calls: [{ op: 'prepare', ...branch }] })).toMatchObject({ status: 200, body: { results: [{ status: 200, body: { vote: 'yes' } }] } });
+      expect(await status(branch.gid)).toBe('prepared');
+      expect(await post('/commit', branch)).toMatchObject({ status: 200, body: { state: 'committed' } });
+      expect(await balance(1)).toBe(5);
+      expect(await post('/rollback', branch)).toMatchObject({ status: 409, body: { code: 'heuristic-hazard' } });
+      // Unsigned, or not one of its routes: refused, or left to the app.
+      expect((await callParticipant(base, 'POST', '/rollback', branch, { signature: null })).status).toBe(401);
+      expect((await callParticipant(base, 'POST', '/orders', {})).status).toBe(418);
+      expect((await callParticipant(base.replace('/deep/twopc', ''), 'POST', '/prepare', branch)).status).toBe(418);
     });
   });
 

@@ -146,6 +146,29 @@ describe('coordinator HTTP API (in-process engine, file log, in-test participant
       expect((await svc.call('POST', `/v1/transactions/${id}/commit`)).status).toBe(200);
     });
 
+    it('answerAt decided: 202 as soon as the decision is durable, phase 2 finishing after the answer; the default waits for it', async () => {
+      b.delay = (op) => (op === 'commit' ? 400 : 0);
+      try {
+        const decided = await begin();
+        const gb = await enlist(decided, b, 'ledger-b');
+        await enlist(decided, a, 'ledger-a');
+        const early = await svc.call('POST', `/v1/transactions/${decided}/commit`, { answerAt: 'decided' });
+        expect(early).toMatchObject({ status: 202, body: { id: decided, state: 'committed', phaseTwoPending: true } });
+        expect(b.states.get(gb)).toBe('prepared');
+        await waitFor('phase 2 to finish', async () => (await svc.call('GET', `/v1/transactions/${decided}`)).body.state === 'completed');
+        expect(b.states.get(gb)).toBe('committed');
+
+        const waited = await begin();
+        const gw = await enlist(waited, b, 'ledger-b');
+        await enlist(waited, a, 'ledger-a');
+        expect(await svc.call('POST', `/v1/transactions/${waited}/commit`, { answerAt: 'completed' })).toMatchObject({ status: 200, body: { phaseTwoPending: false } });
+        expect(b.states.get(gw)).toBe('committed');
+        expectProblem(await svc.call('POST', `/v1/transactions/${waited}/commit`, { answerAt: 'soon' }), 400, 'invalid-input');
+      } finally {
+        b.delay = () => 0;
+      }
+    });
+
     it('abort → 200; again → 200; commit afterwards → 409 transaction-aborted', async () => {
       const id = await begin();
       const ga = await enlist(id, a, 'ledger-a');
@@ -193,7 +216,7 @@ describe('coordinator HTTP API (in-process engine, file log, in-test participant
       const one = await svc.call('GET', '/v1/transactions?limit=1');
       expect(one.body.transactions).toHaveLength(1);
       expect(one.body.truncated).toBe(true);
-      expect((await svc.call('GET', '/v1/transactions?state=heuristic')).body).toEqual({ transactions: [], truncated: false });
+      expect((await svc.call('GET', '/v1/transactions?state=heuristic')).body).toEqual({ transactions: [], truncated: false, total: 0 });
     });
 
     it('health, readiness, metrics and the OpenAPI document need no token', async () => {

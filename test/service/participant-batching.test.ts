@@ -8,6 +8,7 @@ import { buildGid } from '../../participant-sdk/src/gid';
 import { verifySignature } from '../../participant-sdk/src/signature';
 import { batchRequestSchema, type BatchCall } from '../../participant-sdk/src/wire';
 import { SECRET } from './service-fixture';
+import { ChaosProxy } from '../../chaos/chaos-proxy';
 
 function branch(): BranchRef {
   const txId = uuidv7();
@@ -21,7 +22,7 @@ type BatchAnswer = (calls: BatchCall[], res: http.ServerResponse) => void;
  * every request is checked for its signature; per-call requests answer yes /
  * committed / rolled-back after `delayMs`.
  */
-async function participantServer(batchAnswer: BatchAnswer, delayMs = 30) {
+async function participantServer(batchAnswer: BatchAnswer, delayMs = 30, onBatch: () => void = () => undefined) {
   const seen: Array<{ path: string; calls: number }> = [];
   const server = http.createServer((req, res) => {
     let body = '';
@@ -32,6 +33,7 @@ async function participantServer(batchAnswer: BatchAnswer, delayMs = 30) {
       if (path === '/batch') {
         const { calls } = batchRequestSchema.parse(JSON.parse(body));
         seen.push({ path, calls: calls.length });
+        onBatch();
         return void setTimeout(() => batchAnswer(calls, res), delayMs);
       }
       seen.push({ path, calls: 1 });
@@ -116,6 +118,35 @@ describe('batched calls to participant services (docs/protocol.md)', () => {
       expect(outcomes[0].status).toBe('fulfilled');
       for (const o of outcomes.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'outcome-unknown' } });
       for (const o of outcomes.slice(1)) expect(String((o as PromiseRejectedResult).reason.message)).not.toContain('127.0.0.1');
+    }
+  });
+
+  it('a batch answer cut mid-message by the chaos proxy, after the participant ran the calls: each call unknown, then acknowledged when repeated', async () => {
+    let proxy: ChaosProxy | undefined;
+    let cutNextBatch = false;
+    server = await participantServer(answerEach(() => ({ status: 200, body: { state: 'committed' } })), 30, () => {
+      // The batch arrived whole: its answer, on the same kept-alive connection, is cut 20 bytes in.
+      if (cutNextBatch) proxy!.setMode({ kind: 'cut', afterBytes: 20 });
+    });
+    const port = Number(new URL(server.url).port);
+    proxy = await ChaosProxy.start('coordinator>p', { host: '127.0.0.1', port });
+    try {
+      const url = `${proxy.url}/base`;
+      participants.noteAccepts(url, ['batch']);
+      const p = participants.forUrl('p', url);
+      await Promise.all(Array.from({ length: 4 }, branch).map((b) => p.commit(b)));
+      cutNextBatch = true;
+      const branches = Array.from({ length: 8 }, branch);
+      const outcomes = await Promise.allSettled(branches.map((b) => p.commit(b)));
+      expect(proxy.stats.cut).toBeGreaterThanOrEqual(1);
+      expect(outcomes[0].status).toBe('fulfilled');
+      for (const o of outcomes.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'outcome-unknown' } });
+      // Phase 2 repeats an unknown commit until acknowledged; the participant's commit is idempotent.
+      cutNextBatch = false;
+      proxy.setMode({ kind: 'pass' });
+      await Promise.all(branches.slice(1).map((b) => p.commit(b)));
+    } finally {
+      await proxy.close();
     }
   });
 

@@ -3,6 +3,7 @@ import { validateGid } from '../gid';
 import type { BranchRef } from '../branch-types';
 import type { HeldBranch } from './held-branch';
 import { committedByXid, preparedXid } from './commit-proof';
+import { PreparedConnections } from './prepared-connections';
 import type { ProvenBranchRef } from './commit-proof';
 import { endBranchHolders, ensureOldBackendGone, withPooledClient } from './postgres-connection';
 import { classifyPgError } from './postgres-errors';
@@ -124,7 +125,7 @@ export async function finishPrepared(env: BranchEnv, ref: ProvenBranchRef, outco
       const read = await preparedXid(env, gid);
       if (read !== undefined) env.readXids.set(gid, read);
     }
-    await withPooledClient(env, (client) => client.query(statement));
+    await onKeptOrPooled(env, gid, statement);
   } catch (e) {
     if (isTwopcError(e)) throw e;
     const c = classifyPgError(e);
@@ -153,6 +154,22 @@ export async function finishPrepared(env: BranchEnv, ref: ProvenBranchRef, outco
   }
   env.inDoubt.delete(gid);
   env.readXids.delete(gid);
+}
+
+/** Runs `statement` on the connection kept since the branch's PREPARE, else on a pooled one. */
+async function onKeptOrPooled(env: BranchEnv, gid: string, statement: string): Promise<void> {
+  const kept = env.prepared?.take(gid);
+  if (!kept) {
+    await withPooledClient(env, (client) => client.query(statement));
+    return;
+  }
+  try {
+    await kept.client.query(statement);
+    PreparedConnections.giveBack(kept);
+  } catch (e) {
+    PreparedConnections.giveBack(kept, classifyPgError(e).kind === 'connection-lost' ? asError(e) : undefined);
+    throw e;
+  }
 }
 
 async function markerVisibleOrUnknown(env: BranchEnv, gid: string): Promise<boolean> {

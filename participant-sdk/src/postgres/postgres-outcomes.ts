@@ -4,12 +4,15 @@ import type { BackendIdentity, ConnectionContext } from './postgres-connection';
 import type { PgErrorClass } from './postgres-errors';
 import { classifyPgError } from './postgres-errors';
 import type { CommitProof } from './postgres-options';
+import type { PreparedConnections } from './prepared-connections';
 
 /** What the phase functions share with the participant that owns them. */
 export interface BranchEnv extends ConnectionContext {
   schema: string;
   connectionLossWaitMs: number;
   commitProof: CommitProof;
+  /** Connections kept from PREPARE to phase 2 (option keepPreparedConnectionMs); absent when off. */
+  prepared?: PreparedConnections;
   /**
    * Branches whose connection was lost while PREPARE or a one-phase COMMIT
    * may have been on the wire: until that backend is gone, the statement may

@@ -3,6 +3,7 @@ import { hasPrefix, isTxId, parseGid, validateGid, validatePrefix } from '../gid
 import type { BranchRef, ParticipantBranchState, PreparedBranch } from '../branch-types';
 import { BranchClient } from './branch-client';
 import { preparedXid } from './commit-proof';
+import { PreparedConnections } from './prepared-connections';
 import type { PostgresVote, ProvenBranchRef } from './commit-proof';
 import { HeldBranch } from './held-branch';
 import { commitHeldOnePhase, finishPrepared, resolveOnePhase } from './postgres-commit';
@@ -51,8 +52,9 @@ export class PostgresParticipant {
   constructor(options: PostgresParticipantOptions) {
     this.options = parsePostgresOptions(options);
     this.name = this.options.name;
-    const { pool, schema, connectionLossWaitMs, onConnectionError, commitProof } = this.options;
-    this.env = { pool, participant: this.name, onConnectionError, schema, connectionLossWaitMs, commitProof, inDoubt: new Map(), readXids: new Map() };
+    const { pool, schema, connectionLossWaitMs, onConnectionError, commitProof, keepPreparedConnectionMs } = this.options;
+    const prepared = keepPreparedConnectionMs > 0 ? { prepared: new PreparedConnections(keepPreparedConnectionMs) } : {};
+    this.env = { pool, participant: this.name, onConnectionError, schema, connectionLossWaitMs, commitProof, inDoubt: new Map(), readXids: new Map(), ...prepared };
     // pg's Pool emits `error` when an idle client's server goes away; unheard, that crashes the process.
     this.options.pool.on?.('error', this.onPoolError);
   }
@@ -240,6 +242,7 @@ export class PostgresParticipant {
       return held.preparing ?? held.committing;
     });
     await Promise.allSettled(pending);
+    this.env.prepared?.releaseAll();
     this.options.pool.removeListener?.('error', this.onPoolError);
   }
 
