@@ -2,7 +2,8 @@ import { Coordinator } from '../../coordinator/in-process/coordinator';
 import type { EngineObserver } from '../../coordinator/engine/engine-observer';
 import type { DecisionLog } from '../../coordinator/engine/ports/decision-log';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import { PostgresParticipant } from '../../participant-sdk/src/postgres';
+import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
+import type { PostgresParticipantOptions } from '../../participant-sdk/src/postgres';
 import type { BenchMode } from '../bench-mode';
 import { TimedDecisionLog } from '../profile/timed-decision-log';
 import { timedLogFs } from '../profile/timed-log-fs';
@@ -19,16 +20,19 @@ export type LogWrapper = (log: DecisionLog) => DecisionLog;
  * `coordinator.transaction`. With --profile the log, its file system and the
  * engine's phases are timed (the wrappers sit on the engine's own seams).
  */
-export function engineMode(name = 'engine', wrapLog: LogWrapper = (log) => log): BenchMode {
+/** Participant settings a what-if mode changes (e.g. the commit proof). */
+export type ParticipantSettings = Pick<PostgresParticipantOptions, 'commitProof' | 'keepPreparedConnectionMs'>;
+
+export function engineMode(name = 'engine', wrapLog: LogWrapper = (log) => log, settings: ParticipantSettings = {}): BenchMode {
   return {
     name,
-    summary: 'twopc Coordinator + FileDecisionLog + two PostgresParticipants, coordinator.transaction(...)',
+    summary: `twopc Coordinator + FileDecisionLog + two PostgresParticipants (${JSON.stringify(settings) === '{}' ? 'defaults' : JSON.stringify(settings)}), coordinator.transaction(...)`,
     async setup(ctx) {
       const tally = ctx.tally;
       const fileLog = new FileDecisionLog({ dir: ctx.tempDir('log'), ...(tally ? { fs: timedLogFs(tally) } : {}) });
       const log = wrapLog(tally ? new TimedDecisionLog(fileLog, tally) : fileLog);
       const observer: EngineObserver | undefined = tally && { phaseLatency: (phase, ms) => tally.add(`${name}: ${phase}`, ms) };
-      const participants = [new PostgresParticipant({ name: 'ledger_a', pool: ctx.pool('ledger_a') }), new PostgresParticipant({ name: 'ledger_b', pool: ctx.pool('ledger_b') })];
+      const participants = [new PostgresParticipant({ name: 'ledger_a', pool: ctx.pool('ledger_a'), ...settings }), new PostgresParticipant({ name: 'ledger_b', pool: ctx.pool('ledger_b'), ...settings })];
       for (const p of participants) await p.start();
       const coordinator = await Coordinator.start({ log, databases: participants, ...(observer ? { observer } : {}) });
       return {

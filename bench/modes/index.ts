@@ -1,4 +1,5 @@
 import type { BenchMode } from '../bench-mode';
+import { noBeginRecords } from '../profile/no-begin-records';
 import { noWaitAppends } from '../profile/no-wait-appends';
 import { engineMode } from './engine';
 import { httpDecidedMode, httpMode, httpNoBatchMode } from './http';
@@ -17,8 +18,15 @@ export const MODES: readonly BenchMode[] = [localMode, rawTwoPhaseMode(), engine
 export const WHAT_IF_MODES: readonly BenchMode[] = [
   rawTwoPhaseMode('raw-serial-begin', { serialBegin: true }),
   rawTwoPhaseMode('raw-marker', { marker: true }),
+  rawTwoPhaseMode('raw-xid', { xid: true }),
   rawTwoPhaseMode('raw-engine-sql', { serialBegin: true, marker: true }),
   engineMode('engine-nowait', noWaitAppends),
+  engineMode('engine-nobegin', noBeginRecords),
+  // One change of issue 12 taken back each: the marker proof (a row inserted with every PREPARE),
+  // a second checkout for phase 2, and both (the engine as it was before).
+  engineMode('engine-marker', undefined, { commitProof: 'marker' }),
+  engineMode('engine-nokeep', undefined, { keepPreparedConnectionMs: 0 }),
+  engineMode('engine-before', undefined, { commitProof: 'marker', keepPreparedConnectionMs: 0 }),
   httpHopsMode,
   httpNoBatchMode,
   httpDecidedMode,

@@ -3,7 +3,7 @@ import type { PoolClient, QueryResult } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { buildGid } from '../../participant-sdk/src/gid';
 import { PostgresParticipant } from '../../participant-sdk/src/postgres';
-import { prepareBranch } from '../../participant-sdk/src/postgres/postgres-sql';
+import { prepareBranch, prepareBranchXid } from '../../participant-sdk/src/postgres/postgres-sql';
 import type { BenchMode } from '../bench-mode';
 import { GroupCommitFile } from '../group-commit-file';
 import { UPDATE_BALANCE } from '../transfer-plan';
@@ -14,6 +14,8 @@ export interface RawVariant {
   serialBegin?: boolean;
   /** PREPARE in the engine adapter's round trip: in-block guard + marker row + PREPARE. */
   marker?: boolean;
+  /** PREPARE in the adapter's round trip under commitProof xid: in-block guard + the xid + PREPARE. */
+  xid?: boolean;
 }
 
 type Prepare = (client: PoolClient, gid: string, txId: string) => Promise<void>;
@@ -27,6 +29,11 @@ const plainPrepare: Prepare = async (client, gid) => {
 
 const markerPrepare: Prepare = async (client, gid, txId) => {
   const results = (await client.query(prepareBranch('public', gid, txId))) as unknown as QueryResult[];
+  if (results[3]?.command !== 'PREPARE') throw new Error(`branch ${gid} voted no: PREPARE answered ${results[3]?.command}`);
+};
+
+const xidPrepare: Prepare = async (client, gid) => {
+  const results = (await client.query(prepareBranchXid(gid))) as unknown as QueryResult[];
   if (results[3]?.command !== 'PREPARE') throw new Error(`branch ${gid} voted no: PREPARE answered ${results[3]?.command}`);
 };
 
@@ -49,10 +56,10 @@ async function rollBack(clients: PoolClient[], gid: string): Promise<void> {
  * begin/enlist records, no marker rows, no retries.
  */
 export function rawTwoPhaseMode(name = 'raw', variant: RawVariant = {}): BenchMode {
-  const prepare = variant.marker ? markerPrepare : plainPrepare;
+  const prepare = variant.marker ? markerPrepare : variant.xid ? xidPrepare : plainPrepare;
   return {
     name,
-    summary: `hand-written 2PC: BEGIN/UPDATE/PREPARE on both, decision line fdatasync'ed with group commit, COMMIT PREPARED on both${variant.serialBegin ? '; BEGIN per database just before its UPDATE' : ''}${variant.marker ? '; PREPARE with the adapter\'s guard + marker row' : ''}`,
+    summary: `hand-written 2PC: BEGIN/UPDATE/PREPARE on both, decision line fdatasync'ed with group commit, COMMIT PREPARED on both${variant.serialBegin ? '; BEGIN per database just before its UPDATE' : ''}${variant.marker ? '; PREPARE with the adapter\'s guard + marker row' : ''}${variant.xid ? '; PREPARE with the adapter\'s guard + xid' : ''}`,
     async setup(ctx) {
       const poolA = ctx.pool('ledger_a');
       const poolB = ctx.pool('ledger_b');
@@ -65,8 +72,9 @@ export function rawTwoPhaseMode(name = 'raw', variant: RawVariant = {}): BenchMo
       let sequence = 0;
       return {
         async transfer(t) {
-          const txId = variant.marker ? uuidv7() : '';
-          const gid = variant.marker ? buildGid('rawbench', txId, 1) : `rawbench_${++sequence}`;
+          const real = variant.marker || variant.xid;
+          const txId = real ? uuidv7() : '';
+          const gid = real ? buildGid('rawbench', txId, 1) : `rawbench_${++sequence}`;
           const clients = await Promise.all([poolA.connect(), poolB.connect()]);
           const [a, b] = clients;
           let decided = false;

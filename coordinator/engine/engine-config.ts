@@ -21,6 +21,14 @@ export const engineConfigSchema = z
     recoveryConcurrency: z.number().int().min(1, 'recoveryConcurrency must be >= 1').default(64),
     /** One branch that never prepared: commit it directly, no decision record. */
     onePhaseCommit: z.boolean().default(true),
+    /**
+     * Memory caps (docs/operations.md, "Memory"): past them a begin is refused
+     * with 503 `over-capacity` instead of memory growing without bound.
+     * Transactions running here (about 4.5 KiB each).
+     */
+    maxActiveTransactions: z.number().int().min(1, 'maxActiveTransactions must be >= 1').default(100_000),
+    /** Completed transactions whose outcome the decision log holds in memory for the retention period (file log: about 120 bytes each). */
+    maxRememberedOutcomes: z.number().int().min(1, 'maxRememberedOutcomes must be >= 1').default(2_000_000),
   })
   .strict();
 

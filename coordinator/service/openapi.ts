@@ -60,8 +60,12 @@ export function openApiDocument(version: string): object {
         Transaction: schema(transactionStatusSchema),
         TransactionList: {
           type: 'object',
-          properties: { transactions: { type: 'array', items: ref('Transaction'), description: 'oldest first' }, truncated: { type: 'boolean', description: 'more transactions matched than `limit`' } },
-          required: ['transactions', 'truncated'],
+          properties: {
+            transactions: { type: 'array', items: ref('Transaction'), description: 'oldest first' },
+            truncated: { type: 'boolean', description: 'more transactions matched than `offset` + `limit`' },
+            total: { type: 'integer', description: 'how many matched in all' },
+          },
+          required: ['transactions', 'truncated', 'total'],
           additionalProperties: false,
         },
         CommitAnswer: schema(commitAnswerSchema),
@@ -80,7 +84,13 @@ export function openApiDocument(version: string): object {
           summary: 'Begin a transaction',
           parameters: [idempotencyParam],
           requestBody: { required: false, content: json('BeginRequest') },
-          responses: { '201': { description: 'begun', content: json('BeginAnswer') }, ...writes },
+          responses: {
+            '201': { description: 'begun', content: json('BeginAnswer') },
+            ...writes,
+            '503': problemResponse(
+              'the coordinator is at a memory cap (`over-capacity`: `maxActiveTransactions` running, or `maxRememberedOutcomes` outcomes held for their retention period; retry later), recovery not finished (`not-ready`) or shutting down (`shutting-down`)',
+            ),
+          },
         },
         get: {
           operationId: 'listTransactions',

@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'coordinator-unavailable', // the coordinator could not be reached, or gave no usable answer
   'fenced', // a coordinator instance whose lease another instance took over: its writes are refused
   'owner-unavailable', // the coordinator instance that owns the transaction holds its lease but cannot be reached now
+  'over-capacity', // the coordinator holds as many transactions (running, or outcomes it must remember) as configured: retry later
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

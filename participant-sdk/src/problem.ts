@@ -24,6 +24,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   'shutting-down': 503,
   fenced: 503,
   'owner-unavailable': 503,
+  'over-capacity': 503,
 };
 
 /**

@@ -156,7 +156,8 @@ export class FileDecisionLog implements DecisionLog {
     const pending = this.index.entry(txId)?.decisionDone;
     if (pending) await pending;
     this.assertReadable();
-    return this.index.entry(txId)?.snapshot();
+    const entry = this.index.entry(txId);
+    return entry && !entry.auditOnly ? entry.snapshot() : undefined;
   }
 
   async unfinished(): Promise<TxSnapshot[]> {
@@ -169,6 +170,11 @@ export class FileDecisionLog implements DecisionLog {
   async history(txId: string): Promise<LogRecord[]> {
     this.assertReadable();
     return this.index.entry(txId)?.stored.map((s) => s.record) ?? [];
+  }
+
+  async unfinishedWithHazards(): Promise<number> {
+    this.assertReadable();
+    return this.index.unfinishedWithHazards();
   }
 
   /** Transactions held in memory: in full, and as outcome records only (about 120 bytes each). */

@@ -121,6 +121,17 @@ export class HeldBranch {
   }
 
   /**
+   * Lets go of the connection without giving it back: the caller has taken it
+   * over (and put its own error listener on it first).
+   */
+  detach(): void {
+    const client = this.client;
+    if (!client) return;
+    this.client = undefined;
+    client.removeListener('error', this.onError);
+  }
+
+  /**
    * ROLLBACK (ending a failed block too; a warning, not an error, when no
    * transaction is open) and release. If even that fails the connection's
    * state is unknown, so it is destroyed.

@@ -42,6 +42,14 @@ export interface PostgresParticipantOptions {
    * lost before the xid is known).
    */
   commitProof?: CommitProof;
+  /**
+   * Keep a branch's connection from its PREPARE to its COMMIT or ROLLBACK
+   * PREPARED, for at most this long (then it goes back to the pool), so phase
+   * 2 needs no second checkout. For a caller that sends phase 2 right after
+   * the decision (the in-process coordinator); 0 (the default) gives it back
+   * at PREPARE.
+   */
+  keepPreparedConnectionMs?: number;
   /** How long to wait for the backend of a lost branch connection to go away before answering `outcome-unknown`. Default 5 s. */
   connectionLossWaitMs?: number;
   /** Called with errors of idle or held connections (e.g. the server went away); they never crash the process. */
@@ -59,6 +67,7 @@ const optionsSchema = z.object({
   schema: z.string().regex(SCHEMA_PATTERN, `must match ${SCHEMA_PATTERN}`).default('public'),
   markerRetentionMs: z.number().int('must be an integer').positive('must be > 0').default(7 * DAY_MS),
   connectionLossWaitMs: z.number().int('must be an integer').positive('must be > 0').default(5000),
+  keepPreparedConnectionMs: z.number().int('must be an integer').min(0, 'must be >= 0').default(0),
   commitProof: z.enum(COMMIT_PROOFS, { error: `must be one of ${COMMIT_PROOFS.join(', ')}` }).default('marker'),
   onConnectionError: z.custom<(err: Error) => void>((f) => typeof f === 'function', { message: 'must be a function' }).optional(),
 });

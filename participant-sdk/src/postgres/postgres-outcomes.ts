@@ -4,18 +4,27 @@ import type { BackendIdentity, ConnectionContext } from './postgres-connection';
 import type { PgErrorClass } from './postgres-errors';
 import { classifyPgError } from './postgres-errors';
 import type { CommitProof } from './postgres-options';
+import type { PreparedConnections } from './prepared-connections';
 
 /** What the phase functions share with the participant that owns them. */
 export interface BranchEnv extends ConnectionContext {
   schema: string;
   connectionLossWaitMs: number;
   commitProof: CommitProof;
+  /** Connections kept from PREPARE to phase 2 (option keepPreparedConnectionMs); absent when off. */
+  prepared?: PreparedConnections;
   /**
    * Branches whose connection was lost while PREPARE or a one-phase COMMIT
    * may have been on the wire: until that backend is gone, the statement may
    * still take effect, so whoever ends the branch waits for it first.
    */
   inDoubt: Map<string, BackendIdentity>;
+  /**
+   * Under commitProof `xid`: the xids of prepared branches that phase 2 was
+   * asked to end without one, read before their COMMIT/ROLLBACK PREPARED and
+   * kept until it is known what became of them (see finishPrepared).
+   */
+  readXids: Map<string, string>;
 }
 
 /** Why a branch failed, as a vote or an abort reports it. */

@@ -3,6 +3,7 @@ import { hasPrefix, isTxId, parseGid, validateGid, validatePrefix } from '../gid
 import type { BranchRef, ParticipantBranchState, PreparedBranch } from '../branch-types';
 import { BranchClient } from './branch-client';
 import { preparedXid } from './commit-proof';
+import { PreparedConnections } from './prepared-connections';
 import type { PostgresVote, ProvenBranchRef } from './commit-proof';
 import { HeldBranch } from './held-branch';
 import { commitHeldOnePhase, finishPrepared, resolveOnePhase } from './postgres-commit';
@@ -13,7 +14,7 @@ import { migrateMarkerSchema } from './postgres-migrations';
 import type { PostgresParticipantOptions, ResolvedPostgresOptions } from './postgres-options';
 import { parsePostgresOptions } from './postgres-options';
 import type { BranchEnv } from './postgres-outcomes';
-import { withState } from './postgres-outcomes';
+import { outcomeUnknown, withState } from './postgres-outcomes';
 import { resultsOf } from './postgres-pool';
 import type { PostgresPoolClient } from './postgres-pool';
 import { prepareHeld } from './postgres-prepare';
@@ -51,8 +52,9 @@ export class PostgresParticipant {
   constructor(options: PostgresParticipantOptions) {
     this.options = parsePostgresOptions(options);
     this.name = this.options.name;
-    const { pool, schema, connectionLossWaitMs, onConnectionError, commitProof } = this.options;
-    this.env = { pool, participant: this.name, onConnectionError, schema, connectionLossWaitMs, commitProof, inDoubt: new Map() };
+    const { pool, schema, connectionLossWaitMs, onConnectionError, commitProof, keepPreparedConnectionMs } = this.options;
+    const prepared = keepPreparedConnectionMs > 0 ? { prepared: new PreparedConnections(keepPreparedConnectionMs) } : {};
+    this.env = { pool, participant: this.name, onConnectionError, schema, connectionLossWaitMs, commitProof, inDoubt: new Map(), readXids: new Map(), ...prepared };
     // pg's Pool emits `error` when an idle client's server goes away; unheard, that crashes the process.
     this.options.pool.on?.('error', this.onPoolError);
   }
@@ -168,6 +170,22 @@ export class PostgresParticipant {
     return recordedState(this.env, branch.gid, branch.xid);
   }
 
+  /**
+   * Under commitProof `xid`, the xid a yes vote for this prepared branch
+   * carries (what phase 2 needs to judge a 42704 without a marker); undefined
+   * when it is not prepared here, or under `marker`. Reads only. An operator's
+   * commit puts it in the decision it writes.
+   */
+  async preparedXid(branch: BranchRef): Promise<string | undefined> {
+    const gid = validateGid(branch.gid);
+    if (this.env.commitProof !== 'xid') return undefined;
+    try {
+      return await preparedXid(this.env, gid);
+    } catch (e) {
+      throw outcomeUnknown(this.env, 'read the xid of', gid, e);
+    }
+  }
+
   /** Prepared transactions of this database whose GID is a valid GID of `prefix`. */
   async listPrepared(prefix: string): Promise<PreparedBranch[]> {
     validatePrefix(prefix);
@@ -224,6 +242,7 @@ export class PostgresParticipant {
       return held.preparing ?? held.committing;
     });
     await Promise.allSettled(pending);
+    this.env.prepared?.releaseAll();
     this.options.pool.removeListener?.('error', this.onPoolError);
   }
 

@@ -53,7 +53,13 @@ export async function prepareHeld(env: BranchEnv, held: HeldBranch): Promise<Pos
       held.end('committed');
       return { vote: 'read-only' };
     }
-    held.release();
+    if (env.prepared) {
+      // Kept for phase 2 (COMMIT/ROLLBACK PREPARED runs on any idle session): no second checkout.
+      env.prepared.keep(held.gid, client, env.onConnectionError ?? (() => undefined));
+      held.detach();
+    } else {
+      held.release();
+    }
     held.end('prepared');
     // The xid goes with the vote into the commit decision: phase 2 asks pg_xact_status with it.
     return byXid ? { vote: 'yes', xid: String(xid) } : { vote: 'yes' };
