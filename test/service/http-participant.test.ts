@@ -202,6 +202,33 @@ describe('HTTP participant adapter (wire protocol, SPEC §6)', () => {
     }
   });
 
+  it('names no participant address in the messages that reach API clients, whatever form the transport error names it in', async () => {
+    const failing = (error: unknown) => new HttpParticipant('p', 'http://127.0.0.1:9/p', { send: () => Promise.reject(error) } as unknown as ParticipantPools, { ...HTTP_PARTICIPANT_DEFAULTS, secret: SECRET });
+    const sys = (message: string, code: string, syscall: string) => Object.assign(new Error(message), { code, syscall });
+    const forms: Array<[string, Error, string[]]> = [
+      ['IPv4', sys('connect ECONNREFUSED 10.0.0.7:4001', 'ECONNREFUSED', 'connect'), ['10.0.0.7']],
+      ['IPv6 in brackets', sys('connect ECONNREFUSED [fd00::7]:4001', 'ECONNREFUSED', 'connect'), ['fd00']],
+      ['IPv6 without brackets', sys('connect ECONNREFUSED fd00::7:4001', 'ECONNREFUSED', 'connect'), ['fd00', '::7']],
+      ['IPv6 loopback without brackets', sys('connect ECONNREFUSED ::1:4001', 'ECONNREFUSED', 'connect'), ['::1']],
+      ['IPv6 with a zone', sys('connect EHOSTUNREACH fe80::1%eth0:4001', 'EHOSTUNREACH', 'connect'), ['fe80', 'eth0']],
+      ['IPv6 in full', sys('connect ECONNREFUSED 2001:db8:0:0:0:0:0:7:4001', 'ECONNREFUSED', 'connect'), ['2001:db8']],
+      ['name lookup', sys('getaddrinfo ENOTFOUND payments.internal', 'ENOTFOUND', 'getaddrinfo'), ['payments.internal']],
+      ['undici connect timeout', Object.assign(new Error('Connect Timeout Error (attempted address: payments.internal:4001, timeout: 5000ms)'), { code: 'UND_ERR_CONNECT_TIMEOUT' }), ['payments.internal', '4001']],
+      ['TLS hostname mismatch', Object.assign(new Error("Hostname/IP does not match certificate's altnames: Host: payments.internal. is not in the cert's altnames: DNS:pay.example.com"), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }), ['payments.internal', 'pay.example.com']],
+      ['TLS IP mismatch', Object.assign(new Error("Hostname/IP does not match certificate's altnames: IP: 10.0.0.7 is not in the cert's list: "), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }), ['10.0.0.7']],
+      ['a host and port', sys('connect ETIMEDOUT payments.internal:4001', 'ETIMEDOUT', 'connect'), ['payments.internal']],
+      ['a URL', new Error('request to http://payments.internal:4001/twopc/prepare failed'), ['payments.internal', '/twopc']],
+    ];
+    for (const [name, error, secrets] of forms) {
+      const prepare = await failing(error).prepare(branch()).catch((e) => e);
+      const onePhase = await failing(error).commit(branch(), { onePhase: true }).catch((e) => e);
+      for (const message of [prepare.message, onePhase instanceof TransactionAbortedError ? onePhase.reason.message : onePhase.message]) {
+        expect([name, message]).toEqual([name, expect.stringMatching(/participant/)]);
+        for (const secret of secrets) expect([name, message.includes(secret)]).toEqual([name, false]);
+      }
+    }
+  });
+
   it('keeps connections alive per origin', async () => {
     const server = await rawServer(() => ({ status: 200, body: '{"state":"rolled-back"}' }));
     try {

@@ -257,10 +257,26 @@ function causeMessage(e: unknown): string {
   return codes.length > 0 && !message.includes(codes[0]) ? `${message} (${codes[0]})` : message;
 }
 
-/** Transport errors name the address they failed on (`connect ECONNREFUSED 10.0.0.7:4001`); abort reasons must not. */
+/** Said in place of an address a transport error named. */
+const HIDDEN = '<participant address>';
+
+/**
+ * Transport errors name the address they failed on; abort reasons, which
+ * reach API clients, must not. The forms seen: `connect ECONNREFUSED
+ * 10.0.0.7:4001` (and IPv6, bracketed or not), `getaddrinfo ENOTFOUND
+ * payments.internal`, undici's `(attempted address: payments.internal:4001,
+ * timeout: 5000ms)`, TLS's `Host: payments.internal. is not in the cert's
+ * altnames: DNS:payments.example`, and any `host:port` or URL.
+ */
 function scrubAddresses(message: string): string {
   return message
-    .replace(/\bhttps?:\/\/\S+/g, '<participant address>')
-    .replace(/\b(ENOTFOUND|EAI_AGAIN)\s+\S+/g, '$1 <participant address>')
-    .replace(/\[[0-9a-f:.]+\](:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?/gi, '<participant address>');
+    .replace(/\bhttps?:\/\/\S+/g, HIDDEN)
+    .replace(/\b(ENOTFOUND|EAI_AGAIN)\s+\S+/g, `$1 ${HIDDEN}`)
+    .replace(/\b(attempted address(?:es)?:\s*)[^,)]+/gi, `$1${HIDDEN}`)
+    .replace(/\b(Host|IP):\s*\S+/g, `$1: ${HIDDEN}`)
+    .replace(/\b(DNS|IP Address|URI):[^\s,]+/g, `$1:${HIDDEN}`)
+    .replace(/\[[0-9a-f:.]+\](:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?/gi, HIDDEN)
+    // IPv6 unbracketed: with a '::', or all eight groups (so a time like 10:06:00 stays).
+    .replace(/(?<![\w:.])(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}(?::\d+)?(?![\w:])|(?<![\w:.])[0-9a-f:]*::[0-9a-f:]*(?:%\w+(?::\d+)?)?(?![\w:])/gi, HIDDEN)
+    .replace(/\b(?=[a-z0-9.-]*[a-z])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.?:\d{1,5}\b/gi, HIDDEN);
 }
