@@ -14,7 +14,8 @@ export class OriginUnresponsiveError extends Error {
  * counts as unresponsive: at most `probes` calls are sent to it at once, and
  * the others fail at once, unsent, instead of each holding a connection (and
  * a transaction) for its whole deadline. Any answer, whatever its status,
- * makes it responsive again.
+ * makes it responsive again; only calls started after the last answer count
+ * towards the next `failuresToOpen`.
  *
  * Failing a call unsent is always safe: the caller gets `outcome-unknown`, as
  * for a lost call, and the engine treats it as such (a "no" before the
@@ -23,21 +24,31 @@ export class OriginUnresponsiveError extends Error {
 export class OriginHealth {
   private failures = 0;
   private inFlight = 0;
+  /** Answers so far: a call's failure counts only if no answer came since it started. */
+  private answers = 0;
 
   constructor(
     private readonly failuresToOpen: number,
     private readonly probes: number,
   ) {}
 
-  /** Takes a slot for a call, or throws OriginUnresponsiveError. Pair with `done`. */
-  begin(): void {
+  /** Takes a slot for a call, or throws OriginUnresponsiveError. Pair with `done`, passing what this returns. */
+  begin(): number {
     if (this.failures >= this.failuresToOpen && this.inFlight >= this.probes) throw new OriginUnresponsiveError(this.failures);
     this.inFlight += 1;
+    return this.answers;
   }
 
-  done(answered: boolean): void {
+  /**
+   * `started`: what `begin` returned. A call that hung from before the last
+   * answer and fails after it says nothing new: the origin answered since.
+   */
+  done(answered: boolean, started: number): void {
     this.inFlight -= 1;
-    this.failures = answered ? 0 : this.failures + 1;
+    if (answered) {
+      this.answers += 1;
+      this.failures = 0;
+    } else if (started === this.answers) this.failures += 1;
   }
 
   get unresponsive(): boolean {

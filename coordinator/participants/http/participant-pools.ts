@@ -71,14 +71,14 @@ export class ParticipantPools {
   async send(request: ParticipantRequest): Promise<ParticipantResponse> {
     if (this.closed) throw new Error('participant connections are closed');
     const { pool, health } = this.pool(request.origin);
-    health.begin();
+    const started = health.begin();
     let answered = false;
     try {
       const answer = await this.request(pool, request);
       answered = true;
       return answer;
     } finally {
-      health.done(answered);
+      health.done(answered, started);
     }
   }
 
