@@ -120,6 +120,8 @@ const abortAnswerSchema = z.object({ state: z.literal('aborted') }).passthrough(
  */
 export class CoordinatorClient {
   private readonly http: CoordinatorHttp;
+  /** Until then, enlists leave `accepts` out: the coordinator refused it (see enlist). */
+  private acceptsRefusedUntil = 0;
 
   constructor(options: CoordinatorClientOptions) {
     const parsed = clientOptionsSchema.safeParse(options);
@@ -185,7 +187,16 @@ export class CoordinatorClient {
    * nobody would prepare and which would abort the transaction.
    */
   async enlist(txId: string, body: EnlistRequest): Promise<EnlistAnswer> {
-    const answer = await this.http.call('POST', `/v1/transactions/${checkId(txId)}/branches`, 'keyed', body, { idempotencyKey: randomUUID() });
+    const path = `/v1/transactions/${checkId(txId)}/branches`;
+    const { accepts, ...plain } = body;
+    const offer = accepts !== undefined && Date.now() >= this.acceptsRefusedUntil;
+    let answer = await this.http.call('POST', path, 'keyed', offer ? body : plain, { idempotencyKey: randomUUID() });
+    if (offer && refusesAccepts(answer)) {
+      // A coordinator older than `accepts` (its enlist body is strict) refused the whole
+      // enlist, so nothing was registered: enlist again without it, and for a while offer it no more.
+      this.acceptsRefusedUntil = Date.now() + ACCEPTS_RETRY_AFTER_MS;
+      answer = await this.http.call('POST', path, 'keyed', plain, { idempotencyKey: randomUUID() });
+    }
     if (answer.status === 201 || answer.status === 200) return this.parse(enlistAnswerSchema, answer, 'enlist');
     const aborted = abortedError(txId, answer);
     if (aborted) throw aborted;
@@ -226,6 +237,16 @@ function toAbortReason(reason: unknown): AbortReason {
   const parsed = abortReasonSchema.safeParse(reason);
   if (parsed.success) return parsed.data as AbortReason;
   return { cause: 'aborted', message: typeof reason === 'string' && reason ? reason : 'transaction aborted' };
+}
+
+/** How long a coordinator that refused `accepts` gets enlists without it (it may be upgraded meanwhile). */
+const ACCEPTS_RETRY_AFTER_MS = 5 * 60_000;
+
+/** A 400 problem that names `accepts` (an unknown key to an older coordinator's strict enlist body). */
+function refusesAccepts(answer: Answer): boolean {
+  if (answer.status !== 400 || !answer.problem) return false;
+  const problem = problemSchema.safeParse(answer.body);
+  return problem.success && (problem.data.field === 'accepts' || /\baccepts\b/.test(problem.data.detail ?? ''));
 }
 
 function checkId(id: string): string {

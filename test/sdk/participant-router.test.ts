@@ -217,6 +217,21 @@ describe('participant SDK: router and enlist', () => {
       expect(await sql('select id from deferred')).toEqual([{ id: 6 }]);
     });
 
+    it('enlists at a coordinator older than `accepts` by enlisting again without it, and leaves it out after', async () => {
+      await setup();
+      coordinator.refuseAccepts = true;
+      try {
+        const before = coordinator.seenAccepts.length;
+        for (const value of [3, 4]) {
+          const branch = await enlistWrite(value);
+          expect((await post('/rollback', branch)).body).toEqual({ state: 'rolled-back' });
+        }
+        expect(coordinator.seenAccepts.slice(before)).toEqual([['batch'], undefined, undefined]);
+      } finally {
+        coordinator.refuseAccepts = false;
+      }
+    });
+
     it('sends at most 1000 characters of a vote reason', async () => {
       await setup();
       const txId = coordinator.begin();

@@ -59,6 +59,8 @@ export class FakeCoordinator {
   readonly seenPrepare: unknown[] = [];
   /** The `accepts` field of each enlist, in order (undefined when absent). */
   readonly seenAccepts: unknown[] = [];
+  /** Refuse enlists that carry `accepts` with a 400, as a coordinator older than that field does. */
+  refuseAccepts = false;
   url = '';
   private server?: Server;
 
@@ -67,6 +69,11 @@ export class FakeCoordinator {
     app.use(express.json());
     app.post('/v1/transactions/:id/branches', (req, res) => {
       this.seenAuth.push(String(req.headers.authorization));
+      if (this.refuseAccepts && req.body.accepts !== undefined) {
+        this.seenAccepts.push(req.body.accepts);
+        const problem = { type: 'urn:twopc:problem:invalid-input', title: 'invalid-input', status: 400, code: 'invalid-input', detail: '(body): Unrecognized key: "accepts"', field: '(body)' };
+        return void res.status(400).type('application/problem+json').send(JSON.stringify(problem));
+      }
       const tx = this.tx(String(req.params.id));
       const branchId = tx.branches.length + 1;
       const gid = buildGid(PREFIX, String(req.params.id), branchId);
