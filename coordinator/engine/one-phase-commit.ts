@@ -79,7 +79,9 @@ async function onePhaseUntilKnown(
       }
       if (isTwopcError(e, 'heuristic-hazard')) return { kind: 'hazard', detail: errorMessage(e) };
       const delay = backoffDelay(attempt, ctx.config.phaseTwoBaseDelayMs, ctx.config.phaseTwoMaxDelayMs);
-      ctx.logger.warn({ txId: ref.txId, gid: ref.gid, attempt, delay, err: errorMessage(e) }, 'one-phase commit outcome unknown; asking again');
+      ctx.phaseTwo.retryWarnings.warn(ref.participant, (heldBack) =>
+        ctx.logger.warn({ txId: ref.txId, gid: ref.gid, participant: ref.participant, attempt, delay, heldBack, err: errorMessage(e) }, 'one-phase commit outcome unknown; asking again'),
+      );
       if (!(await sleep(delay, ctx.stopController.signal))) return { kind: 'stopped' };
     }
   }

@@ -44,7 +44,8 @@ export class PhaseTwoDriver {
   /** Finished transactions whose `complete` record is still being written. */
   private readonly completing = new Set<string>();
   private readonly wakeups = new Map<string, AbortController>();
-  private readonly retryWarnings = new WarningLimiter(RETRY_WARNING_INTERVAL_MS);
+  /** Per participant, shared with the one-phase commit's retries (one-phase-commit.ts): a participant that is down is one warning per interval. */
+  readonly retryWarnings = new WarningLimiter(RETRY_WARNING_INTERVAL_MS);
   /** Failed attempts of the drives in progress, for operators (`engine.admin.phaseTwo`). */
   readonly progress = new PhaseTwoProgress();
 
