@@ -119,6 +119,11 @@ export class EngineAdmin {
     return { ...result, retried: true, completed: done?.completed ?? false, hazards: done?.hazards ?? snapshot.hazards.length };
   }
 
+  /** When the oldest transaction in doubt here began (epoch ms; see oldestInDoubtSince), or undefined when none is. */
+  oldestInDoubtSince(): Promise<number | undefined> {
+    return oldestInDoubtSince(this.ctx);
+  }
+
   /**
    * Phase 2 of a transaction as this process drives it: whether it is being
    * driven here, and each branch whose attempts failed (how often, why, when
@@ -127,11 +132,6 @@ export class EngineAdmin {
   async phaseTwo(txId: string): Promise<PhaseTwoReport> {
     const snapshot = await snapshotOrThrow(this.ctx, txId);
     return { txId: snapshot.txId, driving: this.ctx.phaseTwo.isDriving(snapshot.txId), branches: this.ctx.phaseTwo.progress.of(snapshot.txId) };
-  }
-
-  /** When the oldest transaction in doubt here began (epoch ms; see oldestInDoubtSince), or undefined when none is. */
-  oldestInDoubtSince(): Promise<number | undefined> {
-    return oldestInDoubtSince(this.ctx);
   }
 
   /** Unfinished transactions with a heuristic hazard (a gauge for operators); 0 unless ready. */
