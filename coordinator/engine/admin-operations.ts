@@ -126,8 +126,7 @@ export async function resolveTransaction(deps: ResolverDeps, txId: string, outco
   let won: DecisionRecord;
   if (recorded) won = recorded;
   else if (outcome === 'commit') {
-    await assertAllPrepared(deps, txId, branches);
-    won = await deps.log.decide({ txId, at: Date.now(), outcome, source: 'admin', branches });
+    won = await deps.log.decide({ txId, at: Date.now(), outcome, source: 'admin', branches: await assertAllPrepared(deps, txId, branches) });
   } else {
     const decided = await decideUndecided(deps, basis, 'admin', { cause: 'admin', message: 'resolved by an operator' });
     if (!decided) {
@@ -168,9 +167,16 @@ export async function resolveTransaction(deps: ResolverDeps, txId: string, outco
  * elsewhere reads `unknown` or `active`, which refuses the commit too: the
  * check can only err towards refusing. A participant adapter without
  * `recordedState` is asked `status` (with its side effect).
+ *
+ * Returns the branches for the decision, each prepared one with the xid its
+ * participant proves commits with (`preparedXid`), as a live commit's votes
+ * carry it: without it, a COMMIT PREPARED whose answer is lost and that is
+ * retried by another process finds nothing and no marker, a heuristic hazard
+ * on a branch that committed.
  */
-async function assertAllPrepared(deps: ResolverDeps, txId: string, branches: BranchInfo[]): Promise<void> {
+async function assertAllPrepared(deps: ResolverDeps, txId: string, branches: BranchInfo[]): Promise<BranchInfo[]> {
   if (branches.length === 0) throw new TwopcError('state-conflict', `transaction ${txId} has no branch to commit`, { txId });
+  const proven: BranchInfo[] = [];
   for (const branch of branches) {
     const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
     const read = participant?.recordedState?.bind(participant) ?? participant?.status?.bind(participant);
@@ -178,15 +184,19 @@ async function assertAllPrepared(deps: ResolverDeps, txId: string, branches: Bra
       throw new TwopcError('participant-unavailable', `cannot verify branch ${branch.gid} on ${branch.participant} is prepared; refusing to commit`, { txId, gid: branch.gid });
     }
     let state;
+    let xid = branch.xid;
     try {
       state = await read({ ...branch, txId });
+      if (state === 'prepared' && xid === undefined) xid = await participant?.preparedXid?.({ ...branch, txId });
     } catch (e) {
       throw new TwopcError('participant-unavailable', `cannot verify branch ${branch.gid} on ${branch.participant} is prepared (${errorMessage(e)}); refusing to commit`, { txId, gid: branch.gid });
     }
     if (state !== 'prepared' && state !== 'committed') {
       throw new TwopcError('state-conflict', `branch ${branch.gid} on ${branch.participant} is ${state}, not prepared: committing would be partial; resolve --abort instead`, { txId, gid: branch.gid, state });
     }
+    proven.push(xid === undefined ? branch : { ...branch, xid });
   }
+  return proven;
 }
 
 export interface OrphanRollback {

@@ -249,6 +249,36 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
     await faulty.close();
   });
 
+  it('a decision without the xid (recovery, a sweep, an operator, an older version): a rollback met by a hand commit is a heuristic hazard', async () => {
+    const { xid, ...ref } = await preparedBranch(7, 70);
+    // Someone commits it by hand between the adapter's look at the prepared branch and its ROLLBACK PREPARED.
+    pool.inject({ match: /^ROLLBACK PREPARED/, mode: 'before', whenRunning: async () => void (await admin.query(`commit prepared '${ref.gid}'`)) });
+    const err = await participant.rollback(ref).catch((e: unknown) => e);
+    expect(isTwopcError(err) && err.code).toBe('heuristic-hazard');
+    expect(String((err as Error).message)).toContain(`its transaction ${xid} committed`);
+    expect(await balance(7)).toBe(70);
+  });
+
+  it('a commit decision without the xid: a COMMIT PREPARED retried after a lost answer is acknowledged (xid read before the first attempt)', async () => {
+    const { xid, ...ref } = await preparedBranch(8, 80);
+    pool.inject({ match: /^COMMIT PREPARED/, mode: 'lose-answer' });
+    expect(await codeOf(participant.commit(ref))).toBe('outcome-unknown');
+    await participant.commit(ref);
+    expect(await balance(8)).toBe(80);
+    expect(await xactStatus(xid)).toBe('committed');
+    // Once judged, the adapter keeps nothing for it.
+    expect((participant as unknown as { env: { readXids: Map<string, string> } }).env.readXids.size).toBe(0);
+  });
+
+  it('preparedXid: the xid of a prepared branch (what an operator\'s commit puts in its decision); undefined once ended, and under marker', async () => {
+    const ref = await preparedBranch(9, 90);
+    expect(await participant.preparedXid(ref)).toBe(ref.xid);
+    const marker = new PostgresParticipant({ name: 'accounts', pool });
+    expect(await marker.preparedXid(ref)).toBeUndefined();
+    await participant.commit(ref);
+    expect(await participant.preparedXid(ref)).toBeUndefined();
+  });
+
   it('a branch that wrote nothing votes read-only and leaves nothing prepared', async () => {
     const ref = newBranch('accounts');
     const branch = await participant.openBranch(ref);
