@@ -28,6 +28,12 @@ const emitted = walk(path.join(ROOT, 'dist')).map(rel);
 if (emitted.length === 0) problems.push('dist/ is empty: run `npm run build` first');
 for (const f of emitted) if (!ALLOWED.some((re) => re.test(f))) problems.push(`${f}: not product code (tests, bench, chaos, harness and examples stay out of the build)`);
 
+// The console's files (coordinator/console/static) are not compiled: the build copies them beside the
+// compiled console route, which serves them from there; a package without them would answer 404 at /ui/.
+for (const f of walk(path.join(ROOT, 'coordinator/console/static')).map(rel)) {
+  if (!emitted.includes(`dist/${f}`)) problems.push(`dist/${f}: missing (npm run build copies the console's static files)`);
+}
+
 for (const dir of PRODUCT_SOURCES) {
   for (const f of walk(path.join(ROOT, dir)).filter((f) => f.endsWith('.ts'))) {
     const lines = fs.readFileSync(f, 'utf8').split('\n').length - 1;

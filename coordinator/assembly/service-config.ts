@@ -5,6 +5,7 @@ import { EngineConfig, EngineConfigInput, parseEngineConfig } from '../engine/en
 import { TwopcError } from '../engine/ports/protocol';
 import { HTTP_PARTICIPANT_DEFAULTS } from '../participants/http/http-participant-options';
 import { allowListEntryProblem } from '../participants/http/participant-url';
+import { OPERATOR_ROLES } from '../service/admin-auth';
 
 const MIN_SECRET = 16;
 const secret = (field: string, env: string) =>
@@ -50,6 +51,28 @@ export const serviceConfigSchema = z
     apiToken: secret('apiToken', 'TWOPC_API_TOKEN').optional(),
     /** Bearer token of admin endpoints; it is accepted on the `/v1` API as well. */
     adminToken: secret('adminToken', 'TWOPC_ADMIN_TOKEN').optional(),
+    /**
+     * Named tokens of the admin API and the console: a `viewer` reads, an
+     * `admin` also acts; the name is recorded as who did each action. The
+     * admin token, if any, is one more, named `admin`.
+     */
+    tokens: z
+      .array(
+        z
+          .object({
+            name: z.string({ error: 'tokens[].name must be a string' }).regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'tokens[].name must be 1-64 of [A-Za-z0-9_.@-]'),
+            token: secret('tokens[].token', 'TWOPC_TOKENS'),
+            role: z.enum(OPERATOR_ROLES, { error: `tokens[].role must be one of ${OPERATOR_ROLES.join(', ')}` }),
+          })
+          .strict(),
+      )
+      .default([])
+      .superRefine((tokens, ctx) => {
+        const names = tokens.map((t) => t.name);
+        const dup = names.find((n, i) => names.indexOf(n) !== i);
+        if (dup !== undefined) ctx.addIssue({ code: 'custom', message: `tokens: the name ${dup} is given twice` });
+        if (new Set(tokens.map((t) => t.token)).size !== tokens.length) ctx.addIssue({ code: 'custom', message: 'tokens: two names share one token' });
+      }),
     /** Serve the API without authentication (development only). */
     insecure: z.boolean({ error: 'insecure must be true or false' }).default(false),
     /** Shared secret that signs the coordinator's calls to participant services; without it, branches with a `url` are refused. */
@@ -110,6 +133,15 @@ export const serviceConfigSchema = z
 
 export type ServiceConfig = Readonly<Omit<z.output<typeof serviceConfigSchema>, 'engine'> & { engine: EngineConfig }>;
 
+/** Reads `name:role:token,name:role:token` (TWOPC_TOKENS). */
+function parseTokens(value: string): Array<Record<string, string>> {
+  return value.split(',').map((s) => s.trim()).filter(Boolean).map((part) => {
+    const m = /^([^:]+):([^:]+):(.+)$/.exec(part);
+    if (!m) throw new TwopcError('invalid-config', 'TWOPC_TOKENS must be name:role:token[,name:role:token…] (an entry is not)', { field: 'TWOPC_TOKENS' });
+    return { name: m[1], role: m[2], token: m[3] };
+  });
+}
+
 /** Reads `name=url,name=url`. */
 function parseDatabases(value: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -156,6 +188,7 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
   if (env.TWOPC_LOG_LEVEL) raw.logLevel = env.TWOPC_LOG_LEVEL;
   if (env.TWOPC_API_TOKEN) raw.apiToken = env.TWOPC_API_TOKEN;
   if (env.TWOPC_ADMIN_TOKEN) raw.adminToken = env.TWOPC_ADMIN_TOKEN;
+  if (env.TWOPC_TOKENS) raw.tokens = parseTokens(env.TWOPC_TOKENS);
   if (env.TWOPC_INSECURE) raw.insecure = booleanFromEnv('TWOPC_INSECURE', env.TWOPC_INSECURE);
   if (env.TWOPC_PARTICIPANT_SECRET) raw.participantSecret = env.TWOPC_PARTICIPANT_SECRET;
   if (env.TWOPC_PARTICIPANT_URL_ALLOW_LIST) raw.participantUrlAllowList = env.TWOPC_PARTICIPANT_URL_ALLOW_LIST.split(',').map((s) => s.trim()).filter(Boolean);
@@ -190,6 +223,7 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
     ...data,
     databases: Object.freeze({ ...data.databases }),
     participantUrlAllowList: Object.freeze([...data.participantUrlAllowList]) as string[],
+    tokens: Object.freeze(data.tokens.map((t) => Object.freeze({ ...t }))) as typeof data.tokens,
     participantCalls: Object.freeze({ ...data.participantCalls }),
     http: Object.freeze({ ...data.http }),
     instance: Object.freeze({ ...data.instance }),

@@ -153,6 +153,8 @@ export class AdminClient implements AdminBackend {
     if (p.code === 'not-ready') return new TwopcError('coordinator-unavailable', `the coordinator at ${this.base} is not ready: ${detail}`, { url: this.base });
     if (p.code === 'route-not-found') return new TwopcError('coordinator-unavailable', `the coordinator at ${this.base} has no admin API at ${new URL(url).pathname} (an older twopc?)`, { url: this.base });
     if (p.code === 'not-supported') return new CliError(EXIT.failure, detail, 'not-supported');
+    // A viewer's token: it reads, but actions need an admin's.
+    if (p.code === 'forbidden') return new CliError(EXIT.config, `${detail}; use an admin token (TWOPC_ADMIN_TOKEN)`, 'forbidden');
     return errorFromProblem(p, 'coordinator-unavailable', { url: this.base });
   }
 }

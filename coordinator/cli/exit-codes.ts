@@ -27,7 +27,7 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
  * API where one means the same (bad usage is `invalid-input`, exit 2), or one
  * of the CLI's own.
  */
-export type CliErrorCode = ErrorCode | 'not-confirmed' | 'not-supported' | 'failed';
+export type CliErrorCode = ErrorCode | 'not-confirmed' | 'not-supported' | 'forbidden' | 'failed';
 
 const CODE_OF_EXIT: Partial<Record<ExitCode, CliErrorCode>> = { [EXIT.usage]: 'invalid-input', [EXIT.config]: 'invalid-config', [EXIT.conflict]: 'not-confirmed' };
 
@@ -56,7 +56,7 @@ export const EXIT_CODE_HELP = [
   '  0  ok',
   '  1  failure (unexpected error)',
   '  2  usage: bad arguments or options',
-  '  3  configuration: invalid config, no log at the data directory, missing or wrong admin token',
+  '  3  configuration: invalid config, no log at the data directory, missing or wrong admin token (or a viewer\'s, for an action)',
   '  4  not found: no such transaction',
   '  5  refused: would contradict a recorded decision, state does not allow it, or not confirmed',
   '  6  log damaged: log verify found damage, or the log would not open',

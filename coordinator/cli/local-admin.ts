@@ -137,11 +137,11 @@ export class LocalAdmin implements AdminBackend {
 
   retry(txId: string, waitMs?: number): Promise<RetryResult> {
     const engine = this.need();
-    return engine.admin.retry(txId, waitMs ?? engine.config.commitWaitMs);
+    return engine.admin.retry(txId, waitMs ?? engine.config.commitWaitMs, offlineOperator());
   }
 
   resolve(txId: string, outcome: Outcome): Promise<ResolveResult> {
-    return this.need().admin.resolve(txId, outcome);
+    return this.need().admin.resolve(txId, outcome, offlineOperator());
   }
 
   orphans(): Promise<OrphanScan> {
@@ -149,7 +149,7 @@ export class LocalAdmin implements AdminBackend {
   }
 
   rollbackOrphans(): Promise<OrphanRollback[]> {
-    return this.need().admin.rollbackOrphans();
+    return this.need().admin.rollbackOrphans(offlineOperator());
   }
 
   compactLog(): Promise<CompactReport> {
@@ -199,4 +199,15 @@ function offlineCoordinator(log: DecisionLog, options: LocalAdminOptions, join =
         }
       : {}),
   });
+}
+
+/** Who the history records for an offline command's action: the local user (the admin API records a token's name). */
+function offlineOperator(): string {
+  let user = 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // No passwd entry for this uid (some containers): the host still says where it ran.
+  }
+  return `cli:${user}@${os.hostname()}`.slice(0, 200);
 }

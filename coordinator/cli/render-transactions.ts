@@ -84,5 +84,7 @@ function eventDetail(e: HistoryEvent): string {
       return 'every branch acknowledged phase 2';
     case 'hazard':
       return `branch ${e.branchId} on ${e.participant} (${e.gid}): ${e.detail}`;
+    case 'action':
+      return `operator ${e.by} asked: ${e.action}`;
   }
 }

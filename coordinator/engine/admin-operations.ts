@@ -91,15 +91,17 @@ export async function scanOrphans(deps: ResolverDeps): Promise<OrphanScan> {
  * call reaching another instance is relayed to the owner before it gets here).
  */
 export async function resolveTransaction(deps: ResolverDeps, txId: string, outcome: Outcome, waitMs: number): Promise<ResolveResult> {
-  if (deps.isLive(txId)) {
-    throw new TwopcError('state-conflict', `transaction ${txId} is running in this coordinator; commit or abort it instead`, { txId, state: 'active' });
-  }
   const snapshot = await deps.log.get(txId);
   const recorded = snapshot?.decision;
   const known = snapshot?.outcome ?? recorded?.outcome;
-  // The register already answers a contradicting request, whoever owns the transaction.
+  // The register already answers a contradicting request, whoever owns the transaction and whether it runs here.
   if (known !== undefined && known !== outcome) {
     throw new TwopcError('state-conflict', `transaction ${txId} is already decided ${known}; an operator cannot record ${outcome} against it`, { txId, decision: known });
+  }
+  // Undecided and running here: its decision is its own to make. Decided (phase 2 still retrying, e.g. a
+  // participant that voted yes went away), the recorded outcome is applied now below, joining its drive.
+  if (deps.isLive(txId) && !recorded) {
+    throw new TwopcError('state-conflict', `transaction ${txId} is running in this coordinator; commit or abort it instead`, { txId, state: 'active' });
   }
   if (snapshot?.completed) {
     if (known === undefined) throw new TwopcError('state-conflict', `transaction ${txId} is completed and its outcome is not recorded; nothing to resolve`, { txId });
@@ -124,8 +126,7 @@ export async function resolveTransaction(deps: ResolverDeps, txId: string, outco
   let won: DecisionRecord;
   if (recorded) won = recorded;
   else if (outcome === 'commit') {
-    await assertAllPrepared(deps, txId, branches);
-    won = await deps.log.decide({ txId, at: Date.now(), outcome, source: 'admin', branches });
+    won = await deps.log.decide({ txId, at: Date.now(), outcome, source: 'admin', branches: await assertAllPrepared(deps, txId, branches) });
   } else {
     const decided = await decideUndecided(deps, basis, 'admin', { cause: 'admin', message: 'resolved by an operator' });
     if (!decided) {
@@ -145,7 +146,11 @@ export async function resolveTransaction(deps: ResolverDeps, txId: string, outco
   // A prepared branch the decision does not list: an abort covers it; under a commit it was never voted in.
   const drive = won.outcome === 'abort' && missing.length > 0 ? { ...won, branches: [...won.branches, ...missing] } : won;
   const ours = recorded === undefined && won.source === 'admin';
-  const result = await waitAtMost(deps.phaseTwo.drive(drive), waitMs);
+  const running = deps.phaseTwo.drive(drive);
+  // An operator resolving a decided transaction wants it applied now: a drive waiting out its backoff
+  // (a branch that went away and came back) retries at once, as `retry` does. The decision is unchanged.
+  deps.phaseTwo.retryNow(txId);
+  const result = await waitAtMost(running, waitMs);
   return { txId, decision: won.outcome, alreadyDecided: !ours, completed: result?.completed ?? false, hazards: result?.hazards ?? 0 };
 }
 
@@ -162,9 +167,16 @@ export async function resolveTransaction(deps: ResolverDeps, txId: string, outco
  * elsewhere reads `unknown` or `active`, which refuses the commit too: the
  * check can only err towards refusing. A participant adapter without
  * `recordedState` is asked `status` (with its side effect).
+ *
+ * Returns the branches for the decision, each prepared one with the xid its
+ * participant proves commits with (`preparedXid`), as a live commit's votes
+ * carry it: without it, a COMMIT PREPARED whose answer is lost and that is
+ * retried by another process finds nothing and no marker, a heuristic hazard
+ * on a branch that committed.
  */
-async function assertAllPrepared(deps: ResolverDeps, txId: string, branches: BranchInfo[]): Promise<void> {
+async function assertAllPrepared(deps: ResolverDeps, txId: string, branches: BranchInfo[]): Promise<BranchInfo[]> {
   if (branches.length === 0) throw new TwopcError('state-conflict', `transaction ${txId} has no branch to commit`, { txId });
+  const proven: BranchInfo[] = [];
   for (const branch of branches) {
     const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
     const read = participant?.recordedState?.bind(participant) ?? participant?.status?.bind(participant);
@@ -172,15 +184,19 @@ async function assertAllPrepared(deps: ResolverDeps, txId: string, branches: Bra
       throw new TwopcError('participant-unavailable', `cannot verify branch ${branch.gid} on ${branch.participant} is prepared; refusing to commit`, { txId, gid: branch.gid });
     }
     let state;
+    let xid = branch.xid;
     try {
       state = await read({ ...branch, txId });
+      if (state === 'prepared' && xid === undefined) xid = await participant?.preparedXid?.({ ...branch, txId });
     } catch (e) {
       throw new TwopcError('participant-unavailable', `cannot verify branch ${branch.gid} on ${branch.participant} is prepared (${errorMessage(e)}); refusing to commit`, { txId, gid: branch.gid });
     }
     if (state !== 'prepared' && state !== 'committed') {
       throw new TwopcError('state-conflict', `branch ${branch.gid} on ${branch.participant} is ${state}, not prepared: committing would be partial; resolve --abort instead`, { txId, gid: branch.gid, state });
     }
+    proven.push(xid === undefined ? branch : { ...branch, xid });
   }
+  return proven;
 }
 
 export interface OrphanRollback {

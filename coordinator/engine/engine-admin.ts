@@ -4,12 +4,13 @@ import type { CompactReport, LogRecord } from './ports/decision-log';
 import { waitAtMost } from './ports/backoff';
 import { OrphanRollback, OrphanScan, resolveTransaction, ResolveResult, rollbackOrphans, scanOrphans } from './admin-operations';
 import type { EngineContext } from './engine-context';
+import type { BranchRetries } from './phase-two-progress';
 import { snapshotOrThrow } from './engine-errors';
 import { recover, RecoveryOptions, RecoveryReport } from './recovery';
 import type { SweepReport } from './sweeper';
 import { listTransactions, ListOptions, TransactionList } from './transaction-listing';
 import { statusFromLive } from './transaction-status';
-import type { Outcome } from './ports/types';
+import type { OperatorAction, Outcome } from './ports/types';
 
 /** What `retry` did. */
 export interface RetryResult {
@@ -21,6 +22,14 @@ export interface RetryResult {
   completed: boolean;
   /** Branches left with a heuristic hazard. */
   hazards: number;
+}
+
+/** What `phaseTwo` answers. */
+export interface PhaseTwoReport {
+  txId: string;
+  /** Phase 2 is running here (or its completion being written). */
+  driving: boolean;
+  branches: BranchRetries[];
 }
 
 /** An operator's operations on the engine (`engine.admin`): what the admin API and the `twopc` command call. */
@@ -53,10 +62,29 @@ export class EngineAdmin {
     return this.ctx.log.history(snapshot.txId);
   }
 
-  /** An operator's decision through the register; never contradicts a recorded one (`state-conflict`). */
-  resolve(txId: string, outcome: 'commit' | 'abort'): Promise<ResolveResult> {
+  /**
+   * An operator's decision through the register; never contradicts a recorded
+   * one (`state-conflict`). `by` names the operator: the request is recorded in
+   * the transaction's history first.
+   */
+  async resolve(txId: string, outcome: 'commit' | 'abort', by?: string): Promise<ResolveResult> {
     if (!isTxId(txId)) throw new TwopcError('invalid-input', 'id must be a transaction id (UUID)', { field: 'id' });
+    if (by !== undefined) await this.record(txId, by, outcome === 'commit' ? 'resolve-commit' : 'resolve-abort');
     return resolveTransaction(this.ctx.resolver, txId, outcome, this.ctx.config.commitWaitMs);
+  }
+
+  /**
+   * Records an operator's action in the history of its transaction, before it
+   * runs (so a refused or interrupted one is on record too). Only on a
+   * transaction the log holds unfinished: compaction never forgets one of
+   * those, so the record cannot be left alone to look like a transaction
+   * (stores ignore such a record if it still is; see `ActionRecord`). A
+   * record that cannot be written fails the action: none goes unrecorded.
+   */
+  private async record(txId: string, by: string, action: OperatorAction): Promise<void> {
+    const snapshot = await this.ctx.log.get(txId);
+    if (!snapshot || snapshot.completed) return;
+    await this.ctx.log.append({ type: 'action', txId, at: Date.now(), by, action });
   }
 
   /** Prepared branches of ours on the direct participants that no transaction running here owns. */
@@ -64,8 +92,12 @@ export class EngineAdmin {
     return scanOrphans(this.ctx.resolver);
   }
 
-  /** Ends every orphan through the register (abort, unless its transaction was decided commit). */
-  rollbackOrphans(): Promise<OrphanRollback[]> {
+  /** Ends every orphan through the register (abort, unless its transaction was decided commit); `by` as in `resolve`. */
+  async rollbackOrphans(by?: string): Promise<OrphanRollback[]> {
+    if (by !== undefined) {
+      const txIds = new Set((await this.orphans()).orphans.map((o) => o.txId));
+      for (const txId of txIds) await this.record(txId, by, 'orphan-rollback');
+    }
     return rollbackOrphans(this.ctx.resolver, this.ctx.config.commitWaitMs);
   }
 
@@ -78,15 +110,27 @@ export class EngineAdmin {
    * Starts phase 2 of an unfinished transaction now instead of after its
    * backoff (joining the drive in progress, if any), and waits up to `waitMs`
    * for it to finish. Nothing to retry (undecided, or completed): `retried` false.
+   * `by` as in `resolve`.
    */
-  async retry(txId: string, waitMs = 0): Promise<RetryResult> {
+  async retry(txId: string, waitMs = 0, by?: string): Promise<RetryResult> {
     const snapshot = await snapshotOrThrow(this.ctx, txId);
+    if (by !== undefined) await this.record(snapshot.txId, by, 'retry');
     const decision = snapshot.decision;
     const result: RetryResult = { txId, retried: false, decision: decision?.outcome ?? null, completed: snapshot.completed, hazards: snapshot.hazards.length };
     if (!decision || snapshot.completed) return result;
     this.ctx.phaseTwo.retryNow(txId);
     const done = await waitAtMost(this.ctx.phaseTwo.drive(decision), waitMs);
     return { ...result, retried: true, completed: done?.completed ?? false, hazards: done?.hazards ?? snapshot.hazards.length };
+  }
+
+  /**
+   * Phase 2 of a transaction as this process drives it: whether it is being
+   * driven here, and each branch whose attempts failed (how often, why, when
+   * next). In memory only: nothing once the drive ended or on another instance.
+   */
+  async phaseTwo(txId: string): Promise<PhaseTwoReport> {
+    const snapshot = await snapshotOrThrow(this.ctx, txId);
+    return { txId: snapshot.txId, driving: this.ctx.phaseTwo.isDriving(snapshot.txId), branches: this.ctx.phaseTwo.progress.of(snapshot.txId) };
   }
 
   /** When the oldest transaction in doubt here began (epoch ms; see oldestInDoubtSince), or undefined when none is. */

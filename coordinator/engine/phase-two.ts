@@ -8,6 +8,7 @@ import type { EngineLogger } from './ports/logger';
 import type { EngineObserver } from './engine-observer';
 import type { ParticipantRegistry } from './participant-registry';
 import { WarningLimiter } from './warning-limiter';
+import { PhaseTwoProgress } from './phase-two-progress';
 
 /** Phase-2 retry warnings: at most one per participant per this interval (the retries themselves are counted in metrics). */
 const RETRY_WARNING_INTERVAL_MS = 30_000;
@@ -44,6 +45,8 @@ export class PhaseTwoDriver {
   private readonly completing = new Set<string>();
   private readonly wakeups = new Map<string, AbortController>();
   private readonly retryWarnings = new WarningLimiter(RETRY_WARNING_INTERVAL_MS);
+  /** Failed attempts of the drives in progress, for operators (`engine.admin.phaseTwo`). */
+  readonly progress = new PhaseTwoProgress();
 
   constructor(private readonly deps: PhaseTwoDeps) {}
 
@@ -70,6 +73,7 @@ export class PhaseTwoDriver {
     const run = this.run(decision, before).finally(() => {
       this.running.delete(decision.txId);
       this.wakeups.delete(decision.txId);
+      this.progress.forget(decision.txId);
     });
     this.running.set(decision.txId, run);
     return run;
@@ -131,6 +135,7 @@ export class PhaseTwoDriver {
         const participant = participants.forBranch(branch);
         if (decision.outcome === 'commit') await participant.commit(ref);
         else await participant.rollback(ref);
+        if (attempt > 0) this.progress.acknowledged(decision.txId, branch.branchId, Date.now());
         return 'acked';
       } catch (e) {
         if (isTwopcError(e, 'heuristic-hazard')) {
@@ -139,6 +144,7 @@ export class PhaseTwoDriver {
         }
         this.deps.observer.phaseTwoRetry?.(branch.participant);
         const delay = backoffDelay(attempt, config.phaseTwoBaseDelayMs, config.phaseTwoMaxDelayMs);
+        this.progress.failed(decision.txId, branch, errorMessage(e), Date.now(), delay);
         this.retryWarnings.warn(branch.participant, (heldBack) =>
           logger.warn({ txId: decision.txId, gid: branch.gid, participant: branch.participant, attempt, delay, heldBack, err: errorMessage(e) }, `phase 2 ${decision.outcome} not acknowledged; retrying`),
         );

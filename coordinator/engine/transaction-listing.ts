@@ -19,13 +19,25 @@ export interface ListOptions {
   state?: ListState;
   /** 1..1000, default 100. */
   limit?: number;
+  /** Skip this many of the matching transactions (paging), default 0. */
+  offset?: number;
+  /** Only those with a branch on this participant. */
+  participant?: string;
+  /** Only those whose id starts with this (case-insensitive). */
+  idPrefix?: string;
+  /** Only those begun at least this long ago. */
+  minAgeMs?: number;
+  /** The clock `minAgeMs` is measured by; defaults to `Date.now()`. */
+  now?: number;
 }
 
 export interface TransactionList {
   /** Oldest first. */
   transactions: TransactionStatus[];
-  /** More transactions matched than `limit`. */
+  /** More transactions matched than `offset` + `limit`. */
   truncated: boolean;
+  /** How many matched in all. */
+  total: number;
 }
 
 const matches: Record<ListState, (s: TransactionStatus) => boolean> = {
@@ -57,7 +69,22 @@ export function listTransactions(live: TransactionStatus[], unfinished: TxSnapsh
     if (!own) byId.set(snapshot.txId, logged);
     else if (logged.hazards.length > 0) byId.set(snapshot.txId, { ...own, hazards: logged.hazards });
   }
-  const filter = options.state ? matches[options.state] : () => true;
-  const selected = [...byId.values()].filter(filter).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
-  return { transactions: selected.slice(0, limit), truncated: selected.length > limit };
+  const offset = options.offset ?? 0;
+  if (!Number.isInteger(offset) || offset < 0) throw new TwopcError('invalid-input', 'offset must be an integer >= 0', { field: 'offset' });
+  const selected = [...byId.values()].filter(filterOf(options)).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  return { transactions: selected.slice(offset, offset + limit), truncated: selected.length > offset + limit, total: selected.length };
+}
+
+/** The conditions of a listing, all of which a transaction must meet. */
+function filterOf(options: ListOptions): (s: TransactionStatus) => boolean {
+  const tests: Array<(s: TransactionStatus) => boolean> = [];
+  if (options.state) tests.push(matches[options.state]);
+  const { participant, idPrefix, minAgeMs } = options;
+  if (participant !== undefined) tests.push((s) => s.branches.some((b) => b.participant === participant));
+  if (idPrefix !== undefined) tests.push((s) => s.id.startsWith(idPrefix.toLowerCase()));
+  if (minAgeMs !== undefined) {
+    const before = (options.now ?? Date.now()) - minAgeMs;
+    tests.push((s) => Date.parse(s.createdAt) <= before);
+  }
+  return (s) => tests.every((t) => t(s));
 }

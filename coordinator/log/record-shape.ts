@@ -1,10 +1,10 @@
-import { DECISION_SOURCES, OUTCOMES } from '../engine/ports/types';
+import { DECISION_SOURCES, OPERATOR_ACTIONS, OUTCOMES } from '../engine/ports/types';
 import type { AbortReason } from '../engine/ports/protocol';
 import type { BranchInfo } from '../engine/ports/types';
 import type { LogRecord } from '../engine/ports/decision-log';
 
 /** The record types a log holds, as an `as const` array for runtime checks. */
-export const RECORD_TYPES = ['begin', 'enlist', 'decision', 'complete', 'hazard'] as const;
+export const RECORD_TYPES = ['begin', 'enlist', 'decision', 'complete', 'hazard', 'action'] as const;
 
 type Fields = Record<string, unknown>;
 
@@ -71,6 +71,10 @@ export function recordProblem(r: unknown, type: unknown = isObject(r) ? r.type :
       if (!nonEmptyString(r.participant)) return 'participant must be a non-empty string';
       if (typeof r.detail !== 'string') return 'detail must be a string';
       return undefined;
+    case 'action':
+      if (!nonEmptyString(r.by) || (r.by as string).length > 200) return 'by must be a string of 1 to 200 characters';
+      if (!(OPERATOR_ACTIONS as readonly unknown[]).includes(r.action)) return `action must be one of ${OPERATOR_ACTIONS.join(', ')}`;
+      return undefined;
   }
 }
 
@@ -135,6 +139,10 @@ export function normalizeRecord(r: LogRecord, type: LogRecord['type'] = r.type):
       const h = r as Extract<LogRecord, { type: 'hazard' }>;
       return Object.freeze({ type, txId: h.txId, at: num(h.at), branchId: num(h.branchId), gid: h.gid, participant: h.participant, detail: h.detail });
     }
+    case 'action': {
+      const a = r as Extract<LogRecord, { type: 'action' }>;
+      return Object.freeze({ type, txId: a.txId, at: num(a.at), by: a.by, action: a.action });
+    }
   }
 }
 
@@ -167,5 +175,7 @@ export function recordJson(r: LogRecord): string {
       return r.outcome === undefined ? `${head}}` : `${head},"outcome":${q(r.outcome)}}`;
     case 'hazard':
       return `${head},"branchId":${r.branchId},"gid":${q(r.gid)},"participant":${q(r.participant)},"detail":${q(r.detail)}}`;
+    case 'action':
+      return `${head},"by":${q(r.by)},"action":${q(r.action)}}`;
   }
 }

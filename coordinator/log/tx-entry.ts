@@ -99,6 +99,9 @@ export class TxEntry {
       case 'hazard':
         this.hazards = [...this.hazards, r];
         return;
+      case 'action':
+        // The audit trail only: it changes nothing of the transaction's state.
+        return;
     }
   }
 
@@ -122,6 +125,15 @@ export class TxEntry {
   outcomeRecord(): CompleteRecord {
     const outcome = this.outcome;
     return { type: 'complete', txId: this.txId, at: this.completedAt!, ...(outcome ? { outcome } : {}) };
+  }
+
+  /**
+   * Only operator action records (the audit trail), no state: they are appended
+   * to unfinished transactions only, so this is one forgotten by compaction
+   * between an operator's read and the action's record. It does not exist.
+   */
+  get auditOnly(): boolean {
+    return this.stored.every((s) => s.record.type === 'action');
   }
 
   /** Nothing is held of the transaction but its outcome record. */

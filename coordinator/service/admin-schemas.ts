@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { LogRecord } from '../engine/ports/decision-log';
-import { BRANCH_STATES, OUTCOMES, TX_STATES } from '../engine/ports/types';
+import { BRANCH_STATES, OPERATOR_ACTIONS, OUTCOMES, TX_STATES } from '../engine/ports/types';
+import { RECORD_TYPES } from '../log/record-shape';
 
 /**
  * Messages of the admin API (`/v1/admin`, the `twopc` CLI's online mode).
@@ -67,12 +68,13 @@ export const transactionStatusSchema = z.object({
 /** `GET /v1/admin/transactions`. */
 export const transactionListSchema = z.object({
   transactions: z.array(transactionStatusSchema).describe('oldest first'),
-  truncated: z.boolean().describe('more transactions matched than `limit`'),
+  truncated: z.boolean().describe('more transactions matched than `offset` + `limit`'),
+  total: z.number().int().describe('how many matched in all').optional(),
 });
 
 /** One logged event of a transaction, times in ISO 8601 (`at`; a begin's `expiresAt`). */
 export const historyEventSchema = z.object({
-  type: z.enum(['begin', 'enlist', 'decision', 'complete', 'hazard']),
+  type: z.enum(RECORD_TYPES),
   at: iso,
   expiresAt: iso.optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
@@ -85,6 +87,8 @@ export const historyEventSchema = z.object({
   gid: z.string().optional(),
   participant: z.string().optional(),
   detail: z.string().optional(),
+  by: z.string().optional().describe("an operator's action: the name of the token that asked for it"),
+  action: z.enum(OPERATOR_ACTIONS).optional().describe("an operator's action: what was asked"),
 });
 export type HistoryEvent = z.infer<typeof historyEventSchema>;
 
@@ -171,6 +175,29 @@ export const orphanRollbackAnswerSchema = z.object({
     }),
   ),
 });
+
+/** `GET /v1/admin/transactions/:id/phase-two`: phase 2 as the instance that drives it sees it. */
+export const phaseTwoAnswerSchema = z.object({
+  txId: z.string(),
+  driving: z.boolean().describe('phase 2 of it is running on this instance'),
+  branches: z
+    .array(
+      z.object({
+        branchId: z.number().int(),
+        gid: z.string(),
+        participant: z.string(),
+        failedAttempts: z.number().int().describe('attempts not acknowledged so far'),
+        lastError: z.string(),
+        lastAttemptAt: iso,
+        nextAttemptAt: iso.optional().describe('when the next attempt is due (a retry brings it forward); absent once acknowledged'),
+        acknowledgedAt: iso.optional(),
+      }),
+    )
+    .describe('branches whose phase 2 failed at least once during the drive in progress (kept in memory, not in the log)'),
+});
+
+/** `GET /v1/admin/whoami`: the operator a token belongs to. */
+export const whoAmISchema = z.object({ name: z.string(), role: z.enum(['viewer', 'admin']) });
 
 /** What a compaction forgot and kept. */
 export const compactAnswerSchema = z.object({ forgotten: z.number().int(), kept: z.number().int(), bytesBefore: z.number().int(), bytesAfter: z.number().int() });

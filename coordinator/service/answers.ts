@@ -52,6 +52,7 @@ export const HTTP_PROBLEM_CODES = [
   'not-ready',
   'bad-request',
   'not-supported',
+  'forbidden',
   'internal-error',
 ] as const;
 export type HttpProblemCode = (typeof HTTP_PROBLEM_CODES)[number];
@@ -97,6 +98,7 @@ const TITLES: Partial<Record<ProblemCode, string>> = {
   'over-capacity': 'Coordinator at capacity',
   'bad-request': 'Bad request',
   'not-supported': 'Not supported by this coordinator',
+  forbidden: 'Not allowed for this role',
   'internal-error': 'Internal error',
 };
 

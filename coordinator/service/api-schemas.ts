@@ -19,6 +19,10 @@ export const listQuerySchema = z
       .transform(Number)
       .pipe(z.number().min(1, 'must be >= 1').max(MAX_LIST_LIMIT, `must be <= ${MAX_LIST_LIMIT}`))
       .optional(),
+    offset: z.string().regex(/^[0-9]{1,9}$/, 'must be an integer >= 0').transform(Number).optional(),
+    participant: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
+    idPrefix: z.string().regex(/^[0-9a-fA-F-]{1,36}$/, 'must be the start of a transaction id (hex digits and dashes)').optional(),
+    minAgeMs: z.string().regex(/^[0-9]{1,12}$/, 'must be a number of milliseconds').transform(Number).optional(),
   })
   .strict();
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { TwopcError } from '../engine/ports/protocol';
 import type { ServiceConfig } from '../assembly/service-config';
+import type { Operator } from './admin-auth';
 
 export interface ApiAuth {
   /** Tokens accepted on `/v1` (API and admin); empty when authentication is off. */
@@ -48,6 +49,26 @@ export function resolveApiAuth(config: Pick<ServiceConfig, 'apiToken' | 'adminTo
       'or pass --insecure (insecure: true) to serve the API without authentication',
     { field: 'apiToken' },
   );
+}
+
+/** The name the admin token (configured or generated) acts under. */
+export const ADMIN_TOKEN_NAME = 'admin';
+
+/**
+ * Who may open `/v1/admin`: the named tokens of the config, and the admin
+ * token (configured or generated) as the operator `admin`. A named token
+ * called `admin` beside an admin token would make the history ambiguous.
+ */
+export function operatorsOf(config: Pick<ServiceConfig, 'tokens'>, auth: ApiAuth): Operator[] {
+  const operators: Operator[] = config.tokens.map((t) => ({ ...t }));
+  if (auth.adminToken !== undefined) {
+    if (operators.some((o) => o.name === ADMIN_TOKEN_NAME)) {
+      throw new TwopcError('invalid-config', `tokens: the name ${ADMIN_TOKEN_NAME} is the admin token's (TWOPC_ADMIN_TOKEN); name this one otherwise`, { field: 'tokens' });
+    }
+    if (operators.some((o) => o.token === auth.adminToken)) throw new TwopcError('invalid-config', 'tokens: a named token equals the admin token', { field: 'tokens' });
+    operators.push({ name: ADMIN_TOKEN_NAME, token: auth.adminToken, role: 'admin' });
+  }
+  return operators;
 }
 
 const newToken = () => randomBytes(24).toString('base64url');

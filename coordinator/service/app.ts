@@ -6,10 +6,12 @@ import type { EngineLogger } from '../engine/ports/logger';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { TwopcError } from '../engine/ports/protocol';
 import { checkParticipantUrl } from '../participants/http/participant-url';
-import { adminAuth } from './admin-auth';
+import { adminAuth, operatorOf, type Operator } from './admin-auth';
+import { ADMIN_TOKEN_NAME } from './api-tokens';
 import { Answer, problem, problemForError, sendAnswer } from './answers';
 import { bearerCheck } from './auth';
 import type { TransactionForwarder } from './forwarding';
+import { consoleHandler } from '../console/console-route';
 import { createHotPath } from './hot-path';
 import { createResponder, RAW_BODY_LOCAL, type IdempotencyStore, type Responder } from './idempotency';
 import { JsonBodyReader } from './json-body';
@@ -34,8 +36,10 @@ export interface AppDeps {
     accepts?(url: string, accepts: readonly string[] | undefined): void;
   };
   version: string;
-  /** Token of the admin API (`/v1/admin`). Without one the admin API is refused, unless authentication is off. */
+  /** Token of the admin API (`/v1/admin`), acting as the operator `admin` (when `operators` is not given). */
   adminToken?: string;
+  /** Named tokens of the admin API and the console, with their roles. Without any (nor an admin token) the admin API is refused, unless authentication is off. */
+  operators?: readonly Operator[];
   /** The file decision log's directory, for `GET /v1/admin/log/verify`; absent on other stores. */
   logDir?: string;
   /** Several instances on a shared store: relays requests for transactions another instance owns. */
@@ -76,11 +80,13 @@ export function createApp(deps: AppDeps): Express {
 
   // Authentication before the body is read: an unauthenticated caller cannot make us parse anything.
   app.use('/v1', (req, res, next) => {
+    // The admin API has its own tokens (operators), checked by adminAuth below.
+    if (req.path === '/admin' || req.path.startsWith('/admin/')) return next();
     const refused = authorize(req.headers.authorization);
     if (refused) return sendAnswer(res, refused);
     next();
   });
-  app.use('/v1/admin', adminAuth(deps.adminToken, deps.apiTokens.length === 0));
+  app.use('/v1/admin', adminAuth(operatorsOfApp(deps), deps.apiTokens.length === 0));
   app.use('/v1', (_req, res, next) => {
     const refused = notReadyAnswer(deps.engine);
     if (refused) return sendAnswer(res, refused);
@@ -90,9 +96,16 @@ export function createApp(deps: AppDeps): Express {
   if (deps.forwarder) app.use([...OWNED_PATHS], forwardToOwner(deps.forwarder));
 
   registerRoutes(app, routes, respond);
+  app.use('/ui', consoleHandler());
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger, bodyLimit));
   return app;
+}
+
+/** `operators` as given (serve passes `operatorsOf`, which includes the admin token), else the admin token alone. */
+function operatorsOfApp(deps: AppDeps): readonly Operator[] {
+  if (deps.operators) return deps.operators;
+  return deps.adminToken === undefined ? [] : [{ name: ADMIN_TOKEN_NAME, token: deps.adminToken, role: 'admin' }];
 }
 
 /** Each path once, with its methods from the table; any other method on it is a 405 naming the ones it has. */
@@ -107,7 +120,8 @@ function registerRoutes(app: Express, routes: readonly Route[], respond: Respond
 
 function callOf(req: Request): RouteCall {
   const id: unknown = req.params.id;
-  return { id: id === undefined ? '' : String(id), body: req.body, query: { ...req.query } };
+  const operator = operatorOf(req);
+  return { id: id === undefined ? '' : String(id), body: req.body, query: { ...req.query }, ...(operator === undefined ? {} : { operator }) };
 }
 
 /**

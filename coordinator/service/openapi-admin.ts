@@ -12,6 +12,8 @@ import {
   retryAnswerSchema,
   retryRequestSchema,
   verifyAnswerSchema,
+  whoAmISchema,
+  phaseTwoAnswerSchema,
 } from './admin-schemas';
 
 // The admin part of the OpenAPI document (openapi.ts merges it in). Message
@@ -25,7 +27,7 @@ const reads = {
   '401': problemResponse('missing or wrong admin token, or no admin token configured (`unauthorized`)'),
   '503': problemResponse('recovery not finished (`not-ready`), shutting down (`shutting-down`), or the decision log is unavailable'),
 };
-const writes = { ...reads, ...bodyProblems };
+const writes = { ...reads, ...bodyProblems, '403': problemResponse('the token is a viewer\'s: it may read, not act (`forbidden`)') };
 const idempotencyParam = idempotencyHeader('as on `/v1` (see POST /v1/transactions)');
 const notFound = problemResponse('unknown id (`not-found`)');
 const emptyBody = { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } };
@@ -33,7 +35,13 @@ const emptyBody = { required: false, content: { 'application/json': { schema: { 
 /** Security scheme and component schemas of the admin API (a transaction and the list are openapi.ts's `Transaction` and `TransactionList`). */
 export function adminOpenApiComponents(): { securitySchemes: object; schemas: Record<string, object> } {
   return {
-    securitySchemes: { adminBearer: { type: 'http', scheme: 'bearer', description: 'the admin token (TWOPC_ADMIN_TOKEN); the API token does not open `/v1/admin`' } },
+    securitySchemes: {
+      adminBearer: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'an operator token: the admin token (TWOPC_ADMIN_TOKEN) or a named token (`tokens`, TWOPC_TOKENS) whose role is `viewer` (reads only) or `admin` (reads and actions); the API token does not open `/v1/admin`',
+      },
+    },
     schemas: {
       HistoryAnswer: schema(historyAnswerSchema),
       RecoverRequest: schema(recoverRequestSchema, 'input'),
@@ -46,6 +54,8 @@ export function adminOpenApiComponents(): { securitySchemes: object; schemas: Re
       InstancesReport: schema(instancesReportSchema),
       OrphanRollbackAnswer: schema(orphanRollbackAnswerSchema),
       CompactAnswer: schema(compactAnswerSchema),
+      WhoAmI: schema(whoAmISchema),
+      PhaseTwoAnswer: schema(phaseTwoAnswerSchema),
       VerifyReport: schema(verifyAnswerSchema),
     },
   };
@@ -68,6 +78,15 @@ export function adminOpenApiPaths(): Record<string, object> {
     },
     '/v1/admin/transactions/{id}/history': {
       get: { operationId: 'adminGetHistory', summary: 'Admin: every logged event of a transaction, in order (the audit trail)', security, parameters: [idParam], responses: { '200': answer('the events', 'HistoryAnswer'), '404': notFound, ...reads } },
+    },
+    '/v1/admin/transactions/{id}/phase-two': {
+      get: {
+        operationId: 'adminGetPhaseTwo',
+        summary: "Admin: phase 2 of a transaction as its owner drives it: each branch whose attempts failed, how often, the last error and when the next attempt is due (memory only; empty once the drive ended)",
+        security,
+        parameters: [idParam],
+        responses: { '200': answer('phase 2 here', 'PhaseTwoAnswer'), '404': notFound, ...reads },
+      },
     },
     '/v1/admin/transactions/{id}/retry': {
       post: {
@@ -115,6 +134,14 @@ export function adminOpenApiPaths(): Record<string, object> {
         parameters: [idempotencyParam],
         requestBody: emptyBody,
         responses: { '200': answer('what happened to each', 'OrphanRollbackAnswer'), ...writes },
+      },
+    },
+    '/v1/admin/whoami': {
+      get: {
+        operationId: 'adminWhoAmI',
+        summary: 'Admin: the operator the token belongs to and its role (`viewer` reads; `admin` also acts); the console asks it at sign-in',
+        security,
+        responses: { '200': answer('the operator', 'WhoAmI'), ...reads },
       },
     },
     '/v1/admin/instances': {

@@ -30,4 +30,8 @@ export const idempotencyHeader = (description: string) => ({
 export const listParams = [
   { name: 'state', in: 'query', required: false, schema: { type: 'string', enum: [...LIST_STATES] } },
   { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: 100 } },
+  { name: 'offset', in: 'query', required: false, description: 'skip this many of the matching transactions (paging)', schema: { type: 'integer', minimum: 0, maximum: 999_999_999, default: 0 } },
+  { name: 'participant', in: 'query', required: false, description: 'only those with a branch on this participant', schema: { type: 'string', minLength: 1, maxLength: 200 } },
+  { name: 'idPrefix', in: 'query', required: false, description: 'only those whose id starts with this', schema: { type: 'string', pattern: '^[0-9a-fA-F-]{1,36}$' } },
+  { name: 'minAgeMs', in: 'query', required: false, description: 'only those begun at least this many milliseconds ago', schema: { type: 'integer', minimum: 0, maximum: 999_999_999_999 } },
 ];

@@ -60,8 +60,12 @@ export function openApiDocument(version: string): object {
         Transaction: schema(transactionStatusSchema),
         TransactionList: {
           type: 'object',
-          properties: { transactions: { type: 'array', items: ref('Transaction'), description: 'oldest first' }, truncated: { type: 'boolean', description: 'more transactions matched than `limit`' } },
-          required: ['transactions', 'truncated'],
+          properties: {
+            transactions: { type: 'array', items: ref('Transaction'), description: 'oldest first' },
+            truncated: { type: 'boolean', description: 'more transactions matched than `offset` + `limit`' },
+            total: { type: 'integer', description: 'how many matched in all' },
+          },
+          required: ['transactions', 'truncated', 'total'],
           additionalProperties: false,
         },
         CommitAnswer: schema(commitAnswerSchema),

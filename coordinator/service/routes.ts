@@ -7,6 +7,7 @@ import { verifyLog } from '../log/file/log-verify';
 import { emptyRequestSchema, historyAnswer, recoverRequestSchema, resolveRequestSchema, retryRequestSchema } from './admin-schemas';
 import { Answer, created, ok, problem } from './answers';
 import { abortRequestSchema, commitRequestSchema, listQuerySchema, MAX_METADATA_DEPTH } from './api-schemas';
+import type { OperatorIdentity } from './admin-auth';
 import type { CoordinatorMetrics } from './metrics';
 import { assertJsonDepth, parseWith } from './request-validation';
 
@@ -18,6 +19,8 @@ export interface RouteCall {
   body: unknown;
   /** The query string's parameters. */
   query: Record<string, unknown>;
+  /** On `/v1/admin`: the operator whose token the call came with (its name is recorded with each action). */
+  operator?: OperatorIdentity;
 }
 
 /**
@@ -139,23 +142,24 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
     { method: 'GET', path: '/v1/admin/transactions', kind: 'read', run: list },
     { method: 'GET', path: '/v1/admin/transactions/:id', kind: 'read', run: async ({ id }) => ok(found(id, await engine.status(id))) },
     { method: 'GET', path: '/v1/admin/transactions/:id/history', kind: 'read', run: async ({ id }) => ok(historyAnswer(id, await engine.admin.history(id))) },
+    { method: 'GET', path: '/v1/admin/transactions/:id/phase-two', kind: 'read', run: async ({ id }) => ok(await engine.admin.phaseTwo(id)) },
     {
       method: 'POST',
       path: '/v1/admin/transactions/:id/retry',
       kind: 'write',
-      run: async ({ id, body }) => {
+      run: async ({ id, body, operator }) => {
         const { waitMs } = parseWith(retryRequestSchema, body ?? {});
-        return ok(await engine.admin.retry(id, waitMs ?? engine.config.commitWaitMs));
+        return ok(await engine.admin.retry(id, waitMs ?? engine.config.commitWaitMs, operator?.name));
       },
     },
     {
       method: 'POST',
       path: '/v1/admin/transactions/:id/resolve',
       kind: 'write',
-      run: async ({ id, body }) => {
+      run: async ({ id, body, operator }) => {
         // Goes through the decision register: a contradiction is a 409 `state-conflict`, never a second decision.
         const { outcome } = parseWith(resolveRequestSchema, body ?? {});
-        return ok(await engine.admin.resolve(id, outcome));
+        return ok(await engine.admin.resolve(id, outcome, operator?.name));
       },
     },
     {
@@ -172,9 +176,9 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
       method: 'POST',
       path: '/v1/admin/orphans/rollback',
       kind: 'write',
-      run: async ({ body }) => {
+      run: async ({ body, operator }) => {
         parseWith(emptyRequestSchema, body ?? {});
-        return ok({ results: await engine.admin.rollbackOrphans() });
+        return ok({ results: await engine.admin.rollbackOrphans(operator?.name) });
       },
     },
     {
@@ -186,6 +190,8 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
         return ok(await engine.admin.compactLog());
       },
     },
+    // Who the caller is: the console shows actions only to an admin (the API refuses a viewer's anyway).
+    { method: 'GET', path: '/v1/admin/whoami', kind: 'read', run: async ({ operator }) => ok(operator ?? { name: 'anonymous', role: 'admin' }) },
     { method: 'GET', path: '/v1/admin/instances', kind: 'read', run: async () => ok(await deps.instances()) },
     {
       method: 'GET',

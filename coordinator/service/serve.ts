@@ -7,7 +7,7 @@ import { assembleCoordinator, decisionLogFromConfig, type AssembledCoordinator }
 import { CrashPoints } from '../engine/crash-points';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage } from '../engine/ports/protocol';
-import { resolveApiAuth } from './api-tokens';
+import { operatorsOf, resolveApiAuth } from './api-tokens';
 import { createApp } from './app';
 import { IdempotencyStore } from './idempotency';
 import { OwnerForwarder } from './owner-forwarder';
@@ -36,6 +36,7 @@ export interface ServiceHooks {
 /** Starts `twopc serve`: HTTP first (so /healthz answers and /readyz says "not yet"), then recovery. */
 export async function startService(config: ServiceConfig, hooks: ServiceHooks = {}): Promise<RunningService> {
   const auth = resolveApiAuth(config);
+  const operators = operatorsOf(config, auth);
   const logger = pino({ level: config.logLevel, base: { service: 'twopc' } });
   const extensions = hooks.extensions?.(logger) ?? {};
   if (auth.insecure) logger.warn('API authentication is OFF (insecure): anyone who can reach the port can commit and abort transactions');
@@ -56,6 +57,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     logFailed: () => engineOf()?.logFailure !== undefined,
     // Cheap whatever the load (no listing of every live transaction): a scrape must not stall the event loop.
     oldestInDoubtSince: async () => engineOf()?.admin.oldestInDoubtSince(),
+    ...(log.held ? { held: () => log.held?.() } : {}),
   });
   // The port is known once listening (config.port 0 picks one); the lease is registered after that.
   let boundPort = config.port;
@@ -102,7 +104,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
       ...(httpParticipants ? { accepts: (url: string, accepts: readonly string[] | undefined) => httpParticipants.noteAccepts(url, accepts) } : {}),
     },
     version,
-    ...(auth.adminToken === undefined ? {} : { adminToken: auth.adminToken }),
+    operators,
     // `log verify` reads the file log's directory; other stores have none.
     ...(config.log ? {} : { logDir: config.dataDir }),
     ...(forwarder ? { forwarder } : {}),

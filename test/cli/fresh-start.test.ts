@@ -58,7 +58,7 @@ describe('twopc --url right after npm start (no token configured, loopback)', ()
       runCli(['list', '--url', url, '--json']),
     ]);
     expect(admin.code).toBe(0);
-    expect(jsonOf(admin)).toEqual({ transactions: [], truncated: false });
+    expect(jsonOf(admin)).toEqual({ transactions: [], truncated: false, total: 0 });
     expect([api.code, jsonOf(api).error.code, none.code]).toEqual([3, 'unauthorized', 3]);
 
     // The API token opens /v1 (what services use), the admin token too (as a configured one does).

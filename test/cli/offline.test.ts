@@ -81,7 +81,10 @@ describe('twopc operator commands, offline', () => {
     expect(await ledgers.transferIds('ledger_b')).toContain(id);
 
     const after = await runCli(['history', id, ...c]);
-    expect(after.stdout).toMatch(/COMMIT decided by engine, 2 branch\(es\) to finish\n.*complete +every branch acknowledged phase 2\n$/);
+    // The operator's actions are in the history, with who (the local user, offline) and when: the refused one too.
+    expect(after.stdout).toMatch(
+      /COMMIT decided by engine, 2 branch\(es\) to finish\n.*action +operator cli:\S+@\S+ asked: resolve-abort\n.*action +operator cli:\S+@\S+ asked: retry\n.*complete +every branch acknowledged phase 2\n$/,
+    );
     const nothing = await runCli(['retry', id, ...c]);
     expect([nothing.code, nothing.stdout]).toEqual([0, `${id}: already completed; nothing to retry\n`]);
   });

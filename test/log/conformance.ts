@@ -131,6 +131,31 @@ export function describeDecisionLogConformance(name: string, factory: () => Prom
       expect(await log.unfinished()).toEqual([]);
     });
 
+    it("keeps an operator's action records in the history without changing the transaction, and never lets them make one exist", async () => {
+      const log = await start();
+      await begin(log, 'tx-act');
+      await log.append({ type: 'enlist', txId: 'tx-act', at: clock + 1, branch: branch('tx-act', 1) });
+      const before = await log.get('tx-act');
+      await log.append({ type: 'action', txId: 'tx-act', at: clock + 2, by: 'alice', action: 'resolve-abort' });
+      expect(await log.get('tx-act')).toEqual(before);
+      expect((await log.unfinished()).map((s) => s.txId)).toEqual(['tx-act']);
+      // One whose transaction was forgotten meanwhile (an action is appended only to unfinished ones): it stays
+      // an audit record and is no transaction: not listed, not found, so recovery never decides it.
+      await log.append({ type: 'action', txId: 'tx-gone', at: clock + 3, by: 'bob', action: 'retry' });
+      expect(await log.get('tx-gone')).toBeUndefined();
+      expect((await log.unfinished()).map((s) => s.txId)).toEqual(['tx-act']);
+      await expect(log.append({ type: 'action', txId: 'tx-act', at: clock, by: '', action: 'retry' })).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'by' } });
+      await expect(log.append({ type: 'action', txId: 'tx-act', at: clock, by: 'eve', action: 'delete' as never })).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'action' } });
+
+      const again = await reopen(log);
+      const history = await again.history('tx-act');
+      expect(history.map((r) => r.type)).toEqual(['begin', 'enlist', 'action']);
+      expect(history[2]).toEqual({ type: 'action', txId: 'tx-act', at: clock + 2, by: 'alice', action: 'resolve-abort' });
+      expect(await again.get('tx-act')).toEqual(before);
+      expect(await again.get('tx-gone')).toBeUndefined();
+      expect((await again.unfinished()).map((s) => s.txId)).toEqual(['tx-act']);
+    });
+
     it('keeps every record of a transaction in append order', async () => {
       const log = await start();
       const writes: Promise<void>[] = [];

@@ -114,9 +114,9 @@ describe('PostgresDecisionLog', () => {
   it('migrates once when several coordinators start together, and refuses a newer layout', async () => {
     await Promise.all([opened(), opened(), opened()]);
     const rows = await cluster.withClient((c) => c.query(`SELECT version FROM ${schema}.twopc_log_migrations`), DB);
-    expect(rows.rows).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(rows.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
     await cluster.withClient((c) => c.query(`INSERT INTO ${schema}.twopc_log_migrations (version, name) VALUES (99, 'from the future')`), DB);
-    await expect(opened()).rejects.toMatchObject({ code: 'invalid-config', message: expect.stringContaining('is at layout version 99, but this twopc knows versions up to 2') });
+    await expect(opened()).rejects.toMatchObject({ code: 'invalid-config', message: expect.stringContaining('is at layout version 99, but this twopc knows versions up to 3') });
   });
 
   it('fails to open with log-unavailable, naming the database, when nothing answers', async () => {

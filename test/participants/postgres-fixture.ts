@@ -11,7 +11,7 @@ export function newBranch(participant: string, branchId = 1, txId: string = uuid
   return { txId, branchId, gid: buildGid(PREFIX, txId, branchId), participant };
 }
 
-type Fault = { match: RegExp; mode: 'lose-answer' | 'cut-while-running'; whenRunning?: (pid: number) => Promise<void> };
+type Fault = { match: RegExp; mode: 'lose-answer' | 'cut-while-running' | 'before'; whenRunning?: (pid: number) => Promise<void> };
 
 /**
  * A `pg` pool seen through the adapter's structural type, recording every
@@ -19,7 +19,9 @@ type Fault = { match: RegExp; mode: 'lose-answer' | 'cut-while-running'; whenRun
  * - `lose-answer`: the statement runs to completion, then the connection is
  *   cut before the answer is read (the caller sees a connection error);
  * - `cut-while-running`: the connection is cut while the statement runs
- *   server-side (`whenRunning` decides when, e.g. once it waits on a lock).
+ *   server-side (`whenRunning` decides when, e.g. once it waits on a lock);
+ * - `before`: `whenRunning` runs just before the statement is sent (someone
+ *   else acting in between), then the statement runs as usual.
  */
 export class TestPool implements PostgresPool {
   readonly statements: string[] = [];
@@ -61,6 +63,11 @@ export class TestPool implements PostgresPool {
     const text = typeof textOrConfig === 'string' ? textOrConfig : textOrConfig.text;
     this.statements.push(text);
     const index = this.faults.findIndex((f) => f.match.test(text));
+    if (index >= 0 && this.faults[index].mode === 'before') {
+      const [fault] = this.faults.splice(index, 1);
+      await fault.whenRunning?.(backendPid(client));
+      return client.query(textOrConfig as string, values as unknown[]) as Promise<PostgresQueryResult | PostgresQueryResult[]>;
+    }
     const run = client.query(textOrConfig as string, values as unknown[]) as Promise<PostgresQueryResult | PostgresQueryResult[]>;
     if (index < 0) return run;
     const [fault] = this.faults.splice(index, 1);

@@ -1,6 +1,6 @@
 import { Client, Pool } from 'pg';
 import { isTwopcError } from '../../coordinator/engine/ports/protocol';
-import type { PostgresPoolClient, PostgresQueryResult } from '../../participant-sdk/src/postgres/postgres-pool';
+import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from '../../participant-sdk/src/postgres/postgres-pool';
 import { PostgresParticipant } from '../../participant-sdk/src/postgres/postgres-participant';
 import { PgCluster } from '../../harness/pg-cluster';
 import { accountsTableSql } from '../../harness/bank';
@@ -167,6 +167,22 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
     expect(await balance(4)).toBe(40);
   });
 
+  it('several branches prepared back to back: asked again (no held state), each votes yes with its own xid', async () => {
+    // Nothing completes between these PREPAREs, so each prepared xid is at or above the snapshot's
+    // xmax (last completed + 1): the full xid must be placed from xmin (the oldest running, prepared
+    // ones included), not below xmax.
+    const refs = [];
+    for (let id = 10; id < 14; id += 1) refs.push(await preparedBranch(id, id));
+    const again = new PostgresParticipant({ name: 'accounts', pool, commitProof: 'xid' });
+    for (const ref of refs) {
+      expect(await again.prepare(ref)).toEqual({ vote: 'yes', xid: ref.xid });
+      expect(await participant.prepare(ref)).toEqual({ vote: 'yes', xid: ref.xid });
+    }
+    for (const ref of refs) await again.commit(ref);
+    for (let id = 10; id < 14; id += 1) expect(await balance(id)).toBe(id);
+    await again.close();
+  });
+
   it('xid status unavailable: an xid the server has not reached is a heuristic hazard, never a guess', async () => {
     const ref = newBranch('accounts');
     const future = { ...ref, xid: '999999999999' };
@@ -179,7 +195,7 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
   it('xid status unavailable: a status the commit log no longer holds (null) is a heuristic hazard', async () => {
     // PostgreSQL answers null for an xid older than its commit log keeps; truncating pg_xact takes
     // billions of transactions, so the answer is put in place of the real one here.
-    const nullStatus = new PostgresParticipant({ name: 'accounts', pool: withNullXactStatus(pg), commitProof: 'xid' });
+    const nullStatus = new PostgresParticipant({ name: 'accounts', pool: withLookupFault(pool, { current: { status: () => null } }), commitProof: 'xid' });
     const ref = { ...newBranch('accounts'), xid: '5' };
     const err = await nullStatus.commit(ref).catch((e: unknown) => e);
     expect(isTwopcError(err) && err.code).toBe('heuristic-hazard');
@@ -193,14 +209,14 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
     const counting = { connect: () => ((checkouts += 1), pool.connect()) };
     const keeping = new PostgresParticipant({ name: 'accounts', pool: counting, commitProof: 'xid', keepPreparedConnectionMs: 300 });
     const ref = newBranch('accounts');
-    await (await keeping.openBranch(ref)).query('insert into accounts values (6, 6)');
+    await (await keeping.openBranch(ref)).query('insert into accounts values (16, 6)');
     const vote = await keeping.prepare(ref);
     await keeping.commit({ ...ref, ...vote });
-    expect({ checkouts, balance: await balance(6) }).toEqual({ checkouts: 1, balance: 6 });
+    expect({ checkouts, balance: await balance(16) }).toEqual({ checkouts: 1, balance: 6 });
     expect(pool.count(/^COMMIT PREPARED/)).toBe(1);
 
     const late = newBranch('accounts');
-    await (await keeping.openBranch(late)).query('insert into accounts values (7, 7)');
+    await (await keeping.openBranch(late)).query('insert into accounts values (17, 7)');
     const lateVote = await keeping.prepare(late);
     const idle = pg.idleCount;
     await new Promise((r) => setTimeout(r, 500));
@@ -208,8 +224,59 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
     await keeping.rollback({ ...late, ...lateVote });
     // The rollback found nothing kept: it checked a connection out (and another to end any holder of the branch).
     expect(checkouts).toBeGreaterThanOrEqual(3);
-    expect(await balance(7)).toBeUndefined();
+    expect(await balance(17)).toBeUndefined();
     await keeping.close();
+  });
+
+  it.each<[string, LookupFault]>([
+    ['connection refused', { connect: () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' }) }],
+    ['too many clients (53300)', { connect: () => Object.assign(pgError('53300', 'sorry, too many clients already'), { severity: 'FATAL' }) }],
+    ['the server starting up (57P03)', { connect: () => Object.assign(pgError('57P03', 'the database system is starting up'), { severity: 'FATAL' }) }],
+    ['a statement timeout (57014)', { status: () => pgError('57014', 'canceling statement due to statement timeout') }],
+    ['an unexpected error (XX000)', { status: () => pgError('XX000', 'internal error') }],
+  ])('the status lookup after 42704 fails transiently (%s): outcome unknown, and the next retry acknowledges', async (_name, transient) => {
+    const fault: { current?: LookupFault } = {};
+    const faulty = new PostgresParticipant({ name: 'accounts', pool: withLookupFault(pool, fault), commitProof: 'xid' });
+    const ref = await preparedBranch(6, 60);
+    pool.inject({ match: /^COMMIT PREPARED/, mode: 'lose-answer' });
+    expect(await codeOf(faulty.commit(ref))).toBe('outcome-unknown');
+    // The retry's COMMIT PREPARED (its connection let through) finds nothing (42704); the lookup that follows fails.
+    fault.current = { ...transient, connectsFirst: 1 };
+    expect(await codeOf(faulty.commit(ref))).toBe('outcome-unknown');
+    fault.current = undefined;
+    await faulty.commit(ref);
+    expect(await balance(6)).toBe(60);
+    await faulty.close();
+  });
+
+  it('a decision without the xid (recovery, a sweep, an operator, an older version): a rollback met by a hand commit is a heuristic hazard', async () => {
+    const { xid, ...ref } = await preparedBranch(7, 70);
+    // Someone commits it by hand between the adapter's look at the prepared branch and its ROLLBACK PREPARED.
+    pool.inject({ match: /^ROLLBACK PREPARED/, mode: 'before', whenRunning: async () => void (await admin.query(`commit prepared '${ref.gid}'`)) });
+    const err = await participant.rollback(ref).catch((e: unknown) => e);
+    expect(isTwopcError(err) && err.code).toBe('heuristic-hazard');
+    expect(String((err as Error).message)).toContain(`its transaction ${xid} committed`);
+    expect(await balance(7)).toBe(70);
+  });
+
+  it('a commit decision without the xid: a COMMIT PREPARED retried after a lost answer is acknowledged (xid read before the first attempt)', async () => {
+    const { xid, ...ref } = await preparedBranch(8, 80);
+    pool.inject({ match: /^COMMIT PREPARED/, mode: 'lose-answer' });
+    expect(await codeOf(participant.commit(ref))).toBe('outcome-unknown');
+    await participant.commit(ref);
+    expect(await balance(8)).toBe(80);
+    expect(await xactStatus(xid)).toBe('committed');
+    // Once judged, the adapter keeps nothing for it.
+    expect((participant as unknown as { env: { readXids: Map<string, string> } }).env.readXids.size).toBe(0);
+  });
+
+  it('preparedXid: the xid of a prepared branch (what an operator\'s commit puts in its decision); undefined once ended, and under marker', async () => {
+    const ref = await preparedBranch(9, 90);
+    expect(await participant.preparedXid(ref)).toBe(ref.xid);
+    const marker = new PostgresParticipant({ name: 'accounts', pool });
+    expect(await marker.preparedXid(ref)).toBeUndefined();
+    await participant.commit(ref);
+    expect(await participant.preparedXid(ref)).toBeUndefined();
   });
 
   it('a branch that wrote nothing votes read-only and leaves nothing prepared', async () => {
@@ -232,16 +299,31 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
   });
 });
 
-/** pg's pool, with pg_xact_status answering null (an xid older than the commit log keeps). */
-function withNullXactStatus(pg: Pool) {
+/** What a faulty pool does: fail connections (after letting `connectsFirst` through), or answer pg_xact_status with null or an error. */
+interface LookupFault {
+  connect?: () => Error;
+  connectsFirst?: number;
+  status?: () => Error | null;
+}
+
+/** `pool`, with `fault.current` (while set) applied to connections and pg_xact_status lookups. */
+function withLookupFault(pool: PostgresPool, fault: { current?: LookupFault }): PostgresPool {
   return {
     async connect(): Promise<PostgresPoolClient> {
-      const client = await pg.connect();
+      const f = fault.current;
+      if (f?.connect && (f.connectsFirst ?? 0) > 0) f.connectsFirst = (f.connectsFirst ?? 0) - 1;
+      else if (f?.connect) throw f.connect();
+      const client = await pool.connect();
       return {
         query: async (text, values) => {
           const sqlText = typeof text === 'string' ? text : text.text;
-          if (sqlText.includes('pg_xact_status')) return { command: 'SELECT', rowCount: 1, rows: [{ status: null }] } satisfies PostgresQueryResult;
-          return (await client.query(text as string, values as unknown[])) as unknown as PostgresQueryResult;
+          const status = fault.current?.status;
+          if (status && sqlText.includes('pg_xact_status')) {
+            const answer = status();
+            if (answer !== null) throw answer;
+            return { command: 'SELECT', rowCount: 1, rows: [{ status: null }] } satisfies PostgresQueryResult;
+          }
+          return client.query(text as string, values as unknown[]);
         },
         release: (err) => client.release(err),
         on: (event, listener) => client.on(event, listener),
@@ -249,4 +331,9 @@ function withNullXactStatus(pg: Pool) {
       };
     },
   };
+}
+
+/** An error as `pg` raises it for a server answer with `code`. */
+function pgError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code, severity: 'ERROR' });
 }

@@ -216,7 +216,7 @@ describe('coordinator HTTP API (in-process engine, file log, in-test participant
       const one = await svc.call('GET', '/v1/transactions?limit=1');
       expect(one.body.transactions).toHaveLength(1);
       expect(one.body.truncated).toBe(true);
-      expect((await svc.call('GET', '/v1/transactions?state=heuristic')).body).toEqual({ transactions: [], truncated: false });
+      expect((await svc.call('GET', '/v1/transactions?state=heuristic')).body).toEqual({ transactions: [], truncated: false, total: 0 });
     });
 
     it('health, readiness, metrics and the OpenAPI document need no token', async () => {

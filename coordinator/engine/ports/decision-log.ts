@@ -1,6 +1,6 @@
 import type { LeaseStore } from './lease-store';
 import type { AbortReason, TwopcError } from './protocol';
-import type { BranchInfo, DecisionSource, Outcome } from './types';
+import type { BranchInfo, DecisionSource, OperatorAction, Outcome } from './types';
 
 /** Transaction begun. Not forced: a lost begin means presumed abort. */
 export interface BeginRecord {
@@ -71,8 +71,23 @@ export interface HazardRecord {
   detail: string;
 }
 
-export type LogRecord = BeginRecord | EnlistRecord | DecisionRecord | CompleteRecord | HazardRecord;
-export type AppendableRecord = BeginRecord | EnlistRecord | CompleteRecord | HazardRecord;
+/**
+ * An operator's action on the transaction (the audit trail: who, when, what),
+ * appended before the action runs. Not forced. It changes nothing of the
+ * transaction's state: folds skip it, and it is only ever appended to a
+ * transaction the log holds unfinished, so it never makes one exist.
+ */
+export interface ActionRecord {
+  type: 'action';
+  txId: string;
+  at: number;
+  /** The name of the operator's token (or `cli:<user>` for the offline CLI). */
+  by: string;
+  action: OperatorAction;
+}
+
+export type LogRecord = BeginRecord | EnlistRecord | DecisionRecord | CompleteRecord | HazardRecord | ActionRecord;
+export type AppendableRecord = BeginRecord | EnlistRecord | CompleteRecord | HazardRecord | ActionRecord;
 
 /** What a log knows of one transaction, folded from its records. */
 export interface TxSnapshot {

@@ -49,5 +49,12 @@ export interface Participant {
    * a refused commit must leave every branch as it was.
    */
   recordedState?(branch: BranchRef): Promise<ParticipantBranchState>;
+  /**
+   * The xid a yes vote for this prepared branch carries (see BranchInfo.xid),
+   * reading only; undefined when it is not prepared or the participant proves
+   * commits otherwise. An operator's commit puts it in the decision it writes,
+   * as a live commit does with the votes.
+   */
+  preparedXid?(branch: BranchRef): Promise<string | undefined>;
   close(): Promise<void>;
 }

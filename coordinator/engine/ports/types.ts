@@ -9,6 +9,13 @@ export type Outcome = (typeof OUTCOMES)[number];
 export const DECISION_SOURCES = ['engine', 'timeout', 'recovery', 'sweep', 'admin'] as const;
 export type DecisionSource = (typeof DECISION_SOURCES)[number];
 
+/**
+ * What an operator did to one transaction, recorded in its history (an
+ * `action` record) with who did it, before it is done.
+ */
+export const OPERATOR_ACTIONS = ['retry', 'resolve-commit', 'resolve-abort', 'orphan-rollback'] as const;
+export type OperatorAction = (typeof OPERATOR_ACTIONS)[number];
+
 /** States of one branch as the coordinator sees it. */
 export const BRANCH_STATES = ['active', 'prepared', 'read-only', 'committed', 'rolled-back', 'failed', 'heuristic-hazard'] as const;
 export type BranchState = (typeof BRANCH_STATES)[number];

@@ -156,7 +156,8 @@ export class FileDecisionLog implements DecisionLog {
     const pending = this.index.entry(txId)?.decisionDone;
     if (pending) await pending;
     this.assertReadable();
-    return this.index.entry(txId)?.snapshot();
+    const entry = this.index.entry(txId);
+    return entry && !entry.auditOnly ? entry.snapshot() : undefined;
   }
 
   async unfinished(): Promise<TxSnapshot[]> {

@@ -11,6 +11,7 @@ const MIGRATIONS_TABLE = 'twopc_log_migrations';
 export const LOG_MIGRATIONS: readonly SchemaMigration[] = [
   { version: 1, name: 'create twopc_log_records and twopc_log_transactions', up: sql.createLogTables },
   { version: 2, name: 'create twopc_log_leases (coordinator instances, fencing tokens)', up: sql.createLeaseTables },
+  { version: 3, name: 'operator action records in twopc_log_records', up: sql.allowActionRecords },
 ];
 
 /** The newest layout this code knows. */

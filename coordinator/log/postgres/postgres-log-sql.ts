@@ -52,6 +52,17 @@ export function createLogTables(schema: string): string {
 }
 
 /**
+ * Version 3. Operator action records (the audit trail) are a record kind. They
+ * never create a transaction row: one is appended only to an unfinished
+ * transaction (see writeBatch).
+ */
+export function allowActionRecords(schema: string): string {
+  return `
+    ALTER TABLE ${s(schema)}.${RECORDS} DROP CONSTRAINT twopc_log_records_kind_check,
+      ADD CONSTRAINT twopc_log_records_kind_check CHECK (kind IN ('begin', 'enlist', 'decision', 'complete', 'hazard', 'action'))`;
+}
+
+/**
  * Standbys streaming from this server that no commit waits for: 0 while
  * synchronous_standby_names names any, else every WAL sender but logical
  * subscribers (they hold a logical slot) and base backups (pg_basebackup's
@@ -93,7 +104,7 @@ export const UNSYNCED_REPLY = 'unsynced-standbys:';
  * reads those few back with `readDecisions`.
  *
  * The transaction row is created by the first record of a transaction (a
- * decision only if it won) and completed by its first `complete`; rows are
+ * decision only if it won; an operator action never) and completed by its first `complete`; rows are
  * upserted in tx_id order so two coordinators' batches lock them in the same
  * order.
  *
@@ -133,7 +144,7 @@ export function writeBatch(schema: string): string {
       INSERT INTO ${q}.${TRANSACTIONS} AS t (tx_id, completed_at)
       SELECT tx_id, (array_agg(at ORDER BY ord) FILTER (WHERE kind = 'complete'))[1]
       FROM input
-      WHERE kind <> 'decision' OR tx_id IN (SELECT tx_id FROM written WHERE kind = 'decision')
+      WHERE kind NOT IN ('decision', 'action') OR tx_id IN (SELECT tx_id FROM written WHERE kind = 'decision')
       GROUP BY tx_id
       ORDER BY tx_id
       ON CONFLICT (tx_id) DO UPDATE SET completed_at = excluded.completed_at

@@ -77,9 +77,11 @@ for i = 0, n - 1 do
     if rtype == 'complete' then
       redis.call('ZREM', KEYS[1], tx)
       redis.call('ZADD', KEYS[2], 'NX', at, tx)
-    elseif len == 1 then
+    elseif len == 1 and rtype ~= 'action' then
       -- A transaction's first record (a completed one always has its complete
       -- record, until compaction removes both): it is unfinished from now on.
+      -- An operator's action record is appended only to an unfinished one: first,
+      -- its transaction was forgotten meanwhile, and it makes none exist.
       fresh[#fresh+1] = tx
     end
   end

@@ -11,7 +11,7 @@ export function foldTransaction(txId: string, records: readonly LogRecord[]): Tx
   if (records.length === 0) return undefined;
   const entry = new TxEntry(txId);
   for (const r of records) entry.append(r, 0);
-  return entry.snapshot();
+  return entry.auditOnly ? undefined : entry.snapshot();
 }
 
 /**

@@ -1,11 +1,14 @@
-import { TwopcError } from '../errors';
+import { TwopcError, isTwopcError } from '../errors';
 import type { BranchRef, Vote } from '../branch-types';
 import { withPooledClient } from './postgres-connection';
 import { classifyPgError } from './postgres-errors';
 import type { BranchEnv } from './postgres-outcomes';
-import { outcomeUnknown } from './postgres-outcomes';
 import { resultsOf } from './postgres-pool';
 import * as sql from './postgres-sql';
+
+// pg_xact_status's answers for an xid this server never assigned: 22023 "transaction ID … is in the
+// future", 22003 a value out of xid8's range.
+const NOT_THIS_SERVERS_XID = new Set(['22023', '22003']);
 
 /** A vote of this adapter: under commitProof `xid`, a yes carries the branch's transaction id (decimal xid8). */
 export type PostgresVote = Vote | { vote: 'yes'; xid: string };
@@ -26,8 +29,14 @@ export async function committedByXid(env: BranchEnv, gid: string, xid: string, v
   try {
     status = await withPooledClient(env, async (client) => resultsOf(await client.query(sql.xactStatus(), [xid]))[0].rows[0]?.status);
   } catch (e) {
+    // Only the server's own word that this xid is not one of its transactions is final. Anything
+    // else (no connection, too many clients, starting up, a statement timeout or cancel, a
+    // privilege) says nothing of the branch: the engine asks again.
     const c = classifyPgError(e);
-    if (c.kind === 'connection-lost' || c.kind === 'resources' || c.kind === 'permission') throw outcomeUnknown(env, `look up the transaction status (xid ${xid}) of`, gid, e);
+    if (isTwopcError(e) || c.sqlState === undefined || !NOT_THIS_SERVERS_XID.has(c.sqlState)) {
+      const detail = { participant: env.participant, gid, xid, ...(c.sqlState ? { sqlState: c.sqlState } : {}) };
+      throw new TwopcError('outcome-unknown', `participant "${env.participant}": ${verb} ${gid}: no such prepared transaction, and the status of its transaction ${xid} cannot be read now (${c.message}); retry`, detail, { cause: e });
+    }
     throw hazard(env, gid, `${verb} ${gid}: no such prepared transaction, and PostgreSQL cannot say what became of its transaction ${xid}: ${c.message}`, c.sqlState, e);
   }
   if (status === 'committed') return true;

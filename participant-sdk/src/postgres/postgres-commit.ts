@@ -2,7 +2,7 @@ import { TwopcError, isTwopcError } from '../errors';
 import { validateGid } from '../gid';
 import type { BranchRef } from '../branch-types';
 import type { HeldBranch } from './held-branch';
-import { committedByXid } from './commit-proof';
+import { committedByXid, preparedXid } from './commit-proof';
 import { PreparedConnections } from './prepared-connections';
 import type { ProvenBranchRef } from './commit-proof';
 import { endBranchHolders, ensureOldBackendGone, withPooledClient } from './postgres-connection';
@@ -100,7 +100,13 @@ export async function resolveOnePhase(env: BranchEnv, ref: BranchRef, held?: Hel
  * a rollback of a branch that committed, e.g. an operator's abort of a
  * branch someone committed by hand): a heuristic hazard, reported, never guessed.
  * With the xid the branch's yes vote carried (commitProof `xid`), the commit
- * log answers instead of the marker (see committedByXid).
+ * log answers instead of the marker (see committedByXid). Under `xid` a
+ * decision may name a branch without its xid (an abort written by recovery, a
+ * sweep or an operator from the enlist records; a decision of an older
+ * version): the xid is then read from the prepared transaction before it is
+ * ended and kept until it is, so a 42704 on a later retry in this process can
+ * still be judged. A branch already gone when first asked, with no xid and no
+ * marker, reads as rolled back: under `xid` a hand commit of it cannot be seen.
  */
 export async function finishPrepared(env: BranchEnv, ref: ProvenBranchRef, outcome: 'commit' | 'rollback'): Promise<void> {
   const gid = validateGid(ref.gid);
@@ -115,14 +121,21 @@ export async function finishPrepared(env: BranchEnv, ref: ProvenBranchRef, outco
     // The same for a branch another process holds: still open there, it could
     // yet be prepared or committed in one phase after this "rolled back".
     if (outcome === 'rollback') await endBranchHolders(env, gid, env.connectionLossWaitMs);
+    if (env.commitProof === 'xid' && ref.xid === undefined && !env.readXids.has(gid)) {
+      const read = await preparedXid(env, gid);
+      if (read !== undefined) env.readXids.set(gid, read);
+    }
     await onKeptOrPooled(env, gid, statement);
   } catch (e) {
     if (isTwopcError(e)) throw e;
     const c = classifyPgError(e);
     if (c.kind !== 'no-such-prepared') throw outcomeUnknown(env, verb, gid, e);
-    const committed = ref.xid === undefined ? await markerVisibleOrUnknown(env, gid) : await committedByXid(env, gid, ref.xid, verb, e);
+    const xid = ref.xid ?? env.readXids.get(gid);
+    const committed = xid === undefined ? await markerVisibleOrUnknown(env, gid) : await committedByXid(env, gid, xid, verb, e);
+    // Judged: whatever follows (done, or a hazard no retry changes) needs the xid no more.
+    env.readXids.delete(gid);
     if (outcome === 'commit' && !committed) {
-      const proof = ref.xid === undefined ? 'no marker row' : `its transaction ${ref.xid} aborted`;
+      const proof = xid === undefined ? 'no marker row' : `its transaction ${xid} aborted`;
       throw new TwopcError(
         'heuristic-hazard',
         `participant "${env.participant}": ${verb} ${gid}: no such prepared transaction and ${proof}, although the decision is commit: the branch was rolled back or never prepared here`,
@@ -133,13 +146,14 @@ export async function finishPrepared(env: BranchEnv, ref: ProvenBranchRef, outco
     if (outcome === 'rollback' && committed) {
       throw new TwopcError(
         'heuristic-hazard',
-        `participant "${env.participant}": ${verb} ${gid}: the branch is committed (${ref.xid === undefined ? 'its marker row is visible' : `its transaction ${ref.xid} committed`}), although the decision is abort`,
+        `participant "${env.participant}": ${verb} ${gid}: the branch is committed (${xid === undefined ? 'its marker row is visible' : `its transaction ${xid} committed`}), although the decision is abort`,
         { participant: env.participant, gid, sqlState: c.sqlState },
         { cause: e },
       );
     }
   }
   env.inDoubt.delete(gid);
+  env.readXids.delete(gid);
 }
 
 /** Runs `statement` on the connection kept since the branch's PREPARE, else on a pooled one. */

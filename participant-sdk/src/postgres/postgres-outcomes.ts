@@ -19,6 +19,12 @@ export interface BranchEnv extends ConnectionContext {
    * still take effect, so whoever ends the branch waits for it first.
    */
   inDoubt: Map<string, BackendIdentity>;
+  /**
+   * Under commitProof `xid`: the xids of prepared branches that phase 2 was
+   * asked to end without one, read before their COMMIT/ROLLBACK PREPARED and
+   * kept until it is known what became of them (see finishPrepared).
+   */
+  readXids: Map<string, string>;
 }
 
 /** Why a branch failed, as a vote or an abort reports it. */

@@ -14,7 +14,7 @@ import { migrateMarkerSchema } from './postgres-migrations';
 import type { PostgresParticipantOptions, ResolvedPostgresOptions } from './postgres-options';
 import { parsePostgresOptions } from './postgres-options';
 import type { BranchEnv } from './postgres-outcomes';
-import { withState } from './postgres-outcomes';
+import { outcomeUnknown, withState } from './postgres-outcomes';
 import { resultsOf } from './postgres-pool';
 import type { PostgresPoolClient } from './postgres-pool';
 import { prepareHeld } from './postgres-prepare';
@@ -54,7 +54,7 @@ export class PostgresParticipant {
     this.name = this.options.name;
     const { pool, schema, connectionLossWaitMs, onConnectionError, commitProof, keepPreparedConnectionMs } = this.options;
     const prepared = keepPreparedConnectionMs > 0 ? { prepared: new PreparedConnections(keepPreparedConnectionMs) } : {};
-    this.env = { pool, participant: this.name, onConnectionError, schema, connectionLossWaitMs, commitProof, inDoubt: new Map(), ...prepared };
+    this.env = { pool, participant: this.name, onConnectionError, schema, connectionLossWaitMs, commitProof, inDoubt: new Map(), readXids: new Map(), ...prepared };
     // pg's Pool emits `error` when an idle client's server goes away; unheard, that crashes the process.
     this.options.pool.on?.('error', this.onPoolError);
   }
@@ -168,6 +168,22 @@ export class PostgresParticipant {
    */
   async recordedState(branch: ProvenBranchRef): Promise<'prepared' | 'committed' | 'unknown'> {
     return recordedState(this.env, branch.gid, branch.xid);
+  }
+
+  /**
+   * Under commitProof `xid`, the xid a yes vote for this prepared branch
+   * carries (what phase 2 needs to judge a 42704 without a marker); undefined
+   * when it is not prepared here, or under `marker`. Reads only. An operator's
+   * commit puts it in the decision it writes.
+   */
+  async preparedXid(branch: BranchRef): Promise<string | undefined> {
+    const gid = validateGid(branch.gid);
+    if (this.env.commitProof !== 'xid') return undefined;
+    try {
+      return await preparedXid(this.env, gid);
+    } catch (e) {
+      throw outcomeUnknown(this.env, 'read the xid of', gid, e);
+    }
   }
 
   /** Prepared transactions of this database whose GID is a valid GID of `prefix`. */

@@ -132,13 +132,16 @@ export function xactStatus(): string {
 
 /**
  * $1 = gid. The full (xid8) transaction id of a prepared branch:
- * pg_prepared_xacts shows 32 bits, placed here below the next xid (a prepared
- * transaction is never 2^31 transactions old: wraparound protection stops the
- * server first).
+ * pg_prepared_xacts shows 32 bits, placed here at or above the snapshot's
+ * xmin, the oldest transaction still running: a prepared one counts as
+ * running, so its xid is never below it, and never 2^31 above it (wraparound
+ * protection stops the server first). Not below xmax: xmax is the last
+ * *completed* xid + 1, and a prepared transaction has not completed, so its
+ * xid can be at or above it (several branches prepared back to back).
  */
 export function preparedXid(): string {
-  return `SELECT (n - (n % ${XID_SPACE} - x + ${XID_SPACE}) % ${XID_SPACE})::text AS xid
-    FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS n, transaction::text::bigint AS x
+  return `SELECT (n + (x - n % ${XID_SPACE} + ${XID_SPACE}) % ${XID_SPACE})::text AS xid
+    FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS n, transaction::text::bigint AS x
       FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()) s`;
 }
 
