@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { MAX_BATCH_CALLS } from '../../participant-sdk/src';
-import { COMMIT_PROOFS } from '../../participant-sdk/src/postgres/postgres-options';
+import { COMMIT_PROOFS } from '../../participant-sdk/src/postgres';
 import { DEFAULT_COMMIT_PROOF } from '../participants/postgres/commit-proof-default';
 import { EngineConfig, EngineConfigInput, parseEngineConfig } from '../engine/engine-config';
 import { TwopcError } from '../engine/ports/protocol';

@@ -1,4 +1,4 @@
-import type { CommitProof } from '../../../participant-sdk/src/postgres/postgres-options';
+import type { CommitProof } from '../../../participant-sdk/src/postgres';
 
 /**
  * The proof the coordinator's own PostgreSQL participants (the in-process
