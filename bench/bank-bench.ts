@@ -4,6 +4,7 @@ import { parseBenchOptions } from './bench-options';
 import { Cleanup } from './cleanup';
 import { ModeSession } from './mode-session';
 import { MODES, WHAT_IF_MODES } from './modes';
+import { cpuJson, cpuTable } from './cpu-report';
 import { profileReport, resultJson, resultTable } from './report';
 import { runRounds } from './rounds';
 
@@ -42,7 +43,7 @@ async function main(): Promise<number> {
     }
     // Added last so it runs first: workers stop before their modes are closed.
     cleanup.add('stop workers', () => stop.abort());
-    await runRounds(sessions, options, stop.signal, progress);
+    await runRounds(sessions, options, stop.signal, progress, clusters.dataDirs());
     // Closing drains work in flight (the engine finishes phase 2) before the invariants are checked.
     for (const session of sessions) await session.close();
     problems = await clusters.check();
@@ -53,9 +54,9 @@ async function main(): Promise<number> {
   const totals = sessions.map((s) => s.totals());
   for (const t of totals) if (t.errors > 0) problems.push(`${t.name}: ${t.errors} transfer(s) failed, first: ${t.firstError}`);
   for (const p of problems) progress(`PROBLEM: ${p}`);
-  process.stdout.write(`\n${resultTable(totals)}\n\n`);
+  process.stdout.write(`\n${resultTable(totals)}\n\n${cpuTable(totals)}\n\n`);
   if (options.profile) process.stdout.write(profileReport(sessions));
-  process.stdout.write(`${JSON.stringify(resultJson(totals))}\n`);
+  process.stdout.write(`${JSON.stringify({ ...resultJson(totals), ...cpuJson(totals) })}\n`);
   return problems.length > 0 ? 1 : 0;
 }
 

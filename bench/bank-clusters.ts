@@ -54,6 +54,11 @@ export class BankClusters {
     return new BankClusters(clusters, tempRoot, options.accounts);
   }
 
+  /** The clusters' data directories (their servers' CPU is metered per mode). */
+  dataDirs(): string[] {
+    return [...this.clusters.values()].map((c) => c.dataDir);
+  }
+
   /** A new pool on one ledger. The caller ends it. */
   pool(ledger: Ledger, max: number): Pool {
     const pool = new Pool({ ...this.cluster(ledger).connectionConfig(ledger), max });

@@ -22,6 +22,8 @@ export interface ModeTotals {
   processCpuMsPerTransfer: number;
   /** Mean share of the machine's CPU in use during the measured runs (undefined off Linux). */
   machineBusy?: number;
+  /** CPU of the bench's PostgreSQL servers per transfer, ms (undefined off Linux). */
+  postgresCpuMsPerTransfer?: number;
 }
 
 /** One mode set up for the whole bench: its runner, the pools it was given, its profile and its results. */
@@ -73,6 +75,7 @@ export class ModeSession {
       roundTps: this.results.map((r) => (r.transfers * 1000) / r.elapsedMs),
       processCpuMsPerTransfer: sum(this.results.map((r) => r.cpu.processMs)) / Math.max(transfers, 1),
       ...(busy.length > 0 ? { machineBusy: sum(busy) / busy.length } : {}),
+      ...(this.results.every((r) => r.cpu.postgresMs !== undefined) ? { postgresCpuMsPerTransfer: sum(this.results.map((r) => r.cpu.postgresMs ?? 0)) / Math.max(transfers, 1) } : {}),
     };
   }
 

@@ -11,13 +11,13 @@ export type Progress = (line: string) => void;
  * later each round: on this noisy machine a slow spell then hits every mode,
  * and no mode always runs first.
  */
-export async function runRounds(sessions: ModeSession[], options: BenchOptions, signal: AbortSignal, progress: Progress): Promise<void> {
+export async function runRounds(sessions: ModeSession[], options: BenchOptions, signal: AbortSignal, progress: Progress, postgresDataDirs: readonly string[] = []): Promise<void> {
   const profiler = options.cpuProfile ? new CpuProfiler(options.cpuProfile) : undefined;
   try {
     for (let round = 0; round < options.rounds; round += 1) {
       for (let i = 0; i < sessions.length; i += 1) {
         const session = sessions[(i + round) % sessions.length];
-        const result = await runOnce(session, round, options, signal, profiler);
+        const result = await runOnce(session, round, options, signal, postgresDataDirs, profiler);
         if (signal.aborted) return;
         session.results.push(result);
         progress(describe(session, round, options, result));
@@ -28,10 +28,10 @@ export async function runRounds(sessions: ModeSession[], options: BenchOptions, 
   }
 }
 
-async function runOnce(session: ModeSession, round: number, options: BenchOptions, signal: AbortSignal, profiler?: CpuProfiler): Promise<RunResult & { profileFile?: string }> {
+async function runOnce(session: ModeSession, round: number, options: BenchOptions, signal: AbortSignal, postgresDataDirs: readonly string[], profiler?: CpuProfiler): Promise<RunResult & { profileFile?: string }> {
   // Same seed for every mode in a round: each sees the same transfers in the same order.
   const next = transferPlan(options.seed + round, options.accounts);
-  const spec = { transfer: (t: BankTransfer) => session.runner.transfer(t), next, concurrency: options.concurrency, signal };
+  const spec = { transfer: (t: BankTransfer) => session.runner.transfer(t), next, concurrency: options.concurrency, signal, postgresDataDirs };
   if (options.warmup > 0) await runWorkers({ ...spec, durationMs: options.warmup * 1000 });
   if (session.tally) session.tally.recording = true;
   await profiler?.start();

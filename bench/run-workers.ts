@@ -19,6 +19,8 @@ export interface RunSpec {
   concurrency: number;
   durationMs: number;
   signal: AbortSignal;
+  /** Data directories of the PostgreSQL servers whose CPU is metered with the run. */
+  postgresDataDirs?: readonly string[];
 }
 
 /**
@@ -30,7 +32,7 @@ export interface RunSpec {
 export async function runWorkers(spec: RunSpec): Promise<RunResult> {
   const latencies = new LatencyRecorder();
   const result: RunResult = { transfers: 0, errors: 0, elapsedMs: 0, latencies, cpu: { processMs: 0 } };
-  const cpu = cpuMark();
+  const cpu = cpuMark(spec.postgresDataDirs);
   const started = performance.now();
   const deadline = started + spec.durationMs;
   const worker = async () => {

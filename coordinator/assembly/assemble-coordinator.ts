@@ -14,6 +14,7 @@ import type { HttpParticipants } from '../participants/http/http-participants';
 import type { CoordinatorExtensions } from './extensions';
 import { noParticipants, participantsFromConfig, type ConfiguredParticipants } from './participants-from-config';
 import type { ServiceConfig } from './service-config';
+import { otelTracer } from '../tracing/otel-tracer';
 
 export interface AssemblyOptions {
   config: ServiceConfig;
@@ -114,6 +115,7 @@ export async function assembleCoordinator(o: AssemblyOptions): Promise<Assembled
     ...(o.crash ? { crash: o.crash } : {}),
     ...(o.logger ? { logger: o.logger } : {}),
     ...(o.observer ? { observer: o.observer } : {}),
+    tracer: otelTracer,
   });
   return {
     engine,

@@ -38,7 +38,11 @@ export class EngineAdmin {
 
   /** One recovery pass over the log: every unfinished transaction is decided and phase 2 resumed. */
   recover(options: RecoveryOptions = {}): Promise<RecoveryReport> {
-    return recover(this.ctx.resolver, options);
+    return this.ctx.tracer.span('twopc.recovery', {}, async (annotate) => {
+      const report = await recover(this.ctx.resolver, options);
+      annotate({ 'twopc.recovery.unfinished': report.unfinished, 'twopc.recovery.pending': report.pending });
+      return report;
+    });
   }
 
   /** One sweep of the participants' prepared transactions now. */
@@ -119,11 +123,6 @@ export class EngineAdmin {
     return { ...result, retried: true, completed: done?.completed ?? false, hazards: done?.hazards ?? snapshot.hazards.length };
   }
 
-  /** When the oldest transaction in doubt here began (epoch ms; see oldestInDoubtSince), or undefined when none is. */
-  oldestInDoubtSince(): Promise<number | undefined> {
-    return oldestInDoubtSince(this.ctx);
-  }
-
   /**
    * Phase 2 of a transaction as this process drives it: whether it is being
    * driven here, and each branch whose attempts failed (how often, why, when
@@ -132,6 +131,11 @@ export class EngineAdmin {
   async phaseTwo(txId: string): Promise<PhaseTwoReport> {
     const snapshot = await snapshotOrThrow(this.ctx, txId);
     return { txId: snapshot.txId, driving: this.ctx.phaseTwo.isDriving(snapshot.txId), branches: this.ctx.phaseTwo.progress.of(snapshot.txId) };
+  }
+
+  /** When the oldest transaction in doubt here began (epoch ms; see oldestInDoubtSince), or undefined when none is. */
+  oldestInDoubtSince(): Promise<number | undefined> {
+    return oldestInDoubtSince(this.ctx);
   }
 
   /** Unfinished transactions with a heuristic hazard (a gauge for operators); 0 unless ready. */

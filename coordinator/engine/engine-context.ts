@@ -12,6 +12,8 @@ import { recover } from './recovery';
 import type { ResolverDeps } from './resolver-deps';
 import { Sweeper } from './sweeper';
 import type { BranchInfo, DecisionSource } from './ports/types';
+import { noTracing, type EngineTracer } from './ports/tracer';
+import { tracedLog, tracedParticipant } from './tracing';
 
 export interface EngineDeps {
   log: DecisionLog;
@@ -22,6 +24,8 @@ export interface EngineDeps {
   observer?: EngineObserver;
   /** Several instances on a shared store: which logged transactions are this process's (default: all of them). */
   ownership?: TransactionOwnership;
+  /** Spans for the engine's steps (coordinator/tracing/ has the OpenTelemetry one); default none. */
+  tracer?: EngineTracer;
 }
 
 export type EngineState = 'new' | 'starting' | 'ready' | 'stopping' | 'stopped';
@@ -35,6 +39,7 @@ export interface EngineContext {
   readonly logger: EngineLogger;
   readonly observer: EngineObserver;
   readonly ownership: TransactionOwnership;
+  readonly tracer: EngineTracer;
   readonly live: Map<string, LiveTransaction>;
   /** Aborted by `stop`: ends phase-2 retries and the asking of a one-phase commit's outcome. */
   readonly stopController: AbortController;
@@ -46,8 +51,11 @@ export interface EngineContext {
 
 export function createEngineContext(deps: EngineDeps): EngineContext {
   const config = deps.config;
-  const log = deps.log;
+  const tracer = deps.tracer ?? noTracing;
+  // Traced at the seams: every decision written and every participant call, whoever makes it.
+  const log = deps.tracer ? tracedLog(deps.log, tracer) : deps.log;
   const participants = deps.participants;
+  if (deps.tracer) participants.decorate((participant) => tracedParticipant(participant, tracer));
   const crash = deps.crash ?? CrashPoints.disarmed();
   const logger = deps.logger ?? silentLogger;
   const observer = deps.observer ?? {};
@@ -76,7 +84,7 @@ export function createEngineContext(deps: EngineDeps): EngineContext {
     decideCommitted: (txId, branches) => log.decide({ txId, at: Date.now(), outcome: 'commit', source: 'recovery', branches }),
   };
   const sweeper = new Sweeper({ ...resolver, recoverExpired: () => recover(resolver, { onlyExpired: true, waitMs: 0 }) });
-  return { config, log, participants, crash, logger, observer, ownership, live, stopController, phaseTwo, sweeper, resolver, state: 'new' };
+  return { config, log, participants, crash, logger, observer, ownership, tracer, live, stopController, phaseTwo, sweeper, resolver, state: 'new' };
 }
 
 /** Decides abort through the register; resolves with the winner (which may be a commit). */

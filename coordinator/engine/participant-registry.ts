@@ -11,6 +11,9 @@ export type UrlParticipantFactory = (name: string, url: string) => Participant;
  */
 export class ParticipantRegistry {
   private readonly byName = new Map<string, Participant>();
+  // How a participant is handed out (engine-context.ts wraps it in tracing spans); one wrapper per participant.
+  private decorator: (participant: Participant) => Participant = (participant) => participant;
+  private readonly decorated = new WeakMap<Participant, Participant>();
 
   constructor(
     participants: Iterable<Participant> = [],
@@ -26,6 +29,17 @@ export class ParticipantRegistry {
     this.byName.set(participant.name, participant);
   }
 
+  /** Hands every participant out through `decorator` from now on. */
+  decorate(decorator: (participant: Participant) => Participant): void {
+    this.decorator = decorator;
+  }
+
+  private handOut(participant: Participant): Participant {
+    let out = this.decorated.get(participant);
+    if (!out) this.decorated.set(participant, (out = this.decorator(participant)));
+    return out;
+  }
+
   /** True when a branch of this participant (with this URL, if any) can be reached. */
   accepts(name: string, url?: string): boolean {
     return url !== undefined ? this.forUrl !== undefined : this.byName.has(name);
@@ -37,7 +51,7 @@ export class ParticipantRegistry {
 
   /** The participant that holds a branch. Throws `participant-unavailable` if none can (phase 2 retries it). */
   forBranch(branch: { participant: string; url?: string }): Participant {
-    if (branch.url !== undefined && this.forUrl) return this.forUrl(branch.participant, branch.url);
+    if (branch.url !== undefined && this.forUrl) return this.handOut(this.forUrl(branch.participant, branch.url));
     return this.get(branch.participant);
   }
 
@@ -45,11 +59,11 @@ export class ParticipantRegistry {
   get(name: string): Participant {
     const participant = this.byName.get(name);
     if (!participant) throw new TwopcError('participant-unavailable', `participant ${JSON.stringify(name)} is not configured on this coordinator`, { participant: name });
-    return participant;
+    return this.handOut(participant);
   }
 
   /** The configured participants (those a sweep can list). */
   all(): Participant[] {
-    return [...this.byName.values()];
+    return [...this.byName.values()].map((participant) => this.handOut(participant));
   }
 }

@@ -10,6 +10,7 @@ import { BeginOptions, EnlistedBranch, LiveProtocol } from './live-protocol';
 import type { CommitResult } from './live-transaction';
 import type { RecoveryReport } from './recovery';
 import type { TransactionStatus } from './transaction-status';
+import { TRACE_ATTRIBUTES as A } from './ports/tracer';
 
 export type { EngineDeps } from './engine-context';
 export type { BeginOptions, EnlistedBranch } from './live-protocol';
@@ -82,12 +83,20 @@ export class TransactionEngine {
   begin(options: BeginOptions = {}): Promise<TransactionStatus> {
     const refused = admissionRefusal(this.ctx);
     if (refused) return Promise.reject(refused);
-    return this.protocol.begin(options);
+    return this.ctx.tracer.span('twopc.begin', {}, async (annotate) => {
+      const status = await this.protocol.begin(options);
+      annotate({ [A.txId]: status.id });
+      return status;
+    });
   }
 
   /** Registers a branch and assigns its GID (`LiveProtocol.enlist`: when the registration is written, `awaitWrite`, `prepare`). */
   enlist(txId: string, participant: string, options: { url?: string; awaitWrite?: boolean; prepare?: 'eager' | 'held' } = {}): Promise<EnlistedBranch> {
-    return this.protocol.enlist(txId, participant, options);
+    return this.ctx.tracer.span('twopc.enlist', { [A.txId]: txId, [A.participant]: participant }, async (annotate) => {
+      const branch = await this.protocol.enlist(txId, participant, options);
+      annotate({ [A.gid]: branch.gid, [A.branchId]: branch.branchId });
+      return branch;
+    });
   }
 
   /**
@@ -96,12 +105,16 @@ export class TransactionEngine {
    * 202) instead of waiting up to `commitWaitMs` for phase 2; phase 2 goes on either way.
    */
   commit(txId: string, options: CommitOptions = {}): Promise<CommitResult> {
-    return this.protocol.commit(txId, options);
+    return this.ctx.tracer.span('twopc.commit', { [A.txId]: txId }, async (annotate) => {
+      const result = await this.protocol.commit(txId, options);
+      annotate({ [A.outcome]: result.state });
+      return result;
+    });
   }
 
   /** Aborts a transaction that has no commit decision. Idempotent; `state-conflict` if it committed. */
   abort(txId: string, reason: Partial<AbortReason> = {}): Promise<{ txId: string; state: 'aborted' }> {
-    return abortTransaction(this.ctx, txId, reason);
+    return this.ctx.tracer.span('twopc.abort', { [A.txId]: txId }, () => abortTransaction(this.ctx, txId, reason));
   }
 
   status(txId: string): Promise<TransactionStatus | undefined> {

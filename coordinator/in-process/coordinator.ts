@@ -8,6 +8,7 @@ import { errorMessage, TwopcError } from '../engine/ports/protocol';
 import type { DecisionLog } from '../engine/ports/decision-log';
 import { InstanceOptions, sharedLogMembership } from './shared-log-lease';
 import { BranchOpener, TransactionScope } from './transaction-scope';
+import { otelTracer } from '../tracing/otel-tracer';
 
 export interface TransactionOptions extends BeginOptions {
   /**
@@ -77,6 +78,7 @@ export class Coordinator {
       crash: options.crashPoints ?? CrashPoints.fromEnv(),
       logger,
       observer: options.observer,
+      tracer: otelTracer,
     });
     const report = await engine.start();
     return new Coordinator(engine, databases, report);
@@ -88,7 +90,12 @@ export class Coordinator {
    * rethrown; if a branch votes no or the transaction times out,
    * `TransactionAbortedError` says which branch and why.
    */
-  async transaction<T>(work: (tx: TransactionScope) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  transaction<T>(work: (tx: TransactionScope) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    // One span around the whole transaction: its begin, enlists and commit are its children.
+    return otelTracer.span('twopc.transaction', {}, () => this.run(work, options));
+  }
+
+  private async run<T>(work: (tx: TransactionScope) => Promise<T>, options: TransactionOptions): Promise<T> {
     const { databases, ...begin } = options;
     const { id } = await this.engine.begin(begin);
     const scope = new TransactionScope(id, this.engine, this.databases);

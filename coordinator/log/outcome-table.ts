@@ -5,10 +5,18 @@ import type { Outcome } from '../engine/ports/types';
 const CODES: readonly (Outcome | undefined)[] = [undefined, 'commit', 'abort'];
 // |at| * 4 + 3 must stay a safe integer, so the number holds both exactly.
 const MAX_AT = Math.floor(Number.MAX_SAFE_INTEGER / 4) - 1;
+// Entries a partition walks per turn of the event loop (a few milliseconds' worth).
+const PARTITION_CHUNK = 20_000;
 
 /** Whether an outcome record completed at `at` fits a table entry (every `Date.now()` does). */
 export function packableAt(at: number): boolean {
   return Number.isSafeInteger(at) && Math.abs(at) <= MAX_AT;
+}
+
+/** An outcome record as a table entry's number, or undefined when its time cannot be packed. */
+export function packOutcome(record: CompleteRecord): number | undefined {
+  if (!packableAt(record.at)) return undefined;
+  return record.at * 4 + (record.outcome === undefined ? 0 : CODES.indexOf(record.outcome));
 }
 
 /** The outcome record a packed entry stands for: frozen, in the shape normalizeRecord gives. */
@@ -43,9 +51,15 @@ export class OutcomeTable {
 
   /** Holds `record` (a `complete`); false, holding nothing, when its time cannot be packed (see packableAt). */
   set(record: CompleteRecord): boolean {
-    if (!packableAt(record.at)) return false;
-    this.map.set(record.txId, record.at * 4 + (record.outcome === undefined ? 0 : CODES.indexOf(record.outcome)));
+    const packed = packOutcome(record);
+    if (packed === undefined) return false;
+    this.map.set(record.txId, packed);
     return true;
+  }
+
+  /** Holds an entry packed by packOutcome. */
+  setPacked(txId: string, packed: number): void {
+    this.map.set(txId, packed);
   }
 
   get(txId: string): CompleteRecord | undefined {
@@ -66,14 +80,18 @@ export class OutcomeTable {
   /**
    * Splits the table at a compaction: the entries completed at or before
    * `forgetAtOrBefore` (retention over) by id, and the rest as two parallel
-   * arrays the snapshot encodes a chunk at a time. Taken in one synchronous
-   * pass, so it is a consistent cut; numbers and ids only, no record objects.
+   * arrays the snapshot encodes a chunk at a time; numbers and ids only, no
+   * record objects. It yields a turn every PARTITION_CHUNK entries, so a
+   * table of millions never holds the event loop: an entry deleted meanwhile
+   * (brought back in full by a new record: see TxIndex.entryFor) is skipped,
+   * and its holder adds it itself.
    */
-  partition(forgetAtOrBefore: number): { forget: string[]; keptIds: string[]; keptPacked: number[] } {
+  async partition(forgetAtOrBefore: number): Promise<{ forget: string[]; keptIds: string[]; keptPacked: number[] }> {
     const forget: string[] = [];
     const keptIds: string[] = [];
     const keptPacked: number[] = [];
     const limit = Math.floor(forgetAtOrBefore) * 4 + 3;
+    let n = 0;
     for (const [txId, packed] of this.map) {
       // Packed values order by time first, so comparing them compares completion times.
       if (packed <= limit) forget.push(txId);
@@ -81,6 +99,7 @@ export class OutcomeTable {
         keptIds.push(txId);
         keptPacked.push(packed);
       }
+      if (++n % PARTITION_CHUNK === 0) await new Promise<void>((r) => setImmediate(r));
     }
     return { forget, keptIds, keptPacked };
   }

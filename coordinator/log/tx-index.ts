@@ -1,9 +1,12 @@
 import type { LogRecord, TxSnapshot } from '../engine/ports/decision-log';
-import { OutcomeTable, unpackOutcome } from './outcome-table';
+import { OutcomeTable, packOutcome, unpackOutcome } from './outcome-table';
 import { normalizeRecord } from './record-shape';
 import { TxEntry, type StoredRecord } from './tx-entry';
 
 export { PENDING_SEQ, TxEntry, type StoredRecord } from './tx-entry';
+
+// Transactions reduced or forgotten per turn of the event loop once a snapshot is installed.
+const ENTRIES_PER_TURN = 5_000;
 
 /** What a compaction writes and forgets, taken in one synchronous pass so it is a consistent cut. */
 export interface CompactionCut {
@@ -14,11 +17,16 @@ export interface CompactionCut {
   /**
    * Completed transactions within retention beyond the count kept in full:
    * from now on only their outcome record is written and held. Each one's
-   * record is also in `records` (where its transaction stands), not yet on
-   * disk (`offset` -1): the snapshot encodes it.
+   * record is also in `outcomes` as a packed number or, in the rare case its
+   * time cannot be packed, in `records` as a record not yet on disk (`offset`
+   * -1): the snapshot encodes it.
    */
-  reduce: Array<{ txId: string; stored: StoredRecord }>;
-  /** Transactions already held as outcomes and kept: the snapshot encodes their outcome records from these, a chunk at a time. */
+  reduce: Array<{ txId: string; packed: number } | { txId: string; stored: StoredRecord }>;
+  /**
+   * Outcome records the snapshot holds (those held as outcomes and kept, and
+   * the reduced ones), as ids and packed numbers: the snapshot encodes them a
+   * chunk at a time, and the cut makes no object per transaction.
+   */
   outcomes: { ids: string[]; packed: number[] };
   kept: number;
 }
@@ -32,6 +40,13 @@ export interface CompactionCut {
 export class TxIndex {
   private readonly txs = new Map<string, TxEntry>();
   private readonly outcomes = new OutcomeTable();
+  /**
+   * While a compaction partitions the outcomes (over several turns): the
+   * outcomes brought back in full meanwhile, which the partition may have
+   * missed. The cut adds them all (an outcome record twice in a snapshot
+   * reads back as the same outcome).
+   */
+  private promotedDuringCut?: Array<{ txId: string; packed: number }>;
   /** Transactions that had a hazard record (few: each waits for an operator), so counting them never walks the index. */
   private readonly hazardous = new Set<string>();
 
@@ -67,6 +82,7 @@ export class TxIndex {
       const outcome = this.outcomes.get(txId);
       if (outcome) {
         this.outcomes.delete(txId);
+        this.promotedDuringCut?.push({ txId, packed: packOutcome(outcome)! });
         // Offset -1 and seq 0: lies before any cut, and the next snapshot encodes it again.
         entry.append(outcome, 0);
       }
@@ -132,7 +148,7 @@ export class TxIndex {
    * record, kept until their retention ends: retention is bounded by time,
    * never by count, so an outcome a client may still ask for is still there.
    */
-  cut(through: number, forgetCompletedAtOrBefore: number, maxCompleted = Infinity): CompactionCut {
+  async cut(through: number, forgetCompletedAtOrBefore: number, maxCompleted = Infinity): Promise<CompactionCut> {
     const forgetting = new Set<TxEntry>();
     const reducing = new Set<TxEntry>();
     const candidates: TxEntry[] = [];
@@ -172,15 +188,42 @@ export class TxIndex {
         continue;
       }
       if (reducing.has(e)) {
-        const stored: StoredRecord = { record: normalizeRecord(e.outcomeRecord()), seq: through, offset: -1, inSnapshot: false };
+        const record = e.outcomeRecord();
+        const packed = packOutcome(record);
+        if (packed !== undefined) {
+          reduce.push({ txId: e.txId, packed });
+          continue;
+        }
+        const stored: StoredRecord = { record: normalizeRecord(record), seq: through, offset: -1, inSnapshot: false };
         reduce.push({ txId: e.txId, stored });
         records.push(stored);
         continue;
       }
       for (const s of e.stored) if (s.seq <= through) records.push(s);
     }
-    const split = this.outcomes.partition(forgetCompletedAtOrBefore);
-    forget.push(...split.forget);
+    // Everything above ran in one turn: a consistent cut of the transactions in full. The outcomes
+    // are walked over several turns; records appended meanwhile go to segments after `through`.
+    const promoted: Array<{ txId: string; packed: number }> = [];
+    this.promotedDuringCut = promoted;
+    let split: Awaited<ReturnType<OutcomeTable['partition']>>;
+    try {
+      split = await this.outcomes.partition(forgetCompletedAtOrBefore);
+    } finally {
+      this.promotedDuringCut = undefined;
+    }
+    // One the walk had already judged past retention stays forgotten.
+    const forgotten = promoted.length > 0 ? new Set(split.forget) : undefined;
+    for (const p of promoted) {
+      if (forgotten?.has(p.txId)) continue;
+      split.keptIds.push(p.txId);
+      split.keptPacked.push(p.packed);
+    }
+    for (const id of split.forget) forget.push(id);
+    for (const r of reduce) {
+      if (!('packed' in r)) continue;
+      split.keptIds.push(r.txId);
+      split.keptPacked.push(r.packed);
+    }
     return { records, forget, reduce, outcomes: { ids: split.keptIds, packed: split.keptPacked }, kept: this.size - forget.length };
   }
 
@@ -190,18 +233,25 @@ export class TxIndex {
    * lives in a later segment and is replayed after it, so memory keeps it too
    * (in full, behind the outcome record).
    */
-  reduce(reduced: CompactionCut['reduce'], through: number): void {
-    for (const { txId, stored } of reduced) {
-      const old = this.txs.get(txId);
-      const later = old ? old.stored.filter((s) => s.seq > through) : [];
-      if (later.length === 0 && stored.record.type === 'complete' && this.outcomes.set(stored.record)) {
-        this.txs.delete(txId);
+  async reduce(reduced: CompactionCut['reduce'], through: number): Promise<void> {
+    for (let i = 0; i < reduced.length; i++) {
+      // Each transaction is replaced in one go, and a record appended to one not reached yet is
+      // after `through` (kept below): so the work can take a few turns without stalling requests.
+      if (i % ENTRIES_PER_TURN === ENTRIES_PER_TURN - 1) await new Promise<void>((res) => setImmediate(res));
+      const r = reduced[i];
+      const old = this.txs.get(r.txId);
+      const later: StoredRecord[] = [];
+      for (const s of old?.stored ?? []) if (s.seq > through) later.push(s);
+      if (later.length === 0 && 'packed' in r) {
+        this.txs.delete(r.txId);
+        this.outcomes.setPacked(r.txId, r.packed);
         continue;
       }
-      const e = new TxEntry(txId);
-      e.apply(stored);
+      const e = new TxEntry(r.txId);
+      // Offset -1 for a packed one: the next snapshot encodes it again.
+      e.apply('packed' in r ? { record: unpackOutcome(r.txId, r.packed), seq: through, offset: -1, inSnapshot: false } : r.stored);
       for (const s of later) e.apply(s);
-      this.txs.set(txId, e);
+      this.txs.set(r.txId, e);
     }
   }
 
@@ -210,8 +260,11 @@ export class TxIndex {
    * appended for one of them since the cut lives in a later segment and will be
    * replayed on its own after a restart, so memory keeps exactly that too.
    */
-  forget(txIds: string[], through: number): void {
-    for (const txId of txIds) {
+  async forget(txIds: string[], through: number): Promise<void> {
+    for (let i = 0; i < txIds.length; i++) {
+      // As in reduce: one transaction at a time, a turn now and then.
+      if (i % ENTRIES_PER_TURN === ENTRIES_PER_TURN - 1) await new Promise<void>((res) => setImmediate(res));
+      const txId = txIds[i];
       if (this.outcomes.delete(txId)) continue;
       const e = this.txs.get(txId);
       if (!e) continue;

@@ -1,3 +1,4 @@
+import { TRACEPARENT_HEADER, withRemoteParent } from '../../participant-sdk/src';
 import type { Membership } from '../cluster/membership';
 import { instancesReport } from '../cluster/instances-report';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
@@ -69,9 +70,12 @@ export function createApp(deps: AppDeps): Express {
   // Answers are per call (and POST answers are never cacheable): no ETags.
   app.set('etag', false);
   // The hot routes are answered here, before every other layer, by the same steps as the layers below (hot-path.ts).
-  app.use((req, res, next) => {
-    if (!hot(req, res)) next();
-  });
+  // A caller's trace context (W3C traceparent) is the parent of the spans its request makes.
+  app.use((req, res, next) =>
+    withRemoteParent(req.headers[TRACEPARENT_HEADER] as string | undefined, () => {
+      if (!hot(req, res)) next();
+    }, [req, res]),
+  );
   app.use(deps.metrics.httpMiddleware);
 
   // Authentication before the body is read: an unauthenticated caller cannot make us parse anything.

@@ -23,6 +23,8 @@ export interface EngineGauges {
    * never a listing of every live transaction.
    */
   oldestInDoubtSince?(): Promise<number | undefined>;
+  /** What the decision log holds in memory (file log): transactions in full, and completed ones as outcome records only. */
+  held?(): { inFull: number; outcomes: number } | undefined;
 }
 
 /** Events of an instance among several on a shared log. */
@@ -105,6 +107,20 @@ export class CoordinatorMetrics {
           // NaN, not 0, when the log cannot be read: "none in doubt" would be a claim we cannot make.
           const since = await oldestInDoubtSince().catch(() => NaN);
           this.set(since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000));
+        },
+      });
+    }
+    const held = gauges.held;
+    if (held) {
+      new Gauge({
+        name: 'twopc_log_held_transactions',
+        help: 'Transactions the decision log holds in memory: `in-full` (running, or completed and kept whole) and `outcome` (completed, only how and when they ended, ~120 bytes each) (file log)',
+        labelNames: ['form'],
+        registers,
+        collect() {
+          const h = held();
+          this.set({ form: 'in-full' }, h?.inFull ?? 0);
+          this.set({ form: 'outcome' }, h?.outcomes ?? 0);
         },
       });
     }

@@ -57,6 +57,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     logFailed: () => engineOf()?.logFailure !== undefined,
     // Cheap whatever the load (no listing of every live transaction): a scrape must not stall the event loop.
     oldestInDoubtSince: async () => engineOf()?.admin.oldestInDoubtSince(),
+    ...(log.held ? { held: () => log.held?.() } : {}),
   });
   // The port is known once listening (config.port 0 picks one); the lease is registered after that.
   let boundPort = config.port;

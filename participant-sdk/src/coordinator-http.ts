@@ -4,6 +4,7 @@ import { ErrorCode, TwopcError, errorMessage } from './errors';
 import { Answer, Attempt, CallKind, nextStep, parseRetryAfter } from './failover';
 import { PROBLEM_CONTENT_TYPE } from './problem';
 import { IDEMPOTENCY_HEADER } from './wire';
+import { inSpan, SDK_TRACE_SCOPE, TRACE_ATTRIBUTES, withTraceparent } from './tracing';
 
 export type { Answer } from './failover';
 
@@ -24,6 +25,8 @@ interface Target {
   pool: Pool;
   basePath: string;
 }
+
+type CallOptions = { idempotencyKey?: string; transportCode?: ErrorCode };
 
 /**
  * Calls to the coordinator instances over one keep-alive pool each, with the
@@ -57,15 +60,16 @@ export class CoordinatorHttp {
    * repeated (failover.ts); `transportCode` is the error when no answer came
    * and the request may have arrived.
    */
-  async call(
-    method: 'GET' | 'POST',
-    path: string,
-    kind: CallKind,
-    body?: unknown,
-    options: { idempotencyKey?: string; transportCode?: ErrorCode } = {},
-  ): Promise<Answer> {
+  call(method: 'GET' | 'POST', path: string, kind: CallKind, body?: unknown, options: CallOptions = {}): Promise<Answer> {
+    // A client span per call (twopc.client.begin, .enlist, .commit, .abort, .get); its traceparent goes along.
+    const [, txId, step] = /^\/v1\/transactions(?:\/([^/]+))?(?:\/(\w+))?/.exec(path) ?? [];
+    const op = method === 'GET' ? 'get' : step === 'branches' ? 'enlist' : (step ?? 'begin');
+    return inSpan(`twopc.client.${op}`, { [TRACE_ATTRIBUTES.txId]: txId }, () => this.send(method, path, kind, body, options), { kind: 'client', scope: SDK_TRACE_SCOPE });
+  }
+
+  private async send(method: 'GET' | 'POST', path: string, kind: CallKind, body: unknown, options: CallOptions): Promise<Answer> {
     const deadline = Date.now() + this.options.timeoutMs;
-    const headers: Record<string, string> = { accept: `application/json, ${PROBLEM_CONTENT_TYPE}` };
+    const headers: Record<string, string> = withTraceparent({ accept: `application/json, ${PROBLEM_CONTENT_TYPE}` });
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     if (options.idempotencyKey) headers[IDEMPOTENCY_HEADER] = options.idempotencyKey;
     const text = body === undefined ? undefined : JSON.stringify(body);

@@ -14,6 +14,7 @@ import { BranchClient, PostgresParticipant } from './postgres';
 import type { SdkLogger } from './sdk-logger';
 import { silentLogger } from './sdk-logger';
 import { SelfSweep, SelfSweepReport } from './self-sweep';
+import { inSpan, SDK_TRACE_SCOPE, TRACE_ATTRIBUTES } from './tracing';
 
 /** Per-call options of {@link TwopcParticipant.enlist}. */
 export interface EnlistOptions {
@@ -111,7 +112,8 @@ export class TwopcParticipant {
     this.assertStarted();
     const mode = options.mode ?? this.options.mode;
     if (mode !== 'held' && mode !== 'eager') throw new TwopcError('invalid-input', 'mode must be "held" or "eager"', { field: 'mode' });
-    return runEnlisted({ ...this.options, postgres: this.postgres, coordinator: this.coordinator, book: this.book, logger: this.logger }, txId, work, mode);
+    const deps = { ...this.options, postgres: this.postgres, coordinator: this.coordinator, book: this.book, logger: this.logger };
+    return inSpan('twopc.participant.enlist', { [TRACE_ATTRIBUTES.txId]: txId, [TRACE_ATTRIBUTES.participant]: this.name }, () => runEnlisted(deps, txId, work, mode), { scope: SDK_TRACE_SCOPE });
   }
 
   /**

@@ -5,6 +5,7 @@ import { TransactionAbortedError, TwopcError } from './errors';
 import { parseGid } from './gid';
 import { problemOf } from './problem';
 import { BatchCall, BranchCall, CommitCall, batchRequestSchema, branchCallSchema, commitCallSchema, firstIssue, gidSchema } from './wire';
+import { branchSpan } from './traced-call';
 
 export interface ProtocolDeps {
   name: string;
@@ -80,10 +81,12 @@ async function rollbackCall(deps: ProtocolDeps, call: BranchCall): Promise<CallA
   return [200, { state: 'rolled-back' }];
 }
 
-function batchedCall(deps: ProtocolDeps, { op, ...call }: BatchCall): Promise<CallAnswer> {
-  if (op === 'prepare') return prepareCall(deps, call);
-  if (op === 'commit') return commitCall(deps, call);
-  return rollbackCall(deps, call);
+function batchedCall(deps: ProtocolDeps, { op, traceparent, ...call }: BatchCall): Promise<CallAnswer> {
+  return branchSpan(deps.name, op, call, traceparent, () => {
+    if (op === 'prepare') return prepareCall(deps, call);
+    if (op === 'commit') return commitCall(deps, call);
+    return rollbackCall(deps, call);
+  });
 }
 
 function parseBody<S extends z.ZodType>(body: string, schema: S): z.output<S> {

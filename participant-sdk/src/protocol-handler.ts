@@ -3,7 +3,8 @@ import { TwopcError } from './errors';
 import { PROBLEM_CONTENT_TYPE, problemOf } from './problem';
 import { CallAnswer, ProtocolDeps, protocolCalls } from './protocol-calls';
 import { verifySignature } from './signature';
-import { SIGNATURE_HEADER } from './wire';
+import { branchSpan, traceparentOfQuery } from './traced-call';
+import { SIGNATURE_HEADER, TRANSACTION_HEADER } from './wire';
 
 /**
  * A `node:http` request handler, in the shape express, connect and fastify's
@@ -12,7 +13,9 @@ import { SIGNATURE_HEADER } from './wire';
  */
 export type ProtocolHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
-type Route = { run: (deps: ProtocolDeps, body: string) => Promise<CallAnswer> } | { gid: string; observe: boolean };
+type Route = ({ run: (deps: ProtocolDeps, body: string) => Promise<CallAnswer> } | { gid: string; observe: boolean }) & { step: string };
+
+const GID_IN_BODY = /"gid"\s*:\s*"([^"]{1,200})"/;
 
 const POSTS: Record<string, (deps: ProtocolDeps, body: string) => Promise<CallAnswer>> = {
   '/prepare': protocolCalls.prepare,
@@ -47,7 +50,9 @@ export function createProtocolHandler(deps: ProtocolDeps, basePath = ''): Protoc
         const check = verifySignature(deps.secret, header(req, SIGNATURE_HEADER), req.method ?? '', signedPath, body);
         if (!check.ok) return sendProblem(res, new TwopcError('unauthorized', `${SIGNATURE_HEADER} ${check.reason}: calls must be signed by the coordinator`, { field: SIGNATURE_HEADER }));
         if (!deps.isOpen()) return sendProblem(res, new TwopcError('shutting-down', `participant "${deps.name}" is not serving (closed or not started)`));
-        const answer = 'run' in route ? route.run(deps, body) : protocolCalls.status(deps, route.gid, route.observe);
+        const run = () => ('run' in route ? route.run(deps, body) : protocolCalls.status(deps, route.gid, route.observe));
+        // A batch's calls are each a span of their own (protocol-calls.ts); any other call is one here.
+        const answer = route.step === 'batch' ? run() : branchSpan(deps.name, route.step, { txId: header(req, TRANSACTION_HEADER), gid: 'gid' in route ? route.gid : GID_IN_BODY.exec(body)?.[1] }, traceparentOfQuery(url), run);
         answer.then(([status, json]) => sendJson(res, status, json), (e: unknown) => sendProblem(res, e));
       },
       (e: unknown) => sendProblem(res, e),
@@ -60,7 +65,7 @@ function matchRoute(method: string | undefined, url: string, basePath: string): 
   const q = url.indexOf('?');
   const path = url.slice(basePath.length, q === -1 ? undefined : q);
   if (method === 'POST') {
-    return Object.hasOwn(POSTS, path) ? { run: POSTS[path] } : undefined;
+    return Object.hasOwn(POSTS, path) ? { run: POSTS[path], step: path.slice(1) } : undefined;
   }
   if (method !== 'GET' || !path.startsWith('/branches/') || path.indexOf('/', 10) !== -1) return undefined;
   let gid: string;
@@ -70,7 +75,7 @@ function matchRoute(method: string | undefined, url: string, basePath: string): 
     gid = path.slice(10);
   }
   const observe = q !== -1 && new URLSearchParams(url.slice(q + 1)).get('observe') === '1';
-  return { gid, observe };
+  return { gid, observe, step: 'status' };
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -33,10 +33,12 @@ export type CommitCall = z.infer<typeof commitCallSchema>;
  */
 export const BATCH_FEATURE = 'batch';
 export const MAX_BATCH_CALLS = 64;
+// The W3C traceparent of the coordinator's span for one batched call (signed with the body): the parent of the participant's span.
+const traceparentSchema = z.string().regex(/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, 'must be a W3C traceparent').optional();
 export const batchCallSchema = z.discriminatedUnion('op', [
-  branchCallSchema.extend({ op: z.literal('prepare') }).strict(),
-  commitCallSchema.extend({ op: z.literal('commit') }).strict(),
-  branchCallSchema.extend({ op: z.literal('rollback') }).strict(),
+  branchCallSchema.extend({ op: z.literal('prepare'), traceparent: traceparentSchema }).strict(),
+  commitCallSchema.extend({ op: z.literal('commit'), traceparent: traceparentSchema }).strict(),
+  branchCallSchema.extend({ op: z.literal('rollback'), traceparent: traceparentSchema }).strict(),
 ]);
 export type BatchCall = z.infer<typeof batchCallSchema>;
 export const batchRequestSchema = z.object({ calls: z.array(batchCallSchema).min(1, 'must hold a call').max(MAX_BATCH_CALLS, `must hold at most ${MAX_BATCH_CALLS} calls`) }).strict();

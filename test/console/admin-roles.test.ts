@@ -3,6 +3,7 @@ import { operatorsOf, resolveApiAuth } from '../../coordinator/service/api-token
 import { ADMIN_TOKEN, API_TOKEN, SECRET, startTestService, type TestService } from '../service/service-fixture';
 import { TestParticipant } from '../service/test-participant';
 import { jsonOf, runCli } from '../cli/cli-fixture';
+import { ContractCheck } from '../support/contract-check';
 
 // Issue 14 item 2: named operator tokens, roles enforced by the admin API (not only by the console), and every
 // operator action recorded in its transaction's history with who and when.
@@ -14,17 +15,32 @@ describe('admin API roles and the operators history', () => {
   let svc: TestService;
   let a: TestParticipant;
   let b: TestParticipant;
+  let contract: ContractCheck;
 
   beforeAll(async () => {
     a = await new TestParticipant(SECRET).start();
     b = await new TestParticipant(SECRET).start();
-    svc = await startTestService(
+    const started = await startTestService(
       { tokens: [{ name: 'vera', role: 'viewer', token: VIEWER }, { name: 'olga', role: 'admin', token: OPERATOR }] },
       { phaseTwoBaseDelayMs: 600_000, phaseTwoMaxDelayMs: 600_000, commitWaitMs: 300 },
     );
+    contract = await ContractCheck.of(started.base);
+    // Every answer these tests get is held to the coordinator's own /openapi.json (403s, whoami, phase-two, lists).
+    svc = {
+      ...started,
+      async call(method, p, body, headers) {
+        const answer = await started.call(method, p, body, headers);
+        const contentType = answer.headers.get('content-type');
+        contract.record({ method, target: p, status: answer.status, ...(contentType ? { contentType } : {}), body: typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body) });
+        return answer;
+      },
+    };
   });
 
+  afterEach(() => contract.assertHeld());
+
   afterAll(async () => {
+    contract?.assertHeld({ minChecked: 40 });
     await svc?.close();
     await a?.stop();
     await b?.stop();

@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { ADMIN_TOKEN, startTestService, SECRET, waitFor, type TestService } from '../service/service-fixture';
 import { TestParticipant } from '../service/test-participant';
+import { ContractCheck } from '../support/contract-check';
+import { ContractProxy } from '../support/contract-proxy';
 import { describeIfChromium, launchChromium, seriousViolations, type Browser } from './browser';
 
 // The operator console (issue 14) in a real browser: Debian's Chromium, headless, driven by playwright-core,
@@ -18,6 +20,11 @@ describeIfChromium('operator console in Chromium', () => {
   let portB: number;
   let browser: Browser;
   let inDoubt: string;
+  // The browser talks to the coordinator through a proxy that checks every answer the console gets against
+  // the coordinator's own /openapi.json: the console speaks only the documented API.
+  let contract: ContractCheck;
+  let proxy: ContractProxy;
+  let ui: string;
 
   beforeAll(async () => {
     ledgerA = await new TestParticipant(SECRET).start();
@@ -29,11 +36,16 @@ describeIfChromium('operator console in Chromium', () => {
       { phaseTwoBaseDelayMs: 600_000, phaseTwoMaxDelayMs: 600_000, commitWaitMs: 500 },
     );
     inDoubt = await makeInDoubt();
+    contract = await ContractCheck.of(svc.base);
+    proxy = await ContractProxy.start(svc.base, contract);
+    ui = proxy.url;
     browser = await launchChromium();
   });
 
   afterAll(async () => {
     await browser?.close();
+    await proxy?.close();
+    contract?.assertHeld({ minChecked: 100 });
     await svc?.close();
     await ledgerA?.stop();
     await ledgerB?.stop();
@@ -42,11 +54,12 @@ describeIfChromium('operator console in Chromium', () => {
   afterEach(() => {
     // No inline script or style anywhere, and nothing else failing: the CSP reports every violation as a console error.
     expect(browser.errors.splice(0)).toEqual([]);
+    contract.assertHeld();
   });
 
   /** Both branches vote yes; ledger_b's service goes away as the COMMIT reaches it: committed, in doubt. */
   async function makeInDoubt(): Promise<string> {
-    const begun = await svc.call('POST', '/v1/transactions', { metadata: { order: 'console-1', customer: 'c-7' } });
+    const begun = await svc.call('POST', '/v1/transactions', { metadata: { order: 'console-1', customer: 'c-7', note: '<img src=x onerror=alert(1)>' } });
     const id: string = begun.body.id;
     for (const [name, p] of [['ledger_a', ledgerA], ['ledger_b', ledgerB]] as const) {
       expect((await svc.call('POST', `/v1/transactions/${id}/branches`, { participant: name, url: p.url })).status).toBe(201);
@@ -74,7 +87,7 @@ describeIfChromium('operator console in Chromium', () => {
 
   async function signIn(token: string): Promise<Page> {
     const page = await browser.newPage();
-    const res = await page.goto(`${svc.base}/ui`);
+    const res = await page.goto(`${ui}/ui`);
     const csp = res!.headers()['content-security-policy'];
     expect(csp).toContain("script-src 'self'");
     expect(csp).toContain("style-src 'self'");
@@ -140,14 +153,15 @@ describeIfChromium('operator console in Chromium', () => {
   it('shows a viewer no action, and the API refuses its action (403)', async () => {
     const page = await signIn(VIEWER_TOKEN);
     await page.waitForSelector('#who:has-text("vera")');
-    await page.goto(`${svc.base}/ui/#/tx/${inDoubt}`);
+    await page.goto(`${ui}/ui/#/tx/${inDoubt}`);
     await page.waitForSelector('#viewer-note');
     await page.waitForSelector('#timeline');
     expect(await page.locator('#actions button').count()).toBe(0);
     await expectAccessible(page);
-    await page.goto(`${svc.base}/ui/#/maintenance`);
+    await page.goto(`${ui}/ui/#/maintenance`);
     await page.waitForSelector('#orphans table');
     expect(await page.locator('#orphan-rollback, #log-compact, #recover').count()).toBe(0);
+    await expectAccessible(page);
     // The page's own token, sent as the page sends it: the API refuses, whatever the page shows.
     const refused = await page.evaluate(`fetch('/v1/admin/transactions/${inDoubt}/resolve', {
         method: 'POST',
@@ -161,7 +175,7 @@ describeIfChromium('operator console in Chromium', () => {
   it('shows the detail with its timeline; a resolve that contradicts the register shows the refusal; the admin resolves it and sees it completed', async () => {
     const page = await signIn(ADMIN_TOKEN);
     await page.waitForSelector('#count-in-doubt');
-    await page.goto(`${svc.base}/ui/#/transactions?state=in-doubt`);
+    await page.goto(`${ui}/ui/#/transactions?state=in-doubt`);
     await page.click(`#tx-table tr[data-id="${inDoubt}"] a`);
     await page.waitForSelector('#timeline');
     const types = await page.locator('#timeline li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-type')));
@@ -172,6 +186,9 @@ describeIfChromium('operator console in Chromium', () => {
     expect(phaseTwo).toMatch(/2\s*ledger_b\s*1\s*\S/);
     expect(phaseTwo).toMatch(/\(in \d+ min \d+ s\)/);
     expect(await page.textContent('#detail')).toContain('console-1');
+    // What an API client wrote is shown as text, never as markup.
+    expect(await page.textContent('#detail')).toContain('<img src=x onerror=alert(1)>');
+    expect(await page.locator('#detail img').count()).toBe(0);
     // The raw JSON, opened, stays open across the page's refreshes (every 3 s).
     await page.click('details.raw summary');
     await page.waitForTimeout(3_500);
@@ -206,7 +223,7 @@ describeIfChromium('operator console in Chromium', () => {
     expect(await page.locator('#actions button').count()).toBe(0);
     await expectAccessible(page);
     // The overview has nothing in doubt any more.
-    await page.goto(`${svc.base}/ui/#/overview`);
+    await page.goto(`${ui}/ui/#/overview`);
     await page.waitForSelector('#count-in-doubt .number:text-is("0")');
     await page.close();
   });
@@ -214,7 +231,7 @@ describeIfChromium('operator console in Chromium', () => {
   it('scans orphans, verifies and compacts the log from the maintenance page', async () => {
     const page = await signIn(ADMIN_TOKEN);
     await page.waitForSelector('#count-in-doubt');
-    await page.goto(`${svc.base}/ui/#/maintenance`);
+    await page.goto(`${ui}/ui/#/maintenance`);
     await page.waitForSelector('#orphans table');
     await page.click('#log-verify');
     await page.waitForSelector('#verify:has-text("OK:")');

@@ -5,6 +5,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { FileDecisionLog, type FileDecisionLogOptions } from '../../coordinator/log/file/file-decision-log';
 import { snapshotName } from '../../coordinator/log/file/log-layout';
+import { OutcomeTable } from '../../coordinator/log/outcome-table';
 
 /**
  * Issue 16, item 1: the file log's memory follows in-flight work, not
@@ -105,6 +106,40 @@ describe('FileDecisionLog memory', () => {
     log = new FileDecisionLog(options);
     await log.open();
     expect([await log.get(uuid(1)), await log.get(uuid(2)), await log.get(uuid(3))]).toEqual(expected);
+    await log.close();
+  });
+
+  it('a compaction walks the outcomes over several turns; one brought back in full meanwhile stays in the snapshot', async () => {
+    const dir = tempDir();
+    const options: FileDecisionLogOptions = { dir, autoCompact: false, maxRetainedCompleted: 0, completedRetentionMs: 3_600_000, now: () => T0 + 1000 };
+    let log = new FileDecisionLog(options);
+    await log.open();
+    const N = 45_000;
+    await completeMany(log, 0, N, () => T0);
+    await log.compact();
+    expect(log.held().outcomes).toBe(N);
+    // Something new, so the next compaction writes a new snapshot in place of this one.
+    await completeMany(log, N, 1, () => T0);
+    // Past the walk's first turns (it yields every 20,000 entries), a hazard arrives for one it has not reached.
+    const late = uuid(N - 10);
+    const partition = OutcomeTable.prototype.partition;
+    const spy = jest.spyOn(OutcomeTable.prototype, 'partition').mockImplementation(function (this: OutcomeTable, at: number) {
+      const walk = partition.call(this, at);
+      setImmediate(() => void log.append({ type: 'hazard', txId: late, at: T0 + 9, branchId: 1, gid: 'twopc_x_1', participant: 'ledger', detail: 'late' }));
+      return walk;
+    });
+    try {
+      await log.compact();
+    } finally {
+      spy.mockRestore();
+    }
+    const expected = await log.get(late);
+    expect(expected).toMatchObject({ completed: true, outcome: 'commit', hazards: [{ detail: 'late' }] });
+    await log.close();
+    log = new FileDecisionLog(options);
+    await log.open();
+    expect(await log.get(late)).toEqual(expected);
+    expect(log.held().outcomes).toBe(N);
     await log.close();
   });
 

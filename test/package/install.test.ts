@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +51,42 @@ const node = async (file: string, env: Record<string, string> = {}): Promise<unk
   return JSON.parse(stdout.trim().split('\n').pop()!);
 };
 
+interface Served {
+  url: string;
+  stop(): Promise<void>;
+}
+
+// `twopc serve` of the installed package, through its bin (plain node: no tsx is installed), until ready.
+async function serveInstalled(args: string[], env: Record<string, string>): Promise<Served> {
+  const serve = spawn(consumer.bin('twopc'), ['serve', ...args], { cwd: consumer.dir, env: { ...process.env, NODE_ENV: 'production', TWOPC_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  serve.stdout!.on('data', (d) => (output += d));
+  serve.stderr!.on('data', (d) => (output += d));
+  const stop = async () => {
+    if (serve.exitCode !== null || serve.signalCode !== null) return;
+    serve.kill('SIGTERM');
+    await new Promise((r) => serve.once('exit', r));
+  };
+  const deadline = Date.now() + 60_000;
+  while (!/"twopc coordinator ready"/.test(output)) {
+    if (Date.now() > deadline || serve.exitCode !== null) {
+      await stop();
+      throw new Error(`twopc serve did not become ready:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url: `http://127.0.0.1:${/"port":(\d+)/.exec(output)![1]}`, stop };
+}
+
+// The first fenced block of `lang` in the README section `heading`.
+function readmeBlock(heading: string, lang: string): string {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf(`\n## ${heading}\n`));
+  const m = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section);
+  if (!m) throw new Error(`README section "${heading}" has no ${lang} block`);
+  return m[1];
+}
+
 describe('installable packages', () => {
   it('pack the build alone: no sources, tests, bench, chaos or source maps', async () => {
     const twopc = await tarballFiles(tarballs.twopc);
@@ -97,39 +133,27 @@ describe('installable packages', () => {
 
   it('twopc (require and import): the README in-process example on two databases; a Redis log without ioredis is invalid-config', async () => {
     const [A_URL, B_URL] = [await cluster.createDatabase('consumer_a'), await cluster.createDatabase('consumer_b')];
-    const cjs = await node('coordinator.cjs', { A_URL, B_URL, DATA_DIR: path.join(tmp, 'in-process-cjs') });
+    const lines = (text: string) => text.split('\n').map((l) => l.trim()).filter(Boolean);
+    const example = lines(readmeBlock('In-process: one app, several databases', 'ts')).filter((l) => !l.startsWith('import '));
+    const consumerLines = lines(fs.readFileSync(path.join(__dirname, 'consumer', 'src', 'coordinator.cts'), 'utf8'));
+    const at = consumerLines.indexOf(example[0]);
+    expect(consumerLines.slice(at, at + example.length)).toEqual(example);
+    const cjs = await node('coordinator.cjs', { A_URL, B_URL });
     expect(cjs).toEqual({ balances: [90, 0, 100, 10], redis: { code: 'invalid-config', message: expect.stringContaining('npm install ioredis') } });
     const esm = await node('coordinator.mjs', { DATA_DIR: path.join(tmp, 'in-process-esm') });
     expect(esm).toEqual({ started: true, fileLog: true, sameAsDefault: true, gid: true, crashPoints: true });
   }, 120_000);
 
   describe('twopc serve on plain node', () => {
-    let serve: ChildProcess;
+    let served: Served;
     let url: string;
-    let output = '';
 
     beforeAll(async () => {
-      serve = spawn(consumer.bin('twopc'), ['serve'], {
-        cwd: consumer.dir,
-        env: { ...process.env, NODE_ENV: 'production', TWOPC_PORT: '0', TWOPC_DATA_DIR: path.join(tmp, 'serve-data'), TWOPC_API_TOKEN: API_TOKEN, TWOPC_PARTICIPANT_SECRET: SECRET },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      serve.stdout!.on('data', (d) => (output += d));
-      serve.stderr!.on('data', (d) => (output += d));
-      const deadline = Date.now() + 60_000;
-      while (!/"twopc coordinator ready"/.test(output)) {
-        if (Date.now() > deadline || serve.exitCode !== null) throw new Error(`twopc serve did not become ready:\n${output}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      url = `http://127.0.0.1:${/"port":(\d+)/.exec(output)![1]}`;
+      served = await serveInstalled([], { TWOPC_DATA_DIR: path.join(tmp, 'serve-data'), TWOPC_API_TOKEN: API_TOKEN, TWOPC_PARTICIPANT_SECRET: SECRET });
+      url = served.url;
     }, 90_000);
 
-    afterAll(async () => {
-      if (serve && serve.exitCode === null) {
-        serve.kill('SIGTERM');
-        await new Promise((r) => serve.once('exit', r));
-      }
-    });
+    afterAll(() => served?.stop());
 
     it('answers /readyz', async () => {
       const res = await fetch(`${url}/readyz`);
@@ -154,4 +178,42 @@ describe('installable packages', () => {
     expect(result).toMatchObject({ code: 3 });
     expect(`${result.stdout}${result.stderr}`).toMatch(/invalid-config[\s\S]*npm install ioredis|npm install ioredis[\s\S]*invalid-config/);
   }, 60_000);
+
+  it("the README's production setup: its config file, tokens from the environment, the allow list", async () => {
+    const config = JSON.parse(readmeBlock('Run it in production', 'json')) as { databases: Record<string, string>; participantUrlAllowList: string[] };
+    const shell = readmeBlock('Run it in production', 'sh');
+    for (const name of ['TWOPC_API_TOKEN', 'TWOPC_ADMIN_TOKEN', 'TWOPC_PARTICIPANT_SECRET']) expect(shell).toContain(`export ${name}=`);
+    expect(shell).toContain('npx twopc serve --config /etc/twopc/config.json');
+    const file = path.join(tmp, 'config.json');
+    fs.writeFileSync(file, JSON.stringify(config));
+    // What a test machine must swap in: a loopback listener on a free port, a temporary directory, a database that exists.
+    const databases = await Promise.all(Object.keys(config.databases).map(async (name) => `${name}=${await cluster.createDatabase(`prod_${name}`)}`));
+    const admin = 'consumer-admin-token-0123456789';
+    const served = await serveInstalled(['--config', file], {
+      TWOPC_HOST: '127.0.0.1',
+      TWOPC_DATA_DIR: path.join(tmp, 'prod-data'),
+      TWOPC_DATABASES: databases.join(','),
+      TWOPC_API_TOKEN: API_TOKEN,
+      TWOPC_ADMIN_TOKEN: admin,
+      TWOPC_PARTICIPANT_SECRET: SECRET,
+    });
+    try {
+      const call = async (method: string, route: string, token: string, body?: unknown) => {
+        const res = await fetch(`${served.url}${route}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      expect((await fetch(`${served.url}/readyz`)).status).toBe(200);
+      expect((await call('GET', '/v1/transactions', API_TOKEN)).status).toBe(200);
+      expect((await call('GET', '/v1/admin/transactions', admin)).status).toBe(200);
+      expect((await call('GET', '/v1/admin/transactions', API_TOKEN)).status).toBe(401);
+      const tx = (await call('POST', '/v1/transactions', API_TOKEN, {})).body.id as string;
+      const outside = await call('POST', `/v1/transactions/${tx}/branches`, API_TOKEN, { participant: 'elsewhere', url: 'http://elsewhere.internal:8080/twopc' });
+      expect(outside).toMatchObject({ status: 400, body: { code: 'invalid-input', field: 'url' } });
+      const listed = await call('POST', `/v1/transactions/${tx}/branches`, API_TOKEN, { participant: 'orders', url: config.participantUrlAllowList[0], prepare: 'held' });
+      expect(listed.status).toBe(201);
+      expect((await call('POST', `/v1/transactions/${tx}/abort`, API_TOKEN, {})).status).toBe(200);
+    } finally {
+      await served.stop();
+    }
+  }, 120_000);
 });

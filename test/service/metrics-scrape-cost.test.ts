@@ -28,6 +28,8 @@ describe('twopc serve /metrics: the cost of a scrape', () => {
       expect(scrape.samples.get('twopc_live_transactions')).toBe(300);
       expect(scrape.samples.get('twopc_oldest_in_doubt_seconds')).toBe(0);
       expect(scrape.samples.get('twopc_transactions_with_hazards')).toBe(0);
+      expect(scrape.samples.get('twopc_log_held_transactions{form="in-full"}')).toBe(300);
+      expect(scrape.samples.get('twopc_log_held_transactions{form="outcome"}')).toBe(0);
       // The event-loop lag is exported (prom-client's monitorEventLoopDelay histogram).
       expect(scrape.samples.get('nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
       expect(unfinished).not.toHaveBeenCalled();

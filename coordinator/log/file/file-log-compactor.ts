@@ -13,6 +13,7 @@ import { writeSnapshot } from './snapshot';
 // Background compaction starts once this many segments are sealed (and they
 // outweigh the last snapshot, so rewriting the kept records stays amortized).
 const AUTO_COMPACT_SEGMENTS = 2;
+const FRAMES_PER_TURN = 4096;
 
 /** What a compactor works on: the open log's options, index and writer, and the files open() read back. */
 export interface CompactorDeps {
@@ -145,7 +146,7 @@ export class FileLogCompactor {
     if (this.writer.failed) throw this.writer.unavailable();
     const unchanged = { forgotten: 0, kept: this.index.size, bytesBefore, bytesAfter: bytesBefore };
     if (through < this.snapshotSeq) return unchanged;
-    const cut = this.index.cut(through, this.o.now() - this.o.completedRetentionMs, this.o.maxRetainedCompleted);
+    const cut = await this.index.cut(through, this.o.now() - this.o.completedRetentionMs, this.o.maxRetainedCompleted);
     // Nothing sealed since the snapshot: it is rewritten (under the same name) only when it would shrink.
     if (through === this.snapshotSeq && cut.forget.length === 0 && cut.reduce.length === 0) return unchanged;
     const frames = await this.framesOf(cut.records);
@@ -161,8 +162,8 @@ export class FileLogCompactor {
       s.offset = written.offsets[i];
       s.inSnapshot = true;
     });
-    this.index.forget(cut.forget, through);
-    this.index.reduce(cut.reduce, through);
+    await this.index.forget(cut.forget, through);
+    await this.index.reduce(cut.reduce, through);
     const covered = [...this.sealed.keys()].filter((seq) => seq <= through);
     for (const seq of covered) this.sealed.delete(seq);
     const obsolete = covered.map(segmentName);
@@ -186,6 +187,8 @@ export class FileLogCompactor {
     const files = new Map<number, Buffer>();
     const frames: Buffer[] = new Array<Buffer>(records.length);
     for (let i = 0; i < records.length; i++) {
+      // Every CRC is checked here: a turn now and then keeps requests going through a large copy.
+      if (i % FRAMES_PER_TURN === FRAMES_PER_TURN - 1) await new Promise<void>((r) => setImmediate(r));
       const s = records[i];
       if (s.offset < 0) {
         // An outcome record made by this compaction (see TxIndex.cut): nothing on disk to copy yet.

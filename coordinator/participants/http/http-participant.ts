@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { signRequest } from '../../../participant-sdk/src';
+import { currentTraceparent, signRequest, withTraceQuery } from '../../../participant-sdk/src';
 import {
   branchStatusAnswerSchema,
   commitAnswerSchema,
@@ -126,7 +126,9 @@ export class HttpParticipant implements Participant {
     if (!this.origin) throw new TwopcError('outcome-unknown', `${this.where(suffix)}: the enlisted URL is not valid`, { participant: this.name });
     try {
       const batcher = method === 'POST' && body !== undefined ? this.batcher(this.url) : undefined;
-      if (batcher) return await batcher.call({ op: suffix.slice(1) as 'prepare' | 'commit' | 'rollback', ...(body as { txId: string; branchId: number; gid: string }) }, timeoutMs);
+      // A batched call carries its span's traceparent in the (signed) body; a single call, in its query (send).
+      const traceparent = currentTraceparent();
+      if (batcher) return await batcher.call({ op: suffix.slice(1) as 'prepare' | 'commit' | 'rollback', ...(body as { txId: string; branchId: number; gid: string }), ...(traceparent ? { traceparent } : {}) }, timeoutMs);
       return await this.send(method, suffix, body, timeoutMs, txId);
     } catch (e) {
       const why = isTimeout(e) ? `no answer within ${timeoutMs} ms` : causeMessage(e);
@@ -135,10 +137,12 @@ export class HttpParticipant implements Participant {
   }
 
   /** Sends one signed request as is; throws the transport error. */
-  readonly send = (method: 'GET' | 'POST', suffix: string, body: object | undefined, timeoutMs: number, txId?: string): Promise<ParticipantResponse> => {
-    const path = `${this.basePath}${suffix}`;
+  readonly send = (method: 'GET' | 'POST', suffix: string, body: object | undefined, timeoutMs: number, txId?: string, traceparent?: string): Promise<ParticipantResponse> => {
+    // The trace context rides in the signed query (and the standard header): see withTraceQuery.
+    const { path, headers: trace } = withTraceQuery(`${this.basePath}${suffix}`, traceparent);
     const text = body === undefined ? '' : JSON.stringify(body);
     const headers: Record<string, string> = {
+      ...trace,
       [SIGNATURE_HEADER]: signRequest(this.options.secret, method, path, text),
       accept: 'application/json',
       'user-agent': 'twopc-coordinator',

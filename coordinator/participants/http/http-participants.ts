@@ -50,7 +50,7 @@ export class HttpParticipants {
     const sender = new HttpParticipant('(batch)', url, this.pools, this.options);
     if (this.batchers.size >= MAX_CACHED) this.batchers.delete(this.batchers.keys().next().value!);
     const o = this.options;
-    this.batchers.set(url, new ParticipantBatcher((suffix, body, timeoutMs, txId) => sender.send('POST', suffix, body, timeoutMs, txId), { maxCalls: o.batchMaxCalls, inFlight: o.batchesInFlight, slowAfterMs: o.batchSlowAfterMs }));
+    this.batchers.set(url, new ParticipantBatcher((suffix, body, timeoutMs, txId, traceparent) => sender.send('POST', suffix, body, timeoutMs, txId, traceparent), { maxCalls: o.batchMaxCalls, inFlight: o.batchesInFlight, slowAfterMs: o.batchSlowAfterMs }));
   }
 
   private readonly batcherOf = (url: string): ParticipantBatcher | undefined => this.batchers.get(url);

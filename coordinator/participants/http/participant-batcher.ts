@@ -3,7 +3,8 @@ import type { BatchCall } from '../../../participant-sdk/src';
 import type { ParticipantResponse } from './participant-pools';
 
 /** Sends one signed POST to the participant (`suffix` below its URL) and resolves with its answer, or throws the transport error. */
-export type SignedPost = (suffix: string, body: object, timeoutMs: number, txId?: string) => Promise<ParticipantResponse>;
+/** `traceparent`: the parent, in the trace, of the participant's span for the call (see withTraceQuery). */
+export type SignedPost = (suffix: string, body: object, timeoutMs: number, txId?: string, traceparent?: string) => Promise<ParticipantResponse>;
 
 interface Queued {
   call: BatchCall;
@@ -70,8 +71,9 @@ export class ParticipantBatcher {
   private async send(batch: Queued[]): Promise<void> {
     if (batch.length === 1) {
       const [only] = batch;
-      const { op, ...body } = only.call;
-      await this.post(`/${op}`, body, only.timeoutMs, only.call.txId).then(only.resolve, only.reject);
+      // The per-call form carries the call's traceparent in its signed query, not in its body.
+      const { op, traceparent, ...body } = only.call;
+      await this.post(`/${op}`, body, only.timeoutMs, only.call.txId, traceparent).then(only.resolve, only.reject);
       return;
     }
     const timeoutMs = Math.max(...batch.map((q) => q.timeoutMs));
