@@ -196,8 +196,9 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
   });
 
   it('xid status unavailable: a status the commit log no longer holds (null) is a heuristic hazard', async () => {
-    // PostgreSQL answers null for an xid older than its commit log keeps; truncating pg_xact takes
-    // billions of transactions, so the answer is put in place of the real one here.
+    // PostgreSQL answers null for an xid older than its commit log keeps; vacuum truncates pg_xact
+    // only after autovacuum_freeze_max_age (200 million by default) transactions, too many for a
+    // test, so the answer is put in place of the real one here.
     const nullStatus = new PostgresParticipant({ name: 'accounts', pool: withLookupFault(pool, { current: { status: () => null } }), commitProof: 'xid' });
     const ref = { ...newBranch('accounts'), xid: '5' };
     const err = await nullStatus.commit(ref).catch((e: unknown) => e);
