@@ -158,7 +158,9 @@ describe('batched calls to participant services (docs/protocol.md)', () => {
     participants.noteAccepts(server.url, ['batch']);
     const p = participants.forUrl('p', server.url);
     const outcomes = await Promise.allSettled(Array.from({ length: 5 }, branch).map((b) => p.prepare(b)));
-    expect(budget).toBe('750');
+    // 3/4 of what is left of the calls' deadline (1000 ms, less the time they waited in the queue).
+    expect(Number(budget)).toBeLessThanOrEqual(750);
+    expect(Number(budget)).toBeGreaterThan(600);
     expect(outcomes[0].status).toBe('fulfilled');
     for (const o of outcomes.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'outcome-unknown', message: expect.stringMatching(/not in the calls' order/) } });
   });
@@ -238,5 +240,31 @@ describe('batched calls to participant services (docs/protocol.md)', () => {
     const settled = await Promise.allSettled(first);
     expect(settled[0].status).toBe('fulfilled');
     for (const o of settled.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'outcome-unknown', message: expect.stringMatching(/no answer within 800 ms/) } });
+  });
+
+  it('fails a call still queued at its deadline, unsent, and counts the time queued against the deadline of a call sent late', async () => {
+    const seen: number[] = [];
+    server = await participantServer((calls, res) => {
+      seen.push(calls.length);
+      if (seen.length === 1) return; // the first batch never answers
+      answerEach(() => ({ status: 200, body: { state: 'rolled-back' } }))(calls, res);
+    }, 0);
+    // Nothing stops holding back a batch in flight before the calls' deadline: calls behind it only queue.
+    participants = new HttpParticipants({ ...HTTP_PARTICIPANT_DEFAULTS, secret: SECRET, phaseTwoTimeoutMs: 1_500, prepareTimeoutMs: 300, batchSlowAfterMs: 60_000 });
+    participants.noteAccepts(server.url, ['batch']);
+    const p = participants.forUrl('p', server.url);
+    // The first goes alone; the two behind it leave as the batch that hangs.
+    const [lone, ...hung] = [branch(), branch(), branch()].map((b) => p.rollback(b).catch((e) => e));
+    await new Promise((r) => setTimeout(r, 50));
+    // Prepares with a deadline (300 ms) that ends while the batch ahead (rollbacks, 1500 ms) is still in flight.
+    const queued = [branch(), branch()].map((b) => p.prepare(b).catch((e) => e));
+    const started = Date.now();
+    const failed = await Promise.all(queued);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    for (const e of failed) expect(e).toMatchObject({ code: 'outcome-unknown', message: expect.stringMatching(/no answer within 300 ms/) });
+    await Promise.all([lone, ...hung]);
+    // The queued calls were never sent: only the lone call and the batch that hung reached the participant.
+    expect(server.seen.map((s) => s.path)).toEqual(['/rollback', '/batch']);
+    expect(seen).toEqual([2]);
   });
 });

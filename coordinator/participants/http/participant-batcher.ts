@@ -17,7 +17,9 @@ export type SignedPost = (suffix: string, body: object, options: PostOptions) =>
 
 interface Queued {
   call: BatchCall;
-  timeoutMs: number;
+  /** When the call's deadline ends (time spent queued counts against it). */
+  deadline: number;
+  expiry: NodeJS.Timeout;
   resolve(answer: ParticipantResponse): void;
   reject(error: unknown): void;
 }
@@ -72,7 +74,16 @@ export class ParticipantBatcher {
 
   call(call: BatchCall, timeoutMs: number): Promise<ParticipantResponse> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ call, timeoutMs, resolve, reject });
+      // A call still queued at its deadline fails then, unsent (outcome unknown, as any call without an answer).
+      const expiry = setTimeout(() => {
+        const at = this.queue.indexOf(queued);
+        if (at === -1) return;
+        this.queue.splice(at, 1);
+        reject(Object.assign(new Error(`not sent within ${timeoutMs} ms: the batches ahead of it were still in flight`), { name: 'TimeoutError' }));
+      }, timeoutMs);
+      expiry.unref();
+      const queued: Queued = { call, deadline: Date.now() + timeoutMs, expiry, resolve, reject };
+      this.queue.push(queued);
       this.pump();
     });
   }
@@ -81,6 +92,7 @@ export class ParticipantBatcher {
     while (this.holding < this.options.inFlight && this.queue.length > 0) {
       // Once the URL said it has no batch route, what is left here goes as single calls.
       const batch = this.queue.splice(0, this.served ? this.maxCalls : this.queue.length);
+      for (const q of batch) clearTimeout(q.expiry);
       this.holding += 1;
       let held = true;
       const release = () => {
@@ -101,8 +113,9 @@ export class ParticipantBatcher {
       await Promise.all(batch.map((q) => this.single(q)));
       return;
     }
-    const timeoutMs = Math.max(...batch.map((q) => q.timeoutMs));
-    const budgetMs = Math.floor(Math.min(...batch.map((q) => q.timeoutMs)) * BUDGET_SHARE);
+    const now = Date.now();
+    const timeoutMs = Math.max(...batch.map((q) => remaining(q, now)));
+    const budgetMs = Math.max(1, Math.floor(Math.min(...batch.map((q) => remaining(q, now))) * BUDGET_SHARE));
     let results: ParticipantResponse[];
     try {
       const answer = await this.post(`/batch?${BATCH_BUDGET_QUERY}=${budgetMs}`, { calls: batch.map((q) => q.call) }, { timeoutMs, maxAnswerBytes: this.options.maxAnswerBytes * batch.length });
@@ -122,7 +135,7 @@ export class ParticipantBatcher {
   private single(q: Queued): Promise<void> {
     // The per-call form carries the call's traceparent in its signed query, not in its body.
     const { op, traceparent, ...body } = q.call;
-    return this.post(`/${op}`, body, { timeoutMs: q.timeoutMs, txId: q.call.txId, ...(traceparent ? { traceparent } : {}) }).then(q.resolve, q.reject);
+    return this.post(`/${op}`, body, { timeoutMs: remaining(q, Date.now()), txId: q.call.txId, ...(traceparent ? { traceparent } : {}) }).then(q.resolve, q.reject);
   }
 
   /** 404 / 405: the URL has no batch route (an older or rolled-back SDK); 413: fewer calls per batch from now on. */
@@ -136,6 +149,11 @@ export class ParticipantBatcher {
     this.maxCalls = Math.max(1, Math.floor(calls / 2));
     return true;
   }
+}
+
+/** What is left of the call's deadline (at least 1 ms: an expired call is failed by its expiry, not here). */
+function remaining(q: Queued, now: number): number {
+  return Math.max(1, q.deadline - now);
 }
 
 /**
