@@ -189,6 +189,7 @@ describe('batched calls to participant services (docs/protocol.md)', () => {
       expect(outcomes[0].status).toBe('fulfilled');
       for (const o of outcomes.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'outcome-unknown' } });
       for (const o of outcomes.slice(1)) expect(String((o as PromiseRejectedResult).reason.message)).not.toContain('127.0.0.1');
+      for (const o of outcomes.slice(1)) expect((o as PromiseRejectedResult).reason.message).toMatch(/^participant p: POST \/commit \(batched\): /);
     }
   });
 

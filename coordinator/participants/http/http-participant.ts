@@ -124,15 +124,16 @@ export class HttpParticipant implements Participant {
    */
   private async call(method: 'GET' | 'POST', suffix: string, body: object | undefined, timeoutMs: number, txId: string): Promise<ParticipantResponse> {
     if (!this.origin) throw new TwopcError('outcome-unknown', `${this.where(suffix)}: the enlisted URL is not valid`, { participant: this.name });
+    const batcher = method === 'POST' && body !== undefined ? this.batcher(this.url) : undefined;
     try {
-      const batcher = method === 'POST' && body !== undefined ? this.batcher(this.url) : undefined;
       // A batched call carries its span's traceparent in the (signed) body; a single call, in its query (send).
       const traceparent = currentTraceparent();
       if (batcher) return await batcher.call({ op: suffix.slice(1) as 'prepare' | 'commit' | 'rollback', ...(body as { txId: string; branchId: number; gid: string }), ...(traceparent ? { traceparent } : {}) }, timeoutMs);
       return await this.send(method, suffix, body, { timeoutMs, txId });
     } catch (e) {
       const why = isTimeout(e) ? `no answer within ${timeoutMs} ms` : causeMessage(e);
-      throw new TwopcError('outcome-unknown', `${this.where(`${method} ${suffix}`)}: ${why}`, { participant: this.name }, { cause: e });
+      // Named as its per-call route, and said to have gone in a batch (where the batch's error, not the call's, is the cause).
+      throw new TwopcError('outcome-unknown', `${this.where(`${method} ${suffix}${batcher ? ' (batched)' : ''}`)}: ${why}`, { participant: this.name }, { cause: e });
     }
   }
 
