@@ -45,8 +45,14 @@ export async function recover(deps: RecoveryDeps, options: RecoveryOptions = {})
   const now = Date.now();
   const semaphore = new Semaphore(config.recoveryConcurrency);
   const drives: Array<Promise<void>> = [];
+  // What this pass would skip at once is left out before any task is queued: a periodic pass with
+  // tens of thousands running here must not queue a task for each (they are checked again below,
+  // as things change while a task waits for its turn).
+  const candidates = unfinished.filter(
+    (s) => !deps.isLive(s.txId) && !phaseTwo.isDriving(s.txId) && !(options.onlyExpired && !s.decision && now < s.expiresAt + config.sweepGraceMs),
+  );
   await Promise.all(
-    unfinished.map((snapshot) =>
+    candidates.map((snapshot) =>
       semaphore.run(async () => {
         if (deps.isLive(snapshot.txId) || phaseTwo.isDriving(snapshot.txId) || !deps.mayRecover(snapshot)) return;
         if (options.onlyExpired && !snapshot.decision && now < snapshot.expiresAt + config.sweepGraceMs) return;

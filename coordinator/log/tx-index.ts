@@ -125,11 +125,16 @@ export class TxIndex {
   }
 
   unfinished(): TxSnapshot[] {
+    return this.unfinishedEntries().map((e) => e.snapshot());
+  }
+
+  /** Every unfinished transaction's entry, oldest first (by creation; ties in first-seen order). */
+  unfinishedEntries(): TxEntry[] {
     const open: TxEntry[] = [];
     for (const e of this.txs.values()) if (e.completedAt === undefined && !e.auditOnly) open.push(e);
     // Array.prototype.sort is stable: equal createdAt keep first-seen order.
     open.sort((a, b) => a.createdAt - b.createdAt);
-    return open.map((e) => e.snapshot());
+    return open;
   }
 
   unfinishedCount(): number {

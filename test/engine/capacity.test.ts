@@ -6,6 +6,7 @@ import { ParticipantRegistry } from '../../coordinator/engine/participant-regist
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import { isTwopcError } from '../../coordinator/engine/ports/protocol';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
+import { Semaphore } from '../../coordinator/engine/ports/backoff';
 import { FakeParticipant } from './fake-participant';
 
 /**
@@ -62,5 +63,21 @@ describe('engine memory caps', () => {
     expect(log.held().outcomes).toBe(3);
     expect(await refusal(engine.begin())).toBe('over-capacity maxRememberedOutcomes');
     expect(log.held().outcomes).toBe(3);
+  });
+
+  it('a periodic recovery pass queues no task for the transactions running here (issue 16 item 2: no stall with tens of thousands live)', async () => {
+    const { engine, log } = await start({});
+    for (let i = 0; i < 500; i++) await engine.begin();
+    const run = jest.spyOn(Semaphore.prototype, 'run');
+    const unfinished = jest.spyOn(log, 'unfinished');
+    try {
+      const report = await engine.admin.recover({ onlyExpired: true, waitMs: 0 });
+      expect(report.unfinished).toBe(500);
+      expect(unfinished).toHaveBeenCalledTimes(1);
+      expect(run).not.toHaveBeenCalled();
+    } finally {
+      run.mockRestore();
+      unfinished.mockRestore();
+    }
   });
 });

@@ -22,6 +22,8 @@ import { frameJson } from './record-codec';
 
 export type { FileDecisionLogOptions } from './file-log-options';
 
+const SNAPSHOTS_PER_TURN = 5_000;
+
 /**
  * The record as the log keeps it (a frozen, normalized copy: see
  * normalizeRecord) and its frame. Memory then holds exactly what a reopen
@@ -164,7 +166,16 @@ export class FileDecisionLog implements DecisionLog {
     this.assertReadable();
     if (this.pendingDecisions.size > 0) await Promise.all(this.pendingDecisions);
     this.assertReadable();
-    return this.index.unfinished();
+    // Snapshots made SNAPSHOTS_PER_TURN at a time: a sweep's listing of tens of thousands of running
+    // transactions must not hold requests up. Each snapshot is whole; a listing is stale by the time
+    // it is used anyway, so the few milliseconds between the turns change nothing for its readers.
+    const open = this.index.unfinishedEntries();
+    const out = new Array<TxSnapshot>(open.length);
+    for (let i = 0; i < open.length; i++) {
+      if (i % SNAPSHOTS_PER_TURN === SNAPSHOTS_PER_TURN - 1) await new Promise<void>((r) => setImmediate(r));
+      out[i] = open[i].snapshot();
+    }
+    return out;
   }
 
   async history(txId: string): Promise<LogRecord[]> {
