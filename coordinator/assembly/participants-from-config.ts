@@ -42,7 +42,7 @@ export async function participantsFromConfig(config: ServiceConfig, o: Participa
     const pool = new Pool({ connectionString, max: o.poolSize });
     pool.on('error', (e) => o.onIdleError(name, e));
     pools.push(pool);
-    postgres.push(new PostgresParticipant({ name, pool }));
+    postgres.push(new PostgresParticipant({ name, pool, commitProof: config.commitProof }));
   }
   const http = config.participantSecret ? new HttpParticipants({ ...config.participantCalls, secret: config.participantSecret }) : undefined;
   const close = async () => {

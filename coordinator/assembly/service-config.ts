@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { MAX_BATCH_CALLS } from '../../participant-sdk/src';
+import { COMMIT_PROOFS } from '../../participant-sdk/src/postgres';
+import { DEFAULT_COMMIT_PROOF } from '../participants/postgres/commit-proof-default';
 import { EngineConfig, EngineConfigInput, parseEngineConfig } from '../engine/engine-config';
 import { TwopcError } from '../engine/ports/protocol';
 import { HTTP_PARTICIPANT_DEFAULTS } from '../participants/http/http-participant-options';
@@ -46,6 +48,13 @@ export const serviceConfigSchema = z
     allowVolatile: z.boolean({ error: 'allowVolatile must be true or false' }).default(false),
     /** Directly reachable participant databases (name → connection string): recovery and sweeps finish their branches. */
     databases: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'database names must be 1-64 of [A-Za-z0-9_.-]'), z.string().min(1)).default({}),
+    /**
+     * How those databases prove, after a lost COMMIT PREPARED answer, that a
+     * branch committed: `xid` (default: its transaction id in the decision, no
+     * marker row) or `marker` (a row per branch; survives failover to an
+     * asynchronous standby, restores and long outages: see README).
+     */
+    commitProof: z.enum(COMMIT_PROOFS, { error: `commitProof must be one of ${COMMIT_PROOFS.join(', ')}` }).default(DEFAULT_COMMIT_PROOF),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** Bearer token of the `/v1` API. Required unless `insecure`, or the listener is loopback-only (then one is generated per run). */
     apiToken: secret('apiToken', 'TWOPC_API_TOKEN').optional(),
@@ -185,6 +194,7 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
   if (env.TWOPC_LOG) raw.log = env.TWOPC_LOG;
   if (env.TWOPC_ALLOW_VOLATILE) raw.allowVolatile = booleanFromEnv('TWOPC_ALLOW_VOLATILE', env.TWOPC_ALLOW_VOLATILE);
   if (env.TWOPC_DATABASES) raw.databases = parseDatabases(env.TWOPC_DATABASES);
+  if (env.TWOPC_COMMIT_PROOF) raw.commitProof = env.TWOPC_COMMIT_PROOF;
   if (env.TWOPC_LOG_LEVEL) raw.logLevel = env.TWOPC_LOG_LEVEL;
   if (env.TWOPC_API_TOKEN) raw.apiToken = env.TWOPC_API_TOKEN;
   if (env.TWOPC_ADMIN_TOKEN) raw.adminToken = env.TWOPC_ADMIN_TOKEN;

@@ -16,8 +16,9 @@ function nonEmptyString(v: unknown): boolean {
   return typeof v === 'string' && v.length > 0;
 }
 
-// A PostgreSQL xid8 in decimal (below 2^64: at most 20 digits).
-const XID_PATTERN = /^[0-9]{1,20}$/;
+// A branch's commit proof: a PostgreSQL xid8 in decimal (below 2^64: at most 20 digits), after the
+// cluster history it belongs to (`<system identifier>.<timeline>:`; absent in records of older versions).
+const XID_PATTERN = /^(-?[0-9]{1,20}\.[0-9]{1,10}:)?[0-9]{1,20}$/;
 
 function branchProblem(b: unknown, field: string): string | undefined {
   if (!isObject(b)) return `${field} must be an object`;
@@ -25,7 +26,7 @@ function branchProblem(b: unknown, field: string): string | undefined {
   if (!nonEmptyString(b.gid)) return `${field}.gid must be a non-empty string`;
   if (!nonEmptyString(b.participant)) return `${field}.participant must be a non-empty string`;
   if (b.url !== undefined && typeof b.url !== 'string') return `${field}.url must be a string when present`;
-  if (b.xid !== undefined && (typeof b.xid !== 'string' || !XID_PATTERN.test(b.xid))) return `${field}.xid must be a transaction id in decimal when present`;
+  if (b.xid !== undefined && (typeof b.xid !== 'string' || !XID_PATTERN.test(b.xid))) return `${field}.xid must be a transaction id in decimal (after <system identifier>.<timeline>:) when present`;
   return undefined;
 }
 
@@ -149,7 +150,7 @@ export function normalizeRecord(r: LogRecord, type: LogRecord['type'] = r.type):
 const q = JSON.stringify;
 
 function branchJson(b: BranchInfo): string {
-  return `{"branchId":${b.branchId},"gid":${q(b.gid)},"participant":${q(b.participant)}${b.url === undefined ? '' : `,"url":${q(b.url)}`}${b.xid === undefined ? '' : `,"xid":"${b.xid}"`}}`;
+  return `{"branchId":${b.branchId},"gid":${q(b.gid)},"participant":${q(b.participant)}${b.url === undefined ? '' : `,"url":${q(b.url)}`}${b.xid === undefined ? '' : `,"xid":${q(b.xid)}`}}`;
 }
 
 /**

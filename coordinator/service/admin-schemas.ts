@@ -48,7 +48,7 @@ const branchSchema = z.object({
   gid: z.string(),
   participant: z.string(),
   url: z.string().optional(),
-  xid: z.string().optional().describe("in a decision: the branch's PostgreSQL transaction id its yes vote carried (commitProof xid)"),
+  xid: z.string().optional().describe("in a decision: the commit proof the branch's yes vote carried (commitProof xid): <system identifier>.<timeline>:<xid8>, or a bare xid8 in records of older versions"),
 });
 const reasonSchema = z.object({ cause: z.string(), message: z.string(), branchId: z.number().int().optional(), participant: z.string().optional(), sqlState: z.string().optional() });
 

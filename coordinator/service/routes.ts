@@ -107,12 +107,13 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
       run: async ({ id, body }) => {
         const { participant, url, prepare, accepts } = parseWith(enlistRequestSchema, body);
         const checkedUrl = deps.participantUrl(url);
-        // Before the branch exists, so its prepare can already be batched if the participant accepts it.
-        deps.participantAccepts?.(checkedUrl, accepts);
         // A held branch is prepared only through commit, which waits for every registration write
         // before its first PREPARE; an eager one prepares as soon as it has this answer, so its
         // registration must be written first (SPEC §3). Absent means eager: the safe default.
         const branch = await engine.enlist(id, participant, { url: checkedUrl, awaitWrite: prepare !== 'held', prepare: prepare ?? 'eager' });
+        // Only once enlisted: a refused enlist says nothing of the URL. Before the coordinator's
+        // first call to the branch (its prepare), which comes after this answer.
+        deps.participantAccepts?.(checkedUrl, accepts);
         return created({ branchId: branch.branchId, gid: branch.gid, expiresAt: new Date(branch.expiresAt).toISOString() });
       },
     },

@@ -4,7 +4,7 @@ import type { BranchRef } from './branch-types';
 import { TransactionAbortedError, TwopcError } from './errors';
 import { parseGid } from './gid';
 import { problemOf } from './problem';
-import { BatchCall, BranchCall, CommitCall, batchRequestSchema, branchCallSchema, commitCallSchema, firstIssue, gidSchema } from './wire';
+import { BATCH_BUDGET_QUERY, BatchCall, BranchCall, CommitCall, MAX_REASON_CHARS, batchRequestSchema, branchCallSchema, commitCallSchema, firstIssue, gidSchema } from './wire';
 import { branchSpan } from './traced-call';
 
 export interface ProtocolDeps {
@@ -32,21 +32,12 @@ export const protocolCalls = {
   commit: async (deps: ProtocolDeps, body: string) => commitCall(deps, parseBody(body, commitCallSchema)),
   rollback: async (deps: ProtocolDeps, body: string) => rollbackCall(deps, parseBody(body, branchCallSchema)),
   // Each call runs as its per-call route would (concurrently, each through its branch's queue),
-  // and its answer, a refusal included, is that route's status and body.
-  async batch(deps: ProtocolDeps, body: string): Promise<CallAnswer> {
+  // and its answer, a refusal included, is that route's status and body, with the call's op and gid.
+  async batch(deps: ProtocolDeps, body: string, query = ''): Promise<CallAnswer> {
     const { calls } = parseBody(body, batchRequestSchema);
-    const results = await Promise.all(
-      calls.map((call) =>
-        batchedCall(deps, call).then(
-          ([status, answer]) => ({ status, body: answer }),
-          (e: unknown) => {
-            const problem = problemOf(e);
-            return { status: problem.status, body: problem };
-          },
-        ),
-      ),
-    );
-    return [200, { results }];
+    const budgetMs = budgetOf(query);
+    const results = await Promise.all(calls.map((call) => withinBudget(batchedCall(deps, call).then(([status, answer]) => ({ status, body: answer }), resultOf), call, budgetMs)));
+    return [200, { results: results.map((r, i) => ({ ...r, op: calls[i].op, gid: calls[i].gid })) }];
   },
   /** `observe`: read only, ending nothing (an operator's commit check; see BranchService.recordedState). */
   async status(deps: ProtocolDeps, rawGid: string, observe: boolean): Promise<CallAnswer> {
@@ -61,7 +52,8 @@ export const protocolCalls = {
 
 async function prepareCall(deps: ProtocolDeps, call: BranchCall): Promise<CallAnswer> {
   const vote = await deps.service.prepare(branchRef(deps, call));
-  return [vote.vote === 'no' ? 409 : 200, vote];
+  // A reason may hold a driver's whole error chain: the wire carries what the coordinator keeps.
+  return vote.vote === 'no' ? [409, { ...vote, reason: vote.reason.slice(0, MAX_REASON_CHARS) }] : [200, vote];
 }
 
 async function commitCall(deps: ProtocolDeps, call: CommitCall): Promise<CallAnswer> {
@@ -70,7 +62,7 @@ async function commitCall(deps: ProtocolDeps, call: CommitCall): Promise<CallAns
     await deps.service.commit(ref, call.onePhase === true);
   } catch (e) {
     // Only a one-phase commit can end in "did not commit"; a two-phase one is retried until it does.
-    if (call.onePhase && e instanceof TransactionAbortedError) return [409, { state: 'rolled-back', reason: e.reason.message }];
+    if (call.onePhase && e instanceof TransactionAbortedError) return [409, { state: 'rolled-back', reason: e.reason.message.slice(0, MAX_REASON_CHARS) }];
     throw e;
   }
   return [200, { state: 'committed' }];
@@ -87,6 +79,34 @@ function batchedCall(deps: ProtocolDeps, { op, traceparent, ...call }: BatchCall
     if (op === 'commit') return commitCall(deps, call);
     return rollbackCall(deps, call);
   });
+}
+
+type BatchResult = { status: number; body: object };
+
+function resultOf(e: unknown): BatchResult {
+  const problem = problemOf(e);
+  return { status: problem.status, body: problem.detail === undefined ? problem : { ...problem, detail: problem.detail.slice(0, MAX_REASON_CHARS) } };
+}
+
+/** The batch's budget per call (its query's `budgetMs`), or undefined: no budget (an older coordinator). */
+function budgetOf(query: string): number | undefined {
+  const budget = Number(new URLSearchParams(query).get(BATCH_BUDGET_QUERY) ?? NaN);
+  return Number.isInteger(budget) && budget > 0 ? budget : undefined;
+}
+
+/**
+ * The call's result, or, once the batch's budget is spent, a 503 for it
+ * alone while it runs on (through its branch's queue, as a per-call request
+ * whose answer was lost would): the coordinator takes it as outcome unknown,
+ * a "no" before the decision, a retry after; the other calls' answers leave.
+ */
+function withinBudget(result: Promise<BatchResult>, call: BatchCall, budgetMs: number | undefined): Promise<BatchResult> {
+  if (budgetMs === undefined) return result;
+  let timer: NodeJS.Timeout | undefined;
+  const spent = new Promise<BatchResult>((resolve) => {
+    timer = setTimeout(() => resolve(resultOf(new TwopcError('outcome-unknown', `${call.op} of ${call.gid} was not done within the batch's budget of ${budgetMs} ms; it runs on, ask again`, { gid: call.gid }))), budgetMs);
+  });
+  return Promise.race([result, spent]).finally(() => clearTimeout(timer));
 }
 
 function parseBody<S extends z.ZodType>(body: string, schema: S): z.output<S> {

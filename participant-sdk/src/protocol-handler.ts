@@ -13,11 +13,11 @@ import { SIGNATURE_HEADER, TRANSACTION_HEADER } from './wire';
  */
 export type ProtocolHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
-type Route = ({ run: (deps: ProtocolDeps, body: string) => Promise<CallAnswer> } | { gid: string; observe: boolean }) & { step: string };
+type Route = ({ run: (deps: ProtocolDeps, body: string, query: string) => Promise<CallAnswer>; query: string } | { gid: string; observe: boolean }) & { step: string };
 
 const GID_IN_BODY = /"gid"\s*:\s*"([^"]{1,200})"/;
 
-const POSTS: Record<string, (deps: ProtocolDeps, body: string) => Promise<CallAnswer>> = {
+const POSTS: Record<string, (deps: ProtocolDeps, body: string, query: string) => Promise<CallAnswer>> = {
   '/prepare': protocolCalls.prepare,
   '/commit': protocolCalls.commit,
   '/rollback': protocolCalls.rollback,
@@ -50,7 +50,7 @@ export function createProtocolHandler(deps: ProtocolDeps, basePath = ''): Protoc
         const check = verifySignature(deps.secret, header(req, SIGNATURE_HEADER), req.method ?? '', signedPath, body);
         if (!check.ok) return sendProblem(res, new TwopcError('unauthorized', `${SIGNATURE_HEADER} ${check.reason}: calls must be signed by the coordinator`, { field: SIGNATURE_HEADER }));
         if (!deps.isOpen()) return sendProblem(res, new TwopcError('shutting-down', `participant "${deps.name}" is not serving (closed or not started)`));
-        const run = () => ('run' in route ? route.run(deps, body) : protocolCalls.status(deps, route.gid, route.observe));
+        const run = () => ('run' in route ? route.run(deps, body, route.query) : protocolCalls.status(deps, route.gid, route.observe));
         // A batch's calls are each a span of their own (protocol-calls.ts); any other call is one here.
         const answer = route.step === 'batch' ? run() : branchSpan(deps.name, route.step, { txId: header(req, TRANSACTION_HEADER), gid: 'gid' in route ? route.gid : GID_IN_BODY.exec(body)?.[1] }, traceparentOfQuery(url), run);
         answer.then(([status, json]) => sendJson(res, status, json), (e: unknown) => sendProblem(res, e));
@@ -65,7 +65,7 @@ function matchRoute(method: string | undefined, url: string, basePath: string): 
   const q = url.indexOf('?');
   const path = url.slice(basePath.length, q === -1 ? undefined : q);
   if (method === 'POST') {
-    return Object.hasOwn(POSTS, path) ? { run: POSTS[path], step: path.slice(1) } : undefined;
+    return Object.hasOwn(POSTS, path) ? { run: POSTS[path], query: q === -1 ? '' : url.slice(q + 1), step: path.slice(1) } : undefined;
   }
   if (method !== 'GET' || !path.startsWith('/branches/') || path.indexOf('/', 10) !== -1) return undefined;
   let gid: string;

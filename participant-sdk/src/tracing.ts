@@ -38,18 +38,32 @@ export const TRACEPARENT_HEADER = 'traceparent';
 export const SDK_TRACE_SCOPE = '@twopc/participant-sdk';
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
-let api: typeof OtelApi | null | undefined;
+let api: { otel: typeof OtelApi; noSdk: OtelApi.TracerProvider } | null | undefined;
 
-/** `@opentelemetry/api` when the application has it, looked up once. */
+/**
+ * `@opentelemetry/api` when the application has it (looked up once) and has
+ * registered an SDK: the API alone is common (prom-client depends on it), and
+ * its no-op spans would still cost every step a span's allocations and
+ * context switches, so without an SDK nothing here touches it.
+ */
 function otel(): typeof OtelApi | undefined {
   if (api === undefined) {
     try {
-      api = require('@opentelemetry/api') as typeof OtelApi;
+      const otel = require('@opentelemetry/api') as typeof OtelApi;
+      // What the API's global provider delegates to while no SDK is registered.
+      api = { otel, noSdk: new otel.ProxyTracerProvider().getDelegate() };
     } catch {
       api = null;
     }
   }
-  return api ?? undefined;
+  if (!api) return undefined;
+  const provider = api.otel.trace.getTracerProvider();
+  return provider instanceof api.otel.ProxyTracerProvider && provider.getDelegate() === api.noSdk ? undefined : api.otel;
+}
+
+/** True when spans are recorded: the API is there and an SDK is registered. */
+export function tracingActive(): boolean {
+  return otel() !== undefined;
 }
 
 function clean(attributes: TraceAttributes): OtelApi.Attributes {

@@ -33,6 +33,15 @@ export type CommitCall = z.infer<typeof commitCallSchema>;
  */
 export const BATCH_FEATURE = 'batch';
 export const MAX_BATCH_CALLS = 64;
+/**
+ * Query parameter of `POST {url}/batch` (signed with the path): the time, in
+ * ms, the participant has to run each call of the batch. A call not done by
+ * then gets its own 503 result while it runs on, so one slow call does not
+ * hold back the others' answers. Absent (an older coordinator): no budget.
+ */
+export const BATCH_BUDGET_QUERY = 'budgetMs';
+/** Vote and refusal reasons on the wire, at most (the coordinator keeps as much). */
+export const MAX_REASON_CHARS = 1000;
 // The W3C traceparent of the coordinator's span for one batched call (signed with the body): the parent of the participant's span.
 const traceparentSchema = z.string().regex(/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, 'must be a W3C traceparent').optional();
 export const batchCallSchema = z.discriminatedUnion('op', [
@@ -43,7 +52,8 @@ export const batchCallSchema = z.discriminatedUnion('op', [
 export type BatchCall = z.infer<typeof batchCallSchema>;
 export const batchRequestSchema = z.object({ calls: z.array(batchCallSchema).min(1, 'must hold a call').max(MAX_BATCH_CALLS, `must hold at most ${MAX_BATCH_CALLS} calls`) }).strict();
 export type BatchRequest = z.infer<typeof batchRequestSchema>;
-export const batchResultSchema = z.object({ status: z.number().int().min(100).max(599), body: z.unknown() });
+// `op` and `gid` echo the call (optional: a participant that leaves them out is matched by position only).
+export const batchResultSchema = z.object({ status: z.number().int().min(100).max(599), body: z.unknown(), op: z.string().optional(), gid: z.string().optional() });
 export const batchAnswerSchema = z.object({ results: z.array(batchResultSchema) });
 export type BatchAnswer = z.infer<typeof batchAnswerSchema>;
 

@@ -59,7 +59,7 @@ describeIfChromium('operator console in Chromium', () => {
 
   /** Both branches vote yes; ledger_b's service goes away as the COMMIT reaches it: committed, in doubt. */
   async function makeInDoubt(): Promise<string> {
-    const begun = await svc.call('POST', '/v1/transactions', { metadata: { order: 'console-1', customer: 'c-7' } });
+    const begun = await svc.call('POST', '/v1/transactions', { metadata: { order: 'console-1', customer: 'c-7', note: '<img src=x onerror=alert(1)>' } });
     const id: string = begun.body.id;
     for (const [name, p] of [['ledger_a', ledgerA], ['ledger_b', ledgerB]] as const) {
       expect((await svc.call('POST', `/v1/transactions/${id}/branches`, { participant: name, url: p.url })).status).toBe(201);
@@ -186,6 +186,9 @@ describeIfChromium('operator console in Chromium', () => {
     expect(phaseTwo).toMatch(/2\s*ledger_b\s*1\s*\S/);
     expect(phaseTwo).toMatch(/\(in \d+ min \d+ s\)/);
     expect(await page.textContent('#detail')).toContain('console-1');
+    // What an API client wrote is shown as text, never as markup.
+    expect(await page.textContent('#detail')).toContain('<img src=x onerror=alert(1)>');
+    expect(await page.locator('#detail img').count()).toBe(0);
     // The raw JSON, opened, stays open across the page's refreshes (every 3 s).
     await page.click('details.raw summary');
     await page.waitForTimeout(3_500);

@@ -231,13 +231,14 @@ export function describeDecisionLogConformance(name: string, factory: () => Prom
     it('a commit decision keeps the xid each branch voted with; a branch without one (an older record) reads back without', async () => {
       let log = await start();
       await begin(log, 'tx-x');
-      const branches = [{ ...branch('tx-x', 1, 'ledger_a'), xid: '18446744073709551615' }, branch('tx-x', 2, 'ledger_b')];
+      // A proof (cluster history and xid), a bare xid (a vote of an older version), none.
+      const branches = [{ ...branch('tx-x', 1, 'ledger_a'), xid: '-7714643463180032033.4294967295:18446744073709551615' }, { ...branch('tx-x', 3, 'ledger_c'), xid: '18446744073709551615' }, branch('tx-x', 2, 'ledger_b')];
       const d = await log.decide(decision('tx-x', 'commit', branches));
       expect(d.branches).toEqual(branches);
       log = await reopen(log);
       const snap = await log.get('tx-x');
       expect(snap!.decision!.branches).toEqual(branches);
-      expect(snap!.decision!.branches[1]).not.toHaveProperty('xid');
+      expect(snap!.decision!.branches[2]).not.toHaveProperty('xid');
       await expect(log.decide({ ...decision('tx-y', 'commit'), branches: [{ ...branch('tx-y', 1), xid: '12a' }] })).rejects.toMatchObject({ code: 'invalid-input', message: expect.stringContaining('branches[0].xid') });
     });
 

@@ -91,7 +91,8 @@ describe('installable packages', () => {
   it('pack the build alone: no sources, tests, bench, chaos or source maps', async () => {
     const twopc = await tarballFiles(tarballs.twopc);
     expect(twopc).toEqual(expect.arrayContaining(['package/package.json', 'package/README.md', 'package/LICENSE', 'package/dist/coordinator/cli/main.js', 'package/dist/coordinator/index.d.ts']));
-    expect(twopc.filter((f) => !/^package\/(dist\/(coordinator|participant-sdk\/src)\/.*\.(js|d\.ts)|dist\/package\.json|docs\/operations\.md|ops\/.*|README\.md|LICENSE|package\.json)$/.test(f))).toEqual([]);
+    expect(twopc).toEqual(expect.arrayContaining(['package/dist/coordinator/console/static/index.html']));
+    expect(twopc.filter((f) => !/^package\/(dist\/(coordinator|participant-sdk\/src)\/.*\.(js|d\.ts)|dist\/coordinator\/console\/static\/.*|dist\/package\.json|docs\/operations\.md|ops\/.*|README\.md|LICENSE|package\.json)$/.test(f))).toEqual([]);
     const sdk = await tarballFiles(tarballs.sdk);
     expect(sdk).toEqual(expect.arrayContaining(['package/package.json', 'package/README.md', 'package/LICENSE', 'package/dist/index.js', 'package/dist/client.d.ts', 'package/dist/orm/drizzle.js']));
     expect(sdk.filter((f) => !/^package\/(dist\/.*\.(js|d\.ts)|README\.md|LICENSE|package\.json)$/.test(f))).toEqual([]);
@@ -155,9 +156,11 @@ describe('installable packages', () => {
 
     afterAll(() => served?.stop());
 
-    it('answers /readyz', async () => {
+    it('answers /readyz, and serves the operator console from the package', async () => {
       const res = await fetch(`${url}/readyz`);
       expect(res.status).toBe(200);
+      const page = await fetch(`${url}/ui/`);
+      expect({ status: page.status, html: (await page.text()).includes('<html') }).toEqual({ status: 200, html: true });
     });
 
     it('the SDK client entry (require), with express removed, begins and commits', async () => {

@@ -35,7 +35,9 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
 
   const balance = async (id: number): Promise<number | undefined> => (await admin.query<{ balance: number }>('select balance from accounts where id = $1', [id])).rows[0]?.balance;
   const markers = async (): Promise<number> => Number((await admin.query('select count(*) from twopc_marker')).rows[0].count);
-  const xactStatus = async (xid: string): Promise<string | null> => (await admin.query<{ s: string | null }>('select pg_xact_status($1::text::xid8) as s', [xid])).rows[0].s;
+  // A proof is <system identifier>.<timeline>:<xid8>; the xid is its last part.
+  const xidOf = (proof: string): string => proof.slice(proof.lastIndexOf(':') + 1);
+  const xactStatus = async (proof: string): Promise<string | null> => (await admin.query<{ s: string | null }>('select pg_xact_status($1::text::xid8) as s', [xidOf(proof)])).rows[0].s;
 
   /** A branch that wrote, prepared; returns its ref with the xid its yes vote carried. */
   async function preparedBranch(id: number, amount: number) {
@@ -83,7 +85,8 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
 
   it('prepares with the xid in the same round trip, writes no marker, and commits', async () => {
     const ref = await preparedBranch(2, 50);
-    expect(ref.xid).toMatch(/^[0-9]+$/);
+    const cluster = (await admin.query("select (select system_identifier from pg_control_system())::text || '.1' as c")).rows[0].c;
+    expect(ref.xid).toMatch(new RegExp(`^${cluster.replace('.', '\\.')}:[0-9]+$`));
     expect(await xactStatus(ref.xid)).toBe('in progress');
     await participant.commit(ref);
     expect(await balance(2)).toBe(50);
@@ -193,8 +196,9 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
   });
 
   it('xid status unavailable: a status the commit log no longer holds (null) is a heuristic hazard', async () => {
-    // PostgreSQL answers null for an xid older than its commit log keeps; truncating pg_xact takes
-    // billions of transactions, so the answer is put in place of the real one here.
+    // PostgreSQL answers null for an xid older than its commit log keeps; vacuum truncates pg_xact
+    // only after autovacuum_freeze_max_age (200 million by default) transactions, too many for a
+    // test, so the answer is put in place of the real one here.
     const nullStatus = new PostgresParticipant({ name: 'accounts', pool: withLookupFault(pool, { current: { status: () => null } }), commitProof: 'xid' });
     const ref = { ...newBranch('accounts'), xid: '5' };
     const err = await nullStatus.commit(ref).catch((e: unknown) => e);
@@ -277,6 +281,61 @@ describe('PostgresParticipant with commitProof xid on PostgreSQL', () => {
     expect(await marker.preparedXid(ref)).toBeUndefined();
     await participant.commit(ref);
     expect(await participant.preparedXid(ref)).toBeUndefined();
+  });
+
+  it('F1: the xid is judged only by the cluster history that prepared it: another cluster (a DSN repointed, a dump restored) is a heuristic hazard, not its unrelated transaction', async () => {
+    const ref = await preparedBranch(15, 15);
+    const xid = BigInt(xidOf(ref.xid));
+    const other = await PgCluster.start({ name: 'xid-proof-other' });
+    try {
+      await other.createDatabase(DB);
+      const otherAdmin = new Client(other.connectionConfig(DB));
+      await otherAdmin.connect();
+      try {
+        await otherAdmin.query(accountsTableSql({ balance: 'int' }));
+        // The other cluster commits unrelated transactions until the same xid is one of them.
+        while (BigInt((await otherAdmin.query('select pg_current_xact_id()::text as x')).rows[0].x) < xid);
+        expect((await otherAdmin.query('select pg_xact_status($1::text::xid8) as s', [xid.toString()])).rows[0].s).toBe('committed');
+        const otherPool = new Pool({ ...other.connectionConfig(DB), max: 2 });
+        const repointed = new PostgresParticipant({ name: 'accounts', pool: otherPool, commitProof: 'xid' });
+        try {
+          await repointed.start();
+          const err = await repointed.commit(ref).catch((e: unknown) => e);
+          expect(isTwopcError(err) && err.code).toBe('heuristic-hazard');
+          expect(String((err as Error).message)).toMatch(/not the history that prepared it/);
+          expect(await codeOf(repointed.rollback(ref))).toBe('heuristic-hazard');
+          // Nor does a read take the other cluster's transaction for the branch's commit.
+          expect(await repointed.recordedState(ref)).toBe('unknown');
+        } finally {
+          await repointed.close();
+          await otherPool.end();
+        }
+      } finally {
+        await otherAdmin.end();
+      }
+    } finally {
+      await other.destroy();
+    }
+    // On its own cluster the branch is still prepared and commits.
+    await participant.commit(ref);
+    expect(await balance(15)).toBe(15);
+  });
+
+  it('F1: a proof of another timeline (a promoted standby, a point-in-time restore) is a heuristic hazard after 42704, even where the xid committed', async () => {
+    const ref = await preparedBranch(16, 16);
+    await participant.commit(ref);
+    // The same system identifier, the next timeline: what a failover or a restore starts.
+    const [cluster, xid] = ref.xid.split(':');
+    const [sysid, timeline] = cluster.split('.');
+    const otherTimeline = { ...ref, xid: `${sysid}.${Number(timeline) + 1}:${xid}` };
+    const err = await participant.commit(otherTimeline).catch((e: unknown) => e);
+    expect(isTwopcError(err) && err.code).toBe('heuristic-hazard');
+    expect(String((err as Error).message)).toMatch(/not the history that prepared it/);
+    expect(await participant.recordedState(otherTimeline)).toBe('unknown');
+    // The same proof with its own history: acknowledged; a bare xid (a decision of an older version) too.
+    await participant.commit(ref);
+    await participant.commit({ ...ref, xid });
+    expect(await participant.recordedState(ref)).toBe('committed');
   });
 
   it('a branch that wrote nothing votes read-only and leaves nothing prepared', async () => {

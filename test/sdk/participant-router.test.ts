@@ -171,11 +171,12 @@ describe('participant SDK: router and enlist', () => {
         calls: [{ op: 'prepare', ...a }, { op: 'prepare', ...b }, { op: 'prepare', ...stranger }, { op: 'prepare', ...a, gid: b.gid }],
       });
       expect(prepared.status).toBe(200);
+      // Each result echoes its call's op and gid, so the coordinator can check the order.
       expect(prepared.body.results).toEqual([
-        { status: 200, body: { vote: 'yes' } },
-        { status: 200, body: { vote: 'yes' } },
-        { status: 409, body: expect.objectContaining({ vote: 'no' }) },
-        { status: 400, body: expect.objectContaining({ code: 'invalid-input', field: 'gid' }) },
+        { status: 200, body: { vote: 'yes' }, op: 'prepare', gid: a.gid },
+        { status: 200, body: { vote: 'yes' }, op: 'prepare', gid: b.gid },
+        { status: 409, body: expect.objectContaining({ vote: 'no' }), op: 'prepare', gid: stranger.gid },
+        { status: 400, body: expect.objectContaining({ code: 'invalid-input', field: 'gid' }), op: 'prepare', gid: b.gid },
       ]);
       // c's unique key waits at PREPARE on b's prepared one; b's rollback, in the same batch, lets it through.
       const ended = await post('/batch', { calls: [{ op: 'commit', ...a }, { op: 'rollback', ...b }, { op: 'prepare', ...c }, { op: 'commit', ...a }] });
@@ -192,6 +193,38 @@ describe('participant SDK: router and enlist', () => {
       // A malformed batch is refused as a whole, naming the field, with no call run.
       expect(await post('/batch', { calls: [] })).toMatchObject({ status: 400, body: { code: 'invalid-input', field: 'calls' } });
       expect(await post('/batch', { calls: [{ op: 'vote', ...a }] })).toMatchObject({ status: 400, body: { code: 'invalid-input' } });
+    });
+
+    it("answers each batched call within the batch's budget: a call still waiting gets its own 503 while the others' answers leave", async () => {
+      await setup();
+      const [tb, tc, ta] = [coordinator.begin(), coordinator.begin(), coordinator.begin()];
+      await participant.enlist(tb, (db) => db.query('insert into deferred values (6)'));
+      await participant.enlist(tc, (db) => db.query('insert into deferred values (6)'));
+      await participant.enlist(ta, (db) => db.query('update accounts set balance = balance + 1 where id = 1'));
+      const [b, c, a] = [tb, tc, ta].map((id) => coordinator.branch(id));
+      expect((await post('/prepare', b)).body).toEqual({ vote: 'yes' });
+      // c's PREPARE waits on b's prepared unique key for as long as b stays prepared.
+      const answer = await post('/batch?budgetMs=300', { calls: [{ op: 'prepare', ...c }, { op: 'prepare', ...a }] });
+      expect(answer.status).toBe(200);
+      expect(answer.body.results).toEqual([
+        { status: 503, body: expect.objectContaining({ code: 'outcome-unknown' }), op: 'prepare', gid: c.gid },
+        { status: 200, body: { vote: 'yes' }, op: 'prepare', gid: a.gid },
+      ]);
+      // c's prepare ran on; asked again once b is gone, it answers its vote (the unique key now free).
+      expect((await post('/rollback', b)).body).toEqual({ state: 'rolled-back' });
+      expect((await post('/prepare', c)).body).toEqual({ vote: 'yes' });
+      for (const branch of [a, c]) expect((await post('/commit', branch)).body).toEqual({ state: 'committed' });
+      expect(await sql('select id from deferred')).toEqual([{ id: 6 }]);
+    });
+
+    it('sends at most 1000 characters of a vote reason', async () => {
+      await setup();
+      const txId = coordinator.begin();
+      const long = 'x'.repeat(5000);
+      await expect(participant.enlist(txId, async () => Promise.reject(new Error(long)))).rejects.toThrow();
+      const vote = await post('/prepare', coordinator.branch(txId));
+      expect(vote.status).toBe(409);
+      expect(vote.body.reason.length).toBeLessThanOrEqual(1000);
     });
 
     it('rolls back, repeatedly, and then votes no', async () => {

@@ -44,7 +44,7 @@ describe('a participant that accepts connections and never answers (issue 16.3)'
   beforeAll(async () => {
     healthy = await new TestParticipant(SECRET).start();
     dead = await deadServer();
-    svc = await startTestService({ participantCalls: { prepareTimeoutMs: 300, phaseTwoTimeoutMs: 300, statusTimeoutMs: 300, connectTimeoutMs: 300 } }, { phaseTwoBaseDelayMs: 20, phaseTwoMaxDelayMs: 200, commitWaitMs: 200 });
+    svc = await startTestService({ participantCalls: { prepareTimeoutMs: 1_500, phaseTwoTimeoutMs: 300, statusTimeoutMs: 300, connectTimeoutMs: 1_000 } }, { phaseTwoBaseDelayMs: 20, phaseTwoMaxDelayMs: 200, commitWaitMs: 200 });
   });
   afterAll(async () => {
     await svc?.close();

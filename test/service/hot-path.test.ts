@@ -66,6 +66,8 @@ interface Harness {
   base: string;
   gate: EnlistGate;
   forwarded: ForwardRequest[];
+  /** What each enlist said it accepts, as the app passed it on (url and accepts). */
+  accepted: Array<[string, readonly string[] | undefined]>;
   /** `METHOD url` of each request that reached express's layers (the hot path answers before them). */
   reachedExpress: string[];
   call(method: string, p: string, init?: { body?: string | Buffer; headers?: Record<string, string> }): Promise<Answer>;
@@ -98,6 +100,7 @@ async function start(options: { forwardIds?: Set<string>; forwardThrows?: boolea
   };
   const metrics = new CoordinatorMetrics({ inDoubt: () => 0, live: () => 0 });
   const reachedExpress: string[] = [];
+  const accepted: Harness['accepted'] = [];
   const countRequests = metrics.httpMiddleware;
   (metrics as { httpMiddleware: typeof countRequests }).httpMiddleware = (req, res, next) => {
     reachedExpress.push(`${req.method} ${req.url}`);
@@ -110,7 +113,7 @@ async function start(options: { forwardIds?: Set<string>; forwardThrows?: boolea
     apiTokens: [TOKEN],
     idempotency: new IdempotencyStore({ ttlMs: 60_000, maxKeys: 100 }),
     bodyLimitBytes: 1024,
-    participantUrls: { enabled: true, allowList: [] },
+    participantUrls: { enabled: true, allowList: [], accepts: (url, said) => accepted.push([url, said]) },
     version: 'test',
     ...(options.forwardIds || options.forwardThrows ? { forwarder } : {}),
   });
@@ -122,6 +125,7 @@ async function start(options: { forwardIds?: Set<string>; forwardThrows?: boolea
     gate,
     forwarded,
     reachedExpress,
+    accepted,
     async call(method, p, init = {}) {
       const res = await fetch(`${base}${p}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers }, ...(init.body === undefined ? {} : { body: init.body }) });
       const text = await res.text();
@@ -298,6 +302,18 @@ describe('coordinator hot path', () => {
       expect([hot.status, hot.body.code]).toEqual([500, 'internal-error']);
       expect(comparable(hot)).toEqual(comparable(viaExpress));
     });
+  });
+
+  it('passes on what a participant accepts only once its enlist succeeded', async () => {
+    h = await start();
+    const id = (await h.call('POST', '/v1/transactions')).body.id as string;
+    await h.call('POST', `/v1/transactions/${id}/abort`, json({}));
+    const refused = await h.call('POST', `/v1/transactions/${id}/branches`, json({ participant: 'p', url: 'http://127.0.0.1:1/p', accepts: ['batch'] }));
+    expect(refused.status).toBe(409);
+    expect(h.accepted).toEqual([]);
+    const live = (await h.call('POST', '/v1/transactions')).body.id as string;
+    expect((await h.call('POST', `/v1/transactions/${live}/branches`, json({ participant: 'p', url: 'http://127.0.0.1:1/p', accepts: ['batch'] }))).status).toBe(201);
+    expect(h.accepted).toEqual([['http://127.0.0.1:1/p', ['batch']]]);
   });
 
   describe('enlist timing (`prepare`)', () => {

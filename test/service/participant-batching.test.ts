@@ -22,18 +22,18 @@ type BatchAnswer = (calls: BatchCall[], res: http.ServerResponse) => void;
  * every request is checked for its signature; per-call requests answer yes /
  * committed / rolled-back after `delayMs`.
  */
-async function participantServer(batchAnswer: BatchAnswer, delayMs = 30, onBatch: () => void = () => undefined) {
+async function participantServer(batchAnswer: BatchAnswer, delayMs = 30, onBatch: (url: string) => void = () => undefined) {
   const seen: Array<{ path: string; calls: number }> = [];
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       if (!verifySignature(SECRET, req.headers['twopc-signature'] as string, req.method!, req.url!, body).ok) return void res.writeHead(401).end();
-      const path = req.url!.replace('/base', '');
+      const path = req.url!.replace('/base', '').replace(/\?.*$/, '');
       if (path === '/batch') {
         const { calls } = batchRequestSchema.parse(JSON.parse(body));
         seen.push({ path, calls: calls.length });
-        onBatch();
+        onBatch(req.url!);
         return void setTimeout(() => batchAnswer(calls, res), delayMs);
       }
       seen.push({ path, calls: 1 });
@@ -92,6 +92,75 @@ describe('batched calls to participant services (docs/protocol.md)', () => {
     await Promise.all(Array.from({ length: 8 }, branch).map((b) => p.commit(b)));
     expect(server.seen.every((s) => s.path === '/commit')).toBe(true);
     expect(server.seen).toHaveLength(8);
+  });
+
+  it('stops batching to a URL whose enlist no longer says it accepts batches', async () => {
+    server = await participantServer(() => {
+      throw new Error('no batch may reach a participant that stopped accepting them');
+    });
+    participants.noteAccepts(server.url, ['batch']);
+    participants.noteAccepts(server.url, undefined);
+    const p = participants.forUrl('p', server.url);
+    await Promise.all(Array.from({ length: 8 }, branch).map((b) => p.prepare(b)));
+    expect(server.seen.filter((s) => s.path === '/batch')).toEqual([]);
+  });
+
+  it('sends the calls of a batch answered 404 or 405 (no batch route: nothing ran) again one by one, then stops batching to that URL', async () => {
+    for (const status of [404, 405]) {
+      server = await participantServer((_calls, res) => void res.writeHead(status).end());
+      participants.noteAccepts(server.url, ['batch']);
+      const p = participants.forUrl('p', server.url);
+      const votes = await Promise.all(Array.from({ length: 10 }, branch).map((b) => p.prepare(b)));
+      expect(votes.every((v) => v.vote === 'yes')).toBe(true);
+      expect(server.seen.filter((s) => s.path === '/batch')).toHaveLength(1);
+      server.seen.length = 0;
+      await Promise.all(Array.from({ length: 10 }, branch).map((b) => p.prepare(b)));
+      expect(server.seen.every((s) => s.path === '/prepare')).toBe(true);
+      await server.close();
+    }
+    server = undefined;
+  });
+
+  it('sends the calls of a batch answered 413 again one by one, and batches fewer calls after', async () => {
+    let limit = 4;
+    server = await participantServer((calls, res) => {
+      if (calls.length > limit) return void res.writeHead(413).end();
+      answerEach(() => ({ status: 200, body: { state: 'committed' } }))(calls, res);
+    });
+    participants.noteAccepts(server.url, ['batch']);
+    const p = participants.forUrl('p', server.url);
+    await Promise.all(Array.from({ length: 17 }, branch).map((b) => p.commit(b)));
+    expect(server.seen.filter((s) => s.path === '/batch')).toEqual([{ path: '/batch', calls: 16 }]);
+    expect(server.seen.filter((s) => s.path === '/commit')).toHaveLength(17);
+    limit = 100;
+    server.seen.length = 0;
+    await Promise.all(Array.from({ length: 17 }, branch).map((b) => p.commit(b)));
+    expect(Math.max(...server.seen.map((s) => s.calls))).toBe(8);
+  });
+
+  it('takes a batch answer longer than one call\'s limit when it is within the limit times its calls', async () => {
+    participants = new HttpParticipants({ ...HTTP_PARTICIPANT_DEFAULTS, secret: SECRET, maxAnswerBytes: 2_000 });
+    server = await participantServer(answerEach(() => ({ status: 409, body: { vote: 'no', reason: 'r'.repeat(900) } })));
+    participants.noteAccepts(server.url, ['batch']);
+    const p = participants.forUrl('p', server.url);
+    const votes = await Promise.all(Array.from({ length: 6 }, branch).map((b) => p.prepare(b)));
+    expect(server.seen.map((s) => s.path)).toEqual(['/prepare', '/batch']);
+    expect(votes.slice(1).every((v) => v.vote === 'no' && v.reason.length === 900)).toBe(true);
+  });
+
+  it('sends each batch with its budget, and takes no result that names another call than the one at its position', async () => {
+    let budget: string | null = null;
+    server = await participantServer((calls, res) => {
+      const results = calls.map((c) => ({ status: 200, body: { vote: 'yes' }, op: c.op, gid: c.gid }));
+      [results[0], results[1]] = [results[1], results[0]];
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ results }));
+    }, 30, (url) => (budget = new URL(url, 'http://x').searchParams.get('budgetMs')));
+    participants.noteAccepts(server.url, ['batch']);
+    const p = participants.forUrl('p', server.url);
+    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, branch).map((b) => p.prepare(b)));
+    expect(budget).toBe('750');
+    expect(outcomes[0].status).toBe('fulfilled');
+    for (const o of outcomes.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'outcome-unknown', message: expect.stringMatching(/not in the calls' order/) } });
   });
 
   it('fails every call of a batch whose answer is cut mid-message, or is not one result per call, with outcome-unknown', async () => {

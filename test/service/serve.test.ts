@@ -11,6 +11,7 @@ import { createApp } from '../../coordinator/service/app';
 import { IdempotencyStore } from '../../coordinator/service/idempotency';
 import { CoordinatorMetrics } from '../../coordinator/service/metrics';
 import { loadServiceConfig } from '../../coordinator/assembly/service-config';
+import { participantsFromConfig } from '../../coordinator/assembly/participants-from-config';
 import { SECRET, startTestService } from './service-fixture';
 import { TestParticipant } from './test-participant';
 
@@ -43,6 +44,20 @@ describe('twopc serve: configuration, tokens, readiness, shutdown', () => {
     const config = loadServiceConfig({ env: { TWOPC_API_TOKEN: 'a'.repeat(16), TWOPC_PARTICIPANT_URL_ALLOW_LIST: 'http://a:1/x, https://b', TWOPC_INSECURE: 'false' } });
     expect(config).toMatchObject({ apiToken: 'a'.repeat(16), participantUrlAllowList: ['http://a:1/x', 'https://b'], insecure: false, http: { bodyLimitBytes: 65536 } });
     expect(Object.isFrozen(config) && Object.isFrozen(config.participantCalls)).toBe(true);
+  });
+
+  it('commitProof of the configured databases: xid by default, marker by setting, anything else refused naming it; the databases get it', async () => {
+    const token = { TWOPC_API_TOKEN: 'a'.repeat(16) };
+    expect(loadServiceConfig({ env: token }).commitProof).toBe('xid');
+    expect(loadServiceConfig({ env: { ...token, TWOPC_COMMIT_PROOF: 'marker' } }).commitProof).toBe('marker');
+    expect(configError(token, { commitProof: 'both' })).toEqual({ field: 'commitProof', message: expect.stringMatching(/commitProof must be one of marker, xid/) });
+    for (const proof of ['marker', 'xid']) {
+      const config = loadServiceConfig({ env: { ...token, TWOPC_COMMIT_PROOF: proof, TWOPC_DATABASES: 'ledger=postgres://127.0.0.1:9/ledger' } });
+      const built = await participantsFromConfig(config, { poolSize: 1, onIdleError: () => undefined, start: false });
+      const [ledger] = built.registry.all();
+      expect((ledger as unknown as { env: { commitProof: string } }).env.commitProof).toBe(proof);
+      await built.close();
+    }
   });
 
   it('API tokens: configured, generated for a loopback listener (with an admin token of its own), refused elsewhere unless insecure', () => {

@@ -29,11 +29,14 @@ import type { BranchInfo as SdkBranchInfo, Vote as SdkVote } from '../../../part
  */
 export interface BranchInfo extends SdkBranchInfo {
   /**
-   * The branch's own transaction id at its participant (PostgreSQL's xid8, in
-   * decimal), when its yes vote carried one (a direct PostgreSQL participant
-   * with commitProof `xid`). Kept with the branch in the commit decision, so
-   * phase 2 can ask the participant's commit log what became of the branch
-   * when its prepared transaction is gone. Absent in records of older versions.
+   * The branch's commit proof at its participant, when its yes vote carried
+   * one (a direct PostgreSQL participant with commitProof `xid`):
+   * `<system identifier>.<timeline>:<xid8>`, its transaction id and the
+   * cluster history that id belongs to (a bare xid8 in records of older
+   * versions). Kept with the branch in the commit decision, so phase 2 can ask
+   * the participant's commit log what became of the branch when its prepared
+   * transaction is gone. Opaque to the engine. Absent in records of older
+   * versions, and in decisions written without the votes (see preparedXid).
    */
   xid?: string;
 }

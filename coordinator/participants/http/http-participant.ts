@@ -13,7 +13,7 @@ import type { Vote } from '../../engine/ports/types';
 import { errorMessage, TransactionAbortedError, TwopcError } from '../../engine/ports/protocol';
 import type { BranchRef, Participant, ParticipantBranchState } from '../../engine/ports/participant';
 import type { HttpParticipantOptions } from './http-participant-options';
-import type { ParticipantBatcher } from './participant-batcher';
+import type { ParticipantBatcher, PostOptions } from './participant-batcher';
 import type { ParticipantPools, ParticipantResponse } from './participant-pools';
 
 /**
@@ -129,7 +129,7 @@ export class HttpParticipant implements Participant {
       // A batched call carries its span's traceparent in the (signed) body; a single call, in its query (send).
       const traceparent = currentTraceparent();
       if (batcher) return await batcher.call({ op: suffix.slice(1) as 'prepare' | 'commit' | 'rollback', ...(body as { txId: string; branchId: number; gid: string }), ...(traceparent ? { traceparent } : {}) }, timeoutMs);
-      return await this.send(method, suffix, body, timeoutMs, txId);
+      return await this.send(method, suffix, body, { timeoutMs, txId });
     } catch (e) {
       const why = isTimeout(e) ? `no answer within ${timeoutMs} ms` : causeMessage(e);
       throw new TwopcError('outcome-unknown', `${this.where(`${method} ${suffix}`)}: ${why}`, { participant: this.name }, { cause: e });
@@ -137,7 +137,7 @@ export class HttpParticipant implements Participant {
   }
 
   /** Sends one signed request as is; throws the transport error. */
-  readonly send = (method: 'GET' | 'POST', suffix: string, body: object | undefined, timeoutMs: number, txId?: string, traceparent?: string): Promise<ParticipantResponse> => {
+  readonly send = (method: 'GET' | 'POST', suffix: string, body: object | undefined, { timeoutMs, txId, traceparent, maxAnswerBytes }: PostOptions): Promise<ParticipantResponse> => {
     // The trace context rides in the signed query (and the standard header): see withTraceQuery.
     const { path, headers: trace } = withTraceQuery(`${this.basePath}${suffix}`, traceparent);
     const text = body === undefined ? '' : JSON.stringify(body);
@@ -149,7 +149,7 @@ export class HttpParticipant implements Participant {
     };
     if (txId) headers[TRANSACTION_HEADER] = txId;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    return this.pools.send({ origin: this.origin, path, method, headers, body: body === undefined ? undefined : text, timeoutMs });
+    return this.pools.send({ origin: this.origin, path, method, headers, body: body === undefined ? undefined : text, timeoutMs, ...(maxAnswerBytes ? { maxAnswerBytes } : {}) });
   };
 
   /**

@@ -46,11 +46,27 @@ export class HttpParticipants {
    * the per-call form, which every participant serves, until it enlists again.
    */
   noteAccepts(url: string, accepts: readonly string[] | undefined): void {
-    if (!this.options.batching || !accepts?.includes(BATCH_FEATURE) || this.batchers.has(url)) return;
+    if (!this.options.batching) return;
+    // An enlist without it (an older or rolled-back SDK at this URL) ends batching to it.
+    if (!accepts?.includes(BATCH_FEATURE)) {
+      this.batchers.delete(url);
+      return;
+    }
+    if (this.batchers.has(url)) return;
     const sender = new HttpParticipant('(batch)', url, this.pools, this.options);
     if (this.batchers.size >= MAX_CACHED) this.batchers.delete(this.batchers.keys().next().value!);
     const o = this.options;
-    this.batchers.set(url, new ParticipantBatcher((suffix, body, timeoutMs, txId, traceparent) => sender.send('POST', suffix, body, timeoutMs, txId, traceparent), { maxCalls: o.batchMaxCalls, inFlight: o.batchesInFlight, slowAfterMs: o.batchSlowAfterMs }));
+    const batcher: ParticipantBatcher = new ParticipantBatcher((suffix, body, call) => sender.send('POST', suffix, body, call), {
+      maxCalls: o.batchMaxCalls,
+      inFlight: o.batchesInFlight,
+      slowAfterMs: o.batchSlowAfterMs,
+      maxAnswerBytes: o.maxAnswerBytes,
+      // Only this batcher: the URL may have enlisted with batch again since, under a new one.
+      notServed: () => {
+        if (this.batchers.get(url) === batcher) this.batchers.delete(url);
+      },
+    });
+    this.batchers.set(url, batcher);
   }
 
   private readonly batcherOf = (url: string): ParticipantBatcher | undefined => this.batchers.get(url);

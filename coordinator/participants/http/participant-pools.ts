@@ -11,6 +11,8 @@ export interface ParticipantRequest {
   headers: Record<string, string>;
   body?: string;
   timeoutMs: number;
+  /** Answers longer than this are treated as invalid (default: the options' maxAnswerBytes; a batch's scales with its calls). */
+  maxAnswerBytes?: number;
 }
 
 /** A participant's answer; `text` is undefined when the body was longer than `maxAnswerBytes`. */
@@ -91,7 +93,7 @@ export class ParticipantPools {
       // Covers the whole call, connection set-up and a slowly trickling body included.
       signal: AbortSignal.timeout(request.timeoutMs),
     });
-    return { status: response.statusCode, text: await readCapped(response.body, this.options.maxAnswerBytes) };
+    return { status: response.statusCode, text: await readCapped(response.body, request.maxAnswerBytes ?? this.options.maxAnswerBytes) };
   }
 
   /**

@@ -1,13 +1,8 @@
 import { PostgresParticipant as SdkPostgresParticipant } from '../../../participant-sdk/src/postgres';
-import type { CommitProof, PostgresParticipantOptions } from '../../../participant-sdk/src/postgres';
+import type { PostgresParticipantOptions } from '../../../participant-sdk/src/postgres';
+import { DEFAULT_COMMIT_PROOF } from './commit-proof-default';
 
-/**
- * The proof the coordinator's own PostgreSQL participants (the in-process
- * `Coordinator`'s databases, `twopc serve`'s `databases`) use unless told
- * otherwise. `xid`: no marker row per prepared branch; the engine carries
- * each branch's xid in its commit decision (see the SDK's CommitProof).
- */
-export const DEFAULT_COMMIT_PROOF: CommitProof = 'xid';
+export { DEFAULT_COMMIT_PROOF } from './commit-proof-default';
 
 /**
  * The engine sends phase 2 right after its decision, so a branch's

@@ -5,16 +5,42 @@ import { classifyPgError } from './postgres-errors';
 import type { BranchEnv } from './postgres-outcomes';
 import { resultsOf } from './postgres-pool';
 import * as sql from './postgres-sql';
+import { xactStatus } from './xid-proof-sql';
 
 // pg_xact_status's answers for an xid this server never assigned: 22023 "transaction ID … is in the
 // future", 22003 a value out of xid8's range.
 const NOT_THIS_SERVERS_XID = new Set(['22023', '22003']);
 
-/** A vote of this adapter: under commitProof `xid`, a yes carries the branch's transaction id (decimal xid8). */
+/**
+ * A vote of this adapter: under commitProof `xid`, a yes carries the branch's
+ * proof, `<system identifier>.<timeline>:<xid8>` (see formatProof).
+ */
 export type PostgresVote = Vote | { vote: 'yes'; xid: string };
 
-/** A branch as phase 2 names it: with the xid its yes vote carried, when the caller has it (commitProof `xid`). */
+/** A branch as phase 2 names it: with the proof its yes vote carried, when the caller has it (commitProof `xid`). */
 export type ProvenBranchRef = BranchRef & { xid?: string };
+
+/** A branch's transaction id, and the cluster history it belongs to (absent in a proof of an older version: a bare xid). */
+export interface XidProof {
+  xid: string;
+  cluster?: string;
+}
+
+/**
+ * What a yes vote carries: `<cluster>:<xid>`. The xid alone would name a
+ * transaction of whatever cluster answers later (a promoted standby that never
+ * got the PREPARE reuses it for another transaction): the cluster history
+ * ties it to the one that prepared the branch.
+ */
+export function formatProof(xid: unknown, cluster: unknown): string {
+  return `${String(cluster)}:${String(xid)}`;
+}
+
+/** Reads a proof: `<cluster>:<xid>`, or a bare xid (a decision of an older version). */
+export function parseProof(proof: string): XidProof {
+  const at = proof.lastIndexOf(':');
+  return at < 0 ? { xid: proof } : { xid: proof.slice(at + 1), cluster: proof.slice(0, at) };
+}
 
 /**
  * What the commit log says of a branch whose COMMIT/ROLLBACK PREPARED found
@@ -24,10 +50,14 @@ export type ProvenBranchRef = BranchRef & { xid?: string };
  * xid is older than the commit log keeps) or an xid the server refuses (in
  * the future: not this server's branch) is a heuristic hazard.
  */
-export async function committedByXid(env: BranchEnv, gid: string, xid: string, verb: string, cause: unknown): Promise<boolean> {
+export async function committedByXid(env: BranchEnv, gid: string, proof: string, verb: string, cause: unknown): Promise<boolean> {
+  const { xid, cluster } = parseProof(proof);
   let status: unknown;
+  let answering: unknown;
   try {
-    status = await withPooledClient(env, async (client) => resultsOf(await client.query(sql.xactStatus(), [xid]))[0].rows[0]?.status);
+    const row = await withPooledClient(env, async (client) => resultsOf(await client.query(xactStatus(), [xid, cluster ?? null]))[0].rows[0]);
+    status = row?.status;
+    answering = row?.cluster;
   } catch (e) {
     // Only the server's own word that this xid is not one of its transactions is final. Anything
     // else (no connection, too many clients, starting up, a statement timeout or cancel, a
@@ -38,6 +68,16 @@ export async function committedByXid(env: BranchEnv, gid: string, xid: string, v
       throw new TwopcError('outcome-unknown', `participant "${env.participant}": ${verb} ${gid}: no such prepared transaction, and the status of its transaction ${xid} cannot be read now (${c.message}); retry`, detail, { cause: e });
     }
     throw hazard(env, gid, `${verb} ${gid}: no such prepared transaction, and PostgreSQL cannot say what became of its transaction ${xid}: ${c.message}`, c.sqlState, e);
+  }
+  if (cluster !== undefined && answering !== cluster) {
+    throw hazard(
+      env,
+      gid,
+      `${verb} ${gid}: no such prepared transaction, and the database answering is not the history that prepared it (cluster ${cluster}, now ${String(answering)}: ` +
+        'a failover, a restore or another server since), so its commit log cannot say what became of the branch',
+      undefined,
+      cause,
+    );
   }
   if (status === 'committed') return true;
   if (status === 'aborted') return false;
@@ -52,11 +92,11 @@ export async function committedByXid(env: BranchEnv, gid: string, xid: string, v
   throw hazard(env, gid, `${verb} ${gid}: no such prepared transaction, and the commit log no longer holds the status of its transaction ${xid} (too old)`, undefined, cause);
 }
 
-/** The full xid of a prepared branch, or undefined when it is not prepared here (see sql.preparedXid). */
+/** The proof (see formatProof) of a prepared branch, or undefined when it is not prepared here (see sql.preparedXid). */
 export async function preparedXid(env: BranchEnv, gid: string): Promise<string | undefined> {
   return withPooledClient(env, async (client) => {
-    const xid = resultsOf(await client.query(sql.preparedXid(), [gid]))[0].rows[0]?.xid;
-    return xid === undefined || xid === null ? undefined : String(xid);
+    const row = resultsOf(await client.query(sql.preparedXid(), [gid]))[0].rows[0];
+    return row?.xid === undefined || row.xid === null ? undefined : formatProof(row.xid, row.cluster);
   });
 }
 

@@ -9,8 +9,12 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * How a repeated COMMIT/ROLLBACK PREPARED that finds nothing (42704) learns
  * what the branch did. `marker`: a row inserted in the branch with its PREPARE
  * (visible = committed). `xid`: the branch's transaction id, read in PREPARE's
- * round trip and carried with the yes vote into the decision, asked of
- * `pg_xact_status` (no extra write per branch).
+ * round trip with the cluster history it belongs to (system identifier and
+ * timeline) and carried with the yes vote into the decision, asked of
+ * `pg_xact_status` on that same history (no extra write per branch). `xid`
+ * turns a lost COMMIT PREPARED answer into a heuristic hazard after a failover
+ * to an asynchronous standby, a restore, or once vacuum truncated the commit
+ * log past the xid; `marker` does not (docs/commit-proof.md).
  */
 export const COMMIT_PROOFS = ['marker', 'xid'] as const;
 export type CommitProof = (typeof COMMIT_PROOFS)[number];

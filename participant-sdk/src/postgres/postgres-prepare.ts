@@ -1,4 +1,5 @@
 import type { Vote } from '../branch-types';
+import { formatProof } from './commit-proof';
 import type { PostgresVote } from './commit-proof';
 import type { HeldBranch } from './held-branch';
 import { classifyPgError } from './postgres-errors';
@@ -62,7 +63,7 @@ export async function prepareHeld(env: BranchEnv, held: HeldBranch): Promise<Pos
     }
     held.end('prepared');
     // The xid goes with the vote into the commit decision: phase 2 asks pg_xact_status with it.
-    return byXid ? { vote: 'yes', xid: String(xid) } : { vote: 'yes' };
+    return byXid ? { vote: 'yes', xid: formatProof(xid, proof?.rows[0]?.cluster) } : { vote: 'yes' };
   } catch (e) {
     return prepareFailed(env, held, e);
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { TwopcError } from '../errors';
 import { isTxId, validateGid } from '../gid';
+import { CLUSTER_HISTORY, committedInCluster } from './xid-proof-sql';
 
 // Every SQL text of the direct PostgreSQL adapter. GIDs and transaction ids are
 // spliced as literals only where PostgreSQL takes no bind parameter (PREPARE
@@ -107,27 +108,12 @@ export function prepareBranch(schema: string, gid: string, txId: string): string
 
 /**
  * Phase 1 under commitProof `xid`, in one round trip: the branch's transaction
- * id (null when it wrote nothing) and PREPARE. No row is written. Four
- * results: guard x2, SELECT, PREPARE.
+ * id (null when it wrote nothing), the cluster history it belongs to (see
+ * CLUSTER_HISTORY), and PREPARE. No row is written. Four results: guard x2,
+ * SELECT, PREPARE.
  */
 export function prepareBranchXid(gid: string): string {
-  return `${IN_BLOCK_GUARD}; SELECT pg_current_xact_id_if_assigned()::text AS xid; PREPARE TRANSACTION ${gidLiteral(gid)}`;
-}
-
-const XID_PATTERN = /^[0-9]{1,20}$/;
-
-function xidLiteral(xid: string): string {
-  if (!XID_PATTERN.test(xid)) throw new TwopcError('invalid-input', `xid must be a transaction id in decimal (got ${JSON.stringify(xid)})`, { field: 'xid' });
-  return `'${xid}'::xid8`;
-}
-
-/**
- * $1 = xid (decimal xid8). `committed`, `aborted`, `in progress` (running, or
- * prepared), or null once the commit log no longer holds it; an error for an
- * xid not yet assigned ("in the future").
- */
-export function xactStatus(): string {
-  return 'SELECT pg_xact_status($1::text::xid8) AS status';
+  return `${IN_BLOCK_GUARD}; SELECT pg_current_xact_id_if_assigned()::text AS xid, ${CLUSTER_HISTORY} AS cluster; PREPARE TRANSACTION ${gidLiteral(gid)}`;
 }
 
 /**
@@ -140,7 +126,7 @@ export function xactStatus(): string {
  * xid can be at or above it (several branches prepared back to back).
  */
 export function preparedXid(): string {
-  return `SELECT (n + (x - n % ${XID_SPACE} + ${XID_SPACE}) % ${XID_SPACE})::text AS xid
+  return `SELECT (n + (x - n % ${XID_SPACE} + ${XID_SPACE}) % ${XID_SPACE})::text AS xid, ${CLUSTER_HISTORY} AS cluster
     FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS n, transaction::text::bigint AS x
       FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()) s`;
 }
@@ -179,10 +165,11 @@ export function isPrepared(): string {
  * removes the prepared transaction). In one statement the snapshot would come
  * first and a COMMIT PREPARED finishing in between would read as neither.
  */
-export function branchState(schema: string, gid: string, xid?: string): string {
+export function branchState(schema: string, gid: string, proof?: { xid: string; cluster?: string }): string {
   const g = gidLiteral(gid);
-  // With the xid its yes vote carried (commitProof `xid`: no marker for a two-phase branch), the commit log tells too.
-  const byXid = xid === undefined ? '' : ` OR pg_xact_status(${xidLiteral(xid)}) = 'committed'`;
+  // With the xid its yes vote carried (commitProof `xid`: no marker for a two-phase branch), the commit
+  // log tells too, if it is the commit log of the cluster history the xid was read in.
+  const byXid = proof === undefined ? '' : ` OR ${committedInCluster(proof)}`;
   return `SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = ${g} AND database = current_database()) AS prepared;
     SELECT EXISTS (SELECT 1 FROM ${schemaName(schema)}.${MARKER} WHERE gid = ${g})${byXid} AS committed`;
 }

@@ -6,6 +6,7 @@ import { outcomeUnknown } from './postgres-outcomes';
 import type { PostgresPoolClient } from './postgres-pool';
 import { resultsOf } from './postgres-pool';
 import * as sql from './postgres-sql';
+import { parseProof } from './commit-proof';
 
 /**
  * What the database says of a branch this process does not hold: `prepared`,
@@ -48,7 +49,7 @@ export async function recordedState(env: BranchEnv, gidInput: string, xid?: stri
 }
 
 async function readState(env: BranchEnv, client: PostgresPoolClient, gid: string, xid?: string): Promise<'prepared' | 'committed' | 'unknown'> {
-  const [prepared, committed] = resultsOf(await client.query(sql.branchState(env.schema, gid, xid)));
+  const [prepared, committed] = resultsOf(await client.query(sql.branchState(env.schema, gid, xid === undefined ? undefined : parseProof(xid))));
   if (prepared?.rows[0]?.prepared === true) return 'prepared';
   return committed?.rows[0]?.committed === true ? 'committed' : 'unknown';
 }
