@@ -1,4 +1,6 @@
 import { Client } from 'pg';
+import { parseProof } from '../participant-sdk/src/postgres/commit-proof';
+import { CLUSTER_HISTORY } from '../participant-sdk/src/postgres/xid-proof-sql';
 import type { BankTopology, Ledger } from './bank-topology';
 
 /** A leg as a ledger holds it (a `transfers` row). */
@@ -26,7 +28,7 @@ export interface LedgerSnapshot {
   markers: Map<string, string[]>;
 }
 
-/** A branch's xid, as its transaction's commit decision recorded it (commitProof `xid`). */
+/** A branch's proof, as its transaction's commit decision recorded it (commitProof `xid`: `<cluster history>:<xid8>`, or a bare xid8). */
 export interface BranchXid {
   txId: string;
   gid: string;
@@ -52,7 +54,11 @@ export async function readLedger(ledger: Pick<Ledger, 'index' | 'name' | 'databa
     const totals = await client.query<{ total: string; n: string }>('select coalesce(sum(balance), 0)::text as total, count(*)::text as n from accounts');
     const rows = await client.query<{ tx_id: string; leg: number; account: number; delta: string }>('select tx_id, leg, account, delta::text from transfers order by tx_id, leg');
     const markerRows = await client.query<{ tx_id: string; gid: string }>('select tx_id::text, gid from twopc_marker');
-    const provenRows = xids.length === 0 ? [] : (await client.query<{ tx_id: string; gid: string }>(XID_COMMITTED, [xids.map((b) => b.txId), xids.map((b) => b.gid), xids.map((b) => b.xid)])).rows;
+    const proofs = xids.map((b) => parseProof(b.xid));
+    const provenRows =
+      xids.length === 0
+        ? []
+        : (await client.query<{ tx_id: string; gid: string }>(XID_COMMITTED, [xids.map((b) => b.txId), xids.map((b) => b.gid), proofs.map((p) => p.xid), proofs.map((p) => p.cluster ?? null)])).rows;
     await client.query('commit');
     const transfers = new Map<string, StoredLeg[]>();
     for (const r of rows.rows) {
@@ -68,9 +74,12 @@ export async function readLedger(ledger: Pick<Ledger, 'index' | 'name' | 'databa
   }
 }
 
-// $1 tx ids, $2 gids, $3 xids (decimal xid8): the branches among them whose transaction committed.
-const XID_COMMITTED = `select b.tx_id, b.gid from unnest($1::text[], $2::text[], $3::text[]) as b(tx_id, gid, xid)
-  where pg_xact_status(b.xid::xid8) = 'committed'`;
+// $1 tx ids, $2 gids, $3 xids (decimal xid8), $4 the cluster history each was read in (null: a bare
+// xid): the branches among them whose transaction committed. An xid of another cluster history (a
+// restored or promoted server) names some other transaction: never looked up, never counted.
+const XID_COMMITTED = `select b.tx_id, b.gid from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as b(tx_id, gid, xid, cluster),
+    (select ${CLUSTER_HISTORY} as cluster) c
+  where case when b.cluster is null or b.cluster = c.cluster then pg_xact_status(b.xid::xid8) = 'committed' else false end`;
 
 /** Prepared transactions with our GID prefix, in every cluster (any database). */
 export async function preparedLeft(t: BankTopology, prefix: string): Promise<PreparedLeft[]> {

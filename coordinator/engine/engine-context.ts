@@ -51,11 +51,13 @@ export interface EngineContext {
 
 export function createEngineContext(deps: EngineDeps): EngineContext {
   const config = deps.config;
-  const tracer = deps.tracer ?? noTracing;
+  // Decided once: an application registers its tracing SDK before it starts the coordinator.
+  const tracing = deps.tracer !== undefined && (deps.tracer.active?.() ?? true);
+  const tracer = tracing ? deps.tracer! : noTracing;
   // Traced at the seams: every decision written and every participant call, whoever makes it.
-  const log = deps.tracer ? tracedLog(deps.log, tracer) : deps.log;
+  const log = tracing ? tracedLog(deps.log, tracer) : deps.log;
   const participants = deps.participants;
-  if (deps.tracer) participants.decorate((participant) => tracedParticipant(participant, tracer));
+  if (tracing) participants.decorate((participant) => tracedParticipant(participant, tracer));
   const crash = deps.crash ?? CrashPoints.disarmed();
   const logger = deps.logger ?? silentLogger;
   const observer = deps.observer ?? {};

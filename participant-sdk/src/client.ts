@@ -25,5 +25,5 @@ export * from './wire';
 export { signRequest, tokenChecker, verifySignature, SIGNATURE_TOLERANCE_MS } from './signature';
 export { buildGid, GID_MAX_BYTES, hasPrefix, isTxId, parseGid, uuidV7Time, validateGid, validatePrefix } from './gid';
 export type { ParsedGid } from './gid';
-export { currentTraceparent, inSpan, TRACE_ATTRIBUTES, TRACEPARENT_HEADER, withRemoteParent, withTraceparent, withTraceQuery } from './tracing';
+export { currentTraceparent, inSpan, TRACE_ATTRIBUTES, TRACEPARENT_HEADER, tracingActive, withRemoteParent, withTraceparent, withTraceQuery } from './tracing';
 export type { SpanOptions, TraceAttributes } from './tracing';

@@ -123,8 +123,10 @@ export function withTraceparent(headers: Record<string, string>): Record<string,
  * too: a body read through their events would otherwise lose it.
  */
 export function withRemoteParent<T>(traceparent: string | undefined, fn: () => T, emitters: EventEmitter[] = []): T {
+  // The header first: most requests carry none, and then nothing else is looked at.
+  if (!traceparent) return fn();
   const o = otel();
-  if (!o || !traceparent || !TRACEPARENT.test(traceparent.trim())) return fn();
+  if (!o || !TRACEPARENT.test(traceparent.trim())) return fn();
   const ctx = parentContext(o, traceparent);
   for (const emitter of emitters) o.context.bind(ctx, emitter);
   return o.context.with(ctx, fn);

@@ -55,6 +55,9 @@ describe('chaos ledger state: committed branches by marker or by xid', () => {
     expect([...snapshot.markers.entries()].sort()).toEqual([[byMarker.txId, [byMarker.gid]], [byXid.txId, [byXid.gid]]].sort());
     // Without the decisions' xids only the marker proves anything: the xid branch reads as uncommitted.
     expect([...(await readLedger(ledger)).markers.keys()]).toEqual([byMarker.txId]);
+    // A proof read in another cluster history names some other transaction: it proves nothing here.
+    const elsewhere = xids.map((b) => ({ ...b, xid: `1.1:${b.xid.slice(b.xid.lastIndexOf(':') + 1)}` }));
+    expect([...(await readLedger(ledger, elsewhere)).markers.keys()]).toEqual([byMarker.txId]);
     expect([...snapshot.transfers.keys()].sort()).toEqual([byMarker.txId, byXid.txId].sort());
     await Promise.all([marker.close(), xid.close()]);
   });

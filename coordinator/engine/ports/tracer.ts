@@ -10,6 +10,12 @@ export type SpanAttributes = Record<string, string | number | boolean | undefine
 export interface EngineTracer {
   /** Runs `work` as a span named `name`, a child of the active one; `annotate` adds what is learned on the way. */
   span<T>(name: string, attributes: SpanAttributes, work: (annotate: (more: SpanAttributes) => void) => Promise<T>): Promise<T>;
+  /**
+   * False when nothing would record the spans (no tracing SDK registered):
+   * the engine then does without this tracer, and its wrappers' cost, for its
+   * whole life. Absent: always active.
+   */
+  active?(): boolean;
 }
 
 export const noTracing: EngineTracer = { span: (_name, _attributes, work) => work(() => undefined) };

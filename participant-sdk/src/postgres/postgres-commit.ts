@@ -2,7 +2,7 @@ import { TwopcError, isTwopcError } from '../errors';
 import { validateGid } from '../gid';
 import type { BranchRef } from '../branch-types';
 import type { HeldBranch } from './held-branch';
-import { committedByXid, preparedXid } from './commit-proof';
+import { committedByXid, parseProof, preparedXid } from './commit-proof';
 import { PreparedConnections } from './prepared-connections';
 import type { ProvenBranchRef } from './commit-proof';
 import { endBranchHolders, ensureOldBackendGone, withPooledClient } from './postgres-connection';
@@ -131,11 +131,11 @@ export async function finishPrepared(env: BranchEnv, ref: ProvenBranchRef, outco
     const c = classifyPgError(e);
     if (c.kind !== 'no-such-prepared') throw outcomeUnknown(env, verb, gid, e);
     const xid = ref.xid ?? env.readXids.get(gid);
-    const committed = xid === undefined ? await markerVisibleOrUnknown(env, gid) : await committedByXid(env, gid, xid, verb, e);
+    const committed = xid === undefined ? await markerVisibleOrUnknown(env, gid) : await committedByXid(env, gid, xid, verb, e).catch(forgetOnHazard(env, gid));
     // Judged: whatever follows (done, or a hazard no retry changes) needs the xid no more.
     env.readXids.delete(gid);
     if (outcome === 'commit' && !committed) {
-      const proof = xid === undefined ? 'no marker row' : `its transaction ${xid} aborted`;
+      const proof = xid === undefined ? 'no marker row' : `its transaction ${parseProof(xid).xid} aborted`;
       throw new TwopcError(
         'heuristic-hazard',
         `participant "${env.participant}": ${verb} ${gid}: no such prepared transaction and ${proof}, although the decision is commit: the branch was rolled back or never prepared here`,
@@ -146,7 +146,7 @@ export async function finishPrepared(env: BranchEnv, ref: ProvenBranchRef, outco
     if (outcome === 'rollback' && committed) {
       throw new TwopcError(
         'heuristic-hazard',
-        `participant "${env.participant}": ${verb} ${gid}: the branch is committed (${xid === undefined ? 'its marker row is visible' : `its transaction ${xid} committed`}), although the decision is abort`,
+        `participant "${env.participant}": ${verb} ${gid}: the branch is committed (${xid === undefined ? 'its marker row is visible' : `its transaction ${parseProof(xid).xid} committed`}), although the decision is abort`,
         { participant: env.participant, gid, sqlState: c.sqlState },
         { cause: e },
       );
@@ -170,6 +170,14 @@ async function onKeptOrPooled(env: BranchEnv, gid: string, statement: string): P
     PreparedConnections.giveBack(kept, classifyPgError(e).kind === 'connection-lost' ? asError(e) : undefined);
     throw e;
   }
+}
+
+/** A hazard is final (the engine stops retrying): the xid read for the branch is not needed again. */
+function forgetOnHazard(env: BranchEnv, gid: string): (err: unknown) => never {
+  return (err) => {
+    if (isTwopcError(err, 'heuristic-hazard')) env.readXids.delete(gid);
+    throw err;
+  };
 }
 
 async function markerVisibleOrUnknown(env: BranchEnv, gid: string): Promise<boolean> {
