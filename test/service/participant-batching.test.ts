@@ -268,4 +268,66 @@ describe('batched calls to participant services (docs/protocol.md)', () => {
     expect(server.seen.map((s) => s.path)).toEqual(['/rollback', '/batch']);
     expect(seen).toEqual([2]);
   });
+
+  it('caps a batch answer at 256 KiB however many calls it holds (each call keeps its own limit alone)', async () => {
+    server = await participantServer(answerEach(() => ({ status: 409, body: { vote: 'no', reason: 'r'.repeat(60 * 1024) } })));
+    participants.noteAccepts(server.url, ['batch']);
+    const p = participants.forUrl('p', server.url);
+    const outcomes = await Promise.allSettled(Array.from({ length: 6 }, branch).map((b) => p.prepare(b)));
+    expect(server.seen.map((s) => s.path)).toEqual(['/prepare', '/batch']);
+    // Five results of 60 KiB: within 5 × 64 KiB, over the batch cap: no call's result is taken.
+    for (const o of outcomes.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'outcome-unknown' } });
+  });
+
+  it('sends a call that waited out most of its deadline alone, so it cannot cut the batch budget of fresh calls', async () => {
+    participants = new HttpParticipants({ ...HTTP_PARTICIPANT_DEFAULTS, secret: SECRET, prepareTimeoutMs: 1_000, phaseTwoTimeoutMs: 1_000, batchSlowAfterMs: 5_000 });
+    const seen: string[] = [];
+    const budgets: number[] = [];
+    let prepares = 0;
+    const rig = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        const url = new URL(req.url!, 'http://x');
+        if (url.pathname.endsWith('/batch')) {
+          const { calls } = batchRequestSchema.parse(JSON.parse(body));
+          seen.push(`/batch:${calls.length}`);
+          budgets.push(Number(url.searchParams.get('budgetMs')));
+          return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ results: calls.map(() => ({ status: 200, body: { vote: 'yes' } })) }));
+        }
+        seen.push('/prepare:1');
+        // The first call holds the link 600 ms; later lone calls are answered at once.
+        setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ vote: 'yes' })), prepares++ === 0 ? 600 : 0);
+      });
+    });
+    await new Promise<void>((r) => rig.listen(0, '127.0.0.1', () => r()));
+    server = { url: `http://127.0.0.1:${(rig.address() as AddressInfo).port}/base`, seen: [], close: () => new Promise<void>((r) => (rig.closeAllConnections(), rig.close(() => r()))) };
+    participants.noteAccepts(server.url, ['batch']);
+    const p = participants.forUrl('p', server.url);
+    const first = p.prepare(branch()); // alone, answered after 600 ms
+    const late = p.prepare(branch()); // queued at once: about 400 ms left when the first answers
+    await new Promise((r) => setTimeout(r, 450));
+    const fresh = [p.prepare(branch()), p.prepare(branch())]; // queued 150 ms before it answers
+    const votes = await Promise.all([first, late, ...fresh]);
+    expect(votes.every((v) => v.vote === 'yes')).toBe(true);
+    expect(seen.sort()).toEqual(['/batch:2', '/prepare:1', '/prepare:1']);
+    // The fresh calls' budget: 3/4 of their ~850 ms left, not of the late call's ~400.
+    expect(budgets).toHaveLength(1);
+    expect(budgets[0]).toBeGreaterThan(450);
+  });
+
+  it('a one-phase commit sent alone after its batch was refused (404) and then not connected is outcome-unknown, not aborted (a retrying proxy may have run the batch)', async () => {
+    let batches = 0;
+    const closing = await participantServer((_calls, res) => {
+      batches += 1;
+      res.writeHead(404).end(() => void closing.close());
+    });
+    server = closing;
+    participants.noteAccepts(server.url, ['batch']);
+    const p = participants.forUrl('p', server.url);
+    const outcomes = await Promise.allSettled(Array.from({ length: 4 }, branch).map((b) => p.commit(b, { onePhase: true })));
+    expect(batches).toBe(1);
+    expect(outcomes[0].status).toBe('fulfilled');
+    for (const o of outcomes.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'outcome-unknown' } });
+  });
 });

@@ -13,7 +13,7 @@ import type { Vote } from '../../engine/ports/types';
 import { errorMessage, TransactionAbortedError, TwopcError } from '../../engine/ports/protocol';
 import type { BranchRef, Participant, ParticipantBranchState } from '../../engine/ports/participant';
 import type { HttpParticipantOptions } from './http-participant-options';
-import type { ParticipantBatcher, PostOptions } from './participant-batcher';
+import { wasResent, type ParticipantBatcher, type PostOptions } from './participant-batcher';
 import type { ParticipantPools, ParticipantResponse } from './participant-pools';
 
 /**
@@ -76,7 +76,7 @@ export class HttpParticipant implements Participant {
       // A one-phase commit that never reached the participant did not commit: the
       // engine may decide abort (its rollback is retried until acknowledged). Not so
       // on a retry: the earlier attempt may have committed before its answer was lost.
-      if (options.onePhase && !options.retry && notConnected(e)) throw this.aborted(branch, `participant unreachable: ${causeMessage(e)}`, e);
+      if (options.onePhase && !options.retry && !wasResent(e) && notConnected(e)) throw this.aborted(branch, `participant unreachable: ${causeMessage(e)}`, e);
       throw e;
     }
     const state = answer.status === 200 || answer.status === 409 ? validated(commitAnswerSchema, answer) : undefined;

@@ -17,7 +17,8 @@ export type SignedPost = (suffix: string, body: object, options: PostOptions) =>
 
 interface Queued {
   call: BatchCall;
-  /** When the call's deadline ends (time spent queued counts against it). */
+  /** The call's whole deadline, and when it ends (time spent queued counts against it). */
+  timeoutMs: number;
   deadline: number;
   expiry: NodeJS.Timeout;
   resolve(answer: ParticipantResponse): void;
@@ -44,6 +45,14 @@ export interface BatcherOptions {
  * make the whole batch time out (docs/protocol.md).
  */
 const BUDGET_SHARE = 0.75;
+
+/**
+ * A batch answer may be the per-call limit times its calls, but no more than
+ * this (unless one call's limit is larger): an SDK's result is 1–2 KiB, and a
+ * participant trickling 64 × 64 KiB back on each of many connections must not
+ * hold gigabytes of the coordinator's memory.
+ */
+const MAX_BATCH_ANSWER_BYTES = 256 * 1024;
 
 /**
  * The coordinator's calls to one participant URL, batched the way group
@@ -82,7 +91,7 @@ export class ParticipantBatcher {
         reject(Object.assign(new Error(`not sent within ${timeoutMs} ms: the batches ahead of it were still in flight`), { name: 'TimeoutError' }));
       }, timeoutMs);
       expiry.unref();
-      const queued: Queued = { call, deadline: Date.now() + timeoutMs, expiry, resolve, reject };
+      const queued: Queued = { call, timeoutMs, deadline: Date.now() + timeoutMs, expiry, resolve, reject };
       this.queue.push(queued);
       this.pump();
     });
@@ -108,20 +117,29 @@ export class ParticipantBatcher {
     }
   }
 
-  private async send(batch: Queued[]): Promise<void> {
-    if (batch.length === 1 || !this.served) {
-      await Promise.all(batch.map((q) => this.single(q)));
-      return;
-    }
+  private async send(all: Queued[]): Promise<void> {
     const now = Date.now();
+    // The batch's budget is set by its shortest deadline: a call that waited out most of its own
+    // goes alone, so it cannot cut the fresh calls' budget to nothing (each would answer unknown).
+    const late = all.filter((q) => remaining(q, now) < q.timeoutMs / 2);
+    const batch = all.filter((q) => !late.includes(q));
+    const singles = batch.length <= 1 || !this.served ? all : late;
+    const sent = singles.map((q) => this.single(q));
+    if (singles !== all) sent.push(this.sendBatch(batch, now));
+    await Promise.all(sent);
+  }
+
+  private async sendBatch(batch: Queued[], now: number): Promise<void> {
     const timeoutMs = Math.max(...batch.map((q) => remaining(q, now)));
     const budgetMs = Math.max(1, Math.floor(Math.min(...batch.map((q) => remaining(q, now))) * BUDGET_SHARE));
+    const maxAnswerBytes = Math.max(this.options.maxAnswerBytes, Math.min(this.options.maxAnswerBytes * batch.length, MAX_BATCH_ANSWER_BYTES));
     let results: ParticipantResponse[];
     try {
-      const answer = await this.post(`/batch?${BATCH_BUDGET_QUERY}=${budgetMs}`, { calls: batch.map((q) => q.call) }, { timeoutMs, maxAnswerBytes: this.options.maxAnswerBytes * batch.length });
+      const answer = await this.post(`/batch?${BATCH_BUDGET_QUERY}=${budgetMs}`, { calls: batch.map((q) => q.call) }, { timeoutMs, maxAnswerBytes });
       if (this.refusedUnrun(answer, batch.length)) {
-        // Nothing of the batch ran (no such route, or a body over the participant's limit): each call goes alone.
-        await Promise.all(batch.map((q) => this.single(q)));
+        // Nothing of the batch ran (no such route, or a body over the participant's limit): each call goes alone,
+        // marked resent: behind a proxy that retries POSTs the batch may have run after all.
+        await Promise.all(batch.map((q) => this.single(q, true)));
         return;
       }
       results = answers(answer, batch);
@@ -132,10 +150,11 @@ export class ParticipantBatcher {
     batch.forEach((q, i) => q.resolve(results[i]));
   }
 
-  private single(q: Queued): Promise<void> {
+  private single(q: Queued, resent = false): Promise<void> {
     // The per-call form carries the call's traceparent in its signed query, not in its body.
     const { op, traceparent, ...body } = q.call;
-    return this.post(`/${op}`, body, { timeoutMs: remaining(q, Date.now()), txId: q.call.txId, ...(traceparent ? { traceparent } : {}) }).then(q.resolve, q.reject);
+    const reject = resent ? (e: unknown) => q.reject(new ResentCallError(e)) : q.reject;
+    return this.post(`/${op}`, body, { timeoutMs: remaining(q, Date.now()), txId: q.call.txId, ...(traceparent ? { traceparent } : {}) }).then(q.resolve, reject);
   }
 
   /** 404 / 405: the URL has no batch route (an older or rolled-back SDK); 413: fewer calls per batch from now on. */
@@ -149,6 +168,27 @@ export class ParticipantBatcher {
     this.maxCalls = Math.max(1, Math.floor(calls / 2));
     return true;
   }
+}
+
+/**
+ * The failure of a call sent alone after its batch was refused (404, 405,
+ * 413). The refusal says nothing ran, but a proxy that retries POSTs may have
+ * delivered the batch elsewhere first: so this failure, even a refused
+ * connection, does not prove the call did not run.
+ */
+export class ResentCallError extends Error {
+  constructor(cause: unknown) {
+    super(`sent alone after its batch was refused: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'ResentCallError';
+  }
+}
+
+/** Whether a failure (or one of its causes) is a ResentCallError. */
+export function wasResent(e: unknown): boolean {
+  for (let x = e, depth = 0; x && typeof x === 'object' && depth < 5; x = (x as { cause?: unknown }).cause, depth += 1) {
+    if (x instanceof ResentCallError) return true;
+  }
+  return false;
 }
 
 /** What is left of the call's deadline (at least 1 ms: an expired call is failed by its expiry, not here). */
