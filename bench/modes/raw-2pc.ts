@@ -16,6 +16,12 @@ export interface RawVariant {
   marker?: boolean;
   /** PREPARE in the adapter's round trip under commitProof xid: in-block guard + the xid + PREPARE. */
   xid?: boolean;
+  /** PREPARE after the adapter's in-block guard only (no xid, no marker). */
+  guard?: boolean;
+  /** PREPARE with the guard and the xid, without the cluster history read. */
+  xidOnly?: boolean;
+  /** BEGIN with the adapter's SET LOCAL application_name tag. */
+  tag?: boolean;
 }
 
 type Prepare = (client: PoolClient, gid: string, txId: string) => Promise<void>;
@@ -34,6 +40,16 @@ const markerPrepare: Prepare = async (client, gid, txId) => {
 
 const xidPrepare: Prepare = async (client, gid) => {
   const results = (await client.query(prepareBranchXid(gid))) as unknown as QueryResult[];
+  if (results[3]?.command !== 'PREPARE') throw new Error(`branch ${gid} voted no: PREPARE answered ${results[3]?.command}`);
+};
+
+const guardPrepare: Prepare = async (client, gid) => {
+  const results = (await client.query(`SAVEPOINT twopc_in_block; RELEASE SAVEPOINT twopc_in_block; PREPARE TRANSACTION '${gid}'`)) as unknown as QueryResult[];
+  if (results[2]?.command !== 'PREPARE') throw new Error(`branch ${gid} voted no: PREPARE answered ${results[2]?.command}`);
+};
+
+const xidOnlyPrepare: Prepare = async (client, gid) => {
+  const results = (await client.query(`SAVEPOINT twopc_in_block; RELEASE SAVEPOINT twopc_in_block; SELECT pg_current_xact_id_if_assigned()::text AS xid; PREPARE TRANSACTION '${gid}'`)) as unknown as QueryResult[];
   if (results[3]?.command !== 'PREPARE') throw new Error(`branch ${gid} voted no: PREPARE answered ${results[3]?.command}`);
 };
 
@@ -56,7 +72,7 @@ async function rollBack(clients: PoolClient[], gid: string): Promise<void> {
  * begin/enlist records, no marker rows, no retries.
  */
 export function rawTwoPhaseMode(name = 'raw', variant: RawVariant = {}): BenchMode {
-  const prepare = variant.marker ? markerPrepare : variant.xid ? xidPrepare : plainPrepare;
+  const prepare = variant.marker ? markerPrepare : variant.xid ? xidPrepare : variant.xidOnly ? xidOnlyPrepare : variant.guard ? guardPrepare : plainPrepare;
   return {
     name,
     summary: `hand-written 2PC: BEGIN/UPDATE/PREPARE on both, decision line fdatasync'ed with group commit, COMMIT PREPARED on both${variant.serialBegin ? '; BEGIN per database just before its UPDATE' : ''}${variant.marker ? '; PREPARE with the adapter\'s guard + marker row' : ''}${variant.xid ? '; PREPARE with the adapter\'s guard + xid' : ''}`,
@@ -72,7 +88,7 @@ export function rawTwoPhaseMode(name = 'raw', variant: RawVariant = {}): BenchMo
       let sequence = 0;
       return {
         async transfer(t) {
-          const real = variant.marker || variant.xid;
+          const real = variant.marker || variant.xid || variant.xidOnly || variant.tag;
           const txId = real ? uuidv7() : '';
           const gid = real ? buildGid('rawbench', txId, 1) : `rawbench_${++sequence}`;
           const clients = await Promise.all([poolA.connect(), poolB.connect()]);
@@ -80,7 +96,8 @@ export function rawTwoPhaseMode(name = 'raw', variant: RawVariant = {}): BenchMo
           let decided = false;
           try {
             await step(`${name}: 1 work (begin, updates)`, async () => {
-              if (!variant.serialBegin) await Promise.all([a.query('begin'), b.query('begin')]);
+              const open = variant.tag ? `begin; set local application_name = '${gid}'` : 'begin';
+              if (!variant.serialBegin) await Promise.all([a.query(open), b.query(open)]);
               if (variant.serialBegin) await a.query('begin');
               await a.query(UPDATE_BALANCE, [t.delta, t.accountA]);
               if (variant.serialBegin) await b.query('begin');
