@@ -30,7 +30,10 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   engineMode('engine-marker', undefined, { commitProof: 'marker' }),
   engineMode('engine-nokeep', undefined, { keepPreparedConnectionMs: 0 }),
   engineMode('engine-before', undefined, { commitProof: 'marker', keepPreparedConnectionMs: 0 }),
-  httpHopsMode,
+  httpHopsMode('http-hops', { carried: false, batch: false }),
+  httpHopsMode('http-hops-batched', { carried: false, batch: true }),
+  httpHopsMode('http-carried-hops', { carried: true, batch: false }),
+  httpHopsMode('http-carried-hops-batched', { carried: true, batch: true }),
   httpNoBatchMode,
   httpDecidedMode,
 ];
