@@ -19,6 +19,13 @@ export const engineConfigSchema = z
     phaseTwoMaxDelayMs: ms('phaseTwoMaxDelayMs', 1).default(5_000),
     /** Phase-2 work started by recovery and sweeps at once, at most. */
     recoveryConcurrency: z.number().int().min(1, 'recoveryConcurrency must be >= 1').default(64),
+    /**
+     * Carried registration (docs/protocol.md): a commit may carry its branches'
+     * registrations for a transaction id the client minted, and a status
+     * inquiry about an id the register does not know decides abort for it.
+     * Off by default; refused on a shared log (several instances).
+     */
+    carriedRegistration: z.boolean().default(false),
     /** One branch that never prepared: commit it directly, no decision record. */
     onePhaseCommit: z.boolean().default(true),
     /**

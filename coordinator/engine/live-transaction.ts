@@ -48,6 +48,8 @@ export interface LiveTransaction {
    * COMMIT for it any more (an abort stays allowed: it is always safe).
    */
   handedOver?: boolean;
+  /** Created by a commit that carried its branches' registrations (carried-transaction.ts): a retry with the same branches joins it. */
+  carried?: boolean;
 }
 
 /** `hazard`: the participant reported a heuristic hazard; it is recorded and left to an operator. */

@@ -5,6 +5,7 @@ import type { EngineConfig } from './engine-config';
 import { EngineAdmin } from './engine-admin';
 import { createEngineContext, type EngineContext, type EngineDeps } from './engine-context';
 import { admissionRefusal } from './admission';
+import { abortUnknown, adoptCarried, carriesRegistration, type CarriedBranch } from './carried-transaction';
 import { abortLive, abortTransaction } from './live-endings';
 import { BeginOptions, EnlistedBranch, LiveProtocol } from './live-protocol';
 import type { CommitResult } from './live-transaction';
@@ -14,6 +15,7 @@ import { TRACE_ATTRIBUTES as A } from './ports/tracer';
 
 export type { EngineDeps } from './engine-context';
 export type { BeginOptions, EnlistedBranch } from './live-protocol';
+export type { CarriedBranch } from './carried-transaction';
 
 export interface StartReport {
   log: OpenReport;
@@ -112,12 +114,36 @@ export class TransactionEngine {
     });
   }
 
+  /**
+   * A commit that carries its branches' registrations (carried registration,
+   * docs/protocol.md): records the transaction with them, then runs `commit`.
+   * A retry is answered as a retried commit is.
+   */
+  commitCarried(txId: string, branches: readonly CarriedBranch[], options: CommitOptions = {}): Promise<CommitResult> {
+    const refused = admissionRefusal(this.ctx);
+    if (refused) return Promise.reject(refused);
+    return this.ctx.tracer.span('twopc.commit', { [A.txId]: txId }, async (annotate) => {
+      await adoptCarried(this.ctx, txId, branches);
+      const result = await this.protocol.commit(txId, options);
+      annotate({ [A.outcome]: result.state });
+      return result;
+    });
+  }
+
+  /** Whether this coordinator takes carried registrations (advertised at GET /v1/capabilities). */
+  get carriesRegistration(): boolean {
+    return carriesRegistration(this.ctx);
+  }
+
   /** Aborts a transaction that has no commit decision. Idempotent; `state-conflict` if it committed. */
   abort(txId: string, reason: Partial<AbortReason> = {}): Promise<{ txId: string; state: 'aborted' }> {
     return this.ctx.tracer.span('twopc.abort', { [A.txId]: txId }, () => abortTransaction(this.ctx, txId, reason));
   }
 
-  status(txId: string): Promise<TransactionStatus | undefined> {
+  /** Under carried registration, an id the register does not know is decided abort before it is answered (abortUnknown). */
+  async status(txId: string): Promise<TransactionStatus | undefined> {
+    const status = await this.protocol.status(txId);
+    if (status || !(await abortUnknown(this.ctx, txId))) return status;
     return this.protocol.status(txId);
   }
 

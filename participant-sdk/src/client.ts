@@ -22,6 +22,8 @@ export type { AbortReason, ErrorCode } from './errors';
 export { errorFromProblem, httpStatusOf, problemOf, PROBLEM_CONTENT_TYPE } from './problem';
 export type { BranchInfo, BranchRef, ParticipantBranchState, PreparedBranch, Vote } from './branch-types';
 export * from './wire';
+export { mintCarriedBranchId, mintCarriedTxId, registrationSigned, signRegistration } from './carried-registration';
+export type { CarriedCapability, CarriedRegistration } from './carried-registration';
 export { signRequest, tokenChecker, verifySignature, SIGNATURE_TOLERANCE_MS } from './signature';
 export { buildGid, GID_MAX_BYTES, hasPrefix, isTxId, parseGid, uuidV7Time, validateGid, validatePrefix } from './gid';
 export type { ParsedGid } from './gid';

@@ -1,0 +1,72 @@
+import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Carried registration (docs/protocol.md): the application mints the
+ * transaction id, each service opens its branch on the first call and answers
+ * a signed registration with its result, and the commit call carries them.
+ * This file holds the parts both sides share: the id, the branch id, and the
+ * registration's signature.
+ */
+
+/** What a service answers for a branch it opened under carried registration; the application's commit carries it unchanged. */
+export interface CarriedRegistration {
+  participant: string;
+  /** The participant's protocol URL (as it would enlist with); the coordinator calls it back there. */
+  url: string;
+  branchId: number;
+  gid: string;
+  /** `v1=<hex HMAC-SHA256>` with the participant secret the coordinator shares with it (signRegistration). */
+  sig: string;
+}
+
+/** The coordinator's answer at `GET /v1/capabilities` when it takes carried registrations. */
+export interface CarriedCapability {
+  gidPrefix: string;
+  /** The timeout of a carried transaction: a service rolls back its open branch after it (plus a margin) unless asked to prepare. */
+  timeoutMs: number;
+}
+
+/** The 10 bits (86–95) that mark a coordinator-minted id as carrying its owner's token (coordinator/engine/ports/owned-tx-id.ts). */
+const OWNER_TAG = 0x2b5;
+
+/**
+ * A transaction id for carried registration: a UUID v7 of this clock that
+ * does not carry the coordinators' owner tag (those are theirs; the
+ * coordinator refuses a carried commit under one).
+ *
+ * @example
+ * const id = mintCarriedTxId(); // '0193…-7…'
+ */
+export function mintCarriedTxId(now = Date.now()): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(now, 0, 6);
+  b[6] = 0x70 | (b[6] & 0x0f);
+  b[8] = 0x80 | (b[8] & 0x3f);
+  // Bits 86–95 (bytes 10–11): never the owner tag.
+  if ((((b[10] & 0x03) << 8) | b[11]) === OWNER_TAG) b[11] ^= 0x01;
+  const hex = b.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** A branch id for a branch a service opens on its own: random, so two services of one transaction pick different ones (a clash is refused at commit). */
+export function mintCarriedBranchId(): number {
+  return randomInt(1, 1_000_000_000);
+}
+
+function registrationMac(secret: string, txId: string, r: Omit<CarriedRegistration, 'sig'>): Buffer {
+  // Length-prefixed fields: no two different registrations share a signed text.
+  const fields = [txId, r.participant, r.url, String(r.branchId), r.gid].map((f) => `${f.length}:${f}`).join('|');
+  return createHmac('sha256', secret).update(`twopc-registration.v1|${fields}`).digest();
+}
+
+/** Signs a registration for transaction `txId` with the participant secret. */
+export function signRegistration(secret: string, txId: string, r: Omit<CarriedRegistration, 'sig'>): CarriedRegistration {
+  return { ...r, sig: `v1=${registrationMac(secret, txId, r).toString('hex')}` };
+}
+
+/** Checks a registration's signature in constant time: only a holder of the participant secret can name a participant URL. */
+export function registrationSigned(secret: string, txId: string, r: CarriedRegistration): boolean {
+  const m = /^v1=([0-9a-f]{64})$/.exec(r.sig);
+  if (!m) return false;
+  return timingSafeEqual(registrationMac(secret, txId, r), Buffer.from(m[1], 'hex'));
+}
