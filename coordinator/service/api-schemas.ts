@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { carriedRegistrationSchema } from '../../participant-sdk/src';
+import { MAX_CARRIED_BRANCHES } from '../engine/carried-transaction';
 import { LIST_STATES, MAX_LIST_LIMIT } from '../engine/transaction-listing';
 
 /**
@@ -33,6 +35,12 @@ export const commitRequestSchema = z
       .enum(['completed', 'decided'])
       .optional()
       .describe('When to answer: `completed` (default) once every branch acknowledged phase 2, or 202 after commitWaitMs; `decided` as soon as the commit decision is durable (202, phaseTwoPending: true, unless already completed), phase 2 going on in the background.'),
+    registrations: z
+      .array(carriedRegistrationSchema)
+      .min(1, 'must hold at least one registration')
+      .max(MAX_CARRIED_BRANCHES, `must hold at most ${MAX_CARRIED_BRANCHES} registrations`)
+      .optional()
+      .describe('Carried registration (only where GET /v1/capabilities offers it): the signed registrations the services answered; the id is one the client minted, with no begin.'),
   })
   .strict();
 

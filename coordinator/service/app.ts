@@ -1,4 +1,5 @@
 import { TRACEPARENT_HEADER, withRemoteParent } from '../../participant-sdk/src';
+import type { CarriedRegistration } from '../../participant-sdk/src';
 import type { Membership } from '../cluster/membership';
 import { instancesReport } from '../cluster/instances-report';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
@@ -34,6 +35,8 @@ export interface AppDeps {
     allowList: readonly string[];
     /** Told what each enlisting participant service serves beyond the per-call protocol. */
     accepts?(url: string, accepts: readonly string[] | undefined): void;
+    /** Checks a carried registration's signature with the participant secret (carried registration). */
+    registrationSigned?(txId: string, registration: CarriedRegistration): boolean;
   };
   version: string;
   /** Token of the admin API (`/v1/admin`), acting as the operator `admin` (when `operators` is not given). */
@@ -60,6 +63,7 @@ export function createApp(deps: AppDeps): Express {
     openapi: openApiDocument(deps.version),
     participantUrl: participantUrlCheck(deps.participantUrls),
     ...(deps.participantUrls.accepts ? { participantAccepts: deps.participantUrls.accepts } : {}),
+    ...(deps.participantUrls.registrationSigned ? { registrationSigned: deps.participantUrls.registrationSigned } : {}),
     instances: () => instancesReport(deps.engine.logKind, deps.membership),
     ...(deps.logDir === undefined ? {} : { logDir: deps.logDir }),
   });

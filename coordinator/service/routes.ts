@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import { beginRequestSchema, enlistRequestSchema } from '../../participant-sdk/src';
+import type { CarriedRegistration } from '../../participant-sdk/src';
 import type { InstancesReport } from '../cluster/instances-report';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { TwopcError } from '../engine/ports/protocol';
@@ -8,6 +9,7 @@ import { emptyRequestSchema, historyAnswer, recoverRequestSchema, resolveRequest
 import { Answer, created, ok, problem } from './answers';
 import { abortRequestSchema, commitRequestSchema, listQuerySchema, MAX_METADATA_DEPTH } from './api-schemas';
 import type { OperatorIdentity } from './admin-auth';
+import { capabilitiesAnswer, commitCarried } from './carried-routes';
 import type { CoordinatorMetrics } from './metrics';
 import { assertJsonDepth, parseWith } from './request-validation';
 
@@ -56,6 +58,8 @@ export interface RouteDeps {
   participantUrl(url: string): string;
   /** What a participant service said, enlisting, of the protocol forms it serves (batching). */
   participantAccepts?(url: string, accepts: readonly string[] | undefined): void;
+  /** Checks a carried registration's signature with the participant secret (absent without one). */
+  registrationSigned?(txId: string, registration: CarriedRegistration): boolean;
   /** The instances sharing the decision log (one, on a file log). */
   instances(): Promise<InstancesReport>;
   /** Directory of the file decision log, for `log/verify`; absent when the coordinator runs on another store. */
@@ -98,6 +102,7 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
 
     { method: 'POST', path: '/v1/transactions', kind: 'write', hot: true, run: async ({ body }) => beginAnswer(await engine.begin(parseBegin(body))) },
     { method: 'GET', path: '/v1/transactions', kind: 'read', run: list },
+    { method: 'GET', path: '/v1/capabilities', kind: 'read', run: async () => capabilitiesAnswer(deps) },
     { method: 'GET', path: '/v1/transactions/:id', kind: 'read', hot: true, run: async ({ id }) => ok(found(id, await engine.status(id))) },
     {
       method: 'POST',
@@ -123,8 +128,8 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
       kind: 'write',
       hot: true,
       run: async ({ id, body }) => {
-        const { answerAt } = parseWith(commitRequestSchema, body ?? {});
-        const result = await engine.commit(id, answerAt ? { answerAt } : {});
+        const { answerAt, registrations } = parseWith(commitRequestSchema, body ?? {});
+        const result = registrations ? await commitCarried(deps, id, registrations, answerAt) : await engine.commit(id, answerAt ? { answerAt } : {});
         // 202: the commit decision is durable, and phase 2 keeps retrying the branches that have not acknowledged.
         return { status: result.phaseTwoPending ? 202 : 200, body: { id: result.txId, state: result.state, phaseTwoPending: result.phaseTwoPending } };
       },

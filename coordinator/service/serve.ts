@@ -9,6 +9,7 @@ import type { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage } from '../engine/ports/protocol';
 import { operatorsOf, resolveApiAuth } from './api-tokens';
 import { createApp } from './app';
+import { carriedSignatureCheck } from './carried-routes';
 import { IdempotencyStore } from './idempotency';
 import { OwnerForwarder } from './owner-forwarder';
 import { CoordinatorMetrics } from './metrics';
@@ -102,6 +103,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
       enabled: httpParticipants !== undefined,
       allowList: config.participantUrlAllowList,
       ...(httpParticipants ? { accepts: (url: string, accepts: readonly string[] | undefined) => httpParticipants.noteAccepts(url, accepts) } : {}),
+      ...(config.participantSecret ? { registrationSigned: carriedSignatureCheck(config.participantSecret) } : {}),
     },
     version,
     operators,

@@ -1,4 +1,7 @@
 import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { TwopcError } from './errors';
+import { withTransaction, type RequestWithHeaders } from './transaction-header';
 
 /**
  * Carried registration (docs/protocol.md): the application mints the
@@ -18,6 +21,17 @@ export interface CarriedRegistration {
   /** `v1=<hex HMAC-SHA256>` with the participant secret the coordinator shares with it (signRegistration). */
   sig: string;
 }
+
+/** A registration as a commit call carries it (the coordinator checks GID, participant and signature). */
+export const carriedRegistrationSchema = z
+  .object({
+    participant: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+    url: z.string().min(1, 'must not be empty').max(2048, 'must be at most 2048 characters'),
+    branchId: z.number().int('must be an integer').min(1, 'must be >= 1').max(999_999_999, 'must be <= 999999999'),
+    gid: z.string().max(199, 'must be at most 199 bytes'),
+    sig: z.string().max(80, 'must be at most 80 characters'),
+  })
+  .strict();
 
 /** The coordinator's answer at `GET /v1/capabilities` when it takes carried registrations. */
 export interface CarriedCapability {
@@ -69,4 +83,51 @@ export function registrationSigned(secret: string, txId: string, r: CarriedRegis
   const m = /^v1=([0-9a-f]{64})$/.exec(r.sig);
   if (!m) return false;
   return timingSafeEqual(registrationMac(secret, txId, r), Buffer.from(m[1], 'hex'));
+}
+
+/** Request header: the application asks the service to open its branch under carried registration (value `v1`). */
+export const CARRIED_HEADER = 'twopc-carried';
+/** Response header: the service's registration, base64url of its JSON. */
+export const REGISTRATION_HEADER = 'twopc-registration';
+
+/**
+ * Headers for a call to a service in a carried transaction: `twopc-transaction`
+ * and `twopc-carried`.
+ *
+ * @example
+ * const tx = await twopc.open({ carried: true });
+ * const headers = tx.carried ? withCarriedTransaction(tx.id) : withTransaction(tx.id);
+ */
+export function withCarriedTransaction(txId: string, headers: Record<string, string> = {}): Record<string, string> {
+  return { ...withTransaction(txId, headers), [CARRIED_HEADER]: 'v1' };
+}
+
+/** Whether an incoming request asks for carried registration. */
+export function carriedRequested(req: RequestWithHeaders): boolean {
+  return req.headers[CARRIED_HEADER] === 'v1';
+}
+
+/** The value of the `twopc-registration` response header for a registration. */
+export function registrationHeaderValue(registration: CarriedRegistration): string {
+  return Buffer.from(JSON.stringify(registration)).toString('base64url');
+}
+
+/**
+ * The registration a service answered in `twopc-registration`, or undefined
+ * when it answered none (it did not take carried registration: the caller
+ * must not commit the transaction as carried).
+ */
+export function registrationFrom(res: { headers: Record<string, string | string[] | undefined> | Headers }): CarriedRegistration | undefined {
+  const headers = res.headers;
+  const raw = headers instanceof Headers ? headers.get(REGISTRATION_HEADER) : headers[REGISTRATION_HEADER];
+  if (typeof raw !== 'string') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+  } catch {
+    throw new TwopcError('invalid-input', `${REGISTRATION_HEADER} is not base64url JSON`, { field: REGISTRATION_HEADER });
+  }
+  const checked = carriedRegistrationSchema.safeParse(parsed);
+  if (!checked.success) throw new TwopcError('invalid-input', `${REGISTRATION_HEADER}: ${checked.error.issues[0].message}`, { field: REGISTRATION_HEADER });
+  return checked.data;
 }

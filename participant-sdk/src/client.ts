@@ -12,7 +12,7 @@
  * await twopc.commit(id); // throws TransactionAbortedError if a branch voted no
  */
 export { CoordinatorClient } from './coordinator-client';
-export type { CommitOptions, CommitOutcome, CoordinatorClientOptions } from './coordinator-client';
+export type { Capabilities, CommitOptions, CommitOutcome, CoordinatorClientOptions, OpenedTransaction } from './coordinator-client';
 export { transactionIdFrom, withTransaction } from './transaction-header';
 export type { RequestWithHeaders } from './transaction-header';
 export { silentLogger } from './sdk-logger';
@@ -22,7 +22,19 @@ export type { AbortReason, ErrorCode } from './errors';
 export { errorFromProblem, httpStatusOf, problemOf, PROBLEM_CONTENT_TYPE } from './problem';
 export type { BranchInfo, BranchRef, ParticipantBranchState, PreparedBranch, Vote } from './branch-types';
 export * from './wire';
-export { mintCarriedBranchId, mintCarriedTxId, registrationSigned, signRegistration } from './carried-registration';
+export {
+  CARRIED_HEADER,
+  carriedRegistrationSchema,
+  carriedRequested,
+  mintCarriedBranchId,
+  mintCarriedTxId,
+  REGISTRATION_HEADER,
+  registrationFrom,
+  registrationHeaderValue,
+  registrationSigned,
+  signRegistration,
+  withCarriedTransaction,
+} from './carried-registration';
 export type { CarriedCapability, CarriedRegistration } from './carried-registration';
 export { signRequest, tokenChecker, verifySignature, SIGNATURE_TOLERANCE_MS } from './signature';
 export { buildGid, GID_MAX_BYTES, hasPrefix, isTxId, parseGid, uuidV7Time, validateGid, validatePrefix } from './gid';

@@ -4,6 +4,7 @@ import { Answer, CoordinatorHttp } from './coordinator-http';
 import { httpUrlListSchema, httpUrlSchema, resolveCoordinatorUrls } from './coordinator-urls';
 import { AbortReason, ErrorCode, TransactionAbortedError, TwopcError } from './errors';
 import { isTxId } from './gid';
+import { mintCarriedTxId, type CarriedCapability, type CarriedRegistration } from './carried-registration';
 import { errorFromProblem } from './problem';
 import {
   BeginAnswer,
@@ -73,6 +74,18 @@ export interface CommitOptions {
    * but a read right after the answer may not see it yet on every participant.
    */
   answerAt?: 'completed' | 'decided';
+  /**
+   * Carried registration (a transaction from `open` with `carried: true`):
+   * the registrations the services answered (`registrationFrom`). The
+   * coordinator records the transaction with them before any PREPARE.
+   */
+  registrations?: readonly CarriedRegistration[];
+}
+
+/** A transaction `open` started: with `carried`, its id was minted here and services answer registrations the commit must carry. */
+export interface OpenedTransaction {
+  id: string;
+  carried: boolean;
 }
 
 /** What `commit` answers when the transaction committed. */
@@ -105,6 +118,12 @@ const abortReasonSchema = z.object({ cause: z.string(), message: z.string() }).p
 const abortedAnswerSchema = z.object({ state: z.literal('aborted'), reason: z.union([z.string(), abortReasonSchema]).optional() }).passthrough();
 const committedAnswerSchema = z.object({ state: z.enum(['committed', 'completed']) }).passthrough();
 const abortAnswerSchema = z.object({ state: z.literal('aborted') }).passthrough();
+const capabilitiesSchema = z.object({ carriedRegistration: z.object({ gidPrefix: z.string(), timeoutMs: z.number().int().positive() }).optional() }).passthrough();
+
+/** What `GET /v1/capabilities` says the coordinator offers. */
+export interface Capabilities {
+  carriedRegistration?: CarriedCapability;
+}
 
 /**
  * A client of the coordinator's HTTP API (SPEC §5), over one keep-alive
@@ -122,6 +141,8 @@ export class CoordinatorClient {
   private readonly http: CoordinatorHttp;
   /** Until then, enlists leave `accepts` out: the coordinator refused it (see enlist). */
   private acceptsRefusedUntil = 0;
+  /** What the coordinator offers (GET /v1/capabilities), read once. */
+  private capabilitiesRead: Promise<Capabilities> | undefined;
 
   constructor(options: CoordinatorClientOptions) {
     const parsed = clientOptionsSchema.safeParse(options);
@@ -152,7 +173,8 @@ export class CoordinatorClient {
    */
   async commit(id: string, options: CommitOptions = {}): Promise<CommitOutcome> {
     const path = `/v1/transactions/${checkId(id)}/commit`;
-    const body = options.answerAt ? { answerAt: options.answerAt } : undefined;
+    const fields = { ...(options.answerAt ? { answerAt: options.answerAt } : {}), ...(options.registrations ? { registrations: options.registrations } : {}) };
+    const body = Object.keys(fields).length > 0 ? fields : undefined;
     const answer = await this.http.call('POST', path, 'by-id', body, { transportCode: 'outcome-unknown' });
     if (answer.status === 200 || answer.status === 202) {
       this.parse(committedAnswerSchema, answer, 'commit');
@@ -161,6 +183,39 @@ export class CoordinatorClient {
     const aborted = abortedError(id, answer);
     if (aborted) throw aborted;
     throw this.failure(answer, 'commit', 'outcome-unknown');
+  }
+
+  /**
+   * What the coordinator offers beyond the baseline protocol, read once per
+   * client: `carriedRegistration` when it takes carried commits. A coordinator
+   * without the route (an older one: 404) offers nothing.
+   */
+  capabilities(): Promise<Capabilities> {
+    this.capabilitiesRead ??= this.readCapabilities().catch((e: unknown) => {
+      this.capabilitiesRead = undefined;
+      throw e;
+    });
+    return this.capabilitiesRead;
+  }
+
+  /**
+   * Starts a transaction. With `carried` (and a coordinator that offers
+   * carried registration), the id is minted here with no call at all: pass it
+   * with `withTransaction(id, {}, { carried: true })`, collect each service's
+   * `registrationFrom(response)`, and commit with `registrations`. Otherwise
+   * it is `begin`.
+   */
+  async open(options: { carried?: boolean } & BeginRequest = {}): Promise<OpenedTransaction> {
+    const { carried, ...begin } = options;
+    if (carried && (await this.capabilities()).carriedRegistration) return { id: mintCarriedTxId(), carried: true };
+    return { id: (await this.begin(begin)).id, carried: false };
+  }
+
+  private async readCapabilities(): Promise<Capabilities> {
+    const answer = await this.http.call('GET', '/v1/capabilities', 'by-id');
+    if (answer.status === 404) return {};
+    if (answer.status === 200) return this.parse(capabilitiesSchema, answer, 'capabilities');
+    throw this.failure(answer, 'capabilities', 'coordinator-unavailable');
   }
 
   /** Aborts a transaction that has no commit decision. Idempotent; `state-conflict` if it committed. */

@@ -70,7 +70,7 @@ function checkAssigned(deps: EnlistmentDeps, txId: string, branchId: number, gid
   return Object.freeze({ txId, branchId, gid, participant: deps.name, url: deps.publicUrl });
 }
 
-async function openBranch(deps: EnlistmentDeps, entry: BranchEntry): Promise<BranchClient> {
+export async function openBranch(deps: EnlistmentDeps, entry: BranchEntry): Promise<BranchClient> {
   const { ref } = entry;
   let client: BranchClient;
   try {
@@ -90,7 +90,7 @@ async function openBranch(deps: EnlistmentDeps, entry: BranchEntry): Promise<Bra
   return client;
 }
 
-async function endAfterFailedWork(deps: EnlistmentDeps, entry: BranchEntry, err: unknown): Promise<void> {
+export async function endAfterFailedWork(deps: EnlistmentDeps, entry: BranchEntry, err: unknown): Promise<void> {
   const { ref } = entry;
   await deps.book
     .run(ref.gid, async () => {
@@ -136,7 +136,7 @@ async function prepareEagerly(deps: EnlistmentDeps, entry: BranchEntry): Promise
  * connection when the coordinator is gone or forgot the branch). Only an
  * unprepared branch: after a yes vote, only the decision ends it.
  */
-function armTimeout(deps: EnlistmentDeps, entry: BranchEntry, at: number): void {
+export function armTimeout(deps: EnlistmentDeps, entry: BranchEntry, at: number): void {
   clearTimeout(entry.timer);
   if (entry.vote || entry.outcome) return;
   entry.timer = setTimeout(() => void rollBackExpired(deps, entry), Math.max(at - Date.now(), 0));

@@ -6,6 +6,7 @@ import { createProtocolHandler, type ProtocolHandler } from './protocol-handler'
 import { BranchService } from './branch-service';
 import { CoordinatorClient } from './coordinator-client';
 import { runEnlisted } from './enlistment';
+import { runCarried, type CarriedResult } from './carried-enlistment';
 import { TwopcError, errorMessage } from './errors';
 import type { EnlistMode, ParticipantOptions, ResolvedParticipantOptions } from './participant-options';
 import { parseParticipantOptions } from './participant-options';
@@ -114,6 +115,25 @@ export class TwopcParticipant {
     if (mode !== 'held' && mode !== 'eager') throw new TwopcError('invalid-input', 'mode must be "held" or "eager"', { field: 'mode' });
     const deps = { ...this.options, postgres: this.postgres, coordinator: this.coordinator, book: this.book, logger: this.logger };
     return inSpan('twopc.participant.enlist', { [TRACE_ATTRIBUTES.txId]: txId, [TRACE_ATTRIBUTES.participant]: this.name }, () => runEnlisted(deps, txId, work, mode), { scope: SDK_TRACE_SCOPE });
+  }
+
+  /**
+   * Carried registration (the request carries `twopc-carried: v1`,
+   * `carriedRequested(req)`, and the coordinator offers it): runs `work` as
+   * this service's branch of `txId` without calling the coordinator, holds
+   * the branch, and resolves with the result and a signed registration that
+   * the application's commit must carry. Answer it in the response header
+   * `twopc-registration` (`registrationHeaderValue`). Refused with
+   * `state-conflict` when the coordinator does not offer it.
+   *
+   * @example
+   * const { result, registration } = await orders.enlistCarried(txId, (db) => db.query('INSERT INTO orders ...'));
+   * res.setHeader(REGISTRATION_HEADER, registrationHeaderValue(registration)).status(201).json(result.rows[0]);
+   */
+  async enlistCarried<T>(txId: string, work: (client: BranchClient) => Promise<T>): Promise<CarriedResult<T>> {
+    this.assertStarted();
+    const deps = { ...this.options, postgres: this.postgres, coordinator: this.coordinator, book: this.book, logger: this.logger };
+    return inSpan('twopc.participant.enlist', { [TRACE_ATTRIBUTES.txId]: txId, [TRACE_ATTRIBUTES.participant]: this.name }, () => runCarried(deps, txId, work), { scope: SDK_TRACE_SCOPE });
   }
 
   /**

@@ -1,0 +1,46 @@
+import { registrationSigned } from '../../participant-sdk/src';
+import type { CarriedCapability, CarriedRegistration } from '../../participant-sdk/src';
+import type { CommitResult } from '../engine/live-transaction';
+import type { CarriedBranch, TransactionEngine } from '../engine/transaction-engine';
+import { TwopcError } from '../engine/ports/protocol';
+import { type Answer, ok } from './answers';
+
+/** What the carried-registration routes need beyond the engine. */
+export interface CarriedDeps {
+  engine: TransactionEngine;
+  /** Checks and normalizes a participant URL; throws `invalid-input` naming `url`. */
+  participantUrl(url: string): string;
+  /** Checks a registration's signature with the participant secret; absent without a secret (then nothing is carried). */
+  registrationSigned?(txId: string, registration: CarriedRegistration): boolean;
+}
+
+/** What `GET /v1/capabilities` answers: `carriedRegistration` only when this coordinator takes them. */
+export function capabilitiesAnswer(deps: CarriedDeps): Answer {
+  const carried: CarriedCapability | undefined =
+    deps.registrationSigned && deps.engine.carriesRegistration ? { gidPrefix: deps.engine.config.gidPrefix, timeoutMs: deps.engine.config.defaultTimeoutMs } : undefined;
+  return ok(carried ? { carriedRegistration: carried } : {});
+}
+
+/**
+ * A commit carrying its branches' registrations. Each must be signed with the
+ * participant secret by the service that opened it: an API client holds no
+ * secret, so it cannot name a participant URL the coordinator would then call
+ * with signed requests (an enlist is authenticated by the service's own
+ * call; a carried registration by this signature).
+ */
+export async function commitCarried(deps: CarriedDeps, txId: string, registrations: readonly CarriedRegistration[], answerAt: 'completed' | 'decided' | undefined): Promise<CommitResult> {
+  const signed = deps.registrationSigned;
+  if (!signed || !deps.engine.carriesRegistration) {
+    throw new TwopcError('invalid-input', 'registrations: this coordinator does not take carried registrations (GET /v1/capabilities)', { field: 'registrations' });
+  }
+  const branches: CarriedBranch[] = registrations.map((r, i) => {
+    if (!signed(txId, r)) throw new TwopcError('invalid-input', `registrations[${i}] is not signed with the participant secret for this transaction`, { field: `registrations.${i}.sig` });
+    return { participant: r.participant, url: deps.participantUrl(r.url), branchId: r.branchId, gid: r.gid };
+  });
+  return deps.engine.commitCarried(txId, branches, answerAt ? { answerAt } : {});
+}
+
+/** The registration check for a participant secret (serve.ts wires it when one is configured). */
+export function carriedSignatureCheck(secret: string): (txId: string, registration: CarriedRegistration) => boolean {
+  return (txId, registration) => registrationSigned(secret, txId, registration);
+}
