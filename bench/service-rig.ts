@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import type { Pool } from 'pg';
 import { Pool as HttpPool } from 'undici';
@@ -96,7 +97,8 @@ export class ServiceRig {
   }
 
   /** `POST <path>` on a ledger's service, with the transaction header when given; it must answer 204. */
-  async call(ledger: Ledger, path: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
+  /** One business call; resolves with the answer's headers (a carried registration travels in them). */
+  async call(ledger: Ledger, path: string, body: unknown, headers: Record<string, string> = {}): Promise<IncomingHttpHeaders> {
     const res = await this.services.get(ledger)!.request({
       path,
       method: 'POST',
@@ -105,6 +107,7 @@ export class ServiceRig {
     });
     const text = await res.body.text();
     if (res.statusCode !== 204) throw new Error(`${ledger} ${path} answered ${res.statusCode}: ${text}`);
+    return res.headers;
   }
 
   /** A transfer completed: counted by the meters that are on. */

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import express, { type Express, type Response } from 'express';
 import { Pool } from 'pg';
 import { z } from 'zod';
-import { createParticipant, problemMiddleware, transactionIdFrom, TwopcError } from '../../participant-sdk/src';
+import { carriedRequested, createParticipant, problemMiddleware, REGISTRATION_HEADER, registrationHeaderValue, transactionIdFrom, TwopcError } from '../../participant-sdk/src';
 import type { BranchClient, BranchQueryable, EnlistOptions, ParticipantOptions, ProblemMiddlewareOptions } from '../../participant-sdk/src';
 
 /** One business call of a participant service: its body, its work in the caller's branch, and its answer. */
@@ -110,6 +110,13 @@ export async function startParticipantService(o: ParticipantServiceOptions): Pro
       const txId = transactionIdFrom(req);
       if (!txId) throw new TwopcError('invalid-input', 'the twopc-transaction header is required', { field: 'twopc-transaction' });
       const body = parseRouteBody(route.body, req.body);
+      if (carriedRequested(req)) {
+        // Carried registration: the branch opens here, and its signed registration travels back with the answer.
+        const carried = await participant.enlistCarried(txId, (db) => route.work(db, body, txId));
+        res.setHeader(REGISTRATION_HEADER, registrationHeaderValue(carried.registration));
+        sendAnswer(res, route.answer?.(body, carried.result));
+        return;
+      }
       const result = await participant.enlist(txId, (db) => route.work(db, body, txId), route.enlist?.(body));
       sendAnswer(res, route.answer?.(body, result));
     });

@@ -10,6 +10,8 @@ export interface CarriedDeps {
   engine: TransactionEngine;
   /** Checks and normalizes a participant URL; throws `invalid-input` naming `url`. */
   participantUrl(url: string): string;
+  /** What a participant service said of the protocol forms it serves (batching), as an enlist tells it. */
+  participantAccepts?(url: string, accepts: readonly string[] | undefined): void;
   /** Checks a registration's signature with the participant secret; absent without a secret (then nothing is carried). */
   registrationSigned?(txId: string, registration: CarriedRegistration): boolean;
 }
@@ -37,6 +39,8 @@ export async function commitCarried(deps: CarriedDeps, txId: string, registratio
     if (!signed(txId, r)) throw new TwopcError('invalid-input', `registrations[${i}] is not signed with the participant secret for this transaction`, { field: `registrations.${i}.sig` });
     return { participant: r.participant, url: deps.participantUrl(r.url), branchId: r.branchId, gid: r.gid };
   });
+  // Before the commit's first call to a branch (its prepare), as an enlist's answer is.
+  branches.forEach((b, i) => deps.participantAccepts?.(b.url as string, registrations[i].accepts));
   return deps.engine.commitCarried(txId, branches, answerAt ? { answerAt } : {});
 }
 

@@ -3,6 +3,7 @@ import { armTimeout, endAfterFailedWork, openBranch, type EnlistmentDeps } from 
 import { TwopcError } from './errors';
 import { buildGid, isTxId } from './gid';
 import type { BranchClient } from './postgres';
+import { BATCH_FEATURE } from './wire';
 
 /** What a branch opened under carried registration answers: the work's result, and the registration to hand the application. */
 export interface CarriedResult<T> {
@@ -43,7 +44,7 @@ export async function runCarried<T>(deps: EnlistmentDeps & { secret: string }, t
       await endAfterFailedWork(deps, entry, e);
       throw e;
     }
-    return { result, registration: signRegistration(deps.secret, txId, { participant: deps.name, url: deps.publicUrl, branchId, gid }) };
+    return { result, registration: signRegistration(deps.secret, txId, { participant: deps.name, url: deps.publicUrl, branchId, gid, accepts: [BATCH_FEATURE] }) };
   } finally {
     entry.settle();
   }

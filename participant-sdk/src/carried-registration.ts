@@ -18,6 +18,8 @@ export interface CarriedRegistration {
   url: string;
   branchId: number;
   gid: string;
+  /** Forms of the protocol the participant serves beyond the per-call one (as an enlist's `accepts`: `batch`). */
+  accepts?: string[];
   /** `v1=<hex HMAC-SHA256>` with the participant secret the coordinator shares with it (signRegistration). */
   sig: string;
 }
@@ -29,6 +31,7 @@ export const carriedRegistrationSchema = z
     url: z.string().min(1, 'must not be empty').max(2048, 'must be at most 2048 characters'),
     branchId: z.number().int('must be an integer').min(1, 'must be >= 1').max(999_999_999, 'must be <= 999999999'),
     gid: z.string().max(199, 'must be at most 199 bytes'),
+    accepts: z.array(z.string().max(40, 'must be at most 40 characters')).max(8, 'must hold at most 8 names').optional(),
     sig: z.string().max(80, 'must be at most 80 characters'),
   })
   .strict();
@@ -69,7 +72,7 @@ export function mintCarriedBranchId(): number {
 
 function registrationMac(secret: string, txId: string, r: Omit<CarriedRegistration, 'sig'>): Buffer {
   // Length-prefixed fields: no two different registrations share a signed text.
-  const fields = [txId, r.participant, r.url, String(r.branchId), r.gid].map((f) => `${f.length}:${f}`).join('|');
+  const fields = [txId, r.participant, r.url, String(r.branchId), r.gid, (r.accepts ?? []).join(',')].map((f) => `${f.length}:${f}`).join('|');
   return createHmac('sha256', secret).update(`twopc-registration.v1|${fields}`).digest();
 }
 

@@ -1,0 +1,161 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../../coordinator/demo/free-port';
+import { PgCluster } from '../../harness/pg-cluster';
+import { accountsTableSql } from '../../harness/bank';
+import { CoordinatorClient, registrationFrom, signRegistration, withCarriedTransaction, type CarriedRegistration } from '../../participant-sdk/src';
+import { TsProcess } from './processes';
+
+/**
+ * Carried registration end to end (docs/protocol.md): `twopc serve` with
+ * `engine.carriedRegistration`, two SDK participant services on real
+ * PostgreSQL. The client mints the id, each service opens its branch without
+ * enlisting and answers a signed registration, and the commit carries both.
+ */
+
+const TOKEN = 'carried-api-token-0123456789';
+const SECRET = 'carried-participant-secret-0123456789';
+
+interface Service {
+  proc: TsProcess;
+  url: string;
+  db: string;
+}
+
+describe('carried registration: coordinator and SDK participant services as processes', () => {
+  let cluster: PgCluster;
+  let dir: string;
+  let coordinator: TsProcess;
+  let api: string;
+  let client: CoordinatorClient;
+  let a: Service;
+  let b: Service;
+
+  async function startParticipant(name: string): Promise<Service> {
+    const port = await freePort();
+    const proc = new TsProcess(name, 'test/e2e/participant-service.ts', [], {
+      PORT: String(port),
+      DATABASE_URL: cluster.connectionString(name),
+      NAME: name,
+      COORDINATOR_URL: api,
+      TWOPC_API_TOKEN: TOKEN,
+      TWOPC_PARTICIPANT_SECRET: SECRET,
+    });
+    await proc.start(/"ready":true/);
+    return { proc, url: `http://127.0.0.1:${port}`, db: name };
+  }
+
+  async function createLedger(db: string): Promise<void> {
+    await cluster.createDatabase(db);
+    await cluster.withClient(async (c) => {
+      await c.query(accountsTableSql({ balance: 'int', nonNegative: true }));
+      await c.query('insert into accounts values (1, 100), (2, 100)');
+      await c.query('create table transfers (ref text unique deferrable initially deferred)');
+    }, db);
+  }
+
+  const balance = (db: string) => cluster.withClient(async (c) => Number((await c.query<{ balance: number }>('select balance from accounts where id = 1')).rows[0].balance), db);
+
+  async function transfer(svc: Service, txId: string, amount: number): Promise<CarriedRegistration> {
+    const res = await fetch(`${svc.url}/transfer`, {
+      method: 'POST',
+      headers: withCarriedTransaction(txId, { 'content-type': 'application/json' }),
+      body: JSON.stringify({ account: 1, amount, ref: `${txId}-${svc.db}` }),
+    });
+    expect(res.status).toBe(200);
+    const registration = registrationFrom(res);
+    if (!registration) throw new Error(`${svc.db} answered no registration`);
+    return registration;
+  }
+
+  async function commitRaw(id: string, registrations: unknown[]): Promise<{ status: number; body: any }> {
+    const res = await fetch(`${api}/v1/transactions/${id}/commit`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ registrations }),
+    });
+    return { status: res.status, body: await res.json() };
+  }
+
+  async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\ncoordinator:\n${coordinator.log.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  beforeAll(async () => {
+    cluster = await PgCluster.start({ name: 'carried' });
+    await Promise.all([createLedger('ledger_a'), createLedger('ledger_b')]);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-carried-'));
+    const config = path.join(dir, 'config.json');
+    // A short timeout: a branch whose registration never reaches a commit ends by it.
+    fs.writeFileSync(config, JSON.stringify({ engine: { carriedRegistration: true, defaultTimeoutMs: 3_000, commitWaitMs: 1_000, phaseTwoBaseDelayMs: 20, phaseTwoMaxDelayMs: 200, sweepIntervalMs: 0 } }));
+    coordinator = new TsProcess('coordinator', 'coordinator/cli/main.ts', ['serve', '--config', config], {
+      TWOPC_PORT: '0',
+      TWOPC_DATA_DIR: path.join(dir, 'data'),
+      TWOPC_API_TOKEN: TOKEN,
+      TWOPC_PARTICIPANT_SECRET: SECRET,
+      TWOPC_LOG_LEVEL: 'info',
+    });
+    const ready = await coordinator.start(/"port":(\d+).*"msg":"twopc coordinator ready"/);
+    api = `http://127.0.0.1:${ready[1]}`;
+    client = new CoordinatorClient({ url: api, token: TOKEN });
+    [a, b] = await Promise.all([startParticipant('ledger_a'), startParticipant('ledger_b')]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await Promise.allSettled([a?.proc.stop(), b?.proc.stop()]);
+    await coordinator?.stop();
+    await cluster?.destroy();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  afterEach(async () => {
+    await waitFor('no prepared transactions', async () => (await cluster.preparedGids('twopc')).length === 0);
+  });
+
+  it('commits a transfer across two services with no begin and no enlist; a retried commit is answered from the register', async () => {
+    const [beforeA, beforeB] = [await balance(a.db), await balance(b.db)];
+    const tx = await client.open({ carried: true });
+    expect(tx.carried).toBe(true);
+    const registrations = [await transfer(a, tx.id, -10), await transfer(b, tx.id, 10)];
+    await expect(client.commit(tx.id, { registrations })).resolves.toMatchObject({ state: 'committed' });
+    expect([await balance(a.db), await balance(b.db)]).toEqual([beforeA - 10, beforeB + 10]);
+    await expect(client.commit(tx.id, { registrations })).resolves.toMatchObject({ state: 'committed' });
+    expect([await balance(a.db), await balance(b.db)]).toEqual([beforeA - 10, beforeB + 10]);
+  });
+
+  it('decides abort for an id it is asked about before any commit; the carried commit then fails 409 and the branches end by their timeout', async () => {
+    const [beforeA, beforeB] = [await balance(a.db), await balance(b.db)];
+    const tx = await client.open({ carried: true });
+    const registrations = [await transfer(a, tx.id, -5), await transfer(b, tx.id, 5)];
+    await expect(client.get(tx.id)).resolves.toMatchObject({ state: 'aborted' });
+    const res = await commitRaw(tx.id, registrations);
+    expect(res.status).toBe(409);
+    expect(res.body).toMatchObject({ code: 'transaction-aborted' });
+    // Never prepared: each service rolls its held branch back at its timeout, releasing the row.
+    await waitFor('the held branches rolled back', async () => {
+      const locked = await cluster.withClient(async (c) => (await c.query(`select count(*)::int as n from pg_stat_activity where state = 'idle in transaction'`)).rows[0].n as number);
+      return locked === 0;
+    });
+    expect([await balance(a.db), await balance(b.db)]).toEqual([beforeA, beforeB]);
+  });
+
+  it('refuses a forged registration (400) and prepares nothing for it', async () => {
+    const tx = await client.open({ carried: true });
+    const real = await transfer(a, tx.id, -1);
+    const forged = signRegistration('not-the-participant-secret', tx.id, { participant: 'ledger_a', url: 'http://127.0.0.1:1/twopc', branchId: 7, gid: `twopc_${tx.id.replace(/-/g, '')}_7` });
+    const moved = { ...real, url: 'http://127.0.0.1:1/twopc' };
+    for (const bad of [forged, moved]) {
+      const res = await commitRaw(tx.id, [bad]);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ code: 'invalid-input', field: 'registrations.0.sig' });
+    }
+    // The real one still commits: nothing was recorded for the refused ones.
+    await expect(client.commit(tx.id, { registrations: [real] })).resolves.toMatchObject({ state: 'committed' });
+  });
+});
