@@ -1,0 +1,71 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CoordinatorClient, mintCarriedTxId, registrationSigned, signRegistration } from '../../participant-sdk/src';
+import { txIdOwner } from '../../coordinator/engine/ports/owned-tx-id';
+
+/**
+ * The client's side of the carried-registration negotiation: it uses carried
+ * registration only when the coordinator offers it at GET /v1/capabilities;
+ * an older coordinator (no such route: 404) or one that offers nothing gets
+ * today's begin.
+ */
+describe('carried registration: the capability the client reads', () => {
+  let server: Server;
+  let url: string;
+  let capabilities: { status: number; body: unknown };
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      const answer = req.url === '/v1/capabilities' ? capabilities : { status: 201, body: { id: '0190e6b2-6f1e-7c5a-8b4e-1234567890ab', state: 'active', expiresAt: new Date().toISOString() } };
+      res.writeHead(answer.status, { 'content-type': answer.status >= 400 ? 'application/problem+json' : 'application/json' }).end(JSON.stringify(answer.body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  beforeEach(() => (seen.length = 0));
+
+  it('begins at an older coordinator that has no capabilities route (404), and asks it only once', async () => {
+    capabilities = { status: 404, body: { type: 'about:blank', title: 'Not Found', status: 404, code: 'route-not-found', detail: 'no route GET /v1/capabilities' } };
+    const client = new CoordinatorClient({ url });
+    try {
+      await expect(client.open({ carried: true })).resolves.toEqual({ id: '0190e6b2-6f1e-7c5a-8b4e-1234567890ab', carried: false });
+      await client.open({ carried: true });
+      expect(seen).toEqual(['GET /v1/capabilities', 'POST /v1/transactions', 'POST /v1/transactions']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('begins when the coordinator offers nothing, and mints the id with no call when it offers carried registration', async () => {
+    capabilities = { status: 200, body: {} };
+    const off = new CoordinatorClient({ url });
+    const on = new CoordinatorClient({ url });
+    try {
+      await expect(off.open({ carried: true })).resolves.toMatchObject({ carried: false });
+      capabilities = { status: 200, body: { carriedRegistration: { gidPrefix: 'twopc', timeoutMs: 30_000 } } };
+      seen.length = 0;
+      const tx = await on.open({ carried: true });
+      expect(tx.carried).toBe(true);
+      expect(seen).toEqual(['GET /v1/capabilities']);
+      // A UUID v7 of this clock without the coordinators' owner tag.
+      expect(tx.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(txIdOwner(tx.id)).toBeUndefined();
+      // Without `carried`, the client begins as before.
+      await expect(on.open()).resolves.toMatchObject({ carried: false });
+    } finally {
+      await Promise.all([off.close(), on.close()]);
+    }
+  });
+
+  it('signs a registration for one transaction only, over every field', () => {
+    const id = mintCarriedTxId();
+    const r = signRegistration('secret', id, { participant: 'a', url: 'http://a/twopc', branchId: 3, gid: `twopc_${id.replace(/-/g, '')}_3`, accepts: ['batch'] });
+    expect(registrationSigned('secret', id, r)).toBe(true);
+    expect(registrationSigned('other', id, r)).toBe(false);
+    expect(registrationSigned('secret', mintCarriedTxId(), r)).toBe(false);
+    for (const change of [{ url: 'http://b/twopc' }, { participant: 'b' }, { branchId: 4 }, { accepts: [] }]) expect(registrationSigned('secret', id, { ...r, ...change })).toBe(false);
+  });
+});
