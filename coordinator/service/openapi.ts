@@ -8,7 +8,7 @@ import {
   problemSchema,
 } from '../../participant-sdk/src';
 import { adminOpenApiComponents, adminOpenApiPaths } from './openapi-admin';
-import { abortAnswerSchema, abortRequestSchema, commitAnswerSchema, healthAnswerSchema, readyAnswerSchema } from './api-schemas';
+import { abortAnswerSchema, abortRequestSchema, commitAnswerSchema, commitRequestSchema, healthAnswerSchema, readyAnswerSchema } from './api-schemas';
 import { transactionStatusSchema } from './admin-schemas';
 
 
@@ -68,6 +68,7 @@ export function openApiDocument(version: string): object {
           required: ['transactions', 'truncated', 'total'],
           additionalProperties: false,
         },
+        CommitRequest: schema(commitRequestSchema, 'input'),
         CommitAnswer: schema(commitAnswerSchema),
         AbortRequest: schema(abortRequestSchema, 'input'),
         AbortAnswer: schema(abortAnswerSchema),
@@ -125,12 +126,19 @@ export function openApiDocument(version: string): object {
           },
         },
       },
+      '/v1/capabilities': {
+        get: {
+          operationId: 'getCapabilities',
+          summary: 'What this coordinator offers beyond the baseline protocol (`carriedRegistration`: docs/protocol.md)',
+          responses: { '200': { description: 'capabilities; `{}` offers nothing', content: { 'application/json': { schema: { type: 'object' } } } }, ...common },
+        },
+      },
       '/v1/transactions/{id}/commit': {
         post: {
           operationId: 'commitTransaction',
           summary: 'Run two-phase commit',
           parameters: [idParam, idempotencyParam],
-          requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false } } } },
+          requestBody: { required: false, content: json('CommitRequest') },
           responses: {
             '200': { description: 'committed, every branch acknowledged', content: json('CommitAnswer') },
             '202': { description: 'commit decision durable; phase 2 still retrying some branch', content: json('CommitAnswer') },
