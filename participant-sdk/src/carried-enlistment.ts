@@ -1,5 +1,5 @@
 import { mintCarriedBranchId, signRegistration, type CarriedRegistration } from './carried-registration';
-import { armTimeout, endAfterFailedWork, openBranch, type EnlistmentDeps } from './enlistment';
+import { armTimeout, workInBranch, type EnlistmentDeps } from './enlistment';
 import { TwopcError } from './errors';
 import { buildGid, isTxId } from './gid';
 import type { BranchClient } from './postgres';
@@ -36,14 +36,7 @@ export async function runCarried<T>(deps: EnlistmentDeps & { secret: string }, t
   const entry = deps.book.open(ref, Date.now() + offer.timeoutMs);
   armTimeout(deps, entry, entry.expiresAt + deps.heldGraceMs);
   try {
-    const client = await openBranch(deps, entry);
-    let result: T;
-    try {
-      result = await work(client);
-    } catch (e) {
-      await endAfterFailedWork(deps, entry, e);
-      throw e;
-    }
+    const result = await workInBranch(deps, entry, work);
     return { result, registration: signRegistration(deps.secret, txId, { participant: deps.name, url: deps.publicUrl, branchId, gid, accepts: [BATCH_FEATURE] }) };
   } finally {
     entry.settle();

@@ -43,18 +43,22 @@ export async function runEnlisted<T>(deps: EnlistmentDeps, txId: string, work: (
   armTimeout(deps, entry, entry.expiresAt + (expiresAt === undefined ? 0 : deps.heldGraceMs));
   if (expiresAt === undefined) learnExpiry(deps, entry);
   try {
-    const client = await openBranch(deps, entry);
-    let result: T;
-    try {
-      result = await work(client);
-    } catch (e) {
-      await endAfterFailedWork(deps, entry, e);
-      throw e;
-    }
+    const result = await workInBranch(deps, entry, work);
     if (mode === 'eager') await prepareEagerly(deps, entry);
     return result;
   } finally {
     entry.settle();
+  }
+}
+
+/** Opens the branch's local transaction and runs the work in it; a failed work rolls the branch back (vote "no") and rethrows. */
+export async function workInBranch<T>(deps: EnlistmentDeps, entry: BranchEntry, work: (client: BranchClient) => Promise<T>): Promise<T> {
+  const client = await openBranch(deps, entry);
+  try {
+    return await work(client);
+  } catch (e) {
+    await endAfterFailedWork(deps, entry, e);
+    throw e;
   }
 }
 
@@ -70,7 +74,7 @@ function checkAssigned(deps: EnlistmentDeps, txId: string, branchId: number, gid
   return Object.freeze({ txId, branchId, gid, participant: deps.name, url: deps.publicUrl });
 }
 
-export async function openBranch(deps: EnlistmentDeps, entry: BranchEntry): Promise<BranchClient> {
+async function openBranch(deps: EnlistmentDeps, entry: BranchEntry): Promise<BranchClient> {
   const { ref } = entry;
   let client: BranchClient;
   try {
@@ -90,7 +94,7 @@ export async function openBranch(deps: EnlistmentDeps, entry: BranchEntry): Prom
   return client;
 }
 
-export async function endAfterFailedWork(deps: EnlistmentDeps, entry: BranchEntry, err: unknown): Promise<void> {
+async function endAfterFailedWork(deps: EnlistmentDeps, entry: BranchEntry, err: unknown): Promise<void> {
   const { ref } = entry;
   await deps.book
     .run(ref.gid, async () => {
