@@ -29,6 +29,13 @@ export function carriesRegistration(ctx: EngineContext): boolean {
   return ctx.config.carriedRegistration && ctx.ownership.token === undefined;
 }
 
+/** A UUID v7 minted within the longest timeout (and not ahead of this clock by more than the skew allowed): the ids a carried commit may still record. */
+function mintedRecently(ctx: EngineContext, txId: string): boolean {
+  const minted = parseInt(txId.replace(/-/g, '').slice(0, 12), 16);
+  const now = Date.now();
+  return txId[14] === '7' && minted >= now - ctx.config.maxTimeoutMs && minted <= now + CLOCK_SKEW_MS;
+}
+
 function sameBranches(tx: LiveTransaction, branches: readonly CarriedBranch[]): boolean {
   if (tx.branches.size !== branches.length) return false;
   return branches.every((b) => {
@@ -67,9 +74,7 @@ export async function adoptCarried(ctx: EngineContext, txId: string, branches: r
   if (!carriesRegistration(ctx)) throw refuse('this coordinator does not take carried registrations (see GET /v1/capabilities)');
   if (!isTxId(txId)) throw refuse('id must be a transaction id (UUID)', 'id');
   if (txIdOwner(txId) !== undefined) throw refuse('a carried transaction id must not carry an owner tag (mint it with mintCarriedTxId)', 'id');
-  const minted = parseInt(txId.replace(/-/g, '').slice(0, 12), 16);
-  const now = Date.now();
-  if (txId[14] !== '7' || minted < now - ctx.config.maxTimeoutMs || minted > now + CLOCK_SKEW_MS) {
+  if (!mintedRecently(ctx, txId)) {
     throw refuse(`a carried transaction id must be a UUID v7 minted within the last ${ctx.config.maxTimeoutMs} ms`, 'id');
   }
   checkBranches(ctx, txId, branches);
@@ -113,7 +118,9 @@ export async function adoptCarried(ctx: EngineContext, txId: string, branches: r
  * here gets it back from `decide` (single assignment).
  */
 export async function abortUnknown(ctx: EngineContext, txId: string): Promise<DecisionRecord | undefined> {
-  if (!carriesRegistration(ctx) || !isTxId(txId) || ctx.live.has(txId)) return undefined;
+  // Older ids need no decision: no carried commit may record them any more (adoptCarried), and one the
+  // register forgot after its retention must stay "not found", not become "aborted".
+  if (!carriesRegistration(ctx) || !isTxId(txId) || !mintedRecently(ctx, txId) || ctx.live.has(txId)) return undefined;
   const decision = await decideAbort(ctx.log, txId, [], 'recovery', { cause: 'unknown-at-inquiry', message: 'the coordinator did not know this transaction when it was asked about it' });
   await ctx.log.makeDurable?.();
   return decision;

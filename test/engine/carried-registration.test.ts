@@ -65,6 +65,13 @@ describe('carried registration (engine)', () => {
     expect(b.calls.filter((c) => c.op !== 'rollback')).toEqual([]);
   });
 
+  it('answers an inquiry about an id older than the longest timeout as before (not found), deciding nothing', async () => {
+    await open(true);
+    const old = mintCarriedTxId(Date.now() - 700_000);
+    await expect(engine.status(old)).resolves.toBeUndefined();
+    await expect(engine.admin.history(old)).rejects.toMatchObject({ code: 'not-found' });
+  });
+
   it('leaves inquiries and commits as they were when the option is off', async () => {
     await open(false);
     const id = mintCarriedTxId();
