@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import { servesRequests } from '../cluster/lease-kind';
 import pino from 'pino';
@@ -8,6 +8,7 @@ import { CrashPoints } from '../engine/crash-points';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage } from '../engine/ports/protocol';
 import { operatorsOf, resolveApiAuth } from './api-tokens';
+import { admitted, AdmissionQueue } from './admission';
 import { createApp } from './app';
 import { IdempotencyStore } from './idempotency';
 import { OwnerForwarder } from './owner-forwarder';
@@ -110,9 +111,11 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     ...(forwarder ? { forwarder } : {}),
     ...(membership ? { membership } : {}),
   });
+  const admission = new AdmissionQueue({ maxInProgress: config.http.maxRequestsInProgress, maxQueued: config.http.maxQueuedRequests, slice: config.http.requestsPerTurn });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, config.http.listenBacklog, () => resolve(s));
+    const s = createServer(admitted(app, admission));
     s.once('error', reject);
+    s.listen(config.port, config.host, config.http.listenBacklog, () => resolve(s));
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
