@@ -15,6 +15,7 @@ const MIN_SECRET = 16;
 /** Environment variables of `http.*` numbers. */
 const HTTP_ENV = [
   ['TWOPC_LISTEN_BACKLOG', 'listenBacklog'],
+  ['TWOPC_KEEP_ALIVE_TIMEOUT_MS', 'keepAliveTimeoutMs'],
   ['TWOPC_MAX_REQUESTS_IN_PROGRESS', 'maxRequestsInProgress'],
   ['TWOPC_MAX_QUEUED_REQUESTS', 'maxQueuedRequests'],
   ['TWOPC_REQUESTS_PER_TURN', 'requestsPerTurn'],
@@ -132,6 +133,12 @@ export const serviceConfigSchema = z
          * net.core.somaxconn). Node's default, 511, drops SYNs when 1,000 connect.
          */
         listenBacklog: count('http.listenBacklog', 1).max(65535, 'http.listenBacklog must be <= 65535').default(4096),
+        /**
+         * How long an idle kept-alive connection stays open. Node's default, 5 s, made every
+         * Prometheus scrape (15 s apart) open a new connection, and a loaded event loop accepts
+         * one connection per turn (libuv 1.45+): the scrape waited behind every other new one.
+         */
+        keepAliveTimeoutMs: ms('http.keepAliveTimeoutMs', 1).max(120_000, 'http.keepAliveTimeoutMs must be <= 120000').default(65_000),
         /** Transaction requests served at once; more wait in arrival order (service/admission.ts). */
         maxRequestsInProgress: count('http.maxRequestsInProgress', 1).default(ADMISSION_DEFAULTS.maxInProgress),
         /** Transaction requests that may wait; past this, 503 over-capacity with Retry-After. */
@@ -144,6 +151,7 @@ export const serviceConfigSchema = z
         bodyLimitBytes: 64 * 1024,
         shutdownTimeoutMs: 15_000,
         listenBacklog: 4096,
+        keepAliveTimeoutMs: 65_000,
         maxRequestsInProgress: ADMISSION_DEFAULTS.maxInProgress,
         maxQueuedRequests: ADMISSION_DEFAULTS.maxQueued,
         requestsPerTurn: ADMISSION_DEFAULTS.slice,

@@ -114,6 +114,9 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
   const admission = new AdmissionQueue({ maxInProgress: config.http.maxRequestsInProgress, maxQueued: config.http.maxQueuedRequests, slice: config.http.requestsPerTurn });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer(admitted(app, admission));
+    s.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+    // Node ends a request whose headers take longer than this; it must exceed the keep-alive wait.
+    s.headersTimeout = Math.max(s.headersTimeout, config.http.keepAliveTimeoutMs + 1_000);
     s.once('error', reject);
     s.listen(config.port, config.host, config.http.listenBacklog, () => resolve(s));
   });
