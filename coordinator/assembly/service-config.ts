@@ -12,6 +12,8 @@ import { ADMISSION_DEFAULTS } from '../service/admission';
 
 const MIN_SECRET = 16;
 
+const MEMORY_DEFAULTS = { heapGrowingPercent: 25, collectWhenIdleMs: 10_000 };
+
 /** Environment variables of `http.*` numbers. */
 const HTTP_ENV = [
   ['TWOPC_LISTEN_BACKLOG', 'listenBacklog'],
@@ -19,6 +21,10 @@ const HTTP_ENV = [
   ['TWOPC_MAX_REQUESTS_IN_PROGRESS', 'maxRequestsInProgress'],
   ['TWOPC_MAX_QUEUED_REQUESTS', 'maxQueuedRequests'],
   ['TWOPC_REQUESTS_PER_TURN', 'requestsPerTurn'],
+] as const;
+const MEMORY_ENV = [
+  ['TWOPC_HEAP_GROWING_PERCENT', 'heapGrowingPercent'],
+  ['TWOPC_COLLECT_WHEN_IDLE_MS', 'collectWhenIdleMs'],
 ] as const;
 const secret = (field: string, env: string) =>
   z.string({ error: `${field} (${env}) must be a string` }).min(MIN_SECRET, `${field} (${env}) must be at least ${MIN_SECRET} characters`);
@@ -156,6 +162,16 @@ export const serviceConfigSchema = z
         maxQueuedRequests: ADMISSION_DEFAULTS.maxQueued,
         requestsPerTurn: ADMISSION_DEFAULTS.slice,
       }),
+    /** V8's heap, bounded by `twopc serve` itself (service/heap-control.ts). */
+    memory: z
+      .object({
+        /** After each full collection the heap may grow to live × (1 + this / 100) before the next; 0: V8's own factor. */
+        heapGrowingPercent: count('memory.heapGrowingPercent', 0).max(1000, 'memory.heapGrowingPercent must be <= 1000').default(MEMORY_DEFAULTS.heapGrowingPercent),
+        /** One full collection once no transaction request has started for this long (after some did); 0: never. */
+        collectWhenIdleMs: ms('memory.collectWhenIdleMs', 0).default(MEMORY_DEFAULTS.collectWhenIdleMs),
+      })
+      .strict()
+      .default({ ...MEMORY_DEFAULTS }),
     idempotency: z
       .object({
         /** How long an Idempotency-Key's first answer is replayed. */
@@ -239,6 +255,10 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
     const value = env[name];
     if (value) raw.http = { ...((raw.http as object | undefined) ?? {}), [key]: numberFromEnv(name, value) };
   }
+  for (const [name, key] of MEMORY_ENV) {
+    const value = env[name];
+    if (value) raw.memory = { ...((raw.memory as object | undefined) ?? {}), [key]: numberFromEnv(name, value) };
+  }
   if (env.TWOPC_INSTANCE_NAME || env.TWOPC_INSTANCE_URL || env.TWOPC_LEASE_MS) {
     const instance = { ...((raw.instance as object | undefined) ?? {}) } as Record<string, unknown>;
     if (env.TWOPC_INSTANCE_NAME) instance.name = env.TWOPC_INSTANCE_NAME;
@@ -269,6 +289,7 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
     tokens: Object.freeze(data.tokens.map((t) => Object.freeze({ ...t }))) as typeof data.tokens,
     participantCalls: Object.freeze({ ...data.participantCalls }),
     http: Object.freeze({ ...data.http }),
+    memory: Object.freeze({ ...data.memory }),
     instance: Object.freeze({ ...data.instance }),
     idempotency: Object.freeze({ ...data.idempotency }),
     engine: engineConfig,

@@ -36,6 +36,7 @@ export type Admitted = 'started' | 'queued' | 'refused';
  */
 export class AdmissionQueue {
   private inProgress = 0;
+  private startedTotal = 0;
   private readonly waiting: Waiting[] = [];
   private head = 0;
   private startedThisTurn = 0;
@@ -53,6 +54,11 @@ export class AdmissionQueue {
 
   get running(): number {
     return this.inProgress;
+  }
+
+  /** Requests started since the queue was made (it only grows). */
+  get started(): number {
+    return this.startedTotal;
   }
 
   get queued(): number {
@@ -95,6 +101,7 @@ export class AdmissionQueue {
   private begin(): void {
     this.inProgress += 1;
     this.startedThisTurn += 1;
+    this.startedTotal += 1;
     // The slice count is per turn: the next turn starts a fresh slice.
     this.schedule();
   }

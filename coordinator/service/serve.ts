@@ -10,6 +10,7 @@ import { errorMessage } from '../engine/ports/protocol';
 import { operatorsOf, resolveApiAuth } from './api-tokens';
 import { admitted, AdmissionQueue } from './admission';
 import { createApp } from './app';
+import { applyHeapGrowingPercent, fullCollection, IdleCollector } from './heap-control';
 import { IdempotencyStore } from './idempotency';
 import { OwnerForwarder } from './owner-forwarder';
 import { CoordinatorMetrics } from './metrics';
@@ -111,6 +112,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     ...(forwarder ? { forwarder } : {}),
     ...(membership ? { membership } : {}),
   });
+  applyHeapGrowingPercent(config.memory.heapGrowingPercent);
   const admission = new AdmissionQueue({ maxInProgress: config.http.maxRequestsInProgress, maxQueued: config.http.maxQueuedRequests, slice: config.http.requestsPerTurn });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer(admitted(app, admission));
@@ -133,6 +135,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     throw e;
   }
   const running = coordinator;
+  const idleCollector = config.memory.collectWhenIdleMs > 0 ? new IdleCollector({ idleMs: config.memory.collectWhenIdleMs, started: () => admission.started, collect: fullCollection() }) : undefined;
   let closing: Promise<void> | undefined;
   return {
     engine,
@@ -142,6 +145,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     close() {
       closing ??= (async () => {
         logger.info('twopc coordinator stopping: no new connections; finishing requests in flight');
+        idleCollector?.stop();
         await closeServer(server, config.http.shutdownTimeoutMs);
         // Commits in flight reach their decision; phase-2 retries stop (recovery resumes them); the log is flushed and closed.
         await running.engine.stop();
