@@ -10,7 +10,7 @@ export interface AdmissionOptions {
   slice: number;
 }
 
-export const ADMISSION_DEFAULTS: Readonly<AdmissionOptions> = Object.freeze({ maxInProgress: 128, maxQueued: 10_000, slice: 32 });
+export const ADMISSION_DEFAULTS: Readonly<AdmissionOptions> = Object.freeze({ maxInProgress: 128, maxQueued: 10_000, slice: 4 });
 
 /** One waiting request: `start` runs it; a request whose client went away before its turn is skipped. */
 interface Waiting {

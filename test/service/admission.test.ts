@@ -109,7 +109,7 @@ describe('AdmissionQueue', () => {
 
   it('is configured by http.* and TWOPC_* settings, with defaults', () => {
     const byDefault = loadServiceConfig({ env: {} }).http;
-    expect([byDefault.maxRequestsInProgress, byDefault.maxQueuedRequests, byDefault.requestsPerTurn]).toEqual([128, 10_000, 32]);
+    expect([byDefault.maxRequestsInProgress, byDefault.maxQueuedRequests, byDefault.requestsPerTurn]).toEqual([128, 10_000, 4]);
     const set = loadServiceConfig({ env: { TWOPC_MAX_REQUESTS_IN_PROGRESS: '64', TWOPC_MAX_QUEUED_REQUESTS: '5000', TWOPC_REQUESTS_PER_TURN: '8' } }).http;
     expect([set.maxRequestsInProgress, set.maxQueuedRequests, set.requestsPerTurn]).toEqual([64, 5000, 8]);
     expect(() => loadServiceConfig({ env: { TWOPC_REQUESTS_PER_TURN: '0' } })).toThrow(/http.requestsPerTurn must be >= 1/);
