@@ -47,6 +47,8 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     logger.warn(auth.generated, `no API token configured (TWOPC_API_TOKEN): generated tokens for this run (loopback listener only): apiToken for /v1 ("Authorization: Bearer <apiToken>")${admin}`);
   }
   const log = decisionLogFromConfig(config, { onWarning: (message) => logger.warn(message), ...(extensions.logFs ? { fs: extensions.logFs } : {}) });
+  applyHeapGrowingPercent(config.memory.heapGrowingPercent);
+  const admission = new AdmissionQueue({ maxInProgress: config.http.maxRequestsInProgress, maxQueued: config.http.maxQueuedRequests, slice: config.http.requestsPerTurn });
   // Set once assembled; the metrics and the membership's callbacks read it lazily.
   let coordinator: AssembledCoordinator | undefined;
   const engineOf = () => coordinator?.engine;
@@ -60,6 +62,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     // Cheap whatever the load (no listing of every live transaction): a scrape must not stall the event loop.
     oldestInDoubtSince: async () => engineOf()?.admin.oldestInDoubtSince(),
     ...(log.held ? { held: () => log.held?.() } : {}),
+    requests: () => ({ inProgress: admission.running, queued: admission.queued }),
   });
   // The port is known once listening (config.port 0 picks one); the lease is registered after that.
   let boundPort = config.port;
@@ -112,8 +115,6 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     ...(forwarder ? { forwarder } : {}),
     ...(membership ? { membership } : {}),
   });
-  applyHeapGrowingPercent(config.memory.heapGrowingPercent);
-  const admission = new AdmissionQueue({ maxInProgress: config.http.maxRequestsInProgress, maxQueued: config.http.maxQueuedRequests, slice: config.http.requestsPerTurn });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer(admitted(app, admission));
     s.keepAliveTimeout = config.http.keepAliveTimeoutMs;
