@@ -8,8 +8,24 @@ import { TwopcError } from '../engine/ports/protocol';
 import { HTTP_PARTICIPANT_DEFAULTS } from '../participants/http/http-participant-options';
 import { allowListEntryProblem } from '../participants/http/participant-url';
 import { OPERATOR_ROLES } from '../service/admin-auth';
+import { ADMISSION_DEFAULTS } from '../service/admission';
 
 const MIN_SECRET = 16;
+
+const MEMORY_DEFAULTS = { heapGrowingPercent: 25, collectWhenIdleMs: 10_000 };
+
+/** Environment variables of `http.*` numbers. */
+const HTTP_ENV = [
+  ['TWOPC_LISTEN_BACKLOG', 'listenBacklog'],
+  ['TWOPC_KEEP_ALIVE_TIMEOUT_MS', 'keepAliveTimeoutMs'],
+  ['TWOPC_MAX_REQUESTS_IN_PROGRESS', 'maxRequestsInProgress'],
+  ['TWOPC_MAX_QUEUED_REQUESTS', 'maxQueuedRequests'],
+  ['TWOPC_REQUESTS_PER_TURN', 'requestsPerTurn'],
+] as const;
+const MEMORY_ENV = [
+  ['TWOPC_HEAP_GROWING_PERCENT', 'heapGrowingPercent'],
+  ['TWOPC_COLLECT_WHEN_IDLE_MS', 'collectWhenIdleMs'],
+] as const;
 const secret = (field: string, env: string) =>
   z.string({ error: `${field} (${env}) must be a string` }).min(MIN_SECRET, `${field} (${env}) must be at least ${MIN_SECRET} characters`);
 const ms = (field: string, min: number) => z.number({ error: `${field} must be a number of milliseconds` }).int(`${field} must be an integer`).min(min, `${field} must be >= ${min}`);
@@ -123,9 +139,39 @@ export const serviceConfigSchema = z
          * net.core.somaxconn). Node's default, 511, drops SYNs when 1,000 connect.
          */
         listenBacklog: count('http.listenBacklog', 1).max(65535, 'http.listenBacklog must be <= 65535').default(4096),
+        /**
+         * How long an idle kept-alive connection stays open. Node's default, 5 s, made every
+         * Prometheus scrape (15 s apart) open a new connection, and a loaded event loop accepts
+         * one connection per turn (libuv 1.45+): the scrape waited behind every other new one.
+         */
+        keepAliveTimeoutMs: ms('http.keepAliveTimeoutMs', 1).max(120_000, 'http.keepAliveTimeoutMs must be <= 120000').default(65_000),
+        /** Transaction requests served at once; more wait in arrival order (service/admission.ts). */
+        maxRequestsInProgress: count('http.maxRequestsInProgress', 1).default(ADMISSION_DEFAULTS.maxInProgress),
+        /** Transaction requests that may wait; past this, 503 over-capacity with Retry-After. */
+        maxQueuedRequests: count('http.maxQueuedRequests', 1).default(ADMISSION_DEFAULTS.maxQueued),
+        /** Waiting requests started per event-loop turn: timers run between these slices. */
+        requestsPerTurn: count('http.requestsPerTurn', 1).default(ADMISSION_DEFAULTS.slice),
       })
       .strict()
-      .default({ bodyLimitBytes: 64 * 1024, shutdownTimeoutMs: 15_000, listenBacklog: 4096 }),
+      .default({
+        bodyLimitBytes: 64 * 1024,
+        shutdownTimeoutMs: 15_000,
+        listenBacklog: 4096,
+        keepAliveTimeoutMs: 65_000,
+        maxRequestsInProgress: ADMISSION_DEFAULTS.maxInProgress,
+        maxQueuedRequests: ADMISSION_DEFAULTS.maxQueued,
+        requestsPerTurn: ADMISSION_DEFAULTS.slice,
+      }),
+    /** V8's heap, bounded by `twopc serve` itself (service/heap-control.ts). */
+    memory: z
+      .object({
+        /** After each full collection the heap may grow to live × (1 + this / 100) before the next; 0: V8's own factor. */
+        heapGrowingPercent: count('memory.heapGrowingPercent', 0).max(1000, 'memory.heapGrowingPercent must be <= 1000').default(MEMORY_DEFAULTS.heapGrowingPercent),
+        /** One full collection once no transaction request has started for this long (after some did); 0: never. */
+        collectWhenIdleMs: ms('memory.collectWhenIdleMs', 0).default(MEMORY_DEFAULTS.collectWhenIdleMs),
+      })
+      .strict()
+      .default({ ...MEMORY_DEFAULTS }),
     idempotency: z
       .object({
         /** How long an Idempotency-Key's first answer is replayed. */
@@ -205,7 +251,14 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
   if (env.TWOPC_GID_PREFIX) engine.gidPrefix = env.TWOPC_GID_PREFIX;
   if (env.TWOPC_MAX_ACTIVE_TRANSACTIONS) engine.maxActiveTransactions = numberFromEnv('TWOPC_MAX_ACTIVE_TRANSACTIONS', env.TWOPC_MAX_ACTIVE_TRANSACTIONS);
   if (env.TWOPC_MAX_REMEMBERED_OUTCOMES) engine.maxRememberedOutcomes = numberFromEnv('TWOPC_MAX_REMEMBERED_OUTCOMES', env.TWOPC_MAX_REMEMBERED_OUTCOMES);
-  if (env.TWOPC_LISTEN_BACKLOG) raw.http = { ...((raw.http as object | undefined) ?? {}), listenBacklog: numberFromEnv('TWOPC_LISTEN_BACKLOG', env.TWOPC_LISTEN_BACKLOG) };
+  for (const [name, key] of HTTP_ENV) {
+    const value = env[name];
+    if (value) raw.http = { ...((raw.http as object | undefined) ?? {}), [key]: numberFromEnv(name, value) };
+  }
+  for (const [name, key] of MEMORY_ENV) {
+    const value = env[name];
+    if (value) raw.memory = { ...((raw.memory as object | undefined) ?? {}), [key]: numberFromEnv(name, value) };
+  }
   if (env.TWOPC_INSTANCE_NAME || env.TWOPC_INSTANCE_URL || env.TWOPC_LEASE_MS) {
     const instance = { ...((raw.instance as object | undefined) ?? {}) } as Record<string, unknown>;
     if (env.TWOPC_INSTANCE_NAME) instance.name = env.TWOPC_INSTANCE_NAME;
@@ -236,6 +289,7 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
     tokens: Object.freeze(data.tokens.map((t) => Object.freeze({ ...t }))) as typeof data.tokens,
     participantCalls: Object.freeze({ ...data.participantCalls }),
     http: Object.freeze({ ...data.http }),
+    memory: Object.freeze({ ...data.memory }),
     instance: Object.freeze({ ...data.instance }),
     idempotency: Object.freeze({ ...data.idempotency }),
     engine: engineConfig,

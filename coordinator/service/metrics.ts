@@ -25,6 +25,8 @@ export interface EngineGauges {
   oldestInDoubtSince?(): Promise<number | undefined>;
   /** What the decision log holds in memory (file log): transactions in full, and completed ones as outcome records only. */
   held?(): { inFull: number; outcomes: number } | undefined;
+  /** The HTTP admission queue (service/admission.ts): transaction requests being served, and waiting their turn. */
+  requests?(): { inProgress: number; queued: number };
 }
 
 /** Events of an instance among several on a shared log. */
@@ -121,6 +123,20 @@ export class CoordinatorMetrics {
           const h = held();
           this.set({ form: 'in-full' }, h?.inFull ?? 0);
           this.set({ form: 'outcome' }, h?.outcomes ?? 0);
+        },
+      });
+    }
+    const requestsNow = gauges.requests;
+    if (requestsNow) {
+      new Gauge({
+        name: 'twopc_http_transaction_requests',
+        help: 'Transaction requests (/v1 outside /v1/admin): `in-progress` being served, `queued` waiting their turn (http.maxRequestsInProgress); twopc_http_request_seconds counts from a request\'s start, not its arrival',
+        labelNames: ['state'],
+        registers,
+        collect() {
+          const r = requestsNow();
+          this.set({ state: 'in-progress' }, r.inProgress);
+          this.set({ state: 'queued' }, r.queued);
         },
       });
     }

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import { servesRequests } from '../cluster/lease-kind';
 import pino from 'pino';
@@ -8,8 +8,10 @@ import { CrashPoints } from '../engine/crash-points';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage } from '../engine/ports/protocol';
 import { operatorsOf, resolveApiAuth } from './api-tokens';
+import { admitted, AdmissionQueue } from './admission';
 import { createApp } from './app';
 import { carriedSignatureCheck } from './carried-routes';
+import { applyHeapGrowingPercent, fullCollection, IdleCollector } from './heap-control';
 import { IdempotencyStore } from './idempotency';
 import { OwnerForwarder } from './owner-forwarder';
 import { CoordinatorMetrics } from './metrics';
@@ -46,6 +48,8 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     logger.warn(auth.generated, `no API token configured (TWOPC_API_TOKEN): generated tokens for this run (loopback listener only): apiToken for /v1 ("Authorization: Bearer <apiToken>")${admin}`);
   }
   const log = decisionLogFromConfig(config, { onWarning: (message) => logger.warn(message), ...(extensions.logFs ? { fs: extensions.logFs } : {}) });
+  applyHeapGrowingPercent(config.memory.heapGrowingPercent);
+  const admission = new AdmissionQueue({ maxInProgress: config.http.maxRequestsInProgress, maxQueued: config.http.maxQueuedRequests, slice: config.http.requestsPerTurn });
   // Set once assembled; the metrics and the membership's callbacks read it lazily.
   let coordinator: AssembledCoordinator | undefined;
   const engineOf = () => coordinator?.engine;
@@ -59,6 +63,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     // Cheap whatever the load (no listing of every live transaction): a scrape must not stall the event loop.
     oldestInDoubtSince: async () => engineOf()?.admin.oldestInDoubtSince(),
     ...(log.held ? { held: () => log.held?.() } : {}),
+    requests: () => ({ inProgress: admission.running, queued: admission.queued }),
   });
   // The port is known once listening (config.port 0 picks one); the lease is registered after that.
   let boundPort = config.port;
@@ -113,8 +118,12 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     ...(membership ? { membership } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, config.http.listenBacklog, () => resolve(s));
+    const s = createServer(admitted(app, admission));
+    s.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+    // Node ends a request whose headers take longer than this; it must exceed the keep-alive wait.
+    s.headersTimeout = Math.max(s.headersTimeout, config.http.keepAliveTimeoutMs + 1_000);
     s.once('error', reject);
+    s.listen(config.port, config.host, config.http.listenBacklog, () => resolve(s));
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -129,6 +138,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     throw e;
   }
   const running = coordinator;
+  const idleCollector = config.memory.collectWhenIdleMs > 0 ? new IdleCollector({ idleMs: config.memory.collectWhenIdleMs, started: () => admission.started, collect: fullCollection() }) : undefined;
   let closing: Promise<void> | undefined;
   return {
     engine,
@@ -138,6 +148,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     close() {
       closing ??= (async () => {
         logger.info('twopc coordinator stopping: no new connections; finishing requests in flight');
+        idleCollector?.stop();
         await closeServer(server, config.http.shutdownTimeoutMs);
         // Commits in flight reach their decision; phase-2 retries stop (recovery resumes them); the log is flushed and closed.
         await running.engine.stop();

@@ -24,6 +24,8 @@ describe('twopc serve listen backlog', () => {
     expect(loadServiceConfig({ env: {} }).http.listenBacklog).toBe(4096);
     expect(loadServiceConfig({ env: { TWOPC_LISTEN_BACKLOG: '1000' } }).http.listenBacklog).toBe(1000);
     expect(() => loadServiceConfig({ env: { TWOPC_LISTEN_BACKLOG: '0' } })).toThrow(/http.listenBacklog must be >= 1/);
+    expect(loadServiceConfig({ env: { TWOPC_KEEP_ALIVE_TIMEOUT_MS: '30000' } }).http.keepAliveTimeoutMs).toBe(30_000);
+    expect(() => loadServiceConfig({ env: { TWOPC_KEEP_ALIVE_TIMEOUT_MS: '999999' } })).toThrow(/http.keepAliveTimeoutMs must be <= 120000/);
   });
 
   (linux ? it : it.skip)('listens with the configured backlog (what the kernel reports for the socket)', async () => {
@@ -36,6 +38,9 @@ describe('twopc serve listen backlog', () => {
     }
     const byDefault = await startTestService();
     try {
+      // A scrape every 15 s finds its kept-alive connection still open (Node's default closes it after 5 s).
+      expect(byDefault.service.server.keepAliveTimeout).toBe(65_000);
+      expect(byDefault.service.server.headersTimeout).toBeGreaterThan(65_000);
       // Node's own default is 511: the kernel reports the default 4096 (or somaxconn, if lower).
       expect(listenQueue(byDefault.service.port)).toBe(Math.min(4096, somaxconn));
     } finally {

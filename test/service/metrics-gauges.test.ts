@@ -23,6 +23,9 @@ describe('twopc serve /metrics: the gauges the alerts read', () => {
       expect(await gauge(svc, 'twopc_ready')).toBe(1);
       expect(await gauge(svc, 'twopc_decision_log_failed')).toBe(0);
       expect(await gauge(svc, 'twopc_oldest_in_doubt_seconds')).toBe(0);
+      // The admission queue (service/admission.ts): nothing served or waiting between requests.
+      expect(await gauge(svc, 'twopc_http_transaction_requests{state="in-progress"}')).toBe(0);
+      expect(await gauge(svc, 'twopc_http_transaction_requests{state="queued"}')).toBe(0);
 
       let down = true;
       b.behaviour = (op) => (op === 'commit' && down ? 'fail' : 'normal');

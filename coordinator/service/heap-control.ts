@@ -1,0 +1,83 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+/**
+ * Bounds V8's heap headroom from inside `twopc serve`, without NODE_OPTIONS
+ * or a wrapper process (crash tests SIGKILL the coordinator's own pid).
+ *
+ * V8 reads `--heap-growing-percent` at every full collection, so setting it
+ * at startup takes effect (unlike `--max-old-space-size` and
+ * `--max-semi-space-size`, fixed when the heap is created): after each full
+ * collection the old generation may grow to live × (1 + percent / 100)
+ * before the next one. V8's own factor lets a heap under a high allocation
+ * rate grow to several times what is live (BENCHMARKS.md, "Under load").
+ */
+export function applyHeapGrowingPercent(percent: number): void {
+  if (percent > 0) v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
+}
+
+/** V8's full collection, made callable once (the same way jest's leak detector gets it). */
+export function fullCollection(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  return () => gc();
+}
+
+export interface IdleCollectorOptions {
+  /** No new request for this long after some work: collect once. */
+  idleMs: number;
+  /** How many requests have started so far (a counter that only grows). */
+  started(): number;
+  collect(): void;
+  /** Injected so tests can drive it: the interval between checks. */
+  every?: (check: () => void, ms: number) => { stop(): void };
+}
+
+/**
+ * One full collection when the coordinator goes idle. V8's memory reducer
+ * gives committed heap pages back only slowly (RSS stayed at 215–290 MiB for
+ * two idle minutes after a load whose live heap was 50 MiB); one collection
+ * returns them at once. It runs once per idle period: after the last request
+ * of a burst, never during steady work, never twice in a row.
+ */
+export class IdleCollector {
+  private lastCount: number;
+  private quietSince: number | undefined;
+  private workSinceCollect = false;
+  private elapsed = 0;
+  private readonly timer: { stop(): void };
+
+  constructor(private readonly options: IdleCollectorOptions) {
+    this.lastCount = options.started();
+    const checkMs = Math.max(100, Math.floor(options.idleMs / 4));
+    const every = options.every ?? defaultEvery;
+    this.timer = every(() => this.check(checkMs), checkMs);
+  }
+
+  stop(): void {
+    this.timer.stop();
+  }
+
+  private check(stepMs: number): void {
+    this.elapsed += stepMs;
+    const count = this.options.started();
+    if (count !== this.lastCount) {
+      this.lastCount = count;
+      this.workSinceCollect = true;
+      this.quietSince = undefined;
+      return;
+    }
+    this.quietSince ??= this.elapsed;
+    if (this.workSinceCollect && this.elapsed - this.quietSince >= this.options.idleMs) {
+      this.workSinceCollect = false;
+      this.options.collect();
+    }
+  }
+}
+
+function defaultEvery(check: () => void, ms: number): { stop(): void } {
+  const t = setInterval(check, ms);
+  // It never keeps the process alive.
+  t.unref();
+  return { stop: () => clearInterval(t) };
+}

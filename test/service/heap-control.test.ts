@@ -1,0 +1,73 @@
+import v8 from 'node:v8';
+import { loadServiceConfig } from '../../coordinator/assembly/service-config';
+import { fullCollection, IdleCollector } from '../../coordinator/service/heap-control';
+
+/**
+ * Issue 16: `twopc serve` bounds V8's heap itself (service/heap-control.ts).
+ * The idle collector is driven by hand: each `tick()` is one check.
+ */
+function driven(idleMs: number): { started: { n: number }; collected: () => number; tick: (n?: number) => void; checkMs: number } {
+  const started = { n: 0 };
+  let collections = 0;
+  let check: () => void = () => undefined;
+  let checkMs = 0;
+  new IdleCollector({
+    idleMs,
+    started: () => started.n,
+    collect: () => (collections += 1),
+    every: (fn, ms) => {
+      check = fn;
+      checkMs = ms;
+      return { stop: () => undefined };
+    },
+  });
+  return { started, collected: () => collections, tick: (n = 1) => { for (let i = 0; i < n; i++) check(); }, checkMs };
+}
+
+describe('IdleCollector', () => {
+  it('collects once after the work stops, not before the idle time, not again until work resumes', () => {
+    const c = driven(1000);
+    expect(c.checkMs).toBe(250);
+    c.tick(20);
+    // Idle from the start: nothing to give back.
+    expect(c.collected()).toBe(0);
+    c.started.n += 5;
+    c.tick();
+    c.tick(4);
+    // The first quiet check starts the idle time: four checks of 250 ms later it is 750 ms.
+    expect(c.collected()).toBe(0);
+    c.tick();
+    expect(c.collected()).toBe(1);
+    c.tick(40);
+    expect(c.collected()).toBe(1);
+    c.started.n += 1;
+    c.tick(6);
+    expect(c.collected()).toBe(2);
+  });
+
+  it('never collects while requests keep starting', () => {
+    const c = driven(1000);
+    for (let i = 0; i < 100; i++) {
+      c.started.n += 1;
+      c.tick();
+    }
+    expect(c.collected()).toBe(0);
+  });
+});
+
+describe('heap settings', () => {
+  it('fullCollection gives a callable full collection that frees garbage', () => {
+    const gc = fullCollection();
+    const made = (): number => Array.from({ length: 200_000 }, (_, i) => ({ i })).length;
+    expect(made()).toBe(200_000);
+    const before = v8.getHeapStatistics().used_heap_size;
+    gc();
+    expect(v8.getHeapStatistics().used_heap_size).toBeLessThan(before);
+  });
+
+  it('is configured by memory.* and TWOPC_* settings, with defaults', () => {
+    expect(loadServiceConfig({ env: {} }).memory).toEqual({ heapGrowingPercent: 25, collectWhenIdleMs: 10_000 });
+    expect(loadServiceConfig({ env: { TWOPC_HEAP_GROWING_PERCENT: '0', TWOPC_COLLECT_WHEN_IDLE_MS: '0' } }).memory).toEqual({ heapGrowingPercent: 0, collectWhenIdleMs: 0 });
+    expect(() => loadServiceConfig({ env: { TWOPC_HEAP_GROWING_PERCENT: '5000' } })).toThrow(/memory.heapGrowingPercent must be <= 1000/);
+  });
+});
