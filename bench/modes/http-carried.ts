@@ -1,4 +1,4 @@
-import { registrationFrom, withCarriedTransaction, type CarriedRegistration } from '../../participant-sdk/src';
+import { registrationFrom, withCarriedTransaction, type CarriedRegistration, type CommitOptions } from '../../participant-sdk/src';
 import type { BenchMode } from '../bench-mode';
 import { ServiceRig } from '../service-rig';
 
@@ -9,11 +9,16 @@ import { ServiceRig } from '../service-rig';
  * registration, and the one commit carries both. Same processes, services
  * and statement as `http`.
  */
-export const httpCarriedMode: BenchMode = {
-  name: 'http-carried',
-  summary: 'http with carried registration: no begin, no enlist; the commit carries both services’ signed registrations',
+export const httpCarriedMode: BenchMode = httpCarriedModeWith('http-carried', 'http with carried registration: no begin, no enlist; the commit carries both services’ signed registrations');
+
+/** What-if: `http-carried` whose commits are answered at the decision (`answerAt: 'decided'`): every services-path lever at once. */
+export const httpCarriedDecidedMode: BenchMode = httpCarriedModeWith('http-carried-decided', "http-carried with commit answered at the decision (answerAt 'decided')", { answerAt: 'decided' });
+
+function httpCarriedModeWith(name: string, summary: string, commit: CommitOptions = {}): BenchMode {
+  return {
+  name,
+  summary,
   async setup(ctx) {
-    const name = 'http-carried';
     const rig = await ServiceRig.start(ctx, name, { engine: { carriedRegistration: true } });
     const tally = ctx.tally;
     const step = <T>(kind: string, run: () => Promise<T>): Promise<T> => (tally ? tally.time(`${name}: ${kind}`, run) : run());
@@ -30,7 +35,7 @@ export const httpCarriedMode: BenchMode = {
         // ledger_a first: the canonical lock order every mode keeps. A failure leaves the branches to their timeout.
         const a = registration(await step('1 ledger_a service (BEGIN, UPDATE)', () => rig.call('ledger_a', '/transfer', { account: t.accountA, delta: t.delta }, headers)));
         const b = registration(await step('2 ledger_b service (BEGIN, UPDATE)', () => rig.call('ledger_b', '/transfer', { account: t.accountB, delta: -t.delta }, headers)));
-        await step('3 commit (record, prepare x2, decide, commit x2)', () => rig.twopc.commit(tx.id, { registrations: [a, b] }));
+        await step('3 commit (record, prepare x2, decide, commit x2)', () => rig.twopc.commit(tx.id, { ...commit, registrations: [a, b] }));
         rig.completed();
       },
       profileNotes: () => rig.notes(),
@@ -38,3 +43,4 @@ export const httpCarriedMode: BenchMode = {
     };
   },
 };
+}

@@ -3,7 +3,7 @@ import { noBeginRecords } from '../profile/no-begin-records';
 import { noWaitAppends } from '../profile/no-wait-appends';
 import { engineMode } from './engine';
 import { httpDecidedMode, httpMode, httpNoBatchMode } from './http';
-import { httpCarriedMode } from './http-carried';
+import { httpCarriedDecidedMode, httpCarriedMode } from './http-carried';
 import { httpHopsMode } from './http-hops';
 import { httpLocalMode } from './http-local';
 import { localMode } from './local';
@@ -36,6 +36,7 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   httpHopsMode('http-carried-hops', { carried: true, batch: false }),
   httpHopsMode('http-carried-hops-batched', { carried: true, batch: true }),
   httpCarriedMode,
+  httpCarriedDecidedMode,
   httpNoBatchMode,
   httpDecidedMode,
 ];
