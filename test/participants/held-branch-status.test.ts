@@ -18,12 +18,14 @@ describe('HeldBranch.inOpenBlock', () => {
   function fakeClient(withStatus = true) {
     const state = { status: 'T' as string | null, hang: undefined as Promise<never> | undefined };
     const client: PostgresPoolClient = {
-      async query(text) {
+      query(text) {
         const sql = typeof text === 'string' ? text : text.text;
-        if (sql.startsWith('BEGIN')) return [result('BEGIN'), result('SET'), result('SELECT', [{ pid: 1, xact_start: '1' }])];
-        if (sql === 'fail') throw Object.assign(new Error('division by zero'), { code: '22012' });
+        // pg answers a submittable (a Query or Cursor object) with the object itself, not a promise.
+        if (sql === 'submittable') return { text: sql } as unknown as Promise<PostgresQueryResult>;
         if (sql === 'hang') return (state.hang = new Promise<never>(() => undefined));
-        return result('SELECT');
+        if (sql === 'fail') return Promise.reject(Object.assign(new Error('division by zero'), { code: '22012' }));
+        if (sql.startsWith('BEGIN')) return Promise.resolve([result('BEGIN'), result('SET'), result('SELECT', [{ pid: 1, xact_start: '1' }])]);
+        return Promise.resolve(result('SELECT'));
       },
       release: () => undefined,
       on: () => undefined,
@@ -63,6 +65,13 @@ describe('HeldBranch.inOpenBlock', () => {
     const { held, branch } = await open();
     void branch.query('hang');
     expect(held.running).toBe(1);
+    expect(held.inOpenBlock()).toBe(false);
+  });
+
+  it('does not trust it, for the rest of the branch, once a statement came back as a submittable rather than a promise', async () => {
+    const { held, branch } = await open();
+    await branch.query({ text: 'submittable' });
+    await branch.query('select 1');
     expect(held.inOpenBlock()).toBe(false);
   });
 

@@ -78,6 +78,9 @@ export class BranchClient implements BranchQueryable {
     // Sent synchronously after the check: a PREPARE or ROLLBACK the adapter
     // issues from now on is queued behind this statement by the driver.
     const pending = this.branch.connection().query(textOrConfig, values);
+    // A submittable (pg's Query, a Cursor) comes back as itself, not as a promise: it runs on
+    // with nothing here to tell when it ends, so the connection's status is never current again.
+    if (typeof (pending as { then?: unknown } | undefined)?.then !== 'function') this.branch.noteUntracked();
     this.branch.running += 1;
     try {
       const result = await pending;

@@ -36,6 +36,8 @@ export class HeldBranch {
   running = 0;
   /** Whether the application statement answered last succeeded (BEGIN, before any). */
   private lastAnsweredOk = true;
+  /** An application statement whose end this branch cannot see was sent (see BranchClient.query). */
+  private untracked = false;
   preparing: Promise<Vote> | undefined;
   committing: Promise<void> | undefined;
   private client: PostgresPoolClient | undefined;
@@ -170,12 +172,17 @@ export class HeldBranch {
    * ReadyForQuery that says whether the block failed ('E') or ended ('I': a
    * COMMIT earlier in the same text). So: no application statement still
    * sent and unanswered (the driver answers them in order), and the last one
-   * answered succeeded, or none was sent since BEGIN. A false answer only
-   * means "ask the server" (the in-block guard in SQL).
+   * answered succeeded, or none was sent since BEGIN; and none sent that
+   * returned no promise (a submittable: its end is not seen here). A false
+   * answer only means "ask the server" (the in-block guard in SQL).
    */
   inOpenBlock(): boolean {
-    if (this.running > 0 || !this.lastAnsweredOk || this.connectionLost) return false;
+    if (this.running > 0 || !this.lastAnsweredOk || this.untracked || this.connectionLost) return false;
     return this.client?.getTransactionStatus?.() === 'T';
+  }
+
+  noteUntracked(): void {
+    this.untracked = true;
   }
 
   noteResult(result: PostgresQueryResult | PostgresQueryResult[]): void {
