@@ -17,6 +17,34 @@ async function historyOf(cluster: PgCluster): Promise<string> {
 }
 
 /**
+ * One connection object for the adapter, routed at each checkout to the pool
+ * `target()` names: what a transaction-mode pooler (or a custom PostgresPool)
+ * repointed at another server looks like from here. Records every statement.
+ */
+function routedPool(target: () => Pool): PostgresPool & { statements: string[] } {
+  const held: { client?: PoolClient } = {};
+  const statements: string[] = [];
+  const now = (): PoolClient => held.client ?? (() => { throw new Error('not checked out'); })();
+  const routed: PostgresPoolClient = {
+    query: (text, values) => {
+      statements.push(typeof text === 'string' ? text : text.text);
+      return now().query(text as string, values as unknown[]);
+    },
+    release: (err) => now().release(err),
+    on: () => undefined,
+    removeListener: () => undefined,
+    getTransactionStatus: () => now().getTransactionStatus(),
+  };
+  return {
+    statements,
+    connect: async () => {
+      held.client = await target().connect();
+      return routed;
+    },
+  };
+}
+
+/**
  * Issue 12, the PostgreSQL side of the adapter's PREPARE round trip: the
  * system identifier is read once per connection (the timeline every time),
  * and the in-block guard is left out when the connection's transaction status
@@ -117,28 +145,12 @@ describe('the PREPARE round trip on PostgreSQL', () => {
   });
 
   it('a connection that a pooler moves to another cluster gets that cluster\'s system identifier, in the same round trip', async () => {
-    // One connection object for the adapter, routed to whichever cluster `target` names at each
-    // checkout: what a transaction-mode pooler repointed at another server looks like from here.
     const pools = new Map([
       [cluster, pgPool(cluster)],
       [other, pgPool(other)],
     ]);
     let target = cluster;
-    const held: { client?: PoolClient } = {};
-    const now = (): PoolClient => held.client ?? (() => { throw new Error('not checked out'); })();
-    const routed: PostgresPoolClient = {
-      query: (text, values) => now().query(text as string, values as unknown[]),
-      release: (err) => now().release(err),
-      on: () => undefined,
-      removeListener: () => undefined,
-      getTransactionStatus: () => now().getTransactionStatus(),
-    };
-    const participant = xidParticipant({
-      connect: async () => {
-        held.client = await pools.get(target)!.connect();
-        return routed;
-      },
-    });
+    const participant = xidParticipant(routedPool(() => pools.get(target)!));
     await participant.start();
 
     const onFirst = await preparedBranch(participant, 1);
@@ -192,5 +204,77 @@ describe('the PREPARE round trip on PostgreSQL', () => {
     expect(pool.count(/SAVEPOINT twopc_in_block/)).toBe(3);
     expect(pool.count(/PREPARE TRANSACTION/)).toBe(3);
     expect(await cluster.preparedGids(PREFIX)).toEqual([]);
+  });
+});
+
+/**
+ * The timeline is read in every PREPARE round trip, the remembered system
+ * identifier or not: a connection that a pooler moves from a primary to its
+ * promoted standby (the same system identifier, timeline 2) must vote with the
+ * new timeline, or a proof of the old history would judge the new one's xids.
+ */
+describe('the PREPARE round trip across a promotion', () => {
+  let primary: PgCluster;
+  let standby: PgCluster;
+  const pgs: Pool[] = [];
+
+  beforeAll(async () => {
+    primary = await PgCluster.start({ name: 'round-trip-primary', settings: { wal_keep_size: '64MB' } });
+    await primary.createDatabase(DB);
+    await primary.withClient((client) => client.query(accountsTableSql({ balance: 'int' })), DB);
+    standby = await PgCluster.standbyOf(primary, 'round_trip_standby');
+  });
+
+  afterAll(async () => {
+    for (const pg of pgs) await pg.end().catch(() => undefined);
+    await Promise.all([standby?.destroy(), primary?.destroy()]);
+  });
+
+  it('a connection moved to the promoted standby votes with timeline 2, on every path of the round trip there', async () => {
+    const pools = new Map([primary, standby].map((c) => {
+      const pg = new Pool({ ...c.connectionConfig(DB), max: 1 });
+      pg.on('error', () => undefined);
+      pgs.push(pg);
+      return [c, pg] as const;
+    }));
+    let target = primary;
+    const pool = routedPool(() => pools.get(target)!);
+    const participant = new PostgresParticipant({ name: 'accounts', pool, commitProof: 'xid', connectionLossWaitMs: 3000 });
+    await participant.start();
+    const prepare = async (id: number) => {
+      const ref = newBranch('accounts');
+      await (await participant.openBranch(ref)).query('insert into accounts values ($1, 1)', [id]);
+      const vote = await participant.prepare(ref);
+      if (vote.vote !== 'yes' || !('xid' in vote)) throw new Error(`expected a yes with an xid, got ${JSON.stringify(vote)}`);
+      await participant.commit({ ...ref, xid: vote.xid });
+      const statement = pool.statements.filter((s) => s.includes('PREPARE TRANSACTION')).at(-1)!;
+      return { xid: vote.xid, statement };
+    };
+    try {
+      const before = await historyOf(primary);
+      expect(before).toMatch(/\.1$/);
+      const system = before.slice(0, before.lastIndexOf('.'));
+      expect((await prepare(1)).xid.startsWith(`${before}:`)).toBe(true);
+
+      await standby.withClient((c) => c.query('select pg_promote()'));
+      await waitFor('the promotion', async () => (await standby.withClient((c) => c.query('select pg_is_in_recovery() as r'))).rows[0].r === false);
+      expect(await historyOf(standby)).toBe(`${system}.2`);
+      target = standby;
+      // Each path of the round trip there: the primary's start time still remembered (another
+      // postmaster: the control file is read again, and the start time forgotten); nothing
+      // remembered (read both, remember the standby's); the standby's remembered (no control file).
+      const moved = await prepare(2);
+      expect(moved.statement).toMatch(CHECKS_POSTMASTER);
+      const fresh = await prepare(3);
+      expect(fresh.statement).toMatch(READS_CONTROL_FILE);
+      const cached = await prepare(4);
+      expect(cached.statement).toMatch(CHECKS_POSTMASTER);
+      expect(cached.statement).not.toMatch(READS_CONTROL_FILE);
+      for (const { xid } of [moved, fresh, cached]) expect(xid).toMatch(new RegExp(`^${system}\\.2:[0-9]+$`));
+      expect((await standby.withClient((c) => c.query('select count(*)::int as n from accounts where id in (2, 3, 4)'), DB)).rows[0].n).toBe(3);
+    } finally {
+      await participant.close();
+    }
+    await standby.assertNoPrepared(PREFIX);
   });
 });
