@@ -3,7 +3,8 @@ import type { EngineObserver } from '../../coordinator/engine/engine-observer';
 import type { DecisionLog } from '../../coordinator/engine/ports/decision-log';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
 import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
-import type { PostgresParticipantOptions } from '../../participant-sdk/src/postgres';
+import type { Pool } from 'pg';
+import type { PostgresParticipantOptions, PostgresPool } from '../../participant-sdk/src/postgres';
 import type { BenchMode } from '../bench-mode';
 import { TimedDecisionLog } from '../profile/timed-decision-log';
 import { timedLogFs } from '../profile/timed-log-fs';
@@ -21,18 +22,22 @@ export type LogWrapper = (log: DecisionLog) => DecisionLog;
  * engine's phases are timed (the wrappers sit on the engine's own seams).
  */
 /** Participant settings a what-if mode changes (e.g. the commit proof). */
-export type ParticipantSettings = Pick<PostgresParticipantOptions, 'commitProof' | 'keepPreparedConnectionMs'>;
+export type ParticipantSettings = Pick<PostgresParticipantOptions, 'commitProof' | 'keepPreparedConnectionMs'> & {
+  /** Wraps each ledger's pool (e.g. to hide the connections' transaction status). */
+  wrapPool?: (pool: Pool) => PostgresPool;
+};
 
 export function engineMode(name = 'engine', wrapLog: LogWrapper = (log) => log, settings: ParticipantSettings = {}): BenchMode {
   return {
     name,
-    summary: `twopc Coordinator + FileDecisionLog + two PostgresParticipants (${JSON.stringify(settings) === '{}' ? 'defaults' : JSON.stringify(settings)}), coordinator.transaction(...)`,
+    summary: `twopc Coordinator + FileDecisionLog + two PostgresParticipants (${settingsLabel(settings)}), coordinator.transaction(...)`,
     async setup(ctx) {
       const tally = ctx.tally;
       const fileLog = new FileDecisionLog({ dir: ctx.tempDir('log'), ...(tally ? { fs: timedLogFs(tally) } : {}) });
       const log = wrapLog(tally ? new TimedDecisionLog(fileLog, tally) : fileLog);
       const observer: EngineObserver | undefined = tally && { phaseLatency: (phase, ms) => tally.add(`${name}: ${phase}`, ms) };
-      const participants = [new PostgresParticipant({ name: 'ledger_a', pool: ctx.pool('ledger_a'), ...settings }), new PostgresParticipant({ name: 'ledger_b', pool: ctx.pool('ledger_b'), ...settings })];
+      const { wrapPool = (pool: Pool): PostgresPool => pool, ...options } = settings;
+      const participants = DATABASES.map((name) => new PostgresParticipant({ name, pool: wrapPool(ctx.pool(name)), ...options }));
       for (const p of participants) await p.start();
       const coordinator = await Coordinator.start({ log, databases: participants, ...(observer ? { observer } : {}) });
       return {
@@ -58,4 +63,9 @@ export function engineMode(name = 'engine', wrapLog: LogWrapper = (log) => log, 
       };
     },
   };
+}
+
+function settingsLabel({ wrapPool, ...options }: ParticipantSettings): string {
+  const label = JSON.stringify({ ...options, ...(wrapPool ? { pool: wrapPool.name } : {}) });
+  return label === '{}' ? 'defaults' : label;
 }

@@ -1,6 +1,7 @@
 import type { BenchMode } from '../bench-mode';
 import { noBeginRecords } from '../profile/no-begin-records';
 import { noWaitAppends } from '../profile/no-wait-appends';
+import { withoutTxStatus } from '../profile/no-tx-status';
 import { engineMode } from './engine';
 import { httpDecidedMode, httpMode, httpNoBatchMode } from './http';
 import { httpCarriedDecidedMode, httpCarriedMode } from './http-carried';
@@ -20,6 +21,10 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   rawTwoPhaseMode('raw-serial-begin', { serialBegin: true }),
   rawTwoPhaseMode('raw-marker', { marker: true }),
   rawTwoPhaseMode('raw-xid', { xid: true }),
+  // Issue 12's PostgreSQL-side levers, each on its own and both (what the adapter sends now).
+  rawTwoPhaseMode('raw-xid-cached', { xid: true, cachedHistory: true }),
+  rawTwoPhaseMode('raw-xid-noguard', { xid: true, noGuard: true }),
+  rawTwoPhaseMode('raw-xid-after', { xid: true, cachedHistory: true, noGuard: true }),
   rawTwoPhaseMode('raw-guard', { guard: true }),
   rawTwoPhaseMode('raw-xid-only', { xidOnly: true }),
   rawTwoPhaseMode('raw-tag', { tag: true }),
@@ -31,6 +36,8 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   engineMode('engine-marker', undefined, { commitProof: 'marker' }),
   engineMode('engine-nokeep', undefined, { keepPreparedConnectionMs: 0 }),
   engineMode('engine-before', undefined, { commitProof: 'marker', keepPreparedConnectionMs: 0 }),
+  // The in-block guard sent with every PREPARE again (the connections hide their transaction status).
+  engineMode('engine-sqlguard', undefined, { wrapPool: withoutTxStatus }),
   httpHopsMode('http-hops', { carried: false, batch: false }),
   httpHopsMode('http-hops-batched', { carried: false, batch: true }),
   httpHopsMode('http-carried-hops', { carried: true, batch: false }),

@@ -3,7 +3,9 @@ import type { PoolClient, QueryResult } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { buildGid } from '../../participant-sdk/src/gid';
 import { PostgresParticipant } from '../../participant-sdk/src/postgres';
+import { ClusterHistories } from '../../participant-sdk/src/postgres/cluster-history';
 import { prepareBranch, prepareBranchXid } from '../../participant-sdk/src/postgres/postgres-sql';
+import { CLUSTER_HISTORY } from '../../participant-sdk/src/postgres/xid-proof-sql';
 import type { BenchMode } from '../bench-mode';
 import { GroupCommitFile } from '../group-commit-file';
 import { UPDATE_BALANCE } from '../transfer-plan';
@@ -14,8 +16,16 @@ export interface RawVariant {
   serialBegin?: boolean;
   /** PREPARE in the engine adapter's round trip: in-block guard + marker row + PREPARE. */
   marker?: boolean;
-  /** PREPARE in the adapter's round trip under commitProof xid: in-block guard + the xid + PREPARE. */
+  /**
+   * PREPARE in the adapter's round trip under commitProof xid: the xid and its cluster history + PREPARE;
+   * with the in-block guard unless `noGuard`, the history read in full (CLUSTER_HISTORY, as before the
+   * per-connection cache) unless `cachedHistory`.
+   */
   xid?: boolean;
+  /** With `xid`: the cluster history as the adapter reads it now, the system identifier once per connection. */
+  cachedHistory?: boolean;
+  /** With `xid`: no in-block guard (what the adapter sends when the connection's status vouches for the block). */
+  noGuard?: boolean;
   /** PREPARE after the adapter's in-block guard only (no xid, no marker). */
   guard?: boolean;
   /** PREPARE with the guard and the xid, without the cluster history read. */
@@ -38,10 +48,15 @@ const markerPrepare: Prepare = async (client, gid, txId) => {
   if (results[3]?.command !== 'PREPARE') throw new Error(`branch ${gid} voted no: PREPARE answered ${results[3]?.command}`);
 };
 
-const xidPrepare: Prepare = async (client, gid) => {
-  const results = (await client.query(prepareBranchXid(gid))) as unknown as QueryResult[];
-  if (results[3]?.command !== 'PREPARE') throw new Error(`branch ${gid} voted no: PREPARE answered ${results[3]?.command}`);
-};
+function xidPrepare(variant: RawVariant): Prepare {
+  const histories = new ClusterHistories();
+  return async (client, gid) => {
+    const history = variant.cachedHistory ? histories.columns(client) : `${CLUSTER_HISTORY} AS cluster`;
+    const [proof, prepare] = ((await client.query(prepareBranchXid(gid, history, !variant.noGuard))) as unknown as QueryResult[]).slice(-2);
+    if (prepare?.command !== 'PREPARE') throw new Error(`branch ${gid} voted no: PREPARE answered ${prepare?.command}`);
+    if (variant.cachedHistory && histories.fromRow(client, proof?.rows[0]) === undefined) throw new Error(`branch ${gid}: no cluster history`);
+  };
+}
 
 const guardPrepare: Prepare = async (client, gid) => {
   const results = (await client.query(`SAVEPOINT twopc_in_block; RELEASE SAVEPOINT twopc_in_block; PREPARE TRANSACTION '${gid}'`)) as unknown as QueryResult[];
@@ -72,10 +87,10 @@ async function rollBack(clients: PoolClient[], gid: string): Promise<void> {
  * begin/enlist records, no marker rows, no retries.
  */
 export function rawTwoPhaseMode(name = 'raw', variant: RawVariant = {}): BenchMode {
-  const prepare = variant.marker ? markerPrepare : variant.xid ? xidPrepare : variant.xidOnly ? xidOnlyPrepare : variant.guard ? guardPrepare : plainPrepare;
+  const prepare = variant.marker ? markerPrepare : variant.xid ? xidPrepare(variant) : variant.xidOnly ? xidOnlyPrepare : variant.guard ? guardPrepare : plainPrepare;
   return {
     name,
-    summary: `hand-written 2PC: BEGIN/UPDATE/PREPARE on both, decision line fdatasync'ed with group commit, COMMIT PREPARED on both${variant.serialBegin ? '; BEGIN per database just before its UPDATE' : ''}${variant.marker ? '; PREPARE with the adapter\'s guard + marker row' : ''}${variant.xid ? '; PREPARE with the adapter\'s guard + xid' : ''}`,
+    summary: `hand-written 2PC: BEGIN/UPDATE/PREPARE on both, decision line fdatasync'ed with group commit, COMMIT PREPARED on both${variant.serialBegin ? '; BEGIN per database just before its UPDATE' : ''}${variant.marker ? '; PREPARE with the adapter\'s guard + marker row' : ''}${variant.xid ? `; PREPARE with ${variant.noGuard ? '' : 'the in-block guard + '}the xid + ${variant.cachedHistory ? 'its history (system identifier once per connection)' : 'its history read in full'}` : ''}`,
     async setup(ctx) {
       const poolA = ctx.pool('ledger_a');
       const poolB = ctx.pool('ledger_b');

@@ -26,8 +26,18 @@ type Fault = { match: RegExp; mode: 'lose-answer' | 'cut-while-running' | 'befor
 export class TestPool implements PostgresPool {
   readonly statements: string[] = [];
   private readonly faults: Fault[] = [];
+  private readonly wrappers = new WeakMap<PoolClient, PostgresPoolClient>();
 
-  constructor(readonly pg: Pool) {}
+  /**
+   * `txStatus` (default true): connections tell their transaction status, as
+   * pg's do. `oneWrapperPerConnection` (default false): each pg connection is
+   * one object for life, as with a pg Pool, so what the adapter remembers per
+   * connection is used again; by default each checkout is a new object.
+   */
+  constructor(
+    readonly pg: Pool,
+    private readonly options: { txStatus?: boolean; oneWrapperPerConnection?: boolean } = {},
+  ) {}
 
   on(event: 'error', listener: (err: Error) => void): void {
     this.pg.on(event, listener);
@@ -51,12 +61,17 @@ export class TestPool implements PostgresPool {
 
   async connect(): Promise<PostgresPoolClient> {
     const client = await this.pg.connect();
-    return {
+    const known = this.options.oneWrapperPerConnection ? this.wrappers.get(client) : undefined;
+    if (known) return known;
+    const wrapper: PostgresPoolClient = {
       query: (text, values) => this.query(client, text, values),
       release: (err) => client.release(err),
       on: (event, listener) => client.on(event, listener),
       removeListener: (event, listener) => client.removeListener(event, listener),
+      ...(this.options.txStatus === false ? {} : { getTransactionStatus: () => client.getTransactionStatus() }),
     };
+    this.wrappers.set(client, wrapper);
+    return wrapper;
   }
 
   private async query(client: PoolClient, textOrConfig: string | PostgresQueryConfig, values?: readonly unknown[]): Promise<PostgresQueryResult | PostgresQueryResult[]> {

@@ -30,8 +30,16 @@ export interface BranchQueryable {
  *
  * Transaction control belongs to the coordinator: statements that begin, end
  * or prepare a transaction are refused (`invalid-input`); savepoints are fine.
- * The check reads the first statement of the text only; a COMMIT hidden later
- * in a multi-statement text is caught at PREPARE, which then votes no.
+ * The check reads the first statement of the text only; a COMMIT (or
+ * ROLLBACK) hidden later in a multi-statement text is caught at PREPARE, which
+ * then votes no (25P01), in one of two ways (`HeldBranch.inOpenBlock`). When
+ * the connection's transaction status is current (the last statement answered
+ * and succeeded), it says the block ended ('I'), and PREPARE sends its SQL
+ * in-block guard, a SAVEPOINT that fails outside a block. When it is not
+ * current (a statement failed or is unanswered, the pool's clients do not
+ * report it, or the branch ever sent a submittable such as pg's `Query` or a
+ * Cursor, whose end is not seen), the guard is always sent. Only a current
+ * status of 'T' (the block open) leaves the guard out.
  *
  * While the branch is open its backend's `application_name` is the branch's
  * tag (its GID): that is how a rollback or status call reaching another
@@ -78,6 +86,9 @@ export class BranchClient implements BranchQueryable {
     // Sent synchronously after the check: a PREPARE or ROLLBACK the adapter
     // issues from now on is queued behind this statement by the driver.
     const pending = this.branch.connection().query(textOrConfig, values);
+    // A submittable (pg's Query, a Cursor) comes back as itself, not as a promise: it runs on
+    // with nothing here to tell when it ends, so the connection's status is never current again.
+    if (typeof (pending as { then?: unknown } | undefined)?.then !== 'function') this.branch.noteUntracked();
     this.branch.running += 1;
     try {
       const result = await pending;

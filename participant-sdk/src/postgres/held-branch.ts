@@ -34,6 +34,10 @@ export class HeldBranch {
   mayHaveWritten = false;
   /** Application statements sent and not yet answered. */
   running = 0;
+  /** Whether the application statement answered last succeeded (BEGIN, before any). */
+  private lastAnsweredOk = true;
+  /** An application statement whose end this branch cannot see was sent (see BranchClient.query). */
+  private untracked = false;
   preparing: Promise<Vote> | undefined;
   committing: Promise<void> | undefined;
   private client: PostgresPoolClient | undefined;
@@ -160,11 +164,34 @@ export class HeldBranch {
     }
   }
 
+  /**
+   * Is the branch's transaction block open, by the connection's own status,
+   * with no statement to ask? Only when that status is current: pg updates it
+   * at each ReadyForQuery, and settles a successful statement only after its
+   * ReadyForQuery, but rejects a failing one at its ErrorResponse, before the
+   * ReadyForQuery that says whether the block failed ('E') or ended ('I': a
+   * COMMIT earlier in the same text). So: no application statement still
+   * sent and unanswered (the driver answers them in order), and the last one
+   * answered succeeded, or none was sent since BEGIN; and none sent that
+   * returned no promise (a submittable: its end is not seen here). A false
+   * answer only means "ask the server" (the in-block guard in SQL).
+   */
+  inOpenBlock(): boolean {
+    if (this.running > 0 || !this.lastAnsweredOk || this.untracked || this.connectionLost) return false;
+    return this.client?.getTransactionStatus?.() === 'T';
+  }
+
+  noteUntracked(): void {
+    this.untracked = true;
+  }
+
   noteResult(result: PostgresQueryResult | PostgresQueryResult[]): void {
+    this.lastAnsweredOk = true;
     for (const r of resultsOf(result)) if (!READ_TAGS.has(r.command)) this.mayHaveWritten = true;
   }
 
   noteError(err: unknown): void {
+    this.lastAnsweredOk = false;
     this.lastStatementError = classifyPgError(err);
     // A failed statement may have written before failing (the block now fails anyway).
     this.mayHaveWritten = true;

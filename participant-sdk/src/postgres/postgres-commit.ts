@@ -60,10 +60,11 @@ export async function commitHeldOnePhase(env: BranchEnv, held: HeldBranch): Prom
 async function sendOnePhaseCommit(env: BranchEnv, held: HeldBranch): Promise<string | undefined> {
   const client = held.connection();
   if (!held.mayHaveWritten) {
-    const wrote = resultsOf(await client.query(sql.probeWrites()))[2]?.rows[0]?.wrote;
+    const wrote = resultsOf(await client.query(sql.probeWrites(!held.inOpenBlock()))).at(-1)?.rows[0]?.wrote;
     if (wrote === false) return resultsOf(await client.query(sql.commitLocal()))[0]?.command;
   }
-  return resultsOf(await client.query(sql.commitOnePhase(env.schema, held.gid, held.ref.txId))).at(-1)?.command;
+  // The in-block guard only when the connection's status cannot vouch for the block (see HeldBranch.inOpenBlock).
+  return resultsOf(await client.query(sql.commitOnePhase(env.schema, held.gid, held.ref.txId, !held.inOpenBlock()))).at(-1)?.command;
 }
 
 /**

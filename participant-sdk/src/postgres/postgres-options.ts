@@ -14,7 +14,10 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * `pg_xact_status` on that same history (no extra write per branch). `xid`
  * turns a lost COMMIT PREPARED answer into a heuristic hazard after a failover
  * to an asynchronous standby, a restore, or once vacuum truncated the commit
- * log past the xid; `marker` does not (docs/commit-proof.md).
+ * log past the xid; `marker` does not (docs/commit-proof.md). `xid` needs
+ * every restore of the cluster to start a new timeline (archive recovery):
+ * one started by crash recovery alone (a storage snapshot) reuses xids under
+ * the same history, and a lost branch can then be acknowledged as committed.
  */
 export const COMMIT_PROOFS = ['marker', 'xid'] as const;
 export type CommitProof = (typeof COMMIT_PROOFS)[number];

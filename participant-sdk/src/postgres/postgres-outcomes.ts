@@ -3,6 +3,7 @@ import type { BranchRef } from '../branch-types';
 import type { BackendIdentity, ConnectionContext } from './postgres-connection';
 import type { PgErrorClass } from './postgres-errors';
 import { classifyPgError } from './postgres-errors';
+import type { ClusterHistories } from './cluster-history';
 import type { CommitProof } from './postgres-options';
 import type { PreparedConnections } from './prepared-connections';
 
@@ -11,6 +12,8 @@ export interface BranchEnv extends ConnectionContext {
   schema: string;
   connectionLossWaitMs: number;
   commitProof: CommitProof;
+  /** Under commitProof `xid`: each connection's system identifier, read once (see ClusterHistories). */
+  histories: ClusterHistories;
   /** Connections kept from PREPARE to phase 2 (option keepPreparedConnectionMs); absent when off. */
   prepared?: PreparedConnections;
   /**

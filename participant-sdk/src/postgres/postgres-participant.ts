@@ -2,6 +2,7 @@ import { TwopcError, isTwopcError } from '../errors';
 import { hasPrefix, isTxId, parseGid, validateGid, validatePrefix } from '../gid';
 import type { BranchRef, ParticipantBranchState, PreparedBranch } from '../branch-types';
 import { BranchClient } from './branch-client';
+import { ClusterHistories } from './cluster-history';
 import { preparedXid } from './commit-proof';
 import { PreparedConnections } from './prepared-connections';
 import type { PostgresVote, ProvenBranchRef } from './commit-proof';
@@ -54,7 +55,7 @@ export class PostgresParticipant {
     this.name = this.options.name;
     const { pool, schema, connectionLossWaitMs, onConnectionError, commitProof, keepPreparedConnectionMs } = this.options;
     const prepared = keepPreparedConnectionMs > 0 ? { prepared: new PreparedConnections(keepPreparedConnectionMs) } : {};
-    this.env = { pool, participant: this.name, onConnectionError, schema, connectionLossWaitMs, commitProof, inDoubt: new Map(), readXids: new Map(), ...prepared };
+    this.env = { pool, participant: this.name, onConnectionError, schema, connectionLossWaitMs, commitProof, histories: new ClusterHistories(), inDoubt: new Map(), readXids: new Map(), ...prepared };
     // pg's Pool emits `error` when an idle client's server goes away; unheard, that crashes the process.
     this.options.pool.on?.('error', this.onPoolError);
   }

@@ -41,6 +41,12 @@ export interface PostgresPoolClient {
   release(err?: Error | boolean): void;
   on(event: 'error', listener: (err: Error) => void): unknown;
   removeListener(event: 'error', listener: (err: Error) => void): unknown;
+  /**
+   * pg 8.16+: the transaction status the server sent with its last
+   * ReadyForQuery ('I' idle, 'T' in a block, 'E' in a failed block). Optional:
+   * without it the adapter asks the server with SQL instead.
+   */
+  getTransactionStatus?(): string | null;
 }
 
 /** pg's result shape; a multi-statement text yields one of these per statement. */

@@ -29,16 +29,19 @@ export async function prepareHeld(env: BranchEnv, held: HeldBranch): Promise<Pos
     if (!held.mayHaveWritten) {
       // The tags say reads only, but a SELECT can write (a function, a
       // data-modifying CTE): the xid decides.
-      const wrote = resultsOf(await client.query(sql.probeWrites()))[2]?.rows[0]?.wrote;
+      const wrote = resultsOf(await client.query(sql.probeWrites(!held.inOpenBlock()))).at(-1)?.rows[0]?.wrote;
       if (wrote === false) return await commitReadOnly(held);
     }
     // One round trip: marker (only if the branch wrote) or the branch's xid,
-    // then PREPARE. In a failed block the guard fails first; PREPARE's own tag
-    // is checked anyway, since PostgreSQL answers a PREPARE in a failed block
-    // with ROLLBACK, no error.
+    // then PREPARE. The in-block guard goes first unless the connection's
+    // status says the block is open (checked and sent with no await between,
+    // so nothing can run in between); outside a block it fails, and in a
+    // failed block it fails too. PREPARE's own tag is checked anyway, since
+    // PostgreSQL answers a PREPARE in a failed block with ROLLBACK, no error.
     const byXid = env.commitProof === 'xid';
-    const text = byXid ? sql.prepareBranchXid(held.gid) : sql.prepareBranch(env.schema, held.gid, held.ref.txId);
-    const [, , proof, prepare] = resultsOf(await client.query(text));
+    const guarded = !held.inOpenBlock();
+    const text = byXid ? sql.prepareBranchXid(held.gid, env.histories.columns(client), guarded) : sql.prepareBranch(env.schema, held.gid, held.ref.txId, guarded);
+    const [proof, prepare] = resultsOf(await client.query(text)).slice(-2);
     if (prepare?.command !== 'PREPARE') {
       const message = `PREPARE answered ${prepare?.command ?? 'nothing'}: the transaction block had failed`;
       await held.rollbackAndRelease();
@@ -54,6 +57,15 @@ export async function prepareHeld(env: BranchEnv, held: HeldBranch): Promise<Pos
       held.end('committed');
       return { vote: 'read-only' };
     }
+    const cluster = byXid ? env.histories.fromRow(client, proof?.rows[0]) : undefined;
+    if (byXid && cluster === undefined) {
+      // Never happens with a server that ran the text; without a history the xid proves nothing.
+      const message = 'PREPARE\'s round trip gave no cluster history for the xid';
+      await client.query(sql.rollbackPrepared(held.gid));
+      held.release();
+      held.end('rolled-back', message);
+      return { vote: 'no', reason: message };
+    }
     if (env.prepared) {
       // Kept for phase 2 (COMMIT/ROLLBACK PREPARED runs on any idle session): no second checkout.
       env.prepared.keep(held.gid, client, env.onConnectionError ?? (() => undefined));
@@ -63,7 +75,7 @@ export async function prepareHeld(env: BranchEnv, held: HeldBranch): Promise<Pos
     }
     held.end('prepared');
     // The xid goes with the vote into the commit decision: phase 2 asks pg_xact_status with it.
-    return byXid ? { vote: 'yes', xid: formatProof(xid, proof?.rows[0]?.cluster) } : { vote: 'yes' };
+    return byXid ? { vote: 'yes', xid: formatProof(xid, cluster) } : { vote: 'yes' };
   } catch (e) {
     return prepareFailed(env, held, e);
   }

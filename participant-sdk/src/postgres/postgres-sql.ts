@@ -17,8 +17,16 @@ export const MARKER_MIGRATIONS_TABLE = 'twopc_marker_migrations';
 // Savepoints are refused outside a transaction block (25P01). Prefixed to the
 // statements that end a branch, they make a branch whose transaction the
 // application already ended (a COMMIT sent through the branch client) fail
-// instead of PREPARE-ing an empty implicit transaction and voting yes.
-const IN_BLOCK_GUARD = 'SAVEPOINT twopc_in_block; RELEASE SAVEPOINT twopc_in_block';
+// instead of PREPARE-ing an empty implicit transaction and voting yes (a
+// multi-statement text outside a block is one implicit transaction, and
+// PREPARE TRANSACTION prepares it, with only a warning). The texts below
+// leave it out (`guarded` false) only when the connection's own status says
+// the block is open (see HeldBranch.inOpenBlock); the guard is the fallback.
+const IN_BLOCK_GUARD = 'SAVEPOINT twopc_in_block; RELEASE SAVEPOINT twopc_in_block; ';
+
+function inBlock(guarded: boolean): string {
+  return guarded ? IN_BLOCK_GUARD : '';
+}
 
 function schemaName(schema: string): string {
   if (!SCHEMA_PATTERN.test(schema)) {
@@ -91,9 +99,9 @@ export function rollback(): string {
   return 'ROLLBACK';
 }
 
-/** Does the open branch have an xid (has it written)? */
-export function probeWrites(): string {
-  return `${IN_BLOCK_GUARD}; SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS wrote`;
+/** Does the open branch have an xid (has it written)? The last result answers. */
+export function probeWrites(guarded = true): string {
+  return `${inBlock(guarded)}SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS wrote`;
 }
 
 /** Ends, after probeWrites said it wrote nothing, a branch locally (no xid: no WAL, no flush). */
@@ -101,19 +109,19 @@ export function commitLocal(): string {
   return 'COMMIT';
 }
 
-/** Phase 1 in one round trip: marker (if the branch wrote) and PREPARE. Four results: guard x2, INSERT, PREPARE. */
-export function prepareBranch(schema: string, gid: string, txId: string): string {
-  return `${IN_BLOCK_GUARD}; ${insertMarker(schema, gid, txId)}; PREPARE TRANSACTION ${gidLiteral(gid)}`;
+/** Phase 1 in one round trip: marker (if the branch wrote) and PREPARE. The last two results: INSERT, PREPARE. */
+export function prepareBranch(schema: string, gid: string, txId: string, guarded = true): string {
+  return `${inBlock(guarded)}${insertMarker(schema, gid, txId)}; PREPARE TRANSACTION ${gidLiteral(gid)}`;
 }
 
 /**
  * Phase 1 under commitProof `xid`, in one round trip: the branch's transaction
- * id (null when it wrote nothing), the cluster history it belongs to (see
- * CLUSTER_HISTORY), and PREPARE. No row is written. Four results: guard x2,
- * SELECT, PREPARE.
+ * id (null when it wrote nothing), the cluster history it belongs to
+ * (`history`: select-list columns, see ClusterHistories), and PREPARE. No row
+ * is written. The last two results: SELECT, PREPARE.
  */
-export function prepareBranchXid(gid: string): string {
-  return `${IN_BLOCK_GUARD}; SELECT pg_current_xact_id_if_assigned()::text AS xid, ${CLUSTER_HISTORY} AS cluster; PREPARE TRANSACTION ${gidLiteral(gid)}`;
+export function prepareBranchXid(gid: string, history: string, guarded = true): string {
+  return `${inBlock(guarded)}SELECT pg_current_xact_id_if_assigned()::text AS xid, ${history}; PREPARE TRANSACTION ${gidLiteral(gid)}`;
 }
 
 /**
@@ -131,12 +139,12 @@ export function preparedXid(): string {
       FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()) s`;
 }
 
-/** One-phase commit in one round trip: marker (if the branch wrote) and a durable COMMIT. Five results: guard x2, SET, INSERT, COMMIT. */
-export function commitOnePhase(schema: string, gid: string, txId: string): string {
+/** One-phase commit in one round trip: marker (if the branch wrote) and a durable COMMIT. The last result: COMMIT. */
+export function commitOnePhase(schema: string, gid: string, txId: string, guarded = true): string {
   // The plain COMMIT is the transaction's decision, so it must be durable when acknowledged
   // whatever the database's synchronous_commit (with `off`, a crash right after the
   // acknowledgement loses it; PREPARE and COMMIT PREPARED are flushed regardless).
-  return `${IN_BLOCK_GUARD}; SET LOCAL synchronous_commit = on; ${insertMarker(schema, gid, txId)}; COMMIT`;
+  return `${inBlock(guarded)}SET LOCAL synchronous_commit = on; ${insertMarker(schema, gid, txId)}; COMMIT`;
 }
 
 export function commitPrepared(gid: string): string {
