@@ -3,25 +3,29 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Coordinator } from '../coordinator/in-process/coordinator';
 import type { BranchOpener } from '../coordinator/in-process/transaction-scope';
-import type { BranchRef } from '../coordinator/engine/ports/participant';
 import type { Vote } from '../coordinator/engine/ports/types';
 import { FileDecisionLog } from '../coordinator/log/file/file-decision-log';
+import { baseCheckout } from './modes/base-checkout';
+import type { EngineImpl } from './modes/engine';
 import { syncWriteLogFs } from './profile/sync-write-fs';
 
 /**
  * The engine's own Node CPU per transaction, without PostgreSQL: two
  * participants that answer at once (a resolved promise per call), the real
  * FileDecisionLog, `coordinator.transaction` as the bench's engine mode
- * drives it. Prints CPU (user + system, all threads) per transaction.
+ * drives it. Prints CPU (user + system, all threads) per transaction, per
+ * variant, over interleaved rounds: `this` (this checkout), `base` (the
+ * checkout in BENCH_BASE_DIR, when set), `syncwrite` (this checkout with the
+ * file log's writes made synchronously, when SYNC_WRITE is set).
  *
- *   npx tsx bench/engine-cpu-bench.ts [transactions] [concurrency]
+ *   npx tsx bench/engine-cpu-bench.ts [transactions per round] [concurrency] [rounds]
  */
 function instantDatabase(name: string): BranchOpener {
   const yes: Vote = { vote: 'yes', xid: '1.1:100' };
   const updated = { command: 'UPDATE', rowCount: 1, rows: [] };
   const database: BranchOpener = {
     name,
-    prepare: (_b: BranchRef) => Promise.resolve(yes),
+    prepare: () => Promise.resolve(yes),
     commit: () => Promise.resolve(),
     rollback: () => Promise.resolve(),
     close: () => Promise.resolve(),
@@ -30,11 +34,16 @@ function instantDatabase(name: string): BranchOpener {
   return database;
 }
 
-async function main(): Promise<void> {
-  const total = Number(process.argv[2] ?? 20_000);
-  const concurrency = Number(process.argv[3] ?? 16);
+interface Variant {
+  name: string;
+  impl: EngineImpl;
+  syncWrite?: boolean;
+}
+
+async function round(variant: Variant, total: number, concurrency: number): Promise<{ cpuUs: number; ms: number }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'engine-cpu-'));
-  const coordinator = await Coordinator.start({ log: new FileDecisionLog({ dir, ...(process.env.SYNC_WRITE ? { fs: syncWriteLogFs() } : {}) }), databases: [instantDatabase('a'), instantDatabase('b')] });
+  const log = new variant.impl.FileDecisionLog({ dir, ...(variant.syncWrite ? { fs: syncWriteLogFs() } : {}) });
+  const coordinator = await variant.impl.Coordinator.start({ log, databases: [instantDatabase('a'), instantDatabase('b')] });
   const databases = ['a', 'b'] as const;
   const one = () =>
     coordinator.transaction(
@@ -44,21 +53,44 @@ async function main(): Promise<void> {
       },
       { databases },
     );
-  let left = Math.min(2_000, total);
-  const warm = async () => {
+  let left = Math.min(1_000, total);
+  const worker = async () => {
     while (left-- > 0) await one();
   };
-  await Promise.all(Array.from({ length: concurrency }, warm));
+  await Promise.all(Array.from({ length: concurrency }, worker));
   left = total;
   const cpu = process.cpuUsage();
   const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, warm));
+  await Promise.all(Array.from({ length: concurrency }, worker));
   const used = process.cpuUsage(cpu);
   const ms = performance.now() - started;
   await coordinator.close();
   rmSync(dir, { recursive: true, force: true });
-  const perTx = (us: number) => (us / 1000 / total).toFixed(4);
-  console.log(JSON.stringify({ transactions: total, concurrency, cpuMsPerTx: perTx(used.user + used.system), userMsPerTx: perTx(used.user), systemMsPerTx: perTx(used.system), tps: Math.round(total / (ms / 1000)) }));
+  return { cpuUs: used.user + used.system, ms };
+}
+
+async function main(): Promise<void> {
+  const total = Number(process.argv[2] ?? 5_000);
+  const concurrency = Number(process.argv[3] ?? 16);
+  const rounds = Number(process.argv[4] ?? 4);
+  const variants: Variant[] = [{ name: 'this', impl: { Coordinator, FileDecisionLog, PostgresParticipant: undefined as never } }];
+  if (process.env.BENCH_BASE_DIR) variants.push({ name: 'base', impl: await baseCheckout() });
+  if (process.env.SYNC_WRITE) variants.push({ name: 'syncwrite', impl: variants[0].impl, syncWrite: true });
+  const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, ms: 0, perRound: [] as string[] }]));
+  for (let r = 0; r < rounds; r++) {
+    // Every round starts one variant later, as the bench's rounds do.
+    for (let i = 0; i < variants.length; i++) {
+      const v = variants[(i + r) % variants.length];
+      const { cpuUs, ms } = await round(v, total, concurrency);
+      const sum = sums.get(v.name)!;
+      sum.cpuUs += cpuUs;
+      sum.ms += ms;
+      sum.perRound.push((cpuUs / 1000 / total).toFixed(3));
+    }
+  }
+  for (const [name, s] of sums) {
+    console.log(`${name.padEnd(10)} CPU ms/tx ${(s.cpuUs / 1000 / (total * rounds)).toFixed(4)}  tps ${Math.round((total * rounds) / (s.ms / 1000))}  per round ${s.perRound.join(' / ')}`);
+  }
 }
 
 void main();
