@@ -1,6 +1,6 @@
 import { errorMessage, type AbortReason } from './ports/protocol';
-import type { EngineContext } from './engine-context';
-import type { BeginRecord, DecisionRecord } from './ports/decision-log';
+import type { EngineLogger } from './ports/logger';
+import type { BeginRecord, DecisionLog, DecisionRecord } from './ports/decision-log';
 import type { BranchInfo, BranchState, TxState } from './ports/types';
 
 /** A branch as this process tracks it while its transaction is live. */
@@ -75,7 +75,7 @@ export interface CommitResult {
  * puts both in one write. Not forced and not waited for: a lost begin is
  * presumed abort, and its enlist (which commit waits for) is queued behind it.
  */
-export function logBegin(ctx: Pick<EngineContext, 'log' | 'logger'>, tx: LiveTransaction): void {
+export function logBegin(ctx: { log: DecisionLog; logger: EngineLogger }, tx: LiveTransaction): void {
   const record = tx.unloggedBegin;
   if (!record) return;
   tx.unloggedBegin = undefined;
