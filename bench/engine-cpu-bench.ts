@@ -5,6 +5,7 @@ import { Coordinator } from '../coordinator/in-process/coordinator';
 import type { BranchOpener } from '../coordinator/in-process/transaction-scope';
 import type { Vote } from '../coordinator/engine/ports/types';
 import { FileDecisionLog } from '../coordinator/log/file/file-decision-log';
+import { PostgresParticipant } from '../coordinator/participants/postgres/postgres-participant';
 import { baseCheckout } from './modes/base-checkout';
 import type { EngineImpl } from './modes/engine';
 import { syncWriteLogFs } from './profile/sync-write-fs';
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
   const total = Number(process.argv[2] ?? 5_000);
   const concurrency = Number(process.argv[3] ?? 16);
   const rounds = Number(process.argv[4] ?? 4);
-  const variants: Variant[] = [{ name: 'this', impl: { Coordinator, FileDecisionLog, PostgresParticipant: undefined as never } }];
+  const variants: Variant[] = [{ name: 'this', impl: { Coordinator, FileDecisionLog, PostgresParticipant } }];
   if (process.env.BENCH_BASE_DIR) variants.push({ name: 'base', impl: await baseCheckout() });
   if (process.env.SYNC_WRITE) variants.push({ name: 'syncwrite', impl: variants[0].impl, syncWrite: true });
   const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, ms: 0, perRound: [] as string[] }]));
