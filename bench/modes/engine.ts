@@ -2,6 +2,7 @@ import { Coordinator } from '../../coordinator/in-process/coordinator';
 import type { EngineObserver } from '../../coordinator/engine/engine-observer';
 import type { DecisionLog } from '../../coordinator/engine/ports/decision-log';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
+import type { LogFs } from '../../coordinator/log/file/log-fs';
 import { PostgresParticipant } from '../../coordinator/participants/postgres/postgres-participant';
 import type { Pool } from 'pg';
 import type { PostgresParticipantOptions, PostgresPool } from '../../participant-sdk/src/postgres';
@@ -27,19 +28,39 @@ export type ParticipantSettings = Pick<PostgresParticipantOptions, 'commitProof'
   wrapPool?: (pool: Pool) => PostgresPool;
 };
 
-export function engineMode(name = 'engine', wrapLog: LogWrapper = (log) => log, settings: ParticipantSettings = {}): BenchMode {
+/** The classes the mode builds the engine from: this checkout's, or another's (see `baseCheckoutModes`). */
+export interface EngineImpl {
+  Coordinator: typeof Coordinator;
+  FileDecisionLog: typeof FileDecisionLog;
+  PostgresParticipant: typeof PostgresParticipant;
+}
+
+/** What a what-if mode changes: the log (a wrapper), the participants' settings, the file log's fs, or the code itself. */
+export interface EngineVariant {
+  wrapLog?: LogWrapper;
+  settings?: ParticipantSettings;
+  logFs?: () => LogFs;
+  impl?: () => Promise<EngineImpl>;
+}
+
+const THIS_CHECKOUT: EngineImpl = { Coordinator, FileDecisionLog, PostgresParticipant };
+
+export function engineMode(name = 'engine', variant: EngineVariant = {}): BenchMode {
+  const { wrapLog = (log: DecisionLog) => log, settings = {}, logFs } = variant;
   return {
     name,
     summary: `twopc Coordinator + FileDecisionLog + two PostgresParticipants (${settingsLabel(settings)}), coordinator.transaction(...)`,
     async setup(ctx) {
       const tally = ctx.tally;
-      const fileLog = new FileDecisionLog({ dir: ctx.tempDir('log'), ...(tally ? { fs: timedLogFs(tally) } : {}) });
+      const impl = variant.impl ? await variant.impl() : THIS_CHECKOUT;
+      const fs = tally ? timedLogFs(tally, logFs?.()) : logFs?.();
+      const fileLog = new impl.FileDecisionLog({ dir: ctx.tempDir('log'), ...(fs ? { fs } : {}) });
       const log = wrapLog(tally ? new TimedDecisionLog(fileLog, tally) : fileLog);
       const observer: EngineObserver | undefined = tally && { phaseLatency: (phase, ms) => tally.add(`${name}: ${phase}`, ms) };
       const { wrapPool = (pool: Pool): PostgresPool => pool, ...options } = settings;
-      const participants = DATABASES.map((name) => new PostgresParticipant({ name, pool: wrapPool(ctx.pool(name)), ...options }));
+      const participants = DATABASES.map((name) => new impl.PostgresParticipant({ name, pool: wrapPool(ctx.pool(name)), ...options }));
       for (const p of participants) await p.start();
-      const coordinator = await Coordinator.start({ log, databases: participants, ...(observer ? { observer } : {}) });
+      const coordinator = await impl.Coordinator.start({ log, databases: participants, ...(observer ? { observer } : {}) });
       return {
         async transfer(t) {
           const started = performance.now();

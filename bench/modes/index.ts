@@ -2,6 +2,8 @@ import type { BenchMode } from '../bench-mode';
 import { noBeginRecords } from '../profile/no-begin-records';
 import { noWaitAppends } from '../profile/no-wait-appends';
 import { withoutTxStatus } from '../profile/no-tx-status';
+import { syncWriteLogFs } from '../profile/sync-write-fs';
+import { baseCheckout } from './base-checkout';
 import { engineMode } from './engine';
 import { httpDecidedMode, httpMode, httpNoBatchMode } from './http';
 import { httpCarriedDecidedMode, httpCarriedMode } from './http-carried';
@@ -29,15 +31,18 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   rawTwoPhaseMode('raw-xid-only', { xidOnly: true }),
   rawTwoPhaseMode('raw-tag', { tag: true }),
   rawTwoPhaseMode('raw-engine-sql', { serialBegin: true, marker: true }),
-  engineMode('engine-nowait', noWaitAppends),
-  engineMode('engine-nobegin', noBeginRecords),
+  engineMode('engine-nowait', { wrapLog: noWaitAppends }),
+  engineMode('engine-nobegin', { wrapLog: noBeginRecords }),
+  engineMode('engine-syncwrite', { logFs: syncWriteLogFs }),
   // One change of issue 12 taken back each: the marker proof (a row inserted with every PREPARE),
   // a second checkout for phase 2, and both (the engine as it was before).
-  engineMode('engine-marker', undefined, { commitProof: 'marker' }),
-  engineMode('engine-nokeep', undefined, { keepPreparedConnectionMs: 0 }),
-  engineMode('engine-before', undefined, { commitProof: 'marker', keepPreparedConnectionMs: 0 }),
+  engineMode('engine-marker', { settings: { commitProof: 'marker' } }),
+  engineMode('engine-nokeep', { settings: { keepPreparedConnectionMs: 0 } }),
+  engineMode('engine-before', { settings: { commitProof: 'marker', keepPreparedConnectionMs: 0 } }),
+  // BENCH_BASE_DIR=<another checkout>: the same engine mode built from that checkout's code (a before/after in one run).
+  engineMode('engine-base', { impl: baseCheckout }),
   // The in-block guard sent with every PREPARE again (the connections hide their transaction status).
-  engineMode('engine-sqlguard', undefined, { wrapPool: withoutTxStatus }),
+  engineMode('engine-sqlguard', { settings: { wrapPool: withoutTxStatus } }),
   httpHopsMode('http-hops', { carried: false, batch: false }),
   httpHopsMode('http-hops-batched', { carried: false, batch: true }),
   httpHopsMode('http-carried-hops', { carried: true, batch: false }),

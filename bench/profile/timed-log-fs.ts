@@ -5,8 +5,7 @@ import type { Tally } from './tally';
 const TIMED = ['write', 'fdatasync', 'fsync', 'open', 'rename', 'unlink', 'ftruncate'] as const;
 
 /** The real file system behind the file log's own seam, with the calls above counted and timed. */
-export function timedLogFs(tally: Tally): LogFs {
-  const fs = nodeLogFs();
+export function timedLogFs(tally: Tally, fs: LogFs = nodeLogFs()): LogFs {
   const timed = { ...fs };
   for (const name of TIMED) {
     const call = fs[name] as (...args: unknown[]) => Promise<unknown>;

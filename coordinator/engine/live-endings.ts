@@ -3,7 +3,7 @@ import type { DecisionRecord } from './ports/decision-log';
 import { waitAtMost } from './ports/backoff';
 import { decideAbort, type EngineContext } from './engine-context';
 import { onlyBranchUnknown, snapshotOrThrow } from './engine-errors';
-import { branchList, CommitResult, LiveTransaction } from './live-transaction';
+import { branchList, CommitResult, LiveTransaction, logBegin } from './live-transaction';
 import { decideUndecided } from './recovery';
 import type { DecisionSource } from './ports/types';
 
@@ -42,6 +42,7 @@ export async function finishWithoutDecision(ctx: EngineContext, tx: LiveTransact
   // Until it is stored the log shows the transaction undecided and unfinished: it stays in memory
   // (completed) so that no recovery pass, sweep or abort judges it by recovery's rule meanwhile
   // (which decides abort for one with no branch, or only read-only ones).
+  logBegin(ctx, tx);
   ctx.log
     .append({ type: 'complete', txId: tx.id, at: Date.now(), outcome: 'commit' })
     .catch((e) => ctx.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log completion'))
@@ -63,6 +64,8 @@ export function abortLive(ctx: EngineContext, tx: LiveTransaction, reason: Abort
 async function runAbort(ctx: EngineContext, tx: LiveTransaction, reason: AbortReason, source: DecisionSource, rollbackWaitMs: number): Promise<void> {
   let decision: DecisionRecord;
   try {
+    // A transaction with no record yet gets its begin first: the abort and its `complete` follow it.
+    logBegin(ctx, tx);
     decision = await decideAbort(ctx.log, tx.id, branchList(tx), source, reason);
   } catch (e) {
     abandon(ctx, tx, e);

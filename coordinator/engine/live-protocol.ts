@@ -1,12 +1,12 @@
 import { AbortReason, buildGid, errorMessage, isTxId, TransactionAbortedError, TwopcError } from './ports/protocol';
-import type { DecisionRecord } from './ports/decision-log';
+import type { BeginRecord, DecisionRecord } from './ports/decision-log';
 import type { BranchRef } from './ports/participant';
 import { mintTxId } from './ports/owned-tx-id';
 import { waitAtMost } from './ports/backoff';
 import type { EngineContext } from './engine-context';
 import { abortedError, assertAccepting, notRunning, onlyBranchUnknown, snapshotOrThrow, stateError } from './engine-errors';
 import { abandon, abortLive, applyAbort, expire, finishWithoutDecision } from './live-endings';
-import type { CommitResult, LiveBranch, LiveTransaction } from './live-transaction';
+import { logBegin, type CommitResult, type LiveBranch, type LiveTransaction } from './live-transaction';
 import { commitOnePhase, onePhaseAnswer } from './one-phase-commit';
 import { decideUndecided } from './recovery';
 import { TransactionStatus, statusFromLive, statusFromSnapshot } from './transaction-status';
@@ -56,15 +56,16 @@ export class LiveProtocol {
     // an operator's) finds it unfinished and would decide abort for it, while its client goes on to
     // commit it, possibly in one phase, which never reads the register back.
     this.ctx.live.set(id, tx);
-    const begun = this.ctx.log.append({ type: 'begin', txId: id, at: createdAt, expiresAt: createdAt + timeoutMs, metadata: options.metadata, ...(owner === undefined ? {} : { owner }) });
+    const record: BeginRecord = { type: 'begin', txId: id, at: createdAt, expiresAt: createdAt + timeoutMs, metadata: options.metadata, ...(owner === undefined ? {} : { owner }) };
     if (owner === undefined) {
-      // Not forced and not waited for: the first enlist's append follows it, and a lost begin is presumed abort.
-      begun.catch((e) => this.ctx.logger.warn({ txId: id, err: errorMessage(e) }, 'could not log begin'));
+      // One process on the log: no other instance ever looks for this transaction, and until it has a
+      // branch there is nothing in it to recover. Its begin goes out with its first record (logBegin).
+      tx.unloggedBegin = record;
     } else {
       // Several instances: any of them may get the next call for this transaction and must find
       // its owner in the store, so the begin is stored (not forced) before the id is handed out.
       try {
-        await begun;
+        await this.ctx.log.append(record);
       } catch (e) {
         this.ctx.live.delete(id);
         throw e;
@@ -100,7 +101,8 @@ export class LiveProtocol {
     const eager = options.prepare === 'eager';
     tx.branches.set(branchId, { info, state: 'active', ...(eager ? { eager } : {}) });
     // The log keeps one transaction's records in append order, so the begin record is
-    // written no later than this one.
+    // written no later than this one (in the same write, on a single-instance log).
+    logBegin(this.ctx, tx);
     const written = this.ctx.log.append({ type: 'enlist', txId, at: Date.now(), branch: info }).then(() => this.ctx.crash.hit('after-enlist'));
     written.catch(() => undefined);
     // Commit waits for every registration write before any PREPARE, also for callers that await it here.

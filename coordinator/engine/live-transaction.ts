@@ -1,5 +1,6 @@
-import type { AbortReason } from './ports/protocol';
-import type { DecisionRecord } from './ports/decision-log';
+import { errorMessage, type AbortReason } from './ports/protocol';
+import type { EngineLogger } from './ports/logger';
+import type { BeginRecord, DecisionLog, DecisionRecord } from './ports/decision-log';
 import type { BranchInfo, BranchState, TxState } from './ports/types';
 
 /** A branch as this process tracks it while its transaction is live. */
@@ -27,6 +28,12 @@ export interface LiveTransaction {
   nextBranchId: number;
   /** Enlist records still being written; every one is written before any PREPARE is sent. */
   enlistWrites: Array<Promise<void>>;
+  /**
+   * The begin record, while it is not yet appended (a single-instance log): it is
+   * appended with the transaction's first record (see `logBegin`), in the same
+   * write, so a transaction never costs a write of its own before it has a branch.
+   */
+  unloggedBegin?: BeginRecord;
   timer?: NodeJS.Timeout;
   /** The running commit (phase 1 + decision), so a repeated commit joins it. */
   committing?: Promise<CommitResult>;
@@ -60,6 +67,21 @@ export interface CommitResult {
   txId: string;
   state: 'committed';
   phaseTwoPending: boolean;
+}
+
+/**
+ * Appends the transaction's begin record if it has not been yet. Called, in the
+ * same synchronous run, right before each of its first records (the first
+ * enlist, an abort decision, a `complete`): the log keeps one transaction's
+ * records in append order, so the begin still comes first, and the writer
+ * puts both in one write. Not forced and not waited for: a lost begin is
+ * presumed abort, and its enlist (which commit waits for) is queued behind it.
+ */
+export function logBegin(ctx: { log: DecisionLog; logger: EngineLogger }, tx: LiveTransaction): void {
+  const record = tx.unloggedBegin;
+  if (!record) return;
+  tx.unloggedBegin = undefined;
+  ctx.log.append(record).catch((e) => ctx.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log begin'));
 }
 
 export function branchList(tx: LiveTransaction): BranchInfo[] {

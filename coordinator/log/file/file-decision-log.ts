@@ -107,7 +107,8 @@ export class FileDecisionLog implements DecisionLog {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.writer!.enqueue(encoded.frame, this.index.add(encoded.record, PENDING_SEQ), false);
+    // A `complete` is waited for by no caller on a transaction's path: it rides with the next write.
+    return this.writer!.enqueue(encoded.frame, this.index.add(encoded.record, PENDING_SEQ), false, record.type === 'complete');
   }
 
   makeDurable(): Promise<void> {

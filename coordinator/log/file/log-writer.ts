@@ -44,6 +44,8 @@ interface Batch {
   stored: StoredRecord[];
   bytes: number;
   forced: boolean;
+  /** False while it holds only unhurried records (see enqueue): the write loop leaves it until the end of the turn. */
+  hurried: boolean;
   // Created only when someone waits on them, so a failed batch never leaves an unhandled rejection.
   written?: Deferred<void>;
   synced?: Deferred<void>;
@@ -81,6 +83,8 @@ export class LogWriter {
   private syncWaiters: Array<Deferred<void>> = [];
   private syncing?: Promise<void>;
   private running = false;
+  /** The end-of-turn write of unhurried records (kickSoon), while one is due. */
+  private soon?: NodeJS.Immediate;
   /** The write loop while it runs: close() waits for it, so no write is in flight on a closed fd. */
   private loop?: Promise<void>;
   private failure?: TwopcError;
@@ -115,7 +119,7 @@ export class LogWriter {
    * returned: a process crash can no longer lose it), or, when `forced`, once
    * it is also fdatasync'ed.
    */
-  enqueue(frame: Buffer, stored: StoredRecord, forced: boolean): Promise<void> {
+  enqueue(frame: Buffer, stored: StoredRecord, forced: boolean, unhurried = false): Promise<void> {
     if (this.failure) return Promise.reject(this.unavailable());
     const b = this.openBatch(frame.length);
     b.frames.push(frame);
@@ -128,8 +132,25 @@ export class LogWriter {
     } else {
       d = b.written ??= deferred();
     }
-    this.kick();
+    if (forced || !unhurried) b.hurried = true;
+    if (b.hurried) this.kick();
+    else this.kickSoon();
     return d.promise;
+  }
+
+  /**
+   * An unhurried record (a `complete`: no caller waits for it on a
+   * transaction's path) starts no write of its own: it joins whatever is
+   * written next in this turn of the event loop (at low load, the next
+   * transaction's first records), and is written alone at the end of the turn
+   * only if nothing else was. Queue order is kept either way.
+   */
+  private kickSoon(): void {
+    this.soon ??= setImmediate(() => {
+      this.soon = undefined;
+      for (const item of this.queue) if (item.kind === 'batch') item.hurried = true;
+      this.kick();
+    });
   }
 
   /** Resolves once everything queued before the call is written and synced. */
@@ -138,6 +159,7 @@ export class LogWriter {
     const last = this.queue.at(-1);
     const b: Batch = last?.kind === 'batch' ? last : this.newBatch();
     b.forced = true;
+    b.hurried = true;
     b.synced ??= deferred();
     this.kick();
     return b.synced.promise;
@@ -170,7 +192,7 @@ export class LogWriter {
   }
 
   private newBatch(): Batch {
-    const b: Batch = { kind: 'batch', frames: [], stored: [], bytes: 0, forced: false };
+    const b: Batch = { kind: 'batch', frames: [], stored: [], bytes: 0, forced: false, hurried: false };
     this.queue.push(b);
     return b;
   }
@@ -199,6 +221,11 @@ export class LogWriter {
 
   private async run(): Promise<void> {
     while (this.queue.length > 0) {
+      // Unhurried records alone at the end of the queue wait for company, or for the end of the turn.
+      if (this.queue.length === 1 && this.queue[0].kind === 'batch' && !this.queue[0].hurried && !this.failure) {
+        this.kickSoon();
+        break;
+      }
       const item = this.queue.shift()!;
       if (this.failure) {
         this.rejectItem(item, this.unavailable());

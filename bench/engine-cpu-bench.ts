@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Coordinator } from '../coordinator/in-process/coordinator';
+import type { BranchOpener } from '../coordinator/in-process/transaction-scope';
+import type { Vote } from '../coordinator/engine/ports/types';
+import { FileDecisionLog } from '../coordinator/log/file/file-decision-log';
+import { PostgresParticipant } from '../coordinator/participants/postgres/postgres-participant';
+import { baseCheckout } from './modes/base-checkout';
+import type { EngineImpl } from './modes/engine';
+import { syncWriteLogFs } from './profile/sync-write-fs';
+
+/**
+ * The engine's own Node CPU per transaction, without PostgreSQL: two
+ * participants that answer at once (a resolved promise per call), the real
+ * FileDecisionLog, `coordinator.transaction` as the bench's engine mode
+ * drives it. Prints CPU (user + system, all threads) per transaction, per
+ * variant, over interleaved rounds: `this` (this checkout), `base` (the
+ * checkout in BENCH_BASE_DIR, when set), `syncwrite` (this checkout with the
+ * file log's writes made synchronously, when SYNC_WRITE is set).
+ *
+ *   npx tsx bench/engine-cpu-bench.ts [transactions per round] [concurrency] [rounds]
+ */
+function instantDatabase(name: string): BranchOpener {
+  const yes: Vote = { vote: 'yes', xid: '1.1:100' };
+  const updated = { command: 'UPDATE', rowCount: 1, rows: [] };
+  const database: BranchOpener = {
+    name,
+    prepare: () => Promise.resolve(yes),
+    commit: () => Promise.resolve(),
+    rollback: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+    openBranch: () => Promise.resolve({ query: () => Promise.resolve(updated) }),
+  };
+  return database;
+}
+
+interface Variant {
+  name: string;
+  impl: EngineImpl;
+  syncWrite?: boolean;
+}
+
+async function round(variant: Variant, total: number, concurrency: number): Promise<{ cpuUs: number; ms: number }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'engine-cpu-'));
+  const log = new variant.impl.FileDecisionLog({ dir, ...(variant.syncWrite ? { fs: syncWriteLogFs() } : {}) });
+  const coordinator = await variant.impl.Coordinator.start({ log, databases: [instantDatabase('a'), instantDatabase('b')] });
+  const databases = ['a', 'b'] as const;
+  const one = () =>
+    coordinator.transaction(
+      async (tx) => {
+        await tx.db('a').query('update', [1]);
+        await tx.db('b').query('update', [2]);
+      },
+      { databases },
+    );
+  let left = Math.min(1_000, total);
+  const worker = async () => {
+    while (left-- > 0) await one();
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  left = total;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const used = process.cpuUsage(cpu);
+  const ms = performance.now() - started;
+  await coordinator.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { cpuUs: used.user + used.system, ms };
+}
+
+async function main(): Promise<void> {
+  const total = Number(process.argv[2] ?? 5_000);
+  const concurrency = Number(process.argv[3] ?? 16);
+  const rounds = Number(process.argv[4] ?? 4);
+  const variants: Variant[] = [{ name: 'this', impl: { Coordinator, FileDecisionLog, PostgresParticipant } }];
+  if (process.env.BENCH_BASE_DIR) variants.push({ name: 'base', impl: await baseCheckout() });
+  if (process.env.SYNC_WRITE) variants.push({ name: 'syncwrite', impl: variants[0].impl, syncWrite: true });
+  const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, ms: 0, perRound: [] as string[] }]));
+  for (let r = 0; r < rounds; r++) {
+    // Every round starts one variant later, as the bench's rounds do.
+    for (let i = 0; i < variants.length; i++) {
+      const v = variants[(i + r) % variants.length];
+      const { cpuUs, ms } = await round(v, total, concurrency);
+      const sum = sums.get(v.name)!;
+      sum.cpuUs += cpuUs;
+      sum.ms += ms;
+      sum.perRound.push((cpuUs / 1000 / total).toFixed(3));
+    }
+  }
+  for (const [name, s] of sums) {
+    console.log(`${name.padEnd(10)} CPU ms/tx ${(s.cpuUs / 1000 / (total * rounds)).toFixed(4)}  tps ${Math.round((total * rounds) / (s.ms / 1000))}  per round ${s.perRound.join(' / ')}`);
+  }
+}
+
+void main();
