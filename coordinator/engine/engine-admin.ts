@@ -6,6 +6,8 @@ import { OrphanRollback, OrphanScan, resolveTransaction, ResolveResult, rollback
 import type { EngineContext } from './engine-context';
 import type { BranchRetries } from './phase-two-progress';
 import { snapshotOrThrow } from './engine-errors';
+import { logBegin } from './live-transaction';
+import type { TxSnapshot } from './ports/decision-log';
 import { recover, RecoveryOptions, RecoveryReport } from './recovery';
 import type { SweepReport } from './sweeper';
 import { listTransactions, ListOptions, TransactionList } from './transaction-listing';
@@ -58,7 +60,7 @@ export class EngineAdmin {
 
   /** Every logged event of a transaction, in order: the audit trail. */
   async history(txId: string): Promise<LogRecord[]> {
-    const snapshot = await snapshotOrThrow(this.ctx, txId);
+    const snapshot = await this.logged(txId);
     return this.ctx.log.history(snapshot.txId);
   }
 
@@ -82,6 +84,7 @@ export class EngineAdmin {
    * record that cannot be written fails the action: none goes unrecorded.
    */
   private async record(txId: string, by: string, action: OperatorAction): Promise<void> {
+    this.writeHeldBegin(txId);
     const snapshot = await this.ctx.log.get(txId);
     if (!snapshot || snapshot.completed) return;
     await this.ctx.log.append({ type: 'action', txId, at: Date.now(), by, action });
@@ -113,7 +116,7 @@ export class EngineAdmin {
    * `by` as in `resolve`.
    */
   async retry(txId: string, waitMs = 0, by?: string): Promise<RetryResult> {
-    const snapshot = await snapshotOrThrow(this.ctx, txId);
+    const snapshot = await this.logged(txId);
     if (by !== undefined) await this.record(snapshot.txId, by, 'retry');
     const decision = snapshot.decision;
     const result: RetryResult = { txId, retried: false, decision: decision?.outcome ?? null, completed: snapshot.completed, hazards: snapshot.hazards.length };
@@ -129,8 +132,23 @@ export class EngineAdmin {
    * next). In memory only: nothing once the drive ended or on another instance.
    */
   async phaseTwo(txId: string): Promise<PhaseTwoReport> {
-    const snapshot = await snapshotOrThrow(this.ctx, txId);
+    const snapshot = await this.logged(txId);
     return { txId: snapshot.txId, driving: this.ctx.phaseTwo.isDriving(snapshot.txId), branches: this.ctx.phaseTwo.progress.of(snapshot.txId) };
+  }
+
+  /**
+   * A running transaction with no branch yet has no record (its begin rides
+   * with its first record: logBegin): an operator looking at it or acting on
+   * it writes the begin now, so it has a history and the action is recorded.
+   */
+  private writeHeldBegin(txId: string): void {
+    const tx = this.ctx.live.get(txId);
+    if (tx) logBegin(this.ctx, tx);
+  }
+
+  private logged(txId: string): Promise<TxSnapshot> {
+    this.writeHeldBegin(txId);
+    return snapshotOrThrow(this.ctx, txId);
   }
 
   /** When the oldest transaction in doubt here began (epoch ms; see oldestInDoubtSince), or undefined when none is. */

@@ -97,4 +97,16 @@ describe('the begin record goes out with the first record', () => {
     // The engine's log is closed under it (as a crash leaves it): stopping it only fails its aborts.
     await engines.splice(0)[0].stop().catch(() => undefined);
   });
+
+  it('an operator looking at or acting on a branchless running transaction writes its begin: it has a history, and the action is recorded', async () => {
+    const { engine, log } = await start();
+    const tx = await engine.begin();
+    expect(await engine.admin.history(tx.id)).toMatchObject([{ type: 'begin', txId: tx.id }]);
+    await expect(engine.admin.phaseTwo(tx.id)).resolves.toMatchObject({ txId: tx.id, driving: false });
+    await expect(engine.admin.retry(tx.id, 0, 'alice')).resolves.toMatchObject({ retried: false, decision: null });
+    expect(await types(log, tx.id)).toEqual(['begin', 'action']);
+    // The begin is written once: the first enlist does not write it again.
+    await engine.enlist(tx.id, 'a');
+    expect(await types(log, tx.id)).toEqual(['begin', 'action', 'enlist']);
+  });
 });

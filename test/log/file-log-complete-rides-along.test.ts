@@ -5,12 +5,14 @@ import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
 import { nodeLogFs } from '../../coordinator/log/file/log-fs';
 
 /**
- * Issue 12: a `complete` record is waited for by no caller on a
- * transaction's path, so the file log does not start a write for it: it
+ * Issue 12: a `complete` record after a decision record is waited for by no
+ * caller on a transaction's path, so the file log does not start a write for it: it
  * joins whatever is written next in the same turn of the event loop (at low
  * load, the next transaction's first records), and is written on its own at
  * the end of the turn only if nothing else was. Every other record starts
- * its write at once, as before.
+ * its write at once, as before, and so does a `complete` with no decision
+ * before it (read-only, branchless, one-phase): it is the only proof of an
+ * outcome already answered.
  */
 describe('file log: a complete rides with the next write', () => {
   let dir: string;
@@ -37,9 +39,15 @@ describe('file log: a complete rides with the next write', () => {
   const txA = '01890a5d-ac96-774b-bcce-b302099a8057';
   const txB = '01890a5d-ac96-774b-bcce-b302099a8058';
   const branch = (txId: string) => ({ branchId: 1, gid: `tp_${txId.replace(/-/g, '')}_1`, participant: 'a' });
+  /** begin, enlist and a forced abort decision of txA: what precedes a two-phase transaction's complete. */
+  const decided = async () => {
+    await log.append({ type: 'begin', txId: txA, at: 1, expiresAt: 10_000_000_000_000 });
+    await log.append({ type: 'enlist', txId: txA, at: 1, branch: branch(txA) });
+    await log.decide({ txId: txA, at: 1, outcome: 'abort', source: 'engine', branches: [branch(txA)] });
+  };
 
   it('a complete and the next transaction’s records appended in the same turn go out in one write, complete first', async () => {
-    await log.append({ type: 'begin', txId: txA, at: 1, expiresAt: 10_000_000_000_000 });
+    await decided();
     const before = writes.length;
     const completed = log.append({ type: 'complete', txId: txA, at: 2, outcome: 'abort' });
     // Later in the same turn (as the next transaction starts after the previous one answered).
@@ -52,7 +60,7 @@ describe('file log: a complete rides with the next write', () => {
   });
 
   it('a complete with nothing after it is written at the end of the turn, on its own', async () => {
-    await log.append({ type: 'begin', txId: txA, at: 1, expiresAt: 10_000_000_000_000 });
+    await decided();
     const before = writes.length;
     const completed = log.append({ type: 'complete', txId: txA, at: 2, outcome: 'abort' });
     // Not started in this run of microtasks: a record appended by then would have joined it.
@@ -60,5 +68,15 @@ describe('file log: a complete rides with the next write', () => {
     const duringTurn = writes.length - before;
     await completed;
     expect({ duringTurn, after: writes.length - before }).toEqual({ duringTurn: 0, after: 1 });
+  });
+
+  it('a complete with no decision before it (the only proof of its outcome) starts its write at once', async () => {
+    await log.append({ type: 'begin', txId: txA, at: 1, expiresAt: 10_000_000_000_000 });
+    const before = writes.length;
+    const completed = log.append({ type: 'complete', txId: txA, at: 2, outcome: 'commit' });
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    const duringTurn = writes.length - before;
+    await completed;
+    expect({ duringTurn, after: writes.length - before }).toEqual({ duringTurn: 1, after: 1 });
   });
 });

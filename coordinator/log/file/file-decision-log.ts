@@ -107,8 +107,11 @@ export class FileDecisionLog implements DecisionLog {
     } catch (e) {
       return Promise.reject(e);
     }
-    // A `complete` is waited for by no caller on a transaction's path: it rides with the next write.
-    return this.writer!.enqueue(encoded.frame, this.index.add(encoded.record, PENDING_SEQ), false, record.type === 'complete');
+    // A `complete` after a decision record is waited for by no caller on a transaction's path: it
+    // rides with the next write. Without one (read-only, branchless, one-phase) it is the only proof
+    // of the outcome already answered, so it goes out at once like any other record.
+    const rides = record.type === 'complete' && this.index.entry(record.txId)?.decision !== undefined;
+    return this.writer!.enqueue(encoded.frame, this.index.add(encoded.record, PENDING_SEQ), false, rides);
   }
 
   makeDurable(): Promise<void> {
