@@ -1,8 +1,7 @@
 import { buildGid, isTxId, TwopcError } from './ports/protocol';
-import type { DecisionRecord } from './ports/decision-log';
 import { txIdOwner } from './ports/owned-tx-id';
 import type { BranchInfo } from './ports/types';
-import { decideAbort, type EngineContext } from './engine-context';
+import type { EngineContext } from './engine-context';
 import { assertAccepting } from './engine-errors';
 import { expire } from './live-endings';
 import type { LiveTransaction } from './live-transaction';
@@ -18,30 +17,55 @@ export interface CarriedBranch {
 /** Registrations one carried commit may hold, at most. */
 export const MAX_CARRIED_BRANCHES = 64;
 /** A client-minted id's time (UUID v7) may be ahead of this clock by this much. */
-const CLOCK_SKEW_MS = 5 * 60 * 1000;
+const CLOCK_SKEW_MS = 60 * 1000;
+/** Kept between the end of the carried window and the earliest a completed outcome can be forgotten. */
+const RETENTION_MARGIN_MS = 60 * 1000;
 
 function refuse(message: string, field = 'registrations'): TwopcError {
   return new TwopcError('invalid-input', message, { field });
 }
 
-/** Whether this coordinator runs carried registration: configured, and one instance on its log. */
-export function carriesRegistration(ctx: EngineContext): boolean {
-  return ctx.config.carriedRegistration && ctx.ownership.token === undefined;
+/**
+ * How long after its id was minted a carried commit may still record a
+ * transaction: the longest timeout, and short enough that a retried commit is
+ * refused before the log can forget the outcome of the first one. A commit
+ * recorded at `a` was minted no later than `a + CLOCK_SKEW_MS`; its outcome is
+ * kept until at least `a + retention`; a retry is recorded only up to
+ * `minted + window`, so `CLOCK_SKEW_MS + window < retention` keeps every
+ * retry of a completed transaction answered from the log, never run again.
+ * Undefined: no window (a log that does not forget by time, or one whose
+ * retention is too short).
+ */
+export function carriedWindowMs(ctx: EngineContext): number | undefined {
+  const retention = ctx.log.retentionMs;
+  if (retention === undefined) return undefined;
+  const window = Math.min(ctx.config.maxTimeoutMs, retention - CLOCK_SKEW_MS - RETENTION_MARGIN_MS);
+  return window > 0 ? window : undefined;
 }
 
-/** A UUID v7 minted within the longest timeout (and not ahead of this clock by more than the skew allowed): the ids a carried commit may still record. */
+/** Whether this coordinator runs carried registration: configured, one instance on its log, and a log that keeps outcomes long enough (carriedWindowMs). */
+export function carriesRegistration(ctx: EngineContext): boolean {
+  return ctx.config.carriedRegistration && ctx.ownership.token === undefined && carriedWindowMs(ctx) !== undefined;
+}
+
+/** A UUID v7 minted within the carried window (and not ahead of this clock by more than the skew allowed): the ids a carried commit may still record. */
 function mintedRecently(ctx: EngineContext, txId: string): boolean {
+  const window = carriedWindowMs(ctx);
   const minted = parseInt(txId.replace(/-/g, '').slice(0, 12), 16);
   const now = Date.now();
-  return txId[14] === '7' && minted >= now - ctx.config.maxTimeoutMs && minted <= now + CLOCK_SKEW_MS;
+  return window !== undefined && txId[14] === '7' && minted >= now - window && minted <= now + CLOCK_SKEW_MS;
 }
 
-function sameBranches(tx: LiveTransaction, branches: readonly CarriedBranch[]): boolean {
-  if (tx.branches.size !== branches.length) return false;
+function sameBranches(known: ReadonlyMap<number, BranchInfo>, branches: readonly CarriedBranch[]): boolean {
+  if (known.size !== branches.length) return false;
   return branches.every((b) => {
-    const live = tx.branches.get(b.branchId)?.info;
-    return live !== undefined && live.gid === b.gid && live.participant === b.participant && live.url === b.url;
+    const info = known.get(b.branchId);
+    return info !== undefined && info.gid === b.gid && info.participant === b.participant && info.url === b.url;
   });
+}
+
+function liveBranches(tx: LiveTransaction): Map<number, BranchInfo> {
+  return new Map([...tx.branches].map(([id, b]) => [id, b.info]));
 }
 
 function checkBranches(ctx: EngineContext, txId: string, branches: readonly CarriedBranch[]): void {
@@ -74,54 +98,47 @@ export async function adoptCarried(ctx: EngineContext, txId: string, branches: r
   if (!carriesRegistration(ctx)) throw refuse('this coordinator does not take carried registrations (see GET /v1/capabilities)');
   if (!isTxId(txId)) throw refuse('id must be a transaction id (UUID)', 'id');
   if (txIdOwner(txId) !== undefined) throw refuse('a carried transaction id must not carry an owner tag (mint it with mintCarriedTxId)', 'id');
-  if (!mintedRecently(ctx, txId)) {
-    throw refuse(`a carried transaction id must be a UUID v7 minted within the last ${ctx.config.maxTimeoutMs} ms`, 'id');
-  }
   checkBranches(ctx, txId, branches);
+  const conflict = (state: string) => new TwopcError('state-conflict', `transaction ${txId} has other branches than this commit carries`, { txId, state });
   const joined = (): boolean => {
     const live = ctx.live.get(txId);
     if (!live) return false;
-    if (!live.carried || !sameBranches(live, branches)) {
-      throw new TwopcError('state-conflict', `transaction ${txId} is running here with other branches`, { txId, state: live.state });
-    }
+    if (!live.carried || !sameBranches(liveBranches(live), branches)) throw conflict(live.state);
     return true;
   };
   if (joined()) return;
-  // Anything the log holds of it (a decision an inquiry made, an earlier attempt): the commit answers from the log.
-  if (await ctx.log.get(txId)) return;
+  // In the log (an earlier attempt of this commit): the commit answers from the log, whatever the id's
+  // age, as long as it carries the same registrations. An outcome kept without its branches cannot be
+  // compared: it is answered as it is.
+  const logged = await ctx.log.get(txId);
+  if (logged) {
+    if (logged.branches.length > 0 && !sameBranches(new Map(logged.branches.map((b) => [b.branchId, b])), branches)) throw conflict(logged.decision?.outcome ?? 'logged');
+    return;
+  }
   if (joined()) return;
+  if (!mintedRecently(ctx, txId)) {
+    throw refuse(`a carried transaction id must be a UUID v7 minted within the last ${carriedWindowMs(ctx)} ms`, 'id');
+  }
   assertAccepting(ctx);
   const createdAt = Date.now();
   const expiresAt = createdAt + ctx.config.defaultTimeoutMs;
   const tx: LiveTransaction = { id: txId, createdAt, expiresAt, state: 'active', branches: new Map(), nextBranchId: 1, enlistWrites: [], carried: true };
   ctx.live.set(txId, tx);
   void ctx.log.append({ type: 'begin', txId, at: createdAt, expiresAt }).catch(() => undefined);
+  const written: Promise<void>[] = [];
   for (const b of branches) {
     const info: BranchInfo = { branchId: b.branchId, gid: b.gid, participant: b.participant, ...(b.url ? { url: b.url } : {}) };
     tx.branches.set(b.branchId, { info, state: 'active' });
     // The log keeps one transaction's records in append order: the begin is written no later than these.
-    const written = ctx.log.append({ type: 'enlist', txId, at: createdAt, branch: info });
-    written.catch(() => undefined);
-    tx.enlistWrites.push(written);
+    written.push(ctx.log.append({ type: 'enlist', txId, at: createdAt, branch: info }));
   }
+  // Durable before the first PREPARE (the commit waits for enlistWrites): a branch of a carried
+  // transaction is prepared only once the register holds it on disk, so no participant can hold a
+  // prepared branch of an id the register does not know (no crash can lose the registration after
+  // a PREPARE went out), and an inquiry about an unknown id needs no decision of its own.
+  const durable = Promise.all(written).then(() => ctx.log.makeDurable?.());
+  durable.catch(() => undefined);
+  tx.enlistWrites.push(durable);
   tx.timer = setTimeout(() => void expire(ctx, tx), ctx.config.defaultTimeoutMs);
   tx.timer.unref();
-}
-
-/**
- * An inquiry about an id the register does not know, under carried
- * registration: decides abort for it through the register, durably, before
- * anyone is told. A participant may have prepared a carried branch of it (a
- * commit's records lost in a crash after its PREPAREs went out) and will roll
- * back on this answer; a later commit that carries the same registrations
- * then finds this decision and fails (409), and a commit already running
- * here gets it back from `decide` (single assignment).
- */
-export async function abortUnknown(ctx: EngineContext, txId: string): Promise<DecisionRecord | undefined> {
-  // Older ids need no decision: no carried commit may record them any more (adoptCarried), and one the
-  // register forgot after its retention must stay "not found", not become "aborted".
-  if (!carriesRegistration(ctx) || !isTxId(txId) || !mintedRecently(ctx, txId) || ctx.live.has(txId)) return undefined;
-  const decision = await decideAbort(ctx.log, txId, [], 'recovery', { cause: 'unknown-at-inquiry', message: 'the coordinator did not know this transaction when it was asked about it' });
-  await ctx.log.makeDurable?.();
-  return decision;
 }

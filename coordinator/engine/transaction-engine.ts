@@ -5,7 +5,7 @@ import type { EngineConfig } from './engine-config';
 import { EngineAdmin } from './engine-admin';
 import { createEngineContext, type EngineContext, type EngineDeps } from './engine-context';
 import { admissionRefusal } from './admission';
-import { abortUnknown, adoptCarried, carriesRegistration, type CarriedBranch } from './carried-transaction';
+import { adoptCarried, carriesRegistration, type CarriedBranch } from './carried-transaction';
 import { abortLive, abortTransaction } from './live-endings';
 import { BeginOptions, EnlistedBranch, LiveProtocol } from './live-protocol';
 import type { CommitResult } from './live-transaction';
@@ -140,10 +140,8 @@ export class TransactionEngine {
     return this.ctx.tracer.span('twopc.abort', { [A.txId]: txId }, () => abortTransaction(this.ctx, txId, reason));
   }
 
-  /** Under carried registration, an id the register does not know is decided abort before it is answered (abortUnknown). */
-  async status(txId: string): Promise<TransactionStatus | undefined> {
-    const status = await this.protocol.status(txId);
-    if (status || !(await abortUnknown(this.ctx, txId))) return status;
+  /** Undefined for an id neither running here nor in the log. */
+  status(txId: string): Promise<TransactionStatus | undefined> {
     return this.protocol.status(txId);
   }
 

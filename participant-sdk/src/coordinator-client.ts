@@ -201,7 +201,7 @@ export class CoordinatorClient {
   /**
    * Starts a transaction. With `carried` (and a coordinator that offers
    * carried registration), the id is minted here with no call at all: pass it
-   * with `withTransaction(id, {}, { carried: true })`, collect each service's
+   * with `withCarriedTransaction(id)`, collect each service's
    * `registrationFrom(response)`, and commit with `registrations`. Otherwise
    * it is `begin`.
    */

@@ -129,19 +129,21 @@ describe('carried registration: coordinator and SDK participant services as proc
     expect([await balance(a.db), await balance(b.db)]).toEqual([beforeA - 10, beforeB + 10]);
   });
 
-  it('decides abort for an id it is asked about before any commit; the carried commit then fails 409 and the branches end by their timeout', async () => {
+  it('knows nothing of a carried transaction before its commit (404, nothing decided); its branches end by their timeout, and a commit after that aborts (409)', async () => {
     const [beforeA, beforeB] = [await balance(a.db), await balance(b.db)];
     const tx = await client.open({ carried: true });
     const registrations = [await transfer(a, tx.id, -5), await transfer(b, tx.id, 5)];
-    await expect(client.get(tx.id)).resolves.toMatchObject({ state: 'aborted' });
-    const res = await commitRaw(tx.id, registrations);
-    expect(res.status).toBe(409);
-    expect(res.body).toMatchObject({ code: 'transaction-aborted' });
+    const asked = await fetch(`${api}/v1/transactions/${tx.id}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(asked.status).toBe(404);
     // Never prepared: each service rolls its held branch back at its timeout, releasing the row.
     await waitFor('the held branches rolled back', async () => {
       const locked = await cluster.withClient(async (c) => (await c.query(`select count(*)::int as n from pg_stat_activity where state = 'idle in transaction'`)).rows[0].n as number);
       return locked === 0;
     });
+    // The commit that comes too late records the branches, and each votes no: nothing committed.
+    const res = await commitRaw(tx.id, registrations);
+    expect(res.status).toBe(409);
+    expect(res.body).toMatchObject({ code: 'transaction-aborted' });
     expect([await balance(a.db), await balance(b.db)]).toEqual([beforeA, beforeB]);
   });
 

@@ -12,8 +12,9 @@ import { FakeParticipant } from './fake-participant';
 
 /**
  * Carried registration at the engine: a commit that carries its branches
- * records them before any PREPARE; an inquiry about an id the register does
- * not know decides abort for it, so a later carried commit under that id fails.
+ * records them, durably, before any PREPARE, so an id the register does not
+ * know has nothing prepared anywhere and an inquiry about it decides nothing;
+ * a retried commit is answered from the log until the log could forget it.
  */
 describe('carried registration (engine)', () => {
   let dir: string;
@@ -22,9 +23,9 @@ describe('carried registration (engine)', () => {
   let engine: TransactionEngine;
 
   const branch = (participant: string, txId: string, branchId: number): CarriedBranch => ({ participant, branchId, gid: buildGid('twopc', txId, branchId) });
-  const open = async (carriedRegistration: boolean) => {
+  const open = async (carriedRegistration: boolean, log = new FileDecisionLog({ dir })) => {
     const config = parseEngineConfig({ sweepIntervalMs: 0, phaseTwoBaseDelayMs: 1, phaseTwoMaxDelayMs: 5, commitWaitMs: 2_000, carriedRegistration });
-    engine = new TransactionEngine({ log: new FileDecisionLog({ dir }), participants: new ParticipantRegistry([a, b]), config });
+    engine = new TransactionEngine({ log, participants: new ParticipantRegistry([a, b]), config });
     await engine.start();
   };
 
@@ -53,23 +54,64 @@ describe('carried registration (engine)', () => {
     expect(a.ops('prepare')).toHaveLength(1);
   });
 
-  it('decides abort for an id the register does not know when asked about it; a later carried commit under it fails and prepares nothing', async () => {
-    await open(true);
+  it('sends no PREPARE before the registrations are durable', async () => {
+    const log = new FileDecisionLog({ dir });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const makeDurable = log.makeDurable.bind(log);
+    let durableCalls = 0;
+    log.makeDurable = async () => {
+      durableCalls += 1;
+      await held;
+      return makeDurable();
+    };
+    await open(true, log);
     const id = mintCarriedTxId();
-    await expect(engine.status(id)).resolves.toMatchObject({ state: 'aborted', decision: 'abort' });
-    // Durable through the register: a restart still knows it.
-    await engine.stop();
-    await open(true);
-    await expect(engine.commitCarried(id, [branch('a', id, 1), branch('b', id, 2)])).rejects.toMatchObject({ code: 'transaction-aborted' });
-    expect(a.calls.filter((c) => c.op !== 'rollback')).toEqual([]);
-    expect(b.calls.filter((c) => c.op !== 'rollback')).toEqual([]);
+    const committing = engine.commitCarried(id, [branch('a', id, 1), branch('b', id, 2)]);
+    for (let i = 0; i < 50 && durableCalls === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20));
+    expect({ durableCalls, prepares: a.ops('prepare').length + b.ops('prepare').length }).toEqual({ durableCalls: 1, prepares: 0 });
+    release();
+    await expect(committing).resolves.toMatchObject({ state: 'committed' });
   });
 
-  it('answers an inquiry about an id older than the longest timeout as before (not found), deciding nothing', async () => {
+  it('answers an inquiry about an id it does not know as before (not found), deciding nothing', async () => {
     await open(true);
-    const old = mintCarriedTxId(Date.now() - 700_000);
-    await expect(engine.status(old)).resolves.toBeUndefined();
-    await expect(engine.admin.history(old)).rejects.toMatchObject({ code: 'not-found' });
+    const id = mintCarriedTxId();
+    await expect(engine.status(id)).resolves.toBeUndefined();
+    await expect(engine.admin.history(id)).rejects.toMatchObject({ code: 'not-found' });
+    // Nothing was decided: the carried commit under that id still runs.
+    await expect(engine.commitCarried(id, [branch('a', id, 1), branch('b', id, 2)])).resolves.toMatchObject({ state: 'committed' });
+  });
+
+  it('answers a retry from the log whatever the id’s age, and refuses one that carries other registrations', async () => {
+    let now = Date.now();
+    const log = new FileDecisionLog({ dir, now: () => now });
+    await open(true, log);
+    const id = mintCarriedTxId();
+    const branches = [branch('a', id, 1), branch('b', id, 2)];
+    await expect(engine.commitCarried(id, branches)).resolves.toMatchObject({ state: 'committed' });
+    await expect(engine.commitCarried(id, [...branches, branch('b', id, 3)])).rejects.toMatchObject({ code: 'state-conflict' });
+    await expect(engine.commitCarried(id, [branch('a', id, 1)])).rejects.toMatchObject({ code: 'state-conflict' });
+    // Past the carried window (the log keeps the outcome 10 min; the window ends 2 min earlier): still answered, not refused as stale.
+    const realNow = Date.now;
+    Date.now = () => realNow() + 9 * 60_000;
+    now = Date.now();
+    try {
+      await expect(engine.commitCarried(id, branches)).resolves.toMatchObject({ state: 'committed' });
+      const fresh = mintCarriedTxId(realNow());
+      await expect(engine.commitCarried(fresh, [branch('a', fresh, 1)])).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'id' } });
+    } finally {
+      Date.now = realNow;
+    }
+    expect(a.ops('prepare')).toHaveLength(1);
+  });
+
+  it('is not offered on a log that keeps outcomes too briefly for a retry to be refused in time', async () => {
+    await open(true, new FileDecisionLog({ dir, completedRetentionMs: 90_000 }));
+    expect(engine.carriesRegistration).toBe(false);
+    const id = mintCarriedTxId();
+    await expect(engine.commitCarried(id, [branch('a', id, 1)])).rejects.toMatchObject({ code: 'invalid-input' });
   });
 
   it('leaves inquiries and commits as they were when the option is off', async () => {

@@ -189,6 +189,13 @@ export interface DecisionLog {
    */
   makeDurable?(): Promise<void>;
   /**
+   * How long the store keeps a completed transaction's outcome after it
+   * completed (ms), when it forgets by time (the file log). Carried
+   * registration is offered only on a store that says: a retried carried
+   * commit must be refused before its outcome can be forgotten.
+   */
+  readonly retentionMs?: number;
+  /**
    * What the store holds in this process's memory: transactions with their
    * full records (running, or completed and kept in full) and completed ones
    * held only as their outcome. Absent on stores that hold nothing in memory

@@ -61,6 +61,11 @@ export class FileDecisionLog implements DecisionLog {
     this.life = new StoreLifecycle(this.o.dir, 'FileDecisionLog', { dir: this.o.dir });
   }
 
+  /** How long a completed transaction's outcome is kept (`completedRetentionMs`). */
+  get retentionMs(): number {
+    return this.o.completedRetentionMs;
+  }
+
   /** The absolute path of the log directory. */
   get dir(): string {
     return this.o.dir;
