@@ -162,7 +162,8 @@ export class LiveProtocol {
       await Promise.all(tx.enlistWrites);
       // A one-phase COMMIT is the decision and leaves no decision record: its registration is made
       // durable first, or a crash that loses unsynced writes would have recovery presume it aborted.
-      if (onePhase) await this.ctx.log.makeDurable?.();
+      // A carried transaction's registration was made durable already (adoptCarried, in enlistWrites).
+      if (onePhase && !tx.carried) await this.ctx.log.makeDurable?.();
     } catch (e) {
       await abortLive(this.ctx, tx, { cause: 'log-unavailable', message: `could not register a branch: ${errorMessage(e)}` }, 'engine');
       throw abortedError(tx);
