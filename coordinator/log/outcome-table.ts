@@ -69,8 +69,9 @@ interface Shard {
  * Int32Array, its completion time × 4 + outcome code in a Float64Array beside
  * it, appended to chunks of CHUNK entries in insertion order; an
  * open-addressing hash index (linear probing, tombstones) maps the id to its
- * entry. About 30–40 bytes per transaction (`test/log/file-log-memory`
- * measures it) against about 120 for a Map entry, and a few KiB for a
+ * entry. About 33 bytes per transaction at 480,000 (40–45 in
+ * `test/log/file-log-memory`, a partly filled chunk included) against about
+ * 120 for a Map entry, and a few KiB for a
  * transaction's folded records. An id that is not a canonical UUID goes to a
  * small Map beside it.
  *
