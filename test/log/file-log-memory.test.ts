@@ -178,7 +178,8 @@ describe('FileDecisionLog memory', () => {
     await waitFor(() => log.held().outcomes === 1_900);
     expect(log.held().inFull).toBe(100);
     const snapshots = () => fs.readdirSync(dir).filter((f) => f.startsWith('snapshot-'));
-    expect(snapshots().length).toBe(1);
+    // Memory is updated before the superseded files are unlinked (a few awaits later): wait for those too.
+    await waitFor(() => snapshots().length === 1);
     // Retention over: the timer forgets them all, though nothing was written since.
     now = T0 + 61_000;
     await waitFor(() => log.held().outcomes === 0 && log.held().inFull === 0);
