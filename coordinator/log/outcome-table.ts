@@ -265,7 +265,7 @@ export class OutcomeTable {
   /** A shard's index anew, without tombstones, sized for its live entries (load 1/4 to 1/2 after, resized again at 3/4). */
   private rebuild(shard: Shard): void {
     let size = MIN_SLOTS;
-    while (size < shard.live * 4) size *= 2;
+    while (size < shard.live * 2) size *= 2;
     const slots = new Int32Array(size).fill(EMPTY);
     for (const e of shard.slots) {
       if (e < 0) continue;
