@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { OutcomeTable, packOutcome } from '../../coordinator/log/outcome-table';
-import { formatUuid, parseUuid } from '../../coordinator/log/uuid-words';
+import { formatUuid, hashWords, parseUuid } from '../../coordinator/log/uuid-words';
 
 const T0 = 1_700_000_000_000;
 const uuid = (i: number) => `0190a1b2-c3d4-7e5f-8a9b-${i.toString(16).padStart(12, '0')}`;
@@ -54,6 +54,27 @@ describe('OutcomeTable', () => {
     expect(t.oldestAt()).toBe(T0 + N - 10);
     for (let i = N - 10; i < N; i++) expect(t.get(uuid(i))?.at).toBe(T0 + i);
     expect(t.has(uuid(0))).toBe(false);
+  });
+
+  it('finds an entry whose probe passed a slot deleted since (a tombstone, not an empty slot)', () => {
+    // Two ids with the same index shard and home slot in a fresh table (top 8 bits of the hash, low 4).
+    const w = new Int32Array(4);
+    const home = (id: string) => (parseUuid(id, w), hashWords(w[0], w[1], w[2], w[3])) & 0xff00000f;
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; !pair; i++) {
+      const h = home(uuid(i));
+      const other = seen.get(h);
+      if (other) pair = [other, uuid(i)];
+      else seen.set(h, uuid(i));
+    }
+    const t = new OutcomeTable();
+    t.set(complete(pair[0], T0, 'commit'));
+    t.set(complete(pair[1], T0 + 1, 'abort'));
+    t.delete(pair[0]);
+    expect(t.get(pair[1])).toEqual(complete(pair[1], T0 + 1, 'abort'));
+    expect(t.delete(pair[1])).toBe(true);
+    expect(t.size).toBe(0);
   });
 
   it('oldestAt is the first entry held (a non-UUID one counts), skipping deleted ones', () => {
