@@ -34,7 +34,7 @@ export const engineConfigSchema = z
      * Transactions running here (about 4.5 KiB each).
      */
     maxActiveTransactions: z.number().int().min(1, 'maxActiveTransactions must be >= 1').default(100_000),
-    /** Completed transactions whose outcome the decision log holds in memory for the retention period (file log: about 120 bytes each). */
+    /** Completed transactions whose outcome the decision log holds in memory for the retention period (file log: about 35 bytes each). */
     maxRememberedOutcomes: z.number().int().min(1, 'maxRememberedOutcomes must be >= 1').default(2_000_000),
   })
   .strict();

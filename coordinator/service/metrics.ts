@@ -116,7 +116,7 @@ export class CoordinatorMetrics {
     if (held) {
       new Gauge({
         name: 'twopc_log_held_transactions',
-        help: 'Transactions the decision log holds in memory: `in-full` (running, or completed and kept whole) and `outcome` (completed, only how and when they ended, ~120 bytes each) (file log)',
+        help: 'Transactions the decision log holds in memory: `in-full` (running, or completed and kept whole) and `outcome` (completed, only how and when they ended, ~35 bytes each) (file log)',
         labelNames: ['form'],
         registers,
         collect() {

@@ -197,7 +197,7 @@ export class FileDecisionLog implements DecisionLog {
     return this.index.unfinishedWithHazards();
   }
 
-  /** Transactions held in memory: in full, and as outcome records only (about 120 bytes each). */
+  /** Transactions held in memory: in full, and as outcome records only (about 35 bytes each). */
   held(): HeldCounts {
     return { inFull: this.index.size - this.index.outcomeCount, outcomes: this.index.outcomeCount };
   }

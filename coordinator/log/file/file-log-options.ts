@@ -18,7 +18,7 @@ export interface FileDecisionLogOptions {
    * it, compaction reduces the oldest to their outcome record (how they
    * ended, when), which is kept until `completedRetentionMs` is over: a status
    * read or a retried commit gets its answer for the whole retention period.
-   * Default 1,000 (about 3 MiB of full histories; a held outcome costs about 120 bytes).
+   * Default 1,000 (about 3 MiB of full histories; a held outcome costs about 35 bytes).
    */
   maxRetainedCompleted?: number;
   /** Compact in the background when sealed segments accumulate, so disk use follows in-flight work. Default true. */
