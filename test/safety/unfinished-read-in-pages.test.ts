@@ -39,7 +39,7 @@ async function appendBacklog(log: DecisionLog): Promise<string[]> {
     await Promise.all(
       ids.slice(from, from + 4_000).map(async (txId, k) => {
         // Same `at` for all: the listing's order is then the first-seen order alone.
-        await log.append({ type: 'begin', txId, at: AT, expiresAt: AT + 60_000, metadata: { pad: 'x'.repeat(200) } });
+        await log.append({ type: 'begin', txId, at: AT, expiresAt: AT + 60_000, metadata: { pad: 'x'.repeat(600) } });
         if ((from + k) % 10 === 0) await log.append({ type: 'complete', txId, at: AT });
       }),
     );
@@ -69,8 +69,9 @@ describe('unfinished() reads a backlog larger than one call may take in pages', 
     const expected = await appendBacklog(writer);
     await writer.close();
 
-    // A page takes a few ms; the whole backlog in one statement several times this.
-    const reader = new PostgresDecisionLog({ ...options, callTimeoutMs: 80, retryDeadlineMs: 10_000 });
+    // A page takes a few ms; the whole backlog (about 40 MB) in one statement far longer than this. Not
+    // shorter: on a slow, loaded machine opening a connection alone took more than 80 ms.
+    const reader = new PostgresDecisionLog({ ...options, callTimeoutMs: 250, retryDeadlineMs: 10_000 });
     await reader.open();
     try {
       const listed = await reader.unfinished().then(
