@@ -63,10 +63,13 @@ describe('twopc serve /metrics: the gauges the alerts read', () => {
     } finally {
       delete process.env[TEST_LOG_FAULT_ENV];
     }
+    const p = await new TestParticipant(SECRET).start();
     try {
       expect(await gauge(svc, 'twopc_decision_log_failed')).toBe(0);
       await waitFor('the log to fail', async () => {
-        await svc.call('POST', '/v1/transactions');
+        // A begin alone writes nothing on a single-instance log (it rides with the first enlist).
+        const id = (await svc.call('POST', '/v1/transactions')).body?.id;
+        if (id) await svc.call('POST', `/v1/transactions/${id}/branches`, { participant: 'p', url: p.url });
         return (await fetch(`${svc.base}/readyz`)).status === 503;
       });
       expect(await gauge(svc, 'twopc_decision_log_failed')).toBe(1);
@@ -74,6 +77,7 @@ describe('twopc serve /metrics: the gauges the alerts read', () => {
       expect(await gauge(svc, 'twopc_oldest_in_doubt_seconds')).toBeNaN();
     } finally {
       await svc.close();
+      await p.stop();
     }
   });
 });
