@@ -18,18 +18,35 @@ import { renderSummary, type ChaosReport } from '../../chaos/summary';
 
 const SEED = 20_251_121;
 
-async function run(options: Parameters<typeof parseChaosOptions>[0]): Promise<{ report: ChaosReport; summary: string; progress: string[] }> {
+/**
+ * Alone this run takes about 80 s here; beside the other suites of a full CI
+ * run on two cores it once took over 240 s. Past `budgetMs` the run is
+ * interrupted (no new transactions or faults, the report still made), so a
+ * slow machine fails with the progress lines instead of a bare jest timeout.
+ */
+async function run(options: Parameters<typeof parseChaosOptions>[0], budgetMs: number): Promise<{ report: ChaosReport; summary: string; progress: string[] }> {
   const progress: string[] = [];
-  const report = await runChaos(parseChaosOptions(options), { log: (m) => progress.push(m) });
-  return { report, summary: renderSummary(report), progress };
+  const started = Date.now();
+  const budget = new AbortController();
+  const timer = setTimeout(() => budget.abort(), budgetMs);
+  // A run that does not end after the interruption is stuck somewhere: say where before jest's timeout.
+  const watchdog = setTimeout(() => console.log(`chaos run not ended ${budgetMs / 1000 + 60} s after its start; progress so far:\n${progress.join('\n')}`), budgetMs + 60_000);
+  try {
+    const report = await runChaos(parseChaosOptions(options), { log: (m) => progress.push(`+${((Date.now() - started) / 1000).toFixed(1)} s ${m}`), signal: budget.signal });
+    return { report, summary: renderSummary(report), progress };
+  } finally {
+    clearTimeout(timer);
+    clearTimeout(watchdog);
+  }
 }
 
 describe('chaos', () => {
   it('a seeded run with every fault kind loses nothing', async () => {
-    const { report, summary, progress } = await run({ seed: SEED, transactions: 300, minRounds: 2, faultGapMs: 700, settleTimeoutMs: 90_000 });
+    const { report, summary, progress } = await run({ seed: SEED, transactions: 300, minRounds: 2, faultGapMs: 700, settleTimeoutMs: 90_000 }, 330_000);
     // The summary is the first thing to read when this fails; the progress lines say what happened when.
     if (!report.ok) console.log(`${summary}\n\nprogress:\n${progress.join('\n')}`);
     else console.log(summary);
+    expect({ interrupted: report.interrupted }).toEqual({ interrupted: false });
     expect(report.violations).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.recovery.quiescent).toBe(true);
@@ -42,11 +59,12 @@ describe('chaos', () => {
     expect(c.crashPointKills).toBeGreaterThanOrEqual(1);
     expect(c.diskFaultsHit).toBeGreaterThanOrEqual(1);
     expect(c.databaseCrashes).toBeGreaterThanOrEqual(2);
-  }, 240_000);
+  }, 480_000);
 
   it('negative control: a coordinator that commits a branch before the decision is caught', async () => {
-    const { report, summary } = await run({ seed: SEED, transactions: 120, faults: [], breakProtocol: 'commit-one-before-decision', settleTimeoutMs: 20_000 });
+    const { report, summary } = await run({ seed: SEED, transactions: 120, faults: [], breakProtocol: 'commit-one-before-decision', settleTimeoutMs: 20_000 }, 120_000);
     console.log(summary);
+    expect({ interrupted: report.interrupted }).toEqual({ interrupted: false });
     expect(report.ok).toBe(false);
     const kinds = new Set(report.violations.map((v) => v.kind));
     // A branch committed before a "no" vote: the transfer is half applied, visible although reported
