@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { AbortReason } from './ports/protocol';
 import type { DecisionLog, DecisionRecord } from './ports/decision-log';
 import { ownerOf, soleOwnership, type TransactionOwnership } from './ports/ownership';
@@ -64,6 +65,10 @@ export function createEngineContext(deps: EngineDeps): EngineContext {
   const ownership = deps.ownership ?? soleOwnership;
   const live = new Map<string, LiveTransaction>();
   const stopController = new AbortController();
+  // Every wait of phase 2 (a backoff, an abort waiting for a PREPARE in flight) listens to this one
+  // signal: as many at once as transactions in that state, each removed when its wait ends. Node's
+  // leak warning past ten listeners would be a false alarm here.
+  setMaxListeners(0, stopController.signal);
   const phaseTwo = new PhaseTwoDriver({
     log,
     participants,
