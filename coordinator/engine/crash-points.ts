@@ -23,7 +23,9 @@ export const CRASH_POINTS = [
 export const CARRIED_CRASH_POINTS = [
   'after-carried-registration', // a carried commit's registrations durable, no PREPARE sent
 ] as const;
-export type CrashPoint = (typeof CRASH_POINTS)[number] | (typeof CARRIED_CRASH_POINTS)[number];
+/** A point an enlisted transaction reaches (the enlisting crash tests run each). */
+export type EnlistedCrashPoint = (typeof CRASH_POINTS)[number];
+export type CrashPoint = EnlistedCrashPoint | (typeof CARRIED_CRASH_POINTS)[number];
 const ALL_CRASH_POINTS: readonly string[] = [...CRASH_POINTS, ...CARRIED_CRASH_POINTS];
 
 /**
