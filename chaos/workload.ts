@@ -108,16 +108,27 @@ export async function runWorkload(o: WorkloadOptions): Promise<void> {
   // Which instance a call goes to is not part of the plan: it has a stream of its own (and timing decides which answer).
   const picker = o.instances && o.instances.length > 1 ? new InstancePicker(o.instances, o.instanceRng ?? new Rng(Date.now())) : undefined;
   const worker = async () => {
+    let unreachableInARow = 0;
     while (o.claim()) {
       // Drawn synchronously, in claim order: plan n is the same in every run of a seed.
       const plan = planTransfer(o.rng, seq++, o.services.length, o.accountsPerLedger);
-      await runTransfer(o, plan, picker);
+      const record = await runTransfer(o, plan, picker);
+      // Carried transfers make no begin, whose retries hold an enlisting client back while the coordinator is down:
+      // without this a client would spend the run's transactions in a burst of refused calls while a process restarts.
+      unreachableInARow = o.carried && record && lastCallUnanswered(record) ? unreachableInARow + 1 : 0;
+      if (unreachableInARow > 0) await sleep(Math.min(1_000, 50 * 2 ** Math.min(unreachableInARow, 5)));
     }
   };
   await Promise.all(Array.from({ length: o.workers }, worker));
 }
 
-async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: InstancePicker): Promise<void> {
+/** Whether the transfer ended on a call that got no answer or a 5xx (a process down, a link cut). */
+function lastCallUnanswered(record: TxRecord): boolean {
+  const last = record.calls[record.calls.length - 1];
+  return last !== undefined && (last.status === null || last.status >= 500);
+}
+
+async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: InstancePicker): Promise<TxRecord | undefined> {
   const auth = { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' };
   const begunAt = Date.now();
   const calls: CallRecord[] = [];
@@ -134,7 +145,7 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: Inst
     }
     // Nothing carries this id yet, so a begin that did happen is harmless: the coordinator aborts it at its timeout.
     o.history.beginFailures += 1;
-    if (o.stopping()) return;
+    if (o.stopping()) return undefined;
     if (picker && attempt < picker.size) continue; // another instance may answer at once
     await sleep(Math.min(1_000, 50 * 2 ** Math.min(attempt, 5)));
   }
@@ -202,6 +213,7 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: Inst
     why,
   };
   o.history.add(record);
+  return record;
 }
 
 /**
