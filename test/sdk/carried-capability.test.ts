@@ -14,10 +14,14 @@ describe('carried registration: the capability the client reads', () => {
   let url: string;
   let capabilities: { status: number; body: unknown };
   const seen: string[] = [];
+  const bodies: string[] = [];
 
   beforeAll(async () => {
     server = createServer((req, res) => {
       seen.push(`${req.method} ${req.url}`);
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => bodies.push(body));
       const answer = req.url === '/v1/capabilities' ? capabilities : { status: 201, body: { id: '0190e6b2-6f1e-7c5a-8b4e-1234567890ab', state: 'active', expiresAt: new Date().toISOString() } };
       res.writeHead(answer.status, { 'content-type': answer.status >= 400 ? 'application/problem+json' : 'application/json' }).end(JSON.stringify(answer.body));
     });
@@ -25,7 +29,10 @@ describe('carried registration: the capability the client reads', () => {
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  beforeEach(() => (seen.length = 0));
+  beforeEach(() => {
+    seen.length = 0;
+    bodies.length = 0;
+  });
 
   it('begins at an older coordinator that has no capabilities route (404), and asks it only once', async () => {
     capabilities = { status: 404, body: { type: 'about:blank', title: 'Not Found', status: 404, code: 'route-not-found', detail: 'no route GET /v1/capabilities' } };
@@ -57,6 +64,21 @@ describe('carried registration: the capability the client reads', () => {
       await expect(on.open()).resolves.toMatchObject({ carried: false });
     } finally {
       await Promise.all([off.close(), on.close()]);
+    }
+  });
+
+  it('begins, keeping them, when timeoutMs or metadata is asked for: a carried transaction has neither', async () => {
+    capabilities = { status: 200, body: { carriedRegistration: { gidPrefix: 'twopc', timeoutMs: 30_000 } } };
+    const client = new CoordinatorClient({ url });
+    try {
+      await expect(client.open({ carried: true, timeoutMs: 5_000 })).resolves.toMatchObject({ carried: false });
+      await expect(client.open({ carried: true, metadata: { order: 7 } })).resolves.toMatchObject({ carried: false });
+      await expect(client.open({ carried: true })).resolves.toMatchObject({ carried: true });
+      expect(seen).toEqual(['POST /v1/transactions', 'POST /v1/transactions', 'GET /v1/capabilities']);
+      await new Promise((r) => setImmediate(r));
+      expect(bodies.filter(Boolean).map((b) => JSON.parse(b))).toEqual([{ timeoutMs: 5_000 }, { metadata: { order: 7 } }]);
+    } finally {
+      await client.close();
     }
   });
 
