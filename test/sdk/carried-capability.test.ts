@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CoordinatorClient, mintCarriedTxId, registrationSigned, signRegistration } from '../../participant-sdk/src';
+import { get } from 'node:http';
+import { CoordinatorClient, mintCarriedTxId, registrationFrom, registrationHeaderValue, registrationSigned, signRegistration } from '../../participant-sdk/src';
 import { txIdOwner } from '../../coordinator/engine/ports/owned-tx-id';
 
 /**
@@ -89,5 +90,32 @@ describe('carried registration: the capability the client reads', () => {
     expect(registrationSigned('other', id, r)).toBe(false);
     expect(registrationSigned('secret', mintCarriedTxId(), r)).toBe(false);
     for (const change of [{ url: 'http://b/twopc' }, { participant: 'b' }, { branchId: 4 }, { accepts: [] }]) expect(registrationSigned('secret', id, { ...r, ...change })).toBe(false);
+    // Exactly one signature: a list of them (as a header sent twice would join) is not one.
+    for (const sig of [`${r.sig},${r.sig}`, `${r.sig}, `, ` ${r.sig}`, `${r.sig}\n`]) expect(registrationSigned('secret', id, { ...r, sig })).toBe(false);
+  });
+
+  it('reads exactly one registration from an answer: two headers joined into one value, or a list, are refused', async () => {
+    const id = mintCarriedTxId();
+    const value = registrationHeaderValue(signRegistration('secret', id, { participant: 'a', url: 'http://a/twopc', branchId: 3, gid: `twopc_${id.replace(/-/g, '')}_3` }));
+    expect(registrationFrom({ headers: { 'twopc-registration': value } })).toMatchObject({ participant: 'a', branchId: 3 });
+    expect(registrationFrom({ headers: {} })).toBeUndefined();
+    // A service (or a proxy) that answers the header twice: Node and fetch join the values with ", ".
+    const twice = createServer((req, res) => res.setHeader('twopc-registration', [value, req.url === '/both' ? value : '']).end());
+    await new Promise<void>((resolve) => twice.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(twice.address() as AddressInfo).port}`;
+    try {
+      for (const path of ['/both', '/empty']) {
+        const fetched = await fetch(`${base}${path}`);
+        expect(() => registrationFrom(fetched)).toThrow(expect.objectContaining({ code: 'invalid-input' }));
+        const incoming = await new Promise<import('node:http').IncomingMessage>((resolve) => get(`${base}${path}`, resolve));
+        incoming.resume();
+        expect(() => registrationFrom(incoming)).toThrow(expect.objectContaining({ code: 'invalid-input' }));
+      }
+    } finally {
+      await new Promise<void>((resolve) => twice.close(() => resolve()));
+    }
+    for (const bad of [[value, value], [], ` ${value}`, `${value}==`, `${value},`]) {
+      expect(() => registrationFrom({ headers: { 'twopc-registration': bad } })).toThrow(expect.objectContaining({ code: 'invalid-input' }));
+    }
   });
 });
