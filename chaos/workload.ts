@@ -122,6 +122,12 @@ export async function runWorkload(o: WorkloadOptions): Promise<void> {
   await Promise.all(Array.from({ length: o.workers }, worker));
 }
 
+/** Every commit call was refused before anything was sent (the coordinator's port had no listener: it was down). */
+function neverReached(calls: readonly CallRecord[]): boolean {
+  const commits = calls.filter((c) => c.what.startsWith('commit'));
+  return commits.length > 0 && commits.every((c) => c.status === null && c.error === 'ECONNREFUSED');
+}
+
 /** Whether the transfer ended on a call that got no answer or a 5xx (a process down, a link cut). */
 function lastCallUnanswered(record: TxRecord): boolean {
   const last = record.calls[record.calls.length - 1];
@@ -195,7 +201,13 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: Inst
     why = `commit ${describe(commit.record)}`;
     if (commit.status === 200 || commit.status === 202) outcome = 'ok';
     else if (commit.status === 409 && commit.record.code === 'transaction-aborted') outcome = 'failed';
-    else outcome = 'unknown';
+    else if (o.carried && neverReached(calls)) {
+      // Nothing but the commit can register a carried branch, and no attempt of it reached the coordinator:
+      // nothing may commit (the branches end by their timeout), which the checker then holds it to.
+      commitSent = false;
+      outcome = 'failed';
+      why = `commit ${describe(commit.record)} on every attempt: it never reached the coordinator`;
+    } else outcome = 'unknown';
   }
   const record: TxRecord = {
     seq: plan.seq,
