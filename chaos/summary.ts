@@ -109,7 +109,7 @@ export function renderSummary(r: ChaosReport): string {
   if (r.setup.log) lines.push(`  ${r.setup.instances} coordinator instance(s) sharing a ${r.setup.log === 'postgres' ? 'PostgreSQL' : 'Redis'} decision log, lease ${r.setup.leaseMs} ms`);
   lines.push(`  ran ${s(r.durationMs.total)} (workload ${s(r.durationMs.workload)}, settling ${s(r.durationMs.settle)})${r.interrupted ? '; INTERRUPTED' : ''}`);
   const t = r.transactions;
-  lines.push(`transactions: ${t.begun} begun (${t.beginFailures} begin calls refused or unanswered, retried)`);
+  lines.push(r.setup.carried ? `transactions: ${t.begun} minted by the clients (carried: no begin)` : `transactions: ${t.begun} begun (${t.beginFailures} begin calls refused or unanswered, retried)`);
   lines.push(`  kinds: ${list(t.byKind)}`);
   lines.push(`  client saw: ok ${t.outcomes.ok} (${t.acknowledged202} of them 202), failed ${t.outcomes.failed}, unknown ${t.outcomes.unknown}`);
   if (r.check) {
