@@ -24,6 +24,8 @@ export interface ChaosCliFlags {
   instances?: number;
   log?: ChaosOptionsInput['log'];
   leaseMs?: number;
+  carried?: boolean;
+  crashPoints?: string;
 }
 
 /** Exit codes: 0 clean, 1 violations or a failed run, 2 bad usage, 130 interrupted. */
@@ -53,6 +55,8 @@ export async function runChaosCli(flags: ChaosCliFlags): Promise<number> {
     ...(flags.instances !== undefined ? { instances: flags.instances } : {}),
     ...(flags.log !== undefined ? { log: flags.log } : {}),
     ...(flags.leaseMs !== undefined ? { leaseMs: flags.leaseMs } : {}),
+    ...(flags.carried ? { carried: true } : {}),
+    ...(flags.crashPoints !== undefined ? { crashPoints: flags.crashPoints.split(',').map((s) => s.trim()).filter(Boolean) as NonNullable<ChaosOptionsInput['crashPoints']> } : {}),
   };
   let options;
   try {

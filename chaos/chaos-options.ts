@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import type { CrashPoint } from '../coordinator/engine/crash-points';
 import { PROTOCOL_BREAKS } from './test-switches';
-import { ALL_FAULT_KINDS, faultKindsFor, FILE_LOG_FAULT_KINDS, SHARED_LOG_FAULT_KINDS } from './fault-schedule';
+import { ALL_CRASH_POINTS, ALL_FAULT_KINDS, crashPointsFor, faultKindsFor, FILE_LOG_FAULT_KINDS, SHARED_LOG_FAULT_KINDS } from './fault-schedule';
 
 /** Where the coordinators keep their decisions: the file log of one process, or a log several instances share. */
 export const CHAOS_LOGS = ['file', 'postgres', 'redis'] as const;
@@ -47,18 +48,26 @@ export const chaosOptionsSchema = z
     keep: z.boolean().default(false),
     /** Where the run directory goes. Default: a new one under the system temp directory. */
     runDir: z.string().min(1).optional(),
+    /**
+     * Carried registration (docs/protocol.md): the coordinator offers it, the clients mint the ids, the
+     * services open their branches on the first call and answer signed registrations, the commit carries them.
+     */
+    carried: z.boolean().default(false),
+    /** The crash points `coordinator-crash-point` arms, drawn from the seed. Default: every point the run's flow reaches (crashPointsFor). */
+    crashPoints: z.array(z.enum(ALL_CRASH_POINTS as [string, ...string[]])).min(1, 'crash points must not be empty').optional(),
     /** TEST ONLY: run against a coordinator with the protocol deliberately broken (a negative control). */
     breakProtocol: z.enum(PROTOCOL_BREAKS).optional(),
   })
   .strict()
   .refine((o) => o.clusters === undefined || o.clusters <= o.ledgers, { message: 'clusters must be <= ledgers', path: ['clusters'] })
   .refine((o) => o.instances === 1 || o.log !== 'file', { message: 'instances > 1 needs a shared log: --log postgres or --log redis (the file log is one process\'s)', path: ['instances'] })
+  .refine((o) => !o.carried || o.log === 'file', { message: 'carried registration is offered on a single-instance log only: --carried needs the file log', path: ['carried'] })
   .refine((o) => o.log === 'file' || !o.faults?.some((k) => (FILE_LOG_FAULT_KINDS as readonly string[]).includes(k)), { message: 'disk faults (disk-full, disk-io-error) need the file log', path: ['faults'] })
   .refine((o) => o.log !== 'file' || !o.faults?.some((k) => (SHARED_LOG_FAULT_KINDS as readonly string[]).includes(k)), { message: 'store-crash needs a shared log (--log postgres or --log redis)', path: ['faults'] });
 
 export type ChaosOptionsInput = z.input<typeof chaosOptionsSchema>;
 type ParsedOptions = z.output<typeof chaosOptionsSchema>;
-export type ChaosOptions = Readonly<Omit<ParsedOptions, 'faults'> & { seed: number; clusters: number; faults: NonNullable<ParsedOptions['faults']> }>;
+export type ChaosOptions = Readonly<Omit<ParsedOptions, 'faults' | 'crashPoints'> & { seed: number; clusters: number; faults: NonNullable<ParsedOptions['faults']>; crashPoints: readonly CrashPoint[] }>;
 export type ChaosLog = (typeof CHAOS_LOGS)[number];
 
 /** Validates once (messages name the option), fills the defaults that depend on others, freezes. */
@@ -75,5 +84,6 @@ export function parseChaosOptions(input: ChaosOptionsInput): ChaosOptions {
     seed: o.seed ?? Math.floor(Math.random() * 2 ** 31),
     clusters: o.clusters ?? o.ledgers,
     faults: Object.freeze([...(o.faults ?? faultKindsFor(o.log))]) as NonNullable<ParsedOptions['faults']>,
+    crashPoints: Object.freeze([...((o.crashPoints as CrashPoint[] | undefined) ?? crashPointsFor(o.carried))]),
   });
 }

@@ -9,7 +9,7 @@ import type { ProxyStats } from './chaos-proxy';
 import { checkConsistency } from './checker';
 import { readCoordinatorView } from './coordinator-view';
 import { FaultInjector } from './fault-injector';
-import { faultKindsFor, FaultSchedule } from './fault-schedule';
+import { crashPointsFor, faultKindsFor, FaultSchedule } from './fault-schedule';
 import { tallyInstanceLog } from './instance-logs';
 import { History } from './history';
 import { readLedger, preparedLeft } from './ledger-state';
@@ -62,11 +62,13 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
         clusters: o.clusters,
         accountsPerLedger: o.accountsPerLedger,
         directDatabases: o.directDatabases,
+        ...(o.carried ? { engine: { carriedRegistration: true } } : {}),
         ...(o.breakProtocol ? { coordinatorEnv: { [TEST_BREAK_ENV]: o.breakProtocol } } : {}),
         log: io.log,
       },
       teardown,
     );
+    if (o.carried) await assertCarriedOffered(topology.api, topology.token);
     const history = new History(path.join(runDir, 'history.jsonl'));
     teardown.add('history', () => history.close());
     const injector = new FaultInjector(topology, { log: io.log, faultLog: path.join(runDir, 'faults.jsonl'), restartTimeoutMs: o.restartTimeoutMs, armedWindowMs: 10_000 });
@@ -78,6 +80,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
             meanGapMs: o.faultGapMs,
             ledgers: o.ledgers,
             clusters: o.clusters,
+            crashPoints: o.crashPoints,
             ...(o.instances > 1 ? { instances: o.instances, leaseMs: o.leaseMs, instanceRng: Rng.derive(o.seed, 'fault-instances') } : {}),
           })
         : undefined;
@@ -109,6 +112,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
       rng: Rng.derive(o.seed, 'workload'),
       history,
       txTimeoutMs: o.txTimeoutMs,
+      carried: o.carried,
       claim,
       stopping: interrupted,
     }).finally(() => {
@@ -130,6 +134,7 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
         faultGapMs: o.faultGapMs,
         faults: o.faults,
         ...(o.breakProtocol ? { breakProtocol: o.breakProtocol } : {}),
+        ...(o.carried ? { carried: true } : {}),
         ...(o.log !== 'file' ? { instances: o.instances, log: o.log, leaseMs: o.leaseMs } : {}),
       },
       transactions: { begun: history.records.length, beginFailures: history.beginFailures, ...tallyHistory(history.records) },
@@ -197,6 +202,13 @@ export async function runChaos(o: ChaosOptions, io: ChaosIo): Promise<ChaosRepor
   }
 }
 
+/** A carried run against a coordinator that does not offer carried registration would only count refused commits. */
+async function assertCarriedOffered(api: string, token: string): Promise<void> {
+  const res = await fetch(`${api}/v1/capabilities`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+  const body = (await res.json().catch(() => ({}))) as { carriedRegistration?: unknown };
+  if (res.status !== 200 || !body.carriedRegistration) throw new Error(`--carried: the coordinator does not offer carried registration (GET /v1/capabilities answered ${res.status} ${JSON.stringify(body)})`);
+}
+
 function linkTotals(all: ProxyStats[]): ProxyStats {
   const total: ProxyStats = { connections: 0, refused: 0, blackholed: 0, reset: 0, cut: 0 };
   for (const s of all) for (const k of Object.keys(total) as Array<keyof ProxyStats>) total[k] += s[k];
@@ -213,6 +225,9 @@ function repeatCommand(o: ChaosOptions): string {
   if (o.log !== 'file') args.push(`--instances ${o.instances}`, `--log ${o.log}`, `--lease-ms ${o.leaseMs}`);
   const all = faultKindsFor(o.log);
   if (o.faults.length !== all.length || o.faults.some((k) => !all.includes(k))) args.push(`--faults ${o.faults.length === 0 ? 'none' : o.faults.join(',')}`);
+  if (o.carried) args.push('--carried');
+  const points = crashPointsFor(o.carried);
+  if (o.crashPoints.length !== points.length || o.crashPoints.some((p, i) => p !== points[i])) args.push(`--crash-points ${o.crashPoints.join(',')}`);
   if (!o.directDatabases) args.push('--no-direct-databases');
   if (o.breakProtocol) args.push(`--break-protocol ${o.breakProtocol}`);
   return `npm run chaos -- ${args.join(' ')}`;

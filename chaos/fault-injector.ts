@@ -16,6 +16,8 @@ export interface FaultCounters {
   coordinatorKills: number;
   /** The coordinator SIGKILLed itself at an armed crash point. */
   crashPointKills: number;
+  /** Those kills by point (in recovery or serving). */
+  crashPointKillsAt: Record<string, number>;
   /** Armed crash points and disk faults that fired while the coordinator was recovering, before it was ready. */
   firedInRecovery: number;
   /** Armed crash points its traffic did not reach in their window. */
@@ -92,6 +94,7 @@ export class FaultInjector {
     applied: Object.fromEntries(ALL_FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     coordinatorKills: 0,
     crashPointKills: 0,
+    crashPointKillsAt: {},
     crashPointsMissed: 0,
     firedInRecovery: 0,
     diskFaultsHit: 0,
@@ -382,6 +385,7 @@ export class FaultInjector {
       result = `could not restart armed at ${point}:${hit}`;
     } else if (armed === 'fired-in-recovery') {
       this.counters.crashPointKills += 1;
+      this.counters.crashPointKillsAt[point] = (this.counters.crashPointKillsAt[point] ?? 0) + 1;
       if (mine) mine.crashPointKills += 1;
       this.counters.firedInRecovery += 1;
       await this.verifyLogOpens(`after crash point ${point} in recovery`);
@@ -393,6 +397,7 @@ export class FaultInjector {
       this.router.markDown(node.index);
       if (exit?.signal === 'SIGKILL') {
         this.counters.crashPointKills += 1;
+        this.counters.crashPointKillsAt[point] = (this.counters.crashPointKillsAt[point] ?? 0) + 1;
         if (mine) mine.crashPointKills += 1;
         await this.verifyLogOpens(`after crash point ${point}`);
         result = `killed itself at ${point}:${hit}`;

@@ -1,4 +1,4 @@
-import { CRASH_POINTS, type CrashPoint } from '../coordinator/engine/crash-points';
+import { CARRIED_CRASH_POINTS, CRASH_POINTS, type CrashPoint } from '../coordinator/engine/crash-points';
 import type { LinkMode } from './chaos-proxy';
 import type { Rng } from './random';
 
@@ -35,6 +35,18 @@ export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
 export function faultKindsFor(log: 'file' | 'postgres' | 'redis'): FaultKind[] {
   if (log === 'file') return [...FAULT_KINDS];
   return ALL_FAULT_KINDS.filter((k) => !(FILE_LOG_FAULT_KINDS as readonly string[]).includes(k));
+}
+
+/** Every crash point a chaos run may arm. */
+export const ALL_CRASH_POINTS: readonly CrashPoint[] = [...CRASH_POINTS, ...CARRIED_CRASH_POINTS];
+
+/**
+ * The crash points the run's transactions reach (the default of `crashPoints`).
+ * Carried registration has no enlist: its point after the registrations are
+ * durable takes after-enlist's place, so a seed draws the same numbers either way.
+ */
+export function crashPointsFor(carried: boolean): CrashPoint[] {
+  return carried ? CRASH_POINTS.map((p): CrashPoint => (p === 'after-enlist' ? 'after-carried-registration' : p)) : [...CRASH_POINTS];
 }
 
 /**
@@ -93,6 +105,8 @@ export interface ScheduleOptions {
   meanGapMs: number;
   ledgers: number;
   clusters: number;
+  /** The crash points `coordinator-crash-point` draws from (default CRASH_POINTS). */
+  crashPoints?: readonly CrashPoint[];
   /** Coordinator instances (default 1). With more, `instanceRng` draws which one each fault hits. */
   instances?: number;
   /** The instances' lease: how long an instance left dead "past its lease" stays down is drawn from it. */
@@ -142,7 +156,7 @@ export class FaultSchedule {
     const link = r.chance(0.6) ? ('inbound' as const) : ('outbound' as const);
     const delayMs = r.int(50, 1_200);
     const cutBytes = r.int(1, 600);
-    const point = r.pick(CRASH_POINTS);
+    const point = r.pick(this.o.crashPoints ?? CRASH_POINTS);
     const hit = r.int(1, 6);
     const diskAt = r.int(5, 60);
     const mode: LinkMode =

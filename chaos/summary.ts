@@ -28,6 +28,8 @@ export interface ChaosReport {
     faultGapMs: number;
     faults: readonly FaultKind[];
     breakProtocol?: string;
+    /** Transfers through carried registration (clients mint the ids; no begin, no enlist). */
+    carried?: boolean;
     /** A shared decision log: how many instances shared it, which store, their lease. */
     instances?: number;
     log?: string;
@@ -103,10 +105,11 @@ export function renderSummary(r: ChaosReport): string {
   lines.push(`twopc chaos: seed ${r.seed}${r.setup.breakProtocol ? `   *** PROTOCOL DELIBERATELY BROKEN: ${r.setup.breakProtocol} ***` : ''}`);
   lines.push(`  repeat with: ${r.repeat}`);
   lines.push(`  ${r.setup.ledgers} ledgers (own service process and database each) on ${r.setup.clusters} PostgreSQL cluster(s), ${r.setup.workers} clients, ${r.setup.accountsPerLedger} accounts per ledger`);
+  if (r.setup.carried) lines.push('  carried registration: clients mint the ids and commit with the services\' signed registrations (no begin, no enlist; no abort call: a transfer given up ends by its branches\' timeout)');
   if (r.setup.log) lines.push(`  ${r.setup.instances} coordinator instance(s) sharing a ${r.setup.log === 'postgres' ? 'PostgreSQL' : 'Redis'} decision log, lease ${r.setup.leaseMs} ms`);
   lines.push(`  ran ${s(r.durationMs.total)} (workload ${s(r.durationMs.workload)}, settling ${s(r.durationMs.settle)})${r.interrupted ? '; INTERRUPTED' : ''}`);
   const t = r.transactions;
-  lines.push(`transactions: ${t.begun} begun (${t.beginFailures} begin calls refused or unanswered, retried)`);
+  lines.push(r.setup.carried ? `transactions: ${t.begun} minted by the clients (carried: no begin)` : `transactions: ${t.begun} begun (${t.beginFailures} begin calls refused or unanswered, retried)`);
   lines.push(`  kinds: ${list(t.byKind)}`);
   lines.push(`  client saw: ok ${t.outcomes.ok} (${t.acknowledged202} of them 202), failed ${t.outcomes.failed}, unknown ${t.outcomes.unknown}`);
   if (r.check) {
@@ -115,6 +118,7 @@ export function renderSummary(r: ChaosReport): string {
   const c = r.faults.counters;
   lines.push(`faults: ${r.faults.total} in ${r.faults.rounds} full round(s): ${list(c.applied)}`);
   lines.push(`  coordinator SIGKILLs: ${c.coordinatorKills + c.crashPointKills} (${c.coordinatorKills} by the runner, ${c.crashPointKills} at crash points; ${c.crashPointsMissed} armed points not reached; ${c.firedInRecovery} crash points or disk faults hit during recovery)`);
+  if (c.crashPointKills > 0) lines.push(`  crash points fired: ${list(c.crashPointKillsAt ?? {})}`);
   lines.push(`  disk faults hit: ${c.diskFaultsHit} (${c.diskFaultsMissed} not reached); service SIGKILLs ${c.serviceKills}; database crashes ${c.databaseCrashes}; SIGSTOP pauses ${c.pauses}; restarts ${c.restarts}`);
   if (r.setup.log) lines.push(`  shared log crashes: ${c.storeCrashes}`);
   for (const i of c.perInstance ?? []) {

@@ -1,3 +1,4 @@
+import { mintCarriedTxId, registrationFrom, withCarriedTransaction, type CarriedRegistration } from '../participant-sdk/src';
 import type { Leg, TransferRequest } from './bank-schema';
 import type { CallRecord, ClientOutcome, History, TxKind, TxRecord } from './history';
 import { Rng } from './random';
@@ -26,6 +27,14 @@ export interface WorkloadOptions extends BankEndpoints {
   rng: Rng;
   history: History;
   txTimeoutMs: number;
+  /**
+   * Carried registration: no begin, the client mints the id; each service
+   * call asks for a carried branch and answers its signed registration, and
+   * the commit carries them all. There is no carried abort: a transfer the
+   * client gives up (a failed call, `client-abort`, `abandon`) is simply
+   * never committed, and its branches end by their timeout at the services.
+   */
+  carried?: boolean;
   /** May another transaction start? (the run's transaction count or duration) */
   claim(): boolean;
   /** Which instance each call goes to (several instances); apart from `rng`, so the plans stay those of the seed. */
@@ -99,20 +108,38 @@ export async function runWorkload(o: WorkloadOptions): Promise<void> {
   // Which instance a call goes to is not part of the plan: it has a stream of its own (and timing decides which answer).
   const picker = o.instances && o.instances.length > 1 ? new InstancePicker(o.instances, o.instanceRng ?? new Rng(Date.now())) : undefined;
   const worker = async () => {
+    let unreachableInARow = 0;
     while (o.claim()) {
       // Drawn synchronously, in claim order: plan n is the same in every run of a seed.
       const plan = planTransfer(o.rng, seq++, o.services.length, o.accountsPerLedger);
-      await runTransfer(o, plan, picker);
+      const record = await runTransfer(o, plan, picker);
+      // Carried transfers make no begin, whose retries hold an enlisting client back while the coordinator is down:
+      // without this a client would spend the run's transactions in a burst of refused calls while a process restarts.
+      unreachableInARow = o.carried && record && lastCallUnanswered(record) ? unreachableInARow + 1 : 0;
+      if (unreachableInARow > 0) await sleep(Math.min(1_000, 50 * 2 ** Math.min(unreachableInARow, 5)));
     }
   };
   await Promise.all(Array.from({ length: o.workers }, worker));
 }
 
-async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: InstancePicker): Promise<void> {
+/** Every commit call was refused before anything was sent (the coordinator's port had no listener: it was down). */
+function neverReached(calls: readonly CallRecord[]): boolean {
+  const commits = calls.filter((c) => c.what.startsWith('commit'));
+  return commits.length > 0 && commits.every((c) => c.status === null && c.error === 'ECONNREFUSED');
+}
+
+/** Whether the transfer ended on a call that got no answer or a 5xx (a process down, a link cut). */
+function lastCallUnanswered(record: TxRecord): boolean {
+  const last = record.calls[record.calls.length - 1];
+  return last !== undefined && (last.status === null || last.status >= 500);
+}
+
+async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: InstancePicker): Promise<TxRecord | undefined> {
   const auth = { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' };
   const begunAt = Date.now();
   const calls: CallRecord[] = [];
-  let id: string | undefined;
+  // Carried: the id is this client's, minted with no call.
+  let id: string | undefined = o.carried ? mintCarriedTxId() : undefined;
   for (let attempt = 0; id === undefined; attempt++) {
     const at = picker?.pick();
     const begin = await call(at ? `begin@${at.name}` : 'begin', `${at?.url ?? o.api}/v1/transactions`, auth, { timeoutMs: o.txTimeoutMs, metadata: { chaos: plan.seq } }, TIMEOUTS.begin);
@@ -124,12 +151,13 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: Inst
     }
     // Nothing carries this id yet, so a begin that did happen is harmless: the coordinator aborts it at its timeout.
     o.history.beginFailures += 1;
-    if (o.stopping()) return;
+    if (o.stopping()) return undefined;
     if (picker && attempt < picker.size) continue; // another instance may answer at once
     await sleep(Math.min(1_000, 50 * 2 ** Math.min(attempt, 5)));
   }
   const txId = id!;
-  const headers = { ...auth, 'twopc-transaction': txId };
+  const headers = o.carried ? withCarriedTransaction(txId, auth) : { ...auth, 'twopc-transaction': txId };
+  const registrations: CarriedRegistration[] = [];
   let failedCall: string | undefined;
   for (const ledger of plan.ledgers) {
     const body: TransferRequest = {
@@ -143,11 +171,23 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: Inst
       failedCall = `${o.names[ledger]} ${describe(r.record)}`;
       break;
     }
+    if (o.carried) {
+      const registration = carriedRegistrationOf(r);
+      if (typeof registration === 'string') {
+        failedCall = `${o.names[ledger]} 200 but ${registration}`;
+        break;
+      }
+      registrations.push(registration);
+    }
   }
   let outcome: ClientOutcome;
   let why: string;
   let commitSent = false;
-  if (failedCall !== undefined || plan.kind === 'client-abort') {
+  if (o.carried && (failedCall !== undefined || plan.kind === 'client-abort' || plan.kind === 'abandon')) {
+    // No carried abort exists: nothing registered these branches, so none can be prepared; each service rolls its own back at its timeout.
+    outcome = 'failed';
+    why = `${failedCall ? `${failedCall}, then ` : ''}carried: never committed (no abort call; the branches end by their timeout)`;
+  } else if (failedCall !== undefined || plan.kind === 'client-abort') {
     const abort = await callCoordinator(o, picker, calls, 'abort', `/v1/transactions/${txId}/abort`, auth, TIMEOUTS.abort);
     outcome = 'failed';
     why = `${failedCall ? `${failedCall}, then ` : ''}abort ${describe(abort.record)}`;
@@ -156,11 +196,18 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: Inst
     why = 'abandoned: neither commit nor abort sent';
   } else {
     commitSent = true;
-    const commit = await callCoordinator(o, picker, calls, 'commit', `/v1/transactions/${txId}/commit`, auth, TIMEOUTS.commit);
+    const body = o.carried ? { registrations } : {};
+    const commit = await callCoordinator(o, picker, calls, 'commit', `/v1/transactions/${txId}/commit`, auth, TIMEOUTS.commit, body);
     why = `commit ${describe(commit.record)}`;
     if (commit.status === 200 || commit.status === 202) outcome = 'ok';
     else if (commit.status === 409 && commit.record.code === 'transaction-aborted') outcome = 'failed';
-    else outcome = 'unknown';
+    else if (o.carried && neverReached(calls)) {
+      // Nothing but the commit can register a carried branch, and no attempt of it reached the coordinator:
+      // nothing may commit (the branches end by their timeout), which the checker then holds it to.
+      commitSent = false;
+      outcome = 'failed';
+      why = `commit ${describe(commit.record)} on every attempt: it never reached the coordinator`;
+    } else outcome = 'unknown';
   }
   const record: TxRecord = {
     seq: plan.seq,
@@ -178,6 +225,7 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: Inst
     why,
   };
   o.history.add(record);
+  return record;
 }
 
 /**
@@ -187,21 +235,40 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: Inst
  * is sent again to another instance, a few times; the last answer counts
  * (the history keeps every call).
  */
-async function callCoordinator(o: WorkloadOptions, picker: InstancePicker | undefined, calls: CallRecord[], what: string, path: string, headers: Record<string, string>, timeoutMs: number): Promise<CallResult> {
-  if (!picker) {
-    const r = await call(what, `${o.api}${path}`, headers, {}, timeoutMs);
+async function callCoordinator(o: WorkloadOptions, picker: InstancePicker | undefined, calls: CallRecord[], what: string, path: string, headers: Record<string, string>, timeoutMs: number, body: object = {}): Promise<CallResult> {
+  if (!picker && !o.carried) {
+    const r = await call(what, `${o.api}${path}`, headers, body, timeoutMs);
     calls.push(r.record);
     return r;
   }
+  if (!picker) return retriedCarriedCall(o, calls, what, path, headers, timeoutMs, body);
   const deadline = Date.now() + 2 * timeoutMs;
   for (let attempt = 1; ; attempt++) {
     const at = picker.pick();
-    const r = await call(`${what}@${at.name}`, `${at.url}${path}`, headers, {}, timeoutMs);
+    const r = await call(`${what}@${at.name}`, `${at.url}${path}`, headers, body, timeoutMs);
     calls.push(r.record);
     if (r.status === null) picker.noAnswer(at);
     const again = r.status === null || r.status === 503;
     if (!again || attempt >= 2 * picker.size + 2 || Date.now() > deadline) return r;
     if (r.status === 503) await sleep(150);
+  }
+}
+
+/**
+ * A carried commit on one coordinator, sent again (same id, same
+ * registrations: docs/protocol.md makes that idempotent) while it gets no
+ * answer or 503, for a few seconds, as the SDK's client does. With no begin
+ * to wait on, this is also what holds a client back while the coordinator is
+ * down. The last answer counts; the history keeps every call.
+ */
+async function retriedCarriedCall(o: WorkloadOptions, calls: CallRecord[], what: string, path: string, headers: Record<string, string>, timeoutMs: number, body: object): Promise<CallResult> {
+  const deadline = Date.now() + 2 * timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    const r = await call(what, `${o.api}${path}`, headers, body, timeoutMs);
+    calls.push(r.record);
+    const again = r.status === null || r.status === 503;
+    if (!again || attempt >= 6 || Date.now() > deadline || o.stopping()) return r;
+    await sleep(Math.min(1_000, 100 * 2 ** attempt));
   }
 }
 
@@ -236,7 +303,18 @@ class InstancePicker {
 interface CallResult {
   status: number | null;
   body?: { id?: unknown; code?: unknown };
+  /** The answer's headers (a carried branch's registration is one). */
+  headers?: Headers;
   record: CallRecord;
+}
+
+/** The registration a service answered for its carried branch, or why there is none usable. */
+function carriedRegistrationOf(r: CallResult): CarriedRegistration | string {
+  try {
+    return (r.headers && registrationFrom({ headers: r.headers })) ?? 'no registration';
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
 }
 
 /** One POST; any transport failure becomes a record with `status: null` and the error, never a throw. */
@@ -252,7 +330,7 @@ async function call(what: string, url: string, headers: Record<string, string>, 
       parsed = undefined;
     }
     const code = typeof parsed?.code === 'string' ? parsed.code : undefined;
-    return { status: res.status, body: parsed, record: { what, status: res.status, ...(code ? { code } : {}), ms: Date.now() - started } };
+    return { status: res.status, body: parsed, headers: res.headers, record: { what, status: res.status, ...(code ? { code } : {}), ms: Date.now() - started } };
   } catch (e) {
     return { status: null, record: { what, status: null, error: transportError(e), ms: Date.now() - started } };
   }

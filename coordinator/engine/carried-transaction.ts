@@ -136,7 +136,9 @@ export async function adoptCarried(ctx: EngineContext, txId: string, branches: r
   // transaction is prepared only once the register holds it on disk, so no participant can hold a
   // prepared branch of an id the register does not know (no crash can lose the registration after
   // a PREPARE went out), and an inquiry about an unknown id needs no decision of its own.
-  const durable = Promise.all(written).then(() => ctx.log.makeDurable?.());
+  const durable = Promise.all(written)
+    .then(() => ctx.log.makeDurable?.())
+    .then(() => ctx.crash.hit('after-carried-registration'));
   durable.catch(() => undefined);
   tx.enlistWrites.push(durable);
   tx.timer = setTimeout(() => void expire(ctx, tx), ctx.config.defaultTimeoutMs);

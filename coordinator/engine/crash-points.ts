@@ -15,7 +15,18 @@ export const CRASH_POINTS = [
   'after-abort-decision', // abort decided, no rollback sent
   'after-rollback-one', // one branch rolled back, others may still be prepared
 ] as const;
-export type CrashPoint = (typeof CRASH_POINTS)[number];
+
+/**
+ * Points only carried registration reaches (docs/protocol.md): kept out of
+ * CRASH_POINTS, whose every point the enlisting crash tests reach.
+ */
+export const CARRIED_CRASH_POINTS = [
+  'after-carried-registration', // a carried commit's registrations durable, no PREPARE sent
+] as const;
+/** A point an enlisted transaction reaches (the enlisting crash tests run each). */
+export type EnlistedCrashPoint = (typeof CRASH_POINTS)[number];
+export type CrashPoint = EnlistedCrashPoint | (typeof CARRIED_CRASH_POINTS)[number];
+const ALL_CRASH_POINTS: readonly string[] = [...CRASH_POINTS, ...CARRIED_CRASH_POINTS];
 
 /**
  * Environment variable: `<point>` or `<point>:<n>` to crash at the n-th time
@@ -56,8 +67,8 @@ export class CrashPoints {
       throw new TwopcError('invalid-config', `${CRASH_ENV} is a test-only switch that kills the process on purpose; it is refused unless NODE_ENV=test`, { field: CRASH_ENV });
     }
     const [name, count] = spec.split(':');
-    if (!(CRASH_POINTS as readonly string[]).includes(name)) {
-      throw new TwopcError('invalid-config', `${CRASH_ENV} must be one of ${CRASH_POINTS.join(', ')} (got ${JSON.stringify(name)})`, { field: CRASH_ENV });
+    if (!ALL_CRASH_POINTS.includes(name)) {
+      throw new TwopcError('invalid-config', `${CRASH_ENV} must be one of ${ALL_CRASH_POINTS.join(', ')} (got ${JSON.stringify(name)})`, { field: CRASH_ENV });
     }
     const hits = count === undefined ? 1 : Number(count);
     if (!Number.isInteger(hits) || hits < 1) {

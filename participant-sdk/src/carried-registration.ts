@@ -122,8 +122,15 @@ export function registrationHeaderValue(registration: CarriedRegistration): stri
  */
 export function registrationFrom(res: { headers: Record<string, string | string[] | undefined> | Headers }): CarriedRegistration | undefined {
   const headers = res.headers;
-  const raw = headers instanceof Headers ? headers.get(REGISTRATION_HEADER) : headers[REGISTRATION_HEADER];
-  if (typeof raw !== 'string') return undefined;
+  const found = headers instanceof Headers ? headers.get(REGISTRATION_HEADER) : headers[REGISTRATION_HEADER];
+  if (found === null || found === undefined) return undefined;
+  const raw = Array.isArray(found) ? (found.length === 1 ? found[0] : undefined) : found;
+  // Exactly one value, as registrationHeaderValue writes it: base64url without padding. Node and fetch join a
+  // header sent twice with ", ", and a lenient base64 decoder skips the comma, so "<registration>, " (a second,
+  // empty header) would otherwise decode as the first registration alone.
+  if (raw === undefined || !/^[A-Za-z0-9_-]+$/.test(raw)) {
+    throw new TwopcError('invalid-input', `${REGISTRATION_HEADER} must be exactly one base64url value (a service answers one registration per call)`, { field: REGISTRATION_HEADER });
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));

@@ -203,11 +203,14 @@ export class CoordinatorClient {
    * carried registration), the id is minted here with no call at all: pass it
    * with `withCarriedTransaction(id)`, collect each service's
    * `registrationFrom(response)`, and commit with `registrations`. Otherwise
-   * it is `begin`.
+   * it is `begin`. A carried transaction has no metadata and the timeout the
+   * coordinator advertises (nothing reaches the coordinator before the
+   * commit): with `timeoutMs` or `metadata`, `open` begins, so they hold.
    */
   async open(options: { carried?: boolean } & BeginRequest = {}): Promise<OpenedTransaction> {
     const { carried, ...begin } = options;
-    if (carried && (await this.capabilities()).carriedRegistration) return { id: mintCarriedTxId(), carried: true };
+    const needsBegin = begin.timeoutMs !== undefined || begin.metadata !== undefined;
+    if (carried && !needsBegin && (await this.capabilities()).carriedRegistration) return { id: mintCarriedTxId(), carried: true };
     return { id: (await this.begin(begin)).id, carried: false };
   }
 

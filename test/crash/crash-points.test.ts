@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
-import { CRASH_POINTS, CrashPoint } from '../../coordinator/engine/crash-points';
+import { CRASH_POINTS, type EnlistedCrashPoint as CrashPoint } from '../../coordinator/engine/crash-points';
 import { COMMIT_PROOFS } from '../../participant-sdk/src/postgres';
 import { PgCluster } from '../../harness/pg-cluster';
 import { checkBank, setupBank } from '../../harness/bank';

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CrashPoints } from '../../coordinator/engine/crash-points';
 import { parseEngineConfig } from '../../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
 import { mintTxId } from '../../coordinator/engine/ports/owned-tx-id';
@@ -23,9 +24,9 @@ describe('carried registration (engine)', () => {
   let engine: TransactionEngine;
 
   const branch = (participant: string, txId: string, branchId: number): CarriedBranch => ({ participant, branchId, gid: buildGid('twopc', txId, branchId) });
-  const open = async (carriedRegistration: boolean, log = new FileDecisionLog({ dir })) => {
+  const open = async (carriedRegistration: boolean, log = new FileDecisionLog({ dir }), crash?: CrashPoints) => {
     const config = parseEngineConfig({ sweepIntervalMs: 0, phaseTwoBaseDelayMs: 1, phaseTwoMaxDelayMs: 5, commitWaitMs: 2_000, carriedRegistration });
-    engine = new TransactionEngine({ log, participants: new ParticipantRegistry([a, b]), config });
+    engine = new TransactionEngine({ log, participants: new ParticipantRegistry([a, b]), config, ...(crash ? { crash } : {}) });
     await engine.start();
   };
 
@@ -73,6 +74,22 @@ describe('carried registration (engine)', () => {
     expect({ durableCalls, prepares: a.ops('prepare').length + b.ops('prepare').length }).toEqual({ durableCalls: 1, prepares: 0 });
     release();
     await expect(committing).resolves.toMatchObject({ state: 'committed' });
+  });
+
+  it('reaches the crash point after-carried-registration once the registrations are durable and before any PREPARE', async () => {
+    const log = new FileDecisionLog({ dir });
+    const makeDurable = log.makeDurable.bind(log);
+    let durable = 0;
+    log.makeDurable = async () => {
+      await makeDurable();
+      durable += 1;
+    };
+    const seen: Array<{ durable: number; prepares: number }> = [];
+    // The chaos harness SIGKILLs here (TWOPC_CRASH_AT); this kill only records what had happened by then.
+    await open(true, log, new CrashPoints('after-carried-registration', 1, () => seen.push({ durable, prepares: a.ops('prepare').length + b.ops('prepare').length })));
+    const id = mintCarriedTxId();
+    await expect(engine.commitCarried(id, [branch('a', id, 1), branch('b', id, 2)])).resolves.toMatchObject({ state: 'committed' });
+    expect(seen).toEqual([{ durable: 1, prepares: 0 }]);
   });
 
   it('answers an inquiry about an id it does not know as before (not found), deciding nothing', async () => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
-import { CRASH_POINTS, CrashPoint } from '../../coordinator/engine/crash-points';
+import { CRASH_POINTS, type EnlistedCrashPoint as CrashPoint } from '../../coordinator/engine/crash-points';
 import type { RecoveryReport } from '../../coordinator/engine/recovery';
 import { TsProcess } from '../e2e/processes';
 import { freePort } from '../../coordinator/demo/free-port';
