@@ -1,8 +1,6 @@
 import fs from 'node:fs';
-import { parseChaosOptions } from '../../chaos/chaos-options';
-import { runChaos } from '../../chaos/chaos-run';
 import type { FaultKind } from '../../chaos/fault-schedule';
-import { renderSummary, type ChaosReport } from '../../chaos/summary';
+import { budgetedChaosRun as run } from './budgeted-run';
 
 /**
  * The chaos run with carried registration (docs/CHAOS.md, `--carried`),
@@ -21,12 +19,6 @@ import { renderSummary, type ChaosReport } from '../../chaos/summary';
 const SEED = 20_261_202;
 const FAULTS: FaultKind[] = ['coordinator-crash-point', 'service-kill', 'link-cut'];
 
-async function run(options: Parameters<typeof parseChaosOptions>[0]): Promise<{ report: ChaosReport; summary: string; progress: string[] }> {
-  const progress: string[] = [];
-  const report = await runChaos(parseChaosOptions(options), { log: (m) => progress.push(m) });
-  return { report, summary: renderSummary(report), progress };
-}
-
 describe('chaos, carried registration', () => {
   it('a seeded carried run through coordinator kills between registration and PREPARE, service kills and cut connections loses nothing', async () => {
     const { report, summary, progress } = await run({
@@ -38,9 +30,10 @@ describe('chaos, carried registration', () => {
       crashPoints: ['after-carried-registration'],
       faultGapMs: 1_500,
       settleTimeoutMs: 40_000,
-    });
+    }, 200_000);
     if (!report.ok) console.log(`${summary}\n\nprogress:\n${progress.join('\n')}`);
     else console.log(summary);
+    expect({ interrupted: report.interrupted }).toEqual({ interrupted: false });
     expect(report.violations).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.recovery.quiescent).toBe(true);
@@ -52,15 +45,16 @@ describe('chaos, carried registration', () => {
     expect(c.crashPointKillsAt['after-carried-registration'] ?? 0).toBeGreaterThanOrEqual(1);
     expect(c.serviceKills).toBeGreaterThanOrEqual(2);
     expect(c.applied['link-cut']).toBeGreaterThanOrEqual(2);
-  }, 120_000);
+  }, 300_000);
 
   it('negative control: a coordinator that commits a branch before the decision is caught in carried mode too', async () => {
-    const { report, summary } = await run({ seed: SEED, carried: true, transactions: 60, faults: [], breakProtocol: 'commit-one-before-decision', settleTimeoutMs: 10_000 });
+    const { report, summary } = await run({ seed: SEED, carried: true, transactions: 60, faults: [], breakProtocol: 'commit-one-before-decision', settleTimeoutMs: 10_000 }, 90_000);
     console.log(summary);
+    expect({ interrupted: report.interrupted }).toEqual({ interrupted: false });
     expect(report.ok).toBe(false);
     const kinds = new Set(report.violations.map((v) => v.kind));
     for (const kind of ['partial-commit', 'visible-abort', 'coordinator-unfinished'] as const) expect([kind, kinds.has(kind)]).toEqual([kind, true]);
     expect(report.runDir).toBeDefined();
     fs.rmSync(report.runDir!, { recursive: true, force: true });
-  }, 60_000);
+  }, 150_000);
 });

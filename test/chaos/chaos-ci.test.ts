@@ -1,8 +1,6 @@
 import fs from 'node:fs';
-import { parseChaosOptions } from '../../chaos/chaos-options';
-import { runChaos } from '../../chaos/chaos-run';
 import { FAULT_KINDS } from '../../chaos/fault-schedule';
-import { renderSummary, type ChaosReport } from '../../chaos/summary';
+import { budgetedChaosRun as run } from './budgeted-run';
 
 /**
  * The chaos run of docs/CHAOS.md, short enough for CI: three ledgers (each
@@ -17,28 +15,6 @@ import { renderSummary, type ChaosReport } from '../../chaos/summary';
  */
 
 const SEED = 20_251_121;
-
-/**
- * Alone this run takes about 80 s here; beside the other suites of a full CI
- * run on two cores it once took over 240 s. Past `budgetMs` the run is
- * interrupted (no new transactions or faults, the report still made), so a
- * slow machine fails with the progress lines instead of a bare jest timeout.
- */
-async function run(options: Parameters<typeof parseChaosOptions>[0], budgetMs: number): Promise<{ report: ChaosReport; summary: string; progress: string[] }> {
-  const progress: string[] = [];
-  const started = Date.now();
-  const budget = new AbortController();
-  const timer = setTimeout(() => budget.abort(), budgetMs);
-  // A run that does not end after the interruption is stuck somewhere: say where before jest's timeout.
-  const watchdog = setTimeout(() => console.log(`chaos run not ended ${budgetMs / 1000 + 60} s after its start; progress so far:\n${progress.join('\n')}`), budgetMs + 60_000);
-  try {
-    const report = await runChaos(parseChaosOptions(options), { log: (m) => progress.push(`+${((Date.now() - started) / 1000).toFixed(1)} s ${m}`), signal: budget.signal });
-    return { report, summary: renderSummary(report), progress };
-  } finally {
-    clearTimeout(timer);
-    clearTimeout(watchdog);
-  }
-}
 
 describe('chaos', () => {
   it('a seeded run with every fault kind loses nothing', async () => {
