@@ -1,0 +1,216 @@
+import path from 'node:path';
+import type { Pool } from 'pg';
+import { v7 as uuidv7 } from 'uuid';
+import { Coordinator } from '../coordinator/in-process/coordinator';
+import { FileDecisionLog } from '../coordinator/log/file/file-decision-log';
+import { PostgresParticipant } from '../coordinator/participants/postgres/postgres-participant';
+import { buildGid } from '../participant-sdk/src/gid';
+import { BankClusters } from './bank-clusters';
+import { Cleanup } from './cleanup';
+import { GroupCommitFile } from './group-commit-file';
+import { baseCheckout } from './modes/base-checkout';
+import type { EngineImpl } from './modes/engine';
+import { transferPlan, UPDATE_BALANCE } from './transfer-plan';
+
+/**
+ * Node CPU and latency per transfer of the in-process path on real
+ * PostgreSQL, layer by layer, with less noise than the bank bench: no
+ * PostgreSQL CPU metering, no other modes' pools, many transfers per round.
+ * Variants, interleaved round by round (every round starts one later):
+ *
+ * - `raw`: plain pg, the bank bench's raw mode without the decision file
+ *   (BEGIN ×2, UPDATE, UPDATE, PREPARE ×2, COMMIT PREPARED ×2);
+ * - `adapter`: the same through this checkout's PostgresParticipant (the
+ *   coordinator's defaults: commitProof xid, connection kept for phase 2),
+ *   called directly: openBranch, query, prepare, commit; no engine, no log;
+ * - `raw-file`, `adapter-file`: with the raw mode's decision line (group-committed file) between PREPARE and COMMIT PREPARED;
+ * - `engine`: `coordinator.transaction` with a FileDecisionLog, as the bench's engine mode;
+ * - `adapter-base`, `engine-base`: the same from the checkout in BENCH_BASE_DIR.
+ *
+ *   npx tsx bench/adapter-cpu-bench.ts [transfers per round] [concurrency] [rounds] [variants]
+ *   BENCH_BASE_DIR=/work/wt/base npx tsx bench/adapter-cpu-bench.ts 2000 1 6 raw,adapter,adapter-base,engine,engine-base
+ */
+type Run = (t: { delta: number; accountA: number; accountB: number }) => Promise<void>;
+
+interface Variant {
+  name: string;
+  setup(pools: Record<'a' | 'b', Pool>, dir: string): Promise<{ run: Run; close(): Promise<void> }>;
+}
+
+/** The decision line the bank bench's raw mode writes (group commit, fdatasync), when `file`. */
+async function decisionFile(dir: string, file: boolean): Promise<{ decide(gid: string): Promise<void>; close(): Promise<void> }> {
+  if (!file) return { decide: async () => undefined, close: async () => undefined };
+  const f = await GroupCommitFile.create(path.join(dir, 'decisions.log'));
+  return { decide: (gid) => f.append(`${JSON.stringify({ gid, outcome: 'commit' })}\n`), close: () => f.close() };
+}
+
+function rawVariant(file = false): Variant {
+  let n = 0;
+  return {
+    name: file ? 'raw-file' : 'raw',
+    async setup(pools, dir) {
+      const decisions = await decisionFile(dir, file);
+      return {
+        async run(t) {
+          const gid = `adapterbench_${process.pid}_${++n}`;
+          const [a, b] = await Promise.all([pools.a.connect(), pools.b.connect()]);
+          try {
+            await Promise.all([a.query('begin'), b.query('begin')]);
+            await a.query(UPDATE_BALANCE, [t.delta, t.accountA]);
+            await b.query(UPDATE_BALANCE, [-t.delta, t.accountB]);
+            await Promise.all([a.query(`prepare transaction '${gid}'`), b.query(`prepare transaction '${gid}'`)]);
+            await decisions.decide(gid);
+            await Promise.all([a.query(`commit prepared '${gid}'`), b.query(`commit prepared '${gid}'`)]);
+          } finally {
+            a.release();
+            b.release();
+          }
+        },
+        close: () => decisions.close(),
+      };
+    },
+  };
+}
+
+function adapterVariant(name: string, impl: () => Promise<EngineImpl>, file = false): Variant {
+  return {
+    name,
+    async setup(pools, dir) {
+      const decisions = await decisionFile(dir, file);
+      const { PostgresParticipant: P } = await impl();
+      const a = new P({ name: 'ledger_a', pool: pools.a });
+      const b = new P({ name: 'ledger_b', pool: pools.b });
+      await a.start();
+      await b.start();
+      return {
+        async run(t) {
+          const txId = uuidv7();
+          const ra = { txId, branchId: 1, gid: buildGid('twopc', txId, 1), participant: 'ledger_a' };
+          const rb = { txId, branchId: 2, gid: buildGid('twopc', txId, 2), participant: 'ledger_b' };
+          const [ba, bb] = await Promise.all([a.openBranch(ra), b.openBranch(rb)]);
+          await ba.query(UPDATE_BALANCE, [t.delta, t.accountA]);
+          await bb.query(UPDATE_BALANCE, [-t.delta, t.accountB]);
+          const [va, vb] = await Promise.all([a.prepare(ra), b.prepare(rb)]);
+          if (va.vote !== 'yes' || vb.vote !== 'yes') throw new Error(`voted ${va.vote} / ${vb.vote}`);
+          await decisions.decide(ra.gid);
+          await Promise.all([a.commit({ ...ra, ...('xid' in va ? { xid: va.xid } : {}) }), b.commit({ ...rb, ...('xid' in vb ? { xid: vb.xid } : {}) })]);
+        },
+        close: async () => {
+          await a.close();
+          await b.close();
+          await decisions.close();
+        },
+      };
+    },
+  };
+}
+
+function engineVariant(name: string, impl: () => Promise<EngineImpl>): Variant {
+  return {
+    name,
+    async setup(pools, dir) {
+      const I = await impl();
+      const participants = [new I.PostgresParticipant({ name: 'ledger_a', pool: pools.a }), new I.PostgresParticipant({ name: 'ledger_b', pool: pools.b })];
+      for (const p of participants) await p.start();
+      const coordinator = await I.Coordinator.start({ log: new I.FileDecisionLog({ dir }), databases: participants });
+      const databases = ['ledger_a', 'ledger_b'] as const;
+      return {
+        async run(t) {
+          await coordinator.transaction(
+            async (tx) => {
+              await tx.db('ledger_a').query(UPDATE_BALANCE, [t.delta, t.accountA]);
+              await tx.db('ledger_b').query(UPDATE_BALANCE, [-t.delta, t.accountB]);
+            },
+            { databases },
+          );
+        },
+        close: async () => {
+          await coordinator.close();
+          for (const p of participants) await p.close();
+        },
+      };
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const total = Number(process.argv[2] ?? 2_000);
+  const concurrency = Number(process.argv[3] ?? 1);
+  const rounds = Number(process.argv[4] ?? 4);
+  const wanted = (process.argv[5] ?? 'raw,adapter,engine').split(',');
+  const here = async (): Promise<EngineImpl> => ({ Coordinator, FileDecisionLog, PostgresParticipant });
+  const all: Variant[] = [
+    rawVariant(),
+    rawVariant(true),
+    adapterVariant('adapter', here),
+    adapterVariant('adapter-file', here, true),
+    engineVariant('engine', here),
+    adapterVariant('adapter-base', baseCheckout),
+    adapterVariant('adapter-file-base', baseCheckout, true),
+    engineVariant('engine-base', baseCheckout),
+  ];
+  const variants = wanted.map((w) => {
+    const v = all.find((x) => x.name === w);
+    if (!v) throw new Error(`unknown variant ${w} (have ${all.map((x) => x.name).join(', ')})`);
+    return v;
+  });
+  const cleanup = new Cleanup();
+  cleanup.onSignals();
+  try {
+    const clusters = await BankClusters.start({ accounts: 10_000, maxConnections: 100, maxPreparedTransactions: 100 }, cleanup);
+    const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, n: 0, lat: [] as number[], perRound: [] as string[] }]));
+    const next = transferPlan(1, 10_000);
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < variants.length; i++) {
+        const v = variants[(i + r) % variants.length];
+        const pools = { a: clusters.pool('ledger_a', concurrency + 2), b: clusters.pool('ledger_b', concurrency + 2) };
+        const session = await v.setup(pools, clusters.tempDir(`${v.name}-${r}`));
+        const lat: number[] = [];
+        let left = 0;
+        const worker = async (): Promise<void> => {
+          while (left-- > 0) {
+            const started = performance.now();
+            await session.run(next());
+            lat.push(performance.now() - started);
+          }
+        };
+        left = Math.max(200, total / 5);
+        await Promise.all(Array.from({ length: concurrency }, worker));
+        lat.length = 0;
+        left = total;
+        const cpu = process.cpuUsage();
+        await Promise.all(Array.from({ length: concurrency }, worker));
+        const used = process.cpuUsage(cpu);
+        await session.close();
+        await Promise.all([pools.a.end(), pools.b.end()]);
+        const sum = sums.get(v.name)!;
+        sum.cpuUs += used.user + used.system;
+        sum.n += total;
+        sum.lat.push(...lat);
+        sum.perRound.push(((used.user + used.system) / 1000 / total).toFixed(3));
+        process.stderr.write(`round ${r + 1} ${v.name}: ${((used.user + used.system) / 1000 / total).toFixed(3)} ms CPU/transfer, p50 ${percentile(lat, 0.5).toFixed(2)} ms\n`);
+      }
+    }
+    console.log(`variant        Node CPU ms/transfer  p50 ms  p90 ms  CPU per round`);
+    for (const [name, s] of sums) {
+      console.log(
+        `${name.padEnd(14)} ${(s.cpuUs / 1000 / s.n).toFixed(3).padStart(20)}  ${percentile(s.lat, 0.5).toFixed(2).padStart(6)}  ${percentile(s.lat, 0.9).toFixed(2).padStart(6)}  ${s.perRound.join(' / ')}`,
+      );
+    }
+    const problems = await clusters.check();
+    if (problems.length > 0) throw new Error(problems.join('; '));
+  } finally {
+    await cleanup.run();
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+void main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
