@@ -10,13 +10,16 @@ import { Cleanup } from './cleanup';
 import { GroupCommitFile } from './group-commit-file';
 import { baseCheckout } from './modes/base-checkout';
 import type { EngineImpl } from './modes/engine';
+import type { LogFs } from '../coordinator/log/file/log-fs';
+import { syncWriteLogFs } from './profile/sync-write-fs';
 import { transferPlan, UPDATE_BALANCE } from './transfer-plan';
 
 /**
  * Node CPU and latency per transfer of the in-process path on real
  * PostgreSQL, layer by layer, with less noise than the bank bench: no
  * PostgreSQL CPU metering, no other modes' pools, many transfers per round.
- * Variants, interleaved round by round (every round starts one later):
+ * Variants run side by side, alternating in slices of SLICE (100) transfers,
+ * so the machine's other load lands on all of them alike:
  *
  * - `raw`: plain pg, the bank bench's raw mode without the decision file
  *   (BEGIN ×2, UPDATE, UPDATE, PREPARE ×2, COMMIT PREPARED ×2);
@@ -25,6 +28,7 @@ import { transferPlan, UPDATE_BALANCE } from './transfer-plan';
  *   called directly: openBranch, query, prepare, commit; no engine, no log;
  * - `raw-file`, `adapter-file`: with the raw mode's decision line (group-committed file) between PREPARE and COMMIT PREPARED;
  * - `engine`: `coordinator.transaction` with a FileDecisionLog, as the bench's engine mode;
+ * - `engine-syncwrite`: `engine` with the file log's writes made on the main thread (what-if, bench/profile/sync-write-fs.ts);
  * - `adapter-base`, `engine-base`: the same from the checkout in BENCH_BASE_DIR.
  *
  *   npx tsx bench/adapter-cpu-bench.ts [transfers per round] [concurrency] [rounds] [variants]
@@ -105,14 +109,14 @@ function adapterVariant(name: string, impl: () => Promise<EngineImpl>, file = fa
   };
 }
 
-function engineVariant(name: string, impl: () => Promise<EngineImpl>): Variant {
+function engineVariant(name: string, impl: () => Promise<EngineImpl>, logFs?: () => LogFs): Variant {
   return {
     name,
     async setup(pools, dir) {
       const I = await impl();
       const participants = [new I.PostgresParticipant({ name: 'ledger_a', pool: pools.a }), new I.PostgresParticipant({ name: 'ledger_b', pool: pools.b })];
       for (const p of participants) await p.start();
-      const coordinator = await I.Coordinator.start({ log: new I.FileDecisionLog({ dir }), databases: participants });
+      const coordinator = await I.Coordinator.start({ log: new I.FileDecisionLog({ dir, ...(logFs ? { fs: logFs() } : {}) }), databases: participants });
       const databases = ['ledger_a', 'ledger_b'] as const;
       return {
         async run(t) {
@@ -145,6 +149,7 @@ async function main(): Promise<void> {
     adapterVariant('adapter', here),
     adapterVariant('adapter-file', here, true),
     engineVariant('engine', here),
+    engineVariant('engine-syncwrite', here, syncWriteLogFs),
     adapterVariant('adapter-base', baseCheckout),
     adapterVariant('adapter-file-base', baseCheckout, true),
     engineVariant('engine-base', baseCheckout),
@@ -158,43 +163,55 @@ async function main(): Promise<void> {
   cleanup.onSignals();
   try {
     const clusters = await BankClusters.start({ accounts: 10_000, maxConnections: 100, maxPreparedTransactions: 100 }, cleanup);
-    const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, n: 0, lat: [] as number[], perRound: [] as string[] }]));
+    const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, n: 0, lat: [] as number[], perRound: [] as number[] }]));
     const next = transferPlan(1, 10_000);
+    const slice = Number(process.env.SLICE ?? 100);
     for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < variants.length; i++) {
-        const v = variants[(i + r) % variants.length];
+      // Every variant set up side by side, then run in slices of `slice` transfers, alternating: a
+      // busy spell of the machine's other work lands on every variant, not on one of them.
+      const sessions: Array<{ v: Variant; pools: Record<'a' | 'b', Pool>; session: { run: Run; close(): Promise<void> }; cpuUs: number; n: number; lat: number[] }> = [];
+      for (const v of variants) {
         const pools = { a: clusters.pool('ledger_a', concurrency + 2), b: clusters.pool('ledger_b', concurrency + 2) };
-        const session = await v.setup(pools, clusters.tempDir(`${v.name}-${r}`));
-        const lat: number[] = [];
-        let left = 0;
+        sessions.push({ v, pools, session: await v.setup(pools, clusters.tempDir(`${v.name}-${r}`)), cpuUs: 0, n: 0, lat: [] as number[] });
+      }
+      const runSlice = async (s: (typeof sessions)[number], count: number, measure: boolean): Promise<void> => {
+        let left = count;
         const worker = async (): Promise<void> => {
           while (left-- > 0) {
             const started = performance.now();
-            await session.run(next());
-            lat.push(performance.now() - started);
+            await s.session.run(next());
+            if (measure) s.lat.push(performance.now() - started);
           }
         };
-        left = Math.max(200, total / 5);
-        await Promise.all(Array.from({ length: concurrency }, worker));
-        lat.length = 0;
-        left = total;
         const cpu = process.cpuUsage();
         await Promise.all(Array.from({ length: concurrency }, worker));
         const used = process.cpuUsage(cpu);
-        await session.close();
-        await Promise.all([pools.a.end(), pools.b.end()]);
-        const sum = sums.get(v.name)!;
-        sum.cpuUs += used.user + used.system;
-        sum.n += total;
-        sum.lat.push(...lat);
-        sum.perRound.push(((used.user + used.system) / 1000 / total).toFixed(3));
-        process.stderr.write(`round ${r + 1} ${v.name}: ${((used.user + used.system) / 1000 / total).toFixed(3)} ms CPU/transfer, p50 ${percentile(lat, 0.5).toFixed(2)} ms\n`);
+        if (measure) {
+          s.cpuUs += used.user + used.system;
+          s.n += count;
+        }
+      };
+      for (const s of sessions) await runSlice(s, Math.max(200, total / 5), false);
+      for (let done = 0, k = 0; done < total; done += slice, k++) {
+        for (let i = 0; i < sessions.length; i++) await runSlice(sessions[(i + k + r) % sessions.length], Math.min(slice, total - done), true);
+      }
+      for (const s of sessions) {
+        await s.session.close();
+        await Promise.all([s.pools.a.end(), s.pools.b.end()]);
+        const sum = sums.get(s.v.name)!;
+        sum.cpuUs += s.cpuUs;
+        sum.n += s.n;
+        sum.lat.push(...s.lat);
+        sum.perRound.push(s.cpuUs / 1000 / s.n);
+        process.stderr.write(`round ${r + 1} ${s.v.name}: ${(s.cpuUs / 1000 / s.n).toFixed(3)} ms CPU/transfer, p50 ${percentile(s.lat, 0.5).toFixed(2)} ms\n`);
       }
     }
-    console.log(`variant        Node CPU ms/transfer  p50 ms  p90 ms  CPU per round`);
+    const first = sums.get(variants[0].name)!;
+    console.log(`variant             Node CPU ms/transfer  vs ${variants[0].name} (median of rounds)  p50 ms  p90 ms  CPU per round`);
     for (const [name, s] of sums) {
+      const ratios = s.perRound.map((cpu, i) => cpu / first.perRound[i]);
       console.log(
-        `${name.padEnd(14)} ${(s.cpuUs / 1000 / s.n).toFixed(3).padStart(20)}  ${percentile(s.lat, 0.5).toFixed(2).padStart(6)}  ${percentile(s.lat, 0.9).toFixed(2).padStart(6)}  ${s.perRound.join(' / ')}`,
+        `${name.padEnd(19)} ${(s.cpuUs / 1000 / s.n).toFixed(3).padStart(20)}  ${percentile(ratios, 0.5).toFixed(3).padStart(30)}  ${percentile(s.lat, 0.5).toFixed(2).padStart(6)}  ${percentile(s.lat, 0.9).toFixed(2).padStart(6)}  ${s.perRound.map((x) => x.toFixed(3)).join(' / ')}`,
       );
     }
     const problems = await clusters.check();
