@@ -2,10 +2,9 @@ import fs from 'node:fs';
 import { nodeLogFs, type LogFs } from '../../coordinator/log/file/log-fs';
 
 /**
- * What-if: the file log's record writes always made with `fs.writeSync` on the
- * main thread (fdatasync stays async). The real file system does so only while
- * writes are small and fast (log-fs.ts, loopOrPoolWrite); the difference from
- * `engine` is what that guard costs.
+ * What-if: the file log's record writes made with `fs.writeSync` on the main
+ * thread instead of a libuv thread-pool round trip (fdatasync stays async).
+ * The speed-up over `engine` is what handing each write to the pool costs.
  */
 export function syncWriteLogFs(): LogFs {
   const base = nodeLogFs();

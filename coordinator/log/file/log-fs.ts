@@ -50,47 +50,6 @@ const p = {
   unlink: promisify(fs.unlink),
 };
 
-// A record write is a few hundred bytes into the page cache: a few microseconds as a
-// syscall on the event loop, against a thread-pool round trip (hand-off to a worker,
-// its wake-up, the completion's wake-up of the loop) that costs the process far more
-// CPU, and one more hop of latency per transaction at low concurrency. So small writes
-// are made on the loop, fdatasync stays on the pool. A write the kernel holds up (dirty
-// page throttling under another process's writeback) would stall the whole loop: after
-// one write slower than SLOW_WRITE_MS, writes go to the pool for POOL_AFTER_SLOW_MS.
-export const LOOP_WRITE_MAX_BYTES = 64 * 1024;
-export const SLOW_WRITE_MS = 2;
-export const POOL_AFTER_SLOW_MS = 10_000;
-
-/** How loopOrPoolWrite writes and tells time (the real ones by default; tests pass their own). */
-export interface LoopOrPoolDeps {
-  writeSync(fd: number, buffer: Buffer, offset: number, length: number, position: number): number;
-  poolWrite(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
-  now(): number;
-}
-
-const realDeps: LoopOrPoolDeps = {
-  writeSync: (fd, buffer, offset, length, position) => fs.writeSync(fd, buffer, offset, length, position),
-  poolWrite: async (fd, buffer, offset, length, position) => (await p.write(fd, buffer, offset, length, position)).bytesWritten,
-  now: () => performance.now(),
-};
-
-/** `write` on the event loop while such writes stay small and fast, else on the thread pool (see above). */
-export function loopOrPoolWrite(deps: LoopOrPoolDeps = realDeps): LogFs['write'] {
-  let poolUntil = 0;
-  return (fd, buffer, offset, length, position) => {
-    if (length > LOOP_WRITE_MAX_BYTES || (poolUntil !== 0 && deps.now() < poolUntil)) return deps.poolWrite(fd, buffer, offset, length, position);
-    const started = deps.now();
-    try {
-      const written = deps.writeSync(fd, buffer, offset, length, position);
-      const ended = deps.now();
-      poolUntil = ended - started > SLOW_WRITE_MS ? ended + POOL_AFTER_SLOW_MS : 0;
-      return Promise.resolve(written);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  };
-}
-
 /**
  * The real file system. Callback `fs` under promisify rather than
  * `fs/promises` FileHandles: one fewer object per call on the hot path.
@@ -108,7 +67,7 @@ export function nodeLogFs(): LogFs {
     },
     open: (path, flags) => p.open(path, flags, 0o644),
     read: async (fd, buffer, offset, length, position) => (await p.read(fd, buffer, offset, length, position)).bytesRead,
-    write: loopOrPoolWrite(),
+    write: async (fd, buffer, offset, length, position) => (await p.write(fd, buffer, offset, length, position)).bytesWritten,
     fdatasync: (fd) => p.fdatasync(fd),
     fsync: (fd) => p.fsync(fd),
     fstat: async (fd) => {

@@ -95,12 +95,12 @@ export class BranchClient implements BranchQueryable {
     } catch (e) {
       return Promise.reject(e);
     }
-    // A submittable (pg's Query, a Cursor) comes back as itself, not as a promise: it runs on
-    // with nothing here to tell when it ends, so the connection's status is never current again.
+    // A submittable (pg's Query, a Cursor) comes back as itself, a config with its own callback
+    // as undefined, not as a promise: it runs on with nothing here to tell when it ends (the
+    // connection's status is never current again) or what it did (it may have written).
     if (typeof (pending as { then?: unknown } | undefined)?.then !== 'function') {
       branch.noteUntracked();
-      branch.running += 1;
-      return Promise.resolve(branch.onAnswer(pending as PostgresQueryResult) as BranchQueryResult<R>);
+      return Promise.resolve(pending as unknown as BranchQueryResult<R>);
     }
     branch.running += 1;
     return (pending as Promise<PostgresQueryResult>).then(branch.onAnswer, branch.onFailure) as Promise<BranchQueryResult<R>>;

@@ -183,6 +183,7 @@ export class HeldBranch {
 
   noteUntracked(): void {
     this.untracked = true;
+    this.mayHaveWritten = true;
   }
 
   noteResult(result: PostgresQueryResult | PostgresQueryResult[]): void {
