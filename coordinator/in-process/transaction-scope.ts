@@ -25,6 +25,10 @@ export interface BranchOpener extends Participant {
  */
 export class TransactionScope {
   private readonly branches = new Map<string, Promise<BranchQueryable>>();
+  /** Branches whose opening finished: a statement goes straight to them, without waiting on the opening's promise again. */
+  private readonly opened = new Map<string, BranchQueryable>();
+  /** One handle per database for the scope's life (an ORM wrapper calls db(name) once; the bench and apps per statement). */
+  private readonly handles = new Map<string, BranchQueryable>();
   private closed = false;
 
   constructor(
@@ -39,12 +43,24 @@ export class TransactionScope {
    * the work then never touches (it gets no branch).
    */
   db(name: string): BranchQueryable {
+    let handle = this.handles.get(name);
+    if (handle) return handle;
     if (!this.databases.has(name)) {
       throw new TwopcError('invalid-input', `no database ${JSON.stringify(name)} is configured (have: ${[...this.databases.keys()].join(', ')})`, { field: 'db' });
     }
-    return {
-      query: async (text, values) => (await this.open(name)).query(text, values),
+    handle = {
+      query: (text, values) => {
+        const branch = this.opened.get(name);
+        if (branch) return branch.query(text, values);
+        try {
+          return this.open(name).then((b) => b.query(text, values));
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      },
     };
+    this.handles.set(name, handle);
+    return handle;
   }
 
   /**
@@ -88,6 +104,7 @@ export class TransactionScope {
       await database.rollback(ref).catch(() => undefined);
       throw new TwopcError('state-conflict', `transaction ${this.id} ended while its branch on ${name} was opening`, { txId: this.id });
     }
+    this.opened.set(name, branch);
     return branch;
   }
 }

@@ -22,6 +22,8 @@ describe('HeldBranch.inOpenBlock', () => {
         const sql = typeof text === 'string' ? text : text.text;
         // pg answers a submittable (a Query or Cursor object) with the object itself, not a promise.
         if (sql === 'submittable') return { text: sql } as unknown as Promise<PostgresQueryResult>;
+        // pg answers a config that carries its own callback with undefined.
+        if (sql === 'with-callback') return undefined as unknown as Promise<PostgresQueryResult>;
         if (sql === 'hang') return (state.hang = new Promise<never>(() => undefined));
         if (sql === 'fail') return Promise.reject(Object.assign(new Error('division by zero'), { code: '22012' }));
         if (sql.startsWith('BEGIN')) return Promise.resolve([result('BEGIN'), result('SET'), result('SELECT', [{ pid: 1, xact_start: '1' }])]);
@@ -73,6 +75,21 @@ describe('HeldBranch.inOpenBlock', () => {
     await branch.query({ text: 'submittable' });
     await branch.query('select 1');
     expect(held.inOpenBlock()).toBe(false);
+  });
+
+  it('answers a statement sent with its own callback (pg returns nothing) with a promise, and counts it as a possible write', async () => {
+    const { held, branch } = await open();
+    let threw: unknown;
+    let answered: Promise<unknown> | undefined;
+    try {
+      answered = branch.query({ text: 'with-callback' });
+    } catch (e) {
+      threw = e;
+    }
+    expect(threw).toBeUndefined();
+    await expect(answered).resolves.toBeUndefined();
+    // Its answer goes to the callback, unseen here: it may have written, and the status is never current again.
+    expect({ mayHaveWritten: held.mayHaveWritten, inOpenBlock: held.inOpenBlock() }).toEqual({ mayHaveWritten: true, inOpenBlock: false });
   });
 
   it('does not trust a connection that tells no status (an older pg, a wrapping pool)', async () => {

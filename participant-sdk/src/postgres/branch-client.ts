@@ -73,33 +73,37 @@ export class BranchClient implements BranchQueryable {
     return this.branch.phase;
   }
 
-  async query<R = Record<string, unknown>>(textOrConfig: string | PostgresQueryConfig, values?: readonly unknown[]): Promise<BranchQueryResult<R>> {
-    this.branch.assertOpen();
-    const text = typeof textOrConfig === 'string' ? textOrConfig : textOrConfig?.text;
-    if (typeof text !== 'string') {
-      throw new TwopcError('invalid-input', 'a branch statement needs its SQL text: query(text, values) or query({ text, values })', { field: 'text' });
-    }
-    const verb = transactionControlVerb(text);
-    if (verb) {
-      throw new TwopcError('invalid-input', `branch statements must not control the transaction (${verb}): the coordinator prepares, commits or rolls back the branch`, { field: 'text' });
-    }
-    // Sent synchronously after the check: a PREPARE or ROLLBACK the adapter
-    // issues from now on is queued behind this statement by the driver.
-    const pending = this.branch.connection().query(textOrConfig, values);
-    // A submittable (pg's Query, a Cursor) comes back as itself, not as a promise: it runs on
-    // with nothing here to tell when it ends, so the connection's status is never current again.
-    if (typeof (pending as { then?: unknown } | undefined)?.then !== 'function') this.branch.noteUntracked();
-    this.branch.running += 1;
+  // Not async, and no await: a statement costs the driver's promise and one `then` with the
+  // branch's own handlers (made once per branch), not an async frame and its extra promise hops.
+  // Every refusal still comes back as a rejected promise, as from an async function.
+  query<R = Record<string, unknown>>(textOrConfig: string | PostgresQueryConfig, values?: readonly unknown[]): Promise<BranchQueryResult<R>> {
+    const branch = this.branch;
+    let pending: unknown;
     try {
-      const result = await pending;
-      this.branch.noteResult(result);
-      return result as BranchQueryResult<R>;
+      branch.assertOpen();
+      const text = typeof textOrConfig === 'string' ? textOrConfig : textOrConfig?.text;
+      if (typeof text !== 'string') {
+        throw new TwopcError('invalid-input', 'a branch statement needs its SQL text: query(text, values) or query({ text, values })', { field: 'text' });
+      }
+      const verb = transactionControlVerb(text);
+      if (verb) {
+        throw new TwopcError('invalid-input', `branch statements must not control the transaction (${verb}): the coordinator prepares, commits or rolls back the branch`, { field: 'text' });
+      }
+      // Sent synchronously after the check: a PREPARE or ROLLBACK the adapter
+      // issues from now on is queued behind this statement by the driver.
+      pending = branch.connection().query(textOrConfig, values);
     } catch (e) {
-      this.branch.noteError(e);
-      throw e;
-    } finally {
-      this.branch.running -= 1;
+      return Promise.reject(e);
     }
+    // A submittable (pg's Query, a Cursor) comes back as itself, a config with its own callback
+    // as undefined, not as a promise: it runs on with nothing here to tell when it ends (the
+    // connection's status is never current again) or what it did (it may have written).
+    if (typeof (pending as { then?: unknown } | undefined)?.then !== 'function') {
+      branch.noteUntracked();
+      return Promise.resolve(pending as unknown as BranchQueryResult<R>);
+    }
+    branch.running += 1;
+    return (pending as Promise<PostgresQueryResult>).then(branch.onAnswer, branch.onFailure) as Promise<BranchQueryResult<R>>;
   }
 }
 

@@ -183,11 +183,17 @@ export class HeldBranch {
 
   noteUntracked(): void {
     this.untracked = true;
+    this.mayHaveWritten = true;
   }
 
   noteResult(result: PostgresQueryResult | PostgresQueryResult[]): void {
     this.lastAnsweredOk = true;
-    for (const r of resultsOf(result)) if (!READ_TAGS.has(r.command)) this.mayHaveWritten = true;
+    if (this.mayHaveWritten) return;
+    if (!Array.isArray(result)) {
+      if (!READ_TAGS.has(result.command)) this.mayHaveWritten = true;
+      return;
+    }
+    for (const r of result) if (!READ_TAGS.has(r.command)) this.mayHaveWritten = true;
   }
 
   noteError(err: unknown): void {
@@ -196,4 +202,17 @@ export class HeldBranch {
     // A failed statement may have written before failing (the block now fails anyway).
     this.mayHaveWritten = true;
   }
+
+  /** The end of an application statement (BranchClient.query): bound once per branch, not made per statement. */
+  readonly onAnswer = <T extends PostgresQueryResult | PostgresQueryResult[]>(result: T): T => {
+    this.running -= 1;
+    this.noteResult(result);
+    return result;
+  };
+
+  readonly onFailure = (err: unknown): never => {
+    this.running -= 1;
+    this.noteError(err);
+    throw err;
+  };
 }
