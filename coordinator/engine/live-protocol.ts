@@ -87,13 +87,15 @@ export class LiveProtocol {
       throw new TwopcError('invalid-input', `participant ${JSON.stringify(participant)} is not configured on this coordinator`, { field: 'participant' });
     }
     const branchId = tx.nextBranchId++;
-    const info = branchInfo(branchId, buildGid(this.ctx.config.gidPrefix, txId, branchId), this.ctx.strings.intern(participant), options.url ? this.ctx.strings.intern(options.url) : undefined);
+    // `tx.id`, never the caller's `txId`: that one may be a slice of a request's URL, which the
+    // log's record would keep alive, whole, for as long as the transaction runs.
+    const info = branchInfo(branchId, buildGid(this.ctx.config.gidPrefix, tx.id, branchId), this.ctx.strings.intern(participant), options.url ? this.ctx.strings.intern(options.url) : undefined);
     const eager = options.prepare === 'eager';
     tx.addBranch({ info, state: 'active', eager });
     // The log keeps one transaction's records in append order, so the begin record is
     // written no later than this one (in the same write, on a single-instance log).
     logBegin(this.ctx, tx);
-    const written = this.ctx.log.append({ type: 'enlist', txId, at: Date.now(), branch: info }).then(() => this.ctx.crash.hit('after-enlist'));
+    const written = this.ctx.log.append({ type: 'enlist', txId: tx.id, at: Date.now(), branch: info }).then(() => this.ctx.crash.hit('after-enlist'));
     written.catch(() => undefined);
     // Commit waits for every registration write before any PREPARE, also for callers that await it here.
     tx.addRegistration(written);
