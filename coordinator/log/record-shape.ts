@@ -130,7 +130,9 @@ function freezeDeep<T>(value: T): T {
  * A frozen copy of a valid record holding exactly the fields the interface
  * defines, without `undefined` ones: what gets serialized, and so exactly what
  * a reopen reads back. The log keeps the copy, never the caller's object, so a
- * caller changing its object afterwards cannot make memory disagree with disk.
+ * caller changing its object afterwards cannot make memory disagree with disk;
+ * a branch already frozen in exactly that shape is kept as it is (it cannot
+ * change), which is how the engine's running transactions share theirs.
  * `type` is passed separately so decide() need not build an intermediate object.
  */
 export function normalizeRecord(r: LogRecord, type: LogRecord['type'] = r.type): LogRecord {
