@@ -119,18 +119,21 @@ export async function adoptCarried(ctx: EngineContext, txId: string, branches: r
     throw refuse(`a carried transaction id must be a UUID v7 minted within the last ${carriedWindowMs(ctx)} ms`, 'id');
   }
   assertAccepting(ctx);
+  // Its own copy: the id the router sliced from the request path would keep the whole path alive in
+  // the live map and the log's index for as long as the transaction is kept.
+  const id = Buffer.from(txId, 'latin1').toString('latin1');
   const createdAt = Date.now();
   const timeoutMs = ctx.config.defaultTimeoutMs;
   const expiresAt = createdAt + timeoutMs;
-  const tx = new LiveTransaction(txId, createdAt, timeoutMs, undefined, true);
-  ctx.live.set(txId, tx);
-  void ctx.log.append({ type: 'begin', txId, at: createdAt, expiresAt }).catch(() => undefined);
+  const tx = new LiveTransaction(id, createdAt, timeoutMs, undefined, true);
+  ctx.live.set(id, tx);
+  void ctx.log.append({ type: 'begin', txId: id, at: createdAt, expiresAt }).catch(() => undefined);
   const written: Promise<void>[] = [];
   for (const b of branches) {
     const info = branchInfo(b.branchId, b.gid, ctx.strings.intern(b.participant), b.url ? ctx.strings.intern(b.url) : undefined);
     tx.addBranch({ info, state: 'active', eager: false });
     // The log keeps one transaction's records in append order: the begin is written no later than these.
-    written.push(ctx.log.append({ type: 'enlist', txId, at: createdAt, branch: info }));
+    written.push(ctx.log.append({ type: 'enlist', txId: id, at: createdAt, branch: info }));
   }
   // Durable before the first PREPARE (the commit waits for `registering`): a branch of a carried
   // transaction is prepared only once the register holds it on disk, so no participant can hold a

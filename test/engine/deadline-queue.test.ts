@@ -88,4 +88,45 @@ describe('DeadlineQueue', () => {
     await new Promise((r) => setTimeout(r, 40));
     expect(handed).toEqual(['b']);
   });
+  it('hands out items with equal deadlines, and re-arms for the next after the head is removed', async () => {
+    const items = ['a', 'b', 'c'].map(item);
+    for (const it of items) queue.add(it, 10);
+    const late = item('late');
+    queue.add(late, 20);
+    queue.remove(items[0]);
+    now = 10;
+    await until(() => handed.length === 2);
+    expect(handed.sort()).toEqual(['b', 'c']);
+    now = 20;
+    await until(() => handed.length === 3);
+    expect(handed[2]).toBe('late');
+  });
+
+  it('arms no timer longer than setTimeout takes (a longer one would fire after 1 ms, again and again)', () => {
+    const spy = jest.spyOn(global, 'setTimeout');
+    try {
+      queue.add(item('a month'), 30 * 24 * 3_600_000);
+      const delays = spy.mock.calls.map((c) => c[1] as number);
+      expect(delays.length).toBeGreaterThan(0);
+      expect(delays.every((d) => d > 1 && d <= 0x7fffffff)).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
+
+describe('DeadlineQueue on its default clock', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('follows fake timers (an application testing its timeouts with jest.useFakeTimers)', () => {
+    jest.useFakeTimers();
+    const handed: string[] = [];
+    const queue = new DeadlineQueue<Item>((i) => handed.push(i.name));
+    queue.add(item('a'), 1_000);
+    jest.advanceTimersByTime(999);
+    expect(handed).toEqual([]);
+    jest.advanceTimersByTime(2);
+    expect(handed).toEqual(['a']);
+    queue.clear();
+  });
 });
