@@ -3,8 +3,7 @@ import { txIdOwner } from './ports/owned-tx-id';
 import type { BranchInfo } from './ports/types';
 import type { EngineContext } from './engine-context';
 import { assertAccepting } from './engine-errors';
-import { expire } from './live-endings';
-import type { LiveTransaction } from './live-transaction';
+import { branchInfo, LiveTransaction } from './live-transaction';
 
 /** A branch a participant opened on its own and registers through the commit call that carries it (docs/protocol.md). */
 export interface CarriedBranch {
@@ -65,7 +64,7 @@ function sameBranches(known: ReadonlyMap<number, BranchInfo>, branches: readonly
 }
 
 function liveBranches(tx: LiveTransaction): Map<number, BranchInfo> {
-  return new Map([...tx.branches].map(([id, b]) => [id, b.info]));
+  return new Map(tx.branches.map((b) => [b.info.branchId, b.info]));
 }
 
 function checkBranches(ctx: EngineContext, txId: string, branches: readonly CarriedBranch[]): void {
@@ -120,19 +119,23 @@ export async function adoptCarried(ctx: EngineContext, txId: string, branches: r
     throw refuse(`a carried transaction id must be a UUID v7 minted within the last ${carriedWindowMs(ctx)} ms`, 'id');
   }
   assertAccepting(ctx);
+  // Its own copy: the id the router sliced from the request path would keep the whole path alive in
+  // the live map and the log's index for as long as the transaction is kept.
+  const id = Buffer.from(txId, 'latin1').toString('latin1');
   const createdAt = Date.now();
-  const expiresAt = createdAt + ctx.config.defaultTimeoutMs;
-  const tx: LiveTransaction = { id: txId, createdAt, expiresAt, state: 'active', branches: new Map(), nextBranchId: 1, enlistWrites: [], carried: true };
-  ctx.live.set(txId, tx);
-  void ctx.log.append({ type: 'begin', txId, at: createdAt, expiresAt }).catch(() => undefined);
+  const timeoutMs = ctx.config.defaultTimeoutMs;
+  const expiresAt = createdAt + timeoutMs;
+  const tx = new LiveTransaction(id, createdAt, timeoutMs, undefined, true);
+  ctx.live.set(id, tx);
+  void ctx.log.append({ type: 'begin', txId: id, at: createdAt, expiresAt }).catch(() => undefined);
   const written: Promise<void>[] = [];
   for (const b of branches) {
-    const info: BranchInfo = { branchId: b.branchId, gid: b.gid, participant: b.participant, ...(b.url ? { url: b.url } : {}) };
-    tx.branches.set(b.branchId, { info, state: 'active' });
+    const info = branchInfo(b.branchId, b.gid, ctx.strings.intern(b.participant), b.url ? ctx.strings.intern(b.url) : undefined);
+    tx.addBranch({ info, state: 'active', eager: false });
     // The log keeps one transaction's records in append order: the begin is written no later than these.
-    written.push(ctx.log.append({ type: 'enlist', txId, at: createdAt, branch: info }));
+    written.push(ctx.log.append({ type: 'enlist', txId: id, at: createdAt, branch: info }));
   }
-  // Durable before the first PREPARE (the commit waits for enlistWrites): a branch of a carried
+  // Durable before the first PREPARE (the commit waits for `registering`): a branch of a carried
   // transaction is prepared only once the register holds it on disk, so no participant can hold a
   // prepared branch of an id the register does not know (no crash can lose the registration after
   // a PREPARE went out), and an inquiry about an unknown id needs no decision of its own.
@@ -140,7 +143,6 @@ export async function adoptCarried(ctx: EngineContext, txId: string, branches: r
     .then(() => ctx.log.makeDurable?.())
     .then(() => ctx.crash.hit('after-carried-registration'));
   durable.catch(() => undefined);
-  tx.enlistWrites.push(durable);
-  tx.timer = setTimeout(() => void expire(ctx, tx), ctx.config.defaultTimeoutMs);
-  tx.timer.unref();
+  tx.addRegistration(durable);
+  ctx.deadlines.add(tx, timeoutMs);
 }

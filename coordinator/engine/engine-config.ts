@@ -31,7 +31,7 @@ export const engineConfigSchema = z
     /**
      * Memory caps (docs/operations.md, "Memory"): past them a begin is refused
      * with 503 `over-capacity` instead of memory growing without bound.
-     * Transactions running here (about 4.5 KiB each).
+     * Transactions running here (about 1.4 KiB of heap each, 2–3 KiB of RSS).
      */
     maxActiveTransactions: z.number().int().min(1, 'maxActiveTransactions must be >= 1').default(100_000),
     /** Completed transactions whose outcome the decision log holds in memory for the retention period (file log: about 35 bytes each). */

@@ -3,6 +3,7 @@ import type { AbortReason } from './ports/protocol';
 import type { DecisionLog, DecisionRecord } from './ports/decision-log';
 import { ownerOf, soleOwnership, type TransactionOwnership } from './ports/ownership';
 import { CrashPoints } from './crash-points';
+import { DeadlineQueue } from './deadline-queue';
 import type { EngineConfig } from './engine-config';
 import { EngineLogger, silentLogger } from './ports/logger';
 import type { EngineObserver } from './engine-observer';
@@ -11,6 +12,7 @@ import type { ParticipantRegistry } from './participant-registry';
 import { PhaseTwoDriver } from './phase-two';
 import { recover } from './recovery';
 import type { ResolverDeps } from './resolver-deps';
+import { StringPool } from './string-pool';
 import { Sweeper } from './sweeper';
 import type { BranchInfo, DecisionSource } from './ports/types';
 import { noTracing, type EngineTracer } from './ports/tracer';
@@ -42,6 +44,10 @@ export interface EngineContext {
   readonly ownership: TransactionOwnership;
   readonly tracer: EngineTracer;
   readonly live: Map<string, LiveTransaction>;
+  /** The deadline of every live transaction that a timeout may still abort (`expire` when due). */
+  readonly deadlines: DeadlineQueue<LiveTransaction>;
+  /** Participant names and URLs, one copy each (see StringPool). */
+  readonly strings: StringPool;
   /** Aborted by `stop`: ends phase-2 retries and the asking of a one-phase commit's outcome. */
   readonly stopController: AbortController;
   readonly phaseTwo: PhaseTwoDriver;
@@ -50,7 +56,11 @@ export interface EngineContext {
   state: EngineState;
 }
 
-export function createEngineContext(deps: EngineDeps): EngineContext {
+/**
+ * `onExpired`: what a transaction's timeout does (live-endings' `expire`; passed in
+ * because that module builds on this one).
+ */
+export function createEngineContext(deps: EngineDeps, onExpired: (ctx: EngineContext, tx: LiveTransaction) => void): EngineContext {
   const config = deps.config;
   // Decided once: an application registers its tracing SDK before it starts the coordinator.
   const tracing = deps.tracer !== undefined && (deps.tracer.active?.() ?? true);
@@ -91,7 +101,25 @@ export function createEngineContext(deps: EngineDeps): EngineContext {
     decideCommitted: (txId, branches) => log.decide({ txId, at: Date.now(), outcome: 'commit', source: 'recovery', branches }),
   };
   const sweeper = new Sweeper({ ...resolver, recoverExpired: () => recover(resolver, { onlyExpired: true, waitMs: 0 }) });
-  return { config, log, participants, crash, logger, observer, ownership, tracer, live, stopController, phaseTwo, sweeper, resolver, state: 'new' };
+  const ctx: EngineContext = {
+    config,
+    log,
+    participants,
+    crash,
+    logger,
+    observer,
+    ownership,
+    tracer,
+    live,
+    deadlines: new DeadlineQueue<LiveTransaction>((tx) => onExpired(ctx, tx)),
+    strings: new StringPool(),
+    stopController,
+    phaseTwo,
+    sweeper,
+    resolver,
+    state: 'new',
+  };
+  return ctx;
 }
 
 /** Decides abort through the register; resolves with the winner (which may be a commit). */

@@ -35,7 +35,7 @@ export async function abortTransaction(ctx: EngineContext, txId: string, reason:
 
 /** No branch is left to finish (one-phase commit, all read-only, no branch): nothing to decide. */
 export async function finishWithoutDecision(ctx: EngineContext, tx: LiveTransaction, kind: 'read-only' | 'one-phase'): Promise<CommitResult> {
-  clearTimeout(tx.timer);
+  ctx.deadlines.remove(tx);
   tx.state = 'completed';
   // Not waited for: nothing is left to finish, and a lost `complete` is repaired by recovery.
   // Its `outcome` is the proof that this transaction, which has no decision record, committed.
@@ -79,19 +79,19 @@ async function runAbort(ctx: EngineContext, tx: LiveTransaction, reason: AbortRe
 
 /** Hands a transaction whose decision could not be written or confirmed to recovery and sweeps. */
 export function abandon(ctx: EngineContext, tx: LiveTransaction, error: unknown): void {
-  clearTimeout(tx.timer);
+  ctx.deadlines.remove(tx);
   ctx.live.delete(tx.id);
   ctx.logger.error({ txId: tx.id, err: errorMessage(error) }, 'decision not confirmed; recovery and sweeps will finish the transaction');
 }
 
 export async function applyAbort(ctx: EngineContext, tx: LiveTransaction, decision: DecisionRecord, rollbackWaitMs = ctx.config.commitWaitMs): Promise<void> {
-  clearTimeout(tx.timer);
+  ctx.deadlines.remove(tx);
   tx.decision = decision;
   tx.abortReason ??= decision.reason ?? { cause: 'aborted', message: 'transaction aborted' };
   tx.state = 'aborted';
   ctx.crash.hit('after-abort-decision');
   const before = new Map<number, Promise<unknown>>();
-  for (const b of tx.branches.values()) if (b.preparing) before.set(b.info.branchId, b.preparing);
+  for (const b of tx.branches) if (b.preparing) before.set(b.info.branchId, b.preparing);
   // The winning abort may have been decided elsewhere (a timeout, a sweep, another instance) before
   // every registration here reached it: roll back every branch this process knows as well.
   const missing = branchList(tx).filter((b) => !decision.branches.some((d) => d.gid === b.gid));

@@ -5,8 +5,8 @@ import { mintTxId } from './ports/owned-tx-id';
 import { waitAtMost } from './ports/backoff';
 import type { EngineContext } from './engine-context';
 import { abortedError, assertAccepting, notRunning, onlyBranchUnknown, snapshotOrThrow, stateError } from './engine-errors';
-import { abandon, abortLive, applyAbort, expire, finishWithoutDecision } from './live-endings';
-import { logBegin, type CommitResult, type LiveBranch, type LiveTransaction } from './live-transaction';
+import { abandon, abortLive, applyAbort, finishWithoutDecision } from './live-endings';
+import { branchInfo, LiveTransaction, logBegin, type CommitResult, type LiveBranch } from './live-transaction';
 import { commitOnePhase, onePhaseAnswer } from './one-phase-commit';
 import { decideUndecided } from './recovery';
 import { TransactionStatus, statusFromLive, statusFromSnapshot } from './transaction-status';
@@ -42,16 +42,7 @@ export class LiveProtocol {
     // The id carries its owner: routing to it then never depends on the begin record, which is not forced.
     const id = mintTxId(owner);
     const createdAt = Date.now();
-    const tx: LiveTransaction = {
-      id,
-      createdAt,
-      expiresAt: createdAt + timeoutMs,
-      metadata: options.metadata,
-      state: 'active',
-      branches: new Map(),
-      nextBranchId: 1,
-      enlistWrites: [],
-    };
+    const tx = new LiveTransaction(id, createdAt, timeoutMs, options.metadata);
     // Live before its begin record can be seen: once it is stored, a recovery pass here (a takeover's,
     // an operator's) finds it unfinished and would decide abort for it, while its client goes on to
     // commit it, possibly in one phase, which never reads the register back.
@@ -76,8 +67,7 @@ export class LiveProtocol {
         throw new TwopcError('fenced', 'this coordinator instance lost its lease while beginning the transaction; retry', { txId: id });
       }
     }
-    tx.timer = setTimeout(() => void expire(this.ctx, tx), timeoutMs);
-    tx.timer.unref();
+    this.ctx.deadlines.add(tx, timeoutMs);
     return statusFromLive(tx);
   }
 
@@ -97,16 +87,18 @@ export class LiveProtocol {
       throw new TwopcError('invalid-input', `participant ${JSON.stringify(participant)} is not configured on this coordinator`, { field: 'participant' });
     }
     const branchId = tx.nextBranchId++;
-    const info: BranchInfo = { branchId, gid: buildGid(this.ctx.config.gidPrefix, txId, branchId), participant, ...(options.url ? { url: options.url } : {}) };
+    // `tx.id`, never the caller's `txId`: that one may be a slice of a request's URL, which the
+    // log's record would keep alive, whole, for as long as the transaction runs.
+    const info = branchInfo(branchId, buildGid(this.ctx.config.gidPrefix, tx.id, branchId), this.ctx.strings.intern(participant), options.url ? this.ctx.strings.intern(options.url) : undefined);
     const eager = options.prepare === 'eager';
-    tx.branches.set(branchId, { info, state: 'active', ...(eager ? { eager } : {}) });
+    tx.addBranch({ info, state: 'active', eager });
     // The log keeps one transaction's records in append order, so the begin record is
     // written no later than this one (in the same write, on a single-instance log).
     logBegin(this.ctx, tx);
-    const written = this.ctx.log.append({ type: 'enlist', txId, at: Date.now(), branch: info }).then(() => this.ctx.crash.hit('after-enlist'));
+    const written = this.ctx.log.append({ type: 'enlist', txId: tx.id, at: Date.now(), branch: info }).then(() => this.ctx.crash.hit('after-enlist'));
     written.catch(() => undefined);
     // Commit waits for every registration write before any PREPARE, also for callers that await it here.
-    tx.enlistWrites.push(written);
+    tx.addRegistration(written);
     if (options.awaitWrite !== false || eager) await written;
     return { ...info, expiresAt: tx.expiresAt };
   }
@@ -148,7 +140,7 @@ export class LiveProtocol {
   }
 
   private async runCommit(tx: LiveTransaction, phaseTwoWaitMs: number): Promise<CommitResult> {
-    const branches = [...tx.branches.values()];
+    const branches = tx.branches;
     if (Date.now() >= tx.expiresAt) {
       await abortLive(this.ctx, tx, { cause: 'timeout', message: 'transaction timed out before commit' }, 'timeout');
       throw abortedError(tx);
@@ -159,10 +151,10 @@ export class LiveProtocol {
     // sent without a record could land after that abort. So no one-phase commit for it.
     const onePhase = this.ctx.config.onePhaseCommit && branches.length === 1 && !branches[0].eager;
     try {
-      await Promise.all(tx.enlistWrites);
+      await tx.registering;
       // A one-phase COMMIT is the decision and leaves no decision record: its registration is made
       // durable first, or a crash that loses unsynced writes would have recovery presume it aborted.
-      // A carried transaction's registration was made durable already (adoptCarried, in enlistWrites).
+      // A carried transaction's registration was made durable already (adoptCarried, in `registering`).
       if (onePhase && !tx.carried) await this.ctx.log.makeDurable?.();
     } catch (e) {
       await abortLive(this.ctx, tx, { cause: 'log-unavailable', message: `could not register a branch: ${errorMessage(e)}` }, 'engine');
@@ -213,7 +205,7 @@ export class LiveProtocol {
     this.ctx.crash.hit('after-commit-decision');
     tx.decision = decision;
     tx.state = 'committed';
-    clearTimeout(tx.timer);
+    this.ctx.deadlines.remove(tx);
     const phaseTwo = this.ctx.phaseTwo.drive(decision).then((result) => {
       if (result.completed) {
         tx.state = 'completed';
@@ -232,7 +224,7 @@ export class LiveProtocol {
    * transaction's expiry ends the wait: a participant that never answers
    * cannot hold the decision back.
    */
-  private async prepareAll(tx: LiveTransaction, branches: LiveBranch[]): Promise<AbortReason | undefined> {
+  private async prepareAll(tx: LiveTransaction, branches: readonly LiveBranch[]): Promise<AbortReason | undefined> {
     let first = true;
     const votes = branches.map((branch) => {
       const ref: BranchRef = { ...branch.info, txId: tx.id };
@@ -241,7 +233,7 @@ export class LiveProtocol {
           branch.state = 'prepared';
           // The participant's proof of what the branch will have done (its xid): it goes into the
           // commit decision, so phase 2 can tell "already committed" from a hazard without a marker.
-          if (v.xid !== undefined) branch.info = { ...branch.info, xid: v.xid };
+          if (v.xid !== undefined) branch.info = Object.freeze({ ...branch.info, xid: v.xid });
           if (first) {
             first = false;
             this.ctx.crash.hit('after-prepare-one');

@@ -2,9 +2,11 @@ import { errorMessage, type AbortReason } from './ports/protocol';
 import type { EngineLogger } from './ports/logger';
 import type { BeginRecord, DecisionLog, DecisionRecord } from './ports/decision-log';
 import type { BranchInfo, BranchState, TxState } from './ports/types';
+import type { Deadlined } from './deadline-queue';
 
 /** A branch as this process tracks it while its transaction is live. */
 export interface LiveBranch {
+  /** Frozen: the decision log keeps this same object in its records instead of a copy of its own. */
   info: BranchInfo;
   state: BranchState;
   /** Settles when this branch's PREPARE call settled; phase 2 waits for it so a rollback never overtakes a PREPARE in flight. */
@@ -14,27 +16,36 @@ export interface LiveBranch {
    * registration is written. A prepared branch may only ever be committed
    * under a forced commit decision, so such a branch is never one-phase committed.
    */
-  eager?: boolean;
+  eager: boolean;
 }
 
-/** A transaction begun by this process and not yet ended. */
-export interface LiveTransaction {
-  id: string;
-  createdAt: number;
-  expiresAt: number;
-  metadata?: Record<string, unknown>;
-  state: TxState;
-  branches: Map<number, LiveBranch>;
-  nextBranchId: number;
-  /** Enlist records still being written; every one is written before any PREPARE is sent. */
-  enlistWrites: Array<Promise<void>>;
+const NO_BRANCHES: readonly LiveBranch[] = Object.freeze([]);
+
+/**
+ * A transaction begun by this process and not yet ended. Tens of thousands
+ * may be running at once, so what one holds is kept small (issue 16): one
+ * object of fixed shape, its branches in an array of exactly their number,
+ * no timer of its own (the engine's DeadlineQueue holds its deadline), and
+ * no promise once its registrations are written.
+ */
+export class LiveTransaction implements Deadlined {
+  state: TxState = 'active';
+  /** In enlist order; replaced, never grown in place, so it holds exactly its branches. */
+  branches: readonly LiveBranch[] = NO_BRANCHES;
+  nextBranchId = 1;
+  /**
+   * Settles once every registration (enlist record) written so far is written, rejects if
+   * one failed; unset once all of them are written. Commit waits for it before any PREPARE.
+   */
+  registering?: Promise<unknown>;
   /**
    * The begin record, while it is not yet appended (a single-instance log): it is
    * appended with the transaction's first record (see `logBegin`), in the same
    * write, so a transaction never costs a write of its own before it has a branch.
    */
   unloggedBegin?: BeginRecord;
-  timer?: NodeJS.Timeout;
+  /** Its place in the engine's DeadlineQueue (-1: not queued: no timeout can abort it any more). */
+  deadlineSlot = -1;
   /** The running commit (phase 1 + decision), so a repeated commit joins it. */
   committing?: Promise<CommitResult>;
   decision?: DecisionRecord;
@@ -55,8 +66,41 @@ export interface LiveTransaction {
    * COMMIT for it any more (an abort stays allowed: it is always safe).
    */
   handedOver?: boolean;
-  /** Created by a commit that carried its branches' registrations (carried-transaction.ts): a retry with the same branches joins it. */
-  carried?: boolean;
+
+  constructor(
+    readonly id: string,
+    readonly createdAt: number,
+    /** Kept instead of `expiresAt`: a small integer costs nothing, a timestamp is a boxed number. */
+    readonly timeoutMs: number,
+    readonly metadata?: Record<string, unknown>,
+    /** Created by a commit that carried its branches' registrations (carried-transaction.ts): a retry with the same branches joins it. */
+    readonly carried = false,
+  ) {}
+
+  get expiresAt(): number {
+    return this.createdAt + this.timeoutMs;
+  }
+
+  addBranch(branch: LiveBranch): void {
+    // `concat` allocates exactly the length it returns (a push or a spread leaves 16 slots spare).
+    this.branches = this.branches.concat([branch]);
+  }
+
+  /**
+   * Adds a registration's write to those a commit waits for. Once all written
+   * so far are written, nothing is held; a failed one is held (rejected) so
+   * the commit sees it.
+   */
+  addRegistration(written: Promise<unknown>): void {
+    const all = this.registering === undefined ? written : Promise.all([this.registering, written]);
+    this.registering = all;
+    all.then(
+      () => {
+        if (this.registering === all) this.registering = undefined;
+      },
+      () => undefined,
+    );
+  }
 }
 
 /** `hazard`: the participant reported a heuristic hazard; it is recorded and left to an operator. */
@@ -84,6 +128,15 @@ export function logBegin(ctx: { log: DecisionLog; logger: EngineLogger }, tx: Li
   ctx.log.append(record).catch((e) => ctx.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log begin'));
 }
 
+/**
+ * A branch's registration, frozen, with no field undefined: the shape the
+ * decision log stores (normalizeRecord), so the log keeps this same object
+ * in its records instead of a copy of its own.
+ */
+export function branchInfo(branchId: number, gid: string, participant: string, url?: string): BranchInfo {
+  return Object.freeze(url === undefined ? { branchId, gid, participant } : { branchId, gid, participant, url });
+}
+
 export function branchList(tx: LiveTransaction): BranchInfo[] {
-  return [...tx.branches.values()].map((b) => b.info);
+  return tx.branches.map((b) => b.info);
 }

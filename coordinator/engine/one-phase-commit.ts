@@ -16,7 +16,7 @@ import type { CommitResult, LiveBranch, LiveTransaction } from './live-transacti
 export function commitOnePhase(ctx: EngineContext, tx: LiveTransaction, branch: LiveBranch): Promise<CommitResult> {
   const ref: BranchRef = { ...branch.info, txId: tx.id };
   // From here no timer or caller may decide abort: the participant's COMMIT may land.
-  clearTimeout(tx.timer);
+  ctx.deadlines.remove(tx);
   tx.onePhase = true;
   tx.onePhaseOutcome = onePhaseUntilKnown(ctx, tx, ref).then(async (outcome) => {
     if (outcome.kind === 'committed') {
@@ -34,7 +34,7 @@ export function commitOnePhase(ctx: EngineContext, tx: LiveTransaction, branch: 
       // leaves memory, so a status read or a repeated commit finds it), left to an operator.
       branch.state = 'heuristic-hazard';
       await ctx.phaseTwo.recordHazard(tx.id, branch.info, outcome.detail);
-      clearTimeout(tx.timer);
+      ctx.deadlines.remove(tx);
       ctx.live.delete(tx.id);
       return { kind: 'hazard', detail: outcome.detail };
     } else {

@@ -6,7 +6,7 @@ import { EngineAdmin } from './engine-admin';
 import { createEngineContext, type EngineContext, type EngineDeps } from './engine-context';
 import { admissionRefusal } from './admission';
 import { adoptCarried, carriesRegistration, type CarriedBranch } from './carried-transaction';
-import { abortLive, abortTransaction } from './live-endings';
+import { abortLive, abortTransaction, expire } from './live-endings';
 import { BeginOptions, EnlistedBranch, LiveProtocol } from './live-protocol';
 import type { CommitResult } from './live-transaction';
 import type { RecoveryReport } from './recovery';
@@ -36,7 +36,7 @@ export class TransactionEngine {
   private readonly protocol: LiveProtocol;
 
   constructor(deps: EngineDeps) {
-    this.ctx = createEngineContext(deps);
+    this.ctx = createEngineContext(deps, (ctx, tx) => void expire(ctx, tx));
     this.config = this.ctx.config;
     this.protocol = new LiveProtocol(this.ctx);
     this.admin = new EngineAdmin(this.ctx);
@@ -168,7 +168,7 @@ export class TransactionEngine {
     await Promise.allSettled(live.map((tx) => (tx.committing || tx.decision ? tx.committing : abortLive(this.ctx, tx, { cause: 'shutdown', message: 'coordinator shutting down' }, 'engine'))));
     this.ctx.stopController.abort();
     await this.ctx.phaseTwo.settle();
-    for (const tx of this.ctx.live.values()) clearTimeout(tx.timer);
+    this.ctx.deadlines.clear();
     this.ctx.live.clear();
     // Given up only now, once the last records (`complete`s not waited for) are stored under it.
     await this.ctx.log.idle?.().catch(() => undefined);
@@ -190,7 +190,7 @@ export class TransactionEngine {
     for (const tx of [...this.ctx.live.values()]) {
       tx.handedOver = true;
       if (tx.committing || tx.aborting || tx.onePhase) continue;
-      clearTimeout(tx.timer);
+      this.ctx.deadlines.remove(tx);
       this.ctx.live.delete(tx.id);
       dropped += 1;
     }

@@ -82,11 +82,32 @@ export function recordProblem(r: unknown, type: unknown = isObject(r) ? r.type :
 // -0 would serialize as 0: memory must hold what a reopen reads back.
 const num = (n: number): number => (n === 0 ? 0 : n);
 
+const BRANCH_FIELDS = ['branchId', 'gid', 'participant', 'url', 'xid'] as const;
+
+/**
+ * Already what copyBranch would make of it: frozen, a plain object, only the
+ * interface's fields (in its order), none undefined, no -0. The engine makes
+ * its branches so, and the log keeps that object instead of a copy: one
+ * object per branch instead of two, tens of thousands of times over.
+ */
+function isNormalBranch(b: BranchInfo): boolean {
+  if (!Object.isFrozen(b) || Object.getPrototypeOf(b) !== Object.prototype || Object.is(b.branchId, -0)) return false;
+  let next = 0;
+  for (const key of Object.keys(b)) {
+    while (next < BRANCH_FIELDS.length && BRANCH_FIELDS[next] !== key) next++;
+    if (next === BRANCH_FIELDS.length || b[key as keyof BranchInfo] === undefined) return false;
+    next++;
+  }
+  return true;
+}
+
 function copyBranch(b: BranchInfo): BranchInfo {
-  const c: BranchInfo = { branchId: num(b.branchId), gid: b.gid, participant: b.participant };
-  if (b.url !== undefined) c.url = b.url;
-  if (b.xid !== undefined) c.xid = b.xid;
-  return Object.freeze(c);
+  if (isNormalBranch(b)) return b;
+  // Made whole in one literal, so every field is in the object itself (no separate property store).
+  const { branchId, gid, participant, url, xid } = b;
+  const id = num(branchId);
+  if (xid !== undefined) return Object.freeze(url === undefined ? { branchId: id, gid, participant, xid } : { branchId: id, gid, participant, url, xid });
+  return Object.freeze(url === undefined ? { branchId: id, gid, participant } : { branchId: id, gid, participant, url });
 }
 
 function copyReason(r: AbortReason): AbortReason {
@@ -109,7 +130,9 @@ function freezeDeep<T>(value: T): T {
  * A frozen copy of a valid record holding exactly the fields the interface
  * defines, without `undefined` ones: what gets serialized, and so exactly what
  * a reopen reads back. The log keeps the copy, never the caller's object, so a
- * caller changing its object afterwards cannot make memory disagree with disk.
+ * caller changing its object afterwards cannot make memory disagree with disk;
+ * a branch already frozen in exactly that shape is kept as it is (it cannot
+ * change), which is how the engine's running transactions share theirs.
  * `type` is passed separately so decide() need not build an intermediate object.
  */
 export function normalizeRecord(r: LogRecord, type: LogRecord['type'] = r.type): LogRecord {

@@ -1,8 +1,14 @@
 import type { BranchInfo, Outcome } from '../engine/ports/types';
-import type { CompleteRecord, DecisionRecord, HazardRecord, LogRecord, TxSnapshot } from '../engine/ports/decision-log';
+import type { BeginRecord, CompleteRecord, DecisionRecord, HazardRecord, LogRecord, TxSnapshot } from '../engine/ports/decision-log';
 
-/** Sequence number of a record that is queued but not yet written to a segment. */
-export const PENDING_SEQ = Number.MAX_SAFE_INTEGER;
+/**
+ * Sequence number of a record that is queued but not yet written to a
+ * segment: past any segment's number, and a small integer (2^30 - 1), which
+ * V8 stores in the object itself. One boxed number per record in the field
+ * (Number.MAX_SAFE_INTEGER, as before, made every `seq` a heap number of its
+ * own) cost 16 bytes per record held.
+ */
+export const PENDING_SEQ = 0x3fff_ffff;
 
 /**
  * A record as the index holds it, and where its frame is on disk: segment
@@ -22,13 +28,29 @@ export interface StoredRecord {
 const NO_BRANCHES: readonly BranchInfo[] = Object.freeze([]);
 const NO_HAZARDS: readonly HazardRecord[] = Object.freeze([]);
 
-/** One transaction folded from its records. Mutable only through `append`. */
+// Arrays of up to this many entries are replaced by a copy one longer on each
+// add rather than grown in place: V8 grows an array by at least 16 slots (and a
+// spread copy too), so a transaction's handful of records or branches would each
+// carry ~130 unused bytes. `concat` allocates exactly the length it returns.
+const EXACT_UP_TO = 16;
+
+function added<T>(list: readonly T[], item: T): T[] {
+  if (list.length >= EXACT_UP_TO) {
+    (list as T[]).push(item);
+    return list as T[];
+  }
+  return list.concat([item]);
+}
+
+/**
+ * One transaction folded from its records. Mutable only through `append`.
+ * Tens of thousands are held while running, so it keeps little of its own:
+ * its time, expiry, metadata and owner are read from its begin record.
+ */
 export class TxEntry {
   private list?: StoredRecord[];
-  createdAt = 0;
-  expiresAt = 0;
-  metadata?: Record<string, unknown>;
-  owner?: number;
+  /** The first begin record (replay keeps the first, as the register does). */
+  private begin?: BeginRecord;
   branches: readonly BranchInfo[] = NO_BRANCHES;
   decision?: DecisionRecord;
   /** Settles when the winning decision is written (and synced, for a commit); unset for decisions read back from disk. */
@@ -39,9 +61,25 @@ export class TxEntry {
   /** A `complete` without `outcome` was seen (an older version's, or one written after the transaction was forgotten). */
   private unprovenComplete = false;
   hazards: readonly HazardRecord[] = NO_HAZARDS;
-  private begun = false;
 
   constructor(readonly txId: string) {}
+
+  /** When it began; one first seen through another record (a sweep found a prepared branch nobody registered) is dated by its first record. */
+  get createdAt(): number {
+    return this.begin?.at ?? this.list?.[0].record.at ?? 0;
+  }
+
+  get expiresAt(): number {
+    return this.begin?.expiresAt ?? this.list?.[0].record.at ?? 0;
+  }
+
+  get metadata(): Record<string, unknown> | undefined {
+    return this.begin?.metadata;
+  }
+
+  get owner(): number | undefined {
+    return this.begin?.owner;
+  }
 
   /** Every record of the transaction, in append order. */
   get stored(): readonly StoredRecord[] {
@@ -57,34 +95,15 @@ export class TxEntry {
 
   apply(stored: StoredRecord): void {
     const r = stored.record;
-    if (!this.list) {
-      // Exactly one slot: most transactions hold a handful of records.
-      this.list = [stored];
-      // A transaction first seen through a decision (a sweep found a prepared
-      // branch nobody registered) has no begin: date it by its first record.
-      this.createdAt = r.at;
-      this.expiresAt = r.at;
-    } else {
-      this.list.push(stored);
-    }
+    this.list = this.list ? added(this.list, stored) : [stored];
     switch (r.type) {
       case 'begin':
-        if (this.begun) return;
-        this.begun = true;
-        this.createdAt = r.at;
-        this.expiresAt = r.expiresAt;
-        this.metadata = r.metadata;
-        this.owner = r.owner;
+        this.begin ??= r;
         return;
       case 'enlist': {
-        if (this.branches === NO_BRANCHES) {
-          this.branches = [r.branch];
-          return;
-        }
-        const branches = this.branches as BranchInfo[];
-        const at = branches.findIndex((b) => b.branchId >= r.branch.branchId);
-        if (at === -1) branches.push(r.branch);
-        else if (branches[at].branchId !== r.branch.branchId) branches.splice(at, 0, r.branch);
+        const at = this.branches.findIndex((b) => b.branchId >= r.branch.branchId);
+        if (at === -1) this.branches = added(this.branches, r.branch);
+        else if (this.branches[at].branchId !== r.branch.branchId) this.branches = this.branches.slice(0, at).concat([r.branch], this.branches.slice(at));
         return;
       }
       case 'decision':
@@ -118,7 +137,7 @@ export class TxEntry {
   get outcome(): Outcome | undefined {
     if (this.decision) return this.decision.outcome;
     if (this.completedOutcome) return this.completedOutcome;
-    return this.unprovenComplete && this.begun ? 'commit' : undefined;
+    return this.unprovenComplete && this.begin !== undefined ? 'commit' : undefined;
   }
 
   /** The record compaction keeps of a completed transaction once its full records go: its outcome record. */

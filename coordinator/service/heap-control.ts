@@ -16,11 +16,28 @@ export function applyHeapGrowingPercent(percent: number): void {
   if (percent > 0) v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
 }
 
-/** V8's full collection, made callable once (the same way jest's leak detector gets it). */
+/**
+ * V8's full collection, made callable once (the same way jest's leak detector
+ * gets it), that also compacts the old generation. A plain full collection
+ * frees the dead objects but evacuates only the pages V8's heuristics pick:
+ * after a load, pages that still hold a few long-lived objects (outcomes, the
+ * transactions still running) among the garbage stay committed, and RSS with
+ * them (a 20-line script: old space 93 MiB committed for 9 MiB live after
+ * `gc()`, 10 MiB with compaction). Compaction is turned on for this one
+ * collection only: it moves every live object, which costs more than the
+ * collection itself and is worth it only when nothing else is running.
+ */
 export function fullCollection(): () => void {
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
-  return () => gc();
+  return () => {
+    v8.setFlagsFromString('--compact-on-every-full-gc');
+    try {
+      gc();
+    } finally {
+      v8.setFlagsFromString('--no-compact-on-every-full-gc');
+    }
+  };
 }
 
 export interface IdleCollectorOptions {
