@@ -4,6 +4,7 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { FileDecisionLog, type FileDecisionLogOptions } from '../../coordinator/log/file/file-decision-log';
+import { FileLogCompactor } from '../../coordinator/log/file/file-log-compactor';
 import { snapshotName } from '../../coordinator/log/file/log-layout';
 import { OutcomeTable } from '../../coordinator/log/outcome-table';
 
@@ -192,5 +193,48 @@ describe('FileDecisionLog memory', () => {
     expect(again.held()).toEqual({ inFull: 0, outcomes: 0 });
     expect(snapshots()).toEqual([snapshotName(Number(snapshots()[0].match(/\d+/)![0]))]);
     await again.close();
+  });
+  it('an idle log rewrites its snapshot to forget expired outcomes only once they are half of those held, not each time a few expire', async () => {
+    const dir = tempDir();
+    let now = T0;
+    const INTERVAL = 3_600_000;
+    // The timer's tick is driven by hand: its callback is taken from setInterval, whose real interval never ends in the test.
+    const intervals = jest.spyOn(global, 'setInterval');
+    const compactions = jest.spyOn(FileLogCompactor.prototype, 'compact');
+    const log = new FileDecisionLog({ dir, compactIntervalMs: INTERVAL, maxRetainedCompleted: 0, completedRetentionMs: 60_000, now: () => now });
+    try {
+      await log.open();
+      const tick = intervals.mock.calls.find((c) => c[1] === INTERVAL)![0] as () => void;
+      await completeMany(log, 0, 2_000, (i) => T0 + i);
+      const ticked = async (): Promise<boolean> => {
+        const before = compactions.mock.calls.length;
+        tick();
+        if (compactions.mock.calls.length === before) return false;
+        await compactions.mock.results.at(-1)!.value;
+        return true;
+      };
+      now = T0 + 2_000;
+      expect(await ticked()).toBe(true); // written since: reduced to outcomes
+      expect(log.held()).toEqual({ inFull: 0, outcomes: 2_000 });
+      // A quarter past retention, nothing written: no rewrite of the other 1,500; they are held a while longer.
+      now = T0 + 60_000 + 499;
+      expect(await ticked()).toBe(false);
+      expect(log.held().outcomes).toBe(2_000);
+      // Half past retention: one snapshot forgets them.
+      now = T0 + 60_000 + 999;
+      expect(await ticked()).toBe(true);
+      expect(log.held().outcomes).toBe(1_000);
+      expect(await log.get(uuid(999))).toBeUndefined();
+      expect(await log.get(uuid(1_000))).toMatchObject({ completed: true });
+      // A write since: the next tick forgets whatever expired, however few.
+      now = T0 + 60_000 + 1_099;
+      await completeMany(log, 5_000, 1, () => now);
+      expect(await ticked()).toBe(true);
+      expect(log.held().outcomes).toBe(901);
+    } finally {
+      intervals.mockRestore();
+      compactions.mockRestore();
+      await log.close();
+    }
   });
 });

@@ -66,10 +66,14 @@ export class FileLogCompactor {
 
   /**
    * Compacts every `compactIntervalMs` as well (with autoCompact), when
-   * anything was written since the last compaction or a retention ended: so
-   * an idle coordinator, whose segments no longer seal, still reduces the
-   * completed transactions of its last burst to outcomes, forgets them when
-   * their retention ends, and gives the memory and the disk back.
+   * anything was written since the last compaction, or when forgetting what
+   * retention let go is worth a new snapshot (TxIndex.worthForgetting): so an
+   * idle coordinator, whose segments no longer seal, still reduces the
+   * completed transactions of its last burst to outcomes and forgets them as
+   * their retention ends, giving the memory and the disk back, without
+   * rewriting every kept outcome each time a few expire. Holding an outcome
+   * past its retention is safe (retention is a minimum): it is forgotten at
+   * the next compaction.
    */
   startTimer(): void {
     if (!this.o.autoCompact || this.o.compactIntervalMs === 0 || this.timer) return;
@@ -85,7 +89,7 @@ export class FileLogCompactor {
   private onTimer(): void {
     if (this.autoCompacting || !this.isOpen() || this.writer.failed) return;
     const written = this.writer.activeSize > 0 || this.sealed.size > 0;
-    if (!written && !this.index.holdsExpired(this.o.now() - this.o.completedRetentionMs)) return;
+    if (!written && !this.index.worthForgetting(this.o.now() - this.o.completedRetentionMs)) return;
     this.autoCompacting = true;
     this.compact()
       .catch((e) => this.o.onBackgroundError(e))
