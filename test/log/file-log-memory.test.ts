@@ -6,6 +6,7 @@ import vm from 'node:vm';
 import { FileDecisionLog, type FileDecisionLogOptions } from '../../coordinator/log/file/file-decision-log';
 import { FileLogCompactor } from '../../coordinator/log/file/file-log-compactor';
 import { snapshotName } from '../../coordinator/log/file/log-layout';
+import { nodeLogFs, type LogFs } from '../../coordinator/log/file/log-fs';
 import { OutcomeTable } from '../../coordinator/log/outcome-table';
 
 /**
@@ -236,5 +237,46 @@ describe('FileDecisionLog memory', () => {
       compactions.mockRestore();
       await log.close();
     }
+  });
+  it('writes a snapshot of many outcomes from one reused chunk buffer, not a new buffer per chunk and per frame, and it reads back', async () => {
+    const dir = tempDir();
+    const base = nodeLogFs();
+    const snapshotFds = new Set<number>();
+    const chunks: ArrayBufferLike[] = [];
+    const lfs: LogFs = {
+      ...base,
+      open: async (file, flags) => {
+        const fd = await base.open(file, flags);
+        if (file.endsWith('.snap.tmp')) snapshotFds.add(fd);
+        return fd;
+      },
+      close: (fd) => {
+        snapshotFds.delete(fd);
+        return base.close(fd);
+      },
+      write: (fd, buffer, offset, length, position) => {
+        if (snapshotFds.has(fd)) chunks.push(buffer.buffer);
+        return base.write(fd, buffer, offset, length, position);
+      },
+    };
+    const options = { dir, fs: lfs, autoCompact: false, maxRetainedCompleted: 0, now: () => T0 + 1_000 };
+    let log = new FileDecisionLog(options);
+    await log.open();
+    // About 90 bytes a frame: over 2 MiB of snapshot, three chunks at least.
+    const N = 25_000;
+    await completeMany(log, 0, N, () => T0);
+    await log.compact();
+    chunks.length = 0;
+    // Nothing new: the second compaction writes every kept outcome from the outcome table.
+    await completeMany(log, N, 1, () => T0);
+    await log.compact();
+    expect(chunks.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(chunks).size).toBe(1);
+    await log.close();
+    log = new FileDecisionLog({ dir, autoCompact: false, now: () => T0 + 1_000 });
+    await log.open();
+    expect(log.held().outcomes).toBe(N + 1);
+    expect(await log.get(uuid(N - 1))).toMatchObject({ completed: true, outcome: (N - 1) % 3 === 0 ? 'abort' : 'commit' });
+    await log.close();
   });
 });

@@ -154,7 +154,7 @@ export class FileLogCompactor {
     // Nothing sealed since the snapshot: it is rewritten (under the same name) only when it would shrink.
     if (through === this.snapshotSeq && cut.forget.length === 0 && cut.reduce.length === 0) return unchanged;
     const frames = await this.framesOf(cut.records);
-    const outcomes = { count: cut.outcomes.ids.length, frame: (i: number) => frameJson(recordJson(keptOutcomeRecord(cut, i))) };
+    const outcomes = { count: cut.outcomes.ids.length, json: (i: number) => recordJson(keptOutcomeRecord(cut, i)) };
     const written = await writeSnapshot(fs, dir, through, frames, outcomes);
     // Installed: from here a restart reads this snapshot, and the older one
     // and segments <= through are superseded (a restart deletes any we miss).
