@@ -49,14 +49,26 @@ async function main(): Promise<void> {
   await log.compact();
   gc();
   sample(`${N} outcomes held, collected`);
+  await new Promise((r) => setTimeout(r, 2_000));
+  sample('  2 s later');
   for (const expired of [0.05, 0.1]) {
     now = T0 + RETENTION + Math.floor(expired * RETENTION);
+    // The highest readings while the compaction runs (sampled every 10 ms).
+    const peak = { rss: 0, external: 0, arrayBuffers: 0, heapUsed: 0 };
+    const t = setInterval(() => {
+      const m = process.memoryUsage();
+      for (const k of ['rss', 'external', 'arrayBuffers', 'heapUsed'] as const) peak[k] = Math.max(peak[k], m[k]);
+    }, 10);
     await log.compact();
-    sample(`compaction forgetting ${expired * 100} %`);
-    await new Promise((r) => setTimeout(r, 200));
-    sample('  200 ms later');
+    clearInterval(t);
+    console.log(`compaction forgetting ${expired * 100} %: peaks: rss ${MiB(peak.rss)}, heap used ${MiB(peak.heapUsed)}, external ${MiB(peak.external)}, array buffers ${MiB(peak.arrayBuffers)}`);
+    sample('  right after');
+    await new Promise((r) => setTimeout(r, 2_000));
+    sample('  2 s later');
     gc();
     sample('  after the idle collection');
+    await new Promise((r) => setTimeout(r, 2_000));
+    sample('  2 s later');
   }
   console.log(`snapshot: ${MiB(fs.readdirSync(dir).filter((f) => f.startsWith('snapshot-')).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0))} MiB`);
   await log.close();
