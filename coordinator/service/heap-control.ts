@@ -49,6 +49,14 @@ export interface IdleCollectorOptions {
   started(): number;
   collect(): void;
   /**
+   * Run before the idle period's first collection, which waits for it: work
+   * the idle coordinator would do soon anyway and that allocates (`twopc
+   * serve`: the file log's compaction of the last burst, a snapshot of every
+   * kept outcome), so the collection gives that back too instead of RSS
+   * climbing again seconds after it. Its failure is the caller's to report.
+   */
+  prepare?(): Promise<unknown>;
+  /**
    * The process's memory now (bytes; `twopc serve`: RSS). While the idle
    * period lasts, a collection is repeated once this has grown `regrowBytes`
    * above the lowest reading since the last one. Absent: one collection per
@@ -85,6 +93,8 @@ export class IdleCollector {
   private collectedAt: number | undefined;
   /** The lowest footprint read since that collection. */
   private floor: number | undefined;
+  /** While `prepare` runs: no other check acts. */
+  private preparing = false;
   private readonly timer: { stop(): void };
 
   constructor(private readonly options: IdleCollectorOptions) {
@@ -100,6 +110,7 @@ export class IdleCollector {
 
   private check(stepMs: number): void {
     this.elapsed += stepMs;
+    if (this.preparing) return;
     const count = this.options.started();
     if (count !== this.lastCount) {
       this.lastCount = count;
@@ -111,7 +122,19 @@ export class IdleCollector {
     this.quietSince ??= this.elapsed;
     if (this.workSinceCollect && this.elapsed - this.quietSince >= this.options.idleMs) {
       this.workSinceCollect = false;
-      this.collect();
+      const { prepare } = this.options;
+      if (!prepare) {
+        this.collect();
+        return;
+      }
+      this.preparing = true;
+      void prepare()
+        .catch(() => undefined)
+        .then(() => {
+          this.preparing = false;
+          // Work that started meanwhile ends this idle period: its own will collect.
+          if (this.options.started() === this.lastCount) this.collect();
+        });
       return;
     }
     const { footprint } = this.options;

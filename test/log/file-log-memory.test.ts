@@ -232,6 +232,15 @@ describe('FileDecisionLog memory', () => {
       await completeMany(log, 5_000, 1, () => now);
       expect(await ticked()).toBe(true);
       expect(log.held().outcomes).toBe(901);
+      // compactIfDue (what serve calls when it goes idle) decides as the timer does: nothing written, a few expired.
+      now = T0 + 60_000 + 1_199;
+      const before = compactions.mock.calls.length;
+      await log.compactIfDue();
+      expect(compactions.mock.calls.length).toBe(before);
+      await completeMany(log, 5_001, 1, () => now);
+      await log.compactIfDue();
+      expect(compactions.mock.calls.length).toBe(before + 1);
+      expect(log.held().outcomes).toBe(802);
     } finally {
       intervals.mockRestore();
       compactions.mockRestore();

@@ -80,6 +80,45 @@ describe('IdleCollector', () => {
     expect(c.collected()).toBe(4);
   });
 
+  it('collects after the prepared work (the log\'s compaction) has finished, not before it; nothing while it runs', async () => {
+    let collections = 0;
+    let check: () => void = () => undefined;
+    let finish: () => void = () => undefined;
+    let prepared = 0;
+    const started = { n: 0 };
+    new IdleCollector({
+      idleMs: 1000,
+      started: () => started.n,
+      collect: () => (collections += 1),
+      prepare: () => {
+        prepared += 1;
+        return new Promise<void>((r) => (finish = r));
+      },
+      every: (fn) => ((check = fn), { stop: () => undefined }),
+    });
+    started.n += 1;
+    for (let i = 0; i < 6; i++) check();
+    expect(prepared).toBe(1);
+    expect(collections).toBe(0);
+    for (let i = 0; i < 10; i++) check();
+    expect([prepared, collections]).toEqual([1, 0]);
+    finish();
+    await new Promise((r) => setImmediate(r));
+    expect(collections).toBe(1);
+    // Work that starts while it runs ends that idle period without a collection; the next one collects.
+    started.n += 1;
+    for (let i = 0; i < 6; i++) check();
+    expect(prepared).toBe(2);
+    started.n += 1;
+    finish();
+    await new Promise((r) => setImmediate(r));
+    expect(collections).toBe(1);
+    for (let i = 0; i < 6; i++) check();
+    finish();
+    await new Promise((r) => setImmediate(r));
+    expect([prepared, collections]).toEqual([3, 2]);
+  });
+
   it('never collects while requests keep starting', () => {
     const c = driven(1000);
     for (let i = 0; i < 100; i++) {

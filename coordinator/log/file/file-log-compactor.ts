@@ -87,11 +87,17 @@ export class FileLogCompactor {
   }
 
   private onTimer(): void {
-    if (this.autoCompacting || !this.isOpen() || this.writer.failed) return;
+    void this.compactIfDue();
+  }
+
+  /** The timer's compaction, now: settles once it is done (or at once when there is nothing to do, or one is under way). */
+  compactIfDue(): Promise<void> {
+    if (this.autoCompacting || !this.isOpen() || this.writer.failed) return this.tail.then(() => undefined);
     const written = this.writer.activeSize > 0 || this.sealed.size > 0;
-    if (!written && !this.index.worthForgetting(this.o.now() - this.o.completedRetentionMs)) return;
+    if (!written && !this.index.worthForgetting(this.o.now() - this.o.completedRetentionMs)) return Promise.resolve();
     this.autoCompacting = true;
-    this.compact()
+    return this.compact()
+      .then(() => undefined)
       .catch((e) => this.o.onBackgroundError(e))
       .finally(() => {
         this.autoCompacting = false;
