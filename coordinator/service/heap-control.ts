@@ -40,7 +40,7 @@ export function fullCollection(): () => void {
   };
 }
 
-const DEFAULT_REGROW_BYTES = 16 * 1024 * 1024;
+const DEFAULT_REGROW_BYTES = 8 * 1024 * 1024;
 
 export interface IdleCollectorOptions {
   /** No new request for this long after some work: collect once. */
@@ -63,7 +63,7 @@ export interface IdleCollectorOptions {
    * idle period.
    */
   footprint?(): number;
-  /** Growth that repeats the collection while idle; default 16 MiB. */
+  /** Growth that repeats the collection while idle; default 8 MiB (a second collection about `idleMs` after the first, when the allocation rate is low enough for V8 to shrink the young generation). */
   regrowBytes?: number;
   /** Injected so tests can drive it: the interval between checks. */
   every?: (check: () => void, ms: number) => { stop(): void };
