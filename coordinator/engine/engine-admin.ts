@@ -109,6 +109,11 @@ export class EngineAdmin {
     return this.ctx.log.compact();
   }
 
+  /** The log's own background compaction, now if it is due (DecisionLog.compactIfDue); settles when done. */
+  async compactLogIfDue(): Promise<void> {
+    await this.ctx.log.compactIfDue?.();
+  }
+
   /**
    * Starts phase 2 of an unfinished transaction now instead of after its
    * backoff (joining the drive in progress, if any), and waits up to `waitMs`

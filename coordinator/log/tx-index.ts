@@ -113,15 +113,20 @@ export class TxIndex {
   }
 
   /**
-   * Whether some completed transaction's retention ended at or before
-   * `completedAtOrBefore`: the oldest outcome (about the first one held), or
-   * any completed in full. Cheap: a timer asks.
+   * Whether forgetting what is past retention at `completedAtOrBefore` is
+   * worth a snapshot by itself (nothing else written): a transaction held in
+   * full has expired (kilobytes each), or the expired outcomes are at least
+   * half of those held. Rewriting every kept outcome to forget a few (a
+   * 12-MiB snapshot every 30 s as retention ends one by one after a load)
+   * churned more memory than it gave back; waiting for half keeps the
+   * rewrites' total under twice what they forget.
    */
-  holdsExpired(completedAtOrBefore: number): boolean {
-    const oldest = this.outcomes.oldestAt();
-    if (oldest !== undefined && oldest <= completedAtOrBefore) return true;
+  worthForgetting(completedAtOrBefore: number): boolean {
     for (const e of this.txs.values()) if (e.completedAt !== undefined && e.completedAt <= completedAtOrBefore) return true;
-    return false;
+    const held = this.outcomes.size;
+    if (held === 0) return false;
+    const half = Math.ceil(held / 2);
+    return this.outcomes.countCompletedBy(completedAtOrBefore, half) >= half;
   }
 
   unfinished(): TxSnapshot[] {

@@ -40,12 +40,31 @@ export function fullCollection(): () => void {
   };
 }
 
+const DEFAULT_REGROW_BYTES = 8 * 1024 * 1024;
+
 export interface IdleCollectorOptions {
   /** No new request for this long after some work: collect once. */
   idleMs: number;
   /** How many requests have started so far (a counter that only grows). */
   started(): number;
   collect(): void;
+  /**
+   * Run before the idle period's first collection, which waits for it: work
+   * the idle coordinator would do soon anyway and that allocates (`twopc
+   * serve`: the file log's compaction of the last burst, a snapshot of every
+   * kept outcome), so the collection gives that back too instead of RSS
+   * climbing again seconds after it. Its failure is the caller's to report.
+   */
+  prepare?(): Promise<unknown>;
+  /**
+   * The process's memory now (bytes; `twopc serve`: RSS). While the idle
+   * period lasts, a collection is repeated once this has grown `regrowBytes`
+   * above the lowest reading since the last one. Absent: one collection per
+   * idle period.
+   */
+  footprint?(): number;
+  /** Growth that repeats the collection while idle; default 8 MiB (a second collection about `idleMs` after the first, when the allocation rate is low enough for V8 to shrink the young generation). */
+  regrowBytes?: number;
   /** Injected so tests can drive it: the interval between checks. */
   every?: (check: () => void, ms: number) => { stop(): void };
 }
@@ -54,14 +73,28 @@ export interface IdleCollectorOptions {
  * One full collection when the coordinator goes idle. V8's memory reducer
  * gives committed heap pages back only slowly (RSS stayed at 215–290 MiB for
  * two idle minutes after a load whose live heap was 50 MiB); one collection
- * returns them at once. It runs once per idle period: after the last request
- * of a burst, never during steady work, never twice in a row.
+ * returns them at once. It runs after the last request of a burst, never
+ * during steady work. While the idle lasts, it runs again (at most once per
+ * `idleMs`) when the footprint has grown `regrowBytes` since the lowest
+ * reading after the last collection: an idle coordinator still allocates
+ * (the file log compacts on a timer and writes a snapshot of every kept
+ * outcome, metrics are scraped), which refilled the young generation and
+ * left buffers for V8 to free at its leisure (RSS 123 → 188 MiB within
+ * 10 s of a compaction, BENCHMARKS.md issue 16). A growth that a collection
+ * cannot give back (malloc's arenas) repeats nothing: the lowest reading
+ * starts afresh after each collection.
  */
 export class IdleCollector {
   private lastCount: number;
   private quietSince: number | undefined;
   private workSinceCollect = false;
   private elapsed = 0;
+  /** When the last collection of this idle period ran; undefined until one has. */
+  private collectedAt: number | undefined;
+  /** The lowest footprint read since that collection. */
+  private floor: number | undefined;
+  /** While `prepare` runs: no other check acts. */
+  private preparing = false;
   private readonly timer: { stop(): void };
 
   constructor(private readonly options: IdleCollectorOptions) {
@@ -77,18 +110,47 @@ export class IdleCollector {
 
   private check(stepMs: number): void {
     this.elapsed += stepMs;
+    if (this.preparing) return;
     const count = this.options.started();
     if (count !== this.lastCount) {
       this.lastCount = count;
       this.workSinceCollect = true;
       this.quietSince = undefined;
+      this.collectedAt = undefined;
       return;
     }
     this.quietSince ??= this.elapsed;
     if (this.workSinceCollect && this.elapsed - this.quietSince >= this.options.idleMs) {
       this.workSinceCollect = false;
-      this.options.collect();
+      const { prepare } = this.options;
+      if (!prepare) {
+        this.collect();
+        return;
+      }
+      this.preparing = true;
+      void prepare()
+        .catch(() => undefined)
+        .then(() => {
+          this.preparing = false;
+          // Work that started meanwhile ends this idle period: its own will collect.
+          if (this.options.started() === this.lastCount) this.collect();
+        });
+      return;
     }
+    const { footprint } = this.options;
+    if (!footprint || this.collectedAt === undefined) return;
+    const now = footprint();
+    if (this.floor === undefined || now < this.floor) {
+      this.floor = now;
+      return;
+    }
+    if (now - this.floor >= (this.options.regrowBytes ?? DEFAULT_REGROW_BYTES) && this.elapsed - this.collectedAt >= this.options.idleMs) this.collect();
+  }
+
+  private collect(): void {
+    this.options.collect();
+    this.collectedAt = this.elapsed;
+    this.floor = undefined;
   }
 }
 

@@ -138,7 +138,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     throw e;
   }
   const running = coordinator;
-  const idleCollector = config.memory.collectWhenIdleMs > 0 ? new IdleCollector({ idleMs: config.memory.collectWhenIdleMs, started: () => admission.started, collect: fullCollection() }) : undefined;
+  const idleCollector = config.memory.collectWhenIdleMs > 0 ? new IdleCollector({ idleMs: config.memory.collectWhenIdleMs, started: () => admission.started, collect: fullCollection(), prepare: () => engine.admin.compactLogIfDue(), footprint: () => process.memoryUsage.rss() }) : undefined;
   let closing: Promise<void> | undefined;
   return {
     engine,

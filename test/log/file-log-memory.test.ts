@@ -4,7 +4,9 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { FileDecisionLog, type FileDecisionLogOptions } from '../../coordinator/log/file/file-decision-log';
+import { FileLogCompactor } from '../../coordinator/log/file/file-log-compactor';
 import { snapshotName } from '../../coordinator/log/file/log-layout';
+import { nodeLogFs, type LogFs } from '../../coordinator/log/file/log-fs';
 import { OutcomeTable } from '../../coordinator/log/outcome-table';
 
 /**
@@ -192,5 +194,98 @@ describe('FileDecisionLog memory', () => {
     expect(again.held()).toEqual({ inFull: 0, outcomes: 0 });
     expect(snapshots()).toEqual([snapshotName(Number(snapshots()[0].match(/\d+/)![0]))]);
     await again.close();
+  });
+  it('an idle log rewrites its snapshot to forget expired outcomes only once they are half of those held, not each time a few expire', async () => {
+    const dir = tempDir();
+    let now = T0;
+    const INTERVAL = 3_600_000;
+    // The timer's tick is driven by hand: its callback is taken from setInterval, whose real interval never ends in the test.
+    const intervals = jest.spyOn(global, 'setInterval');
+    const compactions = jest.spyOn(FileLogCompactor.prototype, 'compact');
+    const log = new FileDecisionLog({ dir, compactIntervalMs: INTERVAL, maxRetainedCompleted: 0, completedRetentionMs: 60_000, now: () => now });
+    try {
+      await log.open();
+      const tick = intervals.mock.calls.find((c) => c[1] === INTERVAL)![0] as () => void;
+      await completeMany(log, 0, 2_000, (i) => T0 + i);
+      const ticked = async (): Promise<boolean> => {
+        const before = compactions.mock.calls.length;
+        tick();
+        if (compactions.mock.calls.length === before) return false;
+        await compactions.mock.results.at(-1)!.value;
+        return true;
+      };
+      now = T0 + 2_000;
+      expect(await ticked()).toBe(true); // written since: reduced to outcomes
+      expect(log.held()).toEqual({ inFull: 0, outcomes: 2_000 });
+      // A quarter past retention, nothing written: no rewrite of the other 1,500; they are held a while longer.
+      now = T0 + 60_000 + 499;
+      expect(await ticked()).toBe(false);
+      expect(log.held().outcomes).toBe(2_000);
+      // Half past retention: one snapshot forgets them.
+      now = T0 + 60_000 + 999;
+      expect(await ticked()).toBe(true);
+      expect(log.held().outcomes).toBe(1_000);
+      expect(await log.get(uuid(999))).toBeUndefined();
+      expect(await log.get(uuid(1_000))).toMatchObject({ completed: true });
+      // A write since: the next tick forgets whatever expired, however few.
+      now = T0 + 60_000 + 1_099;
+      await completeMany(log, 5_000, 1, () => now);
+      expect(await ticked()).toBe(true);
+      expect(log.held().outcomes).toBe(901);
+      // compactIfDue (what serve calls when it goes idle) decides as the timer does: nothing written, a few expired.
+      now = T0 + 60_000 + 1_199;
+      const before = compactions.mock.calls.length;
+      await log.compactIfDue();
+      expect(compactions.mock.calls.length).toBe(before);
+      await completeMany(log, 5_001, 1, () => now);
+      await log.compactIfDue();
+      expect(compactions.mock.calls.length).toBe(before + 1);
+      expect(log.held().outcomes).toBe(802);
+    } finally {
+      intervals.mockRestore();
+      compactions.mockRestore();
+      await log.close();
+    }
+  });
+  it('writes a snapshot of many outcomes from one reused chunk buffer, not a new buffer per chunk and per frame, and it reads back', async () => {
+    const dir = tempDir();
+    const base = nodeLogFs();
+    const snapshotFds = new Set<number>();
+    const chunks: ArrayBufferLike[] = [];
+    const lfs: LogFs = {
+      ...base,
+      open: async (file, flags) => {
+        const fd = await base.open(file, flags);
+        if (file.endsWith('.snap.tmp')) snapshotFds.add(fd);
+        return fd;
+      },
+      close: (fd) => {
+        snapshotFds.delete(fd);
+        return base.close(fd);
+      },
+      write: (fd, buffer, offset, length, position) => {
+        if (snapshotFds.has(fd)) chunks.push(buffer.buffer);
+        return base.write(fd, buffer, offset, length, position);
+      },
+    };
+    const options = { dir, fs: lfs, autoCompact: false, maxRetainedCompleted: 0, now: () => T0 + 1_000 };
+    let log = new FileDecisionLog(options);
+    await log.open();
+    // About 90 bytes a frame: over 2 MiB of snapshot, three chunks at least.
+    const N = 25_000;
+    await completeMany(log, 0, N, () => T0);
+    await log.compact();
+    chunks.length = 0;
+    // Nothing new: the second compaction writes every kept outcome from the outcome table.
+    await completeMany(log, N, 1, () => T0);
+    await log.compact();
+    expect(chunks.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(chunks).size).toBe(1);
+    await log.close();
+    log = new FileDecisionLog({ dir, autoCompact: false, now: () => T0 + 1_000 });
+    await log.open();
+    expect(log.held().outcomes).toBe(N + 1);
+    expect(await log.get(uuid(N - 1))).toMatchObject({ completed: true, outcome: (N - 1) % 3 === 0 ? 'abort' : 'commit' });
+    await log.close();
   });
 });

@@ -6,7 +6,7 @@ import { fullCollection, IdleCollector } from '../../coordinator/service/heap-co
  * Issue 16: `twopc serve` bounds V8's heap itself (service/heap-control.ts).
  * The idle collector is driven by hand: each `tick()` is one check.
  */
-function driven(idleMs: number): { started: { n: number }; collected: () => number; tick: (n?: number) => void; checkMs: number } {
+function driven(idleMs: number, footprint?: { bytes: number }): { started: { n: number }; collected: () => number; tick: (n?: number) => void; checkMs: number } {
   const started = { n: 0 };
   let collections = 0;
   let check: () => void = () => undefined;
@@ -15,6 +15,7 @@ function driven(idleMs: number): { started: { n: number }; collected: () => numb
     idleMs,
     started: () => started.n,
     collect: () => (collections += 1),
+    ...(footprint ? { footprint: () => footprint.bytes, regrowBytes: 100 } : {}),
     every: (fn, ms) => {
       check = fn;
       checkMs = ms;
@@ -43,6 +44,79 @@ describe('IdleCollector', () => {
     c.started.n += 1;
     c.tick(6);
     expect(c.collected()).toBe(2);
+  });
+
+  it('collects again while idle when the footprint grows past the lowest reading since the last collection, at most once per idle time', () => {
+    const mem = { bytes: 1_000 };
+    const c = driven(1000, mem);
+    c.started.n += 1;
+    c.tick(6);
+    expect(c.collected()).toBe(1);
+    mem.bytes = 500; // what the collection gave back
+    c.tick();
+    // A compaction while idle allocates: 120 above the lowest reading.
+    mem.bytes = 620;
+    c.tick();
+    // Within the idle time of the last collection: not yet.
+    expect(c.collected()).toBe(1);
+    c.tick(2);
+    expect(c.collected()).toBe(2);
+    // A growth it could not give back (malloc's arenas) repeats nothing: the lowest reading starts afresh.
+    c.tick(40);
+    expect(c.collected()).toBe(2);
+    mem.bytes = 700;
+    c.tick(40);
+    expect(c.collected()).toBe(2);
+    mem.bytes = 720;
+    c.tick(4);
+    expect(c.collected()).toBe(3);
+    // Work resumes: nothing more until the next idle collection.
+    c.started.n += 1;
+    c.tick();
+    mem.bytes = 10_000;
+    c.tick(4);
+    expect(c.collected()).toBe(3);
+    c.tick();
+    expect(c.collected()).toBe(4);
+  });
+
+  it('collects after the prepared work (the log\'s compaction) has finished, not before it; nothing while it runs', async () => {
+    let collections = 0;
+    let check: () => void = () => undefined;
+    let finish: () => void = () => undefined;
+    let prepared = 0;
+    const started = { n: 0 };
+    new IdleCollector({
+      idleMs: 1000,
+      started: () => started.n,
+      collect: () => (collections += 1),
+      prepare: () => {
+        prepared += 1;
+        return new Promise<void>((r) => (finish = r));
+      },
+      every: (fn) => ((check = fn), { stop: () => undefined }),
+    });
+    started.n += 1;
+    for (let i = 0; i < 6; i++) check();
+    expect(prepared).toBe(1);
+    expect(collections).toBe(0);
+    for (let i = 0; i < 10; i++) check();
+    expect([prepared, collections]).toEqual([1, 0]);
+    finish();
+    await new Promise((r) => setImmediate(r));
+    expect(collections).toBe(1);
+    // Work that starts while it runs ends that idle period without a collection; the next one collects.
+    started.n += 1;
+    for (let i = 0; i < 6; i++) check();
+    expect(prepared).toBe(2);
+    started.n += 1;
+    finish();
+    await new Promise((r) => setImmediate(r));
+    expect(collections).toBe(1);
+    for (let i = 0; i < 6; i++) check();
+    finish();
+    await new Promise((r) => setImmediate(r));
+    expect([prepared, collections]).toEqual([3, 2]);
   });
 
   it('never collects while requests keep starting', () => {

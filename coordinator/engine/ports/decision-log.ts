@@ -175,6 +175,13 @@ export interface DecisionLog {
   history(txId: string): Promise<LogRecord[]>;
   /** Forgets completed transactions older than the retention period and reclaims space. */
   compact(): Promise<CompactReport>;
+  /**
+   * Compacts now if the store's own timer would soon (something written
+   * since, or enough past retention), and settles once done; otherwise does
+   * nothing. What the service calls when it goes idle, so the collection that
+   * follows gives back what the compaction allocated. Absent: nothing to do.
+   */
+  compactIfDue?(): Promise<void>;
   /** Flushes and releases the store (and its lock). */
   close(): Promise<void>;
   /** Resolves once every write made so far has been answered by the store (shared stores; the file log's close does it). */

@@ -66,10 +66,14 @@ export class FileLogCompactor {
 
   /**
    * Compacts every `compactIntervalMs` as well (with autoCompact), when
-   * anything was written since the last compaction or a retention ended: so
-   * an idle coordinator, whose segments no longer seal, still reduces the
-   * completed transactions of its last burst to outcomes, forgets them when
-   * their retention ends, and gives the memory and the disk back.
+   * anything was written since the last compaction, or when forgetting what
+   * retention let go is worth a new snapshot (TxIndex.worthForgetting): so an
+   * idle coordinator, whose segments no longer seal, still reduces the
+   * completed transactions of its last burst to outcomes and forgets them as
+   * their retention ends, giving the memory and the disk back, without
+   * rewriting every kept outcome each time a few expire. Holding an outcome
+   * past its retention is safe (retention is a minimum): it is forgotten at
+   * the next compaction.
    */
   startTimer(): void {
     if (!this.o.autoCompact || this.o.compactIntervalMs === 0 || this.timer) return;
@@ -83,11 +87,17 @@ export class FileLogCompactor {
   }
 
   private onTimer(): void {
-    if (this.autoCompacting || !this.isOpen() || this.writer.failed) return;
+    void this.compactIfDue();
+  }
+
+  /** The timer's compaction, now: settles once it is done (or at once when there is nothing to do, or one is under way). */
+  compactIfDue(): Promise<void> {
+    if (this.autoCompacting || !this.isOpen() || this.writer.failed) return this.tail.then(() => undefined);
     const written = this.writer.activeSize > 0 || this.sealed.size > 0;
-    if (!written && !this.index.holdsExpired(this.o.now() - this.o.completedRetentionMs)) return;
+    if (!written && !this.index.worthForgetting(this.o.now() - this.o.completedRetentionMs)) return Promise.resolve();
     this.autoCompacting = true;
-    this.compact()
+    return this.compact()
+      .then(() => undefined)
       .catch((e) => this.o.onBackgroundError(e))
       .finally(() => {
         this.autoCompacting = false;
@@ -150,7 +160,7 @@ export class FileLogCompactor {
     // Nothing sealed since the snapshot: it is rewritten (under the same name) only when it would shrink.
     if (through === this.snapshotSeq && cut.forget.length === 0 && cut.reduce.length === 0) return unchanged;
     const frames = await this.framesOf(cut.records);
-    const outcomes = { count: cut.outcomes.ids.length, frame: (i: number) => frameJson(recordJson(keptOutcomeRecord(cut, i))) };
+    const outcomes = { count: cut.outcomes.ids.length, json: (i: number) => recordJson(keptOutcomeRecord(cut, i)) };
     const written = await writeSnapshot(fs, dir, through, frames, outcomes);
     // Installed: from here a restart reads this snapshot, and the older one
     // and segments <= through are superseded (a restart deletes any we miss).

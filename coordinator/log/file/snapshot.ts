@@ -1,7 +1,8 @@
 import { TwopcError } from '../../engine/ports/protocol';
 import { fsyncDir, writeFully, type LogFs } from './log-fs';
 import { inDir, snapshotName, snapshotTempName } from './log-layout';
-import { decodePayload, encodeFrame, scanFrames } from './record-codec';
+import { crc32 } from './crc32';
+import { decodePayload, encodeFrame, FRAME_HEADER_BYTES, frameJson, scanFrames } from './record-codec';
 import { frameRecord, type ReadRecord } from './segment-reader';
 
 /** The first frame of every snapshot file. */
@@ -13,24 +14,28 @@ export interface SnapshotHeader {
   records: number;
 }
 
-// Written in chunks of about this size, yielding between them, so a large
-// snapshot does not stall the event loop (and the group commit) for long.
+// Written in chunks of this size, yielding between them, so a large snapshot
+// does not stall the event loop (and the group commit) for long. One chunk
+// buffer is filled and written again and again: a buffer (and a frame) per
+// chunk left the whole snapshot's size in garbage outside the heap (external
+// memory 7.7 -> 22-26 MiB per rewrite of 12 MiB, BENCHMARKS.md issue 16).
 const CHUNK_BYTES = 1024 * 1024;
 
 const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
 
-/** Frames made while the snapshot is written, one chunk at a time (outcome records: see TxIndex.cut). */
-export interface LazyFrames {
+/** Records serialized while the snapshot is written, a chunk at a time, and framed straight into it (outcome records: see TxIndex.cut). */
+export interface LazyRecords {
   count: number;
-  frame(i: number): Buffer;
+  /** The record's JSON object text. */
+  json(i: number): string;
 }
 
-const NO_FRAMES: LazyFrames = { count: 0, frame: () => Buffer.alloc(0) };
+const NO_RECORDS: LazyRecords = { count: 0, json: () => '{}' };
 
 /** A snapshot written and installed. */
 export interface WrittenSnapshot {
   bytes: number;
-  /** Where each of `frames` landed, in the order given (the lazy frames after them are not tracked). */
+  /** Where each of `frames` landed, in the order given (the lazy records after them are not tracked). */
   offsets: number[];
 }
 
@@ -42,41 +47,54 @@ export interface WrittenSnapshot {
  * before leaves the old state whole; after the directory fsync the snapshot
  * stands in for those segments.
  */
-export async function writeSnapshot(fs: LogFs, dir: string, through: number, frames: readonly Buffer[], lazy: LazyFrames = NO_FRAMES): Promise<WrittenSnapshot> {
+export async function writeSnapshot(fs: LogFs, dir: string, through: number, frames: readonly Buffer[], lazy: LazyRecords = NO_RECORDS): Promise<WrittenSnapshot> {
   const tmp = inDir(dir, snapshotTempName(through));
   const fd = await fs.open(tmp, 'w');
   const offsets: number[] = new Array<number>(frames.length);
+  const chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  let used = 0;
   let size = 0;
+  // Every write is awaited before the chunk is filled again.
+  const flush = async () => {
+    if (used === 0) return;
+    await writeFully(fs, fd, chunk.subarray(0, used), size);
+    size += used;
+    used = 0;
+    await yieldTurn();
+  };
+  // Returns the frame's offset in the file.
+  const put = async (frame: Buffer): Promise<number> => {
+    if (used + frame.length > CHUNK_BYTES) await flush();
+    const at = size + used;
+    if (frame.length > CHUNK_BYTES) {
+      await writeFully(fs, fd, frame, size);
+      size += frame.length;
+    } else {
+      frame.copy(chunk, used);
+      used += frame.length;
+    }
+    return at;
+  };
   try {
     const header: SnapshotHeader = { snapshot: 1, through, records: frames.length + lazy.count };
-    let chunk: Buffer[] = [encodeFrame(header)];
-    let chunkBytes = chunk[0].length;
-    const flush = async () => {
-      await writeFully(fs, fd, Buffer.concat(chunk, chunkBytes), size);
-      size += chunkBytes;
-      chunk = [];
-      chunkBytes = 0;
-    };
-    for (let i = 0; i < frames.length; i++) {
-      offsets[i] = size + chunkBytes;
-      chunk.push(frames[i]);
-      chunkBytes += frames[i].length;
-      if (chunkBytes >= CHUNK_BYTES) {
-        await flush();
-        await yieldTurn();
-      }
-    }
-    // Encoded here, a chunk at a time, so neither the work nor the frames pile up on one turn.
+    await put(encodeFrame(header));
+    for (let i = 0; i < frames.length; i++) offsets[i] = await put(frames[i]);
     for (let i = 0; i < lazy.count; i++) {
-      const frame = lazy.frame(i);
-      chunk.push(frame);
-      chunkBytes += frame.length;
-      if (chunkBytes >= CHUNK_BYTES) {
-        await flush();
-        await yieldTurn();
+      const json = lazy.json(i);
+      const length = Buffer.byteLength(json);
+      const bytes = FRAME_HEADER_BYTES + length;
+      if (bytes > CHUNK_BYTES) {
+        await put(frameJson(json));
+        continue;
       }
+      if (used + bytes > CHUNK_BYTES) await flush();
+      // The same frame frameJson makes, encoded in place.
+      chunk.write(json, used + FRAME_HEADER_BYTES, 'utf8');
+      chunk.writeUInt32BE(length, used);
+      chunk.writeUInt32BE(crc32(chunk.subarray(used + FRAME_HEADER_BYTES, used + bytes)), used + 4);
+      used += bytes;
     }
-    if (chunkBytes > 0) await flush();
+    await flush();
     // Content on disk before the name says "snapshot": otherwise a power loss
     // after the rename could leave a short snapshot and no segments behind it.
     await fs.fsync(fd);
