@@ -21,7 +21,7 @@ export function admissionRefusal(ctx: EngineContext): TwopcError | undefined {
   if (outcomes >= maxRememberedOutcomes) {
     return new TwopcError(
       'over-capacity',
-      `the decision log holds ${outcomes} outcomes of completed transactions for their retention period, its cap (maxRememberedOutcomes ${maxRememberedOutcomes}); retry once retention has let some go`,
+      `the decision log holds ${outcomes} outcomes of completed transactions for their retention period, its cap (maxRememberedOutcomes ${maxRememberedOutcomes}); retry later: expired outcomes are forgotten once they are half of those held, or with the next write`,
       { limit: 'maxRememberedOutcomes' },
     );
   }

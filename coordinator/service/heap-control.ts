@@ -95,6 +95,7 @@ export class IdleCollector {
   private floor: number | undefined;
   /** While `prepare` runs: no other check acts. */
   private preparing = false;
+  private stopped = false;
   private readonly timer: { stop(): void };
 
   constructor(private readonly options: IdleCollectorOptions) {
@@ -105,6 +106,7 @@ export class IdleCollector {
   }
 
   stop(): void {
+    this.stopped = true;
     this.timer.stop();
   }
 
@@ -132,8 +134,9 @@ export class IdleCollector {
         .catch(() => undefined)
         .then(() => {
           this.preparing = false;
-          // Work that started meanwhile ends this idle period: its own will collect.
-          if (this.options.started() === this.lastCount) this.collect();
+          // Work that started meanwhile ends this idle period: its own will collect. A stopped
+          // collector (the coordinator shutting down) collects nothing.
+          if (!this.stopped && this.options.started() === this.lastCount) this.collect();
         });
       return;
     }

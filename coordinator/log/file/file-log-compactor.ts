@@ -92,6 +92,8 @@ export class FileLogCompactor {
 
   /** The timer's compaction, now: settles once it is done (or at once when there is nothing to do, or one is under way). */
   compactIfDue(): Promise<void> {
+    // A log whose owner turned its own compactions off is not compacted behind its back either.
+    if (!this.o.autoCompact || this.o.compactIntervalMs === 0) return Promise.resolve();
     if (this.autoCompacting || !this.isOpen() || this.writer.failed) return this.tail.then(() => undefined);
     const written = this.writer.activeSize > 0 || this.sealed.size > 0;
     if (!written && !this.index.worthForgetting(this.o.now() - this.o.completedRetentionMs)) return Promise.resolve();
