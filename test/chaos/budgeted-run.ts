@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { parseChaosOptions } from '../../chaos/chaos-options';
 import { runChaos } from '../../chaos/chaos-run';
 import { renderSummary, type ChaosReport } from '../../chaos/summary';
@@ -23,4 +24,21 @@ export async function budgetedChaosRun(options: Parameters<typeof parseChaosOpti
     clearTimeout(timer);
     clearTimeout(watchdog);
   }
+}
+
+/**
+ * The negative control's verdict: a coordinator that commits a branch before
+ * the decision must be caught. A branch committed before a "no" vote leaves the
+ * transfer half applied, visible although reported aborted, and the
+ * coordinator with a heuristic hazard on the branch it cannot roll back. A run
+ * with violations keeps its directory for inspection; this one was expected,
+ * so it is removed.
+ */
+export function expectBrokenCoordinatorCaught(report: ChaosReport): void {
+  expect({ interrupted: report.interrupted }).toEqual({ interrupted: false });
+  expect(report.ok).toBe(false);
+  const kinds = new Set(report.violations.map((v) => v.kind));
+  for (const kind of ['partial-commit', 'visible-abort', 'coordinator-unfinished'] as const) expect([kind, kinds.has(kind)]).toEqual([kind, true]);
+  expect(report.runDir).toBeDefined();
+  fs.rmSync(report.runDir!, { recursive: true, force: true });
 }

@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { parseEngineConfig } from '../../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
 import { FakeParticipant } from './fake-participant';
+import { gcNow, settle } from '../support/live-heap';
 
 /**
  * Issue 16: 50,000 active transactions within 300 MiB. What one running
@@ -22,21 +21,7 @@ import { FakeParticipant } from './fake-participant';
 // enlist record keeping the id the router sliced from the request path).
 const BYTES_PER_RUNNING_TRANSACTION = 1_500;
 
-function gcNow(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-}
 
-async function settle(gc: () => void): Promise<void> {
-  let last = Infinity;
-  for (let i = 0; i < 10; i++) {
-    await new Promise<void>((r) => setImmediate(r));
-    gc();
-    const m = process.memoryUsage();
-    if (m.heapUsed + m.arrayBuffers >= last) return;
-    last = m.heapUsed + m.arrayBuffers;
-  }
-}
 
 describe('memory of a running transaction', () => {
   let dir: string;

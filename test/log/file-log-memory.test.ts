@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { FileDecisionLog, type FileDecisionLogOptions } from '../../coordinator/log/file/file-decision-log';
 import { FileLogCompactor } from '../../coordinator/log/file/file-log-compactor';
 import { snapshotName } from '../../coordinator/log/file/log-layout';
 import { nodeLogFs, type LogFs } from '../../coordinator/log/file/log-fs';
 import { OutcomeTable } from '../../coordinator/log/outcome-table';
+import { gcNow, settle } from '../support/live-heap';
 
 /**
  * Issue 16, item 1: the file log's memory follows in-flight work, not
@@ -48,25 +47,10 @@ async function completeMany(log: FileDecisionLog, from: number, count: number, a
   await Promise.all(writes);
 }
 
-function gcNow(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-}
 
 // What one outcome may cost, heap and array buffers together (docs/operations.md, Memory: about 40–45 measured).
 const BYTES_PER_OUTCOME = 64;
 
-// Full collections until the heap stops shrinking: what is left is what is live (freed buffers included).
-async function settle(gc: () => void): Promise<void> {
-  let last = Infinity;
-  for (let i = 0; i < 10; i++) {
-    await new Promise<void>((r) => setImmediate(r));
-    gc();
-    const m = process.memoryUsage();
-    if (m.heapUsed + m.arrayBuffers >= last) return;
-    last = m.heapUsed + m.arrayBuffers;
-  }
-}
 
 describe('FileDecisionLog memory', () => {
   it('holds a completed transaction as its outcome record, within the documented budget (at most 64 bytes each)', async () => {
