@@ -90,10 +90,12 @@ describe('SIGKILL at every named crash point, then recovery', () => {
     const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-crash-control-'));
     dirs.push(logDir);
     const env = { LOG_DIR: logDir, PG_A: a.connectionString('bank'), PG_B: b.connectionString('bank'), COUNT: '400', SEED: '7' };
-    const run = await runTs(WORKER, { ...env, TWOPC_CRASH_AT: 'after-commit-one:15' });
+    // Killed synchronously once the commit decision is durable, before any COMMIT PREPARED is sent: both
+    // branches of that transaction are certainly still prepared, holding locks, which the invariant check must
+    // report. (after-commit-one was used before and raced: phase 2 sends both COMMIT PREPAREDs at once, so
+    // on a loaded machine the second had sometimes committed before the kill and nothing was left.)
+    const run = await runTs(WORKER, { ...env, TWOPC_CRASH_AT: 'after-commit-decision:15' });
     expect(run.signal).toBe('SIGKILL');
-    // Phase 2 sends both COMMIT PREPAREDs at once, so the second has usually reached the server before the
-    // kill; the damage left is prepared branches holding locks, which the invariant check must report.
     const left = [...(await a.preparedGids('twopc')), ...(await b.preparedGids('twopc'))];
     expect(left.length).toBeGreaterThan(0);
     await expect(Promise.all([a.assertNoPrepared('twopc'), b.assertNoPrepared('twopc')])).rejects.toThrow(/left behind/);
