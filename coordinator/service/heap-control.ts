@@ -40,6 +40,49 @@ export function fullCollection(): () => void {
   };
 }
 
+/** Holds the young generation small while idle; lets it grow again when work resumes. */
+export interface YoungGenerationCap {
+  cap(): void;
+  uncap(): void;
+}
+
+const GROWTH_FLAG = '--semi-space-growth-factor';
+// V8's default (node --v8-options).
+const DEFAULT_GROWTH_FACTOR = 2;
+
+/**
+ * Stops the young generation from growing while the coordinator is idle.
+ * After a load it holds 32 MiB (two 16-MiB semi-spaces); V8's memory reducer
+ * shrinks it to a few MiB about half a minute into the idle, but the idle
+ * coordinator still allocates (health probes, metrics scrapes, the log's
+ * timers), and every scavenge's survivors count towards growing it again:
+ * back to 32 MiB within 15 s, which was the whole of RSS's climb from 118 to
+ * 150 MiB in an idle `npm run load` (BENCHMARKS.md issue 16). V8 reads its
+ * growth factor each time it grows the space, so a factor of 1 while idle
+ * keeps it at whatever size the reducer left; `uncap` restores the factor
+ * (the one given on the command line or in NODE_OPTIONS, else V8's default)
+ * and the space grows back under load as before. `--max-semi-space-size`
+ * would cap it for good, but is fixed when the heap is created.
+ */
+export function youngGenerationCap(argv: readonly string[] = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]): YoungGenerationCap {
+  const restore = growthFactorIn(argv) ?? DEFAULT_GROWTH_FACTOR;
+  return {
+    cap: () => v8.setFlagsFromString(`${GROWTH_FLAG}=1`),
+    uncap: () => v8.setFlagsFromString(`${GROWTH_FLAG}=${restore}`),
+  };
+}
+
+/** The last `--semi-space-growth-factor` given (either spelling: V8 takes `_` for `-`), if any. */
+export function growthFactorIn(argv: readonly string[]): number | undefined {
+  let found: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i].replaceAll('_', '-');
+    if (arg === GROWTH_FLAG && i + 1 < argv.length) found = Number(argv[i + 1]);
+    else if (arg.startsWith(`${GROWTH_FLAG}=`)) found = Number(arg.slice(GROWTH_FLAG.length + 1));
+  }
+  return found !== undefined && Number.isInteger(found) && found >= 1 ? found : undefined;
+}
+
 const DEFAULT_REGROW_BYTES = 8 * 1024 * 1024;
 
 export interface IdleCollectorOptions {
@@ -65,6 +108,11 @@ export interface IdleCollectorOptions {
   footprint?(): number;
   /** Growth that repeats the collection while idle; default 8 MiB (a second collection about `idleMs` after the first, when the allocation rate is low enough for V8 to shrink the young generation). */
   regrowBytes?: number;
+  /**
+   * Capped after each idle collection, uncapped as soon as a check sees work
+   * again (or the collector stops): see youngGenerationCap.
+   */
+  youngGeneration?: YoungGenerationCap;
   /** Injected so tests can drive it: the interval between checks. */
   every?: (check: () => void, ms: number) => { stop(): void };
 }
@@ -96,6 +144,8 @@ export class IdleCollector {
   /** While `prepare` runs: no other check acts. */
   private preparing = false;
   private stopped = false;
+  /** The young generation is held small (from an idle collection until work resumes). */
+  private capped = false;
   private readonly timer: { stop(): void };
 
   constructor(private readonly options: IdleCollectorOptions) {
@@ -108,6 +158,7 @@ export class IdleCollector {
   stop(): void {
     this.stopped = true;
     this.timer.stop();
+    this.uncap();
   }
 
   private check(stepMs: number): void {
@@ -116,6 +167,7 @@ export class IdleCollector {
     const count = this.options.started();
     if (count !== this.lastCount) {
       this.lastCount = count;
+      this.uncap();
       this.workSinceCollect = true;
       this.quietSince = undefined;
       this.collectedAt = undefined;
@@ -154,6 +206,16 @@ export class IdleCollector {
     this.options.collect();
     this.collectedAt = this.elapsed;
     this.floor = undefined;
+    if (this.options.youngGeneration && !this.capped) {
+      this.options.youngGeneration.cap();
+      this.capped = true;
+    }
+  }
+
+  private uncap(): void {
+    if (!this.capped) return;
+    this.capped = false;
+    this.options.youngGeneration?.uncap();
   }
 }
 

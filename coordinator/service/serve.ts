@@ -11,7 +11,7 @@ import { operatorsOf, resolveApiAuth } from './api-tokens';
 import { admitted, AdmissionQueue } from './admission';
 import { createApp } from './app';
 import { carriedSignatureCheck } from './carried-routes';
-import { applyHeapGrowingPercent, fullCollection, IdleCollector } from './heap-control';
+import { applyHeapGrowingPercent, fullCollection, IdleCollector, youngGenerationCap } from './heap-control';
 import { IdempotencyStore } from './idempotency';
 import { OwnerForwarder } from './owner-forwarder';
 import { CoordinatorMetrics } from './metrics';
@@ -138,7 +138,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     throw e;
   }
   const running = coordinator;
-  const idleCollector = config.memory.collectWhenIdleMs > 0 ? new IdleCollector({ idleMs: config.memory.collectWhenIdleMs, started: () => admission.started, collect: fullCollection(), prepare: () => engine.admin.compactLogIfDue(), footprint: () => process.memoryUsage.rss() }) : undefined;
+  const idleCollector = config.memory.collectWhenIdleMs > 0 ? new IdleCollector({ idleMs: config.memory.collectWhenIdleMs, started: () => admission.started, collect: fullCollection(), prepare: () => engine.admin.compactLogIfDue(), footprint: () => process.memoryUsage.rss(), youngGeneration: youngGenerationCap() }) : undefined;
   let closing: Promise<void> | undefined;
   return {
     engine,

@@ -119,6 +119,47 @@ describe('IdleCollector', () => {
     expect([prepared, collections]).toEqual([3, 2]);
   });
 
+  it('caps the young generation from the first idle collection until work resumes or it stops, once each', () => {
+    const calls: string[] = [];
+    let check: () => void = () => undefined;
+    const started = { n: 0 };
+    const mem = { bytes: 1_000 };
+    const collector = new IdleCollector({
+      idleMs: 1000,
+      started: () => started.n,
+      collect: () => calls.push('collect'),
+      footprint: () => mem.bytes,
+      regrowBytes: 100,
+      youngGeneration: { cap: () => calls.push('cap'), uncap: () => calls.push('uncap') },
+      every: (fn) => ((check = fn), { stop: () => undefined }),
+    });
+    const tick = (n: number): void => {
+      for (let i = 0; i < n; i++) check();
+    };
+    started.n += 1;
+    tick(4);
+    expect(calls).toEqual([]);
+    tick(2);
+    expect(calls).toEqual(['collect', 'cap']);
+    // A repeated collection while idle: already capped.
+    mem.bytes = 500;
+    tick(1);
+    mem.bytes = 700;
+    tick(4);
+    expect(calls).toEqual(['collect', 'cap', 'collect']);
+    // Work resumes: uncapped at the first check that sees it, before any other decision.
+    started.n += 1;
+    tick(1);
+    expect(calls).toEqual(['collect', 'cap', 'collect', 'uncap']);
+    tick(6);
+    expect(calls.slice(4)).toEqual(['collect', 'cap']);
+    collector.stop();
+    expect(calls.slice(6)).toEqual(['uncap']);
+    // Stopping again, or a stop while uncapped, restores nothing twice.
+    collector.stop();
+    expect(calls).toHaveLength(7);
+  });
+
   it('never collects while requests keep starting', () => {
     const c = driven(1000);
     for (let i = 0; i < 100; i++) {
