@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { MAX_BATCH_CALLS } from '../../participant-sdk/src';
-import { COMMIT_PROOFS } from '../../participant-sdk/src/postgres';
-import { DEFAULT_MARKER_RETENTION_MS } from '../../participant-sdk/src/postgres/postgres-options';
+import { COMMIT_PROOFS, DEFAULT_MARKER_RETENTION_MS } from '../../participant-sdk/src/postgres';
 import { DEFAULT_COMMIT_PROOF } from '../participants/postgres/commit-proof-default';
 import { DEFAULT_PRUNE_INTERVAL_MS } from '../participants/postgres/marker-pruning';
 import { EngineConfig, EngineConfigInput, parseEngineConfig } from '../engine/engine-config';

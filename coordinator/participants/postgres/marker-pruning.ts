@@ -1,5 +1,4 @@
-import { Periodic } from '../../../participant-sdk/src/periodic';
-import { DEFAULT_PRUNE_INTERVAL_MS } from '../../../participant-sdk/src/participant-options';
+import { DEFAULT_PRUNE_INTERVAL_MS } from '../../../participant-sdk/src';
 import type { EngineLogger } from '../../engine/ports/logger';
 import { errorMessage, isTwopcError } from '../../engine/ports/protocol';
 
@@ -40,21 +39,28 @@ export interface MarkerPruningOptions {
  * await pruning.stop();
  */
 export class MarkerPruning {
-  private readonly periodic: Periodic;
+  private readonly intervalMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
 
   constructor(private readonly options: MarkerPruningOptions) {
-    const intervalMs = options.intervalMs ?? DEFAULT_PRUNE_INTERVAL_MS;
-    // pruneOnce never rejects; the handler is for what cannot happen.
-    this.periodic = new Periodic(options.databases.length === 0 ? 0 : intervalMs, () => this.pruneOnce(), () => undefined);
+    this.intervalMs = options.databases.length === 0 ? 0 : (options.intervalMs ?? DEFAULT_PRUNE_INTERVAL_MS);
   }
 
   start(): void {
-    this.periodic.start();
+    if (this.intervalMs <= 0 || this.timer) return;
+    this.timer = setInterval(() => {
+      // A pass slower than the interval is not joined by a second one: that tick is skipped.
+      this.running ??= this.pruneOnce().finally(() => (this.running = undefined));
+    }, this.intervalMs);
+    this.timer.unref();
   }
 
-  /** Stops the timer and waits for a pass in progress. */
-  stop(): Promise<void> {
-    return this.periodic.stop();
+  /** Stops the timer and waits for a pass in progress (it holds a connection of a pool its owner ends next). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
   }
 
   /** One pass over every database, one after the other (a pass is rare and each is batched); how many each deleted (absent: it failed). */
