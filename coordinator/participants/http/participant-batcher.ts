@@ -187,7 +187,7 @@ export class ParticipantBatcher {
     }
     if (answer.status !== 413) return false;
     // A raise refused: the participant's limit is likely below it still, so the next try waits longer.
-    if (this.trying && calls >= this.maxCalls) this.growAfter = Math.min(this.growAfter * 2, MAX_GROW_AFTER_BATCHES);
+    if (this.trying) this.growAfter = Math.min(this.growAfter * 2, MAX_GROW_AFTER_BATCHES);
     // min: a late 413 of a batch sent before an earlier one lowered the cap must not raise it.
     this.maxCalls = Math.min(this.maxCalls, Math.max(1, Math.floor(calls / 2)));
     this.trying = false;
