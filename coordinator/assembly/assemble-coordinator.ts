@@ -104,6 +104,8 @@ export async function assembleCoordinator(o: AssemblyOptions): Promise<Assembled
         onIdleError: o.role === 'serve' ? (participant, e) => logger.warn({ participant, err: errorMessage(e) }, 'idle participant connection lost') : () => undefined,
         // Serve migrates the marker tables; a failure there closes what was built and ends the start.
         start: o.role === 'serve',
+        // A running coordinator prunes its databases' markers as participant services do theirs; a CLI run does not.
+        ...(o.role === 'serve' ? { markerPruning: { logger } } : {}),
         ...(o.extensions?.wrapParticipant ? { wrap: o.extensions.wrapParticipant } : {}),
       })
     : noParticipants();

@@ -3,6 +3,8 @@ import { PostgresParticipant } from '../participants/postgres/postgres-participa
 import { ParticipantRegistry } from '../engine/participant-registry';
 import type { Participant } from '../engine/ports/participant';
 import { HttpParticipants } from '../participants/http/http-participants';
+import { MarkerPruning } from '../participants/postgres/marker-pruning';
+import type { EngineLogger } from '../engine/ports/logger';
 import type { ServiceConfig } from './service-config';
 
 export interface ParticipantsFromConfigOptions {
@@ -14,6 +16,8 @@ export interface ParticipantsFromConfigOptions {
   start: boolean;
   /** Wraps every participant the engine gets (see CoordinatorExtensions). */
   wrap?(participant: Participant): Participant;
+  /** Prune the databases' `twopc_marker` every `config.pruneIntervalMs` once started (serve); failures are warnings to this logger. */
+  markerPruning?: { logger: EngineLogger };
 }
 
 /** The participants of a config, as the engine reaches them, and how to let go of them. */
@@ -42,10 +46,13 @@ export async function participantsFromConfig(config: ServiceConfig, o: Participa
     const pool = new Pool({ connectionString, max: o.poolSize });
     pool.on('error', (e) => o.onIdleError(name, e));
     pools.push(pool);
-    postgres.push(new PostgresParticipant({ name, pool, commitProof: config.commitProof }));
+    postgres.push(new PostgresParticipant({ name, pool, commitProof: config.commitProof, markerRetentionMs: config.markerRetentionMs }));
   }
   const http = config.participantSecret ? new HttpParticipants({ ...config.participantCalls, secret: config.participantSecret }) : undefined;
+  const pruning = o.markerPruning ? new MarkerPruning({ databases: postgres, intervalMs: config.pruneIntervalMs, logger: o.markerPruning.logger }) : undefined;
   const close = async () => {
+    // First: a pass in progress holds a connection of the pools ended below.
+    await pruning?.stop();
     await http?.close();
     await Promise.allSettled(postgres.map((p) => p.close()));
     await Promise.allSettled(pools.map((p) => p.end()));
@@ -57,6 +64,8 @@ export async function participantsFromConfig(config: ServiceConfig, o: Participa
       await close();
       throw e;
     }
+    // After the migrations: the horizon table pruning writes to exists only then.
+    pruning?.start();
   }
   const registry = new ParticipantRegistry(postgres.map(wrap), http ? (name, url) => wrap(http.forUrl(name, url)) : undefined);
   return { registry, ...(http ? { http } : {}), close };

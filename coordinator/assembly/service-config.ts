@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { MAX_BATCH_CALLS } from '../../participant-sdk/src';
-import { COMMIT_PROOFS } from '../../participant-sdk/src/postgres';
+import { COMMIT_PROOFS, DEFAULT_MARKER_RETENTION_MS } from '../../participant-sdk/src/postgres';
 import { DEFAULT_COMMIT_PROOF } from '../participants/postgres/commit-proof-default';
+import { DEFAULT_PRUNE_INTERVAL_MS } from '../participants/postgres/marker-pruning';
 import { EngineConfig, EngineConfigInput, parseEngineConfig } from '../engine/engine-config';
 import { TwopcError } from '../engine/ports/protocol';
 import { HTTP_PARTICIPANT_DEFAULTS } from '../participants/http/http-participant-options';
@@ -71,6 +72,10 @@ export const serviceConfigSchema = z
      * asynchronous standby, restores and long outages: see README).
      */
     commitProof: z.enum(COMMIT_PROOFS, { error: `commitProof must be one of ${COMMIT_PROOFS.join(', ')}` }).default(DEFAULT_COMMIT_PROOF),
+    /** How often `twopc_marker` is pruned in those databases (as the SDK's participant services do in theirs); 0 turns it off. */
+    pruneIntervalMs: ms('pruneIntervalMs', 0).default(DEFAULT_PRUNE_INTERVAL_MS),
+    /** A marker is pruned once its branch's commit is this old: longer than phase 2 can take, outages included. */
+    markerRetentionMs: ms('markerRetentionMs', 1).default(DEFAULT_MARKER_RETENTION_MS),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** Bearer token of the `/v1` API. Required unless `insecure`, or the listener is loopback-only (then one is generated per run). */
     apiToken: secret('apiToken', 'TWOPC_API_TOKEN').optional(),
@@ -241,6 +246,8 @@ export function loadServiceConfig(options: { file?: string; env?: NodeJS.Process
   if (env.TWOPC_ALLOW_VOLATILE) raw.allowVolatile = booleanFromEnv('TWOPC_ALLOW_VOLATILE', env.TWOPC_ALLOW_VOLATILE);
   if (env.TWOPC_DATABASES) raw.databases = parseDatabases(env.TWOPC_DATABASES);
   if (env.TWOPC_COMMIT_PROOF) raw.commitProof = env.TWOPC_COMMIT_PROOF;
+  if (env.TWOPC_PRUNE_INTERVAL_MS) raw.pruneIntervalMs = numberFromEnv('TWOPC_PRUNE_INTERVAL_MS', env.TWOPC_PRUNE_INTERVAL_MS);
+  if (env.TWOPC_MARKER_RETENTION_MS) raw.markerRetentionMs = numberFromEnv('TWOPC_MARKER_RETENTION_MS', env.TWOPC_MARKER_RETENTION_MS);
   if (env.TWOPC_LOG_LEVEL) raw.logLevel = env.TWOPC_LOG_LEVEL;
   if (env.TWOPC_API_TOKEN) raw.apiToken = env.TWOPC_API_TOKEN;
   if (env.TWOPC_ADMIN_TOKEN) raw.adminToken = env.TWOPC_ADMIN_TOKEN;

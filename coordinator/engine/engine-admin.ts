@@ -54,8 +54,9 @@ export class EngineAdmin {
 
   /** Transactions live here or unfinished in the log, oldest first, optionally of one state (see `LIST_STATES`). */
   async list(options: ListOptions = {}): Promise<TransactionList> {
-    const live = [...this.ctx.live.values()].map(statusFromLive);
-    return listTransactions(live, await this.ctx.log.unfinished(), options);
+    const acked = (txId: string) => this.ctx.phaseTwo.acknowledged(txId);
+    const live = [...this.ctx.live.values()].map((tx) => statusFromLive(tx, acked(tx.id)));
+    return listTransactions(live, await this.ctx.log.unfinished(), options, acked);
   }
 
   /** Every logged event of a transaction, in order: the audit trail. */

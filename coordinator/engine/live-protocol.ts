@@ -123,9 +123,9 @@ export class LiveProtocol {
   async status(txId: string): Promise<TransactionStatus | undefined> {
     if (!isTxId(txId)) throw new TwopcError('invalid-input', 'id must be a transaction id (UUID)', { field: 'id' });
     const tx = this.ctx.live.get(txId);
-    if (tx) return statusFromLive(tx);
+    if (tx) return statusFromLive(tx, this.ctx.phaseTwo.acknowledged(tx.id));
     const snapshot = await this.ctx.log.get(txId);
-    return snapshot && statusFromSnapshot(snapshot);
+    return snapshot && statusFromSnapshot(snapshot, this.ctx.phaseTwo.acknowledged(snapshot.txId));
   }
 
   /** True while this process runs the transaction (in memory, any state). */

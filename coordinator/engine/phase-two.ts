@@ -48,6 +48,12 @@ export class PhaseTwoDriver {
   readonly retryWarnings = new WarningLimiter(RETRY_WARNING_INTERVAL_MS);
   /** Failed attempts of the drives in progress, for operators (`engine.admin.phaseTwo`). */
   readonly progress = new PhaseTwoProgress();
+  /**
+   * Per transaction being driven, the branches that acknowledged: the log records no per-branch
+   * acknowledgement (only the decision, then `complete`), so without this a status read during
+   * phase 2 shows an already committed branch as still prepared. Dropped when the drive ends.
+   */
+  private readonly acked = new Map<string, Set<number>>();
 
   constructor(private readonly deps: PhaseTwoDeps) {}
 
@@ -74,10 +80,16 @@ export class PhaseTwoDriver {
     const run = this.run(decision, before).finally(() => {
       this.running.delete(decision.txId);
       this.wakeups.delete(decision.txId);
+      this.acked.delete(decision.txId);
       this.progress.forget(decision.txId);
     });
     this.running.set(decision.txId, run);
     return run;
+  }
+
+  /** The branches of a transaction driven now that acknowledged its decision; undefined when none did, or it is not driven here. */
+  acknowledged(txId: string): ReadonlySet<number> | undefined {
+    return this.acked.get(txId);
   }
 
   /** Cuts the current backoff wait of a transaction's retries short (operator's `retry`). */
@@ -137,6 +149,7 @@ export class PhaseTwoDriver {
         if (decision.outcome === 'commit') await participant.commit(ref);
         else await participant.rollback(ref);
         if (attempt > 0) this.progress.acknowledged(decision.txId, branch.branchId, Date.now());
+        this.noteAcked(decision.txId, branch.branchId);
         return 'acked';
       } catch (e) {
         if (isTwopcError(e, 'heuristic-hazard')) {
@@ -152,6 +165,17 @@ export class PhaseTwoDriver {
         if (!(await this.wait(decision.txId, delay))) return 'stopped';
       }
     }
+  }
+
+  private noteAcked(txId: string, branchId: number): void {
+    // Only while the drive runs (drive's finally drops it): an ack of a drive that already ended would leak.
+    if (!this.running.has(txId)) return;
+    let branches = this.acked.get(txId);
+    if (!branches) {
+      branches = new Set();
+      this.acked.set(txId, branches);
+    }
+    branches.add(branchId);
   }
 
   /** Waits out a backoff; false when the engine is stopping. `retryNow` ends the wait early. */

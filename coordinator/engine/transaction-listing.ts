@@ -54,7 +54,7 @@ const matches: Record<ListState, (s: TransactionStatus) => boolean> = {
  * the log. A live transaction's own view wins (it knows votes the log does
  * not), but hazards are only in the log, so they are taken from there.
  */
-export function listTransactions(live: TransactionStatus[], unfinished: TxSnapshot[], options: ListOptions = {}): TransactionList {
+export function listTransactions(live: TransactionStatus[], unfinished: TxSnapshot[], options: ListOptions = {}, acked?: (txId: string) => ReadonlySet<number> | undefined): TransactionList {
   const limit = options.limit ?? DEFAULT_LIST_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
     throw new TwopcError('invalid-input', `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`, { field: 'limit' });
@@ -65,7 +65,7 @@ export function listTransactions(live: TransactionStatus[], unfinished: TxSnapsh
   const byId = new Map(live.map((s) => [s.id, s]));
   for (const snapshot of unfinished) {
     const own = byId.get(snapshot.txId);
-    const logged = statusFromSnapshot(snapshot);
+    const logged = statusFromSnapshot(snapshot, acked?.(snapshot.txId));
     if (!own) byId.set(snapshot.txId, logged);
     else if (logged.hazards.length > 0) byId.set(snapshot.txId, { ...own, hazards: logged.hazards });
   }

@@ -24,7 +24,15 @@ export interface TransactionStatus {
   metadata: Record<string, unknown> | null;
 }
 
-export function statusFromLive(tx: LiveTransaction): TransactionStatus {
+/** A branch that acknowledged the decision in phase 2 (`acked`: what the phase-2 driver saw) shows its outcome, not its vote. */
+function phaseTwoState(outcome: Outcome | undefined, branchId: number, acked: ReadonlySet<number> | undefined): BranchState | undefined {
+  if (!outcome || !acked?.has(branchId)) return undefined;
+  return outcome === 'commit' ? 'committed' : 'rolled-back';
+}
+
+/** `acked`: the branches phase 2 finished so far (PhaseTwoDriver.acknowledged). */
+export function statusFromLive(tx: LiveTransaction, acked?: ReadonlySet<number>): TransactionStatus {
+  const outcome = tx.decision?.outcome;
   return {
     id: tx.id,
     state: tx.state,
@@ -32,20 +40,23 @@ export function statusFromLive(tx: LiveTransaction): TransactionStatus {
     decision: tx.decision?.outcome ?? (tx.state === 'completed' ? 'commit' : null),
     createdAt: new Date(tx.createdAt).toISOString(),
     expiresAt: new Date(tx.expiresAt).toISOString(),
-    branches: [...tx.branches.values()].map((b) => ({ ...b.info, url: b.info.url ?? null, state: b.state })),
+    branches: [...tx.branches.values()].map((b) => ({ ...b.info, url: b.info.url ?? null, state: phaseTwoState(outcome, b.info.branchId, acked) ?? b.state })),
     reason: tx.state === 'aborted' ? tx.abortReason ?? null : null,
     hazards: [],
     metadata: tx.metadata ?? null,
   };
 }
 
-export function statusFromSnapshot(s: TxSnapshot): TransactionStatus {
+/** `acked` as in statusFromLive: the log has no record of each branch's acknowledgement, only of the decision and completion. */
+export function statusFromSnapshot(s: TxSnapshot, acked?: ReadonlySet<number>): TransactionStatus {
   // The decision, or for a completed transaction without one what its outcome record proves.
   const outcome = s.outcome ?? null;
   const hazardous = new Set(s.hazards.map((h) => h.branchId));
   const decided = new Set((s.decision?.branches ?? []).map((b) => b.branchId));
   const branchState = (branchId: number): BranchState => {
     if (hazardous.has(branchId)) return 'heuristic-hazard';
+    const finished = phaseTwoState(outcome ?? undefined, branchId, acked);
+    if (finished) return finished;
     if (outcome === 'commit') {
       // Left out of a commit decision = voted read-only (without a decision record: committed in one phase).
       if (s.decision && !decided.has(branchId)) return 'read-only';

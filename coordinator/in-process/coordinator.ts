@@ -9,6 +9,7 @@ import type { DecisionLog } from '../engine/ports/decision-log';
 import { InstanceOptions, sharedLogMembership } from './shared-log-lease';
 import { BranchOpener, TransactionScope } from './transaction-scope';
 import { otelTracer } from '../tracing/otel-tracer';
+import { MarkerPruning, prunesMarkers } from '../participants/postgres/marker-pruning';
 
 export interface TransactionOptions extends BeginOptions {
   /**
@@ -31,6 +32,12 @@ export interface CoordinatorOptions {
   /** The databases a transaction may touch, by name (e.g. PostgresParticipant instances). */
   databases: BranchOpener[];
   engine?: EngineConfigInput;
+  /**
+   * How often `twopc_marker` is pruned in `databases` (those with `pruneMarkers`, e.g.
+   * PostgresParticipant: each keeps a marker its own `markerRetentionMs` after its
+   * commit); 0 turns it off. Default 1 h, as the SDK's `pruneIntervalMs`.
+   */
+  pruneIntervalMs?: number;
   logger?: EngineLogger;
   observer?: EngineObserver;
   /** Default: from TWOPC_CRASH_AT (crash tests). */
@@ -53,6 +60,7 @@ export class Coordinator {
     readonly engine: TransactionEngine,
     private readonly databases: ReadonlyMap<string, BranchOpener>,
     readonly startReport: StartReport,
+    private readonly pruning: MarkerPruning,
   ) {}
 
   /**
@@ -80,8 +88,14 @@ export class Coordinator {
       observer: options.observer,
       tracer: otelTracer,
     });
+    const pruneIntervalMs = options.pruneIntervalMs;
+    if (pruneIntervalMs !== undefined && (!Number.isInteger(pruneIntervalMs) || pruneIntervalMs < 0)) {
+      throw new TwopcError('invalid-config', 'pruneIntervalMs must be an integer >= 0 (0: no marker pruning)', { field: 'pruneIntervalMs' });
+    }
+    const pruning = new MarkerPruning({ databases: [...databases.values()].filter(prunesMarkers), logger, ...(pruneIntervalMs === undefined ? {} : { intervalMs: pruneIntervalMs }) });
     const report = await engine.start();
-    return new Coordinator(engine, databases, report);
+    pruning.start();
+    return new Coordinator(engine, databases, report, pruning);
   }
 
   /**
@@ -113,8 +127,9 @@ export class Coordinator {
     return value;
   }
 
-  /** Stops the engine (commits in flight reach their decision) and closes the log. Does not end the databases' pools. */
+  /** Stops marker pruning and the engine (commits in flight reach their decision) and closes the log. Does not end the databases' pools. */
   async close(): Promise<void> {
+    await this.pruning.stop();
     await this.engine.stop();
   }
 }

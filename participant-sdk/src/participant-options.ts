@@ -4,12 +4,15 @@ import { httpUrlListSchema, httpUrlSchema, resolveCoordinatorUrls } from './coor
 import { TwopcError } from './errors';
 import { PREFIX_PATTERN } from './gid';
 import type { PostgresPool } from './postgres';
+import { DEFAULT_MARKER_RETENTION_MS } from './postgres/postgres-options';
 import { SCHEMA_PATTERN } from './postgres/postgres-sql';
 import type { SdkLogger } from './sdk-logger';
 import { participantNameSchema } from './wire';
 
 const MINUTE_MS = 60_000;
-const DAY_MS = 24 * 60 * MINUTE_MS;
+
+/** How often a participant service prunes old markers by default (`pruneIntervalMs`); the coordinator's own databases use it too. */
+export const DEFAULT_PRUNE_INTERVAL_MS = 60 * MINUTE_MS;
 
 export const ENLIST_MODES = ['held', 'eager'] as const;
 /** `held`: the connection stays in the branch until the coordinator's prepare. `eager`: PREPARE as soon as the work ends, freeing the connection. */
@@ -102,8 +105,8 @@ const optionsSchema = z
     presumeAbortAfterMs: ms(1).default(15 * MINUTE_MS),
     heldGraceMs: ms(0).default(2_000),
     maxHeldMs: ms(1).default(10 * MINUTE_MS),
-    pruneIntervalMs: ms(0).default(60 * MINUTE_MS),
-    markerRetentionMs: ms(1).default(7 * DAY_MS),
+    pruneIntervalMs: ms(0).default(DEFAULT_PRUNE_INTERVAL_MS),
+    markerRetentionMs: ms(1).default(DEFAULT_MARKER_RETENTION_MS),
     maxBodyBytes: ms(256).default(64 * 1024),
     connectionLossWaitMs: ms(1).default(5_000),
     requestTimeoutMs: ms(1).default(60_000),

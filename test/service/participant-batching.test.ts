@@ -4,6 +4,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { BranchRef } from '../../coordinator/engine/ports/participant';
 import { HttpParticipants } from '../../coordinator/participants/http/http-participants';
 import { HTTP_PARTICIPANT_DEFAULTS } from '../../coordinator/participants/http/http-participant-options';
+import { GROW_AFTER_BATCHES } from '../../coordinator/participants/http/participant-batcher';
 import { buildGid } from '../../participant-sdk/src/gid';
 import { verifySignature } from '../../participant-sdk/src/signature';
 import { batchRequestSchema, type BatchCall } from '../../participant-sdk/src/wire';
@@ -136,6 +137,66 @@ describe('batched calls to participant services (docs/protocol.md)', () => {
     server.seen.length = 0;
     await Promise.all(Array.from({ length: 17 }, branch).map((b) => p.commit(b)));
     expect(Math.max(...server.seen.map((s) => s.calls))).toBe(8);
+  });
+
+  describe('after a 413, batches grow back (GROW_AFTER_BATCHES full batches accepted in a row, then twice as many calls)', () => {
+    let limit: number;
+    let p: ReturnType<HttpParticipants['forUrl']>;
+
+    beforeEach(async () => {
+      await participants.close();
+      // A configured maximum of 16, so the way back up ends there.
+      participants = new HttpParticipants({ ...HTTP_PARTICIPANT_DEFAULTS, secret: SECRET, prepareTimeoutMs: 1_000, phaseTwoTimeoutMs: 1_000, batchMaxCalls: 16 });
+      limit = 4;
+      server = await participantServer((calls, res) => {
+        if (calls.length > limit) return void res.writeHead(413).end();
+        answerEach(() => ({ status: 200, body: { state: 'committed' } }))(calls, res);
+      });
+      participants.noteAccepts(server.url, ['batch']);
+      p = participants.forUrl('p', server.url);
+    });
+
+    /** `calls` commits at once (the first goes alone, the rest queue behind it): the sizes of the batches sent, and the calls sent alone. */
+    async function round(calls: number): Promise<{ batches: number[]; alone: number }> {
+      const before = server!.seen.length;
+      // Every call acknowledged (a commit not acknowledged throws).
+      await Promise.all(Array.from({ length: calls }, branch).map((b) => p.commit(b)));
+      const seen = server!.seen.slice(before);
+      return { batches: seen.filter((s) => s.path === '/batch').map((s) => s.calls), alone: seen.filter((s) => s.path === '/commit').length };
+    }
+
+    /** Rounds of 17 calls (two full batches of 8 each) until `batches` batches went; their sizes. */
+    async function batchesOf8(batches: number): Promise<number[]> {
+      const sizes: number[] = [];
+      while (sizes.length < batches) sizes.push(...(await round(17)).batches);
+      return sizes;
+    }
+
+    it('tries twice as many calls after a run accepted at the lowered cap, up to the configured maximum', async () => {
+      // 16 refused (nothing ran): its calls went alone, and batches hold 8 from now on.
+      expect(await round(17)).toEqual({ batches: [16], alone: 17 });
+      limit = 100;
+      expect(await batchesOf8(GROW_AFTER_BATCHES)).toEqual(Array(GROW_AFTER_BATCHES).fill(8));
+      expect(await round(17)).toEqual({ batches: [16], alone: 1 });
+      // At the configured maximum: never more, however many are accepted.
+      for (let i = 0; i < GROW_AFTER_BATCHES; i += 1) expect(await round(33)).toEqual({ batches: [16, 16], alone: 1 });
+    });
+
+    it('backs off again on a new 413 (its calls resent alone), and waits a longer run before the next try', async () => {
+      limit = 8;
+      expect(await round(17)).toEqual({ batches: [16], alone: 17 });
+      expect(await batchesOf8(GROW_AFTER_BATCHES)).toEqual(Array(GROW_AFTER_BATCHES).fill(8));
+      // The try at 16 is refused: each of its calls is sent alone (and answered), and batches hold 8 again.
+      expect(await round(17)).toEqual({ batches: [16], alone: 17 });
+      // The next try needs twice the run.
+      expect(await batchesOf8(2 * GROW_AFTER_BATCHES)).toEqual(Array(2 * GROW_AFTER_BATCHES).fill(8));
+      expect(await round(17)).toEqual({ batches: [16], alone: 17 });
+      // Until the participant takes more: then a full batch at 16 is accepted and 16 stays.
+      limit = 100;
+      expect(await batchesOf8(4 * GROW_AFTER_BATCHES)).toEqual(Array(4 * GROW_AFTER_BATCHES).fill(8));
+      expect(await round(17)).toEqual({ batches: [16], alone: 1 });
+      expect(await round(17)).toEqual({ batches: [16], alone: 1 });
+    });
   });
 
   it('takes a batch answer longer than one call\'s limit when it is within the limit times its calls', async () => {

@@ -55,6 +55,17 @@ const BUDGET_SHARE = 0.75;
 const MAX_BATCH_ANSWER_BYTES = 256 * 1024;
 
 /**
+ * Full batches accepted in a row at a cap lowered by a 413 before a batch of
+ * twice as many calls is tried: a participant's body limit may be raised, or
+ * the 413 may have come from calls larger than usual. Each refused try
+ * doubles the run needed before the next (up to MAX_GROW_AFTER_BATCHES), so a
+ * participant whose limit really is lower costs a refused batch (and its calls
+ * resent alone) ever more rarely. Counted in batches, not time: no timer.
+ */
+export const GROW_AFTER_BATCHES = 8;
+export const MAX_GROW_AFTER_BATCHES = 1024;
+
+/**
  * The coordinator's calls to one participant URL, batched the way group
  * commit shares an fsync: a call is sent at once when no batch is in flight;
  * calls that arrive meanwhile wait and leave together, as one `POST
@@ -66,19 +77,28 @@ const MAX_BATCH_ANSWER_BYTES = 256 * 1024;
  * body cut mid-message or not the protocol's) fails every call in it with
  * that error: for each, "outcome unknown", exactly as for a lost single call.
  * A batch refused before anything ran (404 or 405: no batch route; 413: too
- * large) is sent again as single calls.
+ * large) is sent again as single calls; after a 413, batches hold half as many
+ * calls until a run of them is accepted (GROW_AFTER_BATCHES).
  */
 export class ParticipantBatcher {
   private readonly queue: Queued[] = [];
   private holding = 0;
+  /** Calls per batch now: the configured maximum, less after a 413 (see GROW_AFTER_BATCHES). */
   private maxCalls: number;
+  private readonly ceiling: number;
+  /** Full batches accepted in a row at `maxCalls`, and how many it takes to try twice as many. */
+  private acceptedInARow = 0;
+  private growAfter = GROW_AFTER_BATCHES;
+  /** `maxCalls` was raised and no full batch at it was accepted yet: a 413 now refuses the raise. */
+  private trying = false;
   private served = true;
 
   constructor(
     private readonly post: SignedPost,
     private readonly options: BatcherOptions,
   ) {
-    this.maxCalls = Math.min(options.maxCalls, MAX_BATCH_CALLS);
+    this.ceiling = Math.min(options.maxCalls, MAX_BATCH_CALLS);
+    this.maxCalls = this.ceiling;
   }
 
   call(call: BatchCall, timeoutMs: number): Promise<ParticipantResponse> {
@@ -147,6 +167,7 @@ export class ParticipantBatcher {
       for (const q of batch) q.reject(e);
       return;
     }
+    this.accepted(batch.length);
     batch.forEach((q, i) => q.resolve(results[i]));
   }
 
@@ -157,7 +178,7 @@ export class ParticipantBatcher {
     return this.post(`/${op}`, body, { timeoutMs: remaining(q, Date.now()), txId: q.call.txId, ...(traceparent ? { traceparent } : {}) }).then(q.resolve, reject);
   }
 
-  /** 404 / 405: the URL has no batch route (an older or rolled-back SDK); 413: fewer calls per batch from now on. */
+  /** 404 / 405: the URL has no batch route (an older or rolled-back SDK); 413: fewer calls per batch, until a run of them is accepted. */
   private refusedUnrun(answer: ParticipantResponse, calls: number): boolean {
     if (answer.status === 404 || answer.status === 405) {
       this.served = false;
@@ -165,8 +186,33 @@ export class ParticipantBatcher {
       return true;
     }
     if (answer.status !== 413) return false;
-    this.maxCalls = Math.max(1, Math.floor(calls / 2));
+    // A raise refused: the participant's limit is likely below it still, so the next try waits longer.
+    if (this.trying) this.growAfter = Math.min(this.growAfter * 2, MAX_GROW_AFTER_BATCHES);
+    // min: a late 413 of a batch sent before an earlier one lowered the cap must not raise it.
+    this.maxCalls = Math.min(this.maxCalls, Math.max(1, Math.floor(calls / 2)));
+    this.trying = false;
+    this.acceptedInARow = 0;
     return true;
+  }
+
+  /**
+   * A batch of `calls` was answered. Only a full one says the cap holds (a
+   * smaller one proves nothing of a larger size); after a run of them, below
+   * the configured maximum, the cap doubles (up to that maximum).
+   */
+  private accepted(calls: number): void {
+    if (calls < this.maxCalls) return;
+    if (this.trying) {
+      // The raised cap held: the run needed before the next raise is back to its start.
+      this.trying = false;
+      this.growAfter = GROW_AFTER_BATCHES;
+    }
+    if (this.maxCalls >= this.ceiling) return;
+    this.acceptedInARow += 1;
+    if (this.acceptedInARow < this.growAfter) return;
+    this.acceptedInARow = 0;
+    this.maxCalls = Math.min(this.ceiling, this.maxCalls * 2);
+    this.trying = true;
   }
 }
 

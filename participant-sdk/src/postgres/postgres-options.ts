@@ -5,6 +5,9 @@ import { SCHEMA_PATTERN } from './postgres-sql';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** Default `markerRetentionMs`: a marker is pruned once its branch's commit is this old. */
+export const DEFAULT_MARKER_RETENTION_MS = 7 * DAY_MS;
+
 /**
  * How a repeated COMMIT/ROLLBACK PREPARED that finds nothing (42704) learns
  * what the branch did. `marker`: a row inserted in the branch with its PREPARE
@@ -72,7 +75,7 @@ const optionsSchema = z.object({
     message: 'must be a pg Pool (an object with connect())',
   }),
   schema: z.string().regex(SCHEMA_PATTERN, `must match ${SCHEMA_PATTERN}`).default('public'),
-  markerRetentionMs: z.number().int('must be an integer').positive('must be > 0').default(7 * DAY_MS),
+  markerRetentionMs: z.number().int('must be an integer').positive('must be > 0').default(DEFAULT_MARKER_RETENTION_MS),
   connectionLossWaitMs: z.number().int('must be an integer').positive('must be > 0').default(5000),
   keepPreparedConnectionMs: z.number().int('must be an integer').min(0, 'must be >= 0').default(0),
   commitProof: z.enum(COMMIT_PROOFS, { error: `must be one of ${COMMIT_PROOFS.join(', ')}` }).default('marker'),
