@@ -182,6 +182,18 @@ describe('batched calls to participant services (docs/protocol.md)', () => {
       for (let i = 0; i < GROW_AFTER_BATCHES; i += 1) expect(await round(33)).toEqual({ batches: [16, 16], alone: 1 });
     });
 
+    it('grows back from a cap of one: calls sent alone at that cap count towards the run', async () => {
+      limit = 1;
+      // The batch of two behind the first call is refused: the cap is one, and every call goes alone.
+      expect(await round(3)).toEqual({ batches: [2], alone: 3 });
+      limit = 100;
+      expect(await round(GROW_AFTER_BATCHES)).toEqual({ batches: [], alone: GROW_AFTER_BATCHES });
+      // A run of them answered: batches of two are tried (and accepted) again.
+      const next = await round(5);
+      expect(next.batches.length).toBeGreaterThan(0);
+      expect(next.batches.every((n) => n === 2)).toBe(true);
+    });
+
     it('backs off again on a new 413 (its calls resent alone), and waits a longer run before the next try', async () => {
       limit = 8;
       expect(await round(17)).toEqual({ batches: [16], alone: 17 });

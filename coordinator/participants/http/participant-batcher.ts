@@ -144,7 +144,10 @@ export class ParticipantBatcher {
     const late = all.filter((q) => remaining(q, now) < q.timeoutMs / 2);
     const batch = all.filter((q) => !late.includes(q));
     const singles = batch.length <= 1 || !this.served ? all : late;
-    const sent = singles.map((q) => this.single(q));
+    // At a cap of one every call goes alone, so no batch could ever be accepted at it: a lone call answered
+    // (anything but a 413) counts towards the run that tries two again.
+    const atCapOfOne = this.served && this.maxCalls === 1 && all.length === 1;
+    const sent = singles.map((q) => this.single(q, false, atCapOfOne ? () => this.accepted(1) : undefined));
     if (singles !== all) sent.push(this.sendBatch(batch, now));
     await Promise.all(sent);
   }
@@ -171,11 +174,18 @@ export class ParticipantBatcher {
     batch.forEach((q, i) => q.resolve(results[i]));
   }
 
-  private single(q: Queued, resent = false): Promise<void> {
+  /** `fitted`: told when the call was answered by anything but a 413 (it fit the participant's limit alone). */
+  private single(q: Queued, resent = false, fitted?: () => void): Promise<void> {
     // The per-call form carries the call's traceparent in its signed query, not in its body.
     const { op, traceparent, ...body } = q.call;
     const reject = resent ? (e: unknown) => q.reject(new ResentCallError(e)) : q.reject;
-    return this.post(`/${op}`, body, { timeoutMs: remaining(q, Date.now()), txId: q.call.txId, ...(traceparent ? { traceparent } : {}) }).then(q.resolve, reject);
+    const answered = fitted
+      ? (r: ParticipantResponse) => {
+          if (r.status !== 413) fitted();
+          q.resolve(r);
+        }
+      : q.resolve;
+    return this.post(`/${op}`, body, { timeoutMs: remaining(q, Date.now()), txId: q.call.txId, ...(traceparent ? { traceparent } : {}) }).then(answered, reject);
   }
 
   /** 404 / 405: the URL has no batch route (an older or rolled-back SDK); 413: fewer calls per batch, until a run of them is accepted. */
