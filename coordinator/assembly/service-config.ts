@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { z } from 'zod';
-import { MAX_BATCH_CALLS } from '../../participant-sdk/src';
+import { MAX_BATCH_CALLS, MAX_TIMER_MS } from '../../participant-sdk/src';
 import { COMMIT_PROOFS, DEFAULT_MARKER_RETENTION_MS } from '../../participant-sdk/src/postgres';
 import { DEFAULT_COMMIT_PROOF } from '../participants/postgres/commit-proof-default';
 import { DEFAULT_PRUNE_INTERVAL_MS } from '../participants/postgres/marker-pruning';
@@ -29,7 +29,10 @@ const MEMORY_ENV = [
 ] as const;
 const secret = (field: string, env: string) =>
   z.string({ error: `${field} (${env}) must be a string` }).min(MIN_SECRET, `${field} (${env}) must be at least ${MIN_SECRET} characters`);
-const ms = (field: string, min: number) => z.number({ error: `${field} must be a number of milliseconds` }).int(`${field} must be an integer`).min(min, `${field} must be >= ${min}`);
+const duration = (field: string, min: number) => z.number({ error: `${field} must be a number of milliseconds` }).int(`${field} must be an integer`).min(min, `${field} must be >= ${min}`);
+// Every other setting in ms becomes a timer's delay: Node runs a longer one after 1 ms (a "monthly" interval
+// ran back to back), so it is refused with a clear error instead.
+const ms = (field: string, min: number) => duration(field, min).max(MAX_TIMER_MS, `${field} must be <= ${MAX_TIMER_MS} (about 24.8 days: the longest delay a Node timer keeps)`);
 const count = (field: string, min: number) => z.number({ error: `${field} must be a number` }).int(`${field} must be an integer`).min(min, `${field} must be >= ${min}`);
 const d = HTTP_PARTICIPANT_DEFAULTS;
 
@@ -75,7 +78,7 @@ export const serviceConfigSchema = z
     /** How often `twopc_marker` is pruned in those databases (as the SDK's participant services do in theirs); 0 turns it off. */
     pruneIntervalMs: ms('pruneIntervalMs', 0).default(DEFAULT_PRUNE_INTERVAL_MS),
     /** A marker is pruned once its branch's commit is this old: longer than phase 2 can take, outages included. */
-    markerRetentionMs: ms('markerRetentionMs', 1).default(DEFAULT_MARKER_RETENTION_MS),
+    markerRetentionMs: duration('markerRetentionMs', 1).default(DEFAULT_MARKER_RETENTION_MS),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** Bearer token of the `/v1` API. Required unless `insecure`, or the listener is loopback-only (then one is generated per run). */
     apiToken: secret('apiToken', 'TWOPC_API_TOKEN').optional(),
@@ -180,7 +183,7 @@ export const serviceConfigSchema = z
     idempotency: z
       .object({
         /** How long an Idempotency-Key's first answer is replayed. */
-        ttlMs: ms('idempotency.ttlMs', 1).default(24 * 60 * 60 * 1000),
+        ttlMs: duration('idempotency.ttlMs', 1).default(24 * 60 * 60 * 1000),
         /** Keys remembered at most (oldest forgotten first): bounds memory. */
         maxKeys: count('idempotency.maxKeys', 1).default(10_000),
       })

@@ -9,7 +9,7 @@ import type { DecisionLog } from '../engine/ports/decision-log';
 import { InstanceOptions, sharedLogMembership } from './shared-log-lease';
 import { BranchOpener, TransactionScope } from './transaction-scope';
 import { otelTracer } from '../tracing/otel-tracer';
-import { MarkerPruning, prunesMarkers } from '../participants/postgres/marker-pruning';
+import { MarkerPruning, MAX_TIMER_MS, prunesMarkers } from '../participants/postgres/marker-pruning';
 
 export interface TransactionOptions extends BeginOptions {
   /**
@@ -70,6 +70,10 @@ export class Coordinator {
    */
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const config = parseEngineConfig(options.engine);
+    const pruneIntervalMs = options.pruneIntervalMs;
+    if (pruneIntervalMs !== undefined && (!Number.isInteger(pruneIntervalMs) || pruneIntervalMs < 0 || pruneIntervalMs > MAX_TIMER_MS)) {
+      throw new TwopcError('invalid-config', `pruneIntervalMs must be an integer from 0 (no marker pruning) to ${MAX_TIMER_MS} (the longest delay a Node timer keeps)`, { field: 'pruneIntervalMs' });
+    }
     const databases = new Map<string, BranchOpener>();
     for (const db of options.databases) {
       if (databases.has(db.name)) throw new TwopcError('invalid-config', `database ${JSON.stringify(db.name)} is configured twice`, { field: 'databases' });
@@ -88,10 +92,6 @@ export class Coordinator {
       observer: options.observer,
       tracer: otelTracer,
     });
-    const pruneIntervalMs = options.pruneIntervalMs;
-    if (pruneIntervalMs !== undefined && (!Number.isInteger(pruneIntervalMs) || pruneIntervalMs < 0)) {
-      throw new TwopcError('invalid-config', 'pruneIntervalMs must be an integer >= 0 (0: no marker pruning)', { field: 'pruneIntervalMs' });
-    }
     const pruning = new MarkerPruning({ databases: [...databases.values()].filter(prunesMarkers), logger, ...(pruneIntervalMs === undefined ? {} : { intervalMs: pruneIntervalMs }) });
     const report = await engine.start();
     pruning.start();

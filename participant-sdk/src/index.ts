@@ -15,7 +15,7 @@ export { createParticipant, TwopcParticipant } from './participant';
 export type { EnlistOptions } from './participant';
 export type { CarriedResult } from './carried-enlistment';
 export type { ProtocolHandler } from './protocol-handler';
-export { DEFAULT_PRUNE_INTERVAL_MS, ENLIST_MODES } from './participant-options';
+export { DEFAULT_PRUNE_INTERVAL_MS, ENLIST_MODES, MAX_TIMER_MS } from './participant-options';
 export type { EnlistMode, ParticipantOptions } from './participant-options';
 export type { SelfSweepReport } from './self-sweep';
 export * from './client';

@@ -13,6 +13,8 @@ const MINUTE_MS = 60_000;
 
 /** How often a participant service prunes old markers by default (`pruneIntervalMs`); the coordinator's own databases use it too. */
 export const DEFAULT_PRUNE_INTERVAL_MS = 60 * MINUTE_MS;
+/** The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 0x7fffffff;
 
 export const ENLIST_MODES = ['held', 'eager'] as const;
 /** `held`: the connection stays in the branch until the coordinator's prepare. `eager`: PREPARE as soon as the work ends, freeing the connection. */
@@ -83,7 +85,9 @@ export interface ParticipantOptions {
   logger?: SdkLogger;
 }
 
-const ms = (min: number) => z.number().int('must be an integer').min(min, `must be >= ${min}`);
+const duration = (min: number) => z.number().int('must be an integer').min(min, `must be >= ${min}`);
+// Every other setting in ms becomes a timer's delay: Node runs a longer one after 1 ms, so it is refused.
+const ms = (min: number) => duration(min).max(MAX_TIMER_MS, `must be <= ${MAX_TIMER_MS} (about 24.8 days: the longest delay a Node timer keeps)`);
 
 const optionsSchema = z
   .object({
@@ -106,7 +110,7 @@ const optionsSchema = z
     heldGraceMs: ms(0).default(2_000),
     maxHeldMs: ms(1).default(10 * MINUTE_MS),
     pruneIntervalMs: ms(0).default(DEFAULT_PRUNE_INTERVAL_MS),
-    markerRetentionMs: ms(1).default(DEFAULT_MARKER_RETENTION_MS),
+    markerRetentionMs: duration(1).default(DEFAULT_MARKER_RETENTION_MS),
     maxBodyBytes: ms(256).default(64 * 1024),
     connectionLossWaitMs: ms(1).default(5_000),
     requestTimeoutMs: ms(1).default(60_000),

@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from './participant-options';
+
 /**
  * Runs a task every `intervalMs`, never two runs at once (the next run is
  * scheduled when one ends), on an unref'd timer so it never keeps the process
@@ -37,7 +39,7 @@ export class Periodic {
           this.running = undefined;
           this.schedule();
         });
-    }, this.intervalMs);
+    }, Math.min(this.intervalMs, MAX_TIMER_MS));
     this.timer.unref();
   }
 }

@@ -1,8 +1,8 @@
-import { DEFAULT_PRUNE_INTERVAL_MS } from '../../../participant-sdk/src';
+import { DEFAULT_PRUNE_INTERVAL_MS, MAX_TIMER_MS } from '../../../participant-sdk/src';
 import type { EngineLogger } from '../../engine/ports/logger';
 import { errorMessage, isTwopcError } from '../../engine/ports/protocol';
 
-export { DEFAULT_PRUNE_INTERVAL_MS };
+export { DEFAULT_PRUNE_INTERVAL_MS, MAX_TIMER_MS };
 
 /** The code of the warning a failed pass logs, per database (a stable field to alert or grep on). */
 export const MARKER_PRUNE_FAILED = 'marker-prune-failed';
@@ -10,7 +10,8 @@ export const MARKER_PRUNE_FAILED = 'marker-prune-failed';
 /** What pruning needs of a database: the SDK's `PostgresParticipant.pruneMarkers` (retention: the database's own `markerRetentionMs`). */
 export interface MarkerPruner {
   readonly name: string;
-  pruneMarkers(): Promise<number>;
+  /** `signal`: ends the call after the batch in progress (the SDK's PostgresParticipant.pruneMarkers). */
+  pruneMarkers(olderThanMs?: number, options?: { signal?: AbortSignal }): Promise<number>;
 }
 
 /** Whether a configured database prunes markers (a PostgresParticipant does; another BranchOpener may not). */
@@ -42,6 +43,7 @@ export class MarkerPruning {
   private readonly intervalMs: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
+  private readonly stopping = new AbortController();
 
   constructor(private readonly options: MarkerPruningOptions) {
     this.intervalMs = options.databases.length === 0 ? 0 : (options.intervalMs ?? DEFAULT_PRUNE_INTERVAL_MS);
@@ -52,12 +54,18 @@ export class MarkerPruning {
     this.timer = setInterval(() => {
       // A pass slower than the interval is not joined by a second one: that tick is skipped.
       this.running ??= this.pruneOnce().finally(() => (this.running = undefined));
-    }, this.intervalMs);
+    }, Math.min(this.intervalMs, MAX_TIMER_MS));
     this.timer.unref();
   }
 
-  /** Stops the timer and waits for a pass in progress (it holds a connection of a pool its owner ends next). */
+  /**
+   * Stops the timer and waits for a pass in progress (it holds a connection
+   * of a pool its owner ends next), which ends after the batch it is deleting:
+   * a first pass over a long backlog (a coordinator that never pruned) can
+   * take many, and a shutdown must not wait for all of them.
+   */
   async stop(): Promise<void> {
+    this.stopping.abort();
     clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
@@ -67,8 +75,9 @@ export class MarkerPruning {
   async pruneOnce(): Promise<Map<string, number>> {
     const pruned = new Map<string, number>();
     for (const db of this.options.databases) {
+      if (this.stopping.signal.aborted) break;
       try {
-        pruned.set(db.name, await db.pruneMarkers());
+        pruned.set(db.name, await db.pruneMarkers(undefined, { signal: this.stopping.signal }));
       } catch (e) {
         this.options.logger.warn(
           { code: MARKER_PRUNE_FAILED, participant: db.name, errCode: isTwopcError(e) ? e.code : undefined, err: errorMessage(e) },

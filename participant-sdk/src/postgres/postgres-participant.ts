@@ -206,10 +206,12 @@ export class PostgresParticipant {
    * postgres-sql.ts). So the first calls after start-up on a fresh schema
    * delete nothing, and a marker lives up to the retention plus one interval
    * between calls after its commit. A prepared branch keeps its marker
-   * whatever its age.
+   * whatever its age. An aborted `signal` ends the call after the batch in
+   * progress (a long backlog can take many batches; its owner is stopping);
+   * what is left goes on the next call.
    * @returns how many were deleted.
    */
-  async pruneMarkers(olderThanMs: number = this.options.markerRetentionMs): Promise<number> {
+  async pruneMarkers(olderThanMs: number = this.options.markerRetentionMs, options: { signal?: AbortSignal } = {}): Promise<number> {
     if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
       throw new TwopcError('invalid-input', `olderThanMs must be a number >= 0 (got ${olderThanMs})`, { field: 'olderThanMs' });
     }
@@ -222,6 +224,8 @@ export class PostgresParticipant {
           const deleted = resultsOf(await client.query(sql.pruneMarkers(schema), [olderThanMs, PRUNE_BATCH]))[0].rowCount ?? 0;
           total += deleted;
           if (deleted < PRUNE_BATCH) break;
+          // Stopped: leave the rest (and the horizons, which only ever make pruning later, never earlier).
+          if (options.signal?.aborted) return total;
         }
         // By the configured retention at least: a call with a shorter age (by hand) must not
         // drop the horizons the periodic pruning will count from.
