@@ -1,6 +1,8 @@
+import path from 'node:path';
 import v8 from 'node:v8';
 import { loadServiceConfig } from '../../coordinator/assembly/service-config';
 import { fullCollection, IdleCollector } from '../../coordinator/service/heap-control';
+import { jsonLines, runTs } from '../support/child';
 
 /**
  * Issue 16: `twopc serve` bounds V8's heap itself (service/heap-control.ts).
@@ -180,24 +182,12 @@ describe('heap settings', () => {
     expect(v8.getHeapStatistics().used_heap_size).toBeLessThan(before);
   });
 
-  it('fullCollection compacts: the old generation gives back the pages a load left with a few live objects among the garbage', () => {
-    const gc = fullCollection();
-    // One object in 80 outlives the loop, scattered across every page the loop filled (as outcomes
-    // and running transactions are among a request's garbage). A plain gc() left 17–120 MiB of such
-    // pages committed here; V8 picks which pages to evacuate by its own heuristics.
-    let kept: Array<{ i: number }> = [];
-    for (let round = 0; round < 40; round++) {
-      const garbage: Array<{ i: number }> = [];
-      for (let i = 0; i < 100_000; i++) {
-        const o = { i, s: `x${i}`, a: [i] };
-        (i % 20 === 0 ? kept : garbage).push(o);
-      }
-    }
-    kept = kept.filter((_, i) => i % 4 === 0);
-    gc();
-    const old = v8.getHeapSpaceStatistics().find((space) => space.space_name === 'old_space')!;
-    expect(kept.length).toBe(50_000);
-    expect(old.space_size - old.space_used_size).toBeLessThan(4 * 2 ** 20);
+  it('fullCollection compacts: the old generation gives back the pages a load left with a few live objects among the garbage', async () => {
+    const run = await runTs(path.join(__dirname, 'full-collection-child.ts'), {});
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    const [after] = jsonLines<{ kept: number; freeBytes: number }>(run.stdout);
+    expect(after.kept).toBe(50_000);
+    expect(after.freeBytes).toBeLessThan(4 * 2 ** 20);
   });
 
   it('is configured by memory.* and TWOPC_* settings, with defaults', () => {
