@@ -19,9 +19,12 @@ export function admissionRefusal(ctx: EngineContext): TwopcError | undefined {
   }
   const outcomes = ctx.log.held?.().outcomes ?? 0;
   if (outcomes >= maxRememberedOutcomes) {
+    // Room comes back as outcomes pass their retention: ask the log to forget those now (it does so at most
+    // once per compaction interval), not when an idle log's own rule (half of them expired) would.
+    void ctx.log.compactIfDue?.({ makeRoom: true }).catch(() => undefined);
     return new TwopcError(
       'over-capacity',
-      `the decision log holds ${outcomes} outcomes of completed transactions for their retention period, its cap (maxRememberedOutcomes ${maxRememberedOutcomes}); retry later: expired outcomes are forgotten once they are half of those held, or with the next write`,
+      `the decision log holds ${outcomes} outcomes of completed transactions for their retention period, its cap (maxRememberedOutcomes ${maxRememberedOutcomes}); retry later: those past their retention are forgotten within a compaction interval`,
       { limit: 'maxRememberedOutcomes' },
     );
   }

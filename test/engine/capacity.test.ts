@@ -18,7 +18,9 @@ import { FakeParticipant } from './fake-participant';
 describe('engine memory caps', () => {
   const dirs: string[] = [];
   const engines: TransactionEngine[] = [];
+  const afterThis: Array<() => void> = [];
   afterEach(async () => {
+    for (const undo of afterThis.splice(0)) undo();
     for (const e of engines.splice(0)) await e.stop();
     for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
   });
@@ -63,6 +65,53 @@ describe('engine memory caps', () => {
     expect(log.held().outcomes).toBe(3);
     expect(await refusal(engine.begin())).toBe('over-capacity maxRememberedOutcomes');
     expect(log.held().outcomes).toBe(3);
+  });
+
+  it('at the outcome cap, a refused begin makes the log forget the outcomes past their retention (any of them, at most once per compaction interval), so room comes back while idle', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-capacity-'));
+    dirs.push(dir);
+    // The engine stamps outcomes with Date.now, the log judges retention by it: one clock for both, moved by hand.
+    const clock = { now: Date.now() };
+    const dateNow = jest.spyOn(Date, 'now').mockImplementation(() => clock.now);
+    afterThis.push(() => dateNow.mockRestore());
+    const log = new FileDecisionLog({ dir, maxRetainedCompleted: 0, completedRetentionMs: 60_000, compactIntervalMs: 30_000 });
+    const engine = new TransactionEngine({ log, participants: new ParticipantRegistry([new FakeParticipant('a')]), config: parseEngineConfig({ sweepIntervalMs: 0, maxRememberedOutcomes: 4 }) });
+    engines.push(engine);
+    await engine.start();
+    const abortOne = async () => engine.abort((await engine.begin()).id);
+    await abortOne();
+    clock.now += 50_000;
+    for (let i = 0; i < 3; i++) await abortOne();
+    await log.compact();
+    expect(log.held().outcomes).toBe(4);
+    // A refused begin, then whatever compaction it started has finished (the log's own timer never fires here).
+    const compactions = (log as unknown as { compactor: { idle(): Promise<unknown> } }).compactor;
+    const refusedThenSettled = async () => {
+      const why = await refusal(engine.begin());
+      await compactions.idle();
+      return why;
+    };
+    // The first outcome expires: one of four, below the idle rule's half.
+    clock.now += 15_000;
+    expect(await refusedThenSettled()).toBe('over-capacity maxRememberedOutcomes');
+    expect(log.held().outcomes).toBe(3);
+    // Room again: the begin is taken.
+    expect(await refusal(engine.begin().then((tx) => engine.abort(tx.id)))).toBe('begun');
+    await log.compact();
+    expect(log.held().outcomes).toBe(4);
+    // 35 s later none has expired yet (the three at +50 s expire at +110 s): the check finds nothing, and counts.
+    clock.now += 35_000;
+    expect(await refusedThenSettled()).toBe('over-capacity maxRememberedOutcomes');
+    expect(log.held().outcomes).toBe(4);
+    // Expired now, but within one compaction interval of the last check: a flood of refused begins walks the
+    // outcomes (and rewrites the snapshot) at most once per interval.
+    clock.now += 15_000;
+    expect(await refusedThenSettled()).toBe('over-capacity maxRememberedOutcomes');
+    expect(log.held().outcomes).toBe(4);
+    // A whole interval after that check (+130 s): every outcome held is past its retention, and goes.
+    clock.now += 15_000;
+    expect(await refusedThenSettled()).toBe('over-capacity maxRememberedOutcomes');
+    expect(log.held().outcomes).toBe(0);
   });
 
   it('a periodic recovery pass queues no task for the transactions running here (issue 16 item 2: no stall with tens of thousands live)', async () => {

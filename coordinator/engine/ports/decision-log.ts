@@ -180,8 +180,15 @@ export interface DecisionLog {
    * since, or enough past retention), and settles once done; otherwise does
    * nothing. What the service calls when it goes idle, so the collection that
    * follows gives back what the compaction allocated. Absent: nothing to do.
+   *
+   * `makeRoom`: the engine refuses new transactions because the log holds
+   * `maxRememberedOutcomes` outcomes. Then any outcome past its retention is
+   * worth a compaction (not only half of those held, the idle rule), and
+   * nothing else is (what was written since waits for the timer): at most one
+   * such compaction per compaction interval, so a flood of refused begins
+   * never rewrites the snapshot back to back.
    */
-  compactIfDue?(): Promise<void>;
+  compactIfDue?(options?: { makeRoom?: boolean }): Promise<void>;
   /** Flushes and releases the store (and its lock). */
   close(): Promise<void>;
   /** Resolves once every write made so far has been answered by the store (shared stores; the file log's close does it). */

@@ -212,10 +212,10 @@ export class FileDecisionLog implements DecisionLog {
     return this.compactor!.compact();
   }
 
-  /** See DecisionLog.compactIfDue: what the 30-s timer would do, now. */
-  async compactIfDue(): Promise<void> {
+  /** See DecisionLog.compactIfDue: what the 30-s timer would do, now (`makeRoom`: to forget expired outcomes at the cap). */
+  async compactIfDue(options: { makeRoom?: boolean } = {}): Promise<void> {
     if (this.unusable()) return;
-    await this.compactor!.compactIfDue();
+    await this.compactor!.compactIfDue(options);
   }
 
   close(): Promise<void> {

@@ -42,6 +42,8 @@ export class FileLogCompactor {
   private readonly sealed: Map<number, number>;
   private tail: Promise<unknown> = Promise.resolve();
   private autoCompacting = false;
+  /** When a `makeRoom` check last ran (log clock); -Infinity: never. */
+  private lastRoomMade = -Infinity;
   private timer?: NodeJS.Timeout;
 
   constructor(deps: CompactorDeps) {
@@ -90,13 +92,27 @@ export class FileLogCompactor {
     void this.compactIfDue();
   }
 
-  /** The timer's compaction, now: settles once it is done (or at once when there is nothing to do, or one is under way). */
-  compactIfDue(): Promise<void> {
+  /**
+   * The timer's compaction, now: settles once it is done (or at once when
+   * there is nothing to do, or one is under way). `makeRoom` (the engine is at
+   * its outcome cap): only to forget outcomes past their retention, any of
+   * them, at most once per compaction interval (DecisionLog.compactIfDue).
+   */
+  compactIfDue(options: { makeRoom?: boolean } = {}): Promise<void> {
     // A log whose owner turned its own compactions off is not compacted behind its back either.
     if (!this.o.autoCompact || this.o.compactIntervalMs === 0) return Promise.resolve();
     if (this.autoCompacting || !this.isOpen() || this.writer.failed) return this.tail.then(() => undefined);
-    const written = this.writer.activeSize > 0 || this.sealed.size > 0;
-    if (!written && !this.index.worthForgetting(this.o.now() - this.o.completedRetentionMs)) return Promise.resolve();
+    const now = this.o.now();
+    const cutoff = now - this.o.completedRetentionMs;
+    if (options.makeRoom) {
+      // Checked at most once per interval too: finding none expired walks every outcome held.
+      if (now - this.lastRoomMade < this.o.compactIntervalMs) return Promise.resolve();
+      this.lastRoomMade = now;
+      if (!this.index.anyExpired(cutoff)) return Promise.resolve();
+    } else {
+      const written = this.writer.activeSize > 0 || this.sealed.size > 0;
+      if (!written && !this.index.worthForgetting(cutoff)) return Promise.resolve();
+    }
     this.autoCompacting = true;
     return this.compact()
       .then(() => undefined)
