@@ -4,14 +4,17 @@ export function backoffDelay(attempt: number, baseMs: number, capMs: number, ran
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
-/** Resolves after `ms`, or early (false) when the signal aborts. Never keeps the process alive. */
+/** The longest delay a Node timer keeps: it runs a longer one after 1 ms. */
+export const MAX_TIMER_MS = 0x7fffffff;
+
+/** Resolves after `ms` (at most MAX_TIMER_MS), or early (false) when the signal aborts. Never keeps the process alive. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve(true);
-    }, ms);
+    }, Math.min(ms, MAX_TIMER_MS));
     timer.unref();
     const onAbort = () => {
       clearTimeout(timer);
@@ -40,11 +43,11 @@ export class Semaphore {
   }
 }
 
-/** The promise's value, or undefined if it did not settle within `ms`. */
+/** The promise's value, or undefined if it did not settle within `ms` (at most MAX_TIMER_MS). */
 export async function waitAtMost<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
+    timer = setTimeout(() => resolve(undefined), Math.min(ms, MAX_TIMER_MS));
   });
   try {
     return await Promise.race([promise, timeout]);
