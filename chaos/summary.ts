@@ -105,7 +105,7 @@ export function renderSummary(r: ChaosReport): string {
   lines.push(`twopc chaos: seed ${r.seed}${r.setup.breakProtocol ? `   *** PROTOCOL DELIBERATELY BROKEN: ${r.setup.breakProtocol} ***` : ''}`);
   lines.push(`  repeat with: ${r.repeat}`);
   lines.push(`  ${r.setup.ledgers} ledgers (own service process and database each) on ${r.setup.clusters} PostgreSQL cluster(s), ${r.setup.workers} clients, ${r.setup.accountsPerLedger} accounts per ledger`);
-  if (r.setup.carried) lines.push('  carried registration: clients mint the ids and commit with the services\' signed registrations (no begin, no enlist; no abort call: a transfer given up ends by its branches\' timeout)');
+  if (r.setup.carried) lines.push('  carried registration: clients mint the ids and commit with the services\' signed registrations (no begin, no enlist; a transfer given up is aborted with the registrations it got, one abandoned ends by its branches\' timeout)');
   if (r.setup.log) lines.push(`  ${r.setup.instances} coordinator instance(s) sharing a ${r.setup.log === 'postgres' ? 'PostgreSQL' : 'Redis'} decision log, lease ${r.setup.leaseMs} ms`);
   lines.push(`  ran ${s(r.durationMs.total)} (workload ${s(r.durationMs.workload)}, settling ${s(r.durationMs.settle)})${r.interrupted ? '; INTERRUPTED' : ''}`);
   const t = r.transactions;

@@ -160,4 +160,49 @@ describe('carried registration: coordinator and SDK participant services as proc
     // The real one still commits: nothing was recorded for the refused ones.
     await expect(client.commit(tx.id, { registrations: [real] })).resolves.toMatchObject({ state: 'committed' });
   });
+
+  it('a carried abort rolls the held branches back at once: the rows are free right after its answer, long before the branches\' timeout, and a commit after it commits nothing', async () => {
+    const [beforeA, beforeB] = [await balance(a.db), await balance(b.db)];
+    const tx = await client.open({ carried: true });
+    const registrations = [await transfer(a, tx.id, -3), await transfer(b, tx.id, 3)];
+    const opened = Date.now();
+    // Held: another transaction cannot take the row.
+    const rowLocked = (db: string) =>
+      cluster.withClient(async (c) => {
+        await c.query('begin');
+        try {
+          await c.query(`set local lock_timeout = '300ms'`);
+          await c.query('select balance from accounts where id = 1 for update');
+          return false;
+        } catch (e) {
+          if ((e as { code?: string }).code === '55P03') return true;
+          throw e;
+        } finally {
+          await c.query('rollback');
+        }
+      }, db);
+    expect(await rowLocked(a.db)).toBe(true);
+    await expect(client.abort(tx.id, { registrations, reason: 'the user cancelled' })).resolves.toEqual({ id: tx.id, state: 'aborted' });
+    expect([await rowLocked(a.db), await rowLocked(b.db)]).toEqual([false, false]);
+    // The branches' own timeout (3 s + heldGraceMs) is far off: it was the abort that released them.
+    expect(Date.now() - opened).toBeLessThan(2_500);
+    const status = await fetch(`${api}/v1/transactions/${tx.id}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(await status.json()).toMatchObject({ decision: 'abort', reason: { cause: 'application', message: 'the user cancelled' } });
+    // A commit after the abort (a late retry, a confused client) is answered from the register: aborted.
+    const res = await commitRaw(tx.id, registrations);
+    expect(res).toMatchObject({ status: 409, body: { code: 'transaction-aborted' } });
+    await expect(client.abort(tx.id, { registrations })).resolves.toMatchObject({ state: 'aborted' });
+    expect([await balance(a.db), await balance(b.db)]).toEqual([beforeA, beforeB]);
+  });
+
+  it('answers 409 state-conflict to a carried abort after the commit, and refuses a forged registration on an abort (400) without recording anything', async () => {
+    const tx = await client.open({ carried: true });
+    const registrations = [await transfer(a, tx.id, -1), await transfer(b, tx.id, 1)];
+    const forged = signRegistration('not-the-participant-secret', tx.id, { participant: 'ledger_a', url: 'http://127.0.0.1:1/twopc', branchId: 7, gid: `twopc_${tx.id.replace(/-/g, '')}_7` });
+    await expect(client.abort(tx.id, { registrations: [forged] })).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'registrations.0.sig' } });
+    const asked = await fetch(`${api}/v1/transactions/${tx.id}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(asked.status).toBe(404);
+    await expect(client.commit(tx.id, { registrations })).resolves.toMatchObject({ state: 'committed' });
+    await expect(client.abort(tx.id, { registrations })).rejects.toMatchObject({ code: 'state-conflict' });
+  });
 });

@@ -1,0 +1,166 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseEngineConfig } from '../../coordinator/engine/engine-config';
+import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
+import { mintTxId } from '../../coordinator/engine/ports/owned-tx-id';
+import { buildGid } from '../../coordinator/engine/ports/protocol';
+import { TransactionEngine, type CarriedBranch } from '../../coordinator/engine/transaction-engine';
+import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
+import { mintCarriedTxId } from '../../participant-sdk/src/client';
+import { FakeParticipant } from './fake-participant';
+
+/**
+ * Carried abort at the engine (docs/protocol.md, "Carried abort"): an abort
+ * that carries the registrations records an id the coordinator never heard
+ * of, decides abort through the register and rolls its branches back; a
+ * commit of the same id, before, after or at the same time, agrees with it.
+ */
+describe('carried abort (engine)', () => {
+  let dir: string;
+  let a: FakeParticipant;
+  let b: FakeParticipant;
+  let engine: TransactionEngine;
+
+  const branch = (participant: string, txId: string, branchId: number): CarriedBranch => ({ participant, branchId, gid: buildGid('twopc', txId, branchId) });
+  const pair = (txId: string) => [branch('a', txId, 11), branch('b', txId, 22)];
+  const open = async (log = new FileDecisionLog({ dir }), carriedRegistration = true) => {
+    const config = parseEngineConfig({ sweepIntervalMs: 0, phaseTwoBaseDelayMs: 1, phaseTwoMaxDelayMs: 5, commitWaitMs: 2_000, carriedRegistration });
+    engine = new TransactionEngine({ log, participants: new ParticipantRegistry([a, b]), config });
+    await engine.start();
+  };
+  const outcomeOf = (p: Promise<unknown>) =>
+    p.then(
+      (v) => (v as { state: string }).state,
+      (e: { code?: string }) => e.code ?? String(e),
+    );
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-carried-abort-'));
+    a = new FakeParticipant('a');
+    b = new FakeParticipant('b');
+  });
+  afterEach(async () => {
+    await engine.stop().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records an id it never heard of, decides abort through the register and rolls each branch back; a later commit is answered aborted and prepares nothing', async () => {
+    await open();
+    const id = mintCarriedTxId();
+    const branches = pair(id);
+    await expect(engine.abortCarried(id, branches, { message: 'user cancelled' })).resolves.toEqual({ txId: id, state: 'aborted' });
+    expect([a.ops('rollback'), b.ops('rollback')]).toEqual([[branches[0].gid], [branches[1].gid]]);
+    const history = await engine.admin.history(id);
+    expect(history.map((r) => r.type)).toEqual(['begin', 'enlist', 'enlist', 'decision', 'complete']);
+    expect(history.find((r) => r.type === 'decision')).toMatchObject({ outcome: 'abort', reason: { cause: 'application', message: 'user cancelled' } });
+
+    await expect(engine.commitCarried(id, branches)).rejects.toMatchObject({ code: 'transaction-aborted' });
+    // A retried abort is answered from the register.
+    await expect(engine.abortCarried(id, branches)).resolves.toMatchObject({ state: 'aborted' });
+    expect([...a.ops('prepare'), ...b.ops('prepare'), ...a.ops('commit'), ...b.ops('commit')]).toEqual([]);
+  });
+
+  it('answers 409 state-conflict to an abort after the commit decision, and leaves the commit as it was', async () => {
+    await open();
+    const id = mintCarriedTxId();
+    await expect(engine.commitCarried(id, pair(id))).resolves.toMatchObject({ state: 'committed' });
+    await expect(engine.abortCarried(id, pair(id))).rejects.toMatchObject({ code: 'state-conflict', details: { state: 'committed' } });
+    expect([...a.ops('rollback'), ...b.ops('rollback')]).toEqual([]);
+    expect((await engine.status(id))?.state).toBe('completed');
+  });
+
+  it('refuses an abort whose registrations differ from the transaction’s (running or logged), doing nothing', async () => {
+    await open();
+    const id = mintCarriedTxId();
+    let release!: () => void;
+    a.onPrepare = () => new Promise((r) => (release = () => r({ vote: 'yes' })));
+    const committing = engine.commitCarried(id, pair(id));
+    while (a.ops('prepare').length === 0) await new Promise((r) => setTimeout(r, 2));
+    await expect(engine.abortCarried(id, [branch('a', id, 11)])).rejects.toMatchObject({ code: 'state-conflict' });
+    release();
+    await expect(committing).resolves.toMatchObject({ state: 'committed' });
+    await expect(engine.abortCarried(id, [...pair(id), branch('b', id, 33)])).rejects.toMatchObject({ code: 'state-conflict' });
+    expect([...a.ops('rollback'), ...b.ops('rollback')]).toEqual([]);
+  });
+
+  it('records nothing for an id outside the carried window, one with an owner tag, or a coordinator without carried registration', async () => {
+    await open();
+    const stale = mintCarriedTxId(Date.now() - 700_000);
+    await expect(engine.abortCarried(stale, pair(stale))).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'id' } });
+    await expect(engine.admin.history(stale)).rejects.toMatchObject({ code: 'not-found' });
+    const tagged = mintTxId(42);
+    await expect(engine.abortCarried(tagged, pair(tagged))).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'id' } });
+    expect([...a.calls, ...b.calls]).toEqual([]);
+    await engine.stop();
+    await open(new FileDecisionLog({ dir }), false);
+    const id = mintCarriedTxId();
+    await expect(engine.abortCarried(id, pair(id))).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'registrations' } });
+    expect([...a.calls, ...b.calls]).toEqual([]);
+  });
+
+  it('decides the abort only once the registrations are durable: neither the abort nor a commit that joined it is answered, and no rollback leaves, before', async () => {
+    const log = new FileDecisionLog({ dir });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const makeDurable = log.makeDurable.bind(log);
+    let durable = false;
+    log.makeDurable = async () => {
+      await held;
+      await makeDurable();
+      durable = true;
+    };
+    await open(log);
+    const id = mintCarriedTxId();
+    const answered: string[] = [];
+    const aborting = engine.abortCarried(id, pair(id)).then((r) => answered.push(`abort ${r.state}`));
+    const committing = outcomeOf(engine.commitCarried(id, pair(id))).then((o) => answered.push(`commit ${o}`));
+    await new Promise((r) => setTimeout(r, 50));
+    expect({ answered, rollbacks: a.ops('rollback').length, decided: (await engine.admin.history(id)).some((r) => r.type === 'decision') }).toEqual({ answered: [], rollbacks: 0, decided: false });
+    release();
+    await Promise.all([aborting, committing]);
+    expect(durable).toBe(true);
+    expect(answered.sort()).toEqual(['abort aborted', 'commit transaction-aborted']);
+    expect([...a.ops('prepare'), ...b.ops('prepare')]).toEqual([]);
+  });
+
+  it.each([
+    ['abort first', 0],
+    ['commit first', 1],
+    ['commit first, abort while it prepares', 2],
+    ['commit first, abort once every branch voted yes', 3],
+  ])('a commit and an abort of one id at once end in one outcome that both answers and both participants agree on (%s)', async (_name, order) => {
+    await open();
+    const seen = new Set<string>();
+    for (let round = 0; round < 20; round++) {
+      const id = mintCarriedTxId();
+      a.onPrepare = order === 2 ? () => new Promise((r) => setTimeout(() => r({ vote: 'yes' }), round % 4)) : () => ({ vote: 'yes' });
+      let commit: Promise<string>;
+      let abort: Promise<string>;
+      if (order === 0) {
+        abort = outcomeOf(engine.abortCarried(id, pair(id)));
+        commit = outcomeOf(engine.commitCarried(id, pair(id)));
+      } else {
+        commit = outcomeOf(engine.commitCarried(id, pair(id)));
+        const gids = pair(id).map((br) => br.gid);
+        const reached = () => (order === 2 ? a.ops('prepare').includes(gids[0]) : order === 3 ? a.prepared.has(gids[0]) && b.prepared.has(gids[1]) : true);
+        while (!reached() && !a.committed.has(gids[0])) await new Promise((r) => setImmediate(r));
+        abort = outcomeOf(engine.abortCarried(id, pair(id)));
+      }
+      const outcomes = { commit: await commit, abort: await abort };
+      seen.add(`${outcomes.commit}/${outcomes.abort}`);
+      const gids = pair(id).map((br) => br.gid);
+      const committed = gids.filter((g) => a.committed.has(g) || b.committed.has(g));
+      const rolledBack = gids.filter((g) => a.rolledBack.has(g) || b.rolledBack.has(g));
+      if (outcomes.commit === 'committed') {
+        expect({ round, outcomes, committed, rolledBack }).toEqual({ round, outcomes: { commit: 'committed', abort: 'state-conflict' }, committed: gids, rolledBack: [] });
+      } else {
+        expect({ round, outcomes, committed }).toEqual({ round, outcomes: { commit: 'transaction-aborted', abort: 'aborted' }, committed: [] });
+        expect(rolledBack).toEqual(gids);
+      }
+      if (order === 0) expect(outcomes.abort).toBe('aborted');
+    }
+    // The abort that finds the commit's decision on its way loses the register to it.
+    if (order === 3) expect(seen.has('committed/state-conflict')).toBe(true);
+  });
+});
