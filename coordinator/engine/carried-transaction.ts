@@ -70,7 +70,7 @@ function liveBranches(tx: LiveTransaction): Map<number, BranchInfo> {
 }
 
 function checkBranches(ctx: EngineContext, txId: string, branches: readonly CarriedBranch[]): void {
-  if (branches.length === 0 || branches.length > MAX_CARRIED_BRANCHES) throw refuse(`a carried commit holds 1 to ${MAX_CARRIED_BRANCHES} registrations`);
+  if (branches.length === 0 || branches.length > MAX_CARRIED_BRANCHES) throw refuse(`a carried commit or abort holds 1 to ${MAX_CARRIED_BRANCHES} registrations`);
   const seen = new Set<number>();
   for (const b of branches) {
     if (seen.has(b.branchId)) throw refuse(`two registrations with branchId ${b.branchId}`);

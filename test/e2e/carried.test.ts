@@ -205,4 +205,26 @@ describe('carried registration: coordinator and SDK participant services as proc
     await expect(client.commit(tx.id, { registrations })).resolves.toMatchObject({ state: 'committed' });
     await expect(client.abort(tx.id, { registrations })).rejects.toMatchObject({ code: 'state-conflict' });
   });
+
+  it('a carried commit and a carried abort of one id sent at once end in one outcome: both answers and both databases agree', async () => {
+    for (let round = 0; round < 6; round++) {
+      const [beforeA, beforeB] = [await balance(a.db), await balance(b.db)];
+      const tx = await client.open({ carried: true });
+      const registrations = [await transfer(a, tx.id, -2), await transfer(b, tx.id, 2)];
+      const abortRaw = () =>
+        fetch(`${api}/v1/transactions/${tx.id}/abort`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ registrations }),
+        }).then(async (res) => ({ status: res.status, body: await res.json() }));
+      // Either one sent first, by the round.
+      const [commit, abort] = round % 2 === 0 ? await Promise.all([commitRaw(tx.id, registrations), abortRaw()]) : (await Promise.all([abortRaw(), commitRaw(tx.id, registrations)])).reverse();
+      const balances = [await balance(a.db), await balance(b.db)];
+      if (commit.status === 200) {
+        expect({ round, abort: abort.status, code: abort.body.code, balances }).toEqual({ round, abort: 409, code: 'state-conflict', balances: [beforeA - 2, beforeB + 2] });
+      } else {
+        expect({ round, commit: commit.status, code: commit.body.code, abort: abort.status, balances }).toEqual({ round, commit: 409, code: 'transaction-aborted', abort: 200, balances: [beforeA, beforeB] });
+      }
+    }
+  });
 });
