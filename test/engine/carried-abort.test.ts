@@ -9,6 +9,7 @@ import { TransactionEngine, type CarriedBranch } from '../../coordinator/engine/
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
 import { mintCarriedTxId } from '../../participant-sdk/src/client';
 import { FakeParticipant } from './fake-participant';
+import { losingFs } from './losing-fs';
 
 /**
  * Carried abort at the engine (docs/protocol.md, "Carried abort"): an abort
@@ -27,7 +28,7 @@ describe('carried abort (engine)', () => {
   const open = async (log = new FileDecisionLog({ dir }), carriedRegistration = true) => {
     const config = parseEngineConfig({ sweepIntervalMs: 0, phaseTwoBaseDelayMs: 1, phaseTwoMaxDelayMs: 5, commitWaitMs: 2_000, carriedRegistration });
     engine = new TransactionEngine({ log, participants: new ParticipantRegistry([a, b]), config });
-    await engine.start();
+    return engine.start();
   };
   const outcomeOf = (p: Promise<unknown>) =>
     p.then(
@@ -122,6 +123,35 @@ describe('carried abort (engine)', () => {
     expect(durable).toBe(true);
     expect(answered.sort()).toEqual(['abort aborted', 'commit transaction-aborted']);
     expect([...a.ops('prepare'), ...b.ops('prepare')]).toEqual([]);
+  });
+
+  it('tells no one "aborted" before a crash can no longer lose the transaction: a disk that drops the registrations fails the abort, and one that drops only the decision leaves recovery to abort it again', async () => {
+    const disk = losingFs();
+    await open(new FileDecisionLog({ dir, fs: disk.fs }));
+    // The registrations' fdatasync fails and the disk drops them: the abort is not answered "aborted",
+    // and nothing was rolled back under a decision that would be lost with them.
+    const lost = mintCarriedTxId();
+    disk.arm();
+    await expect(outcomeOf(engine.abortCarried(lost, pair(lost)))).resolves.not.toBe('aborted');
+    expect([...a.calls, ...b.calls]).toEqual([]);
+    await engine.stop().catch(() => undefined);
+
+    // A new process on a healthy disk. An abort answered "aborted" whose decision (written, never synced) is lost:
+    const healthy = losingFs();
+    await open(new FileDecisionLog({ dir, fs: healthy.fs }));
+    const id = mintCarriedTxId();
+    // The fake votes yes even after a rollback: as if no rollback had reached the branches.
+    await expect(engine.abortCarried(id, pair(id))).resolves.toMatchObject({ state: 'aborted' });
+    healthy.arm();
+    const other = mintCarriedTxId();
+    await expect(engine.commitCarried(other, pair(other))).rejects.toBeDefined();
+    await engine.stop().catch(() => undefined);
+    const restarted = await open();
+    // Recovery found the registrations (durable before the decision) undecided, and aborted the transaction again.
+    expect(restarted.recovery.decidedAbort).toBeGreaterThanOrEqual(1);
+    expect(await engine.status(id)).toMatchObject({ decision: 'abort' });
+    await expect(engine.commitCarried(id, pair(id))).rejects.toMatchObject({ code: 'transaction-aborted' });
+    expect([...a.ops('prepare'), ...b.ops('prepare')].filter((g) => g.includes(id.replace(/-/g, '')))).toEqual([]);
   });
 
   it.each([
