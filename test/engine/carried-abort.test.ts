@@ -25,8 +25,8 @@ describe('carried abort (engine)', () => {
 
   const branch = (participant: string, txId: string, branchId: number): CarriedBranch => ({ participant, branchId, gid: buildGid('twopc', txId, branchId) });
   const pair = (txId: string) => [branch('a', txId, 11), branch('b', txId, 22)];
-  const open = async (log = new FileDecisionLog({ dir }), carriedRegistration = true) => {
-    const config = parseEngineConfig({ sweepIntervalMs: 0, phaseTwoBaseDelayMs: 1, phaseTwoMaxDelayMs: 5, commitWaitMs: 2_000, carriedRegistration });
+  const open = async (log = new FileDecisionLog({ dir }), carriedRegistration = true, extra: Record<string, unknown> = {}) => {
+    const config = parseEngineConfig({ sweepIntervalMs: 0, phaseTwoBaseDelayMs: 1, phaseTwoMaxDelayMs: 5, commitWaitMs: 2_000, carriedRegistration, ...extra });
     engine = new TransactionEngine({ log, participants: new ParticipantRegistry([a, b]), config });
     return engine.start();
   };
@@ -98,6 +98,20 @@ describe('carried abort (engine)', () => {
     const id = mintCarriedTxId();
     await expect(engine.abortCarried(id, pair(id))).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'registrations' } });
     expect([...a.calls, ...b.calls]).toEqual([]);
+  });
+
+  it('refuses an abort that would record a transaction at the memory caps (503 over-capacity), and still aborts one it runs', async () => {
+    await open(new FileDecisionLog({ dir }), true, { maxActiveTransactions: 1 });
+    const running = mintCarriedTxId();
+    let release!: () => void;
+    a.onPrepare = () => new Promise((r) => (release = () => r({ vote: 'yes' })));
+    const committing = outcomeOf(engine.commitCarried(running, pair(running)));
+    while (a.ops('prepare').length === 0) await new Promise((r) => setTimeout(r, 2));
+    const id = mintCarriedTxId();
+    await expect(engine.abortCarried(id, pair(id))).rejects.toMatchObject({ code: 'over-capacity' });
+    await expect(engine.abortCarried(running, pair(running))).resolves.toMatchObject({ state: 'aborted' });
+    release();
+    await expect(committing).resolves.toBe('transaction-aborted');
   });
 
   it('decides the abort only once the registrations are durable: neither the abort nor a commit that joined it is answered, and no rollback leaves, before', async () => {
