@@ -24,10 +24,10 @@ export const engineConfigSchema = z
     /** Phase-2 work started by recovery and sweeps at once, at most. */
     recoveryConcurrency: z.number().int().min(1, 'recoveryConcurrency must be >= 1').default(64),
     /**
-     * Carried registration (docs/protocol.md): a commit may carry its branches'
-     * registrations for a transaction id the client minted, and a status
-     * inquiry about an id the register does not know decides abort for it.
-     * Off by default; refused on a shared log (several instances).
+     * Carried registration (docs/protocol.md): a commit (or an abort) may
+     * carry its branches' registrations for a transaction id the client
+     * minted; the coordinator records them before its first PREPARE (or its
+     * abort decision). Off by default; refused on a shared log (several instances).
      */
     carriedRegistration: z.boolean().default(false),
     /** One branch that never prepared: commit it directly, no decision record. */

@@ -122,7 +122,7 @@ export class TwopcParticipant {
    * `carriedRequested(req)`, and the coordinator offers it): runs `work` as
    * this service's branch of `txId` without calling the coordinator, holds
    * the branch, and resolves with the result and a signed registration that
-   * the application's commit must carry. Answer it in the response header
+   * the application's commit (or abort) must carry. Answer it in the response header
    * `twopc-registration` (`registrationHeaderValue`). Refused with
    * `state-conflict` when the coordinator does not offer it.
    *
