@@ -6,6 +6,7 @@ import { assertAccepting } from './engine-errors';
 import { admissionRefusal } from './admission';
 import { abortLive, abortTransaction, applicationAbort } from './live-endings';
 import { branchInfo, LiveTransaction } from './live-transaction';
+import { statusFromSnapshot } from './transaction-status';
 
 /** A branch a participant opened on its own and registers through the commit call that carries it (docs/protocol.md). */
 export interface CarriedBranch {
@@ -122,7 +123,7 @@ async function carriedTransaction(
   // answered as it is.
   const logged = await ctx.log.get(txId);
   if (logged) {
-    if (logged.branches.length > 0 && !sameBranches(new Map(logged.branches.map((b) => [b.branchId, b])), branches)) throw conflict(logged.decision?.outcome ?? 'logged');
+    if (logged.branches.length > 0 && !sameBranches(new Map(logged.branches.map((b) => [b.branchId, b])), branches)) throw conflict(statusFromSnapshot(logged).state);
     return undefined;
   }
   if (joined()) return undefined;

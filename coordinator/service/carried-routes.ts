@@ -38,11 +38,21 @@ function signedBranches(deps: CarriedDeps, txId: string, registrations: readonly
   }
   const branches: CarriedBranch[] = registrations.map((r, i) => {
     if (!signed(txId, r)) throw new TwopcError('invalid-input', `registrations[${i}] is not signed with the participant secret for this transaction`, { field: `registrations.${i}.sig` });
-    return { participant: r.participant, url: deps.participantUrl(r.url), branchId: r.branchId, gid: r.gid };
+    return { participant: r.participant, url: registeredUrl(deps, r.url, i), branchId: r.branchId, gid: r.gid };
   });
   // Before the coordinator's first call to a branch (a commit's prepare, an abort's rollback), as an enlist's answer is.
   branches.forEach((b, i) => deps.participantAccepts?.(b.url as string, registrations[i].accepts));
   return branches;
+}
+
+/** The registration's URL, checked (the allow-list) as an enlist's is; a refusal names the registration it came from. */
+function registeredUrl(deps: CarriedDeps, url: string, i: number): string {
+  try {
+    return deps.participantUrl(url);
+  } catch (e) {
+    if (e instanceof TwopcError && e.code === 'invalid-input') throw new TwopcError('invalid-input', `registrations[${i}]: ${e.message}`, { ...e.details, field: `registrations.${i}.url` });
+    throw e;
+  }
 }
 
 /** A commit carrying its branches' registrations (signedBranches). */

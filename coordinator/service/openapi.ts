@@ -165,10 +165,10 @@ export function openApiDocument(version: string): object {
             ),
             ...writes,
             '400': problemResponse(
-              'invalid input (`invalid-input`, `malformed-json`; `field` names what is wrong): with `registrations`, a registration not signed for this transaction (`registrations.<i>.sig`), a foreign GID or participant, a coordinator that does not take carried registration (`registrations`), or an id it may not record (`id`: not a UUID v7 minted within the carried window, or one with an owner tag)',
+              'invalid input (`invalid-input`, `malformed-json`; `field` names what is wrong): with `registrations`, a registration not signed for this transaction (`registrations.<i>.sig`), a URL this coordinator does not call (`registrations.<i>.url`), a foreign GID or participant, a coordinator that does not take carried registration (`registrations`), or an id it may not record (`id`: not a UUID v7 minted within the carried window, or one with an owner tag)',
             ),
             '503': problemResponse(
-              'with `registrations` for an id not recorded yet, the coordinator is at a memory cap (`over-capacity`); recovery not finished (`not-ready`), shutting down (`shutting-down`), the decision log failed (`log-unavailable`)',
+              'with `registrations` for an id not recorded yet, the coordinator is at a memory cap (`over-capacity`); an undecided transaction whose only branch cannot be asked now (`outcome-unknown`: retry later); recovery not finished (`not-ready`), shutting down (`shutting-down`), the decision log failed (`log-unavailable`)',
             ),
           },
         },

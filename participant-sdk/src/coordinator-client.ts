@@ -229,7 +229,9 @@ export class CoordinatorClient {
   }
 
   /**
-   * Aborts a transaction that has no commit decision. Idempotent; `state-conflict` if it committed.
+   * Aborts a transaction that has no commit decision. Idempotent. `state-conflict` means the abort
+   * was not this call's to make (the transaction committed, is committing in one phase, or has other
+   * branches than `registrations` name): it does not say the transaction committed; read `get(id)`.
    * A carried transaction (`open` with `carried: true`) is aborted with the registrations its
    * services answered, those its commit would have carried: the coordinator records it if it has
    * not, and rolls each branch back now instead of at its timeout (docs/protocol.md, "Carried abort").
@@ -239,7 +241,9 @@ export class CoordinatorClient {
    * @example
    * const tx = await twopc.open({ carried: true });
    * const registrations = []; // each service's registrationFrom(response)
-   * await twopc.abort(tx.id, tx.carried ? { registrations } : {});
+   * // With no registration answered yet there is nothing to roll back: the coordinator never heard of the id.
+   * if (!tx.carried) await twopc.abort(tx.id);
+   * else if (registrations.length > 0) await twopc.abort(tx.id, { registrations });
    */
   async abort(id: string, options: AbortOptions = {}): Promise<{ id: string; state: 'aborted' }> {
     const body = bodyOf({ reason: options.reason, registrations: options.registrations });

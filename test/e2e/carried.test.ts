@@ -164,6 +164,10 @@ describe('carried registration: coordinator and SDK participant services as proc
       expect(res.status).toBe(400);
       expect(res.body).toMatchObject({ code: 'invalid-input', field: 'registrations.0.sig' });
     }
+    // Signed with the secret, but with a URL the coordinator would refuse in an enlist: the refusal names the registration.
+    const badUrl = signRegistration(SECRET, tx.id, { participant: 'ledger_a', url: 'ftp://127.0.0.1:1/twopc', branchId: 7, gid: `twopc_${tx.id.replace(/-/g, '')}_7` });
+    await expect(commitRaw(tx.id, [badUrl])).resolves.toMatchObject({ status: 400, body: { code: 'invalid-input', field: 'registrations.0.url' } });
+    await expect(client.abort(tx.id, { registrations: [badUrl] })).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'registrations.0.url' }, message: expect.stringMatching(/nothing was aborted/) });
     // The real one still commits: nothing was recorded for the refused ones.
     await expect(client.commit(tx.id, { registrations: [real] })).resolves.toMatchObject({ state: 'committed' });
   });
