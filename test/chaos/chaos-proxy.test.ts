@@ -33,13 +33,24 @@ async function echoServer(): Promise<{ port: number; received: Buffer[]; ended: 
   };
 }
 
-/** Connects, optionally sends, and collects what comes back until close or `waitMs`. */
-async function exchange(port: number, send: string | undefined, waitMs = 500): Promise<{ got: string; error?: string; closed: boolean }> {
+/**
+ * Connects, optionally sends, and collects what comes back until close or `waitMs`, or, given
+ * `until`, as soon as that much came back (a passing case then does not depend on the machine's
+ * speed: a loaded CI run once took over 200 ms to echo through the proxy).
+ */
+async function exchange(port: number, send: string | undefined, waitMs = 500, until?: string): Promise<{ got: string; error?: string; closed: boolean }> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     let got = '';
     let error: string | undefined;
-    socket.on('data', (d) => (got += d.toString()));
+    socket.on('data', (d) => {
+      got += d.toString();
+      if (until === undefined || got !== until) return;
+      clearTimeout(timer);
+      socket.removeAllListeners('close');
+      socket.destroy();
+      resolve({ got, closed: false });
+    });
     socket.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
     const timer = setTimeout(() => {
       socket.destroy();
@@ -67,13 +78,13 @@ describe('ChaosProxy', () => {
   });
 
   it('passes bytes both ways', async () => {
-    expect((await exchange(proxy.port, 'hello', 200)).got).toBe('hello');
+    expect((await exchange(proxy.port, 'hello', 10_000, 'hello')).got).toBe('hello');
   });
 
   it('delays every chunk, in order', async () => {
     proxy.setMode({ kind: 'delay', ms: 150 });
     const started = Date.now();
-    const r = await exchange(proxy.port, 'slow', 1_000);
+    const r = await exchange(proxy.port, 'slow', 10_000, 'slow');
     expect(r.got).toBe('slow');
     // Delayed on the way there and on the way back.
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
@@ -137,6 +148,6 @@ describe('ChaosProxy', () => {
     proxy.setMode({ kind: 'refuse' });
     await exchange(proxy.port, 'x', 200);
     proxy.setMode({ kind: 'pass' });
-    expect((await exchange(proxy.port, 'back', 200)).got).toBe('back');
+    expect((await exchange(proxy.port, 'back', 10_000, 'back')).got).toBe('back');
   });
 });
