@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -274,6 +275,25 @@ describe('coordinator hot path', () => {
     expect(slash.body).toMatchObject({ id, state: 'completed' });
     expect(h.appHandled).toEqual([`GET /v1/transactions/${id}/`]);
     expect(h.reachedExpress).toEqual([`GET /v1/transactions/${id}/`]);
+  });
+
+  it('a JSON body cut short by its client begins nothing, and the coordinator serves on', async () => {
+    h = await start();
+    const before = JSON.stringify((await h.call('GET', '/v1/transactions')).body);
+    const { port } = new URL(h.base);
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write(`POST /v1/transactions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"timeoutMs":`);
+        setTimeout(() => socket.destroy(), 50);
+      });
+      socket.on('close', () => resolve());
+      socket.on('error', reject);
+    });
+    const listed = await h.call('GET', '/v1/transactions');
+    expect(listed.status).toBe(200);
+    expect(JSON.stringify(listed.body)).toBe(before);
+    const begun = await h.call('POST', '/v1/transactions', json({ timeoutMs: 5000 }));
+    expect(begun.status).toBe(201);
   });
 
   it('replays an Idempotency-Key answer and refuses the key for another body, like express', async () => {
