@@ -10,7 +10,7 @@ import { TwopcError } from '../engine/ports/protocol';
 import { checkParticipantUrl } from '../participants/http/participant-url';
 import { adminAuth, operatorOf, type Operator } from './admin-auth';
 import { ADMIN_TOKEN_NAME } from './api-tokens';
-import { Answer, problem, problemForError, sendAnswer } from './answers';
+import { Answer, problem, problemForError, sendAnswer, writeAnswer } from './answers';
 import { bearerCheck } from './auth';
 import type { TransactionForwarder } from './forwarding';
 import { consoleHandler } from '../console/console-route';
@@ -127,8 +127,17 @@ export function createCoordinatorHttp(deps: AppDeps): CoordinatorHttp {
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger, bodyLimit));
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    // The same trace context as the app's first layer gives the hot path.
-    if (!withRemoteParent(req.headers[TRACEPARENT_HEADER] as string | undefined, () => hot(req, res), [req, res])) app(req, res);
+    let claimed: boolean;
+    try {
+      // The same trace context as the app's first layer gives the hot path.
+      claimed = withRemoteParent(req.headers[TRACEPARENT_HEADER] as string | undefined, () => hot(req, res), [req, res]);
+    } catch (e) {
+      // Inside express a synchronous throw became a 500; out here it would end the process.
+      if (res.headersSent) res.destroy();
+      else writeAnswer(res, problemForError(e, deps.logger, bodyLimit));
+      return;
+    }
+    if (!claimed) app(req, res);
   };
   return { app, listener };
 }

@@ -84,7 +84,10 @@ export class ParticipantPools {
   }
 
   private async request(pool: Pool, request: ParticipantRequest): Promise<ParticipantResponse> {
-    // Covers the whole call, connection set-up and a slowly trickling body included.
+    // Covers the call from when undici dispatches it on a connection, a slowly trickling body included.
+    // undici acts on a signal only from then: a call still waiting for a connect ends by
+    // connectTimeoutMs, one queued behind busy connections when one frees (256 per origin make that
+    // rare). Either way a late end is outcome-unknown, as a timeout is.
     const deadline = new CallDeadline(request.timeoutMs);
     try {
       const response = await pool.request({
