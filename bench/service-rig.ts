@@ -42,8 +42,11 @@ export class ServiceRig {
     private readonly served: ServedMeter,
   ) {}
 
-  /** `coordinatorConfig`: the `twopc serve` config file's contents (a what-if mode's settings). */
-  static async start(ctx: ModeContext, prefix: string, coordinatorConfig?: Record<string, unknown>): Promise<ServiceRig> {
+  /**
+   * `coordinatorConfig`: the `twopc serve` config file's contents (a what-if mode's settings);
+   * `root`: another checkout to run the coordinator and the services from (a `*-base` mode).
+   */
+  static async start(ctx: ModeContext, prefix: string, coordinatorConfig?: Record<string, unknown>, root?: string): Promise<ServiceRig> {
     const processes = ModeProcesses.create();
     try {
       const profile = (name: string) => (ctx.options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ctx.options.cpuProfile, `${prefix}-${name}`)}`] : []);
@@ -53,6 +56,7 @@ export class ServiceRig {
         dir: ctx.tempDir('coordinator'),
         participantUrls: [...urls.values()].map((u) => `${u}/twopc`),
         nodeArgs: profile('coordinator'),
+        ...(root ? { root } : {}),
         ...(coordinatorConfig ? { config: coordinatorConfig } : {}),
       });
       processes.adopt(coordinator.process);
@@ -62,6 +66,7 @@ export class ServiceRig {
             label: `${ledger} service`,
             entry: 'bench/http-ledger-service',
             nodeArgs: profile(`${ledger}-service`),
+            ...(root ? { root } : {}),
             env: {
               NAME: ledger,
               PORT: String(ports[i]),

@@ -1,6 +1,7 @@
 import { registrationFrom, withCarriedTransaction, type CarriedRegistration, type CommitOptions } from '../../participant-sdk/src';
 import type { BenchMode } from '../bench-mode';
 import { ServiceRig } from '../service-rig';
+import { baseDir } from './base-checkout';
 
 /**
  * `http` with carried registration (docs/protocol.md): the coordinator runs
@@ -14,12 +15,15 @@ export const httpCarriedMode: BenchMode = httpCarriedModeWith('http-carried', 'h
 /** What-if: `http-carried` whose commits are answered at the decision (`answerAt: 'decided'`): every services-path lever at once. */
 export const httpCarriedDecidedMode: BenchMode = httpCarriedModeWith('http-carried-decided', "http-carried with commit answered at the decision (answerAt 'decided')", { answerAt: 'decided' });
 
-function httpCarriedModeWith(name: string, summary: string, commit: CommitOptions = {}): BenchMode {
+/** `http-carried-decided` run from the checkout in BENCH_BASE_DIR (its coordinator and services; this bench as the client). */
+export const httpCarriedDecidedBaseMode: BenchMode = httpCarriedModeWith('http-carried-decided-base', 'http-carried-decided with the coordinator and services of the checkout in BENCH_BASE_DIR', { answerAt: 'decided' }, true);
+
+function httpCarriedModeWith(name: string, summary: string, commit: CommitOptions = {}, base = false): BenchMode {
   return {
   name,
   summary,
   async setup(ctx) {
-    const rig = await ServiceRig.start(ctx, name, { engine: { carriedRegistration: true } });
+    const rig = await ServiceRig.start(ctx, name, { engine: { carriedRegistration: true } }, base ? baseDir(name) : undefined);
     const tally = ctx.tally;
     const step = <T>(kind: string, run: () => Promise<T>): Promise<T> => (tally ? tally.time(`${name}: ${kind}`, run) : run());
     const registration = (headers: Parameters<typeof registrationFrom>[0]['headers']): CarriedRegistration => {

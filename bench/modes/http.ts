@@ -1,6 +1,7 @@
 import { withTransaction, type CommitOptions } from '../../participant-sdk/src';
 import type { BenchMode, ModeContext, ModeRunner } from '../bench-mode';
 import { ServiceRig } from '../service-rig';
+import { baseDir } from './base-checkout';
 
 /**
  * twopc as services, each its own process: the coordinator (`twopc serve`,
@@ -19,7 +20,12 @@ export const httpNoBatchMode: BenchMode = httpModeWith('http-nobatch', 'http wit
 /** What-if: `http` whose commits are answered at the decision (`answerAt: 'decided'`), phase 2 after the answer. */
 export const httpDecidedMode: BenchMode = httpModeWith('http-decided', "http with commit answered at the decision (answerAt 'decided')", { commit: { answerAt: 'decided' } });
 
+/** `http` run from the checkout in BENCH_BASE_DIR (its coordinator and services; this bench as the client). */
+export const httpBaseMode: BenchMode = httpModeWith('http-base', 'http with the coordinator and services of the checkout in BENCH_BASE_DIR', { base: true });
+
 interface Variant {
+  /** Run the processes from BENCH_BASE_DIR's checkout. */
+  base?: boolean;
   /** The `twopc serve` config file's contents. */
   coordinator?: Record<string, unknown>;
   commit?: CommitOptions;
@@ -30,7 +36,7 @@ function httpModeWith(name: string, summary: string, variant: Variant = {}): Ben
 }
 
 async function setupHttp(ctx: ModeContext, name: string, variant: Variant): Promise<ModeRunner> {
-  const rig = await ServiceRig.start(ctx, name, variant.coordinator);
+  const rig = await ServiceRig.start(ctx, name, variant.coordinator, variant.base ? baseDir(name) : undefined);
   const tally = ctx.tally;
   const step = <T>(kind: string, run: () => Promise<T>): Promise<T> => (tally ? tally.time(`${name}: ${kind}`, run) : run());
   const headers = (id: string) => withTransaction(id, {});

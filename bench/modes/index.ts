@@ -5,8 +5,8 @@ import { withoutTxStatus } from '../profile/no-tx-status';
 import { syncWriteLogFs } from '../profile/sync-write-fs';
 import { baseCheckout } from './base-checkout';
 import { engineMode } from './engine';
-import { httpDecidedMode, httpMode, httpNoBatchMode } from './http';
-import { httpCarriedDecidedMode, httpCarriedMode } from './http-carried';
+import { httpBaseMode, httpDecidedMode, httpMode, httpNoBatchMode } from './http';
+import { httpCarriedDecidedBaseMode, httpCarriedDecidedMode, httpCarriedMode } from './http-carried';
 import { httpHopsMode } from './http-hops';
 import { httpLocalMode } from './http-local';
 import { localMode } from './local';
@@ -51,4 +51,7 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   httpCarriedDecidedMode,
   httpNoBatchMode,
   httpDecidedMode,
+  // BENCH_BASE_DIR=<another checkout>: the services modes with that checkout's coordinator and services.
+  httpBaseMode,
+  httpCarriedDecidedBaseMode,
 ];

@@ -14,6 +14,8 @@ export interface CoordinatorSpec {
   logLevel?: string;
   /** Options for node itself (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
+  /** Another checkout's root to run `twopc serve` from (a bench's before/after); this one's by default. */
+  root?: string;
 }
 
 /** A `twopc serve` process and what its clients need to reach it. */
@@ -55,6 +57,7 @@ export async function startCoordinator(spec: CoordinatorSpec): Promise<RunningCo
     entry: 'coordinator/cli/main',
     args,
     nodeArgs: spec.nodeArgs ?? [],
+    ...(spec.root ? { root: spec.root } : {}),
     env: {
       TWOPC_HOST: '127.0.0.1',
       TWOPC_PORT: '0',

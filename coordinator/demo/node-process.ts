@@ -22,6 +22,8 @@ export interface NodeProcessSpec {
   /** A line of output (stdout or stderr) that says the process is ready. */
   ready: RegExp;
   timeoutMs?: number;
+  /** Another checkout's root to run `entry` from (a bench's before/after); this one's by default. */
+  root?: string;
 }
 
 /**
@@ -50,8 +52,9 @@ export class NodeProcess {
   static async start(spec: NodeProcessSpec): Promise<{ proc: NodeProcess; match: RegExpMatchArray }> {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TWOPC_')) env[k] = v;
-    const child = spawn(process.execPath, [...NODE_ARGS, ...(spec.nodeArgs ?? []), path.join(ROOT, `${spec.entry}${EXT}`), ...(spec.args ?? [])], {
-      cwd: ROOT,
+    const root = spec.root ?? ROOT;
+    const child = spawn(process.execPath, [...NODE_ARGS, ...(spec.nodeArgs ?? []), path.join(root, `${spec.entry}${EXT}`), ...(spec.args ?? [])], {
+      cwd: root,
       env: { ...env, ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -151,9 +151,28 @@ export class AdmissionQueue {
   }
 }
 
-/** Requests that go through the queue: the transaction API. Health, readiness, metrics, the admin API and the console never wait behind it. */
+/**
+ * Requests that go through the queue: the transaction API. Health, readiness,
+ * metrics, the admin API and the console never wait behind it. Judged on the
+ * path as express routes it (case-insensitive, the pathname of an
+ * absolute-form target), so no spelling reaches a transaction route unqueued.
+ */
 export function isTransactionRequest(url: string | undefined): boolean {
-  return url !== undefined && url.startsWith('/v1/') && !url.startsWith('/v1/admin');
+  if (url === undefined) return false;
+  const path = pathOf(url).toLowerCase();
+  return path.startsWith('/v1/') && !path.startsWith('/v1/admin');
+}
+
+function pathOf(target: string): string {
+  if (target.startsWith('/')) {
+    const query = target.indexOf('?');
+    return query < 0 ? target : target.slice(0, query);
+  }
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return target;
+  }
 }
 
 /**

@@ -2,6 +2,7 @@ import { TRACEPARENT_HEADER, withRemoteParent } from '../../participant-sdk/src'
 import type { CarriedRegistration } from '../../participant-sdk/src';
 import type { Membership } from '../cluster/membership';
 import { instancesReport } from '../cluster/instances-report';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import type { EngineLogger } from '../engine/ports/logger';
 import type { TransactionEngine } from '../engine/transaction-engine';
@@ -9,7 +10,7 @@ import { TwopcError } from '../engine/ports/protocol';
 import { checkParticipantUrl } from '../participants/http/participant-url';
 import { adminAuth, operatorOf, type Operator } from './admin-auth';
 import { ADMIN_TOKEN_NAME } from './api-tokens';
-import { Answer, problem, problemForError, sendAnswer } from './answers';
+import { Answer, problem, problemForError, sendAnswer, writeAnswer } from './answers';
 import { bearerCheck } from './auth';
 import type { TransactionForwarder } from './forwarding';
 import { consoleHandler } from '../console/console-route';
@@ -53,6 +54,26 @@ export interface AppDeps {
 
 /** The coordinator's HTTP app (SPEC §5): the route table (routes.ts) behind the `/v1` gates, thin handlers over the engine. */
 export function createApp(deps: AppDeps): Express {
+  return createCoordinatorHttp(deps).app;
+}
+
+/** The app, and a server's request listener that answers the hot routes before express sees them. */
+export interface CoordinatorHttp {
+  app: Express;
+  /**
+   * What `twopc serve` listens with: the hot routes (hot-path.ts) on node's
+   * request and response, everything else to `app`. Served by the app alone,
+   * a hot route is still answered by its first layer, but only after
+   * express's `app.handle` and router entry, whose share of a request is
+   * measurable (BENCHMARKS.md, "Services path: Node CPU per request, fifth
+   * session"): express resets the prototypes of every request and response
+   * and builds a final handler before any layer runs.
+   */
+  listener(req: IncomingMessage, res: ServerResponse): void;
+}
+
+/** {@link createApp}, with the hot routes also offered in front of express (serve.ts). */
+export function createCoordinatorHttp(deps: AppDeps): CoordinatorHttp {
   const bodyLimit = `${deps.bodyLimitBytes} bytes`;
   const authorize = bearerCheck(deps.apiTokens);
   const body = new JsonBodyReader(deps.bodyLimitBytes);
@@ -75,6 +96,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   // The hot routes are answered here, before every other layer, by the same steps as the layers below (hot-path.ts).
   // A caller's trace context (W3C traceparent) is the parent of the spans its request makes.
+  // (A request the listener below offered to the hot path and it declined is offered again here: a map
+  // lookup and a path match, for the routes that are not hot.)
   app.use((req, res, next) =>
     withRemoteParent(req.headers[TRACEPARENT_HEADER] as string | undefined, () => {
       if (!hot(req, res)) next();
@@ -103,7 +126,20 @@ export function createApp(deps: AppDeps): Express {
   app.use('/ui', consoleHandler());
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger, bodyLimit));
-  return app;
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    let claimed: boolean;
+    try {
+      // The same trace context as the app's first layer gives the hot path.
+      claimed = withRemoteParent(req.headers[TRACEPARENT_HEADER] as string | undefined, () => hot(req, res), [req, res]);
+    } catch (e) {
+      // Inside express a synchronous throw became a 500; out here it would end the process.
+      if (res.headersSent) res.destroy();
+      else writeAnswer(res, problemForError(e, deps.logger, bodyLimit));
+      return;
+    }
+    if (!claimed) app(req, res);
+  };
+  return { app, listener };
 }
 
 /** `operators` as given (serve passes `operatorsOf`, which includes the admin token), else the admin token alone. */

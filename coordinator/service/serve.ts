@@ -9,7 +9,7 @@ import type { TransactionEngine } from '../engine/transaction-engine';
 import { errorMessage } from '../engine/ports/protocol';
 import { operatorsOf, resolveApiAuth } from './api-tokens';
 import { admitted, AdmissionQueue } from './admission';
-import { createApp } from './app';
+import { createCoordinatorHttp } from './app';
 import { carriedSignatureCheck } from './carried-routes';
 import { applyHeapGrowingPercent, fullCollection, IdleCollector, youngGenerationCap } from './heap-control';
 import { IdempotencyStore } from './idempotency';
@@ -97,7 +97,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
   const forwarder = membership
     ? new OwnerForwarder({ engine, log, membership, logger, observer: metrics.cluster, timeoutMs: config.engine.commitWaitMs + config.participantCalls.prepareTimeoutMs + 5_000 })
     : undefined;
-  const app = createApp({
+  const { listener } = createCoordinatorHttp({
     engine,
     metrics,
     logger,
@@ -118,7 +118,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
     ...(membership ? { membership } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = createServer(admitted(app, admission));
+    const s = createServer(admitted(listener, admission));
     s.keepAliveTimeout = config.http.keepAliveTimeoutMs;
     // Node ends a request whose headers take longer than this; it must exceed the keep-alive wait.
     s.headersTimeout = Math.max(s.headersTimeout, config.http.keepAliveTimeoutMs + 1_000);

@@ -118,6 +118,10 @@ describe('AdmissionQueue', () => {
   it('queues the transaction API only: health, readiness, metrics, the admin API and the console never wait', () => {
     expect(['/v1/transactions', '/v1/transactions/x/commit', '/v1/transactions?state=x'].every(isTransactionRequest)).toBe(true);
     expect(['/healthz', '/readyz', '/metrics', '/v1/admin/recover', '/ui/', '/openapi.json'].some(isTransactionRequest)).toBe(false);
+    // Spellings express routes to the same handlers (case-insensitive; the pathname of an absolute-form
+    // target) must not reach a transaction route unqueued.
+    expect(['/V1/Transactions', '/v1/TRANSACTIONS/x/commit', 'http://127.0.0.1:1/v1/transactions', 'http://h/V1/transactions?x=1'].every(isTransactionRequest)).toBe(true);
+    expect(['/V1/Admin/recover', 'http://h/v1/admin/recover', 'http://h/healthz', 'not a url'].some(isTransactionRequest)).toBe(false);
   });
 
   it('is configured by http.* and TWOPC_* settings, with defaults', () => {

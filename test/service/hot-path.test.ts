@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import type { Server } from 'node:http';
+import net from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -8,7 +9,7 @@ import { ParticipantRegistry } from '../../coordinator/engine/participant-regist
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
 import type { Participant } from '../../coordinator/engine/ports/participant';
-import { createApp } from '../../coordinator/service/app';
+import { createCoordinatorHttp } from '../../coordinator/service/app';
 import type { ForwardRequest, TransactionForwarder } from '../../coordinator/service/forwarding';
 import { IdempotencyStore } from '../../coordinator/service/idempotency';
 import { CoordinatorMetrics } from '../../coordinator/service/metrics';
@@ -70,6 +71,8 @@ interface Harness {
   accepted: Array<[string, readonly string[] | undefined]>;
   /** `METHOD url` of each request that reached express's layers (the hot path answers before them). */
   reachedExpress: string[];
+  /** `METHOD url` of each request express's app.handle took (the listener serves the hot routes without it). */
+  appHandled: string[];
   call(method: string, p: string, init?: { body?: string | Buffer; headers?: Record<string, string> }): Promise<Answer>;
   close(): Promise<void>;
 }
@@ -80,7 +83,8 @@ interface Answer {
   body: any;
 }
 
-async function start(options: { forwardIds?: Set<string>; forwardThrows?: boolean } = {}): Promise<Harness> {
+/** `via`: the server's listener (what `twopc serve` runs; default) or the express app alone (`app.listen`). */
+async function start(options: { forwardIds?: Set<string>; forwardThrows?: boolean; via?: 'listener' | 'app' } = {}): Promise<Harness> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twopc-hot-'));
   const gate = new EnlistGate();
   const engine = new TransactionEngine({
@@ -106,7 +110,7 @@ async function start(options: { forwardIds?: Set<string>; forwardThrows?: boolea
     reachedExpress.push(`${req.method} ${req.url}`);
     countRequests(req, res, next);
   };
-  const app = createApp({
+  const { app, listener } = createCoordinatorHttp({
     engine,
     metrics,
     logger: { debug() {}, info() {}, warn() {}, error() {} },
@@ -117,7 +121,15 @@ async function start(options: { forwardIds?: Set<string>; forwardThrows?: boolea
     version: 'test',
     ...(options.forwardIds || options.forwardThrows ? { forwarder } : {}),
   });
-  const server: Server = app.listen(0, '127.0.0.1');
+  const appHandled: string[] = [];
+  // express's own entry (its types leave it out): every request the app serves passes here.
+  const routed = app as unknown as { handle(req: IncomingMessage, res: ServerResponse, next?: unknown): void };
+  const handle = routed.handle.bind(app);
+  routed.handle = (req, res, next) => {
+    appHandled.push(`${req.method} ${req.url}`);
+    handle(req, res, next);
+  };
+  const server: Server = options.via === 'app' ? app.listen(0, '127.0.0.1') : createServer(listener).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   return {
@@ -125,6 +137,7 @@ async function start(options: { forwardIds?: Set<string>; forwardThrows?: boolea
     gate,
     forwarded,
     reachedExpress,
+    appHandled,
     accepted,
     async call(method, p, init = {}) {
       const res = await fetch(`${base}${p}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers }, ...(init.body === undefined ? {} : { body: init.body }) });
@@ -216,7 +229,8 @@ describe('coordinator hot path', () => {
   });
 
   it('answers the canonical spelling before express, and everything else through express', async () => {
-    h = await start();
+    // Served by the app alone (app.listen): the hot path is its first layer.
+    h = await start({ via: 'app' });
     const id = (await h.call('POST', '/v1/transactions')).body.id as string;
     await h.call('POST', `/v1/transactions/${id}/branches`, json({ participant: 'p', url: 'http://127.0.0.1:1/p' }));
     await h.call('GET', `/v1/transactions/${id}`);
@@ -238,6 +252,39 @@ describe('coordinator hot path', () => {
       `POST /v1/transactions/${id}/abort`,
       'GET /v1/transactions',
     ]);
+  });
+
+  it("serves the canonical spelling without entering express at all when served by the listener (twopc serve's)", async () => {
+    h = await start();
+    const id = (await h.call('POST', '/v1/transactions')).body.id as string;
+    await h.call('POST', `/v1/transactions/${id}/branches`, json({ participant: 'p', url: 'http://127.0.0.1:1/p' }));
+    await h.call('GET', `/v1/transactions/${id}`);
+    await h.call('POST', `/v1/transactions/${id}/commit`);
+    expect(h.appHandled).toEqual([]);
+    // What the hot path declines goes to the app, once.
+    const slash = await h.call('GET', `/v1/transactions/${id}/`);
+    expect(slash.body).toMatchObject({ id, state: 'completed' });
+    expect(h.appHandled).toEqual([`GET /v1/transactions/${id}/`]);
+    expect(h.reachedExpress).toEqual([`GET /v1/transactions/${id}/`]);
+  });
+
+  it('a JSON body cut short by its client begins nothing, and the coordinator serves on', async () => {
+    h = await start();
+    const before = JSON.stringify((await h.call('GET', '/v1/transactions')).body);
+    const { port } = new URL(h.base);
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write(`POST /v1/transactions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"timeoutMs":`);
+        setTimeout(() => socket.destroy(), 50);
+      });
+      socket.on('close', () => resolve());
+      socket.on('error', reject);
+    });
+    const listed = await h.call('GET', '/v1/transactions');
+    expect(listed.status).toBe(200);
+    expect(JSON.stringify(listed.body)).toBe(before);
+    const begun = await h.call('POST', '/v1/transactions', json({ timeoutMs: 5000 }));
+    expect(begun.status).toBe(201);
   });
 
   it('replays an Idempotency-Key answer and refuses the key for another body, like express', async () => {

@@ -155,6 +155,32 @@ describe('HTTP participant adapter (wire protocol, SPEC §6)', () => {
     }
   });
 
+  it('the call deadline covers a body that trickles in (each byte within the body timeout, the whole past it)', async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '400' });
+        res.write('{"vote":"yes","pad":"');
+        const drip = setInterval(() => res.write('x'), 50);
+        timers.push(drip);
+        res.on('close', () => clearInterval(drip));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const started = Date.now();
+      const prepare = await participants.forUrl('p', `http://127.0.0.1:${(server.address() as AddressInfo).port}/base`).prepare(branch()).catch((e) => e);
+      expect(prepare).toBeInstanceOf(TwopcError);
+      expect(prepare).toMatchObject({ code: 'outcome-unknown', message: expect.stringMatching(/no answer within 300 ms/) });
+      expect(Date.now() - started).toBeLessThan(1_500);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('a one-phase commit that never reached the participant (connection refused) did not commit: aborted; a two-phase one is unknown', async () => {
     const url = `http://127.0.0.1:${await freePort()}/p`;
     const p = participants.forUrl('p', url);

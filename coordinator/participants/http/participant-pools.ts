@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
 import type { HttpParticipantOptions } from './http-participant-options';
 import { OriginHealth } from './origin-health';
@@ -83,17 +84,25 @@ export class ParticipantPools {
   }
 
   private async request(pool: Pool, request: ParticipantRequest): Promise<ParticipantResponse> {
-    const response = await pool.request({
-      path: request.path,
-      method: request.method,
-      headers: request.headers,
-      body: request.body ?? null,
-      headersTimeout: request.timeoutMs,
-      bodyTimeout: request.timeoutMs,
-      // Covers the whole call, connection set-up and a slowly trickling body included.
-      signal: AbortSignal.timeout(request.timeoutMs),
-    });
-    return { status: response.statusCode, text: await readCapped(response.body, request.maxAnswerBytes ?? this.options.maxAnswerBytes) };
+    // Covers the call from when undici dispatches it on a connection, a slowly trickling body included.
+    // undici acts on a signal only from then: a call still waiting for a connect ends by
+    // connectTimeoutMs, one queued behind busy connections when one frees (256 per origin make that
+    // rare). Either way a late end is outcome-unknown, as a timeout is.
+    const deadline = new CallDeadline(request.timeoutMs);
+    try {
+      const response = await pool.request({
+        path: request.path,
+        method: request.method,
+        headers: request.headers,
+        body: request.body ?? null,
+        headersTimeout: request.timeoutMs,
+        bodyTimeout: request.timeoutMs,
+        signal: deadline,
+      });
+      return { status: response.statusCode, text: await readCapped(response.body, request.maxAnswerBytes ?? this.options.maxAnswerBytes) };
+    } finally {
+      deadline.clear();
+    }
   }
 
   /**
@@ -130,4 +139,35 @@ async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, max
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A call's whole deadline, as undici takes a signal (an emitter with
+ * `aborted` and `reason`), aborting with what `AbortSignal.timeout` would:
+ * a `TimeoutError` DOMException. Not `AbortSignal.timeout` itself: it costs
+ * about 45 µs a call on Node 20 (an EventTarget, its listener, a tracked
+ * timer), and its timer runs to the end of the deadline after the call
+ * answered, so a busy coordinator held thousands of them (BENCHMARKS.md,
+ * "Services path: Node CPU per request, fifth session"). This one's timer
+ * is cleared when the call ends.
+ */
+class CallDeadline extends EventEmitter {
+  aborted = false;
+  reason: unknown = undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(ms: number) {
+    super();
+    this.timer = setTimeout(() => {
+      this.aborted = true;
+      this.reason = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+      this.emit('abort');
+    }, ms);
+    // As AbortSignal.timeout's: the deadline alone keeps no process alive.
+    this.timer.unref();
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
 }
