@@ -12,6 +12,8 @@ import { baseCheckout } from './modes/base-checkout';
 import type { EngineImpl } from './modes/engine';
 import type { LogFs } from '../coordinator/log/file/log-fs';
 import { syncWriteLogFs } from './profile/sync-write-fs';
+import { AsyncCounts } from './profile/async-counts';
+import { CpuProfiler } from './profile/cpu-profiler';
 import { transferPlan, UPDATE_BALANCE } from './transfer-plan';
 
 /**
@@ -33,6 +35,12 @@ import { transferPlan, UPDATE_BALANCE } from './transfer-plan';
  *
  *   npx tsx bench/adapter-cpu-bench.ts [transfers per round] [concurrency] [rounds] [variants]
  *   BENCH_BASE_DIR=/work/wt/base npx tsx bench/adapter-cpu-bench.ts 2000 1 6 raw,adapter,adapter-base,engine,engine-base
+ *
+ * COUNT=1 also prints, per variant, what one transfer sets in motion (async_hooks' resources by
+ * type: promises, timers, immediates, thread-pool requests; garbage collections): the hook slows
+ * every variant down, so read the counts of such a run, not its CPU.
+ * PROFILE_DIR=<dir> writes a V8 CPU profile of each round's measured slices (all variants of the
+ * run in one profile: give one variant to profile it alone), sampled every PROFILE_INTERVAL_US (50).
  */
 type Run = (t: { delta: number; accountA: number; accountB: number }) => Promise<void>;
 
@@ -163,7 +171,9 @@ async function main(): Promise<void> {
   cleanup.onSignals();
   try {
     const clusters = await BankClusters.start({ accounts: 10_000, maxConnections: 100, maxPreparedTransactions: 100 }, cleanup);
-    const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, n: 0, lat: [] as number[], perRound: [] as number[] }]));
+    const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, n: 0, lat: [] as number[], perRound: [] as number[], counts: new Map<string, number>() }]));
+    const counter = process.env.COUNT === '1' ? new AsyncCounts() : undefined;
+    const profiler = process.env.PROFILE_DIR ? new CpuProfiler(process.env.PROFILE_DIR, Number(process.env.PROFILE_INTERVAL_US ?? 50)) : undefined;
     const next = transferPlan(1, 10_000);
     const slice = Number(process.env.SLICE ?? 100);
     for (let r = 0; r < rounds; r++) {
@@ -183,18 +193,22 @@ async function main(): Promise<void> {
             if (measure) s.lat.push(performance.now() - started);
           }
         };
+        if (measure) counter?.count(sums.get(s.v.name)!.counts);
         const cpu = process.cpuUsage();
         await Promise.all(Array.from({ length: concurrency }, worker));
         const used = process.cpuUsage(cpu);
+        counter?.stop();
         if (measure) {
           s.cpuUs += used.user + used.system;
           s.n += count;
         }
       };
       for (const s of sessions) await runSlice(s, Math.max(200, total / 5), false);
+      await profiler?.start();
       for (let done = 0, k = 0; done < total; done += slice, k++) {
         for (let i = 0; i < sessions.length; i++) await runSlice(sessions[(i + k + r) % sessions.length], Math.min(slice, total - done), true);
       }
+      if (profiler) process.stderr.write(`profile: ${await profiler.stop(`${wanted.join('+')}-round${r + 1}`)}\n`);
       for (const s of sessions) {
         await s.session.close();
         await Promise.all([s.pools.a.end(), s.pools.b.end()]);
@@ -213,6 +227,11 @@ async function main(): Promise<void> {
       console.log(
         `${name.padEnd(19)} ${(s.cpuUs / 1000 / s.n).toFixed(3).padStart(20)}  ${percentile(ratios, 0.5).toFixed(3).padStart(30)}  ${percentile(s.lat, 0.5).toFixed(2).padStart(6)}  ${percentile(s.lat, 0.9).toFixed(2).padStart(6)}  ${s.perRound.map((x) => x.toFixed(3)).join(' / ')}`,
       );
+    }
+    profiler?.close();
+    if (counter) {
+      counter.close();
+      for (const [name, s] of sums) console.log(`${name}: per transfer\n${AsyncCounts.format(s.counts, s.n)}`);
     }
     const problems = await clusters.check();
     if (problems.length > 0) throw new Error(problems.join('; '));
