@@ -11,9 +11,12 @@ import { GroupCommitFile } from './group-commit-file';
 import { baseCheckout } from './modes/base-checkout';
 import type { EngineImpl } from './modes/engine';
 import type { LogFs } from '../coordinator/log/file/log-fs';
+import type { DecisionLog } from '../coordinator/engine/ports/decision-log';
+import { noAppends } from './profile/no-appends';
 import { syncWriteLogFs } from './profile/sync-write-fs';
 import { AsyncCounts } from './profile/async-counts';
 import { CpuProfiler } from './profile/cpu-profiler';
+import { threadCpu, threadCpuSince, type ThreadCpu } from './profile/thread-cpu';
 import { transferPlan, UPDATE_BALANCE } from './transfer-plan';
 
 /**
@@ -31,6 +34,7 @@ import { transferPlan, UPDATE_BALANCE } from './transfer-plan';
  * - `raw-file`, `adapter-file`: with the raw mode's decision line (group-committed file) between PREPARE and COMMIT PREPARED;
  * - `engine`: `coordinator.transaction` with a FileDecisionLog, as the bench's engine mode;
  * - `engine-syncwrite`: `engine` with the file log's writes made on the main thread (what-if, bench/profile/sync-write-fs.ts);
+ * - `engine-noappend`: `engine` whose begin, enlist and complete records are dropped (what-if, not a valid log: bench/profile/no-appends.ts);
  * - `adapter-base`, `engine-base`: the same from the checkout in BENCH_BASE_DIR.
  *
  *   npx tsx bench/adapter-cpu-bench.ts [transfers per round] [concurrency] [rounds] [variants]
@@ -117,14 +121,14 @@ function adapterVariant(name: string, impl: () => Promise<EngineImpl>, file = fa
   };
 }
 
-function engineVariant(name: string, impl: () => Promise<EngineImpl>, logFs?: () => LogFs): Variant {
+function engineVariant(name: string, impl: () => Promise<EngineImpl>, logFs?: () => LogFs, wrapLog: (log: DecisionLog) => DecisionLog = (log) => log): Variant {
   return {
     name,
     async setup(pools, dir) {
       const I = await impl();
       const participants = [new I.PostgresParticipant({ name: 'ledger_a', pool: pools.a }), new I.PostgresParticipant({ name: 'ledger_b', pool: pools.b })];
       for (const p of participants) await p.start();
-      const coordinator = await I.Coordinator.start({ log: new I.FileDecisionLog({ dir, ...(logFs ? { fs: logFs() } : {}) }), databases: participants });
+      const coordinator = await I.Coordinator.start({ log: wrapLog(new I.FileDecisionLog({ dir, ...(logFs ? { fs: logFs() } : {}) })), databases: participants });
       const databases = ['ledger_a', 'ledger_b'] as const;
       return {
         async run(t) {
@@ -158,6 +162,7 @@ async function main(): Promise<void> {
     adapterVariant('adapter-file', here, true),
     engineVariant('engine', here),
     engineVariant('engine-syncwrite', here, syncWriteLogFs),
+    engineVariant('engine-noappend', here, undefined, noAppends),
     adapterVariant('adapter-base', baseCheckout),
     adapterVariant('adapter-file-base', baseCheckout, true),
     engineVariant('engine-base', baseCheckout),
@@ -171,7 +176,7 @@ async function main(): Promise<void> {
   cleanup.onSignals();
   try {
     const clusters = await BankClusters.start({ accounts: 10_000, maxConnections: 100, maxPreparedTransactions: 100 }, cleanup);
-    const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, n: 0, lat: [] as number[], perRound: [] as number[], counts: new Map<string, number>() }]));
+    const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, n: 0, lat: [] as number[], perRound: [] as number[], counts: new Map<string, number>(), threads: { mainNs: 0, otherNs: 0, mainSleeps: 0 } as ThreadCpu }]));
     const counter = process.env.COUNT === '1' ? new AsyncCounts() : undefined;
     const profiler = process.env.PROFILE_DIR ? new CpuProfiler(process.env.PROFILE_DIR, Number(process.env.PROFILE_INTERVAL_US ?? 50)) : undefined;
     const next = transferPlan(1, 10_000);
@@ -194,11 +199,17 @@ async function main(): Promise<void> {
           }
         };
         if (measure) counter?.count(sums.get(s.v.name)!.counts);
+        const threads = threadCpu();
         const cpu = process.cpuUsage();
         await Promise.all(Array.from({ length: concurrency }, worker));
         const used = process.cpuUsage(cpu);
+        const split = threadCpuSince(threads);
         counter?.stop();
         if (measure) {
+          const t = sums.get(s.v.name)!.threads;
+          t.mainNs += split.mainNs;
+          t.otherNs += split.otherNs;
+          t.mainSleeps += split.mainSleeps;
           s.cpuUs += used.user + used.system;
           s.n += count;
         }
@@ -229,6 +240,10 @@ async function main(): Promise<void> {
       );
     }
     profiler?.close();
+    console.log('variant             main thread ms/transfer  other threads ms/transfer  main-thread sleeps/transfer');
+    for (const [name, s] of sums) {
+      console.log(`${name.padEnd(19)} ${(s.threads.mainNs / 1e6 / s.n).toFixed(3).padStart(23)}  ${(s.threads.otherNs / 1e6 / s.n).toFixed(3).padStart(25)}  ${(s.threads.mainSleeps / s.n).toFixed(2).padStart(27)}`);
+    }
     if (counter) {
       counter.close();
       for (const [name, s] of sums) console.log(`${name}: per transfer\n${AsyncCounts.format(s.counts, s.n)}`);

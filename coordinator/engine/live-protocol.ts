@@ -12,6 +12,8 @@ import { decideUndecided } from './recovery';
 import { TransactionStatus, statusFromLive, statusFromSnapshot } from './transaction-status';
 import type { BranchInfo, Vote } from './ports/types';
 
+const voteNo = (e: unknown): Vote => ({ vote: 'no', reason: errorMessage(e) });
+
 /** Options of a commit call. */
 export interface CommitOptions {
   /** `completed` (default): answer once phase 2 completed, or after commitWaitMs. `decided`: answer once the commit decision is durable. */
@@ -32,7 +34,7 @@ export interface EnlistedBranch extends BranchInfo {
 export class LiveProtocol {
   constructor(private readonly ctx: EngineContext) {}
 
-  async begin(options: BeginOptions = {}): Promise<TransactionStatus> {
+  async begin(options: BeginOptions = {}): Promise<LiveTransaction> {
     assertAccepting(this.ctx);
     const timeoutMs = options.timeoutMs ?? this.ctx.config.defaultTimeoutMs;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > this.ctx.config.maxTimeoutMs) {
@@ -68,7 +70,7 @@ export class LiveProtocol {
       }
     }
     this.ctx.deadlines.add(tx, timeoutMs);
-    return statusFromLive(tx);
+    return tx;
   }
 
   /**
@@ -95,7 +97,8 @@ export class LiveProtocol {
     // The log keeps one transaction's records in append order, so the begin record is
     // written no later than this one (in the same write, on a single-instance log).
     logBegin(this.ctx, tx);
-    const written = this.ctx.log.append({ type: 'enlist', txId: tx.id, at: Date.now(), branch: info }).then(() => this.ctx.crash.hit('after-enlist'));
+    const appended = this.ctx.log.append({ type: 'enlist', txId: tx.id, at: Date.now(), branch: info });
+    const written = this.ctx.crash.armedAt('after-enlist') ? appended.then(() => this.ctx.crash.hit('after-enlist')) : appended;
     written.catch(() => undefined);
     // Commit waits for every registration write before any PREPARE, also for callers that await it here.
     tx.addRegistration(written);
@@ -257,11 +260,11 @@ export class LiveProtocol {
   }
 
   /** Any throw before the decision is a "no". */
-  private async prepareBranch(ref: BranchRef): Promise<Vote> {
+  private prepareBranch(ref: BranchRef): Promise<Vote> {
     try {
-      return await this.ctx.participants.forBranch(ref).prepare(ref);
+      return this.ctx.participants.forBranch(ref).prepare(ref).catch(voteNo);
     } catch (e) {
-      return { vote: 'no', reason: errorMessage(e) };
+      return Promise.resolve(voteNo(e));
     }
   }
 
