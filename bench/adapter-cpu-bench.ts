@@ -17,6 +17,7 @@ import { syncWriteLogFs } from './profile/sync-write-fs';
 import { AsyncCounts } from './profile/async-counts';
 import { CpuProfiler } from './profile/cpu-profiler';
 import { threadCpu, threadCpuSince, type ThreadCpu } from './profile/thread-cpu';
+import { Timeline } from './profile/timeline';
 import { transferPlan, UPDATE_BALANCE } from './transfer-plan';
 
 /**
@@ -43,6 +44,8 @@ import { transferPlan, UPDATE_BALANCE } from './transfer-plan';
  * COUNT=1 also prints, per variant, what one transfer sets in motion (async_hooks' resources by
  * type: promises, timers, immediates, thread-pool requests; garbage collections): the hook slows
  * every variant down, so read the counts of such a run, not its CPU.
+ * TIMELINE=1 (concurrency 1) prints, per variant, the median time of each step of a transfer:
+ * statement round trips and the client's own work between an answer and the next send.
  * PROFILE_DIR=<dir> writes a V8 CPU profile of each round's measured slices (all variants of the
  * run in one profile: give one variant to profile it alone), sampled every PROFILE_INTERVAL_US (50).
  */
@@ -178,6 +181,7 @@ async function main(): Promise<void> {
     const clusters = await BankClusters.start({ accounts: 10_000, maxConnections: 100, maxPreparedTransactions: 100 }, cleanup);
     const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, n: 0, lat: [] as number[], perRound: [] as number[], counts: new Map<string, number>(), threads: { mainNs: 0, otherNs: 0, mainSleeps: 0 } as ThreadCpu }]));
     const counter = process.env.COUNT === '1' ? new AsyncCounts() : undefined;
+    const timelines = process.env.TIMELINE === '1' ? new Map(variants.map((v) => [v.name, new Timeline()])) : undefined;
     const profiler = process.env.PROFILE_DIR ? new CpuProfiler(process.env.PROFILE_DIR, Number(process.env.PROFILE_INTERVAL_US ?? 50)) : undefined;
     const next = transferPlan(1, 10_000);
     const slice = Number(process.env.SLICE ?? 100);
@@ -186,16 +190,21 @@ async function main(): Promise<void> {
       // busy spell of the machine's other work lands on every variant, not on one of them.
       const sessions: Array<{ v: Variant; pools: Record<'a' | 'b', Pool>; session: { run: Run; close(): Promise<void> }; cpuUs: number; n: number; lat: number[] }> = [];
       for (const v of variants) {
-        const pools = { a: clusters.pool('ledger_a', concurrency + 2), b: clusters.pool('ledger_b', concurrency + 2) };
+        const timeline = timelines?.get(v.name);
+        const watched = (pool: Pool, label: string): Pool => (timeline ? timeline.watch(pool, label) : pool);
+        const pools = { a: watched(clusters.pool('ledger_a', concurrency + 2), 'a'), b: watched(clusters.pool('ledger_b', concurrency + 2), 'b') };
         sessions.push({ v, pools, session: await v.setup(pools, clusters.tempDir(`${v.name}-${r}`)), cpuUs: 0, n: 0, lat: [] as number[] });
       }
       const runSlice = async (s: (typeof sessions)[number], count: number, measure: boolean): Promise<void> => {
         let left = count;
         const worker = async (): Promise<void> => {
+          const timeline = measure ? timelines?.get(s.v.name) : undefined;
           while (left-- > 0) {
             const started = performance.now();
+            timeline?.start();
             await s.session.run(next());
             if (measure) s.lat.push(performance.now() - started);
+            timeline?.end();
           }
         };
         if (measure) counter?.count(sums.get(s.v.name)!.counts);
@@ -240,6 +249,11 @@ async function main(): Promise<void> {
       );
     }
     profiler?.close();
+    if (timelines) {
+      const all = [...timelines.entries()].map(([name, t]) => [name, new Map(t.medians())] as const);
+      console.log(`${'step (median ms)'.padEnd(70)}${all.map(([name]) => name.padStart(16)).join('')}`);
+      for (const step of all[0][1].keys()) console.log(`${step.padEnd(70)}${all.map(([, m]) => (m.get(step) ?? NaN).toFixed(3).padStart(16)).join('')}`);
+    }
     console.log('variant             main thread ms/transfer  other threads ms/transfer  main-thread sleeps/transfer');
     for (const [name, s] of sums) {
       console.log(`${name.padEnd(19)} ${(s.threads.mainNs / 1e6 / s.n).toFixed(3).padStart(23)}  ${(s.threads.otherNs / 1e6 / s.n).toFixed(3).padStart(25)}  ${(s.threads.mainSleeps / s.n).toFixed(2).padStart(27)}`);
