@@ -43,6 +43,8 @@ export interface ChaosReport {
     outcomes: Record<ClientOutcome, number>;
     /** Of the ok ones: answered 202 (decided, phase 2 still retrying). */
     acknowledged202: number;
+    /** Carried transfers the client gave up and aborted with their registrations, answered 200 (carried abort). */
+    carriedAborts: number;
   };
   check?: CheckStats;
   /** A shared log: the lease events each instance logged (takeovers, fencing). */
@@ -57,16 +59,18 @@ export interface ChaosReport {
 }
 
 /** Counts of each outcome and kind over the history. */
-export function tallyHistory(records: readonly TxRecord[]): Pick<ChaosReport['transactions'], 'byKind' | 'outcomes' | 'acknowledged202'> {
+export function tallyHistory(records: readonly TxRecord[]): Pick<ChaosReport['transactions'], 'byKind' | 'outcomes' | 'acknowledged202' | 'carriedAborts'> {
   const byKind = Object.fromEntries(TX_KINDS.map((k) => [k, 0])) as Record<TxKind, number>;
   const outcomes: Record<ClientOutcome, number> = { ok: 0, failed: 0, unknown: 0 };
   let acknowledged202 = 0;
+  let carriedAborts = 0;
   for (const r of records) {
     byKind[r.kind] += 1;
     outcomes[r.outcome] += 1;
     if (r.outcome === 'ok' && r.calls.at(-1)?.status === 202) acknowledged202 += 1;
+    if (r.why.includes('carried abort 200')) carriedAborts += 1;
   }
-  return { byKind, outcomes, acknowledged202 };
+  return { byKind, outcomes, acknowledged202, carriedAborts };
 }
 
 /** Up to `perKind` violations of each kind, each with its transaction's story. */
@@ -105,13 +109,14 @@ export function renderSummary(r: ChaosReport): string {
   lines.push(`twopc chaos: seed ${r.seed}${r.setup.breakProtocol ? `   *** PROTOCOL DELIBERATELY BROKEN: ${r.setup.breakProtocol} ***` : ''}`);
   lines.push(`  repeat with: ${r.repeat}`);
   lines.push(`  ${r.setup.ledgers} ledgers (own service process and database each) on ${r.setup.clusters} PostgreSQL cluster(s), ${r.setup.workers} clients, ${r.setup.accountsPerLedger} accounts per ledger`);
-  if (r.setup.carried) lines.push('  carried registration: clients mint the ids and commit with the services\' signed registrations (no begin, no enlist; no abort call: a transfer given up ends by its branches\' timeout)');
+  if (r.setup.carried) lines.push('  carried registration: clients mint the ids and commit with the services\' signed registrations (no begin, no enlist; a transfer given up is aborted with the registrations it got, one abandoned ends by its branches\' timeout)');
   if (r.setup.log) lines.push(`  ${r.setup.instances} coordinator instance(s) sharing a ${r.setup.log === 'postgres' ? 'PostgreSQL' : 'Redis'} decision log, lease ${r.setup.leaseMs} ms`);
   lines.push(`  ran ${s(r.durationMs.total)} (workload ${s(r.durationMs.workload)}, settling ${s(r.durationMs.settle)})${r.interrupted ? '; INTERRUPTED' : ''}`);
   const t = r.transactions;
   lines.push(r.setup.carried ? `transactions: ${t.begun} minted by the clients (carried: no begin)` : `transactions: ${t.begun} begun (${t.beginFailures} begin calls refused or unanswered, retried)`);
   lines.push(`  kinds: ${list(t.byKind)}`);
   lines.push(`  client saw: ok ${t.outcomes.ok} (${t.acknowledged202} of them 202), failed ${t.outcomes.failed}, unknown ${t.outcomes.unknown}`);
+  if (r.setup.carried) lines.push(`  carried aborts (a transfer given up, aborted with its registrations) answered 200: ${t.carriedAborts}`);
   if (r.check) {
     lines.push(`  after recovery: ${r.check.visible} applied, ${r.check.invisible} not; money ${r.check.total} of ${r.check.expectedTotal}; ${r.check.unknownToCoordinator} no longer known to the coordinator (checked against the databases only)`);
   }

@@ -30,9 +30,10 @@ export interface WorkloadOptions extends BankEndpoints {
   /**
    * Carried registration: no begin, the client mints the id; each service
    * call asks for a carried branch and answers its signed registration, and
-   * the commit carries them all. There is no carried abort: a transfer the
-   * client gives up (a failed call, `client-abort`, `abandon`) is simply
-   * never committed, and its branches end by their timeout at the services.
+   * the commit carries them all. A transfer the client gives up (a failed
+   * call, `client-abort`) is aborted with the registrations it got (carried
+   * abort); one with none, or `abandon`ed, is simply never committed, and its
+   * branches end by their timeout at the services.
    */
   carried?: boolean;
   /** May another transaction start? (the run's transaction count or duration) */
@@ -183,8 +184,15 @@ async function runTransfer(o: WorkloadOptions, plan: TransferPlan, picker?: Inst
   let outcome: ClientOutcome;
   let why: string;
   let commitSent = false;
-  if (o.carried && (failedCall !== undefined || plan.kind === 'client-abort' || plan.kind === 'abandon')) {
-    // No carried abort exists: nothing registered these branches, so none can be prepared; each service rolls its own back at its timeout.
+  if (o.carried && (failedCall !== undefined || plan.kind === 'client-abort') && registrations.length > 0) {
+    // Carried abort: the coordinator records the branches and rolls them back now. Never a commit sent, so
+    // whatever the abort gets (even no answer), nothing may commit: the checker holds it to that.
+    const abort = await callCoordinator(o, picker, calls, 'abort', `/v1/transactions/${txId}/abort`, auth, TIMEOUTS.abort, { registrations });
+    outcome = 'failed';
+    why = `${failedCall ? `${failedCall}, then ` : ''}carried abort ${describe(abort.record)}`;
+  } else if (o.carried && (failedCall !== undefined || plan.kind === 'client-abort' || plan.kind === 'abandon')) {
+    // Nothing to abort with (no registration came back) or walked away: nothing registered these branches,
+    // so none can be prepared; each service rolls its own back at its timeout.
     outcome = 'failed';
     why = `${failedCall ? `${failedCall}, then ` : ''}carried: never committed (no abort call; the branches end by their timeout)`;
   } else if (failedCall !== undefined || plan.kind === 'client-abort') {

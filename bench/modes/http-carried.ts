@@ -32,9 +32,16 @@ function httpCarriedModeWith(name: string, summary: string, commit: CommitOption
         const tx = await rig.twopc.open({ carried: true });
         if (!tx.carried) throw new Error('the coordinator does not offer carried registration');
         const headers = withCarriedTransaction(tx.id);
-        // ledger_a first: the canonical lock order every mode keeps. A failure leaves the branches to their timeout.
+        // ledger_a first: the canonical lock order every mode keeps.
         const a = registration(await step('1 ledger_a service (BEGIN, UPDATE)', () => rig.call('ledger_a', '/transfer', { account: t.accountA, delta: t.delta }, headers)));
-        const b = registration(await step('2 ledger_b service (BEGIN, UPDATE)', () => rig.call('ledger_b', '/transfer', { account: t.accountB, delta: -t.delta }, headers)));
+        let b: CarriedRegistration;
+        try {
+          b = registration(await step('2 ledger_b service (BEGIN, UPDATE)', () => rig.call('ledger_b', '/transfer', { account: t.accountB, delta: -t.delta }, headers)));
+        } catch (e) {
+          // Carried abort: releases ledger_a's row lock now rather than at its branch's timeout.
+          await rig.twopc.abort(tx.id, { registrations: [a] }).catch(() => undefined);
+          throw e;
+        }
         await step('3 commit (record, prepare x2, decide, commit x2)', () => rig.twopc.commit(tx.id, { ...commit, registrations: [a, b] }));
         rig.completed();
       },

@@ -24,7 +24,7 @@ export function admissionRefusal(ctx: EngineContext): TwopcError | undefined {
     void ctx.log.compactIfDue?.({ makeRoom: true }).catch(() => undefined);
     return new TwopcError(
       'over-capacity',
-      `the decision log holds ${outcomes} outcomes of completed transactions for their retention period, its cap (maxRememberedOutcomes ${maxRememberedOutcomes}); retry later: those past their retention are forgotten within a compaction interval`,
+      `the decision log holds ${outcomes} outcomes of completed transactions for their retention period, its cap (maxRememberedOutcomes ${maxRememberedOutcomes}); retry later: those past their retention are forgotten at the log's next compaction`,
       { limit: 'maxRememberedOutcomes' },
     );
   }

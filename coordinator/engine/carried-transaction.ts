@@ -1,9 +1,12 @@
-import { buildGid, isTxId, TwopcError } from './ports/protocol';
+import { type AbortReason, buildGid, isTxId, TwopcError } from './ports/protocol';
 import { txIdOwner } from './ports/owned-tx-id';
 import type { BranchInfo } from './ports/types';
 import type { EngineContext } from './engine-context';
 import { assertAccepting } from './engine-errors';
+import { admissionRefusal } from './admission';
+import { abortLive, abortTransaction, applicationAbort } from './live-endings';
 import { branchInfo, LiveTransaction } from './live-transaction';
+import { statusFromSnapshot } from './transaction-status';
 
 /** A branch a participant opened on its own and registers through the commit call that carries it (docs/protocol.md). */
 export interface CarriedBranch {
@@ -68,7 +71,7 @@ function liveBranches(tx: LiveTransaction): Map<number, BranchInfo> {
 }
 
 function checkBranches(ctx: EngineContext, txId: string, branches: readonly CarriedBranch[]): void {
-  if (branches.length === 0 || branches.length > MAX_CARRIED_BRANCHES) throw refuse(`a carried commit holds 1 to ${MAX_CARRIED_BRANCHES} registrations`);
+  if (branches.length === 0 || branches.length > MAX_CARRIED_BRANCHES) throw refuse(`a carried commit or abort holds 1 to ${MAX_CARRIED_BRANCHES} registrations`);
   const seen = new Set<number>();
   for (const b of branches) {
     if (seen.has(b.branchId)) throw refuse(`two registrations with branchId ${b.branchId}`);
@@ -79,46 +82,102 @@ function checkBranches(ctx: EngineContext, txId: string, branches: readonly Carr
 }
 
 /**
- * Makes the transaction of a carried commit live here, with its branches, so
- * that the ordinary commit runs it (LiveProtocol.commit: it waits for every
- * registration write before its first PREPARE, so a branch is registered
- * before it can be prepared, as with enlist). Returns without creating
- * anything when the transaction is already live here with the same branches
- * (a retried commit joins the running one) or already in the log (a retried
- * commit is answered from it: its decision, or recovery's rule).
+ * The transaction a carried call (commit or abort) is about. Undefined when
+ * this coordinator has it already: live here with the same branches (a
+ * retry joins it) or in the log (answered from it, whatever the id's age).
+ * Otherwise, if the id may still be recorded (minted within the carried
+ * window), records it (recordCarried) and hands it to `started` in the same
+ * synchronous run as the checks that found nothing: no other call can
+ * record the id in between, and what `started` sets (an abort's `aborting`)
+ * is set before any other call can find the transaction.
  *
  * Refused: an id that carries an owner tag (the engine's own ids; a client
- * mints untagged ones), an id older than the longest timeout (a participant
- * may already have presumed it aborted, and a transaction completed that long
- * ago may be forgotten, so its retry must not run it again), registrations
- * whose GID is not the coordinator's for that id and branch.
+ * mints untagged ones), an id outside the window (a participant may already
+ * have presumed it aborted, and a transaction completed that long ago may be
+ * forgotten: nothing may be recorded for it, neither a retried commit nor an
+ * abort that would make a forgotten commit look aborted), registrations whose
+ * GID is not the coordinator's for that id and branch, and registrations
+ * other than those the transaction has (`state-conflict`).
  */
-export async function adoptCarried(ctx: EngineContext, txId: string, branches: readonly CarriedBranch[]): Promise<void> {
+async function carriedTransaction(
+  ctx: EngineContext,
+  txId: string,
+  branches: readonly CarriedBranch[],
+  call: 'commit' | 'abort',
+  started?: (tx: LiveTransaction) => void,
+): Promise<LiveTransaction | undefined> {
   if (!carriesRegistration(ctx)) throw refuse('this coordinator does not take carried registrations (see GET /v1/capabilities)');
   if (!isTxId(txId)) throw refuse('id must be a transaction id (UUID)', 'id');
   if (txIdOwner(txId) !== undefined) throw refuse('a carried transaction id must not carry an owner tag (mint it with mintCarriedTxId)', 'id');
   checkBranches(ctx, txId, branches);
-  const conflict = (state: string) => new TwopcError('state-conflict', `transaction ${txId} has other branches than this commit carries`, { txId, state });
+  const conflict = (state: string) => new TwopcError('state-conflict', `transaction ${txId} has other branches than this ${call} carries`, { txId, state });
   const joined = (): boolean => {
     const live = ctx.live.get(txId);
     if (!live) return false;
     if (!live.carried || !sameBranches(liveBranches(live), branches)) throw conflict(live.state);
     return true;
   };
-  if (joined()) return;
-  // In the log (an earlier attempt of this commit): the commit answers from the log, whatever the id's
-  // age, as long as it carries the same registrations. An outcome kept without its branches cannot be
-  // compared: it is answered as it is.
+  if (joined()) return undefined;
+  // In the log (an earlier attempt): answered from the log, whatever the id's age, as long as the call
+  // carries the same registrations. An outcome kept without its branches cannot be compared: it is
+  // answered as it is.
   const logged = await ctx.log.get(txId);
   if (logged) {
-    if (logged.branches.length > 0 && !sameBranches(new Map(logged.branches.map((b) => [b.branchId, b])), branches)) throw conflict(logged.decision?.outcome ?? 'logged');
-    return;
+    if (logged.branches.length > 0 && !sameBranches(new Map(logged.branches.map((b) => [b.branchId, b])), branches)) throw conflict(statusFromSnapshot(logged).state);
+    return undefined;
   }
-  if (joined()) return;
+  if (joined()) return undefined;
   if (!mintedRecently(ctx, txId)) {
     throw refuse(`a carried transaction id must be a UUID v7 minted within the last ${carriedWindowMs(ctx)} ms`, 'id');
   }
+  if (call === 'abort') {
+    // It records a transaction: refused at the memory caps, as a carried commit is (TransactionEngine.commitCarried).
+    const refused = admissionRefusal(ctx);
+    if (refused) throw refused;
+  }
   assertAccepting(ctx);
+  const tx = recordCarried(ctx, txId, branches);
+  started?.(tx);
+  return tx;
+}
+
+/**
+ * Makes the transaction of a carried commit live here, with its branches, so
+ * that the ordinary commit runs it (LiveProtocol.commit: it waits for every
+ * registration write before its first PREPARE, so a branch is registered
+ * before it can be prepared, as with enlist). Returns without creating
+ * anything when the transaction is already live here with the same branches
+ * (a retried commit joins the running one) or already in the log (a retried
+ * commit is answered from it: its decision, or recovery's rule). Refusals:
+ * carriedTransaction.
+ */
+export async function adoptCarried(ctx: EngineContext, txId: string, branches: readonly CarriedBranch[]): Promise<void> {
+  await carriedTransaction(ctx, txId, branches, 'commit');
+}
+
+/**
+ * A carried abort (docs/protocol.md): the application gives up on a
+ * transaction it never committed and hands the coordinator the registrations
+ * it got, so their branches are rolled back now rather than at their
+ * timeout. An id the coordinator has (live here, or in the log) is aborted as
+ * any transaction is (`abortTransaction`: 409 if it committed). An id it does
+ * not have, within the carried window, is recorded exactly as a carried
+ * commit records it and aborted at once (carriedTransaction's `started`):
+ * `aborting` is set before any commit can find the transaction, so a commit
+ * that comes, or came concurrently, joins the abort and sends no PREPARE. The
+ * abort decision goes through the register like every other, once the
+ * registrations are durable (runAbort), so no crash can lose the transaction
+ * after anyone was told it aborted.
+ */
+export async function abortCarried(ctx: EngineContext, txId: string, branches: readonly CarriedBranch[], reason: Partial<AbortReason>): Promise<{ txId: string; state: 'aborted' }> {
+  const tx = await carriedTransaction(ctx, txId, branches, 'abort', (created) => void abortLive(ctx, created, applicationAbort(reason), 'engine').catch(() => undefined));
+  if (!tx) return abortTransaction(ctx, txId, reason);
+  await tx.aborting;
+  return { txId: tx.id, state: 'aborted' };
+}
+
+/** Records a carried transaction (begin and one enlist per branch), makes it live here, and forces its records durable (`registering`). */
+function recordCarried(ctx: EngineContext, txId: string, branches: readonly CarriedBranch[]): LiveTransaction {
   // Its own copy: the id the router sliced from the request path would keep the whole path alive in
   // the live map and the log's index for as long as the transaction is kept.
   const id = Buffer.from(txId, 'latin1').toString('latin1');
@@ -145,4 +204,5 @@ export async function adoptCarried(ctx: EngineContext, txId: string, branches: r
   durable.catch(() => undefined);
   tx.addRegistration(durable);
   ctx.deadlines.add(tx, timeoutMs);
+  return tx;
 }

@@ -21,7 +21,7 @@ export const CRASH_POINTS = [
  * CRASH_POINTS, whose every point the enlisting crash tests reach.
  */
 export const CARRIED_CRASH_POINTS = [
-  'after-carried-registration', // a carried commit's registrations durable, no PREPARE sent
+  'after-carried-registration', // a carried commit's (or abort's) registrations durable, no PREPARE (or abort decision) sent
 ] as const;
 /** A point an enlisted transaction reaches (the enlisting crash tests run each). */
 export type EnlistedCrashPoint = (typeof CRASH_POINTS)[number];

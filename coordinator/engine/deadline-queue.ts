@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from './ports/backoff';
 /** An item the queue can hold: the queue keeps the item's place in `deadlineSlot` (-1: not queued), so removing it is O(log n). */
 export interface Deadlined {
   deadlineSlot: number;
@@ -5,8 +6,6 @@ export interface Deadlined {
 
 // Due items handed out per turn of the event loop: tens of thousands expiring at once must not hold requests up.
 const DUE_PER_TURN = 500;
-// setTimeout's longest delay; a longer one fires after 1 ms. Firing early only re-arms for the rest.
-const MAX_TIMER_MS = 0x7fffffff;
 
 /**
  * Every running transaction's deadline in one binary heap, under one timer.
@@ -82,6 +81,7 @@ export class DeadlineQueue<T extends Deadlined> {
     if (this.timer !== undefined && next >= this.armedFor) return;
     clearTimeout(this.timer);
     this.armedFor = next;
+    // A longer delay would fire after 1 ms; firing early only re-arms for the rest.
     this.timer = setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(next - this.clock()))));
     // Like the per-transaction timers it replaces: running transactions do not keep a process alive.
     this.timer.unref();

@@ -9,7 +9,7 @@ import type { DecisionSource } from './ports/types';
 
 /** Aborts a transaction that has no commit decision. Idempotent; `state-conflict` if it committed. */
 export async function abortTransaction(ctx: EngineContext, txId: string, reason: Partial<AbortReason> = {}): Promise<{ txId: string; state: 'aborted' }> {
-  const full: AbortReason = { cause: reason.cause ?? 'application', message: reason.message ?? 'aborted by the application', ...reason };
+  const full = applicationAbort(reason);
   const tx = ctx.live.get(txId);
   if (tx) {
     // Committed without a decision record (read-only, no branch, or one phase), its `complete` still on its way.
@@ -31,6 +31,11 @@ export async function abortTransaction(ctx: EngineContext, txId: string, reason:
   if (decision.outcome === 'commit') throw new TwopcError('state-conflict', `transaction ${txId} is committed; it cannot be aborted`, { txId, state: 'committed' });
   if (!snapshot.completed) await waitAtMost(ctx.phaseTwo.drive(decision), ctx.config.commitWaitMs);
   return { txId, state: 'aborted' };
+}
+
+/** The reason an abort call records: cause `application` unless it says otherwise. */
+export function applicationAbort(reason: Partial<AbortReason>): AbortReason {
+  return { cause: reason.cause ?? 'application', message: reason.message ?? 'aborted by the application', ...reason };
 }
 
 /** No branch is left to finish (one-phase commit, all read-only, no branch): nothing to decide. */
@@ -66,6 +71,12 @@ async function runAbort(ctx: EngineContext, tx: LiveTransaction, reason: AbortRe
   try {
     // A transaction with no record yet gets its begin first: the abort and its `complete` follow it.
     logBegin(ctx, tx);
+    // A carried transaction exists nowhere but in its records, and a carried commit for an id the log
+    // does not hold records it anew: it is decided only once its records are durable, so no crash can
+    // lose a transaction someone was told aborted for a later commit to record and run. After a crash
+    // recovery finds it, undecided if this decision was lost, and ends it by its rule: nothing of it
+    // was prepared or committed in one phase (`aborting` keeps both out from now on), so never a commit.
+    if (tx.carried) await tx.registering;
     decision = await decideAbort(ctx.log, tx.id, branchList(tx), source, reason);
   } catch (e) {
     abandon(ctx, tx, e);

@@ -5,7 +5,7 @@ import type { EngineConfig } from './engine-config';
 import { EngineAdmin } from './engine-admin';
 import { createEngineContext, type EngineContext, type EngineDeps } from './engine-context';
 import { admissionRefusal } from './admission';
-import { adoptCarried, carriesRegistration, type CarriedBranch } from './carried-transaction';
+import { abortCarried, adoptCarried, carriesRegistration, type CarriedBranch } from './carried-transaction';
 import { abortLive, abortTransaction, expire } from './live-endings';
 import { BeginOptions, EnlistedBranch, LiveProtocol } from './live-protocol';
 import type { CommitResult, LiveTransaction } from './live-transaction';
@@ -162,6 +162,16 @@ export class TransactionEngine {
   /** Aborts a transaction that has no commit decision. Idempotent; `state-conflict` if it committed. */
   abort(txId: string, reason: Partial<AbortReason> = {}): Promise<{ txId: string; state: 'aborted' }> {
     return this.ctx.tracer.span('twopc.abort', { [A.txId]: txId }, () => abortTransaction(this.ctx, txId, reason));
+  }
+
+  /**
+   * An abort that carries its branches' registrations (carried abort,
+   * docs/protocol.md): an id this coordinator does not have yet is recorded
+   * with them and aborted, so its branches are rolled back now; any other is
+   * aborted as `abort` does. `state-conflict` if it committed.
+   */
+  abortCarried(txId: string, branches: readonly CarriedBranch[], reason: Partial<AbortReason> = {}): Promise<{ txId: string; state: 'aborted' }> {
+    return this.ctx.tracer.span('twopc.abort', { [A.txId]: txId }, () => abortCarried(this.ctx, txId, branches, reason));
   }
 
   /** Undefined for an id neither running here nor in the log. */

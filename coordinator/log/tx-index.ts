@@ -112,6 +112,12 @@ export class TxIndex {
     return n;
   }
 
+  /** Is any completed transaction or outcome held past the cutoff (what a compaction would forget)? */
+  anyExpired(completedAtOrBefore: number): boolean {
+    for (const e of this.txs.values()) if (e.completedAt !== undefined && e.completedAt <= completedAtOrBefore) return true;
+    return this.outcomes.countCompletedBy(completedAtOrBefore, 1) >= 1;
+  }
+
   /**
    * Whether forgetting what is past retention at `completedAtOrBefore` is
    * worth a snapshot by itself (nothing else written): a transaction held in
@@ -121,12 +127,6 @@ export class TxIndex {
    * churned more memory than it gave back; waiting for half keeps the
    * rewrites' total under twice what they forget.
    */
-  /** Is any completed transaction or outcome held past the cutoff (what a compaction would forget)? */
-  anyExpired(completedAtOrBefore: number): boolean {
-    for (const e of this.txs.values()) if (e.completedAt !== undefined && e.completedAt <= completedAtOrBefore) return true;
-    return this.outcomes.countCompletedBy(completedAtOrBefore, 1) >= 1;
-  }
-
   worthForgetting(completedAtOrBefore: number): boolean {
     for (const e of this.txs.values()) if (e.completedAt !== undefined && e.completedAt <= completedAtOrBefore) return true;
     const held = this.outcomes.size;

@@ -41,6 +41,8 @@ export class AdmissionQueue {
   private head = 0;
   private startedThisTurn = 0;
   private turnScheduled = false;
+  /** Called as each request starts (the idle collector lifts its young-generation cap). */
+  onStart: (() => void) | undefined;
 
   constructor(
     private readonly options: AdmissionOptions,
@@ -102,6 +104,7 @@ export class AdmissionQueue {
     this.inProgress += 1;
     this.startedThisTurn += 1;
     this.startedTotal += 1;
+    this.onStart?.();
     // The slice count is per turn: the next turn starts a fresh slice.
     this.schedule();
   }

@@ -28,6 +28,13 @@ export const listQuerySchema = z
   })
   .strict();
 
+/** The signed registrations a carried commit or abort carries (docs/protocol.md). */
+const carriedRegistrations = z
+  .array(carriedRegistrationSchema)
+  .min(1, 'must hold at least one registration')
+  .max(MAX_CARRIED_BRANCHES, `must hold at most ${MAX_CARRIED_BRANCHES} registrations`)
+  .optional();
+
 /** A commit's body is optional; without it (or `answerAt` absent) the answer waits for phase 2, up to the coordinator's commitWaitMs. */
 export const commitRequestSchema = z
   .object({
@@ -35,12 +42,9 @@ export const commitRequestSchema = z
       .enum(['completed', 'decided'])
       .optional()
       .describe('When to answer: `completed` (default) once every branch acknowledged phase 2, or 202 after commitWaitMs; `decided` as soon as the commit decision is durable (202, phaseTwoPending: true, unless already completed), phase 2 going on in the background.'),
-    registrations: z
-      .array(carriedRegistrationSchema)
-      .min(1, 'must hold at least one registration')
-      .max(MAX_CARRIED_BRANCHES, `must hold at most ${MAX_CARRIED_BRANCHES} registrations`)
-      .optional()
-      .describe('Carried registration (only where GET /v1/capabilities offers it): the signed registrations the services answered; the id is one the client minted, with no begin.'),
+    registrations: carriedRegistrations.describe(
+      'Carried registration (only where GET /v1/capabilities offers it): the signed registrations the services answered; the id is one the client minted, with no begin.',
+    ),
   })
   .strict();
 
@@ -48,6 +52,9 @@ export const abortRequestSchema = z
   .object({
     /** Recorded as the abort's reason (cause `application`). */
     reason: z.string().max(1000, 'must be at most 1000 characters').optional(),
+    registrations: carriedRegistrations.describe(
+      'Carried abort (only where GET /v1/capabilities offers carried registration): the registrations the services answered, exactly those a commit would carry. An id the coordinator has not recorded (minted within the carried window) is recorded with them and aborted, and each branch is rolled back now instead of at its timeout.',
+    ),
   })
   .strict();
 

@@ -161,6 +161,16 @@ export class IdleCollector {
     this.uncap();
   }
 
+  /**
+   * A request started: lifts the young generation's cap at once rather than
+   * at the next check (up to a quarter of `idleMs` later, a burst's whole
+   * start with a young generation held at a few MiB). Costs a flag check per
+   * request, one V8 flag write per idle-to-busy change.
+   */
+  working(): void {
+    this.uncap();
+  }
+
   private check(stepMs: number): void {
     this.elapsed += stepMs;
     if (this.preparing) return;

@@ -154,14 +154,22 @@ export function openApiDocument(version: string): object {
       '/v1/transactions/{id}/abort': {
         post: {
           operationId: 'abortTransaction',
-          summary: 'Abort a transaction that has no commit decision',
+          summary: 'Abort a transaction that has no commit decision; with `registrations`, a carried transaction the coordinator has not recorded yet (docs/protocol.md)',
           parameters: [idParam, idempotencyParam],
           requestBody: { required: false, content: json('AbortRequest') },
           responses: {
-            '200': { description: 'aborted', content: json('AbortAnswer') },
-            '404': problemResponse('unknown id (`not-found`)'),
-            '409': problemResponse('already committed (`state-conflict`)'),
+            '200': { description: 'aborted (the branches are rolled back: the answer waits up to commitWaitMs for them, phase 2 retries the rest)', content: json('AbortAnswer') },
+            '404': problemResponse('unknown id (`not-found`), without `registrations`'),
+            '409': problemResponse(
+              'already committed, or committing in one phase (`state-conflict`); with `registrations`, also a transaction whose branches are other than those carried (`state-conflict`: nothing is done)',
+            ),
             ...writes,
+            '400': problemResponse(
+              'invalid input (`invalid-input`, `malformed-json`; `field` names what is wrong): with `registrations`, a registration not signed for this transaction (`registrations.<i>.sig`), a URL this coordinator does not call (`registrations.<i>.url`), a foreign GID or participant, a coordinator that does not take carried registration (`registrations`), or an id it may not record (`id`: not a UUID v7 minted within the carried window, or one with an owner tag)',
+            ),
+            '503': problemResponse(
+              'with `registrations` for an id not recorded yet, the coordinator is at a memory cap (`over-capacity`); an undecided transaction whose only branch cannot be asked now (`outcome-unknown`: retry later); recovery not finished (`not-ready`), shutting down (`shutting-down`), the decision log failed (`log-unavailable`)',
+            ),
           },
         },
       },

@@ -9,7 +9,7 @@ import { emptyRequestSchema, historyAnswer, recoverRequestSchema, resolveRequest
 import { Answer, created, ok, problem } from './answers';
 import { abortRequestSchema, commitRequestSchema, listQuerySchema, MAX_METADATA_DEPTH } from './api-schemas';
 import type { OperatorIdentity } from './admin-auth';
-import { capabilitiesAnswer, commitCarried } from './carried-routes';
+import { abortCarried, capabilitiesAnswer, commitCarried } from './carried-routes';
 import type { CoordinatorMetrics } from './metrics';
 import { assertJsonDepth, parseWith } from './request-validation';
 
@@ -139,8 +139,9 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
       path: '/v1/transactions/:id/abort',
       kind: 'write',
       run: async ({ id, body }) => {
-        const { reason } = parseWith(abortRequestSchema, body ?? {});
-        const result = await engine.abort(id, reason === undefined ? {} : { cause: 'application', message: reason });
+        const { reason, registrations } = parseWith(abortRequestSchema, body ?? {});
+        const why = reason === undefined ? {} : { cause: 'application', message: reason };
+        const result = registrations ? await abortCarried(deps, id, registrations, why) : await engine.abort(id, why);
         return ok({ id: result.txId, state: result.state });
       },
     },

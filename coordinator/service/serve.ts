@@ -139,6 +139,7 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
   }
   const running = coordinator;
   const idleCollector = config.memory.collectWhenIdleMs > 0 ? new IdleCollector({ idleMs: config.memory.collectWhenIdleMs, started: () => admission.started, collect: fullCollection(), prepare: () => engine.admin.compactLogIfDue(), footprint: () => process.memoryUsage.rss(), youngGeneration: youngGenerationCap() }) : undefined;
+  if (idleCollector) admission.onStart = () => idleCollector.working();
   let closing: Promise<void> | undefined;
   return {
     engine,

@@ -15,10 +15,11 @@ export interface CarriedResult<T> {
  * Carried registration (docs/protocol.md): opens this service's branch of
  * `txId` without calling the coordinator, runs the work in it and holds it,
  * and returns a registration signed with the participant secret. The branch
- * is registered only by the commit that carries the registration, so it is
- * never prepared on its own (no eager mode): only the coordinator's PREPARE,
- * sent after it recorded the registration, prepares it. A branch whose
- * registration never reaches a commit is rolled back by its timeout (the
+ * is registered only by the commit (or abort) that carries the registration,
+ * so it is never prepared on its own (no eager mode): only the coordinator's
+ * PREPARE, sent after it recorded the registration, prepares it. Its
+ * rollback (a carried abort) ends it at once. A branch whose registration
+ * never reaches a commit or an abort is rolled back by its timeout (the
  * coordinator's carried timeout plus heldGraceMs): it is not prepared, so a
  * local rollback is safe, and a late PREPARE then votes no.
  */

@@ -12,7 +12,7 @@
  * await twopc.commit(id); // throws TransactionAbortedError if a branch voted no
  */
 export { CoordinatorClient } from './coordinator-client';
-export type { Capabilities, CommitOptions, CommitOutcome, CoordinatorClientOptions, OpenedTransaction } from './coordinator-client';
+export type { AbortOptions, Capabilities, CommitOptions, CommitOutcome, CoordinatorClientOptions, OpenedTransaction } from './coordinator-client';
 export { transactionIdFrom, withTransaction } from './transaction-header';
 export type { RequestWithHeaders } from './transaction-header';
 export { silentLogger } from './sdk-logger';

@@ -82,6 +82,14 @@ export interface CommitOptions {
   registrations?: readonly CarriedRegistration[];
 }
 
+/** Options of {@link CoordinatorClient.abort}. */
+export interface AbortOptions {
+  /** Recorded as the abort's reason (cause `application`). */
+  reason?: string;
+  /** Carried abort (a transaction from `open` with `carried: true`): the registrations the services answered (`registrationFrom`). */
+  registrations?: readonly CarriedRegistration[];
+}
+
 /** A transaction `open` started: with `carried`, its id was minted here and services answer registrations the commit must carry. */
 export interface OpenedTransaction {
   id: string;
@@ -173,8 +181,7 @@ export class CoordinatorClient {
    */
   async commit(id: string, options: CommitOptions = {}): Promise<CommitOutcome> {
     const path = `/v1/transactions/${checkId(id)}/commit`;
-    const fields = { ...(options.answerAt ? { answerAt: options.answerAt } : {}), ...(options.registrations ? { registrations: options.registrations } : {}) };
-    const body = Object.keys(fields).length > 0 ? fields : undefined;
+    const body = bodyOf({ answerAt: options.answerAt, registrations: options.registrations });
     const answer = await this.http.call('POST', path, 'by-id', body, { transportCode: 'outcome-unknown' });
     if (answer.status === 200 || answer.status === 202) {
       this.parse(committedAnswerSchema, answer, 'commit');
@@ -221,14 +228,37 @@ export class CoordinatorClient {
     throw this.failure(answer, 'capabilities', 'coordinator-unavailable');
   }
 
-  /** Aborts a transaction that has no commit decision. Idempotent; `state-conflict` if it committed. */
-  async abort(id: string): Promise<{ id: string; state: 'aborted' }> {
-    const answer = await this.http.call('POST', `/v1/transactions/${checkId(id)}/abort`, 'by-id', undefined, { transportCode: 'outcome-unknown' });
+  /**
+   * Aborts a transaction that has no commit decision. Idempotent. `state-conflict` means the abort
+   * was not this call's to make (the transaction committed, is committing in one phase, or has other
+   * branches than `registrations` name): it does not say the transaction committed; read `get(id)`.
+   * A carried transaction (`open` with `carried: true`) is aborted with the registrations its
+   * services answered, those its commit would have carried: the coordinator records it if it has
+   * not, and rolls each branch back now instead of at its timeout (docs/protocol.md, "Carried abort").
+   * A coordinator that takes no registrations on an abort (older, or carried registration off)
+   * refuses the whole call: `invalid-input` naming `registrations`, nothing aborted.
+   *
+   * @example
+   * const tx = await twopc.open({ carried: true });
+   * const registrations = []; // each service's registrationFrom(response)
+   * // With no registration answered yet there is nothing to roll back: the coordinator never heard of the id.
+   * if (!tx.carried) await twopc.abort(tx.id);
+   * else if (registrations.length > 0) await twopc.abort(tx.id, { registrations });
+   */
+  async abort(id: string, options: AbortOptions = {}): Promise<{ id: string; state: 'aborted' }> {
+    const body = bodyOf({ reason: options.reason, registrations: options.registrations });
+    const answer = await this.http.call('POST', `/v1/transactions/${checkId(id)}/abort`, 'by-id', body, { transportCode: 'outcome-unknown' });
     if (answer.status === 200) {
       this.parse(abortAnswerSchema, answer, 'abort');
       return { id, state: 'aborted' };
     }
-    throw this.failure(answer, 'abort', 'outcome-unknown');
+    const failure = this.failure(answer, 'abort', 'outcome-unknown');
+    if (options.registrations && answer.status === 400 && String(failure.details.field ?? '').startsWith('registrations')) {
+      // Said plainly: the services' branches keep their row locks until their timeout.
+      const message = `coordinator abort: the coordinator refused the registrations (${failure.message}); nothing was aborted, and the services' branches stay held until their timeout`;
+      throw new TwopcError('invalid-input', message, failure.details);
+    }
+    throw failure;
   }
 
   /** The transaction's state and decision; `not-found` (from the coordinator's own problem answer) if it has no record of it. */
@@ -305,6 +335,12 @@ function refusesAccepts(answer: Answer): boolean {
   if (answer.status !== 400 || !answer.problem) return false;
   const problem = problemSchema.safeParse(answer.body);
   return problem.success && (problem.data.field === 'accepts' || /\baccepts\b/.test(problem.data.detail ?? ''));
+}
+
+/** A call's JSON body: the fields given, or none at all (undefined) when none is. */
+function bodyOf(fields: Record<string, unknown>): Record<string, unknown> | undefined {
+  const given = Object.entries(fields).filter(([, value]) => value !== undefined);
+  return given.length > 0 ? Object.fromEntries(given) : undefined;
 }
 
 function checkId(id: string): string {

@@ -5,7 +5,7 @@ import type { CoordinatorClient } from './coordinator-client';
 import { TransactionAbortedError, TwopcError, errorMessage } from './errors';
 import { isTxId, parseGid } from './gid';
 import type { BranchClient, PostgresParticipant } from './postgres';
-import type { EnlistMode } from './participant-options';
+import { MAX_TIMER_MS, type EnlistMode } from './participant-options';
 import type { SdkLogger } from './sdk-logger';
 import { BATCH_FEATURE } from './wire';
 
@@ -143,7 +143,10 @@ async function prepareEagerly(deps: EnlistmentDeps, entry: BranchEntry): Promise
 export function armTimeout(deps: EnlistmentDeps, entry: BranchEntry, at: number): void {
   clearTimeout(entry.timer);
   if (entry.vote || entry.outcome) return;
-  entry.timer = setTimeout(() => void rollBackExpired(deps, entry), Math.max(at - Date.now(), 0));
+  const wait = Math.max(at - Date.now(), 0);
+  // Node runs a longer delay after 1 ms; a transaction timeout may be longer (the coordinator
+  // allows months), so wait the longest it keeps and look again.
+  entry.timer = wait > MAX_TIMER_MS ? setTimeout(() => armTimeout(deps, entry, at), MAX_TIMER_MS) : setTimeout(() => void rollBackExpired(deps, entry), wait);
   entry.timer.unref();
 }
 

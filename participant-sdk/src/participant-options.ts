@@ -85,9 +85,12 @@ export interface ParticipantOptions {
   logger?: SdkLogger;
 }
 
+// An age compared with a clock, never a timer's delay: as long as the operator likes
+// (presumeAbortAfterMs must exceed the coordinator's longest transaction timeout, which may be months).
 const duration = (min: number) => z.number().int('must be an integer').min(min, `must be >= ${min}`);
-// Every other setting in ms becomes a timer's delay: Node runs a longer one after 1 ms, so it is refused.
+// A setting that becomes a timer's delay: Node runs a longer one after 1 ms, so it is refused.
 const ms = (min: number) => duration(min).max(MAX_TIMER_MS, `must be <= ${MAX_TIMER_MS} (about 24.8 days: the longest delay a Node timer keeps)`);
+const bytes = (min: number) => z.number().int('must be an integer').min(min, `must be >= ${min} bytes`);
 
 const optionsSchema = z
   .object({
@@ -105,13 +108,13 @@ const optionsSchema = z
     gidPrefix: z.string().regex(PREFIX_PATTERN, `must match ${PREFIX_PATTERN}`).default('twopc'),
     mode: z.enum(ENLIST_MODES).default('held'),
     sweepIntervalMs: ms(0).default(30_000),
-    sweepGraceMs: ms(0).default(MINUTE_MS),
-    presumeAbortAfterMs: ms(1).default(15 * MINUTE_MS),
+    sweepGraceMs: duration(0).default(MINUTE_MS),
+    presumeAbortAfterMs: duration(1).default(15 * MINUTE_MS),
     heldGraceMs: ms(0).default(2_000),
     maxHeldMs: ms(1).default(10 * MINUTE_MS),
     pruneIntervalMs: ms(0).default(DEFAULT_PRUNE_INTERVAL_MS),
     markerRetentionMs: duration(1).default(DEFAULT_MARKER_RETENTION_MS),
-    maxBodyBytes: ms(256).default(64 * 1024),
+    maxBodyBytes: bytes(256).default(64 * 1024),
     connectionLossWaitMs: ms(1).default(5_000),
     requestTimeoutMs: ms(1).default(60_000),
     coordinator: z.custom<CoordinatorClient>((c) => typeof c === 'object' && c !== null && typeof (c as { enlist?: unknown }).enlist === 'function', {

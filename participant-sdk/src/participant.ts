@@ -68,7 +68,7 @@ export class TwopcParticipant {
     this.sweep = new SelfSweep({ ...o, postgres: this.postgres, service: this.service, coordinator: this.coordinator, book: this.book, logger: this.logger });
     const onError = (what: string) => (e: unknown) => this.logger.warn({ participant: o.name, err: errorMessage(e) }, `twopc: ${what} failed; retrying next interval`);
     this.sweeping = new Periodic(o.sweepIntervalMs, () => this.sweep.sweepOnce(), onError('self-sweep'));
-    this.pruning = new Periodic(o.pruneIntervalMs, () => this.postgres.pruneMarkers(), onError('marker pruning'));
+    this.pruning = new Periodic(o.pruneIntervalMs, (signal) => this.postgres.pruneMarkers(undefined, { signal }), onError('marker pruning'));
     this.housekeeping = new Periodic(HOUSEKEEPING_MS, async () => this.book.forgetOld(), onError('forgetting old branches'));
   }
 
@@ -122,7 +122,7 @@ export class TwopcParticipant {
    * `carriedRequested(req)`, and the coordinator offers it): runs `work` as
    * this service's branch of `txId` without calling the coordinator, holds
    * the branch, and resolves with the result and a signed registration that
-   * the application's commit must carry. Answer it in the response header
+   * the application's commit (or abort) must carry. Answer it in the response header
    * `twopc-registration` (`registrationHeaderValue`). Refused with
    * `state-conflict` when the coordinator does not offer it.
    *

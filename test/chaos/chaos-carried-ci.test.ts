@@ -10,7 +10,8 @@ import { budgetedChaosRun as run, expectBrokenCoordinatorCaught } from './budget
  * registrations are durable and no PREPARE has left
  * (`after-carried-registration`), participant services killed while they
  * hold branches nobody has registered yet, and connections cut mid-message
- * (a capabilities answer, a PREPARE or a vote half sent). The checker must find nothing; then the negative control: the same
+ * (a capabilities answer, a PREPARE or a vote half sent), and transfers the
+ * clients give up aborted with their registrations (carried abort). The checker must find nothing; then the negative control: the same
  * carried workload against a coordinator that commits a branch before the
  * decision must be caught.
  */
@@ -38,6 +39,8 @@ describe('chaos, carried registration', () => {
     expect(report.recovery.quiescent).toBe(true);
     expect(report.transactions.outcomes.ok).toBeGreaterThan(0);
     expect(report.transactions.outcomes.failed).toBeGreaterThan(0);
+    // Transfers given up with registrations in hand are aborted with them (carried abort), not left to their timeout.
+    expect(report.transactions.carriedAborts).toBeGreaterThan(0);
     const c = report.faults.counters;
     for (const kind of FAULTS) expect([kind, c.applied[kind] >= 1]).toEqual([kind, true]);
     // The window this test exists for: registrations durable, no PREPARE sent, then SIGKILL.

@@ -74,13 +74,14 @@ describe('engine memory caps', () => {
     const clock = { now: Date.now() };
     const dateNow = jest.spyOn(Date, 'now').mockImplementation(() => clock.now);
     afterThis.push(() => dateNow.mockRestore());
-    const log = new FileDecisionLog({ dir, maxRetainedCompleted: 0, completedRetentionMs: 60_000, compactIntervalMs: 30_000 });
+    const log = new FileDecisionLog({ dir, maxRetainedCompleted: 0, completedRetentionMs: 100_000, compactIntervalMs: 30_000 });
     const engine = new TransactionEngine({ log, participants: new ParticipantRegistry([new FakeParticipant('a')]), config: parseEngineConfig({ sweepIntervalMs: 0, maxRememberedOutcomes: 4 }) });
     engines.push(engine);
     await engine.start();
     const abortOne = async () => engine.abort((await engine.begin()).id);
+    // Retention 100 s: the first outcome expires at +100 s, the next three (at +60 s) at +160 s.
     await abortOne();
-    clock.now += 50_000;
+    clock.now += 60_000;
     for (let i = 0; i < 3; i++) await abortOne();
     await log.compact();
     expect(log.held().outcomes).toBe(4);
@@ -91,27 +92,35 @@ describe('engine memory caps', () => {
       await compactions.idle();
       return why;
     };
-    // The first outcome expires: one of four, below the idle rule's half.
-    clock.now += 15_000;
+    // Another compaction (the timer's, an operator's) at +95 s, before the first outcome expires.
+    clock.now += 35_000;
+    await log.compact();
+    // +105 s: the first outcome has expired, but a compaction started 10 s ago: under steady load at the
+    // cap the timer compacts every interval anyway, and a refused begin must not add a second rewrite.
+    clock.now += 10_000;
+    expect(await refusedThenSettled()).toBe('over-capacity maxRememberedOutcomes');
+    expect(log.held().outcomes).toBe(4);
+    // +125 s, an interval after that compaction: the expired one goes (one of four, below the idle rule's half).
+    clock.now += 20_000;
     expect(await refusedThenSettled()).toBe('over-capacity maxRememberedOutcomes');
     expect(log.held().outcomes).toBe(3);
-    // Room again: the begin is taken.
+    // Room again: the begin is taken (its outcome expires at +225 s).
     expect(await refusal(engine.begin().then((tx) => engine.abort(tx.id)))).toBe('begun');
     await log.compact();
     expect(log.held().outcomes).toBe(4);
-    // 35 s later none has expired yet (the three at +50 s expire at +110 s): the check finds nothing, and counts.
-    clock.now += 35_000;
+    // +155 s: none has expired yet (the three expire at +160 s): the check finds nothing, and counts.
+    clock.now += 30_000;
     expect(await refusedThenSettled()).toBe('over-capacity maxRememberedOutcomes');
     expect(log.held().outcomes).toBe(4);
-    // Expired now, but within one compaction interval of the last check: a flood of refused begins walks the
-    // outcomes (and rewrites the snapshot) at most once per interval.
+    // +170 s: three expired, but within one compaction interval of the last check: a flood of refused
+    // begins walks the outcomes (and rewrites the snapshot) at most once per interval.
     clock.now += 15_000;
     expect(await refusedThenSettled()).toBe('over-capacity maxRememberedOutcomes');
     expect(log.held().outcomes).toBe(4);
-    // A whole interval after that check (+130 s): every outcome held is past its retention, and goes.
+    // +185 s, a whole interval after that check: the three past their retention go, the newest stays.
     clock.now += 15_000;
     expect(await refusedThenSettled()).toBe('over-capacity maxRememberedOutcomes');
-    expect(log.held().outcomes).toBe(0);
+    expect(log.held().outcomes).toBe(1);
   });
 
   it('a periodic recovery pass queues no task for the transactions running here (issue 16 item 2: no stall with tens of thousands live)', async () => {

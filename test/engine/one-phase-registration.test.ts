@@ -5,8 +5,8 @@ import { parseEngineConfig } from '../../coordinator/engine/engine-config';
 import { ParticipantRegistry } from '../../coordinator/engine/participant-registry';
 import { TransactionEngine } from '../../coordinator/engine/transaction-engine';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
-import { nodeLogFs, type LogFs } from '../../coordinator/log/file/log-fs';
 import { FakeParticipant } from './fake-participant';
+import { losingFs } from './losing-fs';
 
 /**
  * A one-phase COMMIT is the decision: no decision record is forced for it.
@@ -15,32 +15,6 @@ import { FakeParticipant } from './fake-participant';
  * pages, a power loss) leaves recovery a committed transaction it would
  * presume aborted.
  */
-
-/** node's fs, with a disk that, once armed, fails the next fdatasync and loses what was written since the last good one. */
-function losingFs(): { fs: LogFs; arm(): void } {
-  const base = nodeLogFs();
-  const synced = new Map<number, number>();
-  let armed = false;
-  const lfs: LogFs = {
-    ...base,
-    open: async (p, flags) => {
-      const fd = await base.open(p, flags);
-      synced.set(fd, (await base.fstat(fd)).size);
-      return fd;
-    },
-    fdatasync: async (fd) => {
-      if (armed) {
-        armed = false;
-        await base.ftruncate(fd, synced.get(fd) ?? 0);
-        throw Object.assign(new Error('EIO: injected'), { code: 'EIO', syscall: 'fdatasync' });
-      }
-      const size = (await base.fstat(fd)).size;
-      await base.fdatasync(fd);
-      synced.set(fd, size);
-    },
-  };
-  return { fs: lfs, arm: () => (armed = true) };
-}
 
 describe('one-phase commit and the durability of its registration', () => {
   let dir: string;

@@ -43,6 +43,19 @@ describe('AdmissionQueue', () => {
     expect(q.queued).toBe(0);
   });
 
+  it('tells its listener as each request starts, queued ones when their turn comes', () => {
+    const turns = manualTurns();
+    const q = new AdmissionQueue({ maxInProgress: 1, maxQueued: 10, slice: 100 }, turns.defer);
+    const events: string[] = [];
+    q.onStart = () => events.push('start');
+    const a = q.admit(() => events.push('a'));
+    q.admit(() => events.push('b'));
+    expect(events).toEqual(['start', 'a']);
+    a.release();
+    turns.run();
+    expect(events).toEqual(['start', 'a', 'start', 'b']);
+  });
+
   it('never lets a newcomer overtake a waiting request, even when a slot is free', () => {
     const turns = manualTurns();
     const q = new AdmissionQueue({ maxInProgress: 1, maxQueued: 10, slice: 100 }, turns.defer);

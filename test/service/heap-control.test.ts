@@ -162,6 +162,31 @@ describe('IdleCollector', () => {
     expect(calls).toHaveLength(7);
   });
 
+  it('a request that starts while capped lifts the cap at once, not at the next check', () => {
+    const calls: string[] = [];
+    let check: () => void = () => undefined;
+    const started = { n: 0 };
+    const collector = new IdleCollector({
+      idleMs: 1000,
+      started: () => started.n,
+      collect: () => calls.push('collect'),
+      youngGeneration: { cap: () => calls.push('cap'), uncap: () => calls.push('uncap') },
+      every: (fn) => ((check = fn), { stop: () => undefined }),
+    });
+    started.n += 1;
+    for (let i = 0; i < 6; i++) check();
+    expect(calls).toEqual(['collect', 'cap']);
+    collector.working();
+    expect(calls).toEqual(['collect', 'cap', 'uncap']);
+    // The next check sees the request: nothing to lift twice; many requests, one flag write.
+    started.n += 1;
+    collector.working();
+    check();
+    expect(calls).toEqual(['collect', 'cap', 'uncap']);
+    collector.stop();
+    expect(calls).toHaveLength(3);
+  });
+
   it('never collects while requests keep starting', () => {
     const c = driven(1000);
     for (let i = 0; i < 100; i++) {

@@ -4,14 +4,17 @@ export function backoffDelay(attempt: number, baseMs: number, capMs: number, ran
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
-/** Resolves after `ms`, or early (false) when the signal aborts. Never keeps the process alive. */
+/** The longest delay a Node timer keeps: it runs a longer one after 1 ms. */
+export const MAX_TIMER_MS = 0x7fffffff;
+
+/** Resolves after `ms` (at most MAX_TIMER_MS), or early (false) when the signal aborts. Never keeps the process alive. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve(true);
-    }, ms);
+    }, Math.min(ms, MAX_TIMER_MS));
     timer.unref();
     const onAbort = () => {
       clearTimeout(timer);
@@ -41,13 +44,13 @@ export class Semaphore {
 }
 
 /**
- * The promise's value, or undefined if it did not settle within `ms` (its rejection, if it
- * rejects first). One promise and one timer: every commit waits like this twice (its votes,
- * its phase 2), where an async race cost four promises more and a closure for the timer.
+ * The promise's value, or undefined if it did not settle within `ms` (at most MAX_TIMER_MS; its
+ * rejection, if it rejects first). One promise and one timer: every commit waits like this twice
+ * (its votes, its phase 2), where an async race cost four promises more and a closure for the timer.
  */
 export function waitAtMost<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   return new Promise<T | undefined>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms, undefined);
+    const timer = setTimeout(resolve, Math.min(ms, MAX_TIMER_MS), undefined);
     promise.then(
       (value) => {
         clearTimeout(timer);

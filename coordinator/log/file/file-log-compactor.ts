@@ -42,8 +42,12 @@ export class FileLogCompactor {
   private readonly sealed: Map<number, number>;
   private tail: Promise<unknown> = Promise.resolve();
   private autoCompacting = false;
-  /** When a `makeRoom` check last ran (log clock); -Infinity: never. */
-  private lastRoomMade = -Infinity;
+  /**
+   * When outcomes past their retention were last looked for (log clock;
+   * -Infinity: never): a compaction of any kind started (each forgets them
+   * all), or a `makeRoom` check ran.
+   */
+  private lastForgotten = -Infinity;
   private timer?: NodeJS.Timeout;
 
   constructor(deps: CompactorDeps) {
@@ -96,7 +100,8 @@ export class FileLogCompactor {
    * The timer's compaction, now: settles once it is done (or at once when
    * there is nothing to do, or one is under way). `makeRoom` (the engine is at
    * its outcome cap): only to forget outcomes past their retention, any of
-   * them, at most once per compaction interval (DecisionLog.compactIfDue).
+   * them, at most once per compaction interval, counting every compaction
+   * (DecisionLog.compactIfDue).
    */
   compactIfDue(options: { makeRoom?: boolean } = {}): Promise<void> {
     // A log whose owner turned its own compactions off is not compacted behind its back either.
@@ -105,9 +110,11 @@ export class FileLogCompactor {
     const now = this.o.now();
     const cutoff = now - this.o.completedRetentionMs;
     if (options.makeRoom) {
-      // Checked at most once per interval too: finding none expired walks every outcome held.
-      if (now - this.lastRoomMade < this.o.compactIntervalMs) return Promise.resolve();
-      this.lastRoomMade = now;
+      // At most once per interval, counting the other compactions (under steady load at the cap the
+      // timer compacts every interval anyway) and the checks (finding none expired walks every
+      // outcome held). A clock stepped back counts as due rather than as waiting that much longer.
+      if (now >= this.lastForgotten && now - this.lastForgotten < this.o.compactIntervalMs) return Promise.resolve();
+      this.lastForgotten = now;
       if (!this.index.anyExpired(cutoff)) return Promise.resolve();
     } else {
       const written = this.writer.activeSize > 0 || this.sealed.size > 0;
@@ -139,7 +146,10 @@ export class FileLogCompactor {
 
   /** Runs compactions one at a time. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn);
+    const run = this.tail.then(() => {
+      this.lastForgotten = this.o.now();
+      return fn();
+    });
     this.tail = run.catch(() => undefined);
     return run;
   }
