@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileDecisionLog } from '../../coordinator/log/file/file-decision-log';
 import { nodeLogFs } from '../../coordinator/log/file/log-fs';
-import * as codec from '../../coordinator/log/file/record-codec';
 
 /**
  * Issue 12: a `complete` record after a decision record is waited for by no
@@ -69,37 +68,6 @@ describe('file log: a complete rides with the next write', () => {
     const duringTurn = writes.length - before;
     await completed;
     expect({ duringTurn, after: writes.length - before }).toEqual({ duringTurn: 0, after: 1 });
-  });
-
-  it('a riding record is framed when its batch is written, not when appended (its JSON and checksum off the caller’s path); reads see it at once', async () => {
-    await decided();
-    const frames = jest.spyOn(codec, 'frameJson');
-    try {
-      const completed = log.append({ type: 'complete', txId: txA, at: 2, outcome: 'abort' });
-      const registered = [log.append({ type: 'begin', txId: txB, at: 3, expiresAt: 10_000_000_000_000 }, { unhurried: true }), log.append({ type: 'enlist', txId: txB, at: 3, branch: branch(txB) }, { unhurried: true })];
-      const framedAtAppend = frames.mock.calls.length;
-      const seen = { completed: (await log.get(txA))?.completed, history: (await log.history(txB)).map((r) => r.type) };
-      await Promise.all([completed, ...registered]);
-      expect({ framedAtAppend, seen, framedByWrite: frames.mock.calls.length }).toEqual({ framedAtAppend: 0, seen: { completed: true, history: ['begin', 'enlist'] }, framedByWrite: 3 });
-    } finally {
-      frames.mockRestore();
-    }
-    // Read back from disk as written.
-    await log.close();
-    log = new FileDecisionLog({ dir, autoCompact: false });
-    await log.open();
-    expect({ a: (await log.get(txA))?.completed, b: (await log.history(txB)).map((r) => r.type) }).toEqual({ a: true, b: ['begin', 'enlist'] });
-  });
-
-  it('a begin with metadata is framed at once, even riding (its size is checked when appended)', async () => {
-    const frames = jest.spyOn(codec, 'frameJson');
-    try {
-      const appended = log.append({ type: 'begin', txId: txB, at: 3, expiresAt: 10_000_000_000_000, metadata: { order: 7 } }, { unhurried: true });
-      expect(frames.mock.calls.length).toBe(1);
-      await appended;
-    } finally {
-      frames.mockRestore();
-    }
   });
 
   it('a complete with no decision before it (the only proof of its outcome) starts its write at once', async () => {

@@ -18,7 +18,7 @@ import { FileLogCompactor } from './file-log-compactor';
 import { resolveFileLogOptions, type FileDecisionLogOptions, type ResolvedFileLogOptions } from './file-log-options';
 import { replayLog } from './file-log-replay';
 import { acquireLock, type LockHandle } from './lock-file';
-import { LogWriter, type FrameSource } from './log-writer';
+import { LogWriter } from './log-writer';
 import { frameJson } from './record-codec';
 
 export type { FileDecisionLogOptions } from './file-log-options';
@@ -33,22 +33,6 @@ const SNAPSHOTS_PER_TURN = 5_000;
 function encode<T extends LogRecord>(record: T, type: T['type'] = record.type): { frame: Buffer; record: T } {
   const copy = normalizeRecord(record, type) as T;
   return { frame: frameJson(recordJson(copy)), record: copy };
-}
-
-/**
- * A riding record whose frame cannot fail to build (no metadata: every other
- * field is bounded far below the frame's 16-MiB limit, which `encode` checks),
- * so it may be framed when its batch is written: the JSON and the checksum are
- * then off the path of the transaction that appended it. Memory holds the same
- * frozen copy from now on, so the bytes are the same whenever they are made.
- */
-function framedLater(record: AppendableRecord): boolean {
-  return record.type === 'complete' || record.type === 'enlist' || (record.type === 'begin' && record.metadata === undefined);
-}
-
-function encodeLater<T extends LogRecord>(record: T): { frame: FrameSource; record: T } {
-  const copy = normalizeRecord(record) as T;
-  return { frame: () => frameJson(recordJson(copy)), record: copy };
 }
 
 /**
@@ -123,18 +107,18 @@ export class FileDecisionLog implements DecisionLog {
     if (unusable) return Promise.reject(unusable);
     const problem = appendTypeProblem(record) ?? recordProblem(record);
     if (problem) return Promise.reject(invalidRecord('append', problem));
+    let encoded: { frame: Buffer; record: AppendableRecord };
+    try {
+      encoded = encode(record);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     // A `complete` after a decision record is waited for by no caller on a transaction's path: it
     // rides with the next write. Without one (read-only, branchless, one-phase) it is the only proof
     // of the outcome already answered, so it goes out at once like any other record. An unhurried
     // record (an in-process registration, which only the transaction's later PREPARE waits for)
     // rides too: at the latest at the end of this turn, after the branches' BEGINs went out.
     const rides = options?.unhurried === true || (record.type === 'complete' && this.index.entry(record.txId)?.decision !== undefined);
-    let encoded: { frame: FrameSource; record: AppendableRecord };
-    try {
-      encoded = rides && framedLater(record) ? encodeLater(record) : encode(record);
-    } catch (e) {
-      return Promise.reject(e);
-    }
     return this.writer!.enqueue(encoded.frame, this.index.add(encoded.record, PENDING_SEQ), false, rides);
   }
 

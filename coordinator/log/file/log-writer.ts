@@ -2,7 +2,6 @@ import { TwopcError, errorMessage } from '../../engine/ports/protocol';
 import { fsyncDir, writeFully, type LogFs } from './log-fs';
 import { inDir, segmentName } from './log-layout';
 import type { StoredRecord } from '../tx-index';
-import { deferred, type Deferred } from './deferred';
 
 /** The segment records are appended to. */
 export interface ActiveSegment {
@@ -23,15 +22,25 @@ export interface LogWriterOptions {
   onSealed: (seq: number, bytes: number) => void;
 }
 
-/**
- * A framed record, or how to frame it: an unhurried one (kickSoon) is framed when its batch is
- * written, not on the path of the caller that appended it; its length counts once it is framed.
- */
-export type FrameSource = Buffer | (() => Buffer);
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
 
 interface Batch {
   kind: 'batch';
-  frames: FrameSource[];
+  frames: Buffer[];
   stored: StoredRecord[];
   bytes: number;
   forced: boolean;
@@ -110,13 +119,12 @@ export class LogWriter {
    * returned: a process crash can no longer lose it), or, when `forced`, once
    * it is also fdatasync'ed.
    */
-  enqueue(frame: FrameSource, stored: StoredRecord, forced: boolean, unhurried = false): Promise<void> {
+  enqueue(frame: Buffer, stored: StoredRecord, forced: boolean, unhurried = false): Promise<void> {
     if (this.failure) return Promise.reject(this.unavailable());
-    const bytes = typeof frame === 'function' ? 0 : frame.length;
-    const b = this.openBatch(bytes);
+    const b = this.openBatch(frame.length);
     b.frames.push(frame);
     b.stored.push(stored);
-    b.bytes += bytes;
+    b.bytes += frame.length;
     let d: Deferred<void>;
     if (forced) {
       b.forced = true;
@@ -289,24 +297,16 @@ export class LogWriter {
 
   private async writeBatch(b: Batch): Promise<void> {
     const fs = this.o.fs;
-    for (let i = 0; i < b.frames.length; i++) {
-      const source = b.frames[i];
-      if (typeof source !== 'function') continue;
-      const frame = source();
-      b.frames[i] = frame;
-      b.bytes += frame.length;
-    }
-    const frames = b.frames as Buffer[];
     if (b.bytes > 0) {
       if (this.active.size > 0 && this.active.size + b.bytes > this.o.segmentBytes) await this.seal();
       const a = this.active;
       this.op = `write ${segmentName(a.seq)}`;
-      await writeFully(fs, a.fd, frames.length === 1 ? frames[0] : Buffer.concat(frames, b.bytes), a.size);
+      await writeFully(fs, a.fd, b.frames.length === 1 ? b.frames[0] : Buffer.concat(b.frames, b.bytes), a.size);
       let offset = a.size;
       for (let i = 0; i < b.stored.length; i++) {
         b.stored[i].seq = a.seq;
         b.stored[i].offset = offset;
-        offset += frames[i].length;
+        offset += b.frames[i].length;
       }
       a.size += b.bytes;
     }
