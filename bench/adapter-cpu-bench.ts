@@ -11,7 +11,13 @@ import { GroupCommitFile } from './group-commit-file';
 import { baseCheckout } from './modes/base-checkout';
 import type { EngineImpl } from './modes/engine';
 import type { LogFs } from '../coordinator/log/file/log-fs';
+import type { DecisionLog } from '../coordinator/engine/ports/decision-log';
+import { noAppends } from './profile/no-appends';
 import { syncWriteLogFs } from './profile/sync-write-fs';
+import { AsyncCounts } from './profile/async-counts';
+import { CpuProfiler } from './profile/cpu-profiler';
+import { threadCpu, threadCpuSince, type ThreadCpu } from './profile/thread-cpu';
+import { Timeline } from './profile/timeline';
 import { transferPlan, UPDATE_BALANCE } from './transfer-plan';
 
 /**
@@ -29,10 +35,19 @@ import { transferPlan, UPDATE_BALANCE } from './transfer-plan';
  * - `raw-file`, `adapter-file`: with the raw mode's decision line (group-committed file) between PREPARE and COMMIT PREPARED;
  * - `engine`: `coordinator.transaction` with a FileDecisionLog, as the bench's engine mode;
  * - `engine-syncwrite`: `engine` with the file log's writes made on the main thread (what-if, bench/profile/sync-write-fs.ts);
+ * - `engine-noappend`: `engine` whose begin, enlist and complete records are dropped (what-if, not a valid log: bench/profile/no-appends.ts);
  * - `adapter-base`, `engine-base`: the same from the checkout in BENCH_BASE_DIR.
  *
  *   npx tsx bench/adapter-cpu-bench.ts [transfers per round] [concurrency] [rounds] [variants]
  *   BENCH_BASE_DIR=/work/wt/base npx tsx bench/adapter-cpu-bench.ts 2000 1 6 raw,adapter,adapter-base,engine,engine-base
+ *
+ * COUNT=1 also prints, per variant, what one transfer sets in motion (async_hooks' resources by
+ * type: promises, timers, immediates, thread-pool requests; garbage collections): the hook slows
+ * every variant down, so read the counts of such a run, not its CPU.
+ * TIMELINE=1 (concurrency 1) prints, per variant, the median time of each step of a transfer:
+ * statement round trips and the client's own work between an answer and the next send.
+ * PROFILE_DIR=<dir> writes a V8 CPU profile of each round's measured slices (all variants of the
+ * run in one profile: give one variant to profile it alone), sampled every PROFILE_INTERVAL_US (50).
  */
 type Run = (t: { delta: number; accountA: number; accountB: number }) => Promise<void>;
 
@@ -109,14 +124,14 @@ function adapterVariant(name: string, impl: () => Promise<EngineImpl>, file = fa
   };
 }
 
-function engineVariant(name: string, impl: () => Promise<EngineImpl>, logFs?: () => LogFs): Variant {
+function engineVariant(name: string, impl: () => Promise<EngineImpl>, logFs?: () => LogFs, wrapLog: (log: DecisionLog) => DecisionLog = (log) => log): Variant {
   return {
     name,
     async setup(pools, dir) {
       const I = await impl();
       const participants = [new I.PostgresParticipant({ name: 'ledger_a', pool: pools.a }), new I.PostgresParticipant({ name: 'ledger_b', pool: pools.b })];
       for (const p of participants) await p.start();
-      const coordinator = await I.Coordinator.start({ log: new I.FileDecisionLog({ dir, ...(logFs ? { fs: logFs() } : {}) }), databases: participants });
+      const coordinator = await I.Coordinator.start({ log: wrapLog(new I.FileDecisionLog({ dir, ...(logFs ? { fs: logFs() } : {}) })), databases: participants });
       const databases = ['ledger_a', 'ledger_b'] as const;
       return {
         async run(t) {
@@ -150,6 +165,7 @@ async function main(): Promise<void> {
     adapterVariant('adapter-file', here, true),
     engineVariant('engine', here),
     engineVariant('engine-syncwrite', here, syncWriteLogFs),
+    engineVariant('engine-noappend', here, undefined, noAppends),
     adapterVariant('adapter-base', baseCheckout),
     adapterVariant('adapter-file-base', baseCheckout, true),
     engineVariant('engine-base', baseCheckout),
@@ -163,7 +179,10 @@ async function main(): Promise<void> {
   cleanup.onSignals();
   try {
     const clusters = await BankClusters.start({ accounts: 10_000, maxConnections: 100, maxPreparedTransactions: 100 }, cleanup);
-    const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, n: 0, lat: [] as number[], perRound: [] as number[] }]));
+    const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, n: 0, lat: [] as number[], perRound: [] as number[], counts: new Map<string, number>(), threads: { mainNs: 0, otherNs: 0, mainSleeps: 0 } as ThreadCpu }]));
+    const counter = process.env.COUNT === '1' ? new AsyncCounts() : undefined;
+    const timelines = process.env.TIMELINE === '1' ? new Map(variants.map((v) => [v.name, new Timeline()])) : undefined;
+    const profiler = process.env.PROFILE_DIR ? new CpuProfiler(process.env.PROFILE_DIR, Number(process.env.PROFILE_INTERVAL_US ?? 50)) : undefined;
     const next = transferPlan(1, 10_000);
     const slice = Number(process.env.SLICE ?? 100);
     for (let r = 0; r < rounds; r++) {
@@ -171,30 +190,45 @@ async function main(): Promise<void> {
       // busy spell of the machine's other work lands on every variant, not on one of them.
       const sessions: Array<{ v: Variant; pools: Record<'a' | 'b', Pool>; session: { run: Run; close(): Promise<void> }; cpuUs: number; n: number; lat: number[] }> = [];
       for (const v of variants) {
-        const pools = { a: clusters.pool('ledger_a', concurrency + 2), b: clusters.pool('ledger_b', concurrency + 2) };
+        const timeline = timelines?.get(v.name);
+        const watched = (pool: Pool, label: string): Pool => (timeline ? timeline.watch(pool, label) : pool);
+        const pools = { a: watched(clusters.pool('ledger_a', concurrency + 2), 'a'), b: watched(clusters.pool('ledger_b', concurrency + 2), 'b') };
         sessions.push({ v, pools, session: await v.setup(pools, clusters.tempDir(`${v.name}-${r}`)), cpuUs: 0, n: 0, lat: [] as number[] });
       }
       const runSlice = async (s: (typeof sessions)[number], count: number, measure: boolean): Promise<void> => {
         let left = count;
         const worker = async (): Promise<void> => {
+          const timeline = measure ? timelines?.get(s.v.name) : undefined;
           while (left-- > 0) {
             const started = performance.now();
+            timeline?.start();
             await s.session.run(next());
             if (measure) s.lat.push(performance.now() - started);
+            timeline?.end();
           }
         };
+        if (measure) counter?.count(sums.get(s.v.name)!.counts);
+        const threads = threadCpu();
         const cpu = process.cpuUsage();
         await Promise.all(Array.from({ length: concurrency }, worker));
         const used = process.cpuUsage(cpu);
+        const split = threadCpuSince(threads);
+        counter?.stop();
         if (measure) {
+          const t = sums.get(s.v.name)!.threads;
+          t.mainNs += split.mainNs;
+          t.otherNs += split.otherNs;
+          t.mainSleeps += split.mainSleeps;
           s.cpuUs += used.user + used.system;
           s.n += count;
         }
       };
       for (const s of sessions) await runSlice(s, Math.max(200, total / 5), false);
+      await profiler?.start();
       for (let done = 0, k = 0; done < total; done += slice, k++) {
         for (let i = 0; i < sessions.length; i++) await runSlice(sessions[(i + k + r) % sessions.length], Math.min(slice, total - done), true);
       }
+      if (profiler) process.stderr.write(`profile: ${await profiler.stop(`${wanted.join('+')}-round${r + 1}`)}\n`);
       for (const s of sessions) {
         await s.session.close();
         await Promise.all([s.pools.a.end(), s.pools.b.end()]);
@@ -213,6 +247,20 @@ async function main(): Promise<void> {
       console.log(
         `${name.padEnd(19)} ${(s.cpuUs / 1000 / s.n).toFixed(3).padStart(20)}  ${percentile(ratios, 0.5).toFixed(3).padStart(30)}  ${percentile(s.lat, 0.5).toFixed(2).padStart(6)}  ${percentile(s.lat, 0.9).toFixed(2).padStart(6)}  ${s.perRound.map((x) => x.toFixed(3)).join(' / ')}`,
       );
+    }
+    profiler?.close();
+    if (timelines) {
+      const all = [...timelines.entries()].map(([name, t]) => [name, new Map(t.medians())] as const);
+      console.log(`${'step (median ms)'.padEnd(70)}${all.map(([name]) => name.padStart(16)).join('')}`);
+      for (const step of all[0][1].keys()) console.log(`${step.padEnd(70)}${all.map(([, m]) => (m.get(step) ?? NaN).toFixed(3).padStart(16)).join('')}`);
+    }
+    console.log('variant             main thread ms/transfer  other threads ms/transfer  main-thread sleeps/transfer');
+    for (const [name, s] of sums) {
+      console.log(`${name.padEnd(19)} ${(s.threads.mainNs / 1e6 / s.n).toFixed(3).padStart(23)}  ${(s.threads.otherNs / 1e6 / s.n).toFixed(3).padStart(25)}  ${(s.threads.mainSleeps / s.n).toFixed(2).padStart(27)}`);
+    }
+    if (counter) {
+      counter.close();
+      for (const [name, s] of sums) console.log(`${name}: per transfer\n${AsyncCounts.format(s.counts, s.n)}`);
     }
     const problems = await clusters.check();
     if (problems.length > 0) throw new Error(problems.join('; '));

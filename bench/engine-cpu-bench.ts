@@ -9,6 +9,7 @@ import { PostgresParticipant } from '../coordinator/participants/postgres/postgr
 import { baseCheckout } from './modes/base-checkout';
 import type { EngineImpl } from './modes/engine';
 import { syncWriteLogFs } from './profile/sync-write-fs';
+import { threadCpu, threadCpuSince, type ThreadCpu } from './profile/thread-cpu';
 
 /**
  * The engine's own Node CPU per transaction, without PostgreSQL: two
@@ -41,7 +42,7 @@ interface Variant {
   syncWrite?: boolean;
 }
 
-async function round(variant: Variant, total: number, concurrency: number): Promise<{ cpuUs: number; ms: number }> {
+async function round(variant: Variant, total: number, concurrency: number): Promise<{ cpuUs: number; ms: number; threads: ThreadCpu }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'engine-cpu-'));
   const log = new variant.impl.FileDecisionLog({ dir, ...(variant.syncWrite ? { fs: syncWriteLogFs() } : {}) });
   const coordinator = await variant.impl.Coordinator.start({ log, databases: [instantDatabase('a'), instantDatabase('b')] });
@@ -60,14 +61,16 @@ async function round(variant: Variant, total: number, concurrency: number): Prom
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   left = total;
+  const threads = threadCpu();
   const cpu = process.cpuUsage();
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, worker));
   const used = process.cpuUsage(cpu);
+  const split = threadCpuSince(threads);
   const ms = performance.now() - started;
   await coordinator.close();
   rmSync(dir, { recursive: true, force: true });
-  return { cpuUs: used.user + used.system, ms };
+  return { cpuUs: used.user + used.system, ms, threads: split };
 }
 
 async function main(): Promise<void> {
@@ -77,20 +80,26 @@ async function main(): Promise<void> {
   const variants: Variant[] = [{ name: 'this', impl: { Coordinator, FileDecisionLog, PostgresParticipant } }];
   if (process.env.BENCH_BASE_DIR) variants.push({ name: 'base', impl: await baseCheckout() });
   if (process.env.SYNC_WRITE) variants.push({ name: 'syncwrite', impl: variants[0].impl, syncWrite: true });
-  const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, ms: 0, perRound: [] as string[] }]));
+  const sums = new Map(variants.map((v) => [v.name, { cpuUs: 0, ms: 0, perRound: [] as string[], mainNs: 0, otherNs: 0, sleeps: 0 }]));
   for (let r = 0; r < rounds; r++) {
     // Every round starts one variant later, as the bench's rounds do.
     for (let i = 0; i < variants.length; i++) {
       const v = variants[(i + r) % variants.length];
-      const { cpuUs, ms } = await round(v, total, concurrency);
+      const { cpuUs, ms, threads } = await round(v, total, concurrency);
       const sum = sums.get(v.name)!;
+      sum.mainNs += threads.mainNs;
+      sum.otherNs += threads.otherNs;
+      sum.sleeps += threads.mainSleeps;
       sum.cpuUs += cpuUs;
       sum.ms += ms;
       sum.perRound.push((cpuUs / 1000 / total).toFixed(3));
     }
   }
   for (const [name, s] of sums) {
-    console.log(`${name.padEnd(10)} CPU ms/tx ${(s.cpuUs / 1000 / (total * rounds)).toFixed(4)}  tps ${Math.round((total * rounds) / (s.ms / 1000))}  per round ${s.perRound.join(' / ')}`);
+    const n = total * rounds;
+    console.log(
+      `${name.padEnd(10)} CPU ms/tx ${(s.cpuUs / 1000 / n).toFixed(4)} (main thread ${(s.mainNs / 1e6 / n).toFixed(4)}, others ${(s.otherNs / 1e6 / n).toFixed(4)}, main-thread sleeps/tx ${(s.sleeps / n).toFixed(2)})  tps ${Math.round(n / (s.ms / 1000))}  per round ${s.perRound.join(' / ')}`,
+    );
   }
 }
 

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Session } from 'node:inspector';
 
-function post<T>(session: Session, method: string): Promise<T> {
+function post<T>(session: Session, method: string, params?: object): Promise<T> {
   return new Promise((resolve, reject) => {
-    session.post(method, (err, result) => (err ? reject(err) : resolve(result as T)));
+    session.post(method, params, (err, result) => (err ? reject(err) : resolve(result as T)));
   });
 }
 
@@ -16,13 +16,18 @@ function post<T>(session: Session, method: string): Promise<T> {
 export class CpuProfiler {
   private readonly session = new Session();
 
-  constructor(private readonly dir: string) {
+  /** `intervalUs`: the sampling interval (V8's default, 1000, when unset). */
+  constructor(
+    private readonly dir: string,
+    private readonly intervalUs?: number,
+  ) {
     fs.mkdirSync(dir, { recursive: true });
     this.session.connect();
   }
 
   async start(): Promise<void> {
     await post(this.session, 'Profiler.enable');
+    if (this.intervalUs !== undefined) await post(this.session, 'Profiler.setSamplingInterval', { interval: this.intervalUs });
     await post(this.session, 'Profiler.start');
   }
 

@@ -77,6 +77,11 @@ export class CrashPoints {
     return new CrashPoints(name as CrashPoint, hits);
   }
 
+  /** Whether `point` is the one armed: a caller may then skip the work of reaching it (a promise hop). */
+  armedAt(point: CrashPoint): boolean {
+    return point === this.point;
+  }
+
   hit(point: CrashPoint): void {
     if (point !== this.point) return;
     this.remaining -= 1;

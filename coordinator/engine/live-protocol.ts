@@ -1,5 +1,5 @@
 import { AbortReason, buildGid, errorMessage, isTxId, TransactionAbortedError, TwopcError } from './ports/protocol';
-import type { BeginRecord, DecisionRecord } from './ports/decision-log';
+import type { AppendOptions, BeginRecord, DecisionRecord } from './ports/decision-log';
 import type { BranchRef } from './ports/participant';
 import { mintTxId } from './ports/owned-tx-id';
 import { waitAtMost } from './ports/backoff';
@@ -11,6 +11,9 @@ import { commitOnePhase, onePhaseAnswer } from './one-phase-commit';
 import { decideUndecided } from './recovery';
 import { TransactionStatus, statusFromLive, statusFromSnapshot } from './transaction-status';
 import type { BranchInfo, Vote } from './ports/types';
+
+const voteNo = (e: unknown): Vote => ({ vote: 'no', reason: errorMessage(e) });
+const UNHURRIED: AppendOptions = Object.freeze({ unhurried: true });
 
 /** Options of a commit call. */
 export interface CommitOptions {
@@ -32,7 +35,7 @@ export interface EnlistedBranch extends BranchInfo {
 export class LiveProtocol {
   constructor(private readonly ctx: EngineContext) {}
 
-  async begin(options: BeginOptions = {}): Promise<TransactionStatus> {
+  async begin(options: BeginOptions = {}): Promise<LiveTransaction> {
     assertAccepting(this.ctx);
     const timeoutMs = options.timeoutMs ?? this.ctx.config.defaultTimeoutMs;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > this.ctx.config.maxTimeoutMs) {
@@ -68,7 +71,7 @@ export class LiveProtocol {
       }
     }
     this.ctx.deadlines.add(tx, timeoutMs);
-    return statusFromLive(tx);
+    return tx;
   }
 
   /**
@@ -92,10 +95,14 @@ export class LiveProtocol {
     const info = branchInfo(branchId, buildGid(this.ctx.config.gidPrefix, tx.id, branchId), this.ctx.strings.intern(participant), options.url ? this.ctx.strings.intern(options.url) : undefined);
     const eager = options.prepare === 'eager';
     tx.addBranch({ info, state: 'active', eager });
+    // Not waited for here: only the transaction's first PREPARE, round trips later, waits for the
+    // write, so the log may hold it to the end of this turn (the branch's BEGIN goes out first).
+    const hint = options.awaitWrite === false && !eager ? UNHURRIED : undefined;
     // The log keeps one transaction's records in append order, so the begin record is
     // written no later than this one (in the same write, on a single-instance log).
-    logBegin(this.ctx, tx);
-    const written = this.ctx.log.append({ type: 'enlist', txId: tx.id, at: Date.now(), branch: info }).then(() => this.ctx.crash.hit('after-enlist'));
+    logBegin(this.ctx, tx, hint);
+    const appended = this.ctx.log.append({ type: 'enlist', txId: tx.id, at: Date.now(), branch: info }, hint);
+    const written = this.ctx.crash.armedAt('after-enlist') ? appended.then(() => this.ctx.crash.hit('after-enlist')) : appended;
     written.catch(() => undefined);
     // Commit waits for every registration write before any PREPARE, also for callers that await it here.
     tx.addRegistration(written);
@@ -257,11 +264,11 @@ export class LiveProtocol {
   }
 
   /** Any throw before the decision is a "no". */
-  private async prepareBranch(ref: BranchRef): Promise<Vote> {
+  private prepareBranch(ref: BranchRef): Promise<Vote> {
     try {
-      return await this.ctx.participants.forBranch(ref).prepare(ref);
+      return this.ctx.participants.forBranch(ref).prepare(ref).catch(voteNo);
     } catch (e) {
-      return { vote: 'no', reason: errorMessage(e) };
+      return Promise.resolve(voteNo(e));
     }
   }
 

@@ -1,6 +1,6 @@
 import { errorMessage, type AbortReason } from './ports/protocol';
 import type { EngineLogger } from './ports/logger';
-import type { BeginRecord, DecisionLog, DecisionRecord } from './ports/decision-log';
+import type { AppendOptions, BeginRecord, DecisionLog, DecisionRecord } from './ports/decision-log';
 import type { BranchInfo, BranchState, TxState } from './ports/types';
 import type { Deadlined } from './deadline-queue';
 
@@ -121,11 +121,11 @@ export interface CommitResult {
  * puts both in one write. Not forced and not waited for: a lost begin is
  * presumed abort, and its enlist (which commit waits for) is queued behind it.
  */
-export function logBegin(ctx: { log: DecisionLog; logger: EngineLogger }, tx: LiveTransaction): void {
+export function logBegin(ctx: { log: DecisionLog; logger: EngineLogger }, tx: LiveTransaction, options?: AppendOptions): void {
   const record = tx.unloggedBegin;
   if (!record) return;
   tx.unloggedBegin = undefined;
-  ctx.log.append(record).catch((e) => ctx.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log begin'));
+  ctx.log.append(record, options).catch((e) => ctx.logger.warn({ txId: tx.id, err: errorMessage(e) }, 'could not log begin'));
 }
 
 /**

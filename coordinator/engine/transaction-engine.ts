@@ -8,12 +8,14 @@ import { admissionRefusal } from './admission';
 import { abortCarried, adoptCarried, carriesRegistration, type CarriedBranch } from './carried-transaction';
 import { abortLive, abortTransaction, expire } from './live-endings';
 import { BeginOptions, EnlistedBranch, LiveProtocol } from './live-protocol';
-import type { CommitResult } from './live-transaction';
+import type { CommitResult, LiveTransaction } from './live-transaction';
 import type { RecoveryReport } from './recovery';
-import type { TransactionStatus } from './transaction-status';
-import { TRACE_ATTRIBUTES as A } from './ports/tracer';
+import { statusFromLive, type TransactionStatus } from './transaction-status';
+import { noTracing, TRACE_ATTRIBUTES as A } from './ports/tracer';
 
 export type { EngineDeps } from './engine-context';
+
+const idOf = (tx: LiveTransaction): string => tx.id;
 export type { BeginOptions, EnlistedBranch } from './live-protocol';
 export type { CarriedBranch } from './carried-transaction';
 
@@ -32,11 +34,18 @@ export class TransactionEngine {
   readonly config: EngineConfig;
   /** Recovery, sweeps, listing, history, resolve, orphans, compaction, retry: what an operator runs. */
   readonly admin: EngineAdmin;
+  /**
+   * Whether the steps are spans (decided once, when the engine is built: see createEngineContext).
+   * Without a tracer that records them, each step calls the protocol directly: a span of the
+   * default tracer would still cost an async frame and its attributes per step.
+   */
+  readonly tracing: boolean;
   private readonly ctx: EngineContext;
   private readonly protocol: LiveProtocol;
 
   constructor(deps: EngineDeps) {
     this.ctx = createEngineContext(deps, (ctx, tx) => void expire(ctx, tx));
+    this.tracing = this.ctx.tracer !== noTracing;
     this.config = this.ctx.config;
     this.protocol = new LiveProtocol(this.ctx);
     this.admin = new EngineAdmin(this.ctx);
@@ -83,17 +92,31 @@ export class TransactionEngine {
 
   /** Refused with `over-capacity` (503) past the memory caps (see admissionRefusal). */
   begin(options: BeginOptions = {}): Promise<TransactionStatus> {
+    return this.beginLive(options).then(statusFromLive);
+  }
+
+  /**
+   * `begin` for the in-process API, which needs only the id: the same admission, span and
+   * record, without building the status (its dates and branch list) that `begin` answers with.
+   */
+  beginId(options: BeginOptions = {}): Promise<string> {
+    return this.beginLive(options).then(idOf);
+  }
+
+  private beginLive(options: BeginOptions): Promise<LiveTransaction> {
     const refused = admissionRefusal(this.ctx);
     if (refused) return Promise.reject(refused);
+    if (!this.tracing) return this.protocol.begin(options);
     return this.ctx.tracer.span('twopc.begin', {}, async (annotate) => {
-      const status = await this.protocol.begin(options);
-      annotate({ [A.txId]: status.id });
-      return status;
+      const tx = await this.protocol.begin(options);
+      annotate({ [A.txId]: tx.id });
+      return tx;
     });
   }
 
   /** Registers a branch and assigns its GID (`LiveProtocol.enlist`: when the registration is written, `awaitWrite`, `prepare`). */
   enlist(txId: string, participant: string, options: { url?: string; awaitWrite?: boolean; prepare?: 'eager' | 'held' } = {}): Promise<EnlistedBranch> {
+    if (!this.tracing) return this.protocol.enlist(txId, participant, options);
     return this.ctx.tracer.span('twopc.enlist', { [A.txId]: txId, [A.participant]: participant }, async (annotate) => {
       const branch = await this.protocol.enlist(txId, participant, options);
       annotate({ [A.gid]: branch.gid, [A.branchId]: branch.branchId });
@@ -107,6 +130,7 @@ export class TransactionEngine {
    * 202) instead of waiting up to `commitWaitMs` for phase 2; phase 2 goes on either way.
    */
   commit(txId: string, options: CommitOptions = {}): Promise<CommitResult> {
+    if (!this.tracing) return this.protocol.commit(txId, options);
     return this.ctx.tracer.span('twopc.commit', { [A.txId]: txId }, async (annotate) => {
       const result = await this.protocol.commit(txId, options);
       annotate({ [A.outcome]: result.state });

@@ -105,13 +105,15 @@ export class Coordinator {
    * `TransactionAbortedError` says which branch and why.
    */
   transaction<T>(work: (tx: TransactionScope) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    // Traced as the engine is (decided once, at start): without tracing, not even a span lookup per transaction.
+    if (!this.engine.tracing) return this.run(work, options);
     // One span around the whole transaction: its begin, enlists and commit are its children.
     return otelTracer.span('twopc.transaction', {}, () => this.run(work, options));
   }
 
   private async run<T>(work: (tx: TransactionScope) => Promise<T>, options: TransactionOptions): Promise<T> {
     const { databases, ...begin } = options;
-    const { id } = await this.engine.begin(begin);
+    const id = await this.engine.beginId(begin);
     const scope = new TransactionScope(id, this.engine, this.databases);
     let value: T;
     try {
@@ -122,7 +124,8 @@ export class Coordinator {
       await this.engine.abort(id, { cause: 'application', message: `work failed: ${errorMessage(e)}` }).catch(() => undefined);
       throw e;
     }
-    await scope.seal();
+    const opening = scope.seal();
+    if (opening) await opening;
     await this.engine.commit(id);
     return value;
   }

@@ -75,10 +75,15 @@ export class TransactionScope {
     }
   }
 
-  /** Ends the scope: no new branch may start once commit begins. Resolves when every open finished. */
-  async seal(): Promise<void> {
+  /**
+   * Ends the scope: no new branch may start once commit begins. Resolves when every open
+   * finished; undefined when all of them had already (the usual case: the work used them),
+   * so that a commit costs no promise per branch for nothing to wait for.
+   */
+  seal(): Promise<unknown> | undefined {
     this.closed = true;
-    await Promise.allSettled(this.branches.values());
+    if (this.opened.size === this.branches.size) return undefined;
+    return Promise.allSettled(this.branches.values());
   }
 
   private open(name: string): Promise<BranchQueryable> {

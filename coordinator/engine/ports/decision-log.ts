@@ -89,6 +89,17 @@ export interface ActionRecord {
 export type LogRecord = BeginRecord | EnlistRecord | DecisionRecord | CompleteRecord | HazardRecord | ActionRecord;
 export type AppendableRecord = BeginRecord | EnlistRecord | CompleteRecord | HazardRecord | ActionRecord;
 
+/** How an append may be written (a hint: a store may ignore it). */
+export interface AppendOptions {
+  /**
+   * Nobody needs this record stored before the end of the current turn of the
+   * event loop (a registration that only a later PREPARE waits for): the
+   * store may hold it until then, to store it with whatever comes next.
+   * Order is kept either way; the returned promise still says when it is stored.
+   */
+  unhurried?: boolean;
+}
+
 /** What a log knows of one transaction, folded from its records. */
 export interface TxSnapshot {
   txId: string;
@@ -165,7 +176,7 @@ export interface DecisionLog {
   /** Opens the store and reads it back. Throws `log-locked`, `log-corrupt`. */
   open(): Promise<OpenReport>;
   /** Appends a record that need not be forced. Resolves once the store has it (for a file: written, not synced). */
-  append(record: AppendableRecord): Promise<void>;
+  append(record: AppendableRecord, options?: AppendOptions): Promise<void>;
   /** The register. Resolves with the winning decision, durable if it is a commit. */
   decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord>;
   get(txId: string): Promise<TxSnapshot | undefined>;

@@ -1,6 +1,7 @@
 import type { TwopcError } from '../../engine/ports/protocol';
 import type {
   AppendableRecord,
+  AppendOptions,
   CompactReport,
   DecisionLog,
   HeldCounts,
@@ -101,7 +102,7 @@ export class FileDecisionLog implements DecisionLog {
     return replayed.report;
   }
 
-  append(record: AppendableRecord): Promise<void> {
+  append(record: AppendableRecord, options?: AppendOptions): Promise<void> {
     const unusable = this.unusable();
     if (unusable) return Promise.reject(unusable);
     const problem = appendTypeProblem(record) ?? recordProblem(record);
@@ -114,8 +115,10 @@ export class FileDecisionLog implements DecisionLog {
     }
     // A `complete` after a decision record is waited for by no caller on a transaction's path: it
     // rides with the next write. Without one (read-only, branchless, one-phase) it is the only proof
-    // of the outcome already answered, so it goes out at once like any other record.
-    const rides = record.type === 'complete' && this.index.entry(record.txId)?.decision !== undefined;
+    // of the outcome already answered, so it goes out at once like any other record. An unhurried
+    // record (an in-process registration, which only the transaction's later PREPARE waits for)
+    // rides too: at the latest at the end of this turn, after the branches' BEGINs went out.
+    const rides = options?.unhurried === true || (record.type === 'complete' && this.index.entry(record.txId)?.decision !== undefined);
     return this.writer!.enqueue(encoded.frame, this.index.add(encoded.record, PENDING_SEQ), false, rides);
   }
 

@@ -39,7 +39,6 @@ const p = {
   stat: promisify(fs.stat),
   open: promisify(fs.open),
   read: promisify(fs.read),
-  write: promisify(fs.write),
   fdatasync: promisify(fs.fdatasync),
   fsync: promisify(fs.fsync),
   fstat: promisify(fs.fstat),
@@ -67,7 +66,9 @@ export function nodeLogFs(): LogFs {
     },
     open: (path, flags) => p.open(path, flags, 0o644),
     read: async (fd, buffer, offset, length, position) => (await p.read(fd, buffer, offset, length, position)).bytesRead,
-    write: async (fd, buffer, offset, length, position) => (await p.write(fd, buffer, offset, length, position)).bytesWritten,
+    // The callback form: one promise per write, where promisify's and an async wrapper's made three.
+    write: (fd, buffer, offset, length, position) =>
+      new Promise((resolve, reject) => fs.write(fd, buffer, offset, length, position, (err, written) => (err ? reject(err) : resolve(written)))),
     fdatasync: (fd) => p.fdatasync(fd),
     fsync: (fd) => p.fsync(fd),
     fstat: async (fd) => {
@@ -88,14 +89,18 @@ export function errnoCode(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** Writes all of `buffer` at `position`, looping over short writes. */
-export async function writeFully(lfs: LogFs, fd: number, buffer: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buffer.length) {
-    const n = await lfs.write(fd, buffer, done, buffer.length - done, position + done);
-    if (n <= 0) throw new Error(`write returned ${n} with ${buffer.length - done} bytes left`);
-    done += n;
-  }
+/**
+ * Writes all of `buffer` at `position`, looping over short writes. Chained, not
+ * async: a record batch's write (one call, almost always whole) costs one
+ * promise more than the seam's own.
+ */
+export function writeFully(lfs: LogFs, fd: number, buffer: Buffer, position: number): Promise<void> {
+  const from = (done: number): Promise<void> =>
+    lfs.write(fd, buffer, done, buffer.length - done, position + done).then((n) => {
+      if (n <= 0) throw new Error(`write returned ${n} with ${buffer.length - done} bytes left`);
+      return done + n < buffer.length ? from(done + n) : undefined;
+    });
+  return buffer.length === 0 ? Promise.resolve() : from(0);
 }
 
 /**

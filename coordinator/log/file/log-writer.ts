@@ -140,10 +140,13 @@ export class LogWriter {
 
   /**
    * An unhurried record (a `complete`: no caller waits for it on a
-   * transaction's path) starts no write of its own: it joins whatever is
-   * written next in this turn of the event loop (at low load, the next
-   * transaction's first records), and is written alone at the end of the turn
-   * only if nothing else was. Queue order is kept either way.
+   * transaction's path; an in-process registration: only a PREPARE rounds
+   * trips later waits for it) starts no write of its own: it joins whatever
+   * is written next in this turn of the event loop, and is written at the end
+   * of the turn if nothing else was. Queue order is kept either way. At
+   * concurrency 1 a transaction's begin and registrations (with the previous
+   * one's `complete`) so go to the thread pool after its BEGINs went out,
+   * not in the middle of sending them.
    */
   private kickSoon(): void {
     this.soon ??= setImmediate(() => {
