@@ -1,4 +1,4 @@
-import type { AppendableRecord, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../../coordinator/engine/ports/decision-log';
+import type { AppendableRecord, AppendOptions, CompactReport, DecisionLog, DecisionRecord, LogRecord, OpenReport, TxSnapshot } from '../../coordinator/engine/ports/decision-log';
 
 /** A DecisionLog that forwards every call to another; profiling decorators override what they measure or change. */
 export class ForwardingDecisionLog implements DecisionLog {
@@ -12,8 +12,8 @@ export class ForwardingDecisionLog implements DecisionLog {
     return this.inner.open();
   }
 
-  append(record: AppendableRecord): Promise<void> {
-    return this.inner.append(record);
+  append(record: AppendableRecord, options?: AppendOptions): Promise<void> {
+    return this.inner.append(record, options);
   }
 
   decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {

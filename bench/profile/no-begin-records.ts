@@ -1,4 +1,4 @@
-import type { AppendableRecord, DecisionLog } from '../../coordinator/engine/ports/decision-log';
+import type { AppendableRecord, AppendOptions, DecisionLog } from '../../coordinator/engine/ports/decision-log';
 import { ForwardingDecisionLog } from './forwarding-decision-log';
 
 /**
@@ -7,8 +7,8 @@ import { ForwardingDecisionLog } from './forwarding-decision-log';
  * save (that would still write the begin's fields, in a record already sent).
  */
 class NoBeginLog extends ForwardingDecisionLog {
-  override append(record: AppendableRecord): Promise<void> {
-    return record.type === 'begin' ? Promise.resolve() : this.inner.append(record);
+  override append(record: AppendableRecord, options?: AppendOptions): Promise<void> {
+    return record.type === 'begin' ? Promise.resolve() : this.inner.append(record, options);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { AppendableRecord, DecisionLog } from '../../coordinator/engine/ports/decision-log';
+import type { AppendableRecord, AppendOptions, DecisionLog } from '../../coordinator/engine/ports/decision-log';
 import { ForwardingDecisionLog } from './forwarding-decision-log';
 
 /**
@@ -8,8 +8,8 @@ import { ForwardingDecisionLog } from './forwarding-decision-log';
  * the group fdatasync in flight).
  */
 class NoWaitAppendLog extends ForwardingDecisionLog {
-  override append(record: AppendableRecord): Promise<void> {
-    this.inner.append(record).catch(() => undefined);
+  override append(record: AppendableRecord, options?: AppendOptions): Promise<void> {
+    this.inner.append(record, options).catch(() => undefined);
     return Promise.resolve();
   }
 }

@@ -1,4 +1,4 @@
-import type { AppendableRecord, DecisionLog, DecisionRecord } from '../../coordinator/engine/ports/decision-log';
+import type { AppendableRecord, AppendOptions, DecisionLog, DecisionRecord } from '../../coordinator/engine/ports/decision-log';
 import { ForwardingDecisionLog } from './forwarding-decision-log';
 import type { Tally } from './tally';
 
@@ -15,8 +15,8 @@ export class TimedDecisionLog extends ForwardingDecisionLog {
     super(inner);
   }
 
-  override append(record: AppendableRecord): Promise<void> {
-    return this.tally.time(`log: append ${record.type}`, () => this.inner.append(record));
+  override append(record: AppendableRecord, options?: AppendOptions): Promise<void> {
+    return this.tally.time(`log: append ${record.type}`, () => this.inner.append(record, options));
   }
 
   override decide(decision: Omit<DecisionRecord, 'type'>): Promise<DecisionRecord> {

@@ -266,7 +266,9 @@ export class LiveProtocol {
   /** Any throw before the decision is a "no". */
   private prepareBranch(ref: BranchRef): Promise<Vote> {
     try {
-      return this.ctx.participants.forBranch(ref).prepare(ref).catch(voteNo);
+      // Promise.resolve: a participant written in plain JavaScript may answer its vote directly, or
+      // with a thenable (a native promise passes through unchanged, at no cost).
+      return Promise.resolve(this.ctx.participants.forBranch(ref).prepare(ref)).catch(voteNo);
     } catch (e) {
       return Promise.resolve(voteNo(e));
     }

@@ -93,8 +93,10 @@ export type AppendableRecord = BeginRecord | EnlistRecord | CompleteRecord | Haz
 export interface AppendOptions {
   /**
    * Nobody needs this record stored before the end of the current turn of the
-   * event loop (a registration that only a later PREPARE waits for): the
-   * store may hold it until then, to store it with whatever comes next.
+   * event loop (a registration that only a later PREPARE waits for: an
+   * in-process branch, or a held branch over HTTP, which is prepared only
+   * through a commit that waits for it): the store may hold it until then, to
+   * store it with whatever comes next.
    * Order is kept either way; the returned promise still says when it is stored.
    */
   unhurried?: boolean;

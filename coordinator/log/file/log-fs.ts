@@ -96,7 +96,8 @@ export function errnoCode(e: unknown): string | undefined {
  */
 export function writeFully(lfs: LogFs, fd: number, buffer: Buffer, position: number): Promise<void> {
   const from = (done: number): Promise<void> =>
-    lfs.write(fd, buffer, done, buffer.length - done, position + done).then((n) => {
+    // Promise.resolve: a LogFs given in options may answer with a plain number.
+    Promise.resolve(lfs.write(fd, buffer, done, buffer.length - done, position + done)).then((n) => {
       if (n <= 0) throw new Error(`write returned ${n} with ${buffer.length - done} bytes left`);
       return done + n < buffer.length ? from(done + n) : undefined;
     });
