@@ -63,7 +63,7 @@ describe('TransactionEngine (scripted participants, file log)', () => {
   it('takes a vote a participant written in plain JavaScript answers directly, not as a promise', async () => {
     const { id, ga, gb } = await twoBranches();
     // Participant is a public port: a JavaScript one may return its vote as a value.
-    for (const p of [a, b]) p.prepare = ((branch) => (p.prepared.set(branch.gid, Date.now()), { vote: 'yes' })) as unknown as FakeParticipant['prepare'];
+    for (const p of [a, b]) p.prepare = ((branch: { gid: string }) => (p.prepared.set(branch.gid, Date.now()), { vote: 'yes' })) as unknown as FakeParticipant['prepare'];
     await expect(engine.commit(id)).resolves.toMatchObject({ state: 'committed' });
     expect([a.committed.has(ga), b.committed.has(gb)]).toEqual([true, true]);
   });

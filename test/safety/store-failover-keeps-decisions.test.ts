@@ -2,7 +2,7 @@ import Redis from 'ioredis';
 import type { DecisionRecord } from '../../coordinator/engine/ports/decision-log';
 import { PostgresDecisionLog, type PostgresDecisionLogOptions } from '../../coordinator/log/postgres/postgres-decision-log';
 import { RedisDecisionLog, type RedisDecisionLogOptions } from '../../coordinator/log/redis/redis-decision-log';
-import { replicaAckCommand } from '../../coordinator/log/redis/redis-replicas';
+import { onlineReplicas, replicaAckCommand } from '../../coordinator/log/redis/redis-replicas';
 import { PgCluster } from '../../harness/pg-cluster';
 import { RedisServer, describeIfRedisServer } from '../../harness/redis-server';
 
@@ -192,9 +192,12 @@ describeIfRedisServer('Redis decision log on a master with a replica', () => {
     master = await RedisServer.start({ name: 'failover-master' });
     replica = await RedisServer.start({ name: 'failover-replica', args: ['--replicaof', '127.0.0.1', String(master.port)] });
     const raw = client(master.url);
-    await waitFor('the replica to attach', async () => /connected_slaves:1/.test(await raw.info('replication')));
     const rawReplica = client(replica.url);
     await waitFor('the replica link to be up', async () => /master_link_status:up/.test(await rawReplica.info('replication')));
+    // What the log counts (a replica the master reports `state=online`), which can come after the
+    // replica's own link is up: a full run once decided while the master still counted none, so the
+    // decide waited for no replica and the replica did not have it yet.
+    await waitFor('the master to count the replica online', async () => onlineReplicas(await raw.info('replication')) === 1);
   });
   afterEach(async () => {
     if (replica.pid) process.kill(replica.pid, 'SIGCONT');
