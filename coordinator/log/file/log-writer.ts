@@ -140,7 +140,7 @@ export class LogWriter {
 
   /**
    * An unhurried record (a `complete`: no caller waits for it on a
-   * transaction's path; an in-process registration: only a PREPARE rounds
+   * transaction's path; an in-process registration: only a PREPARE some round
    * trips later waits for it) starts no write of its own: it joins whatever
    * is written next in this turn of the event loop, and is written at the end
    * of the turn if nothing else was. Queue order is kept either way. At
