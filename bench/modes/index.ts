@@ -30,6 +30,11 @@ export const WHAT_IF_MODES: readonly BenchMode[] = [
   rawTwoPhaseMode('raw-guard', { guard: true }),
   rawTwoPhaseMode('raw-xid-only', { xidOnly: true }),
   rawTwoPhaseMode('raw-tag', { tag: true }),
+  // The floor with exactly the SQL the adapter sends today (tag at BEGIN, xid + cached history, no
+  // guard): what any engine on this adapter could reach at best.
+  rawTwoPhaseMode('raw-adapter-sql', { xid: true, cachedHistory: true, noGuard: true, tag: true }),
+  // Last-resource commit with the adapter's SQL: ledger_a prepared (xid proof), ledger_b committed in one phase with its marker.
+  rawTwoPhaseMode('raw-lrc', { xid: true, cachedHistory: true, noGuard: true, tag: true, lastResource: true }),
   rawTwoPhaseMode('raw-engine-sql', { serialBegin: true, marker: true }),
   engineMode('engine-nowait', { wrapLog: noWaitAppends }),
   engineMode('engine-nobegin', { wrapLog: noBeginRecords }),

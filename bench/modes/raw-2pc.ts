@@ -4,7 +4,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { buildGid } from '../../participant-sdk/src/gid';
 import { PostgresParticipant } from '../../participant-sdk/src/postgres';
 import { ClusterHistories } from '../../participant-sdk/src/postgres/cluster-history';
-import { prepareBranch, prepareBranchXid } from '../../participant-sdk/src/postgres/postgres-sql';
+import { commitOnePhase, prepareBranch, prepareBranchXid } from '../../participant-sdk/src/postgres/postgres-sql';
 import { CLUSTER_HISTORY } from '../../participant-sdk/src/postgres/xid-proof-sql';
 import type { BenchMode } from '../bench-mode';
 import { GroupCommitFile } from '../group-commit-file';
@@ -32,6 +32,12 @@ export interface RawVariant {
   xidOnly?: boolean;
   /** BEGIN with the adapter's SET LOCAL application_name tag. */
   tag?: boolean;
+  /**
+   * Last-resource commit (what-if): ledger_a is prepared while the registration line is made durable,
+   * then ledger_b commits in one phase with the adapter's marker row (its COMMIT is the decision),
+   * then ledger_a's COMMIT PREPARED. One PREPARE, one COMMIT PREPARED and no decision line after the votes.
+   */
+  lastResource?: boolean;
 }
 
 type Prepare = (client: PoolClient, gid: string, txId: string) => Promise<void>;
@@ -94,7 +100,7 @@ export function rawTwoPhaseMode(name = 'raw', variant: RawVariant = {}): BenchMo
     async setup(ctx) {
       const poolA = ctx.pool('ledger_a');
       const poolB = ctx.pool('ledger_b');
-      if (variant.marker) {
+      if (variant.marker || variant.lastResource) {
         // The adapter's own migration creates twopc_marker exactly as the engine mode has it.
         for (const [name, pool] of [['ledger_a', poolA], ['ledger_b', poolB]] as const) await new PostgresParticipant({ name, pool }).start();
       }
@@ -103,7 +109,7 @@ export function rawTwoPhaseMode(name = 'raw', variant: RawVariant = {}): BenchMo
       let sequence = 0;
       return {
         async transfer(t) {
-          const real = variant.marker || variant.xid || variant.xidOnly || variant.tag;
+          const real = variant.marker || variant.xid || variant.xidOnly || variant.tag || variant.lastResource;
           const txId = real ? uuidv7() : '';
           const gid = real ? buildGid('rawbench', txId, 1) : `rawbench_${++sequence}`;
           const clients = await Promise.all([poolA.connect(), poolB.connect()]);
@@ -118,6 +124,20 @@ export function rawTwoPhaseMode(name = 'raw', variant: RawVariant = {}): BenchMo
               if (variant.serialBegin) await b.query('begin');
               await b.query(UPDATE_BALANCE, [-t.delta, t.accountB]);
             });
+            if (variant.lastResource) {
+              await step(`${name}: 2 prepare a, registration durable`, async () => {
+                const [vote] = await Promise.allSettled([prepare(a, gid, txId), decisions.append(`${JSON.stringify({ gid, branches: ['ledger_a', 'ledger_b'] })}\n`)]);
+                if (vote.status === 'rejected') throw vote.reason;
+              });
+              await step(`${name}: 3 commit b in one phase (the decision)`, async () => {
+                const results = (await b.query(commitOnePhase('public', gid, txId, false))) as unknown as QueryResult[];
+                if (results.at(-1)?.command !== 'COMMIT') throw new Error(`branch ${gid} on ledger_b: COMMIT answered ${results.at(-1)?.command}`);
+              });
+              decided = true;
+              await step(`${name}: 4 commit prepared a`, () => a.query(`commit prepared '${gid}'`));
+              for (const c of clients) c.release();
+              return;
+            }
             await step(`${name}: 2 prepare`, async () => {
               const votes = await Promise.allSettled([prepare(a, gid, txId), prepare(b, gid, txId)]);
               const no = votes.find((v): v is PromiseRejectedResult => v.status === 'rejected');

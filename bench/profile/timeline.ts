@@ -84,6 +84,12 @@ export class Timeline {
     add('5 UPDATE b round trip', updates[1][2] - updates[1][1]);
     add('6 UPDATE b answered -> first PREPARE sent', firstSent('prepare') - updates[1][2]);
     add('7 PREPAREs (first sent -> last answered)', lastAnswered('prepare') - firstSent('prepare'));
+    const [prepareA, prepareB] = [one('prepare a'), one('prepare b')];
+    if (prepareA && prepareB) {
+      add('7a PREPARE a round trip', prepareA[2] - prepareA[1]);
+      add('7b PREPARE b round trip', prepareB[2] - prepareB[1]);
+      add('7c PREPARE b sent - PREPARE a sent', prepareB[1] - prepareA[1]);
+    }
     add('8 last PREPARE answered -> first COMMIT PREPARED sent (decision)', firstSent('commit-prepared') - lastAnswered('prepare'));
     add('9 COMMIT PREPAREDs (first sent -> last answered)', lastAnswered('commit-prepared') - firstSent('commit-prepared'));
     add('10 last COMMIT PREPARED answered -> transfer returned', total - lastAnswered('commit-prepared'));
