@@ -96,7 +96,7 @@ export function rawTwoPhaseMode(name = 'raw', variant: RawVariant = {}): BenchMo
   const prepare = variant.marker ? markerPrepare : variant.xid ? xidPrepare(variant) : variant.xidOnly ? xidOnlyPrepare : variant.guard ? guardPrepare : plainPrepare;
   return {
     name,
-    summary: `hand-written 2PC: BEGIN/UPDATE/PREPARE on both, decision line fdatasync'ed with group commit, COMMIT PREPARED on both${variant.serialBegin ? '; BEGIN per database just before its UPDATE' : ''}${variant.marker ? '; PREPARE with the adapter\'s guard + marker row' : ''}${variant.xid ? `; PREPARE with ${variant.noGuard ? '' : 'the in-block guard + '}the xid + ${variant.cachedHistory ? 'its history (system identifier once per connection)' : 'its history read in full'}` : ''}`,
+    summary: `hand-written 2PC: BEGIN/UPDATE/PREPARE on both, decision line fdatasync'ed with group commit, COMMIT PREPARED on both${variant.serialBegin ? '; BEGIN per database just before its UPDATE' : ''}${variant.marker ? '; PREPARE with the adapter\'s guard + marker row' : ''}${variant.xid ? `; PREPARE with ${variant.noGuard ? '' : 'the in-block guard + '}the xid + ${variant.cachedHistory ? 'its history (system identifier once per connection)' : 'its history read in full'}` : ''}${variant.tag ? '; BEGIN with the branch tag' : ''}${variant.lastResource ? '; last-resource commit: ledger_b commits in one phase with its marker after ledger_a prepared' : ''}`,
     async setup(ctx) {
       const poolA = ctx.pool('ledger_a');
       const poolB = ctx.pool('ledger_b');
