@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Coordinator } from '../coordinator/in-process/coordinator';
-import type { BranchOpener } from '../coordinator/in-process/transaction-scope';
-import type { Vote } from '../coordinator/engine/ports/types';
 import { FileDecisionLog } from '../coordinator/log/file/file-decision-log';
+import { instantDatabase } from './profile/instant-database';
 import { PostgresParticipant } from '../coordinator/participants/postgres/postgres-participant';
 import { baseCheckout } from './modes/base-checkout';
 import type { EngineImpl } from './modes/engine';
@@ -22,20 +21,6 @@ import { threadCpu, threadCpuSince, type ThreadCpu } from './profile/thread-cpu'
  *
  *   npx tsx bench/engine-cpu-bench.ts [transactions per round] [concurrency] [rounds]
  */
-function instantDatabase(name: string): BranchOpener {
-  const yes: Vote = { vote: 'yes', xid: '1.1:100' };
-  const updated = { command: 'UPDATE', rowCount: 1, rows: [] };
-  const database: BranchOpener = {
-    name,
-    prepare: () => Promise.resolve(yes),
-    commit: () => Promise.resolve(),
-    rollback: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-    openBranch: () => Promise.resolve({ query: () => Promise.resolve(updated) }),
-  };
-  return database;
-}
-
 interface Variant {
   name: string;
   impl: EngineImpl;

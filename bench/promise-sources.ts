@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Coordinator } from '../coordinator/in-process/coordinator';
-import type { BranchOpener } from '../coordinator/in-process/transaction-scope';
-import type { Vote } from '../coordinator/engine/ports/types';
 import { FileDecisionLog } from '../coordinator/log/file/file-decision-log';
+import { instantDatabase } from './profile/instant-database';
 
 /**
  * Where the engine's promises (and other async resources) per transaction are
@@ -15,19 +14,6 @@ import { FileDecisionLog } from '../coordinator/log/file/file-decision-log';
  *
  *   npx tsx bench/promise-sources.ts [transactions] [top]
  */
-function instantDatabase(name: string): BranchOpener {
-  const yes: Vote = { vote: 'yes', xid: '1.1:100' };
-  const updated = { command: 'UPDATE', rowCount: 1, rows: [] };
-  return {
-    name,
-    prepare: () => Promise.resolve(yes),
-    commit: () => Promise.resolve(),
-    rollback: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-    openBranch: () => Promise.resolve({ query: () => Promise.resolve(updated) }),
-  };
-}
-
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 200);
   const top = Number(process.argv[3] ?? 40);

@@ -71,12 +71,15 @@ export class Timeline {
       list.push(ms);
     };
     add('0 start -> first BEGIN sent', firstSent('begin'));
-    const [beginA, beginB] = [one('begin a'), one('begin b')];
-    if (beginA && beginB) {
-      add('0a BEGIN b sent - BEGIN a sent', beginB[1] - beginA[1]);
-      add('1a BEGIN a round trip', beginA[2] - beginA[1]);
-      add('1b BEGIN b round trip', beginB[2] - beginB[1]);
-    }
+    // Each database's own statement of a parallel pair: when the second went out, and each round trip.
+    const pair = (kind: string, label: string, sentStep: string, step: string) => {
+      const [a, b] = [one(`${kind} a`), one(`${kind} b`)];
+      if (!a || !b) return;
+      add(`${sentStep} ${label} b sent - ${label} a sent`, b[1] - a[1]);
+      add(`${step}a ${label} a round trip`, a[2] - a[1]);
+      add(`${step}b ${label} b round trip`, b[2] - b[1]);
+    };
+    pair('begin', 'BEGIN', '0a', '1');
     add('1 BEGINs (first sent -> last answered)', lastAnswered('begin') - firstSent('begin'));
     add('2 last BEGIN answered -> UPDATE a sent', updates[0][1] - lastAnswered('begin'));
     add('3 UPDATE a round trip', updates[0][2] - updates[0][1]);
@@ -84,12 +87,7 @@ export class Timeline {
     add('5 UPDATE b round trip', updates[1][2] - updates[1][1]);
     add('6 UPDATE b answered -> first PREPARE sent', firstSent('prepare') - updates[1][2]);
     add('7 PREPAREs (first sent -> last answered)', lastAnswered('prepare') - firstSent('prepare'));
-    const [prepareA, prepareB] = [one('prepare a'), one('prepare b')];
-    if (prepareA && prepareB) {
-      add('7a PREPARE a round trip', prepareA[2] - prepareA[1]);
-      add('7b PREPARE b round trip', prepareB[2] - prepareB[1]);
-      add('7c PREPARE b sent - PREPARE a sent', prepareB[1] - prepareA[1]);
-    }
+    pair('prepare', 'PREPARE', '7c', '7');
     add('8 last PREPARE answered -> first COMMIT PREPARED sent (decision)', firstSent('commit-prepared') - lastAnswered('prepare'));
     add('9 COMMIT PREPAREDs (first sent -> last answered)', lastAnswered('commit-prepared') - firstSent('commit-prepared'));
     add('10 last COMMIT PREPARED answered -> transfer returned', total - lastAnswered('commit-prepared'));
