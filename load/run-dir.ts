@@ -30,7 +30,8 @@ export class RunDir {
       `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ` +
       `if [ -f ${quote(this.pidFile)} ]; then for p in $(cat ${quote(this.pidFile)}); do ` +
       `grep -qF -- ${quote(path)} /proc/$p/cmdline 2>/dev/null && kill -9 $p; done; fi; ` +
-      (keep ? 'true' : `rm -rf ${quote(path)}`);
+      // A run that cleaned up has removed the directory: then the reaper starts nothing.
+      (keep ? 'true' : `if [ -e ${quote(path)} ]; then rm -rf ${quote(path)}; fi`);
     spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
   }
 
