@@ -12,6 +12,8 @@ import { PhaseTwoProgress } from './phase-two-progress';
 
 /** Phase-2 retry warnings: at most one per participant per this interval (the retries themselves are counted in metrics). */
 const RETRY_WARNING_INTERVAL_MS = 30_000;
+/** Transactions whose acknowledged branches are kept after a drive ended with a hazard (a few bytes each). */
+const MAX_KEPT_ACKS = 10_000;
 
 export interface PhaseTwoResult {
   /** Every branch acknowledged and `complete` was written. */
@@ -54,6 +56,13 @@ export class PhaseTwoDriver {
    * phase 2 shows an already committed branch as still prepared. Dropped when the drive ends.
    */
   private readonly acked = new Map<string, Set<number>>();
+  /**
+   * The acknowledged branches of transactions whose drive ended with a heuristic hazard: such a
+   * transaction stays unfinished until an operator acts, and without these its branches that did
+   * finish would show as still prepared while the operator looks. Kept until a later drive of it
+   * finishes (at most MAX_KEPT_ACKS, oldest dropped first); lost on restart, as every ack is.
+   */
+  private readonly ackedBeforeHazard = new Map<string, ReadonlySet<number>>();
 
   constructor(private readonly deps: PhaseTwoDeps) {}
 
@@ -84,12 +93,19 @@ export class PhaseTwoDriver {
       this.progress.forget(decision.txId);
     });
     this.running.set(decision.txId, run);
+    // A drive after one that ended with a hazard (an operator's retry) starts from what that one saw.
+    const kept = this.ackedBeforeHazard.get(decision.txId);
+    if (kept) this.acked.set(decision.txId, new Set(kept));
     return run;
   }
 
-  /** The branches of a transaction driven now that acknowledged its decision; undefined when none did, or it is not driven here. */
+  /**
+   * The branches of a transaction that acknowledged its decision, as the drive running now (or the
+   * last one, when it ended with a heuristic hazard) saw them; undefined when none did, or it is not
+   * driven here.
+   */
   acknowledged(txId: string): ReadonlySet<number> | undefined {
-    return this.acked.get(txId);
+    return this.acked.get(txId) ?? this.ackedBeforeHazard.get(txId);
   }
 
   /** Cuts the current backoff wait of a transaction's retries short (operator's `retry`). */
@@ -123,7 +139,9 @@ export class PhaseTwoDriver {
     );
     const hazards = outcomes.filter((o) => o === 'hazard').length;
     const stopped = outcomes.includes('stopped');
+    if (hazards > 0) this.keepAcked(decision.txId);
     if (hazards > 0 || stopped) return { completed: false, hazards, stopped };
+    this.ackedBeforeHazard.delete(decision.txId);
     if (decision.outcome === 'commit') this.deps.crash.hit('after-commit-all');
     // Not forced, and not waited for: every branch acknowledged, so the outcome is settled; a lost
     // `complete` only makes recovery repeat phase 2, which is idempotent. close() flushes it.
@@ -165,6 +183,15 @@ export class PhaseTwoDriver {
         if (!(await this.wait(decision.txId, delay))) return 'stopped';
       }
     }
+  }
+
+  /** A drive that ended with a hazard: what it saw acknowledged stays visible (see ackedBeforeHazard). */
+  private keepAcked(txId: string): void {
+    const acked = this.acked.get(txId);
+    this.ackedBeforeHazard.delete(txId);
+    if (!acked) return;
+    this.ackedBeforeHazard.set(txId, acked);
+    if (this.ackedBeforeHazard.size > MAX_KEPT_ACKS) this.ackedBeforeHazard.delete(this.ackedBeforeHazard.keys().next().value as string);
   }
 
   private noteAcked(txId: string, branchId: number): void {

@@ -236,12 +236,20 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     b.onCommit = () => {
       throw new TwopcError('heuristic-hazard', '42704 and no marker');
     };
-    const { id, gb } = await twoBranches();
+    const { id, ga, gb } = await twoBranches();
     await engine.commit(id);
     const status = await engine.status(id);
     expect(status?.state).toBe('committed');
     expect(status?.hazards).toEqual([expect.objectContaining({ gid: gb, participant: 'b', detail: '42704 and no marker' })]);
     expect(status?.branches.find((x) => x.gid === gb)?.state).toBe('heuristic-hazard');
+    // The branch that did commit says so after the drive ended, not "prepared": the operator reconciling b
+    // must not be sent to a that is done.
+    expect(status?.branches.find((x) => x.gid === ga)?.state).toBe('committed');
+    const listed = (await engine.admin.list()).transactions.find((t) => t.id === id);
+    expect(listed?.branches.map((x) => x.state)).toEqual(['committed', 'heuristic-hazard']);
+    // An operator's retry that meets the hazard again keeps what was acknowledged before.
+    await engine.admin.retry(id, 1_000);
+    expect((await engine.status(id))?.branches.map((x) => x.state)).toEqual(['committed', 'heuristic-hazard']);
   });
 
   it('abort racing commit: one outcome wins and every branch follows it', async () => {
