@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { MAX_BATCH_CALLS, MAX_TIMER_MS } from '../../participant-sdk/src';
-import { COMMIT_PROOFS, DEFAULT_MARKER_RETENTION_MS } from '../../participant-sdk/src/postgres';
+import { COMMIT_PROOFS, DEFAULT_MARKER_RETENTION_MS, MIN_MARKER_RETENTION_MS } from '../../participant-sdk/src/postgres';
 import { DEFAULT_COMMIT_PROOF } from '../participants/postgres/commit-proof-default';
 import { DEFAULT_PRUNE_INTERVAL_MS } from '../participants/postgres/marker-pruning';
 import { EngineConfig, EngineConfigInput, parseEngineConfig } from '../engine/engine-config';
@@ -78,7 +78,11 @@ export const serviceConfigSchema = z
     /** How often `twopc_marker` is pruned in those databases (as the SDK's participant services do in theirs); 0 turns it off. */
     pruneIntervalMs: ms('pruneIntervalMs', 0).default(DEFAULT_PRUNE_INTERVAL_MS),
     /** A marker is pruned once its branch's commit is this old: longer than phase 2 can take, outages included. */
-    markerRetentionMs: duration('markerRetentionMs', 1).default(DEFAULT_MARKER_RETENTION_MS),
+    markerRetentionMs: z
+      .number({ error: 'markerRetentionMs must be a number of milliseconds' })
+      .int('markerRetentionMs must be an integer')
+      .min(MIN_MARKER_RETENTION_MS, `markerRetentionMs must be >= ${MIN_MARKER_RETENTION_MS} (1 h): a marker is a commit's proof`)
+      .default(DEFAULT_MARKER_RETENTION_MS),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** Bearer token of the `/v1` API. Required unless `insecure`, or the listener is loopback-only (then one is generated per run). */
     apiToken: secret('apiToken', 'TWOPC_API_TOKEN').optional(),

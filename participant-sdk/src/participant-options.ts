@@ -4,7 +4,7 @@ import { httpUrlListSchema, httpUrlSchema, resolveCoordinatorUrls } from './coor
 import { TwopcError } from './errors';
 import { PREFIX_PATTERN } from './gid';
 import type { PostgresPool } from './postgres';
-import { DEFAULT_MARKER_RETENTION_MS } from './postgres/postgres-options';
+import { DEFAULT_MARKER_RETENTION_MS, MIN_MARKER_RETENTION_MS } from './postgres/postgres-options';
 import { SCHEMA_PATTERN } from './postgres/postgres-sql';
 import type { SdkLogger } from './sdk-logger';
 import { participantNameSchema } from './wire';
@@ -113,7 +113,11 @@ const optionsSchema = z
     heldGraceMs: ms(0).default(2_000),
     maxHeldMs: ms(1).default(10 * MINUTE_MS),
     pruneIntervalMs: ms(0).default(DEFAULT_PRUNE_INTERVAL_MS),
-    markerRetentionMs: duration(1).default(DEFAULT_MARKER_RETENTION_MS),
+    markerRetentionMs: z
+      .number()
+      .int('must be an integer')
+      .min(MIN_MARKER_RETENTION_MS, `must be >= ${MIN_MARKER_RETENTION_MS} (1 h): a marker is a commit's proof`)
+      .default(DEFAULT_MARKER_RETENTION_MS),
     maxBodyBytes: bytes(256).default(64 * 1024),
     connectionLossWaitMs: ms(1).default(5_000),
     requestTimeoutMs: ms(1).default(60_000),

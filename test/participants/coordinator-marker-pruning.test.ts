@@ -154,12 +154,14 @@ describe('marker pruning settings', () => {
     expect(stopped).toBe(true);
   });
 
-  it('twopc serve: pruneIntervalMs (TWOPC_PRUNE_INTERVAL_MS) 1 h by default, 0 turns it off; markerRetentionMs (TWOPC_MARKER_RETENTION_MS) 7 days, > 0', () => {
+  it('twopc serve: pruneIntervalMs (TWOPC_PRUNE_INTERVAL_MS) 1 h by default, 0 turns it off; markerRetentionMs (TWOPC_MARKER_RETENTION_MS) 7 days, >= 1 h', () => {
     const env = { TWOPC_API_TOKEN: 'a'.repeat(16) };
     expect(loadServiceConfig({ env })).toMatchObject({ pruneIntervalMs: 3_600_000, markerRetentionMs: 7 * 86_400_000 });
     expect(loadServiceConfig({ env: { ...env, TWOPC_PRUNE_INTERVAL_MS: '0', TWOPC_MARKER_RETENTION_MS: '86400000' } })).toMatchObject({ pruneIntervalMs: 0, markerRetentionMs: 86_400_000 });
     expect(() => loadServiceConfig({ env: { ...env, TWOPC_PRUNE_INTERVAL_MS: '-1' } })).toThrow(/pruneIntervalMs must be >= 0/);
-    expect(() => loadServiceConfig({ env: { ...env, TWOPC_MARKER_RETENTION_MS: '0' } })).toThrow(/markerRetentionMs must be >= 1/);
+    expect(() => loadServiceConfig({ env: { ...env, TWOPC_MARKER_RETENTION_MS: '0' } })).toThrow(/markerRetentionMs must be >= 3600000 \(1 h\)/);
+    expect(() => loadServiceConfig({ env: { ...env, TWOPC_MARKER_RETENTION_MS: '604800' } })).toThrow(/markerRetentionMs must be >= 3600000/);
+    expect(loadServiceConfig({ env: { ...env, TWOPC_MARKER_RETENTION_MS: '3600000' } })).toMatchObject({ markerRetentionMs: 3_600_000 });
     // "Monthly": past the longest delay a Node timer keeps, which would run it every millisecond. A retention is no timer.
     expect(() => loadServiceConfig({ env: { ...env, TWOPC_PRUNE_INTERVAL_MS: '2592000000' } })).toThrow(/pruneIntervalMs must be <= 2147483647/);
     expect(loadServiceConfig({ env: { ...env, TWOPC_MARKER_RETENTION_MS: '2592000000' } })).toMatchObject({ markerRetentionMs: 2_592_000_000 });

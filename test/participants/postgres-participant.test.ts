@@ -403,7 +403,9 @@ describe('PostgresParticipant on PostgreSQL', () => {
   it('validates its options once, naming the field', () => {
     expect(() => new PostgresParticipant({ name: '', pool })).toThrow(/name/);
     expect(() => new PostgresParticipant({ name: 'x', pool, schema: 'Bad;Schema' })).toThrow(/schema must match/);
-    expect(() => new PostgresParticipant({ name: 'x', pool, markerRetentionMs: 0 })).toThrow(/markerRetentionMs must be > 0/);
+    expect(() => new PostgresParticipant({ name: 'x', pool, markerRetentionMs: 0 })).toThrow(/markerRetentionMs must be >= 3600000 \(1 h\)/);
+    // Seconds where milliseconds were meant (7 days): 10 minutes of proof, refused.
+    expect(() => new PostgresParticipant({ name: 'x', pool, markerRetentionMs: 604_800 })).toThrow(/markerRetentionMs must be >= 3600000/);
     expect(() => new PostgresParticipant({ name: 'x', pool: {} as PostgresPool })).toThrow(/pool must be a pg Pool/);
     const error = (() => {
       try {

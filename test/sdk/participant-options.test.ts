@@ -33,6 +33,14 @@ describe('participant options', () => {
     },
   );
 
+  test('markerRetentionMs has a floor of 1 h (a retention given in seconds is refused), and no ceiling (it is no timer)', () => {
+    expect(() => parseParticipantOptions({ ...base, markerRetentionMs: 604_800 })).toThrow(
+      expect.objectContaining({ code: 'invalid-config', details: expect.objectContaining({ field: 'markerRetentionMs' }), message: expect.stringMatching(/markerRetentionMs must be >= 3600000 \(1 h\)/) }),
+    );
+    expect(parseParticipantOptions({ ...base, markerRetentionMs: 3_600_000 }).markerRetentionMs).toBe(3_600_000);
+    expect(parseParticipantOptions({ ...base, markerRetentionMs: THIRTY_DAYS }).markerRetentionMs).toBe(THIRTY_DAYS);
+  });
+
   test('maxBodyBytes is a size, not a delay', () => {
     expect(parseParticipantOptions({ ...base, maxBodyBytes: 8 * 1024 * 1024 * 1024 }).maxBodyBytes).toBe(8 * 1024 * 1024 * 1024);
     expect(() => parseParticipantOptions({ ...base, maxBodyBytes: 100 })).toThrow(/maxBodyBytes must be >= 256 bytes/);

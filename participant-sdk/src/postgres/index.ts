@@ -1,6 +1,6 @@
 export { PostgresParticipant } from './postgres-participant';
 export type { PostgresParticipantOptions, CommitProof } from './postgres-options';
-export { COMMIT_PROOFS, DEFAULT_MARKER_RETENTION_MS } from './postgres-options';
+export { COMMIT_PROOFS, DEFAULT_MARKER_RETENTION_MS, MIN_MARKER_RETENTION_MS } from './postgres-options';
 export type { PostgresVote, ProvenBranchRef } from './commit-proof';
 export { BranchClient } from './branch-client';
 export type { BranchQueryable, BranchQueryResult } from './branch-client';

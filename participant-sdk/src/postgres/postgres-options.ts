@@ -9,6 +9,13 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_MARKER_RETENTION_MS = 7 * DAY_MS;
 
 /**
+ * The shortest `markerRetentionMs` accepted (1 h). A marker is a one-phase commit's only proof:
+ * pruned while the coordinator may still ask, the commit reads as never made. No floor is long
+ * enough for every outage, but one catches a retention given in seconds (604800 is 10 minutes).
+ */
+export const MIN_MARKER_RETENTION_MS = 60 * 60 * 1000;
+
+/**
  * How a repeated COMMIT/ROLLBACK PREPARED that finds nothing (42704) learns
  * what the branch did. `marker`: a row inserted in the branch with its PREPARE
  * (visible = committed). `xid`: the branch's transaction id, read in PREPARE's
@@ -75,7 +82,11 @@ const optionsSchema = z.object({
     message: 'must be a pg Pool (an object with connect())',
   }),
   schema: z.string().regex(SCHEMA_PATTERN, `must match ${SCHEMA_PATTERN}`).default('public'),
-  markerRetentionMs: z.number().int('must be an integer').positive('must be > 0').default(DEFAULT_MARKER_RETENTION_MS),
+  markerRetentionMs: z
+    .number()
+    .int('must be an integer')
+    .min(MIN_MARKER_RETENTION_MS, `must be >= ${MIN_MARKER_RETENTION_MS} (1 h): a marker is a commit's proof`)
+    .default(DEFAULT_MARKER_RETENTION_MS),
   connectionLossWaitMs: z.number().int('must be an integer').positive('must be > 0').default(5000),
   keepPreparedConnectionMs: z.number().int('must be an integer').min(0, 'must be >= 0').default(0),
   commitProof: z.enum(COMMIT_PROOFS, { error: `must be one of ${COMMIT_PROOFS.join(', ')}` }).default('marker'),
