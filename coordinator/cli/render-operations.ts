@@ -49,7 +49,7 @@ export function renderResolve(r: ResolveResult): string {
 /** `twopc settle`: how it ended, and what was finished now. */
 export function renderSettle(r: SettleResult): string {
   const finished = r.finished > 0 ? `${r.finished} branch(es) without a hazard finished (${r.outcome}); ` : '';
-  return `${r.txId}: settled ${r.outcome.toUpperCase()}: ${finished}completed; its ${r.hazards} hazard record(s) stay in its history (twopc history ${r.txId})\n`;
+  return `${r.txId}: settled ${r.outcome.toUpperCase()}: ${finished}completed; its ${r.hazards} hazard branch(es) stay on record (twopc history ${r.txId})\n`;
 }
 
 /** `twopc orphans`: one line per orphan, with what the log says of its transaction. */

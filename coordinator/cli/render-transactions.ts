@@ -51,7 +51,10 @@ export function renderShow(t: TransactionStatus): string {
   }
   if (t.hazards.length > 0) {
     text += `\n!! HEURISTIC HAZARD: ${t.hazards.length} branch(es) ended differently from the decision, or their outcome cannot be confirmed.\n`;
-    text += '!! twopc will not guess: check each branch in its database, repair by hand, then record what you did.\n';
+    text +=
+      t.state === 'completed'
+        ? `!! completed since (settled by an operator, see twopc history ${t.id}); kept here for the record.\n`
+        : `!! twopc will not guess: check each branch in its database, repair by hand, then record what you did: twopc settle ${t.id} --note "…".\n`;
     for (const h of t.hazards) text += `!!   branch ${h.branchId} on ${h.participant} (${h.gid}) at ${h.at}: ${h.detail}\n`;
   }
   return text;

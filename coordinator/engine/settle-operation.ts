@@ -10,7 +10,7 @@ export interface SettleResult {
   outcome: Outcome;
   /** Branches without a hazard that acknowledged the outcome now. */
   finished: number;
-  /** Hazards on record; they stay in its history. */
+  /** Branches with a hazard (reconciled by hand); their hazard records stay in its history. */
   hazards: number;
 }
 
@@ -73,8 +73,8 @@ export async function settleTransaction(deps: ResolverDeps, txId: string, asked:
   await finishOthers(deps, txId, outcome, pending);
   await deps.log.append({ type: 'complete', txId, at: Date.now(), outcome });
   await deps.log.makeDurable?.();
-  deps.logger.info({ txId, outcome, hazards: snapshot.hazards.length }, 'transaction with a heuristic hazard settled by an operator');
-  return { txId, outcome, finished: pending.length, hazards: snapshot.hazards.length };
+  deps.logger.info({ txId, outcome, hazards: hazardous.length }, 'transaction with a heuristic hazard settled by an operator');
+  return { txId, outcome, finished: pending.length, hazards: hazardous.length };
 }
 
 /** Each branch with a hazard once (a retried phase 2 may record one twice), with its registration's url. */

@@ -168,7 +168,7 @@ export const settleAnswerSchema = z.object({
   txId: z.string(),
   outcome: z.enum(OUTCOMES).describe('how it ended: its decision, or the outcome the operator gave an undecided one'),
   finished: z.number().int().describe('branches without a hazard that acknowledged the outcome now'),
-  hazards: z.number().int().describe('hazard records, kept in its history'),
+  hazards: z.number().int().describe('branches with a hazard (reconciled by hand); their hazard records stay in its history'),
 });
 
 /** Prepared branches of our prefix that no running transaction owns. */

@@ -245,6 +245,8 @@ describe('twopc operator commands, offline', () => {
     expect(settled.stdout).toContain(`asked: settle, note ${JSON.stringify(note)}`);
     expect(settled.stdout).toMatch(/complete +settled by an operator \(commit\): hazard\(s\) reconciled by hand/);
     expect(settled.stdout).toMatch(/!! HAZARD +branch 2 on ledger_b/);
+    const shown = await runCli(['show', id, ...c]);
+    expect(shown.stdout).toMatch(/!! HEURISTIC HAZARD: 1 branch\(es\)[^]*!! completed since \(settled by an operator/);
     const twice = await runCli(['settle', id, ...c, '--note', note, '--yes']);
     expect([twice.code, twice.stderr]).toEqual([5, expect.stringMatching(/already completed \(commit\).*\[state-conflict\]/)]);
   });

@@ -257,7 +257,7 @@ describeIfChromium('operator console in Chromium', () => {
     await page.fill('#confirm-note', 'ledger_b re-applied by hand (OPS-9)');
     await page.click('#confirm-ok');
     await page.waitForSelector('#action-status .ok');
-    expect(await page.textContent('#action-status')).toContain('Settled COMMIT: completed, 1 other branch(es) finished; 1 hazard record(s) kept in its history.');
+    expect(await page.textContent('#action-status')).toContain('Settled COMMIT: completed, 1 other branch(es) finished; its 1 hazard branch(es) stay on record in its history.');
     await page.waitForSelector('#timeline li[data-type="complete"]');
     const timeline = await page.textContent('#timeline');
     expect(timeline).toContain('admin asked to settle it (reconciled by hand): ledger_b re-applied by hand (OPS-9)');

@@ -174,6 +174,7 @@ describe("an operator's settle of a transaction with a heuristic hazard", () => 
 
     // Never driven again, and a second settle is refused as completed.
     expect(await engine.admin.recover({ waitMs: 0 })).toMatchObject({ unfinished: 0 });
+    expect(await engine.admin.sweep()).toMatchObject({ seen: 0, resolved: 0 });
     await expect(engine.admin.settle(txId, { by: 'olga', note })).rejects.toMatchObject({ code: 'state-conflict', message: expect.stringMatching(/already completed \(commit\)/) });
     expect((await engine.admin.history(txId)).length).toBe(history.length);
   });

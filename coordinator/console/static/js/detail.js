@@ -185,7 +185,7 @@ function actionsView(tx, status, refresh) {
         confirmLabel: outcome ? `Settle as ${outcome}` : 'Settle',
         note: 'How was it reconciled? (required; recorded in its history)',
       },
-      done: (a) => `Settled ${a.outcome.toUpperCase()}: completed${a.finished ? `, ${a.finished} other branch(es) finished` : ''}; ${a.hazards} hazard record(s) kept in its history.`,
+      done: (a) => `Settled ${a.outcome.toUpperCase()}: completed${a.finished ? `, ${a.finished} other branch(es) finished` : ''}; its ${a.hazards} hazard branch(es) stay on record in its history.`,
       after: refresh,
     });
   // Undecided (a one-phase commit its participant could not confirm): the operator says how its branch ended.
