@@ -1,6 +1,7 @@
 import type { OrphanRollback, OrphanScan, ResolveResult } from '../engine/admin-operations';
 import type { RecoveryReport } from '../engine/recovery';
 import type { RetryResult } from '../engine/engine-admin';
+import type { SettleResult } from '../engine/settle-operation';
 import type { ListOptions, TransactionList } from '../engine/transaction-listing';
 import type { TransactionStatus } from '../engine/transaction-status';
 import type { Outcome } from '../engine/ports/types';
@@ -27,6 +28,8 @@ export interface AdminBackend {
   recover(options: { waitMs?: number; onProgress?(report: Readonly<RecoveryReport>): void }): Promise<RecoveryReport>;
   retry(txId: string, waitMs?: number): Promise<RetryResult>;
   resolve(txId: string, outcome: Outcome): Promise<ResolveResult>;
+  /** Ends a transaction with a heuristic hazard that an operator reconciled by hand; `note` says how (recorded). */
+  settle(txId: string, note: string, outcome?: Outcome): Promise<SettleResult>;
   orphans(): Promise<OrphanScan>;
   rollbackOrphans(): Promise<OrphanRollback[]>;
   compactLog(): Promise<CompactReport>;

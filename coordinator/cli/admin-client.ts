@@ -3,6 +3,7 @@ import { errorFromProblem, problemSchema } from '../../participant-sdk/src';
 import type { OrphanRollback, OrphanScan, ResolveResult } from '../engine/admin-operations';
 import type { RecoveryReport } from '../engine/recovery';
 import type { RetryResult } from '../engine/engine-admin';
+import type { SettleResult } from '../engine/settle-operation';
 import type { ListOptions, TransactionList } from '../engine/transaction-listing';
 import type { TransactionStatus } from '../engine/transaction-status';
 import type { Outcome } from '../engine/ports/types';
@@ -18,6 +19,7 @@ import {
   recoveryReportSchema,
   resolveAnswerSchema,
   retryAnswerSchema,
+  settleAnswerSchema,
   transactionListSchema,
   transactionStatusSchema,
   verifyAnswerSchema,
@@ -89,6 +91,10 @@ export class AdminClient implements AdminBackend {
 
   resolve(txId: string, outcome: Outcome): Promise<ResolveResult> {
     return this.call('POST', `/v1/admin/transactions/${encodeURIComponent(txId)}/resolve`, resolveAnswerSchema, { outcome });
+  }
+
+  settle(txId: string, note: string, outcome?: Outcome): Promise<SettleResult> {
+    return this.call('POST', `/v1/admin/transactions/${encodeURIComponent(txId)}/settle`, settleAnswerSchema, { note, ...(outcome ? { outcome } : {}) });
   }
 
   orphans(): Promise<OrphanScan> {

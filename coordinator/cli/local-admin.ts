@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { OrphanRollback, OrphanScan, ResolveResult } from '../engine/admin-operations';
 import type { RecoveryReport } from '../engine/recovery';
 import type { RetryResult } from '../engine/engine-admin';
+import type { SettleResult } from '../engine/settle-operation';
 import { TransactionEngine } from '../engine/transaction-engine';
 import type { ListOptions, TransactionList } from '../engine/transaction-listing';
 import type { TransactionStatus } from '../engine/transaction-status';
@@ -142,6 +143,10 @@ export class LocalAdmin implements AdminBackend {
 
   resolve(txId: string, outcome: Outcome): Promise<ResolveResult> {
     return this.need().admin.resolve(txId, outcome, offlineOperator());
+  }
+
+  settle(txId: string, note: string, outcome?: Outcome): Promise<SettleResult> {
+    return this.need().admin.settle(txId, { by: offlineOperator(), note, ...(outcome ? { outcome } : {}) });
   }
 
   orphans(): Promise<OrphanScan> {

@@ -1,6 +1,7 @@
 import type { OrphanRollback, OrphanScan, ResolveResult } from '../engine/admin-operations';
 import type { RecoveryReport } from '../engine/recovery';
 import type { RetryResult } from '../engine/engine-admin';
+import type { SettleResult } from '../engine/settle-operation';
 import { renderFields, renderTable } from './table';
 
 // Text renderings of the operator actions' results.
@@ -43,6 +44,12 @@ export function renderResolve(r: ResolveResult): string {
   const who = r.alreadyDecided ? `was already decided ${r.decision.toUpperCase()}` : `decided ${r.decision.toUpperCase()} (operator decision recorded)`;
   const done = r.completed ? 'every branch acknowledged' : r.hazards > 0 ? `!! ${r.hazards} branch(es) with a HEURISTIC HAZARD` : 'phase 2 not finished yet (still retrying)';
   return `${r.txId}: ${who}; ${done}\n`;
+}
+
+/** `twopc settle`: how it ended, and what was finished now. */
+export function renderSettle(r: SettleResult): string {
+  const finished = r.finished > 0 ? `${r.finished} branch(es) without a hazard finished (${r.outcome}); ` : '';
+  return `${r.txId}: settled ${r.outcome.toUpperCase()}: ${finished}completed; its ${r.hazards} hazard branch(es) stay on record (twopc history ${r.txId})\n`;
 }
 
 /** `twopc orphans`: one line per orphan, with what the log says of its transaction. */

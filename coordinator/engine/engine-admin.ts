@@ -12,7 +12,8 @@ import { recover, RecoveryOptions, RecoveryReport } from './recovery';
 import type { SweepReport } from './sweeper';
 import { listTransactions, ListOptions, TransactionList } from './transaction-listing';
 import { statusFromLive } from './transaction-status';
-import type { OperatorAction, Outcome } from './ports/types';
+import { MAX_ACTION_NOTE_LENGTH, OUTCOMES, type OperatorAction, type Outcome } from './ports/types';
+import { settleTransaction, type SettleResult } from './settle-operation';
 
 /** What `retry` did. */
 export interface RetryResult {
@@ -26,6 +27,16 @@ export interface RetryResult {
   hazards: number;
 }
 
+/** An operator's settle of a transaction with a heuristic hazard (see `EngineAdmin.settle`). */
+export interface SettleRequest {
+  /** Who settles it (a token's name, or `cli:<user>@<host>`): recorded with the note. */
+  by: string;
+  /** How the hazard was reconciled: required, recorded in the transaction's history. */
+  note: string;
+  /** Undecided transactions: how its branches ended (required). Decided ones: if given, must be the decision. */
+  outcome?: Outcome;
+}
+
 /** What `phaseTwo` answers. */
 export interface PhaseTwoReport {
   txId: string;
@@ -36,6 +47,9 @@ export interface PhaseTwoReport {
 
 /** An operator's operations on the engine (`engine.admin`): what the admin API and the `twopc` command call. */
 export class EngineAdmin {
+  /** Settles running in this process: one at a time per transaction. */
+  private readonly settling = new Set<string>();
+
   constructor(private readonly ctx: EngineContext) {}
 
   /** One recovery pass over the log: every unfinished transaction is decided and phase 2 resumed. */
@@ -77,6 +91,32 @@ export class EngineAdmin {
   }
 
   /**
+   * Ends an unfinished transaction with a heuristic hazard that an operator
+   * reconciled by hand (`twopc settle`): the branches without a hazard are
+   * finished first, then it is completed with its outcome, durably, before
+   * this resolves. Refusals (`state-conflict`, `participant-unavailable`,
+   * `owner-unavailable`, `not-found`) change nothing; see settleTransaction.
+   * The request and its note are recorded in the history first.
+   */
+  async settle(txId: string, request: SettleRequest): Promise<SettleResult> {
+    if (!isTxId(txId)) throw new TwopcError('invalid-input', 'id must be a transaction id (UUID)', { field: 'id' });
+    const note = typeof request.note === 'string' ? request.note.trim() : '';
+    if (note.length === 0) throw new TwopcError('invalid-input', 'note is required: say how the hazard was reconciled', { field: 'note' });
+    if (note.length > MAX_ACTION_NOTE_LENGTH) throw new TwopcError('invalid-input', `note must be at most ${MAX_ACTION_NOTE_LENGTH} characters`, { field: 'note' });
+    if (request.outcome !== undefined && !(OUTCOMES as readonly unknown[]).includes(request.outcome)) {
+      throw new TwopcError('invalid-input', `outcome must be one of ${OUTCOMES.join(', ')}`, { field: 'outcome' });
+    }
+    if (this.settling.has(txId)) throw new TwopcError('state-conflict', `transaction ${txId} is being settled already`, { txId });
+    this.settling.add(txId);
+    try {
+      await this.record(txId, request.by, 'settle', note);
+      return await settleTransaction(this.ctx.resolver, txId, request.outcome);
+    } finally {
+      this.settling.delete(txId);
+    }
+  }
+
+  /**
    * Records an operator's action in the history of its transaction, before it
    * runs (so a refused or interrupted one is on record too). Only on a
    * transaction the log holds unfinished: compaction never forgets one of
@@ -84,11 +124,11 @@ export class EngineAdmin {
    * (stores ignore such a record if it still is; see `ActionRecord`). A
    * record that cannot be written fails the action: none goes unrecorded.
    */
-  private async record(txId: string, by: string, action: OperatorAction): Promise<void> {
+  private async record(txId: string, by: string, action: OperatorAction, note?: string): Promise<void> {
     this.writeHeldBegin(txId);
     const snapshot = await this.ctx.log.get(txId);
     if (!snapshot || snapshot.completed) return;
-    await this.ctx.log.append({ type: 'action', txId, at: Date.now(), by, action });
+    await this.ctx.log.append({ type: 'action', txId, at: Date.now(), by, action, ...(note === undefined ? {} : { note }) });
   }
 
   /** Prepared branches of ours on the direct participants that no transaction running here owns. */

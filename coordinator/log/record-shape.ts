@@ -1,4 +1,4 @@
-import { DECISION_SOURCES, OPERATOR_ACTIONS, OUTCOMES } from '../engine/ports/types';
+import { DECISION_SOURCES, MAX_ACTION_NOTE_LENGTH, OPERATOR_ACTIONS, OUTCOMES } from '../engine/ports/types';
 import type { AbortReason } from '../engine/ports/protocol';
 import type { BranchInfo } from '../engine/ports/types';
 import type { LogRecord } from '../engine/ports/decision-log';
@@ -75,6 +75,7 @@ export function recordProblem(r: unknown, type: unknown = isObject(r) ? r.type :
     case 'action':
       if (!nonEmptyString(r.by) || (r.by as string).length > 200) return 'by must be a string of 1 to 200 characters';
       if (!(OPERATOR_ACTIONS as readonly unknown[]).includes(r.action)) return `action must be one of ${OPERATOR_ACTIONS.join(', ')}`;
+      if (r.note !== undefined && (!nonEmptyString(r.note) || (r.note as string).length > MAX_ACTION_NOTE_LENGTH)) return `note must be a string of 1 to ${MAX_ACTION_NOTE_LENGTH} characters when present`;
       return undefined;
   }
 }
@@ -165,7 +166,7 @@ export function normalizeRecord(r: LogRecord, type: LogRecord['type'] = r.type):
     }
     case 'action': {
       const a = r as Extract<LogRecord, { type: 'action' }>;
-      return Object.freeze({ type, txId: a.txId, at: num(a.at), by: a.by, action: a.action });
+      return Object.freeze(a.note === undefined ? { type, txId: a.txId, at: num(a.at), by: a.by, action: a.action } : { type, txId: a.txId, at: num(a.at), by: a.by, action: a.action, note: a.note });
     }
   }
 }
@@ -200,6 +201,6 @@ export function recordJson(r: LogRecord): string {
     case 'hazard':
       return `${head},"branchId":${r.branchId},"gid":${q(r.gid)},"participant":${q(r.participant)},"detail":${q(r.detail)}}`;
     case 'action':
-      return `${head},"by":${q(r.by)},"action":${q(r.action)}}`;
+      return `${head},"by":${q(r.by)},"action":${q(r.action)}${r.note === undefined ? '' : `,"note":${q(r.note)}`}}`;
   }
 }

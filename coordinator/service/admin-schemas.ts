@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { LogRecord } from '../engine/ports/decision-log';
-import { BRANCH_STATES, OPERATOR_ACTIONS, OUTCOMES, TX_STATES } from '../engine/ports/types';
+import { BRANCH_STATES, MAX_ACTION_NOTE_LENGTH, OPERATOR_ACTIONS, OUTCOMES, TX_STATES } from '../engine/ports/types';
 import { RECORD_TYPES } from '../log/record-shape';
 
 /**
@@ -36,6 +36,21 @@ export const resolveRequestSchema = z
   .object({
     /** The operator's decision; refused (409) if it would contradict a recorded one. */
     outcome: z.enum(OUTCOMES, { error: `must be one of ${OUTCOMES.join(', ')}` }),
+  })
+  .strict();
+
+/** `POST /v1/admin/transactions/:id/settle`. */
+export const settleRequestSchema = z
+  .object({
+    /** How the hazard was reconciled by hand: recorded in the transaction's history. */
+    note: z
+      .string({ error: 'must be a string' })
+      .trim()
+      .min(1, 'must say how the hazard was reconciled')
+      .max(MAX_ACTION_NOTE_LENGTH, `must be at most ${MAX_ACTION_NOTE_LENGTH} characters`)
+      .describe('how the hazard was reconciled by hand (recorded in its history)'),
+    /** Undecided transactions: how the branches ended (required); decided ones: if given, must be the decision. */
+    outcome: z.enum(OUTCOMES, { error: `must be one of ${OUTCOMES.join(', ')}` }).optional().describe('required for an undecided transaction (a one-phase commit); if given for a decided one, must be its decision'),
   })
   .strict();
 
@@ -89,6 +104,7 @@ export const historyEventSchema = z.object({
   detail: z.string().optional(),
   by: z.string().optional().describe("an operator's action: the name of the token that asked for it"),
   action: z.enum(OPERATOR_ACTIONS).optional().describe("an operator's action: what was asked"),
+  note: z.string().optional().describe("an operator's action: what the operator wrote of it (a settle's: how the hazard was reconciled)"),
 });
 export type HistoryEvent = z.infer<typeof historyEventSchema>;
 
@@ -145,6 +161,14 @@ export const resolveAnswerSchema = z.object({
   alreadyDecided: z.boolean().describe('true: this outcome was already recorded (by anyone); false: this call recorded it'),
   completed: z.boolean(),
   hazards: z.number().int(),
+});
+
+/** What `settle` did (the engine's SettleResult). */
+export const settleAnswerSchema = z.object({
+  txId: z.string(),
+  outcome: z.enum(OUTCOMES).describe('how it ended: its decision, or the outcome the operator gave an undecided one'),
+  finished: z.number().int().describe('branches without a hazard that acknowledged the outcome now'),
+  hazards: z.number().int().describe('branches with a hazard (reconciled by hand); their hazard records stay in its history'),
 });
 
 /** Prepared branches of our prefix that no running transaction owns. */

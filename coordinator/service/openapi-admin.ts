@@ -11,6 +11,8 @@ import {
   resolveRequestSchema,
   retryAnswerSchema,
   retryRequestSchema,
+  settleAnswerSchema,
+  settleRequestSchema,
   verifyAnswerSchema,
   whoAmISchema,
   phaseTwoAnswerSchema,
@@ -50,6 +52,8 @@ export function adminOpenApiComponents(): { securitySchemes: object; schemas: Re
       RetryAnswer: schema(retryAnswerSchema),
       ResolveRequest: schema(resolveRequestSchema, 'input'),
       ResolveAnswer: schema(resolveAnswerSchema),
+      SettleRequest: schema(settleRequestSchema, 'input'),
+      SettleAnswer: schema(settleAnswerSchema),
       OrphanScan: schema(orphanScanSchema),
       InstancesReport: schema(instancesReportSchema),
       OrphanRollbackAnswer: schema(orphanRollbackAnswerSchema),
@@ -110,6 +114,27 @@ export function adminOpenApiPaths(): Record<string, object> {
           '404': problemResponse('no such transaction in the log and no prepared branch of it on any reachable participant (`not-found`)'),
           '409': problemResponse('a different decision is recorded, or the transaction is running here (`state-conflict`)'),
           ...writes,
+        },
+      },
+    },
+    '/v1/admin/transactions/{id}/settle': {
+      post: {
+        operationId: 'adminSettle',
+        summary:
+          "Admin: end an unfinished transaction with a heuristic hazard that an operator reconciled by hand: its branches without a hazard are finished, then it is completed (stored before the answer); the note is recorded in its history",
+        security,
+        parameters: [idParam, idempotencyParam],
+        requestBody: { required: true, content: json('SettleRequest') },
+        responses: {
+          '200': answer('settled: completed with its outcome', 'SettleAnswer'),
+          '404': notFound,
+          '409': problemResponse(
+            'completed already, no hazard (retry or resolve it), running or in phase 2 here, a hazard branch still prepared (retry it), or an outcome other than its decision (`state-conflict`)',
+          ),
+          ...writes,
+          '503': problemResponse(
+            'a branch without a hazard did not acknowledge, or a hazard branch\'s state cannot be learned (`participant-unavailable`); owned by another live instance that cannot be reached (`owner-unavailable`); or as for every call: `not-ready`, `shutting-down`, the decision log unavailable',
+          ),
         },
       },
     },

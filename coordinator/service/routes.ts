@@ -5,7 +5,7 @@ import type { InstancesReport } from '../cluster/instances-report';
 import type { TransactionEngine } from '../engine/transaction-engine';
 import { TwopcError } from '../engine/ports/protocol';
 import { verifyLog } from '../log/file/log-verify';
-import { emptyRequestSchema, historyAnswer, recoverRequestSchema, resolveRequestSchema, retryRequestSchema } from './admin-schemas';
+import { emptyRequestSchema, historyAnswer, recoverRequestSchema, resolveRequestSchema, retryRequestSchema, settleRequestSchema } from './admin-schemas';
 import { Answer, created, ok, problem } from './answers';
 import { abortRequestSchema, commitRequestSchema, listQuerySchema, MAX_METADATA_DEPTH } from './api-schemas';
 import type { OperatorIdentity } from './admin-auth';
@@ -70,7 +70,7 @@ export interface RouteDeps {
  * Requests under these paths are for one transaction: one that another live
  * instance owns is answered by that instance (express's forwarding hook and
  * the hot path both relay by this list). Admin calls count too (show,
- * history, retry, resolve): acted on here, an operator's resolve could record
+ * history, retry, resolve, settle): acted on here, an operator's resolve could record
  * a decision under a transaction its live owner is running.
  */
 export const OWNED_PATHS = ['/v1/transactions/:id', '/v1/admin/transactions/:id'] as const;
@@ -167,6 +167,16 @@ export function routeTable(deps: RouteDeps): readonly Route[] {
         // Goes through the decision register: a contradiction is a 409 `state-conflict`, never a second decision.
         const { outcome } = parseWith(resolveRequestSchema, body ?? {});
         return ok(await engine.admin.resolve(id, outcome, operator?.name));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/admin/transactions/:id/settle',
+      kind: 'write',
+      run: async ({ id, body, operator }) => {
+        // Answers once the transaction's `complete` is stored; refusals (409, 503) change nothing.
+        const { note, outcome } = parseWith(settleRequestSchema, body ?? {});
+        return ok(await engine.admin.settle(id, { by: operator?.name ?? 'anonymous', note, ...(outcome ? { outcome } : {}) }));
       },
     },
     {

@@ -200,7 +200,7 @@ describe('twopc operator commands, offline', () => {
     }
   });
 
-  it('a heuristic hazard: recover reports work left (exit 8), list --state heuristic finds it, show and history highlight it', async () => {
+  it('a heuristic hazard: recover reports work left (exit 8), list --state heuristic finds it, show and history highlight it; settle ends it once reconciled', async () => {
     const { file, dataDir } = writeConfig(dir, ledgers, 'offh');
     const [id] = await strand(ledgers, dataDir, 'offh', { crashAt: 'after-commit-decision:1' });
     // Someone rolls back a branch of a committed transaction behind the coordinator's back.
@@ -228,6 +228,27 @@ describe('twopc operator commands, offline', () => {
     // Recovery leaves it for an operator from now on.
     const again = await runCli(['recover', '--config', file, '--json']);
     expect([again.code, jsonOf(again).leftForLater]).toEqual([8, 1]);
+
+    // The operator reconciles ledger_b by hand, then settles it: refused without a note, without confirmation,
+    // or against its decision; then settled, no longer listed, the note in its history.
+    const c = ['--config', file];
+    const noNote = await runCli(['settle', id, ...c, '--yes', '--json']);
+    expect([noNote.code, jsonOf(noNote).error.code]).toEqual([2, 'invalid-input']);
+    const note = 'transfer re-applied on ledger_b by hand (OPS-7)';
+    expect((await runCli(['settle', id, ...c, '--note', note])).code).toBe(5);
+    const contradicting = await runCli(['settle', id, ...c, '--note', note, '--outcome', 'abort', '--yes', '--json']);
+    expect([contradicting.code, jsonOf(contradicting).error.code]).toEqual([5, 'state-conflict']);
+    const settle = await runCli(['settle', id, ...c, '--note', note, '--yes', '--json']);
+    expect([settle.code, jsonOf(settle)]).toEqual([0, { txId: id, outcome: 'commit', finished: 1, hazards: 1 }]);
+    expect(jsonOf(await runCli(['list', '--state', 'heuristic', ...c, '--json'])).transactions).toEqual([]);
+    const settled = await runCli(['history', id, ...c]);
+    expect(settled.stdout).toContain(`asked: settle, note ${JSON.stringify(note)}`);
+    expect(settled.stdout).toMatch(/complete +settled by an operator \(commit\): hazard\(s\) reconciled by hand/);
+    expect(settled.stdout).toMatch(/!! HAZARD +branch 2 on ledger_b/);
+    const shown = await runCli(['show', id, ...c]);
+    expect(shown.stdout).toMatch(/!! HEURISTIC HAZARD: 1 branch\(es\)[^]*!! completed since \(settled by an operator/);
+    const twice = await runCli(['settle', id, ...c, '--note', note, '--yes']);
+    expect([twice.code, twice.stderr]).toEqual([5, expect.stringMatching(/already completed \(commit\).*\[state-conflict\]/)]);
   });
 
   it('log verify and log compact; a flipped byte is reported as file:offset (exit 6), and the log is refused', async () => {

@@ -104,6 +104,21 @@ describe('twopc operator commands, online (through a running coordinator)', () =
     expect(jsonOf(retry)).toEqual({ txId: hazardous, retried: true, decision: 'commit', completed: false, hazards: 1 });
   });
 
+  it('settle ends the hazard once reconciled by hand: out of the list and the gauge, the note in its history', async () => {
+    const note = 'ledger_b: transfer re-applied by hand';
+    const settle = await online('settle', hazardous, '--note', note, '--yes', '--json');
+    expect([settle.code, jsonOf(settle)]).toEqual([0, { txId: hazardous, outcome: 'commit', finished: 1, hazards: 1 }]);
+    const [heuristic, history, again] = await Promise.all([
+      online('list', '--state', 'heuristic', '--json'),
+      online('history', hazardous, '--json'),
+      online('settle', hazardous, '--note', note, '--yes'),
+    ]);
+    expect(jsonOf(heuristic).transactions).toEqual([]);
+    expect(jsonOf(history).events.filter((e: { type: string }) => e.type === 'action').pop()).toMatchObject({ by: 'admin', action: 'settle', note });
+    expect([again.code, again.stderr]).toEqual([5, expect.stringMatching(/already completed \(commit\).*\[state-conflict\]/)]);
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^twopc_transactions_with_hazards 0$/m);
+  });
+
   it('retry runs phase 2 now instead of after its backoff', async () => {
     const a = await new TestParticipant(SECRET).start(await freePort());
     const b = await new TestParticipant(SECRET).start(await freePort());

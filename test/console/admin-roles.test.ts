@@ -75,6 +75,7 @@ describe('admin API roles and the operators history', () => {
     const actions: Array<[string, unknown]> = [
       [`/v1/admin/transactions/${id}/retry`, {}],
       [`/v1/admin/transactions/${id}/resolve`, { outcome: 'commit' }],
+      [`/v1/admin/transactions/${id}/settle`, { note: 'reconciled by hand' }],
       ['/v1/admin/recover', {}],
       ['/v1/admin/orphans/rollback', {}],
       ['/v1/admin/log/compact', {}],

@@ -228,6 +228,44 @@ describeIfChromium('operator console in Chromium', () => {
     await page.close();
   });
 
+  it('settles a transaction with a heuristic hazard once reconciled: asks for the note (refused without one) and records it', async () => {
+    const id: string = (await svc.call('POST', '/v1/transactions', {})).body.id;
+    for (const [name, p] of [['ledger_a', ledgerA], ['ledger_b', ledgerB]] as const) {
+      expect((await svc.call('POST', `/v1/transactions/${id}/branches`, { participant: name, url: p.url })).status).toBe(201);
+    }
+    ledgerB.behaviour = (op) => (op === 'commit' ? 'hazard' : 'normal');
+    await svc.call('POST', `/v1/transactions/${id}/commit`);
+    ledgerB.behaviour = () => 'normal';
+    // Phase 2 ended: ledger_a committed, ledger_b's hazard recorded; the transaction waits for an operator.
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    await waitFor('phase 2 to end with the hazard', async () => (await svc.call('GET', `/v1/admin/transactions/${id}/phase-two`, undefined, admin)).body.driving === false);
+    expect((await svc.call('GET', `/v1/admin/transactions/${id}`, undefined, admin)).body).toMatchObject({ state: 'committed', hazards: [{ branchId: 2, participant: 'ledger_b' }] });
+
+    const page = await signIn(ADMIN_TOKEN);
+    await page.waitForSelector('#count-in-doubt');
+    await page.goto(`${ui}/ui/#/tx/${id}`);
+    await page.waitForSelector('#timeline li[data-type="hazard"]');
+    await page.click('#settle');
+    await page.waitForSelector('#confirm[open] #confirm-note');
+    await expectAccessible(page);
+    // No note: the coordinator refuses, naming it.
+    await page.click('#confirm-ok');
+    await page.waitForSelector('#action-status .refusal');
+    expect(await page.textContent('#action-status')).toMatch(/Refused \(invalid-input\): .*note/);
+    await page.click('#settle');
+    await page.waitForSelector('#confirm[open] #confirm-note');
+    await page.fill('#confirm-note', 'ledger_b re-applied by hand (OPS-9)');
+    await page.click('#confirm-ok');
+    await page.waitForSelector('#action-status .ok');
+    expect(await page.textContent('#action-status')).toContain('Settled COMMIT: completed, 1 other branch(es) finished; its 1 hazard branch(es) stay on record in its history.');
+    await page.waitForSelector('#timeline li[data-type="complete"]');
+    const timeline = await page.textContent('#timeline');
+    expect(timeline).toContain('admin asked to settle it (reconciled by hand): ledger_b re-applied by hand (OPS-9)');
+    expect(timeline).toContain('settled by an operator');
+    expect(await page.locator('#actions button').count()).toBe(0);
+    await page.close();
+  });
+
   it('scans orphans, verifies and compacts the log from the maintenance page', async () => {
     const page = await signIn(ADMIN_TOKEN);
     await page.waitForSelector('#count-in-doubt');

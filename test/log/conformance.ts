@@ -146,11 +146,19 @@ export function describeDecisionLogConformance(name: string, factory: () => Prom
       expect((await log.unfinished()).map((s) => s.txId)).toEqual(['tx-act']);
       await expect(log.append({ type: 'action', txId: 'tx-act', at: clock, by: '', action: 'retry' })).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'by' } });
       await expect(log.append({ type: 'action', txId: 'tx-act', at: clock, by: 'eve', action: 'delete' as never })).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'action' } });
+      // A settle carries the operator's note (how the hazard was reconciled): kept as written, quotes and newlines too.
+      const note = 'reversed "transfer 42" by hand\nticket OPS-7 ✓';
+      await log.append({ type: 'action', txId: 'tx-act', at: clock + 4, by: 'carol', action: 'settle', note });
+      for (const bad of ['', 'x'.repeat(1001), 7]) {
+        await expect(log.append({ type: 'action', txId: 'tx-act', at: clock, by: 'eve', action: 'settle', note: bad as string })).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'note' } });
+      }
+      expect(await log.get('tx-act')).toEqual(before);
 
       const again = await reopen(log);
       const history = await again.history('tx-act');
-      expect(history.map((r) => r.type)).toEqual(['begin', 'enlist', 'action']);
+      expect(history.map((r) => r.type)).toEqual(['begin', 'enlist', 'action', 'action']);
       expect(history[2]).toEqual({ type: 'action', txId: 'tx-act', at: clock + 2, by: 'alice', action: 'resolve-abort' });
+      expect(history[3]).toEqual({ type: 'action', txId: 'tx-act', at: clock + 4, by: 'carol', action: 'settle', note });
       expect(await again.get('tx-act')).toEqual(before);
       expect(await again.get('tx-gone')).toBeUndefined();
       expect((await again.unfinished()).map((s) => s.txId)).toEqual(['tx-act']);

@@ -92,6 +92,15 @@ describe('record serialization', () => {
     }),
     fc.record({ type: fc.constant('complete' as const), txId: str, at: num }),
     fc.record({ type: fc.constant('hazard' as const), txId: str, at: num, branchId: fc.nat(), gid: str, participant: str, detail: fc.string({ unit: 'binary' }) }),
+    fc.record({
+      type: fc.constant('action' as const),
+      txId: str,
+      at: num,
+      by: str,
+      action: fc.constantFrom('retry' as const, 'settle' as const),
+      // An operator's note (settle): any text, quotes and control characters included.
+      note: fc.option(fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }), { nil: undefined }),
+    }),
   );
 
   it('writes exactly what JSON.stringify writes, and reads back the same record', () => {

@@ -13,7 +13,7 @@ import { begin, call, LedgerService, postgresStore, redisStore, SharedStore, wai
 /**
  * Issue 10, finding 1 (relaying part): admin calls respect ownership.
  *
- * The admin API's calls on one transaction (`twopc show|history|retry|resolve
+ * The admin API's calls on one transaction (`twopc show|history|retry|resolve|settle
  * ID --url …`) are relayed to the live instance that owns it, as `/v1` calls
  * are, or refused with `503 owner-unavailable` when it cannot be reached —
  * never acted on locally. Before the fix any instance acted on its own view
@@ -118,9 +118,12 @@ describe('finding 1: admin calls for a transaction another live instance owns ar
       expect(history.body).toEqual((await admin(one, 'GET', `${id}/history`)).body);
       const retry = await admin(two, 'POST', `${id}/retry`, {});
       expect({ status: retry.status, body: retry.body }).toMatchObject({ status: 200, body: { txId: id, retried: false, decision: null } });
+      // A settle is the owner's to judge too: it runs there (and has no hazard to settle).
+      const settle = await admin(two, 'POST', `${id}/settle`, { note: 'reconciled by hand' });
+      expect({ status: settle.status, code: settle.body.code, detail: settle.body.detail }).toEqual({ status: 409, code: 'state-conflict', detail: expect.stringMatching(/has no heuristic hazard/) });
 
       const after = await relayed(two);
-      expect({ relayed: after.relayed - before.relayed, unavailable: after['owner-unavailable'] - before['owner-unavailable'] }).toEqual({ relayed: 3, unavailable: 0 });
+      expect({ relayed: after.relayed - before.relayed, unavailable: after['owner-unavailable'] - before['owner-unavailable'] }).toEqual({ relayed: 4, unavailable: 0 });
 
       const commit = await call(one.api, 'POST', `/v1/transactions/${id}/commit`, {});
       expect({ status: commit.status, state: commit.body.state }).toEqual({ status: 200, state: 'committed' });

@@ -5,7 +5,7 @@ import { branchCallSchema, commitCallSchema, SIGNATURE_HEADER } from '../../part
 
 export type BranchState = 'active' | 'prepared' | 'committed' | 'rolled-back';
 /** What the participant does with one call: answer per protocol, fail with 500, or never answer. */
-export type Behaviour = 'normal' | 'fail' | 'hang';
+export type Behaviour = 'normal' | 'fail' | 'hang' | 'hazard';
 
 export interface RecordedCall {
   op: 'prepare' | 'commit' | 'rollback' | 'status';
@@ -94,6 +94,12 @@ export class TestParticipant {
     }
     if (behaviour === 'fail') {
       res.status(500).json({ error: 'injected failure' });
+      return;
+    }
+    if (behaviour === 'hazard') {
+      // The branch ended the other way behind the coordinator's back (rolled back by hand): phase 2 records a heuristic hazard.
+      this.states.set(call.gid, 'rolled-back');
+      res.status(409).json({ state: 'rolled-back', reason: 'rolled back by hand' });
       return;
     }
     const state = this.states.get(call.gid);

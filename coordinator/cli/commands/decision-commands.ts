@@ -1,10 +1,10 @@
 import { Command } from 'commander';
-import type { Outcome } from '../../engine/ports/types';
+import { MAX_ACTION_NOTE_LENGTH, OUTCOMES, type Outcome } from '../../engine/ports/types';
 import { isTwopcError } from '../../engine/ports/protocol';
 import { CliError, EXIT } from '../exit-codes';
 import { confirm } from '../confirm';
 import { withTicker } from '../progress';
-import { renderResolve, renderRetry } from '../render-operations';
+import { renderResolve, renderRetry, renderSettle } from '../render-operations';
 import type { TargetOptions } from '../target';
 import type { CommandDeps } from './command-deps';
 import { runAdmin } from './run-admin';
@@ -78,6 +78,61 @@ export function resolveCommand(deps: CommandDeps): Command {
           // Refused before anything is opened: nobody could answer the question.
           if (!yes && !deps.terminal.input.isTTY) {
             throw new CliError(EXIT.conflict, 'refusing to record a decision without confirmation: stdin is not a terminal; pass --yes to confirm in a script');
+          }
+        },
+      );
+    });
+}
+
+/**
+ * `twopc settle ID --note TEXT`: ends an unfinished transaction with a
+ * heuristic hazard once an operator reconciled it by hand. The note (how) is
+ * recorded in its history. Refused (exit 5) when it has no hazard, a hazard
+ * branch is still prepared, or `--outcome` is not its decision; exit 7 when a
+ * branch without a hazard cannot be finished now. Asks for confirmation on a
+ * terminal, as resolve does.
+ */
+export function settleCommand(deps: CommandDeps): Command {
+  return addTargetOptions(new Command('settle'))
+    .description('end an unfinished transaction with a heuristic hazard that you reconciled by hand: finishes its other branches, completes it, records your note')
+    .argument('<id>', 'transaction id')
+    .option('--note <text>', `how the hazard was reconciled (required, at most ${MAX_ACTION_NOTE_LENGTH} characters; recorded in its history)`)
+    .option('--outcome <outcome>', 'commit or abort: required for an undecided transaction (a one-phase commit: how you found or made its branch); for a decided one it must be the decision')
+    .option('-y, --yes', 'do not ask for confirmation (required when stdin is not a terminal)')
+    .addHelpText('after', '\nExit code 5 when it has no hazard, is completed, a hazard branch is still prepared (twopc retry), or --outcome is not its decision; 7 when a branch without a hazard cannot be finished now.')
+    .action((id: string, opts: TargetOptions & { note?: string; outcome?: string; yes?: boolean }) => {
+      const note = (): string => {
+        const text = opts.note?.trim() ?? '';
+        if (text.length === 0) throw new CliError(EXIT.usage, '--note is required: say how the hazard was reconciled (it is recorded in the transaction\'s history)');
+        if (text.length > MAX_ACTION_NOTE_LENGTH) throw new CliError(EXIT.usage, `--note must be at most ${MAX_ACTION_NOTE_LENGTH} characters`);
+        return text;
+      };
+      const outcome = (): Outcome | undefined => {
+        if (opts.outcome === undefined) return undefined;
+        if (!(OUTCOMES as readonly string[]).includes(opts.outcome)) throw new CliError(EXIT.usage, `--outcome must be one of ${OUTCOMES.join(', ')}`);
+        return opts.outcome as Outcome;
+      };
+      const yes = opts.yes === true;
+      return runAdmin(
+        deps,
+        opts,
+        { needs: 'participants' },
+        async ({ backend, output, progress }) => {
+          if (!yes) {
+            const status = await backend.show(id);
+            const what = `it is ${status.state}, decision ${status.decision ?? 'none'}, ${status.hazards.length} hazard(s)`;
+            await confirm(`Settle transaction ${id} (${what}) as reconciled by hand? It is completed and no longer listed. This is final.`, { yes, streams: deps.terminal });
+          }
+          const result = await withTicker(progress, (s) => `settling ${id} (${s} s)`, backend.settle(id, note(), outcome()));
+          output.result(result, () => renderSettle(result));
+          return EXIT.ok;
+        },
+        () => {
+          txId(id);
+          note();
+          outcome();
+          if (!yes && !deps.terminal.input.isTTY) {
+            throw new CliError(EXIT.conflict, 'refusing to settle without confirmation: stdin is not a terminal; pass --yes to confirm in a script');
           }
         },
       );

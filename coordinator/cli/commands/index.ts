@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CommandDeps } from './command-deps';
-import { resolveCommand, retryCommand } from './decision-commands';
+import { resolveCommand, retryCommand, settleCommand } from './decision-commands';
 import { instancesCommand } from './instances-command';
 import { logCommand } from './log-commands';
 import { orphansCommand } from './orphans-command';
@@ -11,7 +11,7 @@ export type { CommandDeps } from './command-deps';
 
 /** Adds the operator commands (SPEC §8) to the `twopc` program, with the program's settings (exit override, output). */
 export function addAdminCommands(program: Command, deps: CommandDeps): void {
-  for (const make of [listCommand, showCommand, historyCommand, recoverCommand, retryCommand, resolveCommand, orphansCommand, instancesCommand, logCommand]) {
+  for (const make of [listCommand, showCommand, historyCommand, recoverCommand, retryCommand, resolveCommand, settleCommand, orphansCommand, instancesCommand, logCommand]) {
     program.addCommand(inherit(make(deps), program));
   }
 }

@@ -84,6 +84,8 @@ export interface ActionRecord {
   /** The name of the operator's token (or `cli:<user>` for the offline CLI). */
   by: string;
   action: OperatorAction;
+  /** What the operator wrote of it (required by `settle`: how the hazard was reconciled); at most MAX_ACTION_NOTE_LENGTH characters. */
+  note?: string;
 }
 
 export type LogRecord = BeginRecord | EnlistRecord | DecisionRecord | CompleteRecord | HazardRecord | ActionRecord;

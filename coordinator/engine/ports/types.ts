@@ -11,10 +11,15 @@ export type DecisionSource = (typeof DECISION_SOURCES)[number];
 
 /**
  * What an operator did to one transaction, recorded in its history (an
- * `action` record) with who did it, before it is done.
+ * `action` record) with who did it, before it is done. `settle`: an operator
+ * reconciled a heuristic hazard by hand and ends the transaction (its record
+ * carries the operator's note).
  */
-export const OPERATOR_ACTIONS = ['retry', 'resolve-commit', 'resolve-abort', 'orphan-rollback'] as const;
+export const OPERATOR_ACTIONS = ['retry', 'resolve-commit', 'resolve-abort', 'orphan-rollback', 'settle'] as const;
 export type OperatorAction = (typeof OPERATOR_ACTIONS)[number];
+
+/** Longest note an operator's action record carries (characters). */
+export const MAX_ACTION_NOTE_LENGTH = 1000;
 
 /** States of one branch as the coordinator sees it. */
 export const BRANCH_STATES = ['active', 'prepared', 'read-only', 'committed', 'rolled-back', 'failed', 'heuristic-hazard'] as const;

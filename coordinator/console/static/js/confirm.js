@@ -5,13 +5,17 @@ import { fill, h } from './dom.js';
 
 const dialog = document.getElementById('confirm');
 
-/** Asks; resolves true when the operator confirms. */
-export function confirmAction({ title, happens, irreversible, confirmLabel }) {
+/**
+ * Asks; resolves true when the operator confirms. `note`: the label of a text the operator writes into the dialog
+ * (#confirm-note; an action's body reads it, see actionButton).
+ */
+export function confirmAction({ title, happens, irreversible, confirmLabel, note }) {
   fill(document.getElementById('confirm-title'), title);
   fill(
     document.getElementById('confirm-body'),
     h('p', {}, h('strong', {}, 'What happens: '), happens),
     h('p', {}, h('strong', {}, 'Cannot be undone: '), irreversible),
+    note ? h('p', {}, h('label', { for: 'confirm-note' }, h('strong', {}, note)), h('br', {}), h('textarea', { id: 'confirm-note', rows: '3', cols: '60', maxlength: '1000' })) : null,
   );
   fill(document.getElementById('confirm-ok'), confirmLabel);
   return new Promise((resolve) => {
@@ -24,7 +28,8 @@ export function confirmAction({ title, happens, irreversible, confirmLabel }) {
 
 /**
  * A button that confirms, POSTs, and reports into `status` (a live region). `done(answer)` returns the text of a
- * success; a refusal is shown as the coordinator wrote it.
+ * success; a refusal is shown as the coordinator wrote it. `body` may be a function of what the operator wrote
+ * into the dialog (`confirm.note`).
  */
 export function actionButton({ label, id, confirm, path, body = {}, status, done, after }) {
   const button = h('button', { type: 'button', id, class: 'action' }, label);
@@ -33,7 +38,7 @@ export function actionButton({ label, id, confirm, path, body = {}, status, done
     button.disabled = true;
     fill(status, h('p', { class: 'muted' }, `${label}: working…`));
     try {
-      const answer = await api.post(path, body);
+      const answer = await api.post(path, typeof body === 'function' ? body(document.getElementById('confirm-note')?.value ?? '') : body);
       fill(status, h('p', { class: 'ok', role: 'status' }, done(answer)));
     } catch (e) {
       const code = e instanceof ApiError ? e.code : 'error';

@@ -25,7 +25,7 @@ export function detailPage({ main, operator }, id) {
       return;
     }
     // The buttons are rebuilt only when what they offer changes, so a click in progress is never lost.
-    const offer = `${tx.state}|${tx.decision}`;
+    const offer = `${tx.state}|${tx.decision}|${tx.hazards.length}`;
     if (offer !== shownFor) {
       shownFor = offer;
       fill(actions, operator.role === 'admin' ? actionsView(tx, status, refresh) : h('p', { class: 'muted', id: 'viewer-note' }, `Signed in as a viewer (${operator.name}): actions need an admin token.`));
@@ -59,7 +59,7 @@ function branches(tx) {
   );
 }
 
-const ACTION_TEXT = { retry: 'retry phase 2 now', 'resolve-commit': 'resolve: commit', 'resolve-abort': 'resolve: abort', 'orphan-rollback': 'orphan rollback' };
+const ACTION_TEXT = { retry: 'retry phase 2 now', 'resolve-commit': 'resolve: commit', 'resolve-abort': 'resolve: abort', 'orphan-rollback': 'orphan rollback', settle: 'settle it (reconciled by hand)' };
 
 /** What the decision proves of the votes: a commit needs every branch's yes (or read-only); an abort names a no. */
 function votes(decision, events) {
@@ -84,11 +84,15 @@ function eventText(e, events, i) {
       return [h('strong', {}, `Decided ${e.outcome.toUpperCase()}`), ` by ${who}; ${votes(e, events)}; ${e.branches.length} branch(es) to finish`, e.reason ? `; reason ${e.reason.cause}: ${e.reason.message}` : ''];
     }
     case 'complete':
+      // A settle is recorded before it runs: the last operator action before the completion says whether it was one.
+      if (events.slice(0, i).reverse().find((x) => x.type === 'action')?.action === 'settle') {
+        return [h('strong', {}, 'Completed'), ': settled by an operator (hazards reconciled by hand; every other branch acknowledged)', e.outcome ? ` (${e.outcome})` : ''];
+      }
       return [h('strong', {}, 'Completed'), ': every branch acknowledged phase 2', e.outcome ? ` (${e.outcome})` : ''];
     case 'hazard':
       return [h('strong', { class: 'error' }, 'Heuristic hazard'), ` on branch ${e.branchId} (${e.participant}): ${e.detail}`];
     case 'action':
-      return [h('strong', {}, 'Operator action'), `: ${e.by} asked to ${ACTION_TEXT[e.action] ?? e.action}`];
+      return [h('strong', {}, 'Operator action'), `: ${e.by} asked to ${ACTION_TEXT[e.action] ?? e.action}`, e.note ? [': ', h('q', { class: 'note' }, e.note)] : ''];
     default:
       return [h('strong', {}, e.type)];
   }
@@ -166,5 +170,25 @@ function actionsView(tx, status, refresh) {
     done: (a) => (a.retried ? `Retried: ${a.completed ? 'completed' : 'not every branch acknowledged yet'}${a.hazards ? `; ${a.hazards} hazard(s)` : ''}.` : 'Nothing to retry (no decision recorded, or already completed).'),
     after: refresh,
   });
-  return [h('h2', { id: 'h-actions' }, 'Actions'), h('div', { class: 'buttons' }, tx.decision ? retry : null, resolve('commit'), resolve('abort'))];
+  // Only for a transaction with a heuristic hazard: what an operator does once the data is reconciled by hand.
+  const settle = (outcome) =>
+    actionButton({
+      label: outcome ? `Settle as ${outcome}` : 'Settle',
+      id: outcome ? `settle-${outcome}` : 'settle',
+      status,
+      path: `${base}/settle`,
+      body: (note) => (outcome ? { note, outcome } : { note }),
+      confirm: {
+        title: `Settle ${tx.id}${outcome ? ` as ${outcome.toUpperCase()}` : ''}?`,
+        happens: `${recorded} It has ${tx.hazards.length} heuristic hazard(s). Settle it only once you have reconciled the hazard branches' data by hand: every branch without a hazard is finished now${tx.decision ? ` (${tx.decision})` : ''}, then it is completed${outcome ? ` as ${outcome.toUpperCase()}` : ''}. It is refused while a hazard branch is still prepared (retry it instead) or a branch cannot be reached.`,
+        irreversible: 'once settled it is completed: no longer listed, counted or retried; its hazards stay in its history. Your name, the time and your note are recorded in its history.',
+        confirmLabel: outcome ? `Settle as ${outcome}` : 'Settle',
+        note: 'How was it reconciled? (required; recorded in its history)',
+      },
+      done: (a) => `Settled ${a.outcome.toUpperCase()}: completed${a.finished ? `, ${a.finished} other branch(es) finished` : ''}; its ${a.hazards} hazard branch(es) stay on record in its history.`,
+      after: refresh,
+    });
+  // Undecided (a one-phase commit its participant could not confirm): the operator says how its branch ended.
+  const settling = tx.hazards.length === 0 ? [] : tx.decision ? [settle()] : [settle('commit'), settle('abort')];
+  return [h('h2', { id: 'h-actions' }, 'Actions'), h('div', { class: 'buttons' }, tx.decision ? retry : null, resolve('commit'), resolve('abort'), ...settling)];
 }
