@@ -165,11 +165,11 @@ export class EngineAdmin {
     const snapshot = await this.logged(txId);
     if (by !== undefined) await this.record(snapshot.txId, by, 'retry');
     const decision = snapshot.decision;
-    const result: RetryResult = { txId, retried: false, decision: decision?.outcome ?? null, completed: snapshot.completed, hazards: snapshot.hazards.length };
+    const result: RetryResult = { txId, retried: false, decision: decision?.outcome ?? null, completed: snapshot.completed, hazards: hazardBranches(snapshot) };
     if (!decision || snapshot.completed) return result;
     this.ctx.phaseTwo.retryNow(txId);
     const done = await waitAtMost(this.ctx.phaseTwo.drive(decision), waitMs);
-    return { ...result, retried: true, completed: done?.completed ?? false, hazards: done?.hazards ?? snapshot.hazards.length };
+    return { ...result, retried: true, completed: done?.completed ?? false, hazards: done?.hazards ?? hazardBranches(snapshot) };
   }
 
   /**
@@ -211,4 +211,9 @@ export class EngineAdmin {
     for (const snapshot of await this.ctx.log.unfinished()) if (snapshot.hazards.length > 0) n += 1;
     return n;
   }
+}
+
+/** Branches with a hazard on record: a retried phase 2 that meets the same one again records it again. */
+function hazardBranches(snapshot: TxSnapshot): number {
+  return new Set(snapshot.hazards.map((h) => h.gid)).size;
 }

@@ -248,8 +248,14 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     const listed = (await engine.admin.list()).transactions.find((t) => t.id === id);
     expect(listed?.branches.map((x) => x.state)).toEqual(['committed', 'heuristic-hazard']);
     // An operator's retry that meets the hazard again keeps what was acknowledged before.
-    await engine.admin.retry(id, 1_000);
+    await expect(engine.admin.retry(id, 1_000)).resolves.toMatchObject({ retried: true, completed: false, hazards: 1 });
     expect((await engine.status(id))?.branches.map((x) => x.state)).toEqual(['committed', 'heuristic-hazard']);
+    // Two hazard records now (each drive met it), one branch: a retry answered before its drive ends counts branches.
+    expect((await engine.status(id))?.hazards).toHaveLength(2);
+    let meetAgain!: () => void;
+    b.onCommit = () => new Promise<void>((_, reject) => (meetAgain = () => reject(new TwopcError('heuristic-hazard', 'still no marker'))));
+    await expect(engine.admin.retry(id, 0)).resolves.toMatchObject({ retried: true, completed: false, hazards: 1 });
+    meetAgain();
   });
 
   it('abort racing commit: one outcome wins and every branch follows it', async () => {
