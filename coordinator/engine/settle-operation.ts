@@ -65,6 +65,7 @@ export async function settleTransaction(deps: ResolverDeps, txId: string, asked:
   }
   for (const branch of hazardous) await assertNotPrepared(deps, txId, branch);
   if (!snapshot.decision) {
+    for (const branch of hazardous) await assertLoneBranchAgrees(deps, txId, branch, outcome);
     const won = await deps.log.decide({ txId, at: Date.now(), outcome, source: 'admin', branches: snapshot.branches });
     if (won.outcome !== outcome) {
       throw new TwopcError('state-conflict', `transaction ${txId} was decided ${won.outcome} meanwhile; it cannot be settled as ${outcome}`, { txId, decision: won.outcome });
@@ -110,6 +111,43 @@ async function assertNotPrepared(deps: ResolverDeps, txId: string, branch: Branc
   }
   if (state === 'prepared') {
     throw new TwopcError('state-conflict', `hazard branch ${branch.gid} on ${branch.participant} is still prepared (holding its locks): phase 2 can still finish it: twopc retry ${txId}`, { txId, gid: branch.gid, state });
+  }
+}
+
+/**
+ * An undecided transaction's branch (a one-phase commit its participant could
+ * not confirm) against the outcome an operator gives, by recovery's rule
+ * (decideUndecided): one its participant proves committed can only be settled
+ * as committed; any other is rolled back first (ending a holder whose
+ * one-phase COMMIT may still be on its way, so none can land after an abort
+ * is recorded), then read again. An outcome the participant cannot prove
+ * either way (its proof is gone: the operator checked by hand) is the
+ * operator's word. A participant that cannot be asked refuses the settle.
+ */
+async function assertLoneBranchAgrees(deps: ResolverDeps, txId: string, branch: BranchInfo, outcome: Outcome): Promise<void> {
+  const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
+  if (!participant?.status) {
+    throw new TwopcError('participant-unavailable', `cannot ask ${branch.participant} from this process whether branch ${branch.gid} committed; refusing to settle`, { txId, gid: branch.gid });
+  }
+  const ref = { ...branch, txId };
+  let state;
+  try {
+    state = await participant.status(ref);
+    if (state !== 'committed' && state !== 'prepared') {
+      // A heuristic hazard here means it committed (its proof is there): the state read next says so.
+      await participant.rollback(ref).catch((e: unknown) => {
+        if (!isTwopcError(e, 'heuristic-hazard')) throw e;
+      });
+      state = await participant.status(ref);
+    }
+  } catch (e) {
+    throw new TwopcError('participant-unavailable', `cannot learn whether branch ${branch.gid} on ${branch.participant} committed (${errorMessage(e)}); refusing to settle`, { txId, gid: branch.gid });
+  }
+  if (state === 'prepared') {
+    throw new TwopcError('state-conflict', `branch ${branch.gid} on ${branch.participant} is prepared: twopc resolve ${txId} decides it`, { txId, gid: branch.gid, state });
+  }
+  if (state === 'committed' && outcome !== 'commit') {
+    throw new TwopcError('state-conflict', `branch ${branch.gid} on ${branch.participant} proves it committed: transaction ${txId} can only be settled as commit`, { txId, gid: branch.gid, state });
   }
 }
 

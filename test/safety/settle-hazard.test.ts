@@ -275,4 +275,30 @@ describe("an operator's settle of a transaction with a heuristic hazard", () => 
     await expect(engine.commit(txId)).rejects.toMatchObject({ code: 'transaction-aborted' });
     expect(await engine.admin.hazardousCount()).toBe(0);
   });
+
+  it('an undecided transaction whose branch proves it committed in one phase can only be settled as commit', async () => {
+    // The one-phase COMMIT reached the database, but its answer was lost and the later read could not confirm it.
+    const txId = uuidv7();
+    const branch: BranchInfo = { branchId: 1, gid: buildGid(PREFIX, txId, 1), participant: 'ledger' };
+    const client = await ledger.openBranch({ ...branch, txId });
+    await client.query('insert into items (id) values ($1)', [branch.gid]);
+    await ledger.commit({ ...branch, txId }, { onePhase: true });
+    const log = logOn();
+    await log.open();
+    const at = Date.now() - 60_000;
+    await log.append({ type: 'begin', txId, at, expiresAt: at + 1_000 });
+    await log.append({ type: 'enlist', txId, at, branch });
+    await log.append({ type: 'hazard', txId, at, branchId: 1, gid: branch.gid, participant: 'ledger', detail: 'the one-phase COMMIT could not be confirmed' });
+    await log.close();
+
+    // An operator's mistaken "abort" would tell the client aborted for data that committed: refused, nothing decided.
+    await expect(engine.admin.settle(txId, { by: 'olga', note: 'thought it was rolled back', outcome: 'abort' })).rejects.toMatchObject({
+      code: 'state-conflict',
+      message: expect.stringMatching(/proves it committed: .* can only be settled as commit/),
+    });
+    expect(await engine.status(txId)).toMatchObject({ state: 'active', decision: null });
+    expect(await engine.admin.settle(txId, { by: 'olga', note: 'found committed', outcome: 'commit' })).toEqual({ txId, outcome: 'commit', finished: 0, hazards: 1 });
+    await expect(engine.commit(txId)).resolves.toMatchObject({ state: 'committed' });
+    expect(await rows()).toContain(branch.gid);
+  });
 });
