@@ -53,7 +53,7 @@ export function renderShow(t: TransactionStatus): string {
     text += `\n!! HEURISTIC HAZARD: ${t.hazards.length} branch(es) ended differently from the decision, or their outcome cannot be confirmed.\n`;
     text +=
       t.state === 'completed'
-        ? `!! completed since (settled by an operator, see twopc history ${t.id}); kept here for the record.\n`
+        ? `!! completed since (by phase 2 once the participant could prove the outcome, or settled by an operator: twopc history ${t.id} says which); kept here for the record.\n`
         : `!! twopc will not guess: check each branch in its database, repair by hand, then record what you did: twopc settle ${t.id} --note "…".\n`;
     for (const h of t.hazards) text += `!!   branch ${h.branchId} on ${h.participant} (${h.gid}) at ${h.at}: ${h.detail}\n`;
   }
@@ -67,13 +67,13 @@ export function renderHistory(h: HistoryAnswer): string {
     [
       { heading: 'AT', cell: (e: HistoryEvent) => e.at },
       { heading: 'EVENT', cell: (e) => (e.type === 'hazard' ? '!! HAZARD' : e.type) },
-      { heading: 'DETAIL', cell: (e) => eventDetail(e, h.events) },
+      { heading: 'DETAIL', cell: (e) => eventDetail(e) },
     ],
     h.events,
   );
 }
 
-function eventDetail(e: HistoryEvent, events: readonly HistoryEvent[]): string {
+function eventDetail(e: HistoryEvent): string {
   switch (e.type) {
     case 'begin':
       return `expires ${e.expiresAt}${e.metadata ? `, metadata ${JSON.stringify(e.metadata)}` : ''}`;
@@ -84,9 +84,9 @@ function eventDetail(e: HistoryEvent, events: readonly HistoryEvent[]): string {
       return `${e.outcome?.toUpperCase()} decided by ${e.source}, ${e.branches?.length ?? 0} branch(es) to finish${reason}`;
     }
     case 'complete':
-      // A settle is recorded before it runs: the last operator action before the completion says whether it was one.
-      return events.slice(0, events.indexOf(e)).reverse().find((x) => x.type === 'action')?.action === 'settle'
-        ? `settled by an operator${e.outcome ? ` (${e.outcome})` : ''}: hazard(s) reconciled by hand, every other branch acknowledged`
+      // Only a settle's completion names who settled it.
+      return e.by !== undefined
+        ? `settled by ${e.by}${e.outcome ? ` (${e.outcome})` : ''}: hazard(s) reconciled by hand, every other branch acknowledged`
         : 'every branch acknowledged phase 2';
     case 'hazard':
       return `branch ${e.branchId} on ${e.participant} (${e.gid}): ${e.detail}`;

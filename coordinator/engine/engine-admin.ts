@@ -15,6 +15,9 @@ import { statusFromLive } from './transaction-status';
 import { MAX_ACTION_NOTE_LENGTH, OUTCOMES, type OperatorAction, type Outcome } from './ports/types';
 import { settleTransaction, type SettleResult } from './settle-operation';
 
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+
 /** What `retry` did. */
 export interface RetryResult {
   txId: string;
@@ -95,7 +98,8 @@ export class EngineAdmin {
    * reconciled by hand (`twopc settle`): the branches without a hazard are
    * finished first, then it is completed with its outcome, durably, before
    * this resolves. Refusals (`state-conflict`, `participant-unavailable`,
-   * `owner-unavailable`, `not-found`) change nothing; see settleTransaction.
+   * `owner-unavailable`, `not-found`) leave it unfinished (what they already did is safe to
+   * do again: finished branches, a hazard met, an undecided one's decision); see settleTransaction.
    * The request and its note are recorded in the history first.
    */
   async settle(txId: string, request: SettleRequest): Promise<SettleResult> {
@@ -103,6 +107,8 @@ export class EngineAdmin {
     const note = typeof request.note === 'string' ? request.note.trim() : '';
     if (note.length === 0) throw new TwopcError('invalid-input', 'note is required: say how the hazard was reconciled', { field: 'note' });
     if (note.length > MAX_ACTION_NOTE_LENGTH) throw new TwopcError('invalid-input', `note must be at most ${MAX_ACTION_NOTE_LENGTH} characters`, { field: 'note' });
+    // Text for people: a NUL would also be refused by a PostgreSQL log's jsonb reads of the record.
+    if (CONTROL_CHARACTERS.test(note)) throw new TwopcError('invalid-input', 'note must not contain control characters (other than newline and tab)', { field: 'note' });
     if (request.outcome !== undefined && !(OUTCOMES as readonly unknown[]).includes(request.outcome)) {
       throw new TwopcError('invalid-input', `outcome must be one of ${OUTCOMES.join(', ')}`, { field: 'outcome' });
     }
@@ -110,7 +116,7 @@ export class EngineAdmin {
     this.settling.add(txId);
     try {
       await this.record(txId, request.by, 'settle', note);
-      return await settleTransaction(this.ctx.resolver, txId, request.outcome);
+      return await settleTransaction(this.ctx.resolver, txId, request.outcome, request.by);
     } finally {
       this.settling.delete(txId);
     }

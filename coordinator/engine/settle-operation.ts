@@ -20,21 +20,23 @@ export interface SettleResult {
  * hand. Nothing else ends one: recovery and sweeps leave it, and `retry`
  * finishes it only when the participant can now prove the decision.
  *
- * It refuses whatever it could not finish honestly, and changes nothing then:
- * a hazard branch still prepared (it holds its locks, and phase 2 can still
+ * It refuses whatever it could not finish honestly, leaving the transaction
+ * unfinished (what it did by then, finishing branches or recording a hazard
+ * it met, is what phase 2 would have done): a hazard branch still prepared (it holds its locks, and phase 2 can still
  * finish it: `retry`) or whose state cannot be learned; a branch without a
  * hazard that does not acknowledge the outcome now (phase 2 must reach every
  * one of those first, or settling would leave it prepared for good: nothing
  * drives a completed transaction again, and a sweep leaves a prepared branch
  * of a committed one alone). An undecided transaction (a one-phase commit its
  * participant could not confirm) takes the outcome the operator found, through
- * the register, so it can never contradict a decision written meanwhile.
+ * the register, so it can never contradict a decision written meanwhile, once
+ * its branch is judged by recovery's rule (assertLoneBranchAgrees).
  *
  * The `complete` record is stored (and made durable) before it answers: once
  * it says settled, no restart brings the transaction back. A crash before
  * that leaves it unfinished with its hazard, and settling again finishes it.
  */
-export async function settleTransaction(deps: ResolverDeps, txId: string, asked: Outcome | undefined): Promise<SettleResult> {
+export async function settleTransaction(deps: ResolverDeps, txId: string, asked: Outcome | undefined, by: string): Promise<SettleResult> {
   const snapshot = await deps.log.get(txId);
   if (!snapshot) throw new TwopcError('not-found', `no transaction ${txId} in the log`, { txId });
   const recorded = snapshot.outcome;
@@ -72,7 +74,8 @@ export async function settleTransaction(deps: ResolverDeps, txId: string, asked:
     }
   }
   await finishOthers(deps, txId, outcome, pending);
-  await deps.log.append({ type: 'complete', txId, at: Date.now(), outcome });
+  // `by` marks this completion as a settle's: the audit trail labels it so, and nothing else.
+  await deps.log.append({ type: 'complete', txId, at: Date.now(), outcome, by });
   await deps.log.makeDurable?.();
   deps.logger.info({ txId, outcome, hazards: hazardous.length }, 'transaction with a heuristic hazard settled by an operator');
   return { txId, outcome, finished: pending.length, hazards: hazardous.length };

@@ -65,6 +65,7 @@ export function recordProblem(r: unknown, type: unknown = isObject(r) ? r.type :
     }
     case 'complete':
       if (r.outcome !== undefined && !(OUTCOMES as readonly unknown[]).includes(r.outcome)) return `outcome must be one of ${OUTCOMES.join(', ')} when present`;
+      if (r.by !== undefined && (!nonEmptyString(r.by) || (r.by as string).length > 200)) return 'by must be a string of 1 to 200 characters when present';
       return undefined;
     case 'hazard':
       if (!Number.isInteger(r.branchId) || (r.branchId as number) < 0) return 'branchId must be an integer >= 0';
@@ -158,7 +159,8 @@ export function normalizeRecord(r: LogRecord, type: LogRecord['type'] = r.type):
     }
     case 'complete': {
       const c = r as Extract<LogRecord, { type: 'complete' }>;
-      return Object.freeze(c.outcome === undefined ? { type, txId: c.txId, at: num(c.at) } : { type, txId: c.txId, at: num(c.at), outcome: c.outcome });
+      const base = c.outcome === undefined ? { type, txId: c.txId, at: num(c.at) } : { type, txId: c.txId, at: num(c.at), outcome: c.outcome };
+      return Object.freeze(c.by === undefined ? base : { ...base, by: c.by });
     }
     case 'hazard': {
       const h = r as Extract<LogRecord, { type: 'hazard' }>;
@@ -197,7 +199,7 @@ export function recordJson(r: LogRecord): string {
       return `${head},"outcome":${q(r.outcome)},"source":${q(r.source)},"branches":[${branches}]${r.reason === undefined ? '' : `,"reason":${q(r.reason)}`}}`;
     }
     case 'complete':
-      return r.outcome === undefined ? `${head}}` : `${head},"outcome":${q(r.outcome)}}`;
+      return `${head}${r.outcome === undefined ? '' : `,"outcome":${q(r.outcome)}`}${r.by === undefined ? '' : `,"by":${q(r.by)}`}}`;
     case 'hazard':
       return `${head},"branchId":${r.branchId},"gid":${q(r.gid)},"participant":${q(r.participant)},"detail":${q(r.detail)}}`;
     case 'action':

@@ -243,10 +243,10 @@ describe('twopc operator commands, offline', () => {
     expect(jsonOf(await runCli(['list', '--state', 'heuristic', ...c, '--json'])).transactions).toEqual([]);
     const settled = await runCli(['history', id, ...c]);
     expect(settled.stdout).toContain(`asked: settle, note ${JSON.stringify(note)}`);
-    expect(settled.stdout).toMatch(/complete +settled by an operator \(commit\): hazard\(s\) reconciled by hand/);
+    expect(settled.stdout).toMatch(/complete +settled by cli:\S+ \(commit\): hazard\(s\) reconciled by hand/);
     expect(settled.stdout).toMatch(/!! HAZARD +branch 2 on ledger_b/);
     const shown = await runCli(['show', id, ...c]);
-    expect(shown.stdout).toMatch(/!! HEURISTIC HAZARD: 1 branch\(es\)[^]*!! completed since \(settled by an operator/);
+    expect(shown.stdout).toMatch(/!! HEURISTIC HAZARD: 1 branch\(es\)[^]*!! completed since \(by phase 2 once the participant could prove the outcome, or settled by an operator: twopc history/);
     const twice = await runCli(['settle', id, ...c, '--note', note, '--yes']);
     expect([twice.code, twice.stderr]).toEqual([5, expect.stringMatching(/already completed \(commit\).*\[state-conflict\]/)]);
   });

@@ -162,6 +162,13 @@ export function describeDecisionLogConformance(name: string, factory: () => Prom
       expect(await again.get('tx-act')).toEqual(before);
       expect(await again.get('tx-gone')).toBeUndefined();
       expect((await again.unfinished()).map((s) => s.txId)).toEqual(['tx-act']);
+
+      // A settle's completion names who settled it (what the audit trail labels "settled", and only it).
+      await expect(again.append({ type: 'complete', txId: 'tx-act', at: clock + 5, by: '' })).rejects.toMatchObject({ code: 'invalid-input', details: { field: 'by' } });
+      await again.append({ type: 'complete', txId: 'tx-act', at: clock + 5, outcome: 'abort', by: 'carol' });
+      const settled = await reopen(again);
+      expect((await settled.history('tx-act')).at(-1)).toEqual({ type: 'complete', txId: 'tx-act', at: clock + 5, outcome: 'abort', by: 'carol' });
+      expect(await settled.get('tx-act')).toMatchObject({ completed: true, outcome: 'abort' });
     });
 
     it('keeps every record of a transaction in append order', async () => {

@@ -90,7 +90,13 @@ describe('record serialization', () => {
       branches: fc.array(branchArb, { maxLength: 4 }),
       reason: fc.option(fc.record({ cause: str, message: str, branchId: fc.option(fc.nat(), { nil: undefined }), sqlState: fc.option(str, { nil: undefined }) }), { nil: undefined }),
     }),
-    fc.record({ type: fc.constant('complete' as const), txId: str, at: num }),
+    fc.record({
+      type: fc.constant('complete' as const),
+      txId: str,
+      at: num,
+      outcome: fc.option(fc.constantFrom('commit' as const, 'abort' as const), { nil: undefined }),
+      by: fc.option(str, { nil: undefined }),
+    }),
     fc.record({ type: fc.constant('hazard' as const), txId: str, at: num, branchId: fc.nat(), gid: str, participant: str, detail: fc.string({ unit: 'binary' }) }),
     fc.record({
       type: fc.constant('action' as const),

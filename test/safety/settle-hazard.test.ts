@@ -188,6 +188,7 @@ describe("an operator's settle of a transaction with a heuristic hazard", () => 
     };
     await refused({ by: 'olga', note: '   ' }, 'invalid-input', /^note is required/);
     await refused({ by: 'olga', note: 'x'.repeat(1001) }, 'invalid-input', /^note must be at most 1000/);
+    await refused({ by: 'olga', note: 'fixed\u0000by hand' }, 'invalid-input', /^note must not contain control characters/);
     await refused({ by: 'olga', note, outcome: 'maybe' as never }, 'invalid-input', /^outcome must be one of commit, abort/);
     await refused({ by: 'olga', note }, 'invalid-input', /^id must be a transaction id/, 'not-a-uuid');
     await refused({ by: 'olga', note }, 'not-found', /no transaction/, uuidv7());

@@ -58,6 +58,12 @@ export interface CompleteRecord {
   txId: string;
   at: number;
   outcome?: Outcome;
+  /**
+   * Set only by an operator's settle (a heuristic hazard reconciled by hand):
+   * who settled it. Absent when phase 2 finished every branch. A reader that
+   * does not know the field drops it and reads an ordinary completion.
+   */
+  by?: string;
 }
 
 /** A participant's outcome contradicts the decision or cannot be known: an operator must look. */

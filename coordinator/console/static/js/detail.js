@@ -84,9 +84,9 @@ function eventText(e, events, i) {
       return [h('strong', {}, `Decided ${e.outcome.toUpperCase()}`), ` by ${who}; ${votes(e, events)}; ${e.branches.length} branch(es) to finish`, e.reason ? `; reason ${e.reason.cause}: ${e.reason.message}` : ''];
     }
     case 'complete':
-      // A settle is recorded before it runs: the last operator action before the completion says whether it was one.
-      if (events.slice(0, i).reverse().find((x) => x.type === 'action')?.action === 'settle') {
-        return [h('strong', {}, 'Completed'), ': settled by an operator (hazards reconciled by hand; every other branch acknowledged)', e.outcome ? ` (${e.outcome})` : ''];
+      // Only a settle's completion names who settled it.
+      if (e.by !== undefined) {
+        return [h('strong', {}, 'Completed'), `: settled by ${e.by} (hazards reconciled by hand; every other branch acknowledged)`, e.outcome ? ` (${e.outcome})` : ''];
       }
       return [h('strong', {}, 'Completed'), ': every branch acknowledged phase 2', e.outcome ? ` (${e.outcome})` : ''];
     case 'hazard':
