@@ -1,6 +1,7 @@
 import { errorMessage, isTwopcError, TwopcError } from './ports/protocol';
 import type { HazardRecord, TxSnapshot } from './ports/decision-log';
 import type { ResolverDeps } from './resolver-deps';
+import { scanOrphans } from './admin-operations';
 import type { BranchInfo, Outcome } from './ports/types';
 
 /** What `settle` did. */
@@ -73,12 +74,23 @@ export async function settleTransaction(deps: ResolverDeps, txId: string, asked:
       throw new TwopcError('state-conflict', `transaction ${txId} was decided ${won.outcome} meanwhile; it cannot be settled as ${outcome}`, { txId, decision: won.outcome });
     }
   }
-  await finishOthers(deps, txId, outcome, pending);
+  const strays = await strayBranches(deps, txId, [...pending, ...hazardous]);
+  if (outcome === 'commit' && strays.length > 0) {
+    // Prepared, yet in no commit decision: not something 2PC produces, and never committed on a guess.
+    // Completed, it would leave every listing while holding its locks for good.
+    throw new TwopcError('state-conflict', `branch ${strays[0].gid} on ${strays[0].participant} of transaction ${txId} is prepared but not in its commit decision: end it by hand (twopc orphans shows it), then settle again`, { txId, gid: strays[0].gid });
+  }
+  // Under an abort every branch is rolled back, listed or not (as a sweep's stray rollback does).
+  await finishOthers(deps, txId, outcome, [...pending, ...strays]);
+  // A drive started meanwhile (a sweep, a client's retried commit) could record a hazard after the completion.
+  if (deps.phaseTwo.isDriving(txId)) {
+    throw new TwopcError('state-conflict', `phase 2 of transaction ${txId} started in this coordinator meanwhile; settle it again once it ended`, { txId });
+  }
   // `by` marks this completion as a settle's: the audit trail labels it so, and nothing else.
   await deps.log.append({ type: 'complete', txId, at: Date.now(), outcome, by });
   await deps.log.makeDurable?.();
   deps.logger.info({ txId, outcome, hazards: hazardous.length }, 'transaction with a heuristic hazard settled by an operator');
-  return { txId, outcome, finished: pending.length, hazards: hazardous.length };
+  return { txId, outcome, finished: pending.length + strays.length, hazards: hazardous.length };
 }
 
 /** Each branch with a hazard once (a retried phase 2 may record one twice), with its registration's url. */
@@ -115,6 +127,18 @@ async function assertNotPrepared(deps: ResolverDeps, txId: string, branch: Branc
   if (state === 'prepared') {
     throw new TwopcError('state-conflict', `hazard branch ${branch.gid} on ${branch.participant} is still prepared (holding its locks): phase 2 can still finish it: twopc retry ${txId}`, { txId, gid: branch.gid, state });
   }
+}
+
+/**
+ * Prepared branches of the transaction found on the directly reachable
+ * participants that its log does not list (scanOrphans: those it cannot list
+ * are not looked at; services prepare only what they registered).
+ */
+async function strayBranches(deps: ResolverDeps, txId: string, known: readonly BranchInfo[]): Promise<BranchInfo[]> {
+  const { orphans } = await scanOrphans(deps);
+  return orphans
+    .filter((o) => o.txId === txId && !known.some((b) => b.gid === o.gid))
+    .map((o) => ({ branchId: o.branchId, gid: o.gid, participant: o.participant }));
 }
 
 /**

@@ -302,4 +302,25 @@ describe("an operator's settle of a transaction with a heuristic hazard", () => 
     await expect(engine.commit(txId)).resolves.toMatchObject({ state: 'committed' });
     expect(await rows()).toContain(branch.gid);
   });
+
+  it('refuses a commit settle while a prepared branch of the transaction that its decision does not list holds its locks', async () => {
+    const { txId, branches } = await strandedCommit();
+    // Prepared under the transaction's id, registered nowhere (what no 2PC run produces: a hand-made or foreign branch).
+    const stray: BranchInfo = { branchId: 9, gid: buildGid(PREFIX, txId, 9), participant: 'ledger' };
+    const client = await ledger.openBranch({ ...stray, txId });
+    await client.query('insert into items (id) values ($1)', [stray.gid]);
+    await ledger.prepare({ ...stray, txId });
+    await hazardOnBranchTwo(txId, branches);
+
+    await expect(engine.admin.settle(txId, { by: 'olga', note: 'branch 2 re-applied' })).rejects.toMatchObject({
+      code: 'state-conflict',
+      message: expect.stringMatching(new RegExp(`branch ${stray.gid} on ledger .* is prepared but not in its commit decision`)),
+    });
+    expect(await engine.status(txId)).toMatchObject({ state: 'committed' });
+    expect(await engine.admin.hazardousCount()).toBe(1);
+    // Ended by hand, the settle goes through.
+    await cluster.withClient((c) => c.query(`rollback prepared '${stray.gid}'`), 'ledger');
+    expect(await engine.admin.settle(txId, { by: 'olga', note: 'branch 2 re-applied; stray 9 rolled back by hand' })).toEqual({ txId, outcome: 'commit', finished: 1, hazards: 1 });
+    expect(await cluster.preparedGids(PREFIX)).toEqual([]);
+  });
 });
