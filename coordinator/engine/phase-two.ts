@@ -108,6 +108,11 @@ export class PhaseTwoDriver {
     return this.acked.get(txId) ?? this.ackedBeforeHazard.get(txId);
   }
 
+  /** A transaction completed otherwise (an operator's settle): what its last drive saw is no longer needed. */
+  forgetAcknowledged(txId: string): void {
+    this.ackedBeforeHazard.delete(txId);
+  }
+
   /** Cuts the current backoff wait of a transaction's retries short (operator's `retry`). */
   retryNow(txId: string): boolean {
     const wake = this.wakeups.get(txId);

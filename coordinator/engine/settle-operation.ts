@@ -1,7 +1,6 @@
-import { errorMessage, isTwopcError, TwopcError } from './ports/protocol';
+import { errorMessage, isTwopcError, parseGid, TwopcError } from './ports/protocol';
 import type { HazardRecord, TxSnapshot } from './ports/decision-log';
 import type { ResolverDeps } from './resolver-deps';
-import { scanOrphans } from './admin-operations';
 import type { BranchInfo, Outcome } from './ports/types';
 
 /** What `settle` did. */
@@ -66,19 +65,21 @@ export async function settleTransaction(deps: ResolverDeps, txId: string, asked:
     // Not what a one-phase commit leaves (its only branch has the hazard): a branch nobody decided for.
     throw new TwopcError('state-conflict', `transaction ${txId} has no decision and branches without a hazard (${pending.map((b) => b.gid).join(', ')}): resolve it first`, { txId });
   }
-  for (const branch of hazardous) await assertNotPrepared(deps, txId, branch);
+  const finish = snapshot.decision ? `twopc retry ${txId}` : `twopc resolve ${txId}`;
+  for (const branch of hazardous) await assertNotPrepared(deps, txId, branch, finish);
+  // Before anything is decided: a refusal here leaves the transaction as it was.
+  const strays = await strayBranches(deps, txId, [...pending, ...hazardous]);
+  if (outcome === 'commit' && strays.length > 0) {
+    // Prepared, yet in no commit decision: not something 2PC produces, and never committed on a guess.
+    // Completed, it would leave every listing while holding its locks for good.
+    throw new TwopcError('state-conflict', `branch ${strays[0].gid} on ${strays[0].participant} of transaction ${txId} is prepared but not in its commit decision: end it by hand (twopc orphans shows it), then settle again`, { txId, gid: strays[0].gid });
+  }
   if (!snapshot.decision) {
     for (const branch of hazardous) await assertLoneBranchAgrees(deps, txId, branch, outcome);
     const won = await deps.log.decide({ txId, at: Date.now(), outcome, source: 'admin', branches: snapshot.branches });
     if (won.outcome !== outcome) {
       throw new TwopcError('state-conflict', `transaction ${txId} was decided ${won.outcome} meanwhile; it cannot be settled as ${outcome}`, { txId, decision: won.outcome });
     }
-  }
-  const strays = await strayBranches(deps, txId, [...pending, ...hazardous]);
-  if (outcome === 'commit' && strays.length > 0) {
-    // Prepared, yet in no commit decision: not something 2PC produces, and never committed on a guess.
-    // Completed, it would leave every listing while holding its locks for good.
-    throw new TwopcError('state-conflict', `branch ${strays[0].gid} on ${strays[0].participant} of transaction ${txId} is prepared but not in its commit decision: end it by hand (twopc orphans shows it), then settle again`, { txId, gid: strays[0].gid });
   }
   // Under an abort every branch is rolled back, listed or not (as a sweep's stray rollback does).
   await finishOthers(deps, txId, outcome, [...pending, ...strays]);
@@ -89,6 +90,7 @@ export async function settleTransaction(deps: ResolverDeps, txId: string, asked:
   // `by` marks this completion as a settle's: the audit trail labels it so, and nothing else.
   await deps.log.append({ type: 'complete', txId, at: Date.now(), outcome, by });
   await deps.log.makeDurable?.();
+  deps.phaseTwo.forgetAcknowledged(txId);
   deps.logger.info({ txId, outcome, hazards: hazardous.length }, 'transaction with a heuristic hazard settled by an operator');
   return { txId, outcome, finished: pending.length + strays.length, hazards: hazardous.length };
 }
@@ -112,7 +114,7 @@ function fromHazard(h: HazardRecord): BranchInfo {
  * it as decided: settling would leave it prepared for good. Read without side
  * effects where the participant can (`recordedState`; `status` otherwise).
  */
-async function assertNotPrepared(deps: ResolverDeps, txId: string, branch: BranchInfo): Promise<void> {
+async function assertNotPrepared(deps: ResolverDeps, txId: string, branch: BranchInfo, finish: string): Promise<void> {
   const participant = deps.participants.accepts(branch.participant, branch.url) ? deps.participants.forBranch(branch) : undefined;
   const read = participant?.recordedState?.bind(participant) ?? participant?.status?.bind(participant);
   if (!read) {
@@ -125,20 +127,34 @@ async function assertNotPrepared(deps: ResolverDeps, txId: string, branch: Branc
     throw new TwopcError('participant-unavailable', `cannot learn whether hazard branch ${branch.gid} on ${branch.participant} is still prepared (${errorMessage(e)}); refusing to settle`, { txId, gid: branch.gid });
   }
   if (state === 'prepared') {
-    throw new TwopcError('state-conflict', `hazard branch ${branch.gid} on ${branch.participant} is still prepared (holding its locks): phase 2 can still finish it: twopc retry ${txId}`, { txId, gid: branch.gid, state });
+    throw new TwopcError('state-conflict', `hazard branch ${branch.gid} on ${branch.participant} is still prepared (holding its locks): phase 2 can still finish it: ${finish}`, { txId, gid: branch.gid, state });
   }
 }
 
 /**
- * Prepared branches of the transaction found on the directly reachable
- * participants that its log does not list (scanOrphans: those it cannot list
- * are not looked at; services prepare only what they registered).
+ * Prepared branches of the transaction on the participants that can list
+ * theirs (the coordinator's own databases; services prepare only what they
+ * registered) that its log does not list. Listed here, not through
+ * scanOrphans: that one skips a transaction being driven, which must not hide
+ * a stray from a settle. One that cannot be listed refuses the settle: a stray
+ * there would be left prepared for good.
  */
 async function strayBranches(deps: ResolverDeps, txId: string, known: readonly BranchInfo[]): Promise<BranchInfo[]> {
-  const { orphans } = await scanOrphans(deps);
-  return orphans
-    .filter((o) => o.txId === txId && !known.some((b) => b.gid === o.gid))
-    .map((o) => ({ branchId: o.branchId, gid: o.gid, participant: o.participant }));
+  const strays: BranchInfo[] = [];
+  for (const participant of deps.participants.all()) {
+    if (!participant.listPrepared) continue;
+    let prepared;
+    try {
+      prepared = await participant.listPrepared(deps.config.gidPrefix);
+    } catch (e) {
+      throw new TwopcError('participant-unavailable', `cannot list the prepared branches of ${participant.name} (${errorMessage(e)}); refusing to settle ${txId} while a branch of it there could be left prepared`, { txId, participant: participant.name });
+    }
+    for (const { gid } of prepared) {
+      const parsed = parseGid(gid);
+      if (parsed?.txId === txId && !known.some((b) => b.gid === gid)) strays.push({ branchId: parsed.branchId, gid, participant: participant.name });
+    }
+  }
+  return strays;
 }
 
 /**

@@ -102,7 +102,7 @@ export const historyEventSchema = z.object({
   gid: z.string().optional(),
   participant: z.string().optional(),
   detail: z.string().optional(),
-  by: z.string().optional().describe("an operator's action: the name of the token that asked for it"),
+  by: z.string().optional().describe("an operator's action: the name of the token that asked for it; a completion: the operator who settled it (only a settle's completion has one)"),
   action: z.enum(OPERATOR_ACTIONS).optional().describe("an operator's action: what was asked"),
   note: z.string().optional().describe("an operator's action: what the operator wrote of it (a settle's: how the hazard was reconciled)"),
 });

@@ -129,11 +129,11 @@ export function adminOpenApiPaths(): Record<string, object> {
           '200': answer('settled: completed with its outcome', 'SettleAnswer'),
           '404': notFound,
           '409': problemResponse(
-            'completed already, no hazard (retry or resolve it), running or in phase 2 here, a hazard branch still prepared (retry it), or an outcome other than its decision (`state-conflict`)',
+            'completed already, no hazard (retry or resolve it), running or in phase 2 here, a hazard branch still prepared (retry it), a prepared branch not in its commit decision, or an outcome other than its decision or than what its branch proves (`state-conflict`)',
           ),
           ...writes,
           '503': problemResponse(
-            'a branch without a hazard did not acknowledge, or a hazard branch\'s state cannot be learned (`participant-unavailable`); owned by another live instance that cannot be reached (`owner-unavailable`); or as for every call: `not-ready`, `shutting-down`, the decision log unavailable',
+            'a branch without a hazard did not acknowledge, a hazard branch\'s state cannot be learned, or a database cannot be listed (`participant-unavailable`); owned by another live instance that cannot be reached (`owner-unavailable`); or as for every call: `not-ready`, `shutting-down`, the decision log unavailable',
           ),
         },
       },

@@ -243,7 +243,7 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     expect(status?.hazards).toEqual([expect.objectContaining({ gid: gb, participant: 'b', detail: '42704 and no marker' })]);
     expect(status?.branches.find((x) => x.gid === gb)?.state).toBe('heuristic-hazard');
     // The branch that did commit says so after the drive ended, not "prepared": the operator reconciling b
-    // must not be sent to a that is done.
+    // must not be sent to branch a, which is done.
     expect(status?.branches.find((x) => x.gid === ga)?.state).toBe('committed');
     const listed = (await engine.admin.list()).transactions.find((t) => t.id === id);
     expect(listed?.branches.map((x) => x.state)).toEqual(['committed', 'heuristic-hazard']);
@@ -255,7 +255,12 @@ describe('TransactionEngine (scripted participants, file log)', () => {
     let meetAgain!: () => void;
     b.onCommit = () => new Promise<void>((_, reject) => (meetAgain = () => reject(new TwopcError('heuristic-hazard', 'still no marker'))));
     await expect(engine.admin.retry(id, 0)).resolves.toMatchObject({ retried: true, completed: false, hazards: 1 });
+    b.onCommit = () => {
+      throw new TwopcError('heuristic-hazard', 'still no marker');
+    };
     meetAgain();
+    // Joins that drive (or runs one more) and waits for it to end: nothing records after the test.
+    await expect(engine.admin.retry(id, 2_000)).resolves.toMatchObject({ completed: false, hazards: 1 });
   });
 
   it('abort racing commit: one outcome wins and every branch follows it', async () => {

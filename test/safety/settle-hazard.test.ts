@@ -37,6 +37,7 @@ describe("an operator's settle of a transaction with a heuristic hazard", () => 
   let ledger: PostgresParticipant;
   const faults: Faults = { commitUnavailable: new Set(), commitHazard: new Set(), stateUnavailable: new Set() };
   let failComplete = false;
+  let failList = false;
   let engine: TransactionEngine;
 
   beforeAll(async () => {
@@ -69,6 +70,7 @@ describe("an operator's settle of a transaction with a heuristic hazard", () => 
   afterEach(() => {
     for (const set of Object.values(faults)) set.clear();
     failComplete = false;
+    failList = false;
   });
 
   const logOn = () => new PostgresDecisionLog({ connectionString: cluster.connectionString('twopc_log'), schema: 'settle', allowVolatile: true, onWarning: () => undefined });
@@ -90,7 +92,10 @@ describe("an operator's settle of a transaction with a heuristic hazard", () => 
         return ledger.recordedState(b);
       },
       preparedXid: (b: BranchRef) => ledger.preparedXid(b),
-      listPrepared: (prefix: string) => ledger.listPrepared(prefix),
+      listPrepared: async (prefix: string) => {
+        if (failList) throw new TwopcError('participant-unavailable', 'the ledger cannot be reached (test)');
+        return ledger.listPrepared(prefix);
+      },
       close: async () => undefined,
     };
   }
@@ -318,8 +323,12 @@ describe("an operator's settle of a transaction with a heuristic hazard", () => 
     });
     expect(await engine.status(txId)).toMatchObject({ state: 'committed' });
     expect(await engine.admin.hazardousCount()).toBe(1);
-    // Ended by hand, the settle goes through.
+    // Nor while the database cannot be listed: a stray there would be left prepared for good.
     await cluster.withClient((c) => c.query(`rollback prepared '${stray.gid}'`), 'ledger');
+    failList = true;
+    await expect(engine.admin.settle(txId, { by: 'olga', note: 'branch 2 re-applied' })).rejects.toMatchObject({ code: 'participant-unavailable', message: expect.stringMatching(/cannot list the prepared branches of ledger/) });
+    failList = false;
+    // Ended by hand, the settle goes through.
     expect(await engine.admin.settle(txId, { by: 'olga', note: 'branch 2 re-applied; stray 9 rolled back by hand' })).toEqual({ txId, outcome: 'commit', finished: 1, hazards: 1 });
     expect(await cluster.preparedGids(PREFIX)).toEqual([]);
   });
