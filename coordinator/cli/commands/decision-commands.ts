@@ -88,9 +88,10 @@ export function resolveCommand(deps: CommandDeps): Command {
  * `twopc settle ID --note TEXT`: ends an unfinished transaction with a
  * heuristic hazard once an operator reconciled it by hand. The note (how) is
  * recorded in its history. Refused (exit 5) when it has no hazard, a hazard
- * branch is still prepared, or `--outcome` is not its decision; exit 7 when a
- * branch without a hazard cannot be finished now. Asks for confirmation on a
- * terminal, as resolve does.
+ * branch is still prepared, a prepared branch is not in its commit decision,
+ * or `--outcome` is not its decision or what its branch proves; exit 7 when a
+ * branch cannot be finished or read, or a database listed, now. Asks for
+ * confirmation on a terminal, as resolve does.
  */
 export function settleCommand(deps: CommandDeps): Command {
   return addTargetOptions(new Command('settle'))
@@ -99,7 +100,7 @@ export function settleCommand(deps: CommandDeps): Command {
     .option('--note <text>', `how the hazard was reconciled (required, at most ${MAX_ACTION_NOTE_LENGTH} characters; recorded in its history)`)
     .option('--outcome <outcome>', 'commit or abort: required for an undecided transaction (a one-phase commit: how you found or made its branch); for a decided one it must be the decision')
     .option('-y, --yes', 'do not ask for confirmation (required when stdin is not a terminal)')
-    .addHelpText('after', '\nExit code 5 when it has no hazard, is completed, a hazard branch is still prepared (twopc retry), or --outcome is not its decision; 7 when a branch without a hazard cannot be finished now.')
+    .addHelpText('after', '\nExit code 5 when it has no hazard, is completed, a hazard branch is still prepared (twopc retry), a prepared branch is not in its commit decision, or --outcome is not its decision or what its branch proves; 7 when a branch cannot be finished or read, or a database listed, now.')
     .action((id: string, opts: TargetOptions & { note?: string; outcome?: string; yes?: boolean }) => {
       const note = (): string => {
         const text = opts.note?.trim() ?? '';
