@@ -146,6 +146,17 @@ describe("an operator's settle of a transaction with a heuristic hazard", () => 
     faults.commitUnavailable.clear();
   }
 
+  /** What one-phase-commit.ts leaves when its participant cannot confirm: the registration and the hazard, no decision. */
+  async function loneBranchWithHazard(txId: string, branch: BranchInfo, detail: string): Promise<void> {
+    const log = logOn();
+    await log.open();
+    const at = Date.now() - 60_000;
+    await log.append({ type: 'begin', txId, at, expiresAt: at + 1_000 });
+    await log.append({ type: 'enlist', txId, at, branch });
+    await log.append({ type: 'hazard', txId, at, branchId: branch.branchId, gid: branch.gid, participant: branch.participant, detail });
+    await log.close();
+  }
+
   const rows = () => cluster.withClient(async (c) => (await c.query<{ id: string }>('select id from items')).rows.map((r) => r.id), 'ledger');
 
   it('finishes the branch without a hazard, completes it durably, and keeps the hazard and the note in its history', async () => {
@@ -264,13 +275,7 @@ describe("an operator's settle of a transaction with a heuristic hazard", () => 
     // What one-phase-commit.ts leaves: its registration and the hazard, no decision. Its branch was rolled back.
     const txId = uuidv7();
     const branch: BranchInfo = { branchId: 1, gid: buildGid(PREFIX, txId, 1), participant: 'ledger' };
-    const log = logOn();
-    await log.open();
-    const at = Date.now() - 60_000;
-    await log.append({ type: 'begin', txId, at, expiresAt: at + 1_000 });
-    await log.append({ type: 'enlist', txId, at, branch });
-    await log.append({ type: 'hazard', txId, at, branchId: 1, gid: branch.gid, participant: 'ledger', detail: 'the one-phase COMMIT answered a heuristic hazard' });
-    await log.close();
+    await loneBranchWithHazard(txId, branch, 'the one-phase COMMIT answered a heuristic hazard');
     expect(await engine.admin.recover({ waitMs: 0 })).toMatchObject({ leftForLater: 1 });
     await expect(engine.commit(txId)).rejects.toMatchObject({ code: 'outcome-unknown' });
 
@@ -289,13 +294,7 @@ describe("an operator's settle of a transaction with a heuristic hazard", () => 
     const client = await ledger.openBranch({ ...branch, txId });
     await client.query('insert into items (id) values ($1)', [branch.gid]);
     await ledger.commit({ ...branch, txId }, { onePhase: true });
-    const log = logOn();
-    await log.open();
-    const at = Date.now() - 60_000;
-    await log.append({ type: 'begin', txId, at, expiresAt: at + 1_000 });
-    await log.append({ type: 'enlist', txId, at, branch });
-    await log.append({ type: 'hazard', txId, at, branchId: 1, gid: branch.gid, participant: 'ledger', detail: 'the one-phase COMMIT could not be confirmed' });
-    await log.close();
+    await loneBranchWithHazard(txId, branch, 'the one-phase COMMIT could not be confirmed');
 
     // An operator's mistaken "abort" would tell the client aborted for data that committed: refused, nothing decided.
     await expect(engine.admin.settle(txId, { by: 'olga', note: 'thought it was rolled back', outcome: 'abort' })).rejects.toMatchObject({
