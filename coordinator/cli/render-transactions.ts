@@ -1,5 +1,5 @@
 import type { TransactionList } from '../engine/transaction-listing';
-import type { TransactionStatus } from '../engine/transaction-status';
+import { hazardBranchCount, type TransactionStatus } from '../engine/transaction-status';
 import type { HistoryAnswer, HistoryEvent } from '../service/admin-schemas';
 import { renderFields, renderTable } from './table';
 
@@ -15,7 +15,7 @@ export function renderList(list: TransactionList, filter: string | undefined): s
       { heading: 'DECISION', cell: (t) => t.decision ?? '-' },
       { heading: 'CREATED', cell: (t) => t.createdAt },
       { heading: 'BRANCHES', cell: (t) => String(t.branches.length) },
-      { heading: 'HAZARDS', cell: (t) => (t.hazards.length > 0 ? `!! ${hazardBranches(t)}` : '-') },
+      { heading: 'HAZARDS', cell: (t) => (t.hazards.length > 0 ? `!! ${hazardBranchCount(t.hazards)}` : '-') },
     ],
     list.transactions,
   );
@@ -50,7 +50,7 @@ export function renderShow(t: TransactionStatus): string {
     );
   }
   if (t.hazards.length > 0) {
-    text += `\n!! HEURISTIC HAZARD: ${hazardBranches(t)} branch(es) ended differently from the decision, or their outcome cannot be confirmed.\n`;
+    text += `\n!! HEURISTIC HAZARD: ${hazardBranchCount(t.hazards)} branch(es) ended differently from the decision, or their outcome cannot be confirmed.\n`;
     text +=
       t.state === 'completed'
         ? `!! completed since (by phase 2 once the participant could prove the outcome, or settled by an operator: twopc history ${t.id} says which); kept here for the record.\n`
@@ -93,9 +93,4 @@ function eventDetail(e: HistoryEvent): string {
     case 'action':
       return `operator ${e.by} asked: ${e.action}${e.note === undefined ? '' : `, note ${JSON.stringify(e.note)}`}`;
   }
-}
-
-/** Branches with a hazard: each phase 2 that meets the same branch again records it again. */
-function hazardBranches(t: TransactionStatus): number {
-  return new Set(t.hazards.map((h) => h.gid)).size;
 }

@@ -11,7 +11,7 @@ import type { TxSnapshot } from './ports/decision-log';
 import { recover, RecoveryOptions, RecoveryReport } from './recovery';
 import type { SweepReport } from './sweeper';
 import { listTransactions, ListOptions, TransactionList } from './transaction-listing';
-import { statusFromLive } from './transaction-status';
+import { hazardBranchCount, statusFromLive } from './transaction-status';
 import { MAX_ACTION_NOTE_LENGTH, OUTCOMES, type OperatorAction, type Outcome } from './ports/types';
 import { settleTransaction, type SettleResult } from './settle-operation';
 
@@ -171,11 +171,11 @@ export class EngineAdmin {
     const snapshot = await this.logged(txId);
     if (by !== undefined) await this.record(snapshot.txId, by, 'retry');
     const decision = snapshot.decision;
-    const result: RetryResult = { txId, retried: false, decision: decision?.outcome ?? null, completed: snapshot.completed, hazards: hazardBranches(snapshot) };
+    const result: RetryResult = { txId, retried: false, decision: decision?.outcome ?? null, completed: snapshot.completed, hazards: hazardBranchCount(snapshot.hazards) };
     if (!decision || snapshot.completed) return result;
     this.ctx.phaseTwo.retryNow(txId);
     const done = await waitAtMost(this.ctx.phaseTwo.drive(decision), waitMs);
-    return { ...result, retried: true, completed: done?.completed ?? false, hazards: done?.hazards ?? hazardBranches(snapshot) };
+    return { ...result, retried: true, completed: done?.completed ?? false, hazards: done?.hazards ?? hazardBranchCount(snapshot.hazards) };
   }
 
   /**
@@ -217,9 +217,4 @@ export class EngineAdmin {
     for (const snapshot of await this.ctx.log.unfinished()) if (snapshot.hazards.length > 0) n += 1;
     return n;
   }
-}
-
-/** Branches with a hazard on record: a retried phase 2 that meets the same one again records it again. */
-function hazardBranches(snapshot: TxSnapshot): number {
-  return new Set(snapshot.hazards.map((h) => h.gid)).size;
 }

@@ -82,3 +82,8 @@ export function statusFromSnapshot(s: TxSnapshot, acked?: ReadonlySet<number>): 
     metadata: s.metadata ?? null,
   };
 }
+
+/** Branches with a hazard on record: each phase 2 that meets the same branch again records it again. */
+export function hazardBranchCount(hazards: ReadonlyArray<{ gid: string }>): number {
+  return new Set(hazards.map((h) => h.gid)).size;
+}
